@@ -1,0 +1,101 @@
+import { Config, Duration, Effect, Layer, Option, Schema } from "effect"
+import { AppConfig, type AppConfigShape, type AppEnv } from "../services/AppConfig.ts"
+import { packageVersion } from "./PackageInfo.ts"
+
+const lowerLogLevels = ["trace", "debug", "info", "warn", "error", "fatal", "none"] as const
+const toEffectLogLevel = {
+  trace: "Trace",
+  debug: "Debug",
+  info: "Info",
+  warn: "Warn",
+  error: "Error",
+  fatal: "Fatal",
+  none: "None"
+} as const
+
+/** 0 asks the OS for a free port (tests and benchmarks); the bound port is logged at startup. */
+const PortOrZero = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
+const PositiveInt = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10_000 }))
+const NonNegativeDuration = Schema.DurationFromString.check(
+  Schema.makeFilter(
+    (d: Duration.Duration) => Duration.isGreaterThanOrEqualTo(d, Duration.zero) || "must not be negative"
+  )
+)
+const Bytes = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1024 * 1024 * 1024 }))
+
+/** Reads a comma-separated list; blanks are dropped so `CORS_ORIGINS=""` means "no origins". */
+const commaList = (name: string) =>
+  Config.String(name).pipe(
+    Config.map((raw) =>
+      raw
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0)
+    )
+  )
+
+/**
+ * The environment variables codex-api reads, with their defaults. Defaults that depend on `APP_ENV` (log format,
+ * shutdown delay) are resolved after `APP_ENV` itself is read.
+ */
+export const appConfig: Config.Config<AppConfigShape> = Config.Literals(
+  ["development", "staging", "production"],
+  "APP_ENV"
+).pipe(
+  Config.withDefault<AppEnv>("development"),
+  Config.flatMap((appEnv) =>
+    Config.all({
+      appEnv: Config.succeed(appEnv),
+      version: Config.succeed(packageVersion),
+      host: Config.NonEmptyString("HOST").pipe(Config.withDefault("0.0.0.0")),
+      port: Config.schema(PortOrZero, "PORT").pipe(Config.withDefault(3000)),
+      databaseUrl: Config.option(Config.Redacted("DATABASE_URL")),
+      pgliteDir: Config.NonEmptyString("PGLITE_DIR").pipe(Config.withDefault(".data/pglite")),
+      databasePoolMax: Config.schema(PositiveInt, "DATABASE_POOL_MAX").pipe(Config.withDefault(10)),
+      logLevel: Config.Literals(lowerLogLevels, "LOG_LEVEL").pipe(
+        Config.withDefault("info" as const),
+        Config.map((level) => toEffectLogLevel[level])
+      ),
+      logFormat: Config.Literals(["json", "pretty"], "LOG_FORMAT").pipe(
+        Config.withDefault(appEnv === "development" ? ("pretty" as const) : ("json" as const))
+      ),
+      shutdownTimeout: Config.schema(NonNegativeDuration, "SHUTDOWN_TIMEOUT").pipe(
+        Config.withDefault(Duration.seconds(25))
+      ),
+      shutdownDelay: Config.schema(NonNegativeDuration, "SHUTDOWN_DELAY").pipe(
+        Config.withDefault(appEnv === "development" ? Duration.zero : Duration.seconds(5))
+      ),
+      adminToken: Config.option(Config.Redacted("ADMIN_TOKEN")),
+      corsOrigins: Config.option(commaList("CORS_ORIGINS")),
+      bodyLimitBytes: Config.schema(Bytes, "BODY_LIMIT_BYTES").pipe(Config.withDefault(1024 * 1024))
+    })
+  )
+)
+
+/** Reads and validates the configuration from the process environment (the default ConfigProvider). */
+export const AppConfigLive: Layer.Layer<AppConfig, Config.ConfigError> = Layer.effect(
+  AppConfig,
+  Effect.gen(function* () {
+    return yield* appConfig
+  })
+)
+
+/** A fixed configuration for tests: development defaults with the given overrides. */
+export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.Layer<AppConfig> =>
+  Layer.succeed(AppConfig, {
+    appEnv: "development",
+    version: packageVersion,
+    host: "127.0.0.1",
+    port: 0,
+    databaseUrl: Option.none(),
+    pgliteDir: "memory://",
+    databasePoolMax: 4,
+    logLevel: "Info",
+    logFormat: "json",
+    shutdownTimeout: Duration.seconds(5),
+    shutdownDelay: Duration.zero,
+    adminToken: Option.none(),
+    corsOrigins: Option.none(),
+    bodyLimitBytes: 1024 * 1024,
+    ...overrides
+  })

@@ -1,0 +1,41 @@
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Layer, Option } from "effect"
+import type { SqlClient, SqlError } from "effect/sql"
+import { AppConfig } from "../services/AppConfig.ts"
+import { type EmbeddedPostgresError, startEmbeddedPostgres } from "./EmbeddedPostgres.ts"
+
+const applicationName = "codex-api"
+
+/**
+ * The database: `@effect/sql-pg` against `DATABASE_URL`, or, when it is unset, against an embedded PGlite served on a
+ * loopback socket (pool of one, see EmbeddedPostgres). The rest of the app depends only on `SqlClient`, so it cannot
+ * tell the two apart.
+ */
+export const DatabaseLive: Layer.Layer<
+  PgClient.PgClient | SqlClient.SqlClient,
+  SqlError.SqlError | EmbeddedPostgresError,
+  AppConfig
+> = Layer.unwrap(
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    if (Option.isSome(config.databaseUrl)) {
+      return PgClient.layer({
+        url: config.databaseUrl.value,
+        maxConnections: config.databasePoolMax,
+        applicationName
+      })
+    }
+    const address = yield* startEmbeddedPostgres(config.pgliteDir)
+    yield* Effect.logInfo("using the embedded PGlite database").pipe(
+      Effect.annotateLogs({ pgliteDir: config.pgliteDir })
+    )
+    return PgClient.layer({
+      host: address.host,
+      port: address.port,
+      username: "postgres",
+      database: "postgres",
+      maxConnections: 1,
+      applicationName
+    })
+  })
+)

@@ -1,0 +1,21 @@
+import { createHash, randomBytes } from "node:crypto"
+import { Effect, Redacted } from "effect"
+
+/** How many characters of a key are kept for display (`ck_` + 8), enough to tell keys apart, useless to attackers. */
+const displayPrefixLength = 11
+
+export interface IssuedApiKey {
+  /** The key itself: shown to the caller once, never stored or logged. */
+  readonly secret: Redacted.Redacted<string>
+  readonly hash: Uint8Array
+  readonly prefix: string
+}
+
+/** SHA-256 of the key. Keys carry 256 random bits, so a fast unsalted hash is enough (no dictionary to attack). */
+export const hashApiKey = (key: string): Uint8Array => createHash("sha256").update(key).digest()
+
+/** `ck_` + 32 random bytes in base64url (43 chars). */
+export const issueApiKey: Effect.Effect<IssuedApiKey> = Effect.sync(() => {
+  const secret = `ck_${randomBytes(32).toString("base64url")}`
+  return { secret: Redacted.make(secret), hash: hashApiKey(secret), prefix: secret.slice(0, displayPrefixLength) }
+})

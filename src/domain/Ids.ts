@@ -1,0 +1,33 @@
+import { randomFillSync } from "node:crypto"
+import { Clock, Effect, Schema } from "effect"
+
+const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+/**
+ * A ULID: 48 bits of milliseconds then 80 random bits, in Crockford base32 (26 chars). Ids sort by creation time,
+ * which keeps B-tree inserts local and makes cursor pagination by id follow creation order.
+ */
+export const ulid = (timeMs: number): string => {
+  let time = ""
+  let t = timeMs
+  for (let i = 0; i < 10; i++) {
+    time = crockford.charAt(t % 32) + time
+    t = Math.floor(t / 32)
+  }
+  const random = randomFillSync(new Uint8Array(16))
+  let rest = ""
+  for (let i = 0; i < 16; i++) rest += crockford.charAt((random[i] ?? 0) % 32)
+  return time + rest
+}
+
+const idPattern = (prefix: string) => new RegExp(`^${prefix}_[0-9A-HJKMNP-TV-Z]{26}$`)
+
+export const TenantId = Schema.String.check(Schema.isPattern(idPattern("ten"))).pipe(Schema.brand("TenantId"))
+export type TenantId = typeof TenantId.Type
+
+export const ApiKeyId = Schema.String.check(Schema.isPattern(idPattern("key"))).pipe(Schema.brand("ApiKeyId"))
+export type ApiKeyId = typeof ApiKeyId.Type
+
+/** A new id with the given prefix, timed by the Effect clock (so TestClock controls it). */
+export const newId = <P extends string>(prefix: P): Effect.Effect<`${P}_${string}`> =>
+  Effect.map(Clock.currentTimeMillis, (now) => `${prefix}_${ulid(now)}` as const)

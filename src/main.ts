@@ -1,0 +1,6 @@
+import { NodeRuntime } from "@effect/platform-node"
+import { Layer } from "effect"
+import { Main } from "./App.ts"
+import { exitCodeTeardown } from "./StartupError.ts"
+
+Layer.launch(Main).pipe(NodeRuntime.runMain({ disableErrorReporting: true, teardown: exitCodeTeardown }))
