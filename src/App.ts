@@ -32,7 +32,7 @@ export const makeServer = <E = never, R = never>(
   const Http = HttpRouter.serve(Layer.mergeAll(Routes, extraRoutes), {
     disableLogger: true,
     disableListenLog: true
-  }).pipe(Layer.provide(HttpServerLive))
+  }).pipe(Layer.provideMerge(HttpServerLive))
   return GracefulShutdown.pipe(Layer.provideMerge(Http), Layer.provide(Database), Layer.provide(ReadinessLive))
 }
 

@@ -1,0 +1,99 @@
+import { assert, layer } from "@effect/vitest"
+import { Context, Effect, Layer, Option, Redacted, Schedule } from "effect"
+import { FetchHttpClient } from "effect/http"
+import { HttpApiClient } from "effect/http-api"
+import { startEmbeddedPostgres } from "../layers/EmbeddedPostgres.ts"
+import { Api } from "../src/api/Api.ts"
+import { startTcpProxy, type TcpProxy } from "./support/tcpProxy.ts"
+import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
+import { makeTestServer, TestServer, testServer } from "./support/testServer.ts"
+
+const apiClient = Effect.gen(function* () {
+  const { baseUrl } = yield* TestServer
+  return yield* HttpApiClient.make(Api, { baseUrl })
+}).pipe(Effect.provide(FetchHttpClient.layer))
+
+const getStatus = (path: string) =>
+  Effect.gen(function* () {
+    const { baseUrl } = yield* TestServer
+    const response = yield* Effect.promise(() => fetch(`${baseUrl}${path}`))
+    return { status: response.status, body: (yield* Effect.promise(() => response.json())) as Record<string, unknown> }
+  })
+
+layer(testServer())("health endpoints with the database up", (it) => {
+  it.effect("livez, readyz and healthz answer 200 through the typed client", () =>
+    Effect.gen(function* () {
+      const api = yield* apiClient
+      assert.deepStrictEqual(yield* api.livez(), { status: "pass" })
+      assert.deepStrictEqual(yield* api.readyz(), { status: "ready" })
+      const health = yield* api.healthz()
+      assert.strictEqual(health.status, "pass")
+      assert.strictEqual(health.checks.database.status, "up")
+      assert.isAtLeast(health.checks.database.latencyMs, 0)
+      assert.match(health.version, /^\d+\.\d+\.\d+/)
+      assert.isAbove(health.uptimeSeconds, 0)
+    })
+  )
+})
+
+class DatabaseProxy extends Context.Service<DatabaseProxy, TcpProxy>()("test/DatabaseProxy") {}
+
+/**
+ * The server on a database it reaches through a TCP proxy the test controls: this file's database, or an
+ * embedded one when no PostgreSQL server is around.
+ */
+const ServerBehindProxy = Layer.unwrap(
+  Effect.gen(function* () {
+    const database = yield* TestDatabase
+    let targetPort: number
+    let target: URL
+    if (Option.isSome(database.url)) {
+      target = new URL(database.url.value)
+      targetPort = Number(target.port || 5432)
+    } else {
+      const embedded = yield* startEmbeddedPostgres("memory://")
+      targetPort = embedded.port
+      // The server migrates it at startup.
+      target = new URL(`postgres://postgres@127.0.0.1:${embedded.port}/postgres`)
+    }
+    const proxy = yield* startTcpProxy(targetPort)
+    target.port = String(proxy.port)
+    const server = makeTestServer({
+      config: {
+        databaseUrl: Option.some(Redacted.make(target.toString())),
+        databasePoolMax: Option.isSome(database.url) ? 4 : 1
+      }
+    })
+    return Layer.merge(server, Layer.succeed(DatabaseProxy, proxy))
+  })
+).pipe(Layer.provideMerge(TestDatabaseLive))
+
+const untilStatus = (path: string, expected: number) =>
+  getStatus(path).pipe(
+    Effect.repeat({ until: (r) => r.status === expected, schedule: Schedule.spaced("50 millis") }),
+    Effect.timeout("10 seconds")
+  )
+
+layer(ServerBehindProxy, { excludeTestServices: true })("health endpoints with the database down", (it) => {
+  it.effect("readyz and healthz report 503 while the database is gone, livez stays 200, all recover", () =>
+    Effect.gen(function* () {
+      const proxy = yield* DatabaseProxy
+      assert.strictEqual((yield* getStatus("/readyz")).status, 200)
+
+      proxy.cut()
+      const ready = yield* untilStatus("/readyz", 503)
+      assert.strictEqual(ready.body.title, "Service Unavailable")
+      assert.strictEqual(ready.body.detail, "The database is not answering.")
+      const health = yield* getStatus("/healthz")
+      assert.strictEqual(health.status, 503)
+      assert.strictEqual(health.body.status, "fail")
+      const checks = health.body.checks as { database: { status: string } }
+      assert.strictEqual(checks.database.status, "down")
+      assert.strictEqual((yield* getStatus("/livez")).status, 200)
+
+      proxy.restore()
+      yield* untilStatus("/readyz", 200)
+      assert.strictEqual((yield* getStatus("/healthz")).body.status, "pass")
+    })
+  )
+})

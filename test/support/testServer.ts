@@ -1,0 +1,56 @@
+import { Context, Effect, Layer, Option, Redacted } from "effect"
+import { type HttpRouter, HttpServer } from "effect/http"
+import { appConfigTest } from "../../layers/AppConfigLive.ts"
+import { LoggerLive } from "../../layers/LoggerLive.ts"
+import { makeMemorySink } from "../../layers/LogSinkLive.ts"
+import type { AppConfigShape } from "../../services/AppConfig.ts"
+import { LogSink } from "../../services/LogSink.ts"
+import { makeServer } from "../../src/App.ts"
+import { TestDatabase, TestDatabaseLive } from "./testDatabase.ts"
+
+export interface TestServerShape {
+  /** `http://127.0.0.1:<port>` of the running server. */
+  readonly baseUrl: string
+  /** Every log line the server wrote so far (JSON lines). */
+  readonly logs: ReadonlyArray<string>
+}
+
+export class TestServer extends Context.Service<TestServer, TestServerShape>()("test/TestServer") {}
+
+export interface TestServerOptions {
+  readonly config?: Partial<AppConfigShape>
+  /** Routes mounted beside the API, for behaviour only a test needs (a slow handler, say). */
+  readonly extraRoutes?: Layer.Layer<never, never, HttpRouter.HttpRouter>
+}
+
+/**
+ * The real server, in this process, on an ephemeral port, against this file's database, logging JSON into memory.
+ * Everything but the configuration source and the log destination is the production composition.
+ */
+export const makeTestServer = (options: TestServerOptions = {}): Layer.Layer<TestServer, unknown, TestDatabase> =>
+  Layer.unwrap(
+    Effect.gen(function* () {
+      const database = yield* TestDatabase
+      const sink = makeMemorySink()
+      const config = appConfigTest({
+        databaseUrl: Option.map(database.url, (url) => Redacted.make(url)),
+        ...options.config
+      })
+      const foundation = LoggerLive.pipe(Layer.provideMerge(Layer.merge(config, Layer.succeed(LogSink, sink))))
+      const server = makeServer(options.extraRoutes).pipe(Layer.provide(foundation))
+      const exposed = Layer.effect(
+        TestServer,
+        Effect.gen(function* () {
+          const http = yield* HttpServer.HttpServer
+          const address = http.address
+          const port = address._tag === "UnixPathAddress" ? 0 : address.port
+          return { baseUrl: `http://127.0.0.1:${port}`, logs: sink.lines }
+        })
+      )
+      return exposed.pipe(Layer.provide(server))
+    })
+  )
+
+/** The test server on a database of this file's own. */
+export const testServer = (options: TestServerOptions = {}): Layer.Layer<TestServer | TestDatabase, unknown> =>
+  makeTestServer(options).pipe(Layer.provideMerge(TestDatabaseLive))
