@@ -1,0 +1,110 @@
+import { closeSync, mkdtempSync, openSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Logger, Option, Redacted } from "effect"
+import { appConfigTest } from "../layers/AppConfigLive.ts"
+import { jsonLogger, LoggerLive } from "../layers/LoggerLive.ts"
+import { makeMemorySink, makeStdoutSink } from "../layers/LogSinkLive.ts"
+import { LogSink } from "../services/LogSink.ts"
+
+const parse = (line: string | undefined): Record<string, unknown> => {
+  assert.isDefined(line)
+  return JSON.parse(line ?? "") as Record<string, unknown>
+}
+
+describe("JSON logger", () => {
+  it.effect("writes one object per line with time, level, message and the annotations", () =>
+    Effect.gen(function* () {
+      const sink = makeMemorySink()
+      yield* Effect.logInfo("tenant created").pipe(
+        Effect.annotateLogs({ requestId: "req-1", tenantId: "ten_1" }),
+        Effect.provide(Logger.layer([jsonLogger(sink)]))
+      )
+      assert.strictEqual(sink.lines.length, 1)
+      const entry = parse(sink.lines[0])
+      assert.strictEqual(entry.level, "info")
+      assert.strictEqual(entry.message, "tenant created")
+      assert.strictEqual(entry.requestId, "req-1")
+      assert.strictEqual(entry.tenantId, "ten_1")
+      assert.match(String(entry.time), /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/)
+      assert.notProperty(entry, "error")
+      assert.notInclude(sink.lines[0] ?? "", "\n")
+    })
+  )
+
+  it.effect("carries the trace and span ids of the current span", () =>
+    Effect.gen(function* () {
+      const sink = makeMemorySink()
+      const span = yield* Effect.logInfo("inside").pipe(
+        Effect.andThen(Effect.currentSpan),
+        Effect.withSpan("work"),
+        Effect.provide(Logger.layer([jsonLogger(sink)]))
+      )
+      const entry = parse(sink.lines[0])
+      assert.strictEqual(entry.traceId, span.traceId)
+      assert.strictEqual(entry.spanId, span.spanId)
+    })
+  )
+
+  it.effect("puts the failure with its stack under `error`, and never a redacted secret", () =>
+    Effect.gen(function* () {
+      const sink = makeMemorySink()
+      const secret = Redacted.make("ck_super-secret-value")
+      yield* Effect.die(new Error("boom")).pipe(
+        Effect.catchCause((cause) => Effect.logError("request failed", cause)),
+        Effect.annotateLogs({ apiKey: secret }),
+        Effect.provide(Logger.layer([jsonLogger(sink)]))
+      )
+      const entry = parse(sink.lines[0])
+      assert.strictEqual(entry.level, "error")
+      assert.include(String(entry.error), "boom")
+      assert.include(String(entry.error), "logging.test.ts")
+      assert.notInclude(sink.lines[0] ?? "", "super-secret")
+    })
+  )
+})
+
+describe("LoggerLive", () => {
+  const withConfig = (overrides: Parameters<typeof appConfigTest>[0], sink: ReturnType<typeof makeMemorySink>) =>
+    LoggerLive.pipe(Layer.provide(Layer.merge(appConfigTest(overrides), Layer.succeed(LogSink, sink))))
+
+  it.effect("drops entries below LOG_LEVEL", () =>
+    Effect.gen(function* () {
+      const sink = makeMemorySink()
+      yield* Effect.gen(function* () {
+        yield* Effect.logDebug("hidden")
+        yield* Effect.logInfo("hidden too")
+        yield* Effect.logWarning("shown")
+      }).pipe(Effect.provide(withConfig({ logLevel: "Warn", logFormat: "json" }, sink)))
+      assert.deepStrictEqual(
+        sink.lines.map((line) => parse(line).message),
+        ["shown"]
+      )
+    })
+  )
+
+  it.effect("the pretty format does not write JSON lines to the sink", () =>
+    Effect.gen(function* () {
+      const sink = makeMemorySink()
+      yield* Effect.logInfo("pretty").pipe(
+        Effect.provide(withConfig({ logFormat: "pretty", databaseUrl: Option.none() }, sink)),
+        Effect.provide(Logger.layer([]))
+      )
+      assert.strictEqual(sink.lines.length, 0)
+    })
+  )
+})
+
+describe("stdout sink", () => {
+  it("batches lines and writes them all on flush, in order", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "codex-log-")), "out.log")
+    const fd = openSync(file, "w")
+    const sink = makeStdoutSink(fd)
+    for (let i = 0; i < 3; i++) sink.write(`{"n":${i}}`)
+    assert.strictEqual(readFileSync(file, "utf8"), "", "nothing is written before the batch is flushed")
+    sink.flush()
+    closeSync(fd)
+    assert.deepStrictEqual(readFileSync(file, "utf8").trim().split("\n"), ['{"n":0}', '{"n":1}', '{"n":2}'])
+  })
+})
