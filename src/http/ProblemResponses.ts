@@ -1,5 +1,5 @@
 import { Cause, Effect } from "effect"
-import { ProblemDetails } from "effect/http"
+import { HttpServerError, ProblemDetails } from "effect/http"
 import type { HttpServerRequest } from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { genericProblem } from "../api/Problems.ts"
@@ -50,12 +50,17 @@ export const ensureProblemBody = (
   )
 }
 
-/** Failures the server answers on its own and that say nothing about our code: not worth an error log. */
+const expectedReasons: ReadonlySet<string> = new Set(["RequestParseError", "RouteNotFound"])
+
+/**
+ * Failures the server answers on its own and that say nothing about our code (unreadable or oversized body, no
+ * route): not worth an error log. They arrive wrapped in an `HttpServerError` whose `reason` carries the tag (an
+ * over-size body is `HttpServerError { reason: RequestParseError { reason: "BodyTooLarge" } }`).
+ */
 const isExpected = (defect: unknown): boolean =>
-  typeof defect === "object" &&
-  defect !== null &&
-  "_tag" in defect &&
-  (defect._tag === "RequestParseError" || defect._tag === "RouteNotFound")
+  HttpServerError.isHttpServerError(defect)
+    ? expectedReasons.has(defect.reason._tag)
+    : typeof defect === "object" && defect !== null && "_tag" in defect && expectedReasons.has(String(defect._tag))
 
 /** Logs defects (bugs) with their stack: the client only ever sees a generic 500 problem. */
 export const logDefects = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>

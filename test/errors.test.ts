@@ -1,0 +1,246 @@
+import { NodeHttpServer } from "@effect/platform-node"
+import { assert, layer } from "@effect/vitest"
+import { Effect, Layer, Schema } from "effect"
+import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware } from "effect/http-api"
+import { TestServer, testServer } from "./support/testServer.ts"
+
+/**
+ * The real server with a test-only API mounted beside the main one: the main API has no JSON-body endpoint yet, and
+ * no handler that dies. It opts in to problem details exactly like the main API does.
+ */
+const EchoPayload = Schema.Struct({ name: Schema.NonEmptyString, count: Schema.Int })
+
+class TestGroup extends HttpApiGroup.make("errorsTest").add(
+  HttpApiEndpoint.post("echo", "/test/echo", { payload: EchoPayload, success: EchoPayload }),
+  HttpApiEndpoint.get("defect", "/test/defect", { success: Schema.Struct({ ok: Schema.Boolean }) })
+) {}
+
+class TestApi extends HttpApi.make("errors-test").add(TestGroup).middleware(HttpApiMiddleware.ProblemDetails) {}
+
+/** What the dying handler throws: its message and stack must reach the log and never the client. */
+const defectMessage = "kaboom: secret internal state"
+
+const TestHandlers = HttpApiBuilder.group(TestApi, "errorsTest", (handlers) =>
+  handlers
+    .handle("echo", ({ payload }) => Effect.succeed(payload))
+    .handle("defect", () => Effect.die(new Error(defectMessage)))
+)
+
+const TestRoutes = HttpApiBuilder.layer(TestApi).pipe(
+  Layer.provide(TestHandlers),
+  Layer.provide(HttpApiMiddleware.layerProblemDetails({ includeDetails: true })),
+  // The server provides these to its own routes; `extraRoutes` may only require the router.
+  Layer.provide(NodeHttpServer.layerHttpServices)
+)
+
+const bodyLimitBytes = 256
+
+interface WireResponse {
+  readonly status: number
+  readonly headers: Headers
+  readonly text: string
+}
+
+const send = (path: string, init: RequestInit = {}) =>
+  Effect.gen(function* () {
+    const { baseUrl } = yield* TestServer
+    return yield* Effect.promise(async (): Promise<WireResponse> => {
+      const response = await fetch(`${baseUrl}${path}`, init)
+      return { status: response.status, headers: response.headers, text: await response.text() }
+    })
+  })
+
+const postJson = (path: string, body: string, contentType = "application/json") =>
+  send(path, { method: "POST", headers: { "content-type": contentType }, body })
+
+interface ProblemIssue {
+  readonly path: ReadonlyArray<string | number>
+  readonly message: string
+}
+
+/** Asserts an RFC 9457 response with `status` and returns its members. */
+const expectProblem = (response: WireResponse, status: number): Record<string, unknown> => {
+  assert.strictEqual(response.status, status, response.text)
+  assert.strictEqual(response.headers.get("content-type"), "application/problem+json")
+  const body = JSON.parse(response.text) as Record<string, unknown>
+  assert.strictEqual(body.type, "about:blank")
+  assert.strictEqual(body.status, status)
+  assert.isString(body.title)
+  assert.isNotEmpty(body.title)
+  assert.isString(body.detail)
+  assert.isNotEmpty(body.detail)
+  expectNoInternals(response.text)
+  return body
+}
+
+/** No stack frames, no exception text, no failure internals in what the client sees. */
+const expectNoInternals = (text: string) => {
+  assert.notMatch(text, /\bat\s+\S+\s+\(|\bat\s+(file|node):|\.ts:\d+/)
+  assert.notInclude(text, "stack")
+  assert.notInclude(text, "kaboom")
+  assert.notInclude(text, "Error:")
+  assert.notInclude(text, "_tag")
+}
+
+const issuesOf = (body: Record<string, unknown>): ReadonlyArray<ProblemIssue> => {
+  assert.isArray(body.errors)
+  return body.errors as ReadonlyArray<ProblemIssue>
+}
+
+/** Log entries written since `from` (an index into `TestServer.logs`). */
+const logsSince = (from: number) =>
+  Effect.gen(function* () {
+    const { logs } = yield* TestServer
+    return logs.slice(from).map((line) => JSON.parse(line) as Record<string, unknown>)
+  })
+
+const logMark = Effect.gen(function* () {
+  const { logs } = yield* TestServer
+  return logs.length
+})
+
+const errorLogsSince = (from: number) =>
+  Effect.map(logsSince(from), (entries) => entries.filter((entry) => entry.level === "error"))
+
+layer(testServer({ config: { bodyLimitBytes }, extraRoutes: TestRoutes }), { excludeTestServices: true })(
+  "errors are application/problem+json",
+  (it) => {
+    it.effect("the test API mounts beside the main API and answers a valid request", () =>
+      Effect.gen(function* () {
+        const echo = yield* postJson("/test/echo", JSON.stringify({ name: "a", count: 2 }))
+        assert.strictEqual(echo.status, 200)
+        assert.deepStrictEqual(JSON.parse(echo.text), { name: "a", count: 2 })
+        assert.strictEqual((yield* send("/livez")).status, 200)
+      })
+    )
+
+    it.effect("unknown path: 404 naming the method and path, without the query string", () =>
+      Effect.gen(function* () {
+        const body = expectProblem(yield* send("/no/such/route?token=secret"), 404)
+        assert.strictEqual(body.title, "Not Found")
+        assert.strictEqual(body.detail, "No route matches GET /no/such/route.")
+      })
+    )
+
+    it.effect("wrong method on a known path: 404 (there is no 405)", () =>
+      Effect.gen(function* () {
+        const get = expectProblem(yield* send("/test/echo"), 404)
+        assert.strictEqual(get.detail, "No route matches GET /test/echo.")
+        const del = expectProblem(yield* send("/livez", { method: "DELETE" }), 404)
+        assert.strictEqual(del.detail, "No route matches DELETE /livez.")
+      })
+    )
+
+    it.effect("malformed JSON: 400", () =>
+      Effect.gen(function* () {
+        const body = expectProblem(yield* postJson("/test/echo", '{"name": "a", "count": '), 400)
+        assert.strictEqual(body.title, "Bad Request")
+      })
+    )
+
+    it.effect("schema failures: 400 with an `errors` entry per failing path", () =>
+      Effect.gen(function* () {
+        const empty = expectProblem(yield* postJson("/test/echo", JSON.stringify({ name: "", count: 1 })), 400)
+        assert.strictEqual(empty.title, "Bad Request")
+        const emptyIssues = issuesOf(empty)
+        assert.deepStrictEqual(
+          emptyIssues.map((issue) => issue.path),
+          [["payload", "name"]]
+        )
+        assert.isNotEmpty(emptyIssues[0]?.message)
+
+        const fraction = expectProblem(yield* postJson("/test/echo", JSON.stringify({ name: "a", count: 1.5 })), 400)
+        assert.deepStrictEqual(
+          issuesOf(fraction).map((issue) => issue.path),
+          [["payload", "count"]]
+        )
+
+        const missing = expectProblem(yield* postJson("/test/echo", JSON.stringify({ name: "a" })), 400)
+        assert.deepStrictEqual(
+          issuesOf(missing).map((issue) => issue.path),
+          [["payload", "count"]]
+        )
+
+        const notAnObject = expectProblem(yield* postJson("/test/echo", "[1, 2]"), 400)
+        assert.deepStrictEqual(
+          issuesOf(notAnObject).map((issue) => issue.path),
+          [["payload"]]
+        )
+      })
+    )
+
+    it.effect("oversized body: 413 naming the limit, not logged as an error", () =>
+      Effect.gen(function* () {
+        const mark = yield* logMark
+        const big = JSON.stringify({ name: "x".repeat(bodyLimitBytes * 4), count: 1 })
+        const body = expectProblem(yield* postJson("/test/echo", big), 413)
+        assert.strictEqual(body.title, "Payload Too Large")
+        assert.strictEqual(body.detail, `The request body exceeds the limit of ${bodyLimitBytes} bytes.`)
+        // Without a Content-Length (chunked), the limit is enforced while reading.
+        const chunked = yield* send("/test/echo", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: new Blob([big]).stream(),
+          duplex: "half"
+        })
+        expectProblem(chunked, 413)
+        // Just under the limit still goes through.
+        const fits = JSON.stringify({ name: "x".repeat(bodyLimitBytes - 40), count: 1 })
+        assert.isAtMost(Buffer.byteLength(fits), bodyLimitBytes)
+        assert.strictEqual((yield* postJson("/test/echo", fits)).status, 200)
+        assert.deepStrictEqual(yield* errorLogsSince(mark), [])
+      })
+    )
+
+    it.effect("unsupported media type: 415", () =>
+      Effect.gen(function* () {
+        const body = expectProblem(yield* postJson("/test/echo", "name=a&count=1", "text/plain"), 415)
+        assert.strictEqual(body.title, "Unsupported Media Type")
+        assert.strictEqual(body.detail, "The request body must be JSON (Content-Type: application/json).")
+      })
+    )
+
+    it.effect("client errors are not logged as errors", () =>
+      Effect.gen(function* () {
+        const mark = yield* logMark
+        yield* send("/nope")
+        yield* postJson("/test/echo", "{")
+        yield* postJson("/test/echo", JSON.stringify({ name: "", count: 1 }))
+        yield* postJson("/test/echo", "x", "text/plain")
+        assert.deepStrictEqual(yield* errorLogsSince(mark), [])
+      })
+    )
+
+    it.effect("a defect: generic 500 problem for the client, logged once with its stack", () =>
+      Effect.gen(function* () {
+        const mark = yield* logMark
+        const response = yield* send("/test/defect")
+        const body = expectProblem(response, 500)
+        assert.strictEqual(body.title, "Internal Server Error")
+        assert.strictEqual(body.detail, "An unexpected error occurred.")
+        assert.notProperty(body, "errors")
+
+        const errors = yield* errorLogsSince(mark)
+        assert.strictEqual(errors.length, 1, JSON.stringify(errors))
+        const entry = errors[0] ?? {}
+        const error = String(entry.error)
+        assert.include(error, defectMessage)
+        assert.match(error, /\n\s+at /, "the logged error carries a stack trace")
+        assert.include(error, "errors.test.ts")
+      })
+    )
+
+    it.effect("the server still answers normally after all of the above", () =>
+      Effect.gen(function* () {
+        yield* send("/test/defect")
+        yield* postJson("/test/echo", "x".repeat(bodyLimitBytes * 2))
+        const livez = yield* send("/livez")
+        assert.strictEqual(livez.status, 200)
+        assert.deepStrictEqual(JSON.parse(livez.text), { status: "pass" })
+        const echo = yield* postJson("/test/echo", JSON.stringify({ name: "again", count: 3 }))
+        assert.strictEqual(echo.status, 200)
+        assert.deepStrictEqual(JSON.parse(echo.text), { name: "again", count: 3 })
+      })
+    )
+  }
+)
