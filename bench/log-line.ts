@@ -36,7 +36,10 @@ const measure = (name: string, logger: Logger.Logger<unknown, unknown>) => {
 
 // consoleJson writes through console.log: point stdout at /dev/null by running with `> /dev/null`.
 const results = [
-  measure("no-op logger (Effect.log itself)", Logger.make(() => {})),
+  measure(
+    "no-op logger (Effect.log itself)",
+    Logger.make(() => {})
+  ),
   measure("codex jsonLogger + buffered sink", jsonLogger(sink)),
   measure("Effect Logger.consoleJson", Logger.consoleJson)
 ]

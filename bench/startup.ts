@@ -49,7 +49,14 @@ const once = async (env: Record<string, string>) => {
   const port = await freePort()
   const started = performance.now()
   const child = spawn(process.execPath, ["src/main.ts"], {
-    env: { ...process.env, APP_ENV: "staging", SHUTDOWN_DELAY: "0 seconds", LOG_LEVEL: "warn", PORT: String(port), ...env },
+    env: {
+      ...process.env,
+      APP_ENV: "staging",
+      SHUTDOWN_DELAY: "0 seconds",
+      LOG_LEVEL: "warn",
+      PORT: String(port),
+      ...env
+    },
     stdio: "ignore"
   })
   const ok = await untilHealthy(port, Date.now() + 30_000)
@@ -78,7 +85,11 @@ const scenario = async (name: string, env: () => Record<string, string>, before?
 
 const dir = join(tmpdir(), `codex-bench-pglite-${process.pid}`)
 await scenario("PGlite in memory", () => ({ PGLITE_DIR: "memory://" }))
-await scenario("PGlite on disk, first boot", () => ({ PGLITE_DIR: dir }), () => rmSync(dir, { recursive: true, force: true }))
+await scenario(
+  "PGlite on disk, first boot",
+  () => ({ PGLITE_DIR: dir }),
+  () => rmSync(dir, { recursive: true, force: true })
+)
 await scenario("PGlite on disk, warm boot", () => ({ PGLITE_DIR: dir }))
 await scenario("PostgreSQL", () => ({ DATABASE_URL: databaseUrl }))
 rmSync(dir, { recursive: true, force: true })

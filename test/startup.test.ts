@@ -1,0 +1,62 @@
+import { spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
+
+/** Starts `src/main.ts` as `npm start` does, on the embedded database in `dataDir`, in development. */
+const startApp = async (dataDir: string) => {
+  const port = await freePort()
+  const child = spawn(process.execPath, ["src/main.ts"], {
+    env: { ...process.env, APP_ENV: "development", PORT: String(port), PGLITE_DIR: dataDir, DATABASE_URL: "" },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let stdout = ""
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString()
+  })
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+  return { child, port, exited, output: () => stdout }
+}
+
+const untilHealthy = async (port: number, timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const status = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.status,
+      () => 0
+    )
+    if (status === 200) return true
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  return false
+}
+
+describe("npm start on the embedded database", () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "codex-start-"))
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }))
+
+  it("serves /healthz within 10 s, prints the demo key once, and exits 0 on Ctrl-C", async () => {
+    const first = await startApp(dataDir)
+    expect(await untilHealthy(first.port, 10_000)).toBe(true)
+    expect(first.output()).toMatch(/API key: ck_[A-Za-z0-9_-]{43}\n/)
+    first.child.kill("SIGINT")
+    expect(await first.exited).toBe(0)
+
+    // Same data directory: the seed already ran, so no key is printed again.
+    const second = await startApp(dataDir)
+    expect(await untilHealthy(second.port, 10_000)).toBe(true)
+    expect(second.output()).not.toMatch(/API key/)
+    second.child.kill("SIGINT")
+    expect(await second.exited).toBe(0)
+  }, 40_000)
+})
