@@ -1,32 +1,37 @@
 import { Duration, Effect, Layer } from "effect"
 import { AppConfig } from "../services/AppConfig.ts"
 import { Readiness } from "../services/Readiness.ts"
+import { ConnectionDeadline } from "./HttpServerLive.ts"
 
 /**
  * The first step of shutdown. Acquired after the HTTP server, so its finalizer runs before the listener closes:
- * readiness flips to 503 at once (load balancers stop routing here), then the server keeps serving for
- * `SHUTDOWN_DELAY`, answering with `Connection: close`. Only then does the listener close (NodeHttpServer's own
- * finalizer), followed by the connection deadline (HttpServerLive) and the database pool.
+ * readiness flips to 503 at once (load balancers stop routing here) and the connection deadline starts, then the
+ * server keeps serving for `SHUTDOWN_DELAY`, answering with `Connection: close`. Only then does the listener close
+ * (NodeHttpServer's own finalizer) and in-flight requests finish, until the deadline (`SHUTDOWN_TIMEOUT` after the
+ * signal) closes whatever is left (HttpServerLive); the database pool closes last.
  */
-export const GracefulShutdown: Layer.Layer<never, never, AppConfig | Readiness> = Layer.effectDiscard(
-  Effect.gen(function* () {
-    const config = yield* AppConfig
-    const readiness = yield* Readiness
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function* () {
-        yield* readiness.beginDraining
-        yield* Effect.logInfo("shutdown: draining, readiness now reports 503").pipe(
-          Effect.annotateLogs({
-            shutdownDelayMs: Duration.toMillis(config.shutdownDelay),
-            shutdownTimeoutMs: Duration.toMillis(config.shutdownTimeout)
-          })
-        )
-        yield* Effect.sleep(config.shutdownDelay)
-        yield* Effect.logInfo("shutdown: closing the listener; waiting for in-flight requests")
-      })
-    )
-  })
-)
+export const GracefulShutdown: Layer.Layer<never, never, AppConfig | Readiness | ConnectionDeadline> =
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const config = yield* AppConfig
+      const readiness = yield* Readiness
+      const deadline = yield* ConnectionDeadline
+      yield* Effect.addFinalizer(() =>
+        Effect.gen(function* () {
+          yield* readiness.beginDraining
+          yield* deadline.start
+          yield* Effect.logInfo("shutdown: draining, readiness now reports 503").pipe(
+            Effect.annotateLogs({
+              shutdownDelayMs: Duration.toMillis(config.shutdownDelay),
+              shutdownTimeoutMs: Duration.toMillis(config.shutdownTimeout)
+            })
+          )
+          yield* Effect.sleep(config.shutdownDelay)
+          yield* Effect.logInfo("shutdown: closing the listener; waiting for in-flight requests")
+        })
+      )
+    })
+  )
 
 /**
  * A second SIGTERM/SIGINT during shutdown means "stop now": exit at once with code 1. Installed when draining starts,
@@ -34,12 +39,49 @@ export const GracefulShutdown: Layer.Layer<never, never, AppConfig | Readiness> 
  */
 export const ExitOnSecondSignal: Layer.Layer<never> = Layer.effectDiscard(
   Effect.addFinalizer(() =>
-    Effect.sync(() => {
-      const exitNow = () => process.exit(1)
+    Effect.gen(function* () {
+      const context = yield* Effect.context<never>()
+      const exitNow = (signal: NodeJS.Signals) => {
+        Effect.runSyncWith(context)(
+          Effect.logWarning("shutdown: second signal, exiting now").pipe(Effect.annotateLogs({ signal }))
+        )
+        process.exit(1)
+      }
       process.once("SIGTERM", exitNow)
       process.once("SIGINT", exitNow)
     })
   )
+)
+
+/** Time allowed after the connection deadline for the rest of the teardown (request fibers, database pool). */
+const exitGrace = Duration.seconds(2)
+
+/**
+ * The backstop behind every deadline: when a shutdown is still not over `exitGrace` after `SHUTDOWN_TIMEOUT` (a
+ * handler that ignores interruption, a database pool that never closes), the process exits with code 1 rather than
+ * outstay its welcome. The timer is armed when shutdown starts and never keeps the process alive.
+ */
+export const ExitAfterShutdownTimeout: Layer.Layer<never, never, AppConfig> = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        const context = yield* Effect.context<never>()
+        const timer = setTimeout(
+          () => {
+            Effect.runSyncWith(context)(
+              Effect.logError("shutdown: still not finished after SHUTDOWN_TIMEOUT, exiting now").pipe(
+                Effect.annotateLogs({ shutdownTimeoutMs: Duration.toMillis(config.shutdownTimeout) })
+              )
+            )
+            process.exit(1)
+          },
+          Duration.toMillis(Duration.sum(config.shutdownTimeout, exitGrace))
+        )
+        timer.unref()
+      })
+    )
+  })
 )
 
 /**

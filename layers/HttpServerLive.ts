@@ -1,45 +1,95 @@
-import { createServer, type Server } from "node:http"
-import { NodeHttpServer } from "@effect/platform-node"
+import { createServer } from "node:http"
+import type { Socket } from "node:net"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type { NodeServices } from "@effect/platform-node/NodeServices"
-import { ByteSize, Duration, Effect, Layer } from "effect"
+import { ByteSize, Context, Duration, Effect, Layer } from "effect"
 import type { Etag, HttpPlatform, HttpServer } from "effect/http"
 import { HttpServerRequest } from "effect/http"
 import type { ServeError } from "effect/http/HttpServerError"
 import { AppConfig } from "../services/AppConfig.ts"
 
 /**
- * Owns the Node `http.Server`, so shutdown can enforce its deadline: whatever connection is still open when the
- * drain budget runs out (a hung request, a slow client) is closed here, after the listener has stopped.
+ * The hard end of the connection drain. Started by the first step of shutdown (GracefulShutdown): `SHUTDOWN_TIMEOUT`
+ * later, every connection still open (a hung request, a client that never finishes its request) is closed, whether
+ * or not the request's handler reacts to interruption.
  */
-const nodeServer: Effect.Effect<Server, never, import("effect").Scope.Scope> = Effect.acquireRelease(
-  Effect.sync(() => createServer()),
-  (server) =>
-    Effect.gen(function* () {
-      server.closeAllConnections()
-      yield* Effect.logInfo("shutdown: listener closed, remaining connections closed")
-    })
-)
+export class ConnectionDeadline extends Context.Service<
+  ConnectionDeadline,
+  {
+    /** Starts the clock; returns at once. */
+    readonly start: Effect.Effect<void>
+  }
+>()("codex/ConnectionDeadline") {}
 
 /**
- * The HTTP server: NodeHttpServer on HOST:PORT, with the request body limit. The drain budget is what is left of
- * `SHUTDOWN_TIMEOUT` after `SHUTDOWN_DELAY`, so the whole shutdown stays within `SHUTDOWN_TIMEOUT` of the signal.
+ * Owns the Node `http.Server`, so shutdown can enforce its deadline. NodeHttpServer's own finalizer closes the
+ * listener, waits for open connections to finish, then interrupts the request fibers; it would wait for a handler
+ * that ignores interruption, so the deadline closes the sockets itself rather than through that finalizer.
+ */
+const ownedServer = Effect.gen(function* () {
+  const config = yield* AppConfig
+  const scope = yield* Effect.scope
+  const server = createServer()
+  // Every socket, including upgraded ones that `closeAllConnections` does not know about.
+  const open = new Set<Socket>()
+  server.on("connection", (socket: Socket) => {
+    open.add(socket)
+    socket.once("close", () => open.delete(socket))
+  })
+  // A socket is destroyed (and the server stops counting it) a moment before its "close" event.
+  const remaining = () => [...open].filter((socket) => !socket.destroyed)
+  let cut = false
+
+  const closeRemaining = Effect.gen(function* () {
+    const sockets = remaining()
+    if (sockets.length === 0) return
+    cut = true
+    yield* Effect.logWarning(
+      `shutdown: deadline reached, closing ${sockets.length} open connection${sockets.length === 1 ? "" : "s"}`
+    )
+    server.closeAllConnections()
+    for (const socket of sockets) socket.destroy()
+  })
+
+  // Runs once NodeHttpServer's finalizer is done: after the drain, or after the deadline closed what was left.
+  yield* Effect.addFinalizer(() =>
+    Effect.gen(function* () {
+      if (cut) return
+      if (remaining().length === 0) return yield* Effect.logInfo("shutdown: every connection finished")
+      yield* closeRemaining
+    })
+  )
+  // Forked into this layer's scope: interrupted when the layer is torn down, i.e. when the drain ended in time.
+  const deadline = ConnectionDeadline.of({
+    start: Effect.sleep(config.shutdownTimeout).pipe(
+      Effect.andThen(closeRemaining),
+      Effect.forkIn(scope),
+      Effect.asVoid
+    )
+  })
+  return { server, deadline }
+})
+
+/**
+ * The HTTP server: NodeHttpServer on HOST:PORT, with the request body limit, and the connection deadline. The
+ * deadline counts from the signal; NodeHttpServer's own drain timeout is only a fallback behind it.
  */
 export const HttpServerLive: Layer.Layer<
-  HttpServer.HttpServer | NodeServices | HttpPlatform.HttpPlatform | Etag.Generator,
+  HttpServer.HttpServer | NodeServices | HttpPlatform.HttpPlatform | Etag.Generator | ConnectionDeadline,
   ServeError,
   AppConfig
 > = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* AppConfig
-    const server = yield* nodeServer
-    const drainBudget = Duration.max(Duration.subtract(config.shutdownTimeout, config.shutdownDelay), Duration.zero)
-    return Layer.merge(
+    const { server, deadline } = yield* ownedServer
+    return Layer.mergeAll(
       NodeHttpServer.layer(() => server, {
         host: config.host,
         port: config.port,
-        gracefulShutdownTimeout: drainBudget
+        gracefulShutdownTimeout: Duration.sum(config.shutdownTimeout, Duration.seconds(1))
       }),
-      Layer.succeed(HttpServerRequest.MaxBodySize, ByteSize.bytes(config.bodyLimitBytes))
+      Layer.succeed(HttpServerRequest.MaxBodySize, ByteSize.bytes(config.bodyLimitBytes)),
+      Layer.succeed(ConnectionDeadline, deadline)
     )
   })
 )

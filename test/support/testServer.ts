@@ -1,4 +1,4 @@
-import { Context, Effect, Layer, Option, Redacted } from "effect"
+import { Context, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
 import { type HttpRouter, HttpServer } from "effect/http"
 import { appConfigTest } from "../../layers/AppConfigLive.ts"
 import { LoggerLive } from "../../layers/LoggerLive.ts"
@@ -54,3 +54,25 @@ export const makeTestServer = (options: TestServerOptions = {}): Layer.Layer<Tes
 /** The test server on a database of this file's own. */
 export const testServer = (options: TestServerOptions = {}): Layer.Layer<TestServer | TestDatabase, unknown> =>
   makeTestServer(options).pipe(Layer.provideMerge(TestDatabaseLive))
+
+export interface RunningTestServer extends TestServerShape {
+  /**
+   * What SIGTERM/SIGINT does in production: `runMain` interrupts the main fiber, which closes the scope the server
+   * was built in. Completes once the whole shutdown (drain, connection deadline, database pool) is over.
+   */
+  readonly shutdown: Effect.Effect<void>
+}
+
+/**
+ * The test server built into a scope of its own, so a test can shut it down (and watch it drain) while it keeps
+ * running. The scope is also closed when the caller's scope ends, should the test never call `shutdown`.
+ */
+export const startTestServer = (
+  options: TestServerOptions = {}
+): Effect.Effect<RunningTestServer, unknown, TestDatabase | Scope.Scope> =>
+  Effect.gen(function* () {
+    const scope = yield* Effect.acquireRelease(Scope.make(), (scope) => Scope.close(scope, Exit.void))
+    const context = yield* Layer.buildWithScope(makeTestServer(options), scope)
+    const server = Context.get(context, TestServer)
+    return { ...server, shutdown: Scope.close(scope, Exit.interrupt()) }
+  })

@@ -1,0 +1,645 @@
+import { type ChildProcessByStdio, spawn } from "node:child_process"
+import { Agent, get, type IncomingHttpHeaders } from "node:http"
+import { connect, type Socket } from "node:net"
+import { performance } from "node:perf_hooks"
+import type { Readable } from "node:stream"
+import { assert, layer } from "@effect/vitest"
+import { Duration, Effect, Option } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
+import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
+import { type RunningTestServer, startTestServer } from "./support/testServer.ts"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Clients over real sockets, and waiting by polling with a deadline.
+// ---------------------------------------------------------------------------------------------------------------
+
+interface Reply {
+  readonly status: number
+  readonly headers: IncomingHttpHeaders
+  readonly body: string
+  readonly socket: Socket
+  /** performance.now() when the response ended. */
+  readonly at: number
+}
+
+type Outcome =
+  | { readonly _tag: "Reply"; readonly reply: Reply }
+  | { readonly _tag: "Failed"; readonly error: Error; readonly at: number }
+
+/** A GET through node:http: `agent: false` is a fresh connection (Node then sends `Connection: close` itself). */
+const request = (url: string, agent: Agent | false): Promise<Reply> =>
+  new Promise((resolve, reject) => {
+    const req = get(url, { agent }, (res) => {
+      // Node detaches the socket from the response once it ends.
+      const socket = res.socket
+      let body = ""
+      res.setEncoding("utf8")
+      res.on("data", (chunk: string) => {
+        body += chunk
+      })
+      res.on("error", reject)
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, socket, at: performance.now() })
+      )
+    })
+    req.on("error", reject)
+  })
+
+const settle = (reply: Promise<Reply>): Promise<Outcome> =>
+  reply.then(
+    (r): Outcome => ({ _tag: "Reply", reply: r }),
+    (error: Error): Outcome => ({ _tag: "Failed", error, at: performance.now() })
+  )
+
+/** Whether a new TCP connection to the port is accepted. */
+const tryConnect = (port: number): Promise<"accepted" | "refused"> =>
+  new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1")
+    socket.once("connect", () => {
+      socket.destroy()
+      resolve("accepted")
+    })
+    socket.once("error", () => resolve("refused"))
+  })
+
+/** performance.now() when the socket closes. */
+const closedAt = (socket: Socket): Promise<number> =>
+  socket.destroyed && socket.closed
+    ? Promise.resolve(performance.now())
+    : new Promise((resolve) => socket.once("close", () => resolve(performance.now())))
+
+/** Polls `probe` every 20 ms until it returns a value, failing after `timeoutMs`. */
+const until = async <A>(what: string, timeoutMs: number, probe: () => Promise<A | undefined>): Promise<A> => {
+  const deadline = performance.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined) return value
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** Resolves within `timeoutMs` or fails with a message naming what never happened. */
+const within = <A>(what: string, timeoutMs: number, promise: Promise<A>): Promise<A> => {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/** A promise and the function that resolves it, for a route handler to report that it started. */
+const signal = () => {
+  let fire = () => {}
+  const fired = new Promise<void>((resolve) => {
+    fire = resolve
+  })
+  return { fire, fired }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reading the JSON log.
+// ---------------------------------------------------------------------------------------------------------------
+
+interface LogEntry {
+  readonly level: string
+  readonly message: string
+  readonly time: string
+  readonly [key: string]: unknown
+}
+
+const parseLog = (lines: ReadonlyArray<string>): Array<LogEntry> =>
+  lines.flatMap((line) => {
+    if (!line.startsWith("{")) return []
+    try {
+      const entry: unknown = JSON.parse(line)
+      return typeof entry === "object" && entry !== null && "message" in entry ? [entry as LogEntry] : []
+    } catch {
+      return []
+    }
+  })
+
+const shutdownSteps = (lines: ReadonlyArray<string>): Array<string> =>
+  parseLog(lines)
+    .map((e) => e.message)
+    .filter((m) => m.startsWith("shutdown:"))
+
+/** The steps of a shutdown in the order they must be logged. */
+const steps = {
+  draining: "shutdown: draining, readiness now reports 503",
+  closingListener: "shutdown: closing the listener; waiting for in-flight requests",
+  drained: "shutdown: every connection finished",
+  deadline: /^shutdown: deadline reached, closing \d+ open connections?$/,
+  pool: "shutdown: closing the database pool; shutdown complete"
+}
+
+const assertSteps = (lines: ReadonlyArray<string>, expected: ReadonlyArray<string | RegExp>) => {
+  const logged = shutdownSteps(lines)
+  assert.strictEqual(logged.length, expected.length, `shutdown steps logged: ${JSON.stringify(logged)}`)
+  expected.forEach((step, i) => {
+    const line = logged[i] ?? ""
+    if (typeof step === "string") assert.strictEqual(line, step)
+    else assert.match(line, step)
+  })
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// In process: the real server on an ephemeral port, shut down by closing its scope (what runMain does on a signal).
+// ---------------------------------------------------------------------------------------------------------------
+
+const portOf = (server: RunningTestServer) => Number(new URL(server.baseUrl).port)
+
+/** Starts the shutdown in the background, as a signal would; `done` resolves with performance.now() at its end. */
+const beginShutdown = (server: RunningTestServer) => {
+  const startedAt = performance.now()
+  const done = Effect.runPromise(server.shutdown).then(() => performance.now())
+  return { startedAt, done }
+}
+
+const untilRefused = (port: number, timeoutMs: number) =>
+  until("new connections to be refused", timeoutMs, async () =>
+    (await tryConnect(port)) === "refused" ? true : undefined
+  )
+
+const timing = (config: { readonly delayMs: number; readonly timeoutMs: number }) => ({
+  shutdownDelay: Duration.millis(config.delayMs),
+  shutdownTimeout: Duration.millis(config.timeoutMs)
+})
+
+/** Keep-alive agents, destroyed when the test ends. */
+const keepAliveAgent = Effect.acquireRelease(
+  Effect.sync(() => new Agent({ keepAlive: true, maxSockets: 1 })),
+  (agent) => Effect.sync(() => agent.destroy())
+)
+
+layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown, in process", (it) => {
+  it.effect(
+    "readiness turns 503 at once; during the delay other routes answer 200 with Connection: close; then the listener closes and idle keep-alive sockets are closed",
+    () =>
+      Effect.gen(function* () {
+        const delayMs = 800
+        const timeoutMs = 4000
+        const server = yield* startTestServer({ config: timing({ delayMs, timeoutMs }) })
+        const reusing = yield* keepAliveAgent
+        const idle = yield* keepAliveAgent
+        const fresh = yield* keepAliveAgent
+        yield* Effect.promise(async () => {
+          const before = await request(`${server.baseUrl}/livez`, reusing)
+          assert.strictEqual(before.status, 200)
+          assert.strictEqual(before.headers.connection, "keep-alive")
+          assert.strictEqual((await request(`${server.baseUrl}/readyz`, false)).status, 200)
+          // A keep-alive socket that stays idle from here on: the server must close it, not wait for the client.
+          const idleClosed = closedAt((await request(`${server.baseUrl}/livez`, idle)).socket)
+
+          const { startedAt, done } = beginShutdown(server)
+          const readyz = await until("/readyz to answer 503", 1000, async () => {
+            const r = await request(`${server.baseUrl}/readyz`, false)
+            return r.status === 503 ? r : undefined
+          })
+          const flippedAfter = performance.now() - startedAt
+          assert.isBelow(flippedAfter, 300, "readiness flips at once")
+          assert.include(String(readyz.headers["content-type"]), "application/problem+json")
+          assert.strictEqual((JSON.parse(readyz.body) as { detail: string }).detail, "The server is shutting down.")
+
+          // Still serving during the delay, on a reused keep-alive socket and on a new connection, asking clients
+          // to close their connection.
+          const reused = await request(`${server.baseUrl}/livez`, reusing)
+          assert.strictEqual(reused.status, 200)
+          assert.strictEqual(reused.headers.connection, "close")
+          const other = await request(`${server.baseUrl}/v1/nothing-here`, fresh)
+          assert.strictEqual(other.status, 404)
+          assert.strictEqual(other.headers.connection, "close")
+          const answeredAfter = performance.now() - startedAt
+          assert.isBelow(answeredAfter, delayMs, "these were answered during the delay")
+
+          // After the delay: new connections are refused, and the idle keep-alive socket is closed by the server.
+          await untilRefused(portOf(server), delayMs + 1000)
+          const refusedAfter = performance.now() - startedAt
+          assert.isAtLeast(refusedAfter, delayMs - 20, "the listener stays open for the whole delay")
+          const idleClosedAfter = (await within("the idle keep-alive socket to close", 2000, idleClosed)) - startedAt
+          assert.isAtLeast(idleClosedAfter, delayMs - 20)
+          assert.isBelow(idleClosedAfter, delayMs + 700, "idle sockets close with the listener, not at the deadline")
+
+          const finishedAfter = (await within("the shutdown to finish", timeoutMs + 2000, done)) - startedAt
+          assert.isBelow(finishedAfter, delayMs + 700, "nothing in flight: shutdown takes just the delay")
+          console.log(
+            `[shutdown] in process, idle: readyz 503 after ${flippedAfter.toFixed(0)} ms, refused after ${refusedAfter.toFixed(0)} ms, idle keep-alive socket closed after ${idleClosedAfter.toFixed(0)} ms, done after ${finishedAfter.toFixed(0)} ms`
+          )
+        })
+        assertSteps(server.logs, [steps.draining, steps.closingListener, steps.drained, steps.pool])
+      })
+  )
+
+  it.effect(
+    "a slow in-flight request completes with 200 after SIGTERM, and a new connection is refused after the delay",
+    () =>
+      Effect.gen(function* () {
+        const delayMs = 300
+        const timeoutMs = 4000
+        const slowMs = 1500
+        const started = signal()
+        const server = yield* startTestServer({
+          config: timing({ delayMs, timeoutMs }),
+          extraRoutes: HttpRouter.add(
+            "GET",
+            "/test/slow",
+            Effect.sync(started.fire).pipe(
+              Effect.andThen(Effect.sleep(Duration.millis(slowMs))),
+              Effect.as(HttpServerResponse.text("slow and done"))
+            )
+          )
+        })
+        const agent = yield* keepAliveAgent
+        yield* Effect.promise(async () => {
+          const slow = settle(request(`${server.baseUrl}/test/slow`, agent))
+          await within("the slow handler to start", 2000, started.fired)
+
+          const { startedAt, done } = beginShutdown(server)
+          await untilRefused(portOf(server), delayMs + 1000)
+          const refusedAfter = performance.now() - startedAt
+          assert.isAtLeast(refusedAfter, delayMs - 20)
+
+          const outcome = await within("the slow request", slowMs + 2000, slow)
+          if (outcome._tag === "Failed") throw outcome.error
+          const { reply } = outcome
+          assert.strictEqual(reply.status, 200)
+          assert.strictEqual(reply.body, "slow and done")
+          assert.strictEqual(reply.headers.connection, "close", "a response sent while draining closes its connection")
+          const answeredAfter = reply.at - startedAt
+          assert.isAbove(answeredAfter, refusedAfter, "answered after the listener closed")
+          const socketClosedAfter = (await within("its socket to close", 1000, closedAt(reply.socket))) - startedAt
+
+          const finishedAfter = (await within("the shutdown to finish", timeoutMs + 2000, done)) - startedAt
+          assert.isBelow(finishedAfter, answeredAfter + 500, "shutdown ends right after the last request")
+          assert.isBelow(finishedAfter, timeoutMs)
+          console.log(
+            `[shutdown] in process, slow request: refused after ${refusedAfter.toFixed(0)} ms, slow request 200 after ${answeredAfter.toFixed(0)} ms, its socket closed after ${socketClosedAfter.toFixed(0)} ms, done after ${finishedAfter.toFixed(0)} ms`
+          )
+        })
+        assertSteps(server.logs, [steps.draining, steps.closingListener, steps.drained, steps.pool])
+      })
+  )
+
+  it.effect("a hung request is cut at SHUTDOWN_TIMEOUT and the shutdown still finishes in time", () =>
+    Effect.gen(function* () {
+      const delayMs = 300
+      const timeoutMs = 1500
+      const started = signal()
+      let interrupted = false
+      const server = yield* startTestServer({
+        config: timing({ delayMs, timeoutMs }),
+        extraRoutes: HttpRouter.add(
+          "GET",
+          "/test/hung",
+          Effect.sync(started.fire).pipe(
+            Effect.andThen(Effect.never),
+            Effect.onInterrupt(() =>
+              Effect.sync(() => {
+                interrupted = true
+              })
+            )
+          )
+        )
+      })
+      const agent = yield* keepAliveAgent
+      yield* Effect.promise(async () => {
+        const hung = settle(request(`${server.baseUrl}/test/hung`, agent))
+        await within("the hung handler to start", 2000, started.fired)
+
+        const { startedAt, done } = beginShutdown(server)
+        const outcome = await within("the hung request to be cut", timeoutMs + 2000, hung)
+        if (outcome._tag === "Reply") assert.isAtLeast(outcome.reply.status, 500, "never a success")
+        const cutAfter = (outcome._tag === "Reply" ? outcome.reply.at : outcome.at) - startedAt
+        assert.isAtLeast(cutAfter, timeoutMs - 20, "not cut before the deadline")
+        assert.isBelow(cutAfter, timeoutMs + 500, "cut at the deadline")
+        const finishedAfter = (await within("the shutdown to finish", 3000, done)) - startedAt
+        assert.isBelow(finishedAfter, timeoutMs + 800, "shutdown finishes in time")
+        console.log(
+          `[shutdown] in process, hung request: ${outcome._tag === "Reply" ? `status ${outcome.reply.status}` : outcome.error.message} after ${cutAfter.toFixed(0)} ms, done after ${finishedAfter.toFixed(0)} ms`
+        )
+      })
+      assert.isTrue(interrupted, "the handler is interrupted")
+      assertSteps(server.logs, [steps.draining, steps.closingListener, steps.deadline, steps.pool])
+    })
+  )
+
+  it.effect("the deadline closes the connection even when the handler ignores interruption", () =>
+    Effect.gen(function* () {
+      const delayMs = 200
+      const timeoutMs = 1000
+      const handlerMs = 2500
+      const started = signal()
+      const server = yield* startTestServer({
+        config: timing({ delayMs, timeoutMs }),
+        extraRoutes: HttpRouter.add(
+          "GET",
+          "/test/stubborn",
+          Effect.sync(started.fire).pipe(
+            Effect.andThen(Effect.sleep(Duration.millis(handlerMs))),
+            Effect.as(HttpServerResponse.text("too late"))
+          ),
+          { uninterruptible: true }
+        )
+      })
+      const agent = yield* keepAliveAgent
+      yield* Effect.promise(async () => {
+        const stubborn = settle(request(`${server.baseUrl}/test/stubborn`, agent))
+        await within("the handler to start", 2000, started.fired)
+
+        const { startedAt, done } = beginShutdown(server)
+        const outcome = await within("the request to be cut", timeoutMs + 2000, stubborn)
+        assert.strictEqual(outcome._tag, "Failed", "the connection is closed, no response")
+        const cutAfter = (outcome._tag === "Reply" ? outcome.reply.at : outcome.at) - startedAt
+        assert.isAtLeast(cutAfter, timeoutMs - 20, "not cut before the deadline")
+        assert.isBelow(cutAfter, timeoutMs + 500, "cut at the deadline, not when the handler gives up")
+        // In process the teardown still waits for the handler; a real process exits 2 s after the deadline at the
+        // latest (ExitAfterShutdownTimeout).
+        const finishedAfter = (await within("the shutdown to finish", handlerMs + 2000, done)) - startedAt
+        console.log(
+          `[shutdown] in process, handler ignoring interruption: connection cut after ${cutAfter.toFixed(0)} ms, teardown done after ${finishedAfter.toFixed(0)} ms`
+        )
+      })
+      assertSteps(server.logs, [steps.draining, steps.closingListener, steps.deadline, steps.pool])
+    })
+  )
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// The process: `src/main.ts` started as in production, stopped with real signals.
+// ---------------------------------------------------------------------------------------------------------------
+
+interface App {
+  readonly child: ChildProcessByStdio<null, Readable, Readable>
+  readonly port: number
+  readonly stdout: () => string
+  readonly stderr: () => string
+  /** Resolves with the exit code and performance.now() of the exit. */
+  readonly exited: Promise<{ readonly code: number | null; readonly signal: string | null; readonly at: number }>
+}
+
+/** Starts `src/main.ts` (or another entry point: `args` for node) as in production and waits for `listening`. */
+const startApp = async (
+  database: Option.Option<string>,
+  env: Record<string, string>,
+  args: ReadonlyArray<string> = ["src/main.ts"]
+): Promise<App> => {
+  const child = spawn(process.execPath, args, {
+    env: {
+      ...process.env,
+      APP_ENV: "production",
+      HOST: "127.0.0.1",
+      PORT: "0",
+      LOG_FORMAT: "json",
+      LOG_LEVEL: "info",
+      DATABASE_URL: Option.getOrElse(database, () => ""),
+      PGLITE_DIR: "memory://",
+      ...env
+    },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let stdout = ""
+  let stderr = ""
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout += chunk
+  })
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr += chunk
+  })
+  const exited = new Promise<{ code: number | null; signal: string | null; at: number }>((resolve) =>
+    child.once("exit", (code, killedBy) => resolve({ code, signal: killedBy, at: performance.now() }))
+  )
+  const lines = () => stdout.split("\n")
+  const listening = await until("the app to log `listening`", 30_000, async () => {
+    if (child.exitCode !== null) throw new Error(`the app exited with ${child.exitCode}: ${stderr}${stdout}`)
+    return parseLog(lines()).find((e) => e.message === "listening")
+  }).catch((error: unknown) => {
+    child.kill("SIGKILL")
+    throw error
+  })
+  assert.strictEqual(listening.host, "127.0.0.1")
+  assert.isNumber(listening.port)
+  return { child, port: Number(listening.port), stdout: () => stdout, stderr: () => stderr, exited }
+}
+
+const appLines = (app: App) => app.stdout().split("\n")
+
+/**
+ * `src/main.ts` with one more route, whose handler ignores interruption for 30 s: something a real handler might do
+ * (an uninterruptible section waiting on a stuck dependency) that must not keep the process alive past its deadline.
+ */
+const stubbornEntryPoint = [
+  "--input-type=module",
+  "--eval",
+  `
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Effect, Layer } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
+import { makeMain } from "./src/App.ts"
+import { exitCodeTeardown } from "./src/StartupError.ts"
+
+const stubborn = HttpRouter.add(
+  "GET",
+  "/test/stubborn",
+  Effect.logInfo("test: stubborn handler started").pipe(
+    Effect.andThen(Effect.sleep("30 seconds")),
+    Effect.as(HttpServerResponse.text("too late"))
+  ),
+  { uninterruptible: true }
+)
+Layer.launch(makeMain(stubborn)).pipe(NodeRuntime.runMain({ disableErrorReporting: true, teardown: exitCodeTeardown }))
+`
+]
+
+/** A connection with a request whose headers are only partly sent: in flight, as far as the server is concerned. */
+const openPartialRequest = (port: number, path: string) =>
+  new Promise<{ readonly socket: Socket; readonly received: () => string; readonly closed: Promise<number> }>(
+    (resolve, reject) => {
+      const socket = connect(port, "127.0.0.1")
+      let received = ""
+      socket.setEncoding("utf8").on("data", (chunk: string) => {
+        received += chunk
+      })
+      socket.on("error", () => {})
+      const closed = closedAt(socket)
+      socket.once("connect", () => {
+        socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n`)
+        resolve({ socket, received: () => received, closed })
+      })
+      socket.once("error", reject)
+    }
+  )
+
+const databaseUrl = Effect.gen(function* () {
+  return (yield* TestDatabase).url
+})
+
+layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown of the process", (it) => {
+  it.effect(
+    "SIGTERM: an in-flight request finishes with 200 after the listener closed, a stuck connection is cut at SHUTDOWN_TIMEOUT, and the process exits 0 in time, logging each step",
+    () =>
+      Effect.gen(function* () {
+        const delayMs = 400
+        const timeoutMs = 1800
+        const url = yield* databaseUrl
+        yield* Effect.promise(async () => {
+          const app = await startApp(url, {
+            SHUTDOWN_DELAY: `${delayMs} millis`,
+            SHUTDOWN_TIMEOUT: `${timeoutMs} millis`
+          })
+          const idle = new Agent({ keepAlive: true, maxSockets: 1 })
+          try {
+            const idleSocket = (await request(`http://127.0.0.1:${app.port}/livez`, idle)).socket
+            const idleClosed = closedAt(idleSocket)
+            const inFlight = await openPartialRequest(app.port, "/livez")
+            const stuck = await openPartialRequest(app.port, "/livez")
+
+            const startedAt = performance.now()
+            app.child.kill("SIGTERM")
+
+            await until("/readyz to answer 503", 1000, async () => {
+              const r = await request(`http://127.0.0.1:${app.port}/readyz`, false)
+              return r.status === 503 ? r : undefined
+            })
+            await until("new connections to be refused", delayMs + 2000, async () =>
+              (await tryConnect(app.port)) === "refused" ? true : undefined
+            )
+            const refusedAfter = performance.now() - startedAt
+            assert.isAtLeast(refusedAfter, delayMs - 20)
+            const idleClosedAfter = (await within("the idle socket to close", 2000, idleClosed)) - startedAt
+            assert.isBelow(idleClosedAfter, delayMs + 700)
+
+            // The in-flight request completes after the listener closed.
+            inFlight.socket.write("\r\n")
+            const response = await until("the in-flight response", 2000, async () =>
+              inFlight.received().includes('{"status":"pass"}') ? inFlight.received() : undefined
+            )
+            assert.match(response, /^HTTP\/1\.1 200 OK\r\n/)
+            assert.match(response, /\r\nconnection: close\r\n/i)
+            await within("the in-flight connection to close", 1000, inFlight.closed)
+
+            const stuckClosedAfter =
+              (await within("the stuck connection to be cut", timeoutMs + 2000, stuck.closed)) - startedAt
+            assert.isAtLeast(stuckClosedAfter, timeoutMs - 50, "not cut before the deadline")
+            assert.isBelow(stuckClosedAfter, timeoutMs + 500, "cut at the deadline")
+
+            const exit = await within("the process to exit", timeoutMs + 3000, app.exited)
+            const exitedAfter = exit.at - startedAt
+            assert.strictEqual(exit.code, 0, app.stderr())
+            assert.isBelow(exitedAfter, timeoutMs + 1000, "exits soon after the deadline")
+            assertSteps(appLines(app), [steps.draining, steps.closingListener, steps.deadline, steps.pool])
+            console.log(
+              `[shutdown] process SIGTERM: refused after ${refusedAfter.toFixed(0)} ms, idle socket closed after ${idleClosedAfter.toFixed(0)} ms, stuck connection cut after ${stuckClosedAfter.toFixed(0)} ms, exit 0 after ${exitedAfter.toFixed(0)} ms`
+            )
+          } finally {
+            idle.destroy()
+            app.child.kill("SIGKILL")
+          }
+        })
+      }),
+    60_000
+  )
+
+  it.effect(
+    "a handler that ignores interruption cannot hold the process: its connection is cut at SHUTDOWN_TIMEOUT and the process exits 1 two seconds later",
+    () =>
+      Effect.gen(function* () {
+        const timeoutMs = 1000
+        const url = yield* databaseUrl
+        yield* Effect.promise(async () => {
+          const app = await startApp(
+            url,
+            { SHUTDOWN_DELAY: "200 millis", SHUTDOWN_TIMEOUT: `${timeoutMs} millis` },
+            stubbornEntryPoint
+          )
+          try {
+            const stubborn = settle(request(`http://127.0.0.1:${app.port}/test/stubborn`, false))
+            await until("the stubborn handler to start", 2000, async () =>
+              parseLog(appLines(app)).some((e) => e.message === "test: stubborn handler started") ? true : undefined
+            )
+            const startedAt = performance.now()
+            app.child.kill("SIGTERM")
+            const outcome = await within("the stubborn request to be cut", timeoutMs + 2000, stubborn)
+            assert.strictEqual(outcome._tag, "Failed", "no response: the connection is closed")
+            const cutAfter = (outcome._tag === "Reply" ? outcome.reply.at : outcome.at) - startedAt
+            assert.isAtLeast(cutAfter, timeoutMs - 20)
+            assert.isBelow(cutAfter, timeoutMs + 500)
+
+            const exit = await within("the process to exit", timeoutMs + 4000, app.exited)
+            const exitedAfter = exit.at - startedAt
+            assert.strictEqual(exit.code, 1)
+            assert.isAtLeast(exitedAfter, timeoutMs + 2000 - 20, "the rest of the teardown gets 2 s")
+            assert.isBelow(exitedAfter, timeoutMs + 2800)
+            assertSteps(appLines(app), [
+              steps.draining,
+              steps.closingListener,
+              steps.deadline,
+              "shutdown: still not finished after SHUTDOWN_TIMEOUT, exiting now"
+            ])
+            console.log(
+              `[shutdown] process, handler ignoring interruption: connection cut after ${cutAfter.toFixed(0)} ms, exit ${exit.code} after ${exitedAfter.toFixed(0)} ms`
+            )
+          } finally {
+            app.child.kill("SIGKILL")
+          }
+        })
+      }),
+    60_000
+  )
+
+  it.effect(
+    "a second SIGTERM while draining exits at once with a non-zero code",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* databaseUrl
+        yield* Effect.promise(async () => {
+          const app = await startApp(url, { SHUTDOWN_DELAY: "10 seconds", SHUTDOWN_TIMEOUT: "20 seconds" })
+          try {
+            app.child.kill("SIGTERM")
+            await until("the draining log line", 2000, async () =>
+              shutdownSteps(appLines(app)).includes(steps.draining) ? true : undefined
+            )
+            const secondAt = performance.now()
+            app.child.kill("SIGTERM")
+            const exit = await within("the process to exit", 2000, app.exited)
+            const exitedAfter = exit.at - secondAt
+            assert.isNotNull(exit.code)
+            assert.notStrictEqual(exit.code, 0)
+            assert.isBelow(exitedAfter, 1000, "exits at once, not after the 10 s delay")
+            const logged = parseLog(appLines(app))
+            assert.isDefined(
+              logged.find((e) => e.message === "shutdown: second signal, exiting now" && e.level === "warn")
+            )
+            console.log(`[shutdown] second SIGTERM: exit ${exit.code} after ${exitedAfter.toFixed(0)} ms`)
+          } finally {
+            app.child.kill("SIGKILL")
+          }
+        })
+      }),
+    60_000
+  )
+
+  it.effect(
+    "Ctrl-C (SIGINT) on an idle server in development exits 0 at once",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* databaseUrl
+        yield* Effect.promise(async () => {
+          // Development: no SHUTDOWN_DELAY by default.
+          const app = await startApp(url, { APP_ENV: "development" })
+          try {
+            const startedAt = performance.now()
+            app.child.kill("SIGINT")
+            const exit = await within("the process to exit", 5000, app.exited)
+            const exitedAfter = exit.at - startedAt
+            assert.strictEqual(exit.code, 0, app.stderr())
+            assert.isBelow(exitedAfter, 1500)
+            assertSteps(appLines(app), [steps.draining, steps.closingListener, steps.drained, steps.pool])
+            console.log(`[shutdown] SIGINT idle: exit 0 after ${exitedAfter.toFixed(0)} ms`)
+          } finally {
+            app.child.kill("SIGKILL")
+          }
+        })
+      }),
+    60_000
+  )
+})
