@@ -5,11 +5,16 @@ const formatIssue = SchemaIssue.makeFormatterStandardSchemaV1()
 const isTagged = (u: unknown, tag: string): u is { readonly _tag: string } =>
   typeof u === "object" && u !== null && "_tag" in u && u._tag === tag
 
+/** Messages from drivers and libraries may span lines (the migrator's do); the report must stay one line. */
+const oneLine = (text: string): string => text.replace(/\s*[\r\n]+\s*/g, " ").trim()
+
 /**
  * One line for an error that stops startup: `invalid configuration: PORT: Expected ...` rather than a stack trace.
  * Operators read this in `kubectl logs`; the variable name and the problem are what they need.
  */
-export const describeStartupFailure = (error: unknown): string => {
+export const describeStartupFailure = (error: unknown): string => oneLine(describe(error))
+
+const describe = (error: unknown): string => {
   if (isTagged(error, "ConfigError") && "cause" in error) {
     const cause = error.cause
     if (typeof cause === "object" && cause !== null && "issue" in cause && SchemaIssue.isIssue(cause.issue)) {

@@ -1,4 +1,4 @@
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect, Layer } from "effect"
 import { DatabaseLive } from "../layers/Database.ts"
 import { runMigrations } from "../layers/Migrations.ts"

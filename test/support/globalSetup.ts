@@ -40,9 +40,14 @@ export default async function setup(project: TestProject) {
   const forcePglite = process.env.TEST_DATABASE === "pglite"
   const adminUrl = forcePglite ? undefined : (configured ?? ((await answers(localServer)) ? localServer : undefined))
   if (adminUrl === undefined || !(await answers(adminUrl))) {
-    if (forcePglite) process.stdout.write("[tests] TEST_DATABASE=pglite\n")
-    if (configured !== undefined) throw new Error(`TEST_DATABASE_URL does not answer: ${new URL(configured).host}`)
-    process.stdout.write("[tests] no PostgreSQL reachable: using embedded PGlite (multi-process tests skip)\n")
+    if (!forcePglite && configured !== undefined) {
+      throw new Error(`TEST_DATABASE_URL does not answer: ${new URL(configured).host}`)
+    }
+    process.stdout.write(
+      forcePglite
+        ? "[tests] TEST_DATABASE=pglite: using embedded PGlite (multi-process tests skip)\n"
+        : "[tests] no PostgreSQL reachable: using embedded PGlite (multi-process tests skip)\n"
+    )
     project.provide("testDatabase", { kind: "pglite" } satisfies TestDatabaseMode)
     return
   }
