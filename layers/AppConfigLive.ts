@@ -1,4 +1,4 @@
-import { Config, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Config, Duration, Effect, Layer, Option, Schema, SchemaIssue } from "effect"
 import { AppConfig, type AppConfigShape, type AppEnv } from "../services/AppConfig.ts"
 import { packageVersion } from "./PackageInfo.ts"
 
@@ -16,14 +16,19 @@ const toEffectLogLevel = {
 /** 0 asks the OS for a free port (tests and benchmarks); the bound port is logged at startup. */
 const PortOrZero = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 const PositiveInt = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10_000 }))
+/** `Infinity` parses as a Duration too, but an endless shutdown is never what an operator means. */
 const NonNegativeDuration = Schema.DurationFromString.check(
   Schema.makeFilter(
-    (d: Duration.Duration) => Duration.isGreaterThanOrEqualTo(d, Duration.zero) || "must not be negative"
+    (d: Duration.Duration) =>
+      (Duration.isFinite(d) && !Duration.isNegative(d)) || "must be a finite, non-negative duration"
   )
 )
 const Bytes = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1024 * 1024 * 1024 }))
 
-/** Reads a comma-separated list; blanks are dropped so `CORS_ORIGINS=""` means "no origins". */
+/**
+ * Reads a comma-separated list; blank items are dropped, so `CORS_ORIGINS=","` means "no origins". An empty variable
+ * (`CORS_ORIGINS=`) counts as unset, like every other variable here (the env ConfigProvider's rule).
+ */
 const commaList = (name: string) =>
   Config.String(name).pipe(
     Config.map((raw) =>
@@ -35,8 +40,26 @@ const commaList = (name: string) =>
   )
 
 /**
+ * `SHUTDOWN_DELAY` is spent inside `SHUTDOWN_TIMEOUT` (the drain gets what is left), so a longer delay would silently
+ * break the deadline, e.g. `APP_ENV=production SHUTDOWN_TIMEOUT="3 seconds"` with the 5-second default delay.
+ */
+const delayWithinTimeout = (config: AppConfigShape): Config.Config<AppConfigShape> =>
+  Duration.isGreaterThan(config.shutdownDelay, config.shutdownTimeout)
+    ? Config.fail(
+        new Schema.SchemaError(
+          new SchemaIssue.Pointer(
+            ["SHUTDOWN_DELAY"],
+            new SchemaIssue.InvalidValue({
+              message: `must not be longer than SHUTDOWN_TIMEOUT (${Duration.format(config.shutdownDelay)} > ${Duration.format(config.shutdownTimeout)})`
+            })
+          )
+        )
+      )
+    : Config.succeed(config)
+
+/**
  * The environment variables codex-api reads, with their defaults. Defaults that depend on `APP_ENV` (log format,
- * shutdown delay) are resolved after `APP_ENV` itself is read.
+ * shutdown delay) are resolved after `APP_ENV` itself is read. An empty variable counts as unset.
  */
 export const appConfig: Config.Config<AppConfigShape> = Config.Literals(
   ["development", "staging", "production"],
@@ -67,9 +90,13 @@ export const appConfig: Config.Config<AppConfigShape> = Config.Literals(
       ),
       adminToken: Config.option(Config.Redacted("ADMIN_TOKEN")),
       corsOrigins: Config.option(commaList("CORS_ORIGINS")),
-      bodyLimitBytes: Config.schema(Bytes, "BODY_LIMIT_BYTES").pipe(Config.withDefault(1024 * 1024))
+      bodyLimitBytes: Config.schema(Bytes, "BODY_LIMIT_BYTES").pipe(Config.withDefault(256 * 1024)),
+      webhookAllowPrivateNetworks: Config.Boolean("WEBHOOK_ALLOW_PRIVATE_NETWORKS").pipe(
+        Config.withDefault(appEnv === "development")
+      )
     })
-  )
+  ),
+  Config.flatMap(delayWithinTimeout)
 )
 
 /** Reads and validates the configuration from the process environment (the default ConfigProvider). */
@@ -96,6 +123,7 @@ export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.La
     shutdownDelay: Duration.zero,
     adminToken: Option.none(),
     corsOrigins: Option.none(),
-    bodyLimitBytes: 1024 * 1024,
+    bodyLimitBytes: 256 * 1024,
+    webhookAllowPrivateNetworks: true,
     ...overrides
   })

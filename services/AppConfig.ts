@@ -28,6 +28,8 @@ export interface AppConfigShape {
   readonly corsOrigins: Option.Option<ReadonlyArray<string>>
   /** Largest accepted request body in bytes (413 above it). */
   readonly bodyLimitBytes: number
+  /** Let webhook URLs reach private, loopback and link-local addresses (SSRF guard off). */
+  readonly webhookAllowPrivateNetworks: boolean
 }
 
 export class AppConfig extends Context.Service<AppConfig, AppConfigShape>()("codex/AppConfig") {}
