@@ -1,4 +1,7 @@
 import { HttpApi, HttpApiMiddleware, OpenApi } from "effect/http-api"
+import { AdminApi } from "./AdminApi.ts"
+import { EndpointsApi } from "./EndpointsApi.ts"
+import { EventsApi } from "./EventsApi.ts"
 import { SystemApi } from "./SystemApi.ts"
 
 /**
@@ -7,11 +10,15 @@ import { SystemApi } from "./SystemApi.ts"
  */
 export class Api extends HttpApi.make("codex-api")
   .add(SystemApi)
+  .add(AdminApi)
+  .add(EndpointsApi)
+  .add(EventsApi)
   .middleware(HttpApiMiddleware.ProblemDetails)
   .annotateMerge(
     OpenApi.annotations({
       title: "codex-api",
       description:
-        "Multi-tenant event and webhook delivery API. Every error is an RFC 9457 `application/problem+json` document."
+        "Multi-tenant event and webhook delivery API. Every error is an RFC 9457 `application/problem+json` " +
+        "document. Tenants authenticate with `Authorization: Bearer ck_...`; the admin API with the ADMIN_TOKEN."
     })
   ) {}

@@ -12,6 +12,33 @@ export class ServiceUnavailable extends HttpApiError.Problem<ServiceUnavailable>
   title: "Service Unavailable"
 }) {}
 
+/** Every credential failure (missing, malformed, unknown, revoked) is this one problem: it must not tell them apart. */
+export class Unauthorized extends HttpApiError.Problem<Unauthorized>()("Unauthorized", {
+  type: ProblemDetails.blankType,
+  status: 401,
+  title: "Unauthorized"
+}) {}
+
+/** Unknown, malformed or other-tenant ids all answer this: existence is never revealed across tenants. */
+export class NotFound extends HttpApiError.Problem<NotFound>()("NotFound", {
+  type: ProblemDetails.blankType,
+  status: 404,
+  title: "Not Found"
+}) {}
+
+export class Conflict extends HttpApiError.Problem<Conflict>()("Conflict", {
+  type: ProblemDetails.blankType,
+  status: 409,
+  title: "Conflict"
+}) {}
+
+/** Well-formed input the server refuses (an endpoint URL pointing into a private network, say). */
+export class UnprocessableContent extends HttpApiError.Problem<UnprocessableContent>()("UnprocessableContent", {
+  type: ProblemDetails.blankType,
+  status: 422,
+  title: "Unprocessable Content"
+}) {}
+
 /** The body of a generic problem for `status`: what the edge writes when a response has no body of its own. */
 export const genericProblem = (status: number, detail: string): ProblemDetails.ProblemDetails => ({
   type: ProblemDetails.blankType,

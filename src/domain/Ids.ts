@@ -28,6 +28,15 @@ export type TenantId = typeof TenantId.Type
 export const ApiKeyId = Schema.String.check(Schema.isPattern(idPattern("key"))).pipe(Schema.brand("ApiKeyId"))
 export type ApiKeyId = typeof ApiKeyId.Type
 
+export const EndpointId = Schema.String.check(Schema.isPattern(idPattern("ep"))).pipe(Schema.brand("EndpointId"))
+export type EndpointId = typeof EndpointId.Type
+
+export const EventId = Schema.String.check(Schema.isPattern(idPattern("evt"))).pipe(Schema.brand("EventId"))
+export type EventId = typeof EventId.Type
+
+export const DeliveryId = Schema.String.check(Schema.isPattern(idPattern("dlv"))).pipe(Schema.brand("DeliveryId"))
+export type DeliveryId = typeof DeliveryId.Type
+
 /** A new id with the given prefix, timed by the Effect clock (so TestClock controls it). */
 export const newId = <P extends string>(prefix: P): Effect.Effect<`${P}_${string}`> =>
   Effect.map(Clock.currentTimeMillis, (now) => `${prefix}_${ulid(now)}` as const)

@@ -3,7 +3,7 @@ import { HttpEffect, HttpRouter, HttpServerRequest, HttpServerResponse } from "e
 import { AppConfig } from "../../services/AppConfig.ts"
 import { Readiness } from "../../services/Readiness.ts"
 import { makeCorsPolicy } from "./Cors.ts"
-import { ensureProblemBody, logDefects } from "./ProblemResponses.ts"
+import { databaseUnavailableAs503, ensureProblemBody, logDefects } from "./ProblemResponses.ts"
 import { securityHeaders } from "./SecurityHeaders.ts"
 
 /**
@@ -43,7 +43,7 @@ export const EdgeMiddleware = HttpRouter.middleware(
           )
         }
         HttpEffect.appendPreResponseHandlerUnsafe(fiber.context, (req, res) => Effect.succeed(finalize(req, res)))
-        return logDefects(httpEffect)
+        return logDefects(databaseUnavailableAs503(httpEffect))
       })
   }),
   { global: true }

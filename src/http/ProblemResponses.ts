@@ -2,6 +2,7 @@ import { Cause, Effect } from "effect"
 import { HttpServerError, ProblemDetails } from "effect/http"
 import type { HttpServerRequest } from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import { SqlError } from "effect/sql"
 import { genericProblem } from "../api/Problems.ts"
 
 const isJsonBody = (response: HttpServerResponse.HttpServerResponse): boolean => {
@@ -70,3 +71,24 @@ export const logDefects = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect
       ? Effect.void
       : Effect.logError("unhandled defect while serving a request", Cause.fromReasons(defects))
   })
+
+/** A database that cannot be reached (down, restarting, pool exhausted by a dead server): a 503, not a bug. */
+const isDatabaseUnavailable = (defect: unknown): boolean =>
+  SqlError.isSqlError(defect) &&
+  (defect.reason._tag === "ConnectionError" || defect.reason._tag === "AuthenticationError")
+
+/**
+ * Handlers treat SQL errors as defects; when the database is merely unreachable the client gets a 503 problem (retry
+ * later) instead of a 500, and the log gets a warning instead of a stack trace.
+ */
+export const databaseUnavailableAs503 = <E, R>(
+  self: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> =>
+  Effect.catchCauseIf(
+    self,
+    (cause) => cause.reasons.some((reason) => Cause.isDieReason(reason) && isDatabaseUnavailable(reason.defect)),
+    () =>
+      Effect.logWarning("database unavailable while serving a request").pipe(
+        Effect.as(HttpServerResponse.empty({ status: 503, headers: { "retry-after": "5" } }))
+      )
+  )

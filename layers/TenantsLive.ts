@@ -1,0 +1,97 @@
+import { Effect, Layer, Option, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
+import { Tenants } from "../services/Tenants.ts"
+import { issueApiKey } from "../src/domain/ApiKey.ts"
+import { type ApiKeyId, newId, type TenantId } from "../src/domain/Ids.ts"
+import type { ApiKeySummary, IssuedApiKey, Tenant } from "../src/domain/Tenant.ts"
+import { iso, isoOrNull, toPage } from "./SqlRows.ts"
+
+interface TenantRow {
+  readonly id: TenantId
+  readonly name: string
+  readonly created_at: Date
+}
+
+interface KeyRow {
+  readonly id: ApiKeyId
+  readonly key_prefix: string
+  readonly created_at: Date
+  readonly revoked_at: Date | null
+}
+
+const toTenant = (row: TenantRow): Tenant => ({ id: row.id, name: row.name, createdAt: iso(row.created_at) })
+
+const toKeySummary = (row: KeyRow): ApiKeySummary => ({
+  id: row.id,
+  prefix: row.key_prefix,
+  createdAt: iso(row.created_at),
+  revokedAt: isoOrNull(row.revoked_at)
+})
+
+export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Layer.effect(
+  Tenants,
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+
+    /** Inserts a key for `tenantId` if that tenant exists (one statement, no check-then-insert). */
+    const insertKey = (tenantId: string) =>
+      Effect.gen(function* () {
+        const id = yield* newId("key")
+        const key = yield* issueApiKey
+        const rows = yield* sql<{ created_at: Date }>`
+          INSERT INTO api_keys (id, tenant_id, key_hash, key_prefix)
+          SELECT ${id}, t.id, ${key.hash}, ${key.prefix} FROM tenants t WHERE t.id = ${tenantId}
+          RETURNING created_at`
+        const [row] = rows
+        return row === undefined
+          ? Option.none<IssuedApiKey>()
+          : Option.some({
+              id: id as ApiKeyId,
+              key: Redacted.value(key.secret),
+              prefix: key.prefix,
+              createdAt: iso(row.created_at)
+            })
+      })
+
+    return Tenants.of({
+      create: Effect.fn("Tenants.create")(function* (name: string) {
+        return yield* sql.withTransaction(
+          Effect.gen(function* () {
+            const id = yield* newId("ten")
+            const [row] = yield* sql<TenantRow>`
+              INSERT INTO tenants (id, name) VALUES (${id}, ${name}) RETURNING id, name, created_at`
+            if (row === undefined) return yield* Effect.die(new Error("INSERT ... RETURNING returned no row"))
+            const apiKey = yield* insertKey(id)
+            if (Option.isNone(apiKey)) return yield* Effect.die(new Error("the new tenant vanished"))
+            return { tenant: toTenant(row), apiKey: apiKey.value }
+          })
+        )
+      }),
+
+      list: Effect.fn("Tenants.list")(function* (page) {
+        const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`WHERE id < ${id}` })
+        const rows = yield* sql<TenantRow>`
+          SELECT id, name, created_at FROM tenants ${before} ORDER BY id DESC LIMIT ${page.limit + 1}`
+        return toPage(rows, page.limit, toTenant)
+      }),
+
+      get: Effect.fn("Tenants.get")(function* (id) {
+        const [tenant] = yield* sql<TenantRow>`SELECT id, name, created_at FROM tenants WHERE id = ${id}`
+        if (tenant === undefined) return Option.none()
+        const keys = yield* sql<KeyRow>`
+          SELECT id, key_prefix, created_at, revoked_at FROM api_keys WHERE tenant_id = ${id} ORDER BY id`
+        return Option.some({ ...toTenant(tenant), apiKeys: keys.map(toKeySummary) })
+      }),
+
+      issueApiKey: Effect.fn("Tenants.issueApiKey")(function* (tenantId) {
+        return yield* insertKey(tenantId)
+      }),
+
+      revokeApiKey: Effect.fn("Tenants.revokeApiKey")(function* (id) {
+        const rows = yield* sql`
+          UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = ${id} RETURNING id`
+        return rows.length > 0
+      })
+    })
+  })
+)

@@ -1,0 +1,29 @@
+import { Context, type Effect, type Option } from "effect"
+import type { SqlError } from "effect/sql"
+import type { CreateEndpoint, Endpoint, EndpointSecret, UpdateEndpoint } from "../src/domain/Endpoint.ts"
+import type { EndpointId, TenantId } from "../src/domain/Ids.ts"
+import type { PageRequest, PageResult } from "./Tenants.ts"
+
+/** A tenant's webhook endpoints. Every method is scoped by the tenant: other tenants' rows do not exist here. */
+export interface EndpointsShape {
+  readonly create: (tenantId: TenantId, input: CreateEndpoint) => Effect.Effect<Endpoint, SqlError.SqlError>
+  readonly list: (tenantId: TenantId, page: PageRequest) => Effect.Effect<PageResult<Endpoint>, SqlError.SqlError>
+  readonly get: (tenantId: TenantId, id: EndpointId) => Effect.Effect<Option.Option<Endpoint>, SqlError.SqlError>
+  readonly update: (
+    tenantId: TenantId,
+    id: EndpointId,
+    patch: UpdateEndpoint
+  ) => Effect.Effect<Option.Option<Endpoint>, SqlError.SqlError>
+  readonly delete: (tenantId: TenantId, id: EndpointId) => Effect.Effect<boolean, SqlError.SqlError>
+  readonly getSecret: (
+    tenantId: TenantId,
+    id: EndpointId
+  ) => Effect.Effect<Option.Option<EndpointSecret>, SqlError.SqlError>
+  /** The old secret stays valid (deliveries are signed with both) for 24 hours. */
+  readonly rotateSecret: (
+    tenantId: TenantId,
+    id: EndpointId
+  ) => Effect.Effect<Option.Option<EndpointSecret>, SqlError.SqlError>
+}
+
+export class Endpoints extends Context.Service<Endpoints, EndpointsShape>()("codex/Endpoints") {}

@@ -1,0 +1,18 @@
+import { Context, type Effect, type Option } from "effect"
+import type { SqlError } from "effect/sql"
+import type { Event, PublishEvent, PublishedEvent } from "../src/domain/Event.ts"
+import type { EventId, TenantId } from "../src/domain/Ids.ts"
+import type { PageRequest, PageResult } from "./Tenants.ts"
+
+export interface EventsShape {
+  /** Stores the event and its pending deliveries (the outbox) in one transaction. */
+  readonly publish: (tenantId: TenantId, input: PublishEvent) => Effect.Effect<PublishedEvent, SqlError.SqlError>
+  readonly list: (
+    tenantId: TenantId,
+    page: PageRequest,
+    type: Option.Option<string>
+  ) => Effect.Effect<PageResult<Event>, SqlError.SqlError>
+  readonly get: (tenantId: TenantId, id: EventId) => Effect.Effect<Option.Option<Event>, SqlError.SqlError>
+}
+
+export class Events extends Context.Service<Events, EventsShape>()("codex/Events") {}

@@ -1,0 +1,45 @@
+import { Schema } from "effect"
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+import { CreatedTenant, IssuedApiKey, Tenant, TenantDetail, TenantName } from "../domain/Tenant.ts"
+import { Page, PageQuery } from "./Pagination.ts"
+import { NotFound } from "./Problems.ts"
+import { AdminAuth } from "./Security.ts"
+
+const idParam = { id: Schema.String }
+
+export class AdminApi extends HttpApiGroup.make("admin")
+  .add(
+    HttpApiEndpoint.post("createTenant", "/tenants", {
+      payload: Schema.Struct({ name: TenantName }),
+      success: CreatedTenant.pipe(HttpApiSchema.status(201))
+    }).annotateMerge(
+      OpenApi.annotations({ summary: "Create a tenant and its first API key (the only time the key is shown)" })
+    ),
+    HttpApiEndpoint.get("listTenants", "/tenants", {
+      query: PageQuery,
+      success: Page(Tenant, "TenantPage")
+    }).annotateMerge(OpenApi.annotations({ summary: "List tenants, newest first" })),
+    HttpApiEndpoint.get("getTenant", "/tenants/:id", {
+      params: idParam,
+      success: TenantDetail,
+      error: NotFound
+    }).annotateMerge(OpenApi.annotations({ summary: "Get a tenant and its API keys (prefixes only)" })),
+    HttpApiEndpoint.post("createApiKey", "/tenants/:id/api-keys", {
+      params: idParam,
+      success: IssuedApiKey.pipe(HttpApiSchema.status(201)),
+      error: NotFound
+    }).annotateMerge(OpenApi.annotations({ summary: "Issue another API key for a tenant" })),
+    HttpApiEndpoint.delete("revokeApiKey", "/api-keys/:id", {
+      params: idParam,
+      success: HttpApiSchema.NoContent,
+      error: NotFound
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "Revoke an API key",
+        description: "Requests with the key fail with 401 at most 5 seconds later (the key cache's lifetime)."
+      })
+    )
+  )
+  .middleware(AdminAuth)
+  .prefix("/admin")
+  .annotateMerge(OpenApi.annotations({ title: "Admin", description: "Tenants and API keys. Bearer ADMIN_TOKEN." })) {}

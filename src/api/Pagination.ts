@@ -1,0 +1,25 @@
+import { Schema } from "effect"
+
+/** `?limit=&cursor=` on every list: newest first; `cursor` is the `nextCursor` of the previous page. */
+export const PageQuery = {
+  limit: Schema.optional(
+    Schema.NumberFromString.check(Schema.isInt(), Schema.isBetween({ minimum: 1, maximum: 100 })).annotate({
+      description: "Page size, 1..100 (default 50)."
+    })
+  ),
+  cursor: Schema.optional(
+    Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_]{1,64}$/)).annotate({
+      description: "Opaque cursor from `nextCursor` of the previous page."
+    })
+  )
+}
+
+export const defaultPageSize = 50
+
+export const Page = <S extends Schema.Top>(item: S, identifier: string) =>
+  Schema.Struct({
+    data: Schema.Array(item),
+    nextCursor: Schema.NullOr(Schema.String).annotate({
+      description: "Pass as `cursor` to get the next page; null on the last page."
+    })
+  }).annotate({ identifier })

@@ -1,0 +1,43 @@
+import { Schema } from "effect"
+import { ApiKeyId, TenantId } from "./Ids.ts"
+
+export const TenantName = Schema.String.check(Schema.isTrimmed(), Schema.isBetweenLength(1, 200)).annotate({
+  description: "Display name, 1..200 characters.",
+  examples: ["Acme Inc."]
+})
+
+export const Tenant = Schema.Struct({
+  id: TenantId.annotate({ examples: [TenantId.make("ten_01JD0000000000000000000000")] }),
+  name: Schema.String,
+  createdAt: Schema.String.annotate({ description: "ISO 8601 timestamp." })
+}).annotate({ identifier: "Tenant" })
+export type Tenant = typeof Tenant.Type
+
+export const ApiKeySummary = Schema.Struct({
+  id: ApiKeyId,
+  prefix: Schema.String.annotate({ description: "The first characters of the key, to tell keys apart." }),
+  createdAt: Schema.String,
+  revokedAt: Schema.NullOr(Schema.String)
+}).annotate({ identifier: "ApiKeySummary" })
+export type ApiKeySummary = typeof ApiKeySummary.Type
+
+export const IssuedApiKey = Schema.Struct({
+  id: ApiKeyId,
+  key: Schema.String.annotate({
+    description: "The API key. Shown only in this response: store it now, it cannot be read again."
+  }),
+  prefix: Schema.String,
+  createdAt: Schema.String
+}).annotate({ identifier: "IssuedApiKey" })
+export type IssuedApiKey = typeof IssuedApiKey.Type
+
+export const TenantDetail = Schema.Struct({
+  ...Tenant.fields,
+  apiKeys: Schema.Array(ApiKeySummary)
+}).annotate({ identifier: "TenantDetail" })
+export type TenantDetail = typeof TenantDetail.Type
+
+export const CreatedTenant = Schema.Struct({ tenant: Tenant, apiKey: IssuedApiKey }).annotate({
+  identifier: "CreatedTenant"
+})
+export type CreatedTenant = typeof CreatedTenant.Type

@@ -1,0 +1,40 @@
+import { Effect } from "effect"
+import { HttpApiBuilder } from "effect/http-api"
+import { Tenants } from "../../services/Tenants.ts"
+import { Api } from "../api/Api.ts"
+import { ApiKeyId, TenantId } from "../domain/Ids.ts"
+import { notFound, orNotFound, pageRequest, pageResponse, pathId } from "./Params.ts"
+
+const tenantId = pathId(TenantId, "tenant")
+const apiKeyId = pathId(ApiKeyId, "API key")
+
+export const AdminHttp = HttpApiBuilder.group(
+  Api,
+  "admin",
+  Effect.fn(function* (handlers) {
+    const tenants = yield* Tenants
+    return handlers
+      .handle("createTenant", ({ payload }) => tenants.create(payload.name).pipe(Effect.orDie))
+      .handle("listTenants", ({ query }) =>
+        tenants.list(pageRequest(query)).pipe(Effect.map(pageResponse), Effect.orDie)
+      )
+      .handle("getTenant", ({ params }) =>
+        tenantId(params.id).pipe(
+          Effect.flatMap((id) => tenants.get(id).pipe(Effect.orDie)),
+          orNotFound("tenant")
+        )
+      )
+      .handle("createApiKey", ({ params }) =>
+        tenantId(params.id).pipe(
+          Effect.flatMap((id) => tenants.issueApiKey(id).pipe(Effect.orDie)),
+          orNotFound("tenant")
+        )
+      )
+      .handle("revokeApiKey", ({ params }) =>
+        apiKeyId(params.id).pipe(
+          Effect.flatMap((id) => tenants.revokeApiKey(id).pipe(Effect.orDie)),
+          Effect.flatMap((revoked) => (revoked ? Effect.void : Effect.fail(notFound("API key"))))
+        )
+      )
+  })
+)

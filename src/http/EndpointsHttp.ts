@@ -1,0 +1,78 @@
+import { Effect } from "effect"
+import { HttpApiBuilder } from "effect/http-api"
+import { Endpoints } from "../../services/Endpoints.ts"
+import { UrlPolicy } from "../../services/UrlPolicy.ts"
+import { Api } from "../api/Api.ts"
+import { UnprocessableContent } from "../api/Problems.ts"
+import { CurrentTenant } from "../api/Security.ts"
+import { EndpointId } from "../domain/Ids.ts"
+import { notFound, orNotFound, pageRequest, pageResponse, pathId } from "./Params.ts"
+
+const endpointId = pathId(EndpointId, "endpoint")
+
+export const EndpointsHttp = HttpApiBuilder.group(
+  Api,
+  "endpoints",
+  Effect.fn(function* (handlers) {
+    const endpoints = yield* Endpoints
+    const urlPolicy = yield* UrlPolicy
+    const allowedUrl = (url: string) =>
+      urlPolicy
+        .check(url)
+        .pipe(
+          Effect.mapError((e) => new UnprocessableContent({ detail: `The endpoint URL is not allowed: ${e.reason}.` }))
+        )
+
+    return handlers
+      .handle("create", ({ payload }) =>
+        Effect.gen(function* () {
+          const tenant = yield* CurrentTenant
+          yield* allowedUrl(payload.url)
+          return yield* endpoints.create(tenant.id, payload).pipe(Effect.orDie)
+        })
+      )
+      .handle("list", ({ query }) =>
+        Effect.gen(function* () {
+          const tenant = yield* CurrentTenant
+          return pageResponse(yield* endpoints.list(tenant.id, pageRequest(query)).pipe(Effect.orDie))
+        })
+      )
+      .handle("get", ({ params }) =>
+        Effect.gen(function* () {
+          const tenant = yield* CurrentTenant
+          const id = yield* endpointId(params.id)
+          return yield* endpoints.get(tenant.id, id).pipe(Effect.orDie, orNotFound("endpoint"))
+        })
+      )
+      .handle("update", ({ params, payload }) =>
+        Effect.gen(function* () {
+          const tenant = yield* CurrentTenant
+          const id = yield* endpointId(params.id)
+          if (payload.url !== undefined) yield* allowedUrl(payload.url)
+          return yield* endpoints.update(tenant.id, id, payload).pipe(Effect.orDie, orNotFound("endpoint"))
+        })
+      )
+      .handle("delete", ({ params }) =>
+        Effect.gen(function* () {
+          const tenant = yield* CurrentTenant
+          const id = yield* endpointId(params.id)
+          const deleted = yield* endpoints.delete(tenant.id, id).pipe(Effect.orDie)
+          if (!deleted) return yield* notFound("endpoint")
+        })
+      )
+      .handle("getSecret", ({ params }) =>
+        Effect.gen(function* () {
+          const tenant = yield* CurrentTenant
+          const id = yield* endpointId(params.id)
+          return yield* endpoints.getSecret(tenant.id, id).pipe(Effect.orDie, orNotFound("endpoint"))
+        })
+      )
+      .handle("rotateSecret", ({ params }) =>
+        Effect.gen(function* () {
+          const tenant = yield* CurrentTenant
+          const id = yield* endpointId(params.id)
+          return yield* endpoints.rotateSecret(tenant.id, id).pipe(Effect.orDie, orNotFound("endpoint"))
+        })
+      )
+  })
+)

@@ -1,0 +1,40 @@
+import { Effect, Option } from "effect"
+import { HttpApiBuilder } from "effect/http-api"
+import { Events } from "../../services/Events.ts"
+import { Api } from "../api/Api.ts"
+import { CurrentTenant } from "../api/Security.ts"
+import { EventId } from "../domain/Ids.ts"
+import { orNotFound, pageRequest, pageResponse, pathId } from "./Params.ts"
+
+const eventId = pathId(EventId, "event")
+
+export const EventsHttp = HttpApiBuilder.group(
+  Api,
+  "events",
+  Effect.fn(function* (handlers) {
+    const events = yield* Events
+    return handlers
+      .handle("publish", ({ payload }) =>
+        Effect.gen(function* () {
+          const tenant = yield* CurrentTenant
+          return yield* events.publish(tenant.id, payload).pipe(Effect.orDie)
+        })
+      )
+      .handle("list", ({ query }) =>
+        Effect.gen(function* () {
+          const tenant = yield* CurrentTenant
+          const page = yield* events
+            .list(tenant.id, pageRequest(query), Option.fromNullishOr(query.type))
+            .pipe(Effect.orDie)
+          return pageResponse(page)
+        })
+      )
+      .handle("get", ({ params }) =>
+        Effect.gen(function* () {
+          const tenant = yield* CurrentTenant
+          const id = yield* eventId(params.id)
+          return yield* events.get(tenant.id, id).pipe(Effect.orDie, orNotFound("event"))
+        })
+      )
+  })
+)
