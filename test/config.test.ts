@@ -1,11 +1,11 @@
-import { spawn } from "node:child_process"
 import { createServer } from "node:net"
 import { inspect } from "node:util"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Option, Redacted } from "effect"
 import { appConfig } from "../layers/AppConfigLive.ts"
-import { packageRoot, packageVersion } from "../layers/PackageInfo.ts"
+import { packageVersion } from "../layers/PackageInfo.ts"
 import { describeStartupFailure } from "../src/StartupError.ts"
+import { type ProcessResult, runToExit as runProcess } from "./support/processes.ts"
 
 /** Parses the configuration from exactly these variables, as the app does from `process.env`. */
 const parse = (env: Record<string, string>) => appConfig.parse(ConfigProvider.fromEnv({ env }))
@@ -263,14 +263,6 @@ const childEnv = (overrides: Record<string, string>): NodeJS.ProcessEnv => {
   return { ...env, HOST: "127.0.0.1", PORT: "0", PGLITE_DIR: "memory://", ...overrides }
 }
 
-interface ProcessResult {
-  /** null when the process had to be killed at the deadline. */
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-  readonly elapsedMs: number
-}
-
 /**
  * A failing startup exits in ~0.6 s on an idle machine, but a Node process spends that long just loading the code,
  * and on a loaded 2-core CI box (the rest of the suite, PGlite booting) that stretched to 8 s. The deadline is there
@@ -278,38 +270,8 @@ interface ProcessResult {
  */
 const exitDeadlineMs = 20_000
 
-/** Runs `node <script>` until it exits, or kills it at the deadline. */
 const runToExit = (script: string, overrides: Record<string, string>): Promise<ProcessResult> =>
-  new Promise((resolve, reject) => {
-    const started = Date.now()
-    const child = spawn(process.execPath, [script], {
-      cwd: packageRoot,
-      env: childEnv(overrides),
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk
-    })
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk
-    })
-    let timedOut = false
-    const deadline = setTimeout(() => {
-      timedOut = true
-      child.kill("SIGKILL")
-    }, exitDeadlineMs)
-    child.once("error", (error) => {
-      clearTimeout(deadline)
-      reject(error)
-    })
-    // "close", not "exit": all output has been read by then.
-    child.once("close", (code) => {
-      clearTimeout(deadline)
-      resolve({ code: timedOut ? null : code, stdout, stderr, elapsedMs: Date.now() - started })
-    })
-  })
+  runProcess(script, childEnv(overrides), exitDeadlineMs)
 
 const stackLine = /^\s+at /m
 

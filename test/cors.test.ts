@@ -3,7 +3,7 @@ import { Effect, Option } from "effect"
 import type { AppConfigShape } from "../services/AppConfig.ts"
 import { makeCorsPolicy } from "../src/http/Cors.ts"
 import type { TestDatabase } from "./support/testDatabase.ts"
-import { TestServer, testServer } from "./support/testServer.ts"
+import { send, type TestServer, testServer, type WireResponse } from "./support/testServer.ts"
 
 /**
  * CORS and security headers, per environment, on the wire. Each block runs the real server with its own
@@ -18,21 +18,6 @@ const requestHeadersAsked = "authorization, content-type, idempotency-key, x-req
 const requiredRequestHeaders = ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id", "traceparent"]
 const requiredMethods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 const requiredExposed = ["X-Request-Id", "RateLimit", "RateLimit-Policy", "Retry-After", "Idempotent-Replayed"]
-
-interface WireResponse {
-  readonly status: number
-  readonly headers: Headers
-  readonly text: string
-}
-
-const send = (path: string, init: RequestInit = {}) =>
-  Effect.gen(function* () {
-    const { baseUrl } = yield* TestServer
-    return yield* Effect.promise(async (): Promise<WireResponse> => {
-      const response = await fetch(`${baseUrl}${path}`, init)
-      return { status: response.status, headers: response.headers, text: await response.text() }
-    })
-  })
 
 const get = (path: string, origin?: string) => send(path, origin === undefined ? {} : { headers: { origin } })
 

@@ -2,7 +2,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware } from "effect/http-api"
-import { TestServer, testServer } from "./support/testServer.ts"
+import { send, TestServer, testServer, type WireResponse } from "./support/testServer.ts"
 
 /**
  * The real server with a test-only API mounted beside the main one: the main API has no JSON-body endpoint yet, and
@@ -34,21 +34,6 @@ const TestRoutes = HttpApiBuilder.layer(TestApi).pipe(
 )
 
 const bodyLimitBytes = 256
-
-interface WireResponse {
-  readonly status: number
-  readonly headers: Headers
-  readonly text: string
-}
-
-const send = (path: string, init: RequestInit = {}) =>
-  Effect.gen(function* () {
-    const { baseUrl } = yield* TestServer
-    return yield* Effect.promise(async (): Promise<WireResponse> => {
-      const response = await fetch(`${baseUrl}${path}`, init)
-      return { status: response.status, headers: response.headers, text: await response.text() }
-    })
-  })
 
 const postJson = (path: string, body: string, contentType = "application/json") =>
   send(path, { method: "POST", headers: { "content-type": contentType }, body })

@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -15,9 +14,9 @@ import {
   sqlFileLoader,
   wrapMultiStatement
 } from "../layers/Migrations.ts"
-import { packageRoot } from "../layers/PackageInfo.ts"
 import { seedDemoTenant } from "../src/seed/DemoSeed.ts"
 import { withDatabase } from "./support/databaseMode.ts"
+import { type ProcessResult, runToExit } from "./support/processes.ts"
 import { TestSqlLive } from "./support/testDatabase.ts"
 
 const mode = inject("testDatabase")
@@ -295,44 +294,17 @@ describe("sqlFileLoader", () => {
 // ---------------------------------------------------------------------------------------------------------------
 // Two `npm run migrate` processes racing on one fresh database
 
-interface MigrateRun {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
+type MigrateRun = ProcessResult
 
 const migrateDeadlineMs = 30_000
 
 /** `npm run migrate` as a child process (JSON logs), killed if it has not exited by the deadline. */
 const runMigrateProcess = (databaseUrl: string): Promise<MigrateRun> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["src/migrate.ts"], {
-      cwd: packageRoot,
-      env: { ...process.env, DATABASE_URL: databaseUrl, APP_ENV: "production", LOG_FORMAT: "json", LOG_LEVEL: "info" },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk
-    })
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk
-    })
-    let timedOut = false
-    const deadline = setTimeout(() => {
-      timedOut = true
-      child.kill("SIGKILL")
-    }, migrateDeadlineMs)
-    child.once("error", (error) => {
-      clearTimeout(deadline)
-      reject(error)
-    })
-    child.once("close", (code) => {
-      clearTimeout(deadline)
-      resolve({ code: timedOut ? null : code, stdout, stderr })
-    })
-  })
+  runToExit(
+    "src/migrate.ts",
+    { ...process.env, DATABASE_URL: databaseUrl, APP_ENV: "production", LOG_FORMAT: "json", LOG_LEVEL: "info" },
+    migrateDeadlineMs
+  )
 
 /** The `message` (and `migrations` annotation) of each JSON log line. */
 const logMessages = (stdout: string): ReadonlyArray<{ readonly message: unknown; readonly migrations: unknown }> =>
