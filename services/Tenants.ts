@@ -21,7 +21,7 @@ export interface TenantsShape {
   readonly get: (id: TenantId) => Effect.Effect<Option.Option<TenantDetail>, SqlError.SqlError>
   /** None when the tenant does not exist. */
   readonly issueApiKey: (tenantId: TenantId) => Effect.Effect<Option.Option<IssuedApiKey>, SqlError.SqlError>
-  /** False when no such (unrevoked) key exists. */
+  /** False when no such key exists; revoking a revoked key is a no-op that keeps the first revocation time. */
   readonly revokeApiKey: (id: ApiKeyId) => Effect.Effect<boolean, SqlError.SqlError>
 }
 

@@ -1,11 +1,25 @@
 import { createHash, timingSafeEqual } from "node:crypto"
 import { Effect, Layer, Option, Redacted } from "effect"
+import { HttpEffect, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { ApiKeyAuth } from "../../services/ApiKeyAuth.ts"
 import { AppConfig } from "../../services/AppConfig.ts"
 import { NotFound, Unauthorized } from "../api/Problems.ts"
 import { AdminAuth, CurrentTenant, TenantAuth } from "../api/Security.ts"
 
-const unauthorized = new Unauthorized({ detail: "A valid API key is required: Authorization: Bearer ck_..." })
+/**
+ * Fails with `error` and adds the challenge every 401 must carry (RFC 9110 §11.6.1). It is the same bare `Bearer`
+ * for every failure (no RFC 6750 `error=` code), so the response still does not tell the failures apart.
+ */
+const challenge = (error: Unauthorized) =>
+  HttpEffect.appendPreResponseHandler((_request, response) =>
+    Effect.succeed(
+      response.status === 401 ? HttpServerResponse.setHeader(response, "www-authenticate", "Bearer") : response
+    )
+  ).pipe(Effect.andThen(Effect.fail(error)))
+
+const unauthorized = challenge(
+  new Unauthorized({ detail: "A valid API key is required: Authorization: Bearer ck_..." })
+)
 
 /** Resolves `Authorization: Bearer ck_...` to the tenant; every way of failing is the same 401. */
 export const TenantAuthLive: Layer.Layer<TenantAuth, never, ApiKeyAuth> = Layer.effect(
@@ -25,7 +39,22 @@ export const TenantAuthLive: Layer.Layer<TenantAuth, never, ApiKeyAuth> = Layer.
   })
 )
 
+const adminUnauthorized = challenge(
+  new Unauthorized({ detail: "A valid admin token is required: Authorization: Bearer ..." })
+)
+
 const digest = (value: string) => createHash("sha256").update(value).digest()
+
+/**
+ * The 404 of a route that does not exist, word for word (see ProblemResponses' `detailFor`): a disabled admin API
+ * must not be told apart from an absent one.
+ */
+const noSuchRoute = Effect.gen(function* () {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const query = request.url.indexOf("?")
+  const path = query === -1 ? request.url : request.url.slice(0, query)
+  return yield* new NotFound({ detail: `No route matches ${request.method} ${path}.` })
+})
 
 /**
  * Admin access: `Bearer $ADMIN_TOKEN`, compared in constant time (both sides hashed first, so lengths match too).
@@ -42,13 +71,9 @@ export const AdminAuthLive: Layer.Layer<AdminAuth, never, AppConfig> = Layer.eff
     return AdminAuth.of({
       bearer: (httpEffect, { credential }) => {
         if (Option.isNone(expected)) {
-          return config.appEnv === "development"
-            ? httpEffect
-            : Effect.fail(new NotFound({ detail: "No route matches this request." }))
+          return config.appEnv === "development" ? httpEffect : noSuchRoute
         }
-        return timingSafeEqual(digest(Redacted.value(credential)), expected.value)
-          ? httpEffect
-          : Effect.fail(new Unauthorized({ detail: "A valid admin token is required: Authorization: Bearer ..." }))
+        return timingSafeEqual(digest(Redacted.value(credential)), expected.value) ? httpEffect : adminUnauthorized
       }
     })
   })
