@@ -1,10 +1,20 @@
 import { Schema } from "effect"
 import { eventTypePattern } from "./EventTypeFilter.ts"
 import { EndpointId } from "./Ids.ts"
+import { approximateJsonSchema, isStorable, isStorableText, storableTextMessage, utf8Length } from "./StorableText.ts"
+
+/** The database CHECK counts bytes (`octet_length`), not UTF-16 code units. */
+const maxUrlBytes = 2048
 
 export const EndpointUrl = Schema.String.check(
-  Schema.isMaxLength(2048),
-  Schema.isPattern(/^https?:\/\/[^\s/?#]+[^\s]*$/i, { message: "must be an absolute http(s) URL" })
+  Schema.isMaxLength(maxUrlBytes),
+  Schema.makeFilter(
+    (s: string) => utf8Length(s) <= maxUrlBytes || `must be at most ${maxUrlBytes} bytes (UTF-8)`,
+    approximateJsonSchema()
+  ),
+  // No whitespace and no control characters anywhere (NUL, DEL, C1), which URL parsers strip or encode silently.
+  Schema.isPattern(/^https?:\/\/[^\s\p{Cc}/?#]+[^\s\p{Cc}]*$/iu, { message: "must be an absolute http(s) URL" }),
+  isStorable
 ).annotate({
   description: "Absolute http(s) URL, at most 2 KiB; https is required in staging and production.",
   examples: ["https://example.com/webhooks"]
@@ -19,14 +29,32 @@ export const EventTypeFilter = Schema.Array(
     examples: [["order.created", "invoice.*"]]
   })
 
-export const EndpointMetadata = Schema.Record(
-  Schema.String.check(Schema.isBetweenLength(1, 64)),
-  Schema.String.check(Schema.isMaxLength(512))
-)
-  .check(Schema.isMaxProperties(16))
-  .annotate({ description: "Up to 16 string pairs for your own use.", examples: [{ team: "billing" }] })
+/**
+ * Keys are checked on the whole record: a refined key schema would make Schema.Record silently DROP the keys that
+ * fail it (`{"": "x"}` decoding to `{}`), where the caller must hear that the metadata was refused.
+ */
+const metadataKeyProblem = (metadata: Readonly<Record<string, string>>): string | undefined => {
+  for (const key of Object.keys(metadata)) {
+    if (key.length < 1 || key.length > 64) return "keys must be 1 to 64 characters long"
+    if (!isStorableText(key)) return `keys ${storableTextMessage}`
+  }
+  return undefined
+}
 
-export const EndpointDescription = Schema.String.check(Schema.isMaxLength(1024))
+export const EndpointMetadata = Schema.Record(Schema.String, Schema.String.check(Schema.isMaxLength(512), isStorable))
+  .check(
+    Schema.isMaxProperties(16),
+    Schema.makeFilter(
+      (metadata: Readonly<Record<string, string>>) => metadataKeyProblem(metadata) ?? true,
+      approximateJsonSchema({ propertyNames: { type: "string", minLength: 1, maxLength: 64 } })
+    )
+  )
+  .annotate({
+    description: "Up to 16 string pairs for your own use: keys 1..64 characters, values up to 512.",
+    examples: [{ team: "billing" }]
+  })
+
+export const EndpointDescription = Schema.String.check(Schema.isMaxLength(1024), isStorable)
 
 export const Endpoint = Schema.Struct({
   id: EndpointId,

@@ -1,36 +1,86 @@
 import { Schema } from "effect"
 import { EventId } from "./Ids.ts"
+import { approximateJsonSchema, isStorableText, storableTextMessage } from "./StorableText.ts"
 
 export const EventType = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_.-]{1,128}$/)).annotate({
   description: "1..128 characters of `A-Z a-z 0-9 _ . -`.",
   examples: ["order.created"]
 })
 
-export const EventData = Schema.Record(Schema.String, Schema.Json).annotate({
-  description: "Any JSON object: delivered to the endpoints as `data`.",
-  examples: [{ orderId: "o_123", amount: 4200 }]
-})
+/** Objects and arrays nested deeper than this are refused: JSON.stringify and PostgreSQL's jsonb parser recurse. */
+export const maxDataDepth = 64
 
-/** Calendar-valid (no February 30th), with a zone, between 1900 and 9999: what PostgreSQL's timestamptz accepts. */
+/**
+ * Why `data` cannot be stored, if it cannot: nesting deeper than `maxDataDepth`, or a key or string PostgreSQL
+ * refuses (see StorableText). Walks the value with an explicit stack, so any depth is safe to inspect.
+ */
+const unstorableData = (data: Schema.Json): string | undefined => {
+  const stack: Array<{ readonly value: Schema.Json; readonly depth: number }> = [{ value: data, depth: 1 }]
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const { value, depth } = item
+    if (typeof value === "string") {
+      if (!isStorableText(value)) return `strings ${storableTextMessage}`
+    } else if (typeof value === "object" && value !== null) {
+      if (depth > maxDataDepth) return `must not nest objects and arrays deeper than ${maxDataDepth} levels`
+      if (Array.isArray(value)) {
+        for (const element of value) stack.push({ value: element, depth: depth + 1 })
+      } else {
+        for (const [key, element] of Object.entries(value)) {
+          if (!isStorableText(key)) return `keys ${storableTextMessage}`
+          stack.push({ value: element, depth: depth + 1 })
+        }
+      }
+    }
+  }
+  return undefined
+}
+
+export const EventData = Schema.Record(Schema.String, Schema.Json)
+  .check(
+    Schema.makeFilter((data: Record<string, Schema.Json>) => unstorableData(data) ?? true, approximateJsonSchema())
+  )
+  .annotate({
+    description:
+      `Any JSON object: delivered to the endpoints as \`data\`. At most ${maxDataDepth} levels deep; ` +
+      "strings and keys must not contain NUL characters or unpaired surrogates.",
+    examples: [{ orderId: "o_123", amount: 4200 }]
+  })
+
+/** The widest offset of a real time zone; PostgreSQL refuses offsets beyond 15:59 ("displacement out of range"). */
+const maxOffsetMinutes = 14 * 60
+
+/** Minutes east of UTC of an ISO 8601 date-time ending in `Z` or `±hh:mm`. */
+const offsetMinutes = (s: string): number =>
+  s.endsWith("Z") ? 0 : (s.at(-6) === "-" ? -1 : 1) * (Number(s.slice(-5, -3)) * 60 + Number(s.slice(-2)))
+
+/**
+ * Calendar-valid (no February 30th), with a zone offset within ±14:00, between 1900 and 9999: what PostgreSQL's
+ * timestamptz accepts.
+ */
 const isCalendarValid = (s: string): boolean => {
   const time = Date.parse(s)
-  return !Number.isNaN(time) && Number(s.slice(0, 4)) >= 1900 && sameCalendarDay(s, time)
+  return (
+    !Number.isNaN(time) &&
+    Number(s.slice(0, 4)) >= 1900 &&
+    Math.abs(offsetMinutes(s)) <= maxOffsetMinutes &&
+    sameCalendarDay(s, time)
+  )
 }
 
 /** Rejects dates JavaScript would roll over (2026-02-30 → March 2nd) by re-reading the local date part. */
 const sameCalendarDay = (s: string, time: number): boolean => {
-  const offset = s.endsWith("Z")
-    ? 0
-    : (s.at(-6) === "-" ? -1 : 1) * (Number(s.slice(-5, -3)) * 60 + Number(s.slice(-2)))
-  const local = new Date(time + offset * 60_000).toISOString()
+  const local = new Date(time + offsetMinutes(s) * 60_000).toISOString()
   return local.slice(0, 10) === s.slice(0, 10)
 }
 
 export const OccurredAt = Schema.String.check(
   Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/),
-  Schema.makeFilter((s: string) => isCalendarValid(s) || "must be a real date-time between 1900 and 9999")
+  Schema.makeFilter(
+    (s: string) => isCalendarValid(s) || "must be a real date-time between 1900 and 9999, offset within ±14:00",
+    approximateJsonSchema({ format: "date-time" })
+  )
 ).annotate({
-  description: "ISO 8601 date-time with a zone; defaults to the time of the request.",
+  description: "ISO 8601 date-time with a zone (offset within ±14:00); defaults to the time of the request.",
   examples: ["2026-11-25T10:00:00Z"]
 })
 

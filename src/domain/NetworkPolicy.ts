@@ -25,8 +25,8 @@ for (const [network, prefix] of [
   nonPublic.addSubnet(network, prefix, "ipv4")
 }
 for (const [network, prefix] of [
-  ["::", 128], // unspecified
-  ["::1", 128],
+  ["::", 96], // unspecified, loopback and the deprecated IPv4-compatible ::a.b.c.d
+  ["64:ff9b:1::", 48], // local-use NAT64 (RFC 8215); the well-known 64:ff9b::/96 is read as its IPv4 below
   ["fe80::", 10], // link-local
   ["fec0::", 10], // site-local (deprecated)
   ["fc00::", 7], // unique-local (AWS metadata fd00:ec2::254 is here)

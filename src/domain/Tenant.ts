@@ -1,7 +1,8 @@
 import { Schema } from "effect"
 import { ApiKeyId, TenantId } from "./Ids.ts"
+import { isStorable } from "./StorableText.ts"
 
-export const TenantName = Schema.String.check(Schema.isTrimmed(), Schema.isBetweenLength(1, 200)).annotate({
+export const TenantName = Schema.String.check(Schema.isTrimmed(), Schema.isBetweenLength(1, 200), isStorable).annotate({
   description: "Display name, 1..200 characters.",
   examples: ["Acme Inc."]
 })

@@ -1,0 +1,717 @@
+import { assert, layer } from "@effect/vitest"
+import { Arbitrary, Context, Effect, Layer, Schema } from "effect"
+import { EndpointMetadata, Endpoint as EndpointSchema, EndpointSecret } from "../src/domain/Endpoint.ts"
+import { Event as EventSchema, EventType, maxDataDepth, PublishedEvent } from "../src/domain/Event.ts"
+import { isStorableText } from "../src/domain/StorableText.ts"
+import { CreatedTenant, TenantName } from "../src/domain/Tenant.ts"
+import { createTenant, errorPaths, expectProblem, problemBody, type RequestOptions, request } from "./support/http.ts"
+import { TestServer, testServer, type WireResponse } from "./support/testServer.ts"
+
+/**
+ * Generated bodies against every write endpoint: no input may produce a 5xx or a hang (each request is aborted after
+ * 10 seconds), every 4xx is an RFC 9457 problem, and every success has the documented shape. Generation is Effect's
+ * own `Arbitrary`: Schema-derived values (which already include NUL, unpaired surrogates, `__proto__`, extreme
+ * numbers) mixed with hand-picked tricky values.
+ */
+
+// -------------------------------------------------------------------------------------------------------------------
+// Generators
+// -------------------------------------------------------------------------------------------------------------------
+
+const intBetween = (minimum: number, maximum: number) =>
+  Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum, maximum })))
+
+/** One of the given arbitraries (shrinks towards the first). */
+const oneOf = <A>(...choices: ReadonlyArray<Arbitrary.Arbitrary<A>>): Arbitrary.Arbitrary<A> =>
+  Arbitrary.flatMap(intBetween(0, choices.length - 1), (i) => choices[i] as Arbitrary.Arbitrary<A>)
+
+/** One of the given values (shrinks towards the first). */
+const constantFrom = <A>(values: ReadonlyArray<A>): Arbitrary.Arbitrary<A> =>
+  Arbitrary.map(intBetween(0, values.length - 1), (i) => values[i] as A)
+
+/** Marks a member to leave out of the generated object. */
+const absent: unique symbol = Symbol("absent")
+type Maybe<A> = A | typeof absent
+
+const optional = <A>(arbitrary: Arbitrary.Arbitrary<A>): Arbitrary.Arbitrary<Maybe<A>> =>
+  oneOf<Maybe<A>>(Arbitrary.Constant(absent), arbitrary)
+
+/** The object without its absent members. */
+const compact = (fields: Record<string, unknown>): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== absent))
+
+const nested = (depth: number, make: (inner: unknown) => unknown, leaf: unknown = 1): unknown => {
+  let value = leaf
+  for (let i = 0; i < depth; i++) value = make(value)
+  return value
+}
+const deepArray = (depth: number) => nested(depth, (inner) => [inner])
+const deepObject = (depth: number) => nested(depth, (inner) => ({ a: inner }))
+const manyKeys = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i]))
+
+const trickyStrings: ReadonlyArray<string> = [
+  "",
+  " ",
+  "\u0000",
+  "a\u0000b",
+  "\ud800",
+  "x\udc00y",
+  "\udc00\ud800",
+  "😀",
+  "é",
+  "\u202e",
+  "\ufeff",
+  "\u0007\u001b[31m",
+  "x".repeat(10_000),
+  "__proto__",
+  "constructor",
+  "toString",
+  "null",
+  "NaN",
+  "-1",
+  "1e400",
+  "../../etc/passwd",
+  "%00",
+  "%",
+  "<script>alert(1)</script>",
+  "' OR '1'='1",
+  "'); DROP TABLE events; --",
+  "$1",
+  "\\",
+  "\\u0000",
+  "\r\n",
+  "order.*",
+  "*",
+  ".*",
+  "..*",
+  "order..created",
+  ".",
+  "a".repeat(128),
+  "a".repeat(129),
+  `${"a".repeat(126)}.*`,
+  `${"a".repeat(127)}.*`,
+  "ｆｕｌｌｗｉｄｔｈ"
+]
+
+const trickyValues: ReadonlyArray<unknown> = [
+  null,
+  true,
+  false,
+  0,
+  -0,
+  1e308,
+  -1e308,
+  5e-324,
+  Number.MAX_SAFE_INTEGER,
+  Number.MAX_SAFE_INTEGER + 2,
+  0.1 + 0.2,
+  [],
+  {},
+  [null],
+  { "": "" },
+  { "\u0000": 1 },
+  { a: "\u0000" },
+  { a: "\ud800" },
+  { "\udfff": "x" },
+  { __proto__: null, constructor: "x", toString: 1 },
+  JSON.parse('{"__proto__": {"polluted": true}}'),
+  { a: deepArray(maxDataDepth - 1) },
+  { a: deepArray(maxDataDepth) },
+  { a: deepObject(maxDataDepth - 1) },
+  { a: deepObject(maxDataDepth) },
+  { a: deepArray(1000) },
+  deepObject(2000),
+  manyKeys(5000),
+  { list: Array.from({ length: 20_000 }, (_, i) => i) },
+  { s: "x".repeat(200_000) },
+  ...trickyStrings
+]
+
+const trickyDates: ReadonlyArray<unknown> = [
+  "2026-02-30T00:00:00Z",
+  "2026-02-29T00:00:00Z",
+  "2024-02-29T00:00:00Z",
+  "2026-04-31T12:00:00+02:00",
+  "2026-13-01T00:00:00Z",
+  "2026-00-10T00:00:00Z",
+  "2026-01-01T24:00:00Z",
+  "2026-01-01T23:59:60Z",
+  "2026-01-01T23:60:00Z",
+  "1899-12-31T23:59:59Z",
+  "1900-01-01T00:00:00Z",
+  "1900-01-01T00:00:00+14:00",
+  "0001-01-01T00:00:00Z",
+  "0000-01-01T00:00:00Z",
+  "9999-12-31T23:59:59Z",
+  "9999-12-31T23:59:59-14:00",
+  "9999-12-31T23:59:59.999999999-14:00",
+  "2026-01-01T00:00:00+14:00",
+  "2026-01-01T00:00:00-14:00",
+  "2026-01-01T00:00:00+14:01",
+  "2026-01-01T00:00:00+15:59",
+  "2026-01-01T00:00:00+16:00",
+  "2026-01-01T00:00:00+23:59",
+  "2026-01-01T00:00:00+24:00",
+  "2026-01-01T00:00:00+05:75",
+  "2026-01-01T00:00:00.1234567891Z",
+  "2026-01-01T00:00:00.123456789Z",
+  "2026-01-01T00:00:00.9999999Z",
+  "+010000-01-01T00:00:00Z",
+  "-000001-01-01T00:00:00Z",
+  "2026-01-01T00:00:00z",
+  "2026-01-01t00:00:00Z",
+  "2026-01-01",
+  "2026-01-01T00:00:00",
+  "2026-01-01 00:00:00Z",
+  "now",
+  "infinity",
+  "epoch",
+  "",
+  0,
+  1767225600000,
+  null,
+  { date: "2026-01-01T00:00:00Z" }
+]
+
+/** Valid date-times between 1900 and 9999 with offsets up to ±14:00 (millisecond precision). */
+const validOccurredAt = Arbitrary.map(
+  Arbitrary.all([intBetween(Date.UTC(1901, 0, 1), Date.UTC(9998, 11, 31)), intBetween(-14 * 4, 14 * 4)]),
+  ([time, quarterHours]) => {
+    const offset = quarterHours * 15
+    const local = new Date(time + offset * 60_000).toISOString().slice(0, -1)
+    if (offset === 0) return `${local}Z`
+    const abs = Math.abs(offset)
+    const hh = String(Math.floor(abs / 60)).padStart(2, "0")
+    const mm = String(abs % 60).padStart(2, "0")
+    return `${local}${offset < 0 ? "-" : "+"}${hh}:${mm}`
+  }
+)
+
+const anyString = Arbitrary.schema(Schema.String)
+const anyJson: Arbitrary.Arbitrary<unknown> = Arbitrary.schema(Schema.Json)
+const jsonObject = Arbitrary.schema(Schema.Record(Schema.String, Schema.Json))
+const tricky = constantFrom(trickyValues)
+const trickyString = constantFrom(trickyStrings)
+const anything: Arbitrary.Arbitrary<unknown> = oneOf<unknown>(anyJson, tricky, anyString)
+
+const eventTypeLike = oneOf<unknown>(Arbitrary.schema(EventType), trickyString, anyString, tricky)
+
+const eventBody = Arbitrary.map(
+  Arbitrary.all({
+    type: optional(eventTypeLike),
+    data: optional(oneOf<unknown>(jsonObject, tricky, anyJson)),
+    occurredAt: optional(oneOf<unknown>(validOccurredAt, constantFrom(trickyDates), anyString)),
+    extra: optional(anything)
+  }),
+  compact
+)
+
+/** URLs the development server accepts without any network call (private networks are allowed). */
+const urlLike = oneOf<unknown>(
+  Arbitrary.map(anyString, (s) => `http://127.0.0.1:9/${encodeURIComponent(s.toWellFormed())}`),
+  Arbitrary.map(anyString, (s) => `https://93.184.216.34/${s}`),
+  constantFrom<unknown>([
+    "https://93.184.216.34/hook",
+    "http://[::1]:9/hook",
+    "ftp://127.0.0.1/",
+    "javascript:alert(1)",
+    "http://127.0.0.1:9/\u0000",
+    "http://127.0.0.1:9/\ud800",
+    `https://93.184.216.34/${"é".repeat(1500)}`,
+    `https://93.184.216.34/${"a".repeat(2100)}`,
+    "http://[::1%25eth0]/",
+    "http://exa mple.com/",
+    "http://:80/",
+    "http://[/",
+    "http://a:99999/",
+    "https://user:pass@93.184.216.34/"
+  ]),
+  trickyString,
+  tricky
+)
+
+const patternLike = oneOf<unknown>(
+  Arbitrary.schema(EventType),
+  Arbitrary.map(Arbitrary.schema(EventType), (t) => `${t.slice(0, 126)}.*`),
+  trickyString,
+  anyString
+)
+
+const endpointFields = {
+  url: optional(urlLike),
+  description: optional(oneOf<unknown>(anyString, trickyString, tricky)),
+  eventTypes: optional(
+    oneOf<unknown>(
+      Arbitrary.array(patternLike, { maxLength: 5 }),
+      Arbitrary.Constant(Array.from({ length: 101 }, (_, i) => `type.${i}`)),
+      tricky
+    )
+  ),
+  enabled: optional(oneOf<unknown>(Arbitrary.schema(Schema.Boolean), tricky)),
+  metadata: optional(
+    oneOf<unknown>(
+      Arbitrary.schema(EndpointMetadata),
+      Arbitrary.schema(Schema.Record(Schema.String, Schema.String)),
+      Arbitrary.Constant(Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"]))),
+      Arbitrary.Constant({ ["k".repeat(65)]: "v" }),
+      Arbitrary.Constant({ k: "v".repeat(513) }),
+      tricky
+    )
+  ),
+  extra: optional(anything)
+}
+
+const endpointBody = Arbitrary.map(Arbitrary.all(endpointFields), compact)
+const createEndpointBody = Arbitrary.map(
+  Arbitrary.all({ ...endpointFields, url: oneOf<Maybe<unknown>>(urlLike, Arbitrary.Constant(absent)) }),
+  compact
+)
+
+const tenantBody = Arbitrary.map(
+  Arbitrary.all({
+    name: optional(oneOf<unknown>(Arbitrary.schema(TenantName), anyString, trickyString, tricky)),
+    extra: optional(anything)
+  }),
+  compact
+)
+
+type Target =
+  | { readonly _tag: "Own" }
+  | { readonly _tag: "Foreign" }
+  /** A path segment used as is: malformed ids and arbitrary (percent-encoded) text. */
+  | { readonly _tag: "Raw"; readonly segment: string }
+
+const raw = (segment: string): Target => ({ _tag: "Raw", segment })
+
+const target = oneOf<Target>(
+  Arbitrary.Constant({ _tag: "Own" }),
+  Arbitrary.Constant({ _tag: "Foreign" }),
+  constantFrom(
+    [
+      "ep_0000000000000000000000000Z",
+      "ep_0000000000000000000000000z",
+      "ep_",
+      "evt_0000000000000000000000000Z",
+      "%00",
+      "%ZZ",
+      "..%2F..%2Fadmin",
+      "ep_0000000000000000000000000Z%00",
+      "x".repeat(5000),
+      encodeURIComponent("ep_0' OR '1'='1")
+    ].map(raw)
+  ),
+  Arbitrary.map(anyString, (s) => raw(encodeURIComponent(s.toWellFormed())))
+)
+
+const deepRaw = (depth: number) => `{"type":"deep","data":{"a":${"[".repeat(depth)}${"]".repeat(depth)}}}`
+
+const rawBody = oneOf<string | Uint8Array>(
+  anyString,
+  Arbitrary.map(eventBody, (body) => JSON.stringify(body)),
+  Arbitrary.map(
+    Arbitrary.all([Arbitrary.map(eventBody, (body) => JSON.stringify(body)), intBetween(0, 100)]),
+    ([json, cut]) => json.slice(0, Math.floor((json.length * cut) / 100))
+  ),
+  constantFrom<string | Uint8Array>([
+    "",
+    "{",
+    "}",
+    "null",
+    "[]",
+    "0",
+    '""',
+    "\ufeff{}",
+    '{"type":"a","data":{}}\u0000',
+    '{"type":"a","data":{"x":1e999}}',
+    '{"type":"a","data":{"x":-1e999}}',
+    '{"type":"a","data":{"x":123456789012345678901234567890123456789}}',
+    '{"type":"a","data":{"x":"\\u0000"}}',
+    '{"type":"a","data":{"x":"\\ud800"}}',
+    '{"type":"a","data":{"\\u0000":1}}',
+    '{"type":"a","data":{},"occurredAt":"2026-02-30T00:00:00Z"}',
+    '{"type":"a","type":"b","data":{}}',
+    '{"__proto__":{"type":"a","data":{}}}',
+    '{"name":"x","name":"\\u0000"}',
+    '{"url":"http://127.0.0.1:9/\\u0000"}',
+    '{"description":"\\u0000"}',
+    '{"metadata":{"\\u0000":"x"}}',
+    deepRaw(maxDataDepth),
+    deepRaw(10_000),
+    deepRaw(100_000),
+    `{"type":"wide","data":{${Array.from({ length: 10_000 }, (_, i) => `"k${i}":${i}`).join(",")}}}`,
+    new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]),
+    new Uint8Array([0xc3, 0x28]),
+    new Uint8Array([0, 0, 0, 0])
+  ])
+)
+
+const contentType = constantFrom([
+  "application/json",
+  "application/json",
+  "application/json; charset=utf-8",
+  "application/json; charset=utf-16",
+  "APPLICATION/JSON",
+  "application/merge-patch+json",
+  "text/plain",
+  "application/x-www-form-urlencoded",
+  "multipart/form-data; boundary=x",
+  "multipart/form-data",
+  "application/octet-stream",
+  "*/*"
+])
+
+// -------------------------------------------------------------------------------------------------------------------
+// Checks
+// -------------------------------------------------------------------------------------------------------------------
+
+/** No 5xx; a 4xx is problem+json; returns the response for further checks. */
+const sound = (response: WireResponse, input: unknown): WireResponse => {
+  const context = () => `input: ${JSON.stringify(input)?.slice(0, 500)}\nresponse: ${response.text.slice(0, 500)}`
+  assert.isBelow(response.status, 500, context())
+  assert.isAtLeast(response.status, 200, context())
+  if (response.status >= 400) problemBody(response)
+  return response
+}
+
+/** The success body decodes with the contract's schema. */
+const decoded = <S extends Schema.ConstraintDecoder<unknown>>(schema: S, response: WireResponse): S["Type"] =>
+  Schema.decodeUnknownSync(schema)(JSON.parse(response.text))
+
+const hasUnstorableText = (value: unknown): boolean => {
+  if (typeof value === "string") return !isStorableText(value)
+  if (Array.isArray(value)) return value.some(hasUnstorableText)
+  if (typeof value === "object" && value !== null) {
+    return Object.entries(value).some(([key, inner]) => !isStorableText(key) || hasUnstorableText(inner))
+  }
+  return false
+}
+
+const propertyOptions = (runs: number) => ({ timeout: 180_000, arbitrary: { runs } })
+
+// -------------------------------------------------------------------------------------------------------------------
+// Server and fixture
+// -------------------------------------------------------------------------------------------------------------------
+
+interface FixtureShape {
+  readonly apiKey: string
+  /** An endpoint of this tenant (PATCH and rotate target). */
+  readonly endpointId: string
+  /** An endpoint of another tenant: always 404 here. */
+  readonly foreignEndpointId: string
+}
+
+class Fixture extends Context.Service<Fixture, FixtureShape>()("test/FuzzFixture") {}
+
+const createEndpoint = (apiKey: string) =>
+  Effect.map(request("/v1/endpoints", { bearer: apiKey, json: { url: "http://127.0.0.1:9/hook" } }), (response) => {
+    assert.strictEqual(response.status, 201, response.text)
+    return (JSON.parse(response.text) as { readonly id: string }).id
+  })
+
+const FixtureLive = Layer.effect(
+  Fixture,
+  Effect.gen(function* () {
+    const tenant = yield* createTenant("Fuzz tenant")
+    const other = yield* createTenant("Fuzz neighbour")
+    return {
+      apiKey: tenant.apiKey,
+      endpointId: yield* createEndpoint(tenant.apiKey),
+      foreignEndpointId: yield* createEndpoint(other.apiKey)
+    }
+  })
+)
+
+// Development defaults: private networks allowed, so no URL is ever resolved or called.
+const Server = FixtureLive.pipe(Layer.provideMerge(testServer()))
+
+layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the write endpoints", (it) => {
+  it.effect.prop(
+    "POST /v1/events, schema-valid bodies: 202 and stored as sent, unless text the database cannot store (400)",
+    {
+      type: Arbitrary.schema(EventType),
+      data: jsonObject,
+      occurredAt: optional(validOccurredAt)
+    },
+    ({ type, data, occurredAt }) =>
+      Effect.gen(function* () {
+        const { apiKey } = yield* Fixture
+        const body = compact({ type, data, occurredAt })
+        const response = sound(yield* request("/v1/events", { bearer: apiKey, json: body }), body)
+        if (hasUnstorableText(data)) {
+          const problem = expectProblem(response, 400)
+          assert.deepStrictEqual(errorPaths(problem), [["payload", "data"]])
+          return
+        }
+        assert.strictEqual(response.status, 202, response.text)
+        const published = decoded(PublishedEvent, response)
+        assert.strictEqual(published.event.type, type)
+        assert.deepStrictEqual(published.event.data, JSON.parse(JSON.stringify(data)))
+        if (typeof occurredAt === "string") {
+          assert.approximately(Date.parse(published.event.occurredAt), Date.parse(occurredAt), 1)
+        }
+        // Read back: the same event.
+        const read = sound(yield* request(`/v1/events/${published.event.id}`, { bearer: apiKey }), body)
+        assert.deepStrictEqual(decoded(EventSchema, read), published.event)
+      }),
+    propertyOptions(150)
+  )
+
+  it.effect.prop(
+    "POST /v1/events, arbitrary JSON bodies: never a 5xx, every 4xx a problem",
+    [oneOf<unknown>(eventBody, anything)],
+    ([body]) =>
+      Effect.gen(function* () {
+        const { apiKey } = yield* Fixture
+        const response = sound(yield* request("/v1/events", { bearer: apiKey, json: body }), body)
+        if (response.status === 202) decoded(PublishedEvent, response)
+        else assert.oneOf(response.status, [400, 413], response.text)
+      }),
+    propertyOptions(200)
+  )
+
+  it.effect.prop(
+    "POST /v1/endpoints: never a 5xx; what is created reads back as sent",
+    [createEndpointBody],
+    ([body]) =>
+      Effect.gen(function* () {
+        const { apiKey } = yield* Fixture
+        const response = sound(yield* request("/v1/endpoints", { bearer: apiKey, json: body }), body)
+        if (response.status !== 201) {
+          assert.oneOf(response.status, [400, 413, 422], response.text)
+          return
+        }
+        const created = decoded(EndpointSchema, response)
+        assert.strictEqual(created.url, body.url)
+        if (body.description !== undefined) assert.strictEqual(created.description, body.description)
+        if (body.eventTypes !== undefined) assert.deepStrictEqual(created.eventTypes, body.eventTypes)
+        if (body.metadata !== undefined) assert.deepStrictEqual(created.metadata, body.metadata)
+        const read = sound(yield* request(`/v1/endpoints/${created.id}`, { bearer: apiKey }), body)
+        assert.deepStrictEqual(decoded(EndpointSchema, read), created)
+      }),
+    propertyOptions(200)
+  )
+
+  it.effect.prop(
+    "PATCH /v1/endpoints/:id: never a 5xx; unknown or foreign ids are 404",
+    [endpointBody, intBetween(0, 3)],
+    ([body, which]) =>
+      Effect.gen(function* () {
+        const { apiKey, endpointId, foreignEndpointId } = yield* Fixture
+        const id = which === 0 ? foreignEndpointId : endpointId
+        const response = sound(yield* request(`/v1/endpoints/${id}`, { method: "PATCH", bearer: apiKey, json: body }), {
+          id,
+          body
+        })
+        if (response.status === 200) {
+          assert.notStrictEqual(id, foreignEndpointId)
+          const updated = decoded(EndpointSchema, response)
+          if (body.url !== undefined) assert.strictEqual(updated.url, body.url)
+          if (body.metadata !== undefined) assert.deepStrictEqual(updated.metadata, body.metadata)
+        } else {
+          assert.oneOf(response.status, [400, 404, 413, 422], response.text)
+        }
+      }),
+    propertyOptions(150)
+  )
+
+  it.effect.prop(
+    "POST /admin/tenants: never a 5xx; a tenant is created exactly for a valid name",
+    [tenantBody],
+    ([body]) =>
+      Effect.gen(function* () {
+        const response = sound(yield* request("/admin/tenants", { json: body }), body)
+        if (response.status === 201) {
+          const created = decoded(CreatedTenant, response)
+          assert.strictEqual(created.tenant.name, body.name)
+        } else {
+          assert.oneOf(response.status, [400, 413], response.text)
+        }
+      }),
+    propertyOptions(150)
+  )
+
+  it.effect.prop(
+    "POST /v1/endpoints/:id/secret/rotate: never a 5xx; only the tenant's own endpoint rotates",
+    [target, optional(anything)],
+    ([to, body]) =>
+      Effect.gen(function* () {
+        const { apiKey, endpointId, foreignEndpointId } = yield* Fixture
+        const id = to._tag === "Own" ? endpointId : to._tag === "Foreign" ? foreignEndpointId : to.segment
+        const options: RequestOptions =
+          body === absent ? { method: "POST", bearer: apiKey } : { bearer: apiKey, json: body }
+        const response = sound(yield* request(`/v1/endpoints/${id}/secret/rotate`, options), { id, body })
+        if (to._tag === "Own") {
+          assert.strictEqual(response.status, 200, response.text)
+          const secret = decoded(EndpointSecret, response)
+          assert.match(secret.secret, /^whsec_/)
+          assert.isNotNull(secret.previousSecret)
+        } else {
+          assert.strictEqual(response.status, 404, response.text)
+        }
+      }),
+    propertyOptions(150)
+  )
+
+  it.effect.prop(
+    "raw bodies and content types on every write route: never a 5xx, every 4xx a problem",
+    [rawBody, contentType, intBetween(0, 4)],
+    ([raw, type, route]) =>
+      Effect.gen(function* () {
+        const { apiKey, endpointId } = yield* Fixture
+        const routes: ReadonlyArray<readonly [string, string]> = [
+          ["POST", "/v1/events"],
+          ["POST", "/v1/endpoints"],
+          ["PATCH", `/v1/endpoints/${endpointId}`],
+          ["POST", "/admin/tenants"],
+          ["POST", `/v1/endpoints/${endpointId}/secret/rotate`]
+        ]
+        const [method, path] = routes[route] ?? ["POST", "/v1/events"]
+        const response = yield* request(path, { method, bearer: apiKey, raw, contentType: type })
+        sound(response, { method, path, raw: typeof raw === "string" ? raw.slice(0, 300) : [...raw], type })
+      }),
+    propertyOptions(200)
+  )
+
+  it.effect("the documented limits: data depth, NUL and unpaired surrogates, occurredAt offsets and calendar", () =>
+    Effect.gen(function* () {
+      const { apiKey } = yield* Fixture
+      const publish = (body: Record<string, unknown>) => request("/v1/events", { bearer: apiKey, json: body })
+      const refused = (response: WireResponse, path: ReadonlyArray<string>) =>
+        assert.deepStrictEqual(errorPaths(expectProblem(response, 400)), [path])
+      const type = "fuzz.limits"
+
+      // The object itself is level 1: `{a: [[...1 (63 arrays)...]]}` is 64 levels deep.
+      assert.strictEqual((yield* publish({ type, data: { a: deepArray(maxDataDepth - 1) } })).status, 202)
+      assert.strictEqual((yield* publish({ type, data: { a: deepObject(maxDataDepth - 1) } })).status, 202)
+      refused(yield* publish({ type, data: { a: deepArray(maxDataDepth) } }), ["payload", "data"])
+      refused(yield* publish({ type, data: { a: deepObject(maxDataDepth) } }), ["payload", "data"])
+      refused(yield* request("/v1/events", { bearer: apiKey, raw: deepRaw(100_000) }), ["payload", "data"])
+
+      for (const data of [{ a: "\u0000" }, { "a\u0000": 1 }, { a: ["\ud800"] }, { "\udc00": null }]) {
+        refused(yield* publish({ type, data }), ["payload", "data"])
+      }
+      assert.strictEqual((yield* publish({ type, data: { a: "\ud83d\ude00", "\u00e9": "\\u0000" } })).status, 202)
+
+      for (const occurredAt of ["2026-01-01T00:00:00+14:00", "2026-01-01T00:00:00-14:00", "1900-01-01T00:00:00Z"]) {
+        assert.strictEqual((yield* publish({ type, data: {}, occurredAt })).status, 202, occurredAt)
+      }
+      for (const occurredAt of [
+        "2026-01-01T00:00:00+14:01",
+        "2026-01-01T00:00:00+20:00",
+        "2026-02-30T00:00:00Z",
+        "2026-01-01T24:00:00Z",
+        "1899-12-31T23:59:59Z"
+      ]) {
+        refused(yield* publish({ type, data: {}, occurredAt }), ["payload", "occurredAt"])
+      }
+    })
+  )
+
+  it.effect("those limits are documented in /openapi.json, with the fields' descriptions and examples", () =>
+    Effect.gen(function* () {
+      const response = yield* request("/openapi.json")
+      assert.strictEqual(response.status, 200)
+      type JsonSchemaObject = {
+        readonly description?: string
+        readonly examples?: ReadonlyArray<unknown>
+        readonly format?: string
+        readonly propertyNames?: unknown
+      }
+      const spec = JSON.parse(response.text) as {
+        readonly components: {
+          readonly schemas: Record<string, { readonly properties: Record<string, JsonSchemaObject> }>
+        }
+      }
+      const createEndpoint = spec.components.schemas.CreateEndpoint?.properties ?? {}
+      const publishEvent = spec.components.schemas.PublishEvent?.properties ?? {}
+      assert.match(createEndpoint.url?.description ?? "", /2 KiB/)
+      assert.isNotEmpty(createEndpoint.url?.examples)
+      assert.match(createEndpoint.metadata?.description ?? "", /keys 1\.\.64/)
+      assert.deepStrictEqual(createEndpoint.metadata?.propertyNames, { type: "string", minLength: 1, maxLength: 64 })
+      assert.match(publishEvent.data?.description ?? "", new RegExp(`${maxDataDepth} levels.*NUL`))
+      assert.strictEqual(publishEvent.occurredAt?.format, "date-time")
+      assert.match(publishEvent.occurredAt?.description ?? "", /±14:00/)
+    })
+  )
+
+  it.effect("every tricky value in every field of an otherwise valid body: a 2xx storing it as sent, or a 4xx", () =>
+    Effect.gen(function* () {
+      const { apiKey, endpointId } = yield* Fixture
+      const validEvent = { type: "fuzz.tricky", data: { ok: true }, occurredAt: "2026-01-01T00:00:00Z" }
+      const validEndpoint = {
+        url: "https://93.184.216.34/hook",
+        description: "d",
+        eventTypes: ["a.*"],
+        enabled: true,
+        metadata: { k: "v" }
+      }
+      const cases: Array<{
+        readonly path: string
+        readonly method: string
+        readonly body: Record<string, unknown>
+        readonly field: string
+        readonly stored: (response: WireResponse) => unknown
+      }> = []
+      for (const value of [...trickyValues, ...trickyDates]) {
+        for (const field of Object.keys(validEvent)) {
+          cases.push({
+            path: "/v1/events",
+            method: "POST",
+            body: { ...validEvent, [field]: value },
+            field,
+            stored: (response) => decoded(PublishedEvent, response).event[field as "type" | "data"]
+          })
+        }
+        for (const field of Object.keys(validEndpoint)) {
+          const stored = (response: WireResponse) =>
+            decoded(EndpointSchema, response)[field as keyof typeof validEndpoint]
+          cases.push({
+            path: "/v1/endpoints",
+            method: "POST",
+            body: { ...validEndpoint, [field]: value },
+            field,
+            stored
+          })
+          cases.push({ path: `/v1/endpoints/${endpointId}`, method: "PATCH", body: { [field]: value }, field, stored })
+        }
+        cases.push({
+          path: "/admin/tenants",
+          method: "POST",
+          body: { name: value },
+          field: "name",
+          stored: (response) => decoded(CreatedTenant, response).tenant.name
+        })
+      }
+      // Every case runs; the failures are reported together.
+      const failures: Array<string> = []
+      for (const { path, method, body, field, stored } of cases) {
+        const response = yield* request(path, { method, bearer: apiKey, json: body })
+        try {
+          sound(response, { path, method, body })
+          if (response.status >= 400) continue
+          if (field === "occurredAt") {
+            // Stored as the same instant (normalised to UTC).
+            const sent = Date.parse(String(body[field]))
+            assert.approximately(Date.parse(String(decoded(PublishedEvent, response).event.occurredAt)), sent, 1)
+          } else {
+            assert.deepStrictEqual(stored(response), JSON.parse(JSON.stringify(body[field])))
+          }
+        } catch (error) {
+          failures.push(`${method} ${path} ${field}: ${String(error).slice(0, 600)}`)
+        }
+      }
+      assert.deepStrictEqual(failures, [])
+    })
+  )
+
+  it.effect("after all of it the server answers normally", () =>
+    Effect.gen(function* () {
+      const { apiKey } = yield* Fixture
+      const { baseUrl } = yield* TestServer
+      assert.match(baseUrl, /^http:\/\/127\.0\.0\.1:/)
+      assert.strictEqual((yield* request("/livez")).status, 200)
+      const response = yield* request("/v1/events", { bearer: apiKey, json: { type: "fuzz.done", data: { ok: true } } })
+      assert.strictEqual(response.status, 202, response.text)
+    })
+  )
+})

@@ -1,0 +1,97 @@
+import { assert } from "@effect/vitest"
+import { Effect, Option, Redacted } from "effect"
+import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
+import { HttpApiClient } from "effect/http-api"
+import { Api } from "../../src/api/Api.ts"
+import { send, TestServer, type WireResponse } from "./testServer.ts"
+
+/** How long a single request may take before the test calls it a hang. */
+const requestTimeoutMs = 10_000
+
+export interface RequestOptions {
+  readonly method?: string
+  /** Sent as `Authorization: Bearer <bearer>`. */
+  readonly bearer?: string | undefined
+  /** A value to send as JSON. */
+  readonly json?: unknown
+  /** A raw body, sent as is (with `contentType`, default application/json). */
+  readonly raw?: string | Uint8Array
+  readonly contentType?: string
+}
+
+/**
+ * A raw HTTP request to the test server (fetch, no client-side encoding), for tests of the wire format itself. It
+ * fails the test (a defect) when no answer comes within 10 seconds.
+ */
+export const request = (path: string, options: RequestOptions = {}) => {
+  const headers: Record<string, string> = {}
+  if (options.bearer !== undefined) headers.authorization = `Bearer ${options.bearer}`
+  let body: string | Uint8Array | undefined
+  if (options.raw !== undefined) body = options.raw
+  else if (options.json !== undefined) body = JSON.stringify(options.json)
+  if (body !== undefined) headers["content-type"] = options.contentType ?? "application/json"
+  const init: RequestInit = {
+    method: options.method ?? (body === undefined ? "GET" : "POST"),
+    headers,
+    signal: AbortSignal.timeout(requestTimeoutMs)
+  }
+  if (body !== undefined) init.body = body
+  return send(path, init)
+}
+
+export type { WireResponse }
+
+/** Asserts an RFC 9457 problem with `status` and returns its members. */
+export const expectProblem = (response: WireResponse, status: number): Record<string, unknown> => {
+  assert.strictEqual(response.status, status, response.text)
+  return problemBody(response)
+}
+
+/** Asserts the response is an `application/problem+json` document consistent with its status; returns it. */
+export const problemBody = (response: WireResponse): Record<string, unknown> => {
+  assert.strictEqual(response.headers.get("content-type"), "application/problem+json", response.text)
+  const body = JSON.parse(response.text) as Record<string, unknown>
+  assert.strictEqual(body.status, response.status, response.text)
+  assert.isString(body.type)
+  assert.isString(body.title)
+  assert.isNotEmpty(body.title)
+  assert.isString(body.detail)
+  return body
+}
+
+/** The `errors[].path` of a 400 problem. */
+export const errorPaths = (body: Record<string, unknown>): ReadonlyArray<ReadonlyArray<string | number>> => {
+  assert.isArray(body.errors)
+  return (body.errors as ReadonlyArray<{ readonly path: ReadonlyArray<string | number> }>).map((e) => e.path)
+}
+
+export interface TenantCredentials {
+  readonly tenantId: string
+  readonly apiKey: string
+}
+
+/**
+ * A new tenant and its first API key, through `POST /admin/tenants` (typed client). The admin API is open in
+ * development when no ADMIN_TOKEN is configured; pass the token otherwise.
+ */
+export const createTenant = (name = "Test tenant", adminToken?: Redacted.Redacted<string> | string) =>
+  Effect.gen(function* () {
+    const token = adminToken === undefined || typeof adminToken === "string" ? adminToken : Redacted.value(adminToken)
+    const api = yield* apiClient(Option.fromNullishOr(token))
+    const created = yield* api.admin.createTenant({ payload: { name } }).pipe(Effect.orDie)
+    return { tenantId: created.tenant.id, apiKey: created.apiKey.key } satisfies TenantCredentials
+  })
+
+/** The typed client derived from the contract, sending `apiKey` (if any) as the bearer token. */
+export const apiClient = (apiKey: Option.Option<string> | string = Option.none()) =>
+  Effect.gen(function* () {
+    const { baseUrl } = yield* TestServer
+    const key = typeof apiKey === "string" ? Option.some(apiKey) : apiKey
+    return yield* HttpApiClient.make(Api, {
+      baseUrl,
+      transformClient: Option.match(key, {
+        onNone: () => (client: HttpClient.HttpClient) => client,
+        onSome: (k) => HttpClient.mapRequest(HttpClientRequest.bearerToken(k))
+      })
+    })
+  }).pipe(Effect.provide(FetchHttpClient.layer))
