@@ -1,4 +1,4 @@
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Layer, type Scope } from "effect"
 import { AppConfig } from "../services/AppConfig.ts"
 import { Readiness } from "../services/Readiness.ts"
 import { ConnectionDeadline } from "./HttpServerLive.ts"
@@ -33,24 +33,49 @@ export const GracefulShutdown: Layer.Layer<never, never, AppConfig | Readiness |
     })
   )
 
+const shutdownSignals = ["SIGTERM", "SIGINT"] as const
+
 /**
- * A second SIGTERM/SIGINT during shutdown means "stop now": exit at once with code 1. Installed when draining starts,
- * as the runtime's own handler only interrupts (which is already under way).
+ * Runs `onSignal` when the first SIGTERM/SIGINT arrives: the moment shutdown starts. Armed by a listener of its own
+ * (the runtime's handler only interrupts the main fiber), not by a layer finalizer, because the order in which merged
+ * layers are released is not the order shutdown needs. Disarmed when the layer is released without a signal.
+ */
+const onFirstSignal = (onSignal: (signal: NodeJS.Signals) => void): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      let fired = false
+      const listener = (signal: NodeJS.Signals) => {
+        if (fired) return
+        fired = true
+        for (const name of shutdownSignals) process.off(name, listener)
+        onSignal(signal)
+      }
+      for (const name of shutdownSignals) process.on(name, listener)
+      return listener
+    }),
+    (listener) =>
+      Effect.sync(() => {
+        for (const name of shutdownSignals) process.off(name, listener)
+      })
+  )
+
+/**
+ * A second SIGTERM/SIGINT during shutdown means "stop now": exit at once with code 1. Armed by the first signal;
+ * the runtime's own handler only interrupts (which is already under way).
  */
 export const ExitOnSecondSignal: Layer.Layer<never> = Layer.effectDiscard(
-  Effect.addFinalizer(() =>
-    Effect.gen(function* () {
-      const context = yield* Effect.context<never>()
-      const exitNow = (signal: NodeJS.Signals) => {
-        Effect.runSyncWith(context)(
-          Effect.logWarning("shutdown: second signal, exiting now").pipe(Effect.annotateLogs({ signal }))
-        )
-        process.exit(1)
-      }
-      process.once("SIGTERM", exitNow)
-      process.once("SIGINT", exitNow)
+  Effect.gen(function* () {
+    const context = yield* Effect.context<never>()
+    const exitNow = (signal: NodeJS.Signals) => {
+      Effect.runSyncWith(context)(
+        Effect.logWarning("shutdown: second signal, exiting now").pipe(Effect.annotateLogs({ signal }))
+      )
+      process.exit(1)
+    }
+    yield* onFirstSignal(() => {
+      for (const name of shutdownSignals) process.once(name, exitNow)
     })
-  )
+  })
 )
 
 /** Time allowed after the connection deadline for the rest of the teardown (request fibers, database pool). */
@@ -59,28 +84,26 @@ const exitGrace = Duration.seconds(2)
 /**
  * The backstop behind every deadline: when a shutdown is still not over `exitGrace` after `SHUTDOWN_TIMEOUT` (a
  * handler that ignores interruption, a database pool that never closes), the process exits with code 1 rather than
- * outstay its welcome. The timer is armed when shutdown starts and never keeps the process alive.
+ * outstay its welcome. The timer starts with the first signal and never keeps the process alive.
  */
 export const ExitAfterShutdownTimeout: Layer.Layer<never, never, AppConfig> = Layer.effectDiscard(
   Effect.gen(function* () {
     const config = yield* AppConfig
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function* () {
-        const context = yield* Effect.context<never>()
-        const timer = setTimeout(
-          () => {
-            Effect.runSyncWith(context)(
-              Effect.logError("shutdown: still not finished after SHUTDOWN_TIMEOUT, exiting now").pipe(
-                Effect.annotateLogs({ shutdownTimeoutMs: Duration.toMillis(config.shutdownTimeout) })
-              )
+    const context = yield* Effect.context<never>()
+    yield* onFirstSignal(() => {
+      const timer = setTimeout(
+        () => {
+          Effect.runSyncWith(context)(
+            Effect.logError("shutdown: still not finished after SHUTDOWN_TIMEOUT, exiting now").pipe(
+              Effect.annotateLogs({ shutdownTimeoutMs: Duration.toMillis(config.shutdownTimeout) })
             )
-            process.exit(1)
-          },
-          Duration.toMillis(Duration.sum(config.shutdownTimeout, exitGrace))
-        )
-        timer.unref()
-      })
-    )
+          )
+          process.exit(1)
+        },
+        Duration.toMillis(Duration.sum(config.shutdownTimeout, exitGrace))
+      )
+      timer.unref()
+    })
   })
 )
 
