@@ -1,5 +1,12 @@
 import { Config, Duration, Effect, Layer, Option, Schema, SchemaIssue } from "effect"
-import { AppConfig, type AppConfigShape, type AppEnv } from "../services/AppConfig.ts"
+import {
+  AppConfig,
+  type AppConfigShape,
+  type AppEnv,
+  type DeliveryConfig,
+  type IdempotencyConfig,
+  type TracingConfig
+} from "../services/AppConfig.ts"
 import { packageVersion } from "./PackageInfo.ts"
 
 const lowerLogLevels = ["trace", "debug", "info", "warn", "error", "fatal", "none"] as const
@@ -24,6 +31,71 @@ const NonNegativeDuration = Schema.DurationFromString.check(
   )
 )
 const Bytes = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1024 * 1024 * 1024 }))
+
+const Ratio = Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 }))
+const OptionalPort = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 }))
+
+const tracesSamplers = [
+  "always_on",
+  "always_off",
+  "traceidratio",
+  "parentbased_always_on",
+  "parentbased_always_off",
+  "parentbased_traceidratio"
+] as const
+
+/** `http://collector:4318` → `http://collector:4318/v1/traces` (the OTLP/HTTP rule for the signal-less variable). */
+const tracesUrlFromBase = (base: URL): string => `${base.href.replace(/\/+$/, "")}/v1/traces`
+
+/**
+ * The standard OpenTelemetry variables: tracing is on when `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is) or
+ * `OTEL_EXPORTER_OTLP_ENDPOINT` (`/v1/traces` appended) is set. `OTEL_RESOURCE_ATTRIBUTES` is `key=value,...`,
+ * percent-decoded.
+ */
+const tracingConfig: Config.Config<TracingConfig> = Config.all({
+  tracesEndpoint: Config.option(Config.URL("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")),
+  endpoint: Config.option(Config.URL("OTEL_EXPORTER_OTLP_ENDPOINT")),
+  serviceName: Config.NonEmptyString("OTEL_SERVICE_NAME").pipe(Config.withDefault("codex-api")),
+  resourceAttributes: Config.Record(
+    Schema.StringFromUriComponent,
+    Schema.StringFromUriComponent,
+    "OTEL_RESOURCE_ATTRIBUTES",
+    { trim: true, keepEmptyValues: true }
+  ).pipe(Config.withDefault({})),
+  sampler: Config.Literals(tracesSamplers, "OTEL_TRACES_SAMPLER").pipe(
+    Config.withDefault<(typeof tracesSamplers)[number]>("parentbased_always_on")
+  ),
+  samplerArg: Config.schema(Ratio, "OTEL_TRACES_SAMPLER_ARG").pipe(Config.withDefault(1))
+}).pipe(
+  Config.map(({ endpoint, tracesEndpoint, ...rest }) => ({
+    ...rest,
+    tracesEndpoint: Option.orElse(
+      Option.map(tracesEndpoint, (url) => url.href),
+      () => Option.map(endpoint, tracesUrlFromBase)
+    )
+  }))
+)
+
+/** A duration above zero and finite (timeouts, backoff, poll interval). */
+const PositiveDuration = Schema.DurationFromString.check(
+  Schema.makeFilter(
+    (d: Duration.Duration) =>
+      (Duration.isFinite(d) && Duration.isGreaterThan(d, Duration.zero)) || "must be a finite, positive duration"
+  )
+)
+const Attempts = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 100 }))
+const Concurrency = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1024 }))
+
+/** The delivery worker's settings (issue 6); defaults documented in the README and the env examples. */
+const deliveryConfig: Config.Config<DeliveryConfig> = Config.all({
+  worker: Config.Boolean("DELIVERY_WORKER").pipe(Config.withDefault(true)),
+  timeout: Config.schema(PositiveDuration, "DELIVERY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(15))),
+  maxAttempts: Config.schema(Attempts, "DELIVERY_MAX_ATTEMPTS").pipe(Config.withDefault(5)),
+  backoffBase: Config.schema(PositiveDuration, "DELIVERY_BACKOFF_BASE").pipe(Config.withDefault(Duration.minutes(1))),
+  backoffMax: Config.schema(PositiveDuration, "DELIVERY_BACKOFF_MAX").pipe(Config.withDefault(Duration.hours(1))),
+  concurrency: Config.schema(Concurrency, "DELIVERY_CONCURRENCY").pipe(Config.withDefault(32)),
+  pollInterval: Config.schema(PositiveDuration, "DELIVERY_POLL_INTERVAL").pipe(Config.withDefault(Duration.seconds(1)))
+})
 
 /**
  * Reads a comma-separated list; blank items are dropped, so `CORS_ORIGINS=","` means "no origins". An empty variable
@@ -56,6 +128,15 @@ const delayWithinTimeout = (config: AppConfigShape): Config.Config<AppConfigShap
         )
       )
     : Config.succeed(config)
+
+/** `IDEMPOTENCY_TTL` (default 5 minutes, the product spec), `IDEMPOTENCY_LOCK_TIMEOUT`, `IDEMPOTENCY_REQUIRED`. */
+const idempotencyConfig: Config.Config<IdempotencyConfig> = Config.all({
+  ttl: Config.schema(PositiveDuration, "IDEMPOTENCY_TTL").pipe(Config.withDefault(Duration.minutes(5))),
+  lockTimeout: Config.schema(PositiveDuration, "IDEMPOTENCY_LOCK_TIMEOUT").pipe(
+    Config.withDefault(Duration.seconds(60))
+  ),
+  required: Config.Boolean("IDEMPOTENCY_REQUIRED").pipe(Config.withDefault(false))
+})
 
 /**
  * The environment variables codex-api reads, with their defaults. Defaults that depend on `APP_ENV` (log format,
@@ -93,7 +174,14 @@ export const appConfig: Config.Config<AppConfigShape> = Config.Literals(
       bodyLimitBytes: Config.schema(Bytes, "BODY_LIMIT_BYTES").pipe(Config.withDefault(256 * 1024)),
       webhookAllowPrivateNetworks: Config.Boolean("WEBHOOK_ALLOW_PRIVATE_NETWORKS").pipe(
         Config.withDefault(appEnv === "development")
-      )
+      ),
+      accessLog: Config.Boolean("ACCESS_LOG").pipe(Config.withDefault(true)),
+      accessLogProbes: Config.Boolean("ACCESS_LOG_PROBES").pipe(Config.withDefault(false)),
+      metricsEnabled: Config.Boolean("METRICS_ENABLED").pipe(Config.withDefault(true)),
+      metricsPort: Config.option(Config.schema(OptionalPort, "METRICS_PORT")),
+      tracing: tracingConfig,
+      delivery: deliveryConfig,
+      idempotency: idempotencyConfig
     })
   ),
   Config.flatMap(delayWithinTimeout)
@@ -125,5 +213,27 @@ export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.La
     corsOrigins: Option.none(),
     bodyLimitBytes: 256 * 1024,
     webhookAllowPrivateNetworks: true,
+    accessLog: true,
+    accessLogProbes: false,
+    metricsEnabled: true,
+    metricsPort: Option.none(),
+    tracing: {
+      tracesEndpoint: Option.none(),
+      serviceName: "codex-api",
+      resourceAttributes: {},
+      sampler: "parentbased_always_on",
+      samplerArg: 1
+    },
+    // Off in tests unless a test turns it on: most tests register endpoints that must never be called.
+    delivery: {
+      worker: false,
+      timeout: Duration.seconds(15),
+      maxAttempts: 5,
+      backoffBase: Duration.millis(50),
+      backoffMax: Duration.millis(200),
+      concurrency: 8,
+      pollInterval: Duration.seconds(1)
+    },
+    idempotency: { ttl: Duration.minutes(5), lockTimeout: Duration.seconds(60), required: false },
     ...overrides
   })

@@ -6,6 +6,53 @@ export type AppEnv = "development" | "staging" | "production"
 
 export type LogFormat = "json" | "pretty"
 
+/** `OTEL_TRACES_SAMPLER` values (the OpenTelemetry SDK environment specification). */
+export type TracesSampler =
+  | "always_on"
+  | "always_off"
+  | "traceidratio"
+  | "parentbased_always_on"
+  | "parentbased_always_off"
+  | "parentbased_traceidratio"
+
+/** Tracing: on when an OTLP endpoint is configured, otherwise nothing is exported and no exporter exists. */
+export interface TracingConfig {
+  /** Full OTLP/HTTP traces URL (`.../v1/traces`); None = tracing off. */
+  readonly tracesEndpoint: Option.Option<string>
+  readonly serviceName: string
+  readonly resourceAttributes: Readonly<Record<string, string>>
+  readonly sampler: TracesSampler
+  /** Ratio for the `*traceidratio` samplers, 0..1. */
+  readonly samplerArg: number
+}
+
+/** The webhook delivery worker (issue 6). */
+export interface DeliveryConfig {
+  /** Run the delivery worker inside the API process (`npm run worker` runs it on its own regardless). */
+  readonly worker: boolean
+  /** Deadline of one delivery attempt: connect, send, response headers and the first 4 KiB of the body. */
+  readonly timeout: Duration.Duration
+  /** Attempts in total, the first included; after the last failure the delivery is `failed`. */
+  readonly maxAttempts: number
+  /** Exponential backoff: the delay before attempt n is drawn from [0, min(backoffMax, backoffBase * 2^(n-2))]. */
+  readonly backoffBase: Duration.Duration
+  readonly backoffMax: Duration.Duration
+  /** Deliveries in flight at once in this process. */
+  readonly concurrency: number
+  /** How often the worker looks for due deliveries when no notification wakes it (retries, missed notifications). */
+  readonly pollInterval: Duration.Duration
+}
+
+/** Idempotency keys on POST and PATCH (IETF draft-ietf-httpapi-idempotency-key-header). */
+export interface IdempotencyConfig {
+  /** How long a completed key (and its stored response) is remembered. */
+  readonly ttl: Duration.Duration
+  /** After this long an in-progress claim counts as crashed and the key can be claimed again. */
+  readonly lockTimeout: Duration.Duration
+  /** `Idempotency-Key` is mandatory on `POST /v1/events`. */
+  readonly required: boolean
+}
+
 /** The whole runtime configuration, read once at startup and validated before anything listens. */
 export interface AppConfigShape {
   readonly appEnv: AppEnv
@@ -30,6 +77,17 @@ export interface AppConfigShape {
   readonly bodyLimitBytes: number
   /** Let webhook URLs reach private, loopback and link-local addresses (SSRF guard off). */
   readonly webhookAllowPrivateNetworks: boolean
+  /** One JSON access log line per request. */
+  readonly accessLog: boolean
+  /** Log health and metrics probes at info like other requests (otherwise at debug). */
+  readonly accessLogProbes: boolean
+  /** Record HTTP metrics and serve `GET /metrics`. */
+  readonly metricsEnabled: boolean
+  /** Serve `/metrics` on this port instead of the API port. */
+  readonly metricsPort: Option.Option<number>
+  readonly tracing: TracingConfig
+  readonly delivery: DeliveryConfig
+  readonly idempotency: IdempotencyConfig
 }
 
 export class AppConfig extends Context.Service<AppConfig, AppConfigShape>()("codex/AppConfig") {}

@@ -1,9 +1,11 @@
 import { type Config, Effect, Layer } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import * as NetAddress from "effect/net/NetAddress"
+import type * as OtlpExporter from "effect/observability/OtlpExporter"
 import { AppConfigLive } from "../layers/AppConfigLive.ts"
 import { DatabaseLive } from "../layers/Database.ts"
 import { DatabaseHealthLive } from "../layers/DatabaseHealthLive.ts"
+import { DeliveryWorkerInServer } from "../layers/DeliveryWorkerLive.ts"
 import {
   DatabaseShutdownLog,
   ExitAfterShutdownTimeout,
@@ -11,12 +13,18 @@ import {
   GracefulShutdown
 } from "../layers/GracefulShutdown.ts"
 import { HttpServerLive } from "../layers/HttpServerLive.ts"
+import { IdempotencyPurgeLive, IdempotencyStoreLive } from "../layers/IdempotencyStoreLive.ts"
 import { LoggerLive } from "../layers/LoggerLive.ts"
 import { LogSinkStdout } from "../layers/LogSinkLive.ts"
+import { MetricsLive } from "../layers/MetricsLive.ts"
 import { MigrationsLive } from "../layers/Migrations.ts"
 import { ReadinessLive } from "../layers/ReadinessLive.ts"
+import { TracingLive } from "../layers/TracingLive.ts"
 import type { AppConfig } from "../services/AppConfig.ts"
 import type { LogSink } from "../services/LogSink.ts"
+import type { Metrics } from "../services/Metrics.ts"
+import { MetricsServer } from "./http/MetricsHttp.ts"
+import { RouteTemplate } from "./http/RequestContext.ts"
 import { Routes } from "./http/Routes.ts"
 import { DemoSeedLive } from "./seed/DemoSeed.ts"
 
@@ -34,31 +42,49 @@ const ListeningLog: Layer.Layer<never, never, HttpServer.HttpServer> = Layer.eff
   })
 )
 
+export interface ServerOptions {
+  /** The metrics registry (default: MetricsLive, with the process metrics). */
+  readonly metrics?: Layer.Layer<Metrics>
+  /**
+   * Tracing (default: TracingLive, on when an OTLP endpoint is configured). Whatever tracer it provides is used by
+   * every layer of the server, and it is released last, after the drain, so the last spans are flushed.
+   */
+  readonly tracing?: Layer.Layer<OtlpExporter.Flusher, never, AppConfig>
+}
+
 /**
- * The server, given its configuration and log sink. Layers are built bottom-up and torn down in reverse: database →
- * migrations and seed → HTTP listener → draining. So on shutdown readiness flips first, then the listener closes and
- * in-flight requests finish, then leftover connections are cut, and the database pool closes last.
+ * The server, given its configuration and log sink. Layers are built bottom-up and torn down in reverse: telemetry →
+ * database → migrations and seed → HTTP listener → draining. So on shutdown readiness flips first, then the listener
+ * closes and in-flight requests finish, then leftover connections are cut, the database pool closes, and the spans
+ * still buffered are flushed last.
  *
  * `extraRoutes` lets tests mount routes of their own (a slow handler, say) on the real server.
  */
 export const makeServer = <E = never, R = never>(
-  extraRoutes: Layer.Layer<never, E, R> = Layer.empty as Layer.Layer<never, E, R>
+  extraRoutes: Layer.Layer<never, E, R> = Layer.empty as Layer.Layer<never, E, R>,
+  options: ServerOptions = {}
 ) => {
   // Migrations finish before anything else touches the database.
   const MigratedDatabase = MigrationsLive.pipe(Layer.provideMerge(DatabaseLive))
-  const Database = Layer.mergeAll(DatabaseHealthLive, DemoSeedLive, DatabaseShutdownLog).pipe(
+  const Database = Layer.mergeAll(DatabaseHealthLive, DemoSeedLive, DatabaseShutdownLog, IdempotencyPurge).pipe(
     Layer.provideMerge(MigratedDatabase)
   )
-  const Http = HttpRouter.serve(Layer.mergeAll(Routes, extraRoutes), {
+  const Http = HttpRouter.serve(Layer.mergeAll(Routes, extraRoutes.pipe(Layer.provide(RouteTemplate))), {
     disableLogger: true,
     disableListenLog: true
   }).pipe(Layer.provideMerge(HttpServerLive))
-  return Layer.merge(GracefulShutdown, ListeningLog).pipe(
+  const Telemetry = Layer.merge(options.metrics ?? MetricsLive, options.tracing ?? TracingLive)
+  // The webhook delivery worker (unless DELIVERY_WORKER=false) stops and releases its leases before the pool closes.
+  return Layer.mergeAll(GracefulShutdown, ListeningLog, MetricsServer, DeliveryWorkerInServer).pipe(
     Layer.provideMerge(Http),
     Layer.provide(Database),
-    Layer.provide(ReadinessLive)
+    Layer.provide(ReadinessLive),
+    Layer.provide(Telemetry)
   )
 }
+
+/** The background fiber purging expired idempotency keys (every minute, in batches), for the server's lifetime. */
+const IdempotencyPurge = IdempotencyPurgeLive().pipe(Layer.provide(IdempotencyStoreLive))
 
 /** Config and logging, shared by every entry point. */
 export const Foundation: Layer.Layer<AppConfig | LogSink, Config.ConfigError> = LoggerLive.pipe(

@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { CreatedTenant, IssuedApiKey, Tenant, TenantDetail, TenantName } from "../domain/Tenant.ts"
+import { Idempotency } from "./Idempotency.ts"
 import { Page, PageQuery } from "./Pagination.ts"
 import { NotFound } from "./Problems.ts"
 import { AdminAuth } from "./Security.ts"
@@ -12,9 +13,11 @@ export class AdminApi extends HttpApiGroup.make("admin")
     HttpApiEndpoint.post("createTenant", "/tenants", {
       payload: Schema.Struct({ name: TenantName }),
       success: CreatedTenant.pipe(HttpApiSchema.status(201))
-    }).annotateMerge(
-      OpenApi.annotations({ summary: "Create a tenant and its first API key (the only time the key is shown)" })
-    ),
+    })
+      .middleware(Idempotency)
+      .annotateMerge(
+        OpenApi.annotations({ summary: "Create a tenant and its first API key (the only time the key is shown)" })
+      ),
     HttpApiEndpoint.get("listTenants", "/tenants", {
       query: PageQuery,
       success: Page(Tenant, "TenantPage")
@@ -28,7 +31,9 @@ export class AdminApi extends HttpApiGroup.make("admin")
       params: idParam,
       success: IssuedApiKey.pipe(HttpApiSchema.status(201)),
       error: NotFound
-    }).annotateMerge(OpenApi.annotations({ summary: "Issue another API key for a tenant" })),
+    })
+      .middleware(Idempotency)
+      .annotateMerge(OpenApi.annotations({ summary: "Issue another API key for a tenant" })),
     HttpApiEndpoint.delete("revokeApiKey", "/api-keys/:id", {
       params: idParam,
       success: HttpApiSchema.NoContent,

@@ -1,7 +1,9 @@
 import { HttpApi, HttpApiMiddleware, OpenApi } from "effect/http-api"
 import { AdminApi } from "./AdminApi.ts"
+import { DeliveriesApi } from "./DeliveriesApi.ts"
 import { EndpointsApi } from "./EndpointsApi.ts"
 import { EventsApi } from "./EventsApi.ts"
+import { idempotencyDescription } from "./Idempotency.ts"
 import { SystemApi } from "./SystemApi.ts"
 
 /**
@@ -13,12 +15,14 @@ export class Api extends HttpApi.make("codex-api")
   .add(AdminApi)
   .add(EndpointsApi)
   .add(EventsApi)
+  .add(DeliveriesApi)
   .middleware(HttpApiMiddleware.ProblemDetails)
   .annotateMerge(
     OpenApi.annotations({
       title: "codex-api",
       description:
         "Multi-tenant event and webhook delivery API. Every error is an RFC 9457 `application/problem+json` " +
-        "document. Tenants authenticate with `Authorization: Bearer ck_...`; the admin API with the ADMIN_TOKEN."
+        "document. Tenants authenticate with `Authorization: Bearer ck_...`; the admin API with the ADMIN_TOKEN.\n\n" +
+        idempotencyDescription
     })
   ) {}

@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { CreateEndpoint, Endpoint, EndpointSecret, UpdateEndpoint } from "../domain/Endpoint.ts"
+import { Idempotency } from "./Idempotency.ts"
 import { Page, PageQuery } from "./Pagination.ts"
 import { NotFound, UnprocessableContent } from "./Problems.ts"
 import { TenantAuth } from "./Security.ts"
@@ -13,12 +14,14 @@ export class EndpointsApi extends HttpApiGroup.make("endpoints")
       payload: CreateEndpoint,
       success: Endpoint.pipe(HttpApiSchema.status(201)),
       error: UnprocessableContent
-    }).annotateMerge(
-      OpenApi.annotations({
-        summary: "Register a webhook endpoint",
-        description: "422 when the URL is not allowed (private network addresses, plain http in production)."
-      })
-    ),
+    })
+      .middleware(Idempotency)
+      .annotateMerge(
+        OpenApi.annotations({
+          summary: "Register a webhook endpoint",
+          description: "422 when the URL is not allowed (private network addresses, plain http in production)."
+        })
+      ),
     HttpApiEndpoint.get("list", "/endpoints", { query: PageQuery, success: Page(Endpoint, "EndpointPage") }),
     HttpApiEndpoint.get("get", "/endpoints/:id", { params: idParam, success: Endpoint, error: NotFound }),
     HttpApiEndpoint.patch("update", "/endpoints/:id", {
@@ -26,7 +29,7 @@ export class EndpointsApi extends HttpApiGroup.make("endpoints")
       payload: UpdateEndpoint,
       success: Endpoint,
       error: [NotFound, UnprocessableContent]
-    }),
+    }).middleware(Idempotency),
     HttpApiEndpoint.delete("delete", "/endpoints/:id", {
       params: idParam,
       success: HttpApiSchema.NoContent,
@@ -41,12 +44,14 @@ export class EndpointsApi extends HttpApiGroup.make("endpoints")
       params: idParam,
       success: EndpointSecret,
       error: NotFound
-    }).annotateMerge(
-      OpenApi.annotations({
-        summary: "Rotate the signing secret",
-        description: "The previous secret stays valid for 24 hours: deliveries carry both signatures meanwhile."
-      })
-    )
+    })
+      .middleware(Idempotency)
+      .annotateMerge(
+        OpenApi.annotations({
+          summary: "Rotate the signing secret",
+          description: "The previous secret stays valid for 24 hours: deliveries carry both signatures meanwhile."
+        })
+      )
   )
   .middleware(TenantAuth)
   .prefix("/v1")

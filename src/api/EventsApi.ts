@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Event, EventType, PublishEvent, PublishedEvent } from "../domain/Event.ts"
+import { Idempotency } from "./Idempotency.ts"
 import { Page, PageQuery } from "./Pagination.ts"
 import { NotFound } from "./Problems.ts"
 import { TenantAuth } from "./Security.ts"
@@ -10,13 +11,15 @@ export class EventsApi extends HttpApiGroup.make("events")
     HttpApiEndpoint.post("publish", "/events", {
       payload: PublishEvent,
       success: PublishedEvent.pipe(HttpApiSchema.status(202))
-    }).annotateMerge(
-      OpenApi.annotations({
-        summary: "Publish an event",
-        description:
-          "Stores the event and queues one delivery per enabled endpoint whose filter matches, in one transaction."
-      })
-    ),
+    })
+      .middleware(Idempotency)
+      .annotateMerge(
+        OpenApi.annotations({
+          summary: "Publish an event",
+          description:
+            "Stores the event and queues one delivery per enabled endpoint whose filter matches, in one transaction."
+        })
+      ),
     HttpApiEndpoint.get("list", "/events", {
       query: { ...PageQuery, type: Schema.optional(EventType) },
       success: Page(Event, "EventPage")

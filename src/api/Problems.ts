@@ -12,6 +12,13 @@ export class ServiceUnavailable extends HttpApiError.Problem<ServiceUnavailable>
   title: "Service Unavailable"
 }) {}
 
+/** A request the server will not process as sent (a malformed or missing `Idempotency-Key`, say). */
+export class BadRequest extends HttpApiError.Problem<BadRequest>()("BadRequest", {
+  type: ProblemDetails.blankType,
+  status: 400,
+  title: "Bad Request"
+}) {}
+
 /** Every credential failure (missing, malformed, unknown, revoked) is this one problem: it must not tell them apart. */
 export class Unauthorized extends HttpApiError.Problem<Unauthorized>()("Unauthorized", {
   type: ProblemDetails.blankType,

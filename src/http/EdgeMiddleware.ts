@@ -1,40 +1,126 @@
-import { Context, Effect } from "effect"
+import { randomUUID } from "node:crypto"
+import { Context, Effect, LogLevel, Option, Tracer } from "effect"
 import { HttpEffect, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { type AccessFields, accessLine } from "../../layers/LoggerLive.ts"
 import { AppConfig } from "../../services/AppConfig.ts"
+import { LogSink } from "../../services/LogSink.ts"
+import { Metrics } from "../../services/Metrics.ts"
 import { Readiness } from "../../services/Readiness.ts"
 import { makeCorsPolicy } from "./Cors.ts"
 import { databaseUnavailableAs503, ensureProblemBody, logDefects } from "./ProblemResponses.ts"
+import { acceptedRequestId, CurrentRequestState, type RequestState, unmatchedRoute } from "./RequestContext.ts"
 import { securityHeaders } from "./SecurityHeaders.ts"
+
+/** Probes (health checks, scrapes) are logged at debug unless ACCESS_LOG_PROBES is set: they would drown the log. */
+const probeRoutes: ReadonlySet<string> = new Set(["/livez", "/readyz", "/healthz", "/metrics"])
+
+const pathOf = (url: string): string => {
+  const query = url.indexOf("?")
+  return query === -1 ? url : url.slice(0, query)
+}
 
 /**
  * The one global middleware: it runs for every request, including unknown routes, and its pre-response handler sees
  * every response, including the ones produced from the error channel (decode errors, 404, 413, defects), which
  * code after `yield* httpEffect` would miss. It answers CORS preflights, makes error bodies problem+json, adds the
- * security and CORS headers, and asks clients to close their connection while the server drains.
+ * security and CORS headers, asks clients to close their connection while the server drains, and observes the request:
+ * `X-Request-Id` on the response and on every log line, the access log line, the HTTP metrics, and the server span's
+ * name (`GET /v1/events/:id`) and `request.id` attribute.
  */
 export const EdgeMiddleware = HttpRouter.middleware(
   Effect.gen(function* () {
     const config = yield* AppConfig
     const readiness = yield* Readiness
+    const metrics = config.metricsEnabled ? yield* Metrics : undefined
+    const sink = yield* LogSink
+    // One Effect for all requests, not one per request.
+    const endInFlight = metrics === undefined ? undefined : Effect.sync(metrics.requestEnded)
     const cors = makeCorsPolicy(config.appEnv, config.corsOrigins)
     const security = securityHeaders(config.appEnv)
     const drainingHeaders = { connection: "close" }
+    const probeLevel = config.accessLogProbes ? "Info" : "Debug"
 
     const finalize = (
       request: HttpServerRequest.HttpServerRequest,
-      response: HttpServerResponse.HttpServerResponse
+      response: HttpServerResponse.HttpServerResponse,
+      requestId: string
     ): HttpServerResponse.HttpServerResponse => {
       let out = ensureProblemBody(request, response, config.bodyLimitBytes)
       out = HttpServerResponse.setHeaders(out, security)
       const corsHeaders = cors.responseHeaders(request.headers.origin)
       if (corsHeaders !== undefined) out = HttpServerResponse.setHeaders(out, corsHeaders)
       if (readiness.isDraining()) out = HttpServerResponse.setHeaders(out, drainingHeaders)
-      return out
+      return HttpServerResponse.setHeader(out, "x-request-id", requestId)
+    }
+
+    /**
+     * The access line: written after the response is known, when the request's own annotations are gone, so every
+     * field is explicit. JSON lines go straight to the sink (the per-request cost matters here); the pretty format of
+     * development goes through the logger.
+     */
+    const accessLog = (
+      request: HttpServerRequest.HttpServerRequest,
+      status: number,
+      state: RequestState,
+      route: string,
+      durationMs: number
+    ): Effect.Effect<void> | undefined => {
+      const level = status >= 500 ? "Error" : probeRoutes.has(route) ? probeLevel : "Info"
+      if (!LogLevel.isGreaterThanOrEqualTo(level, config.logLevel)) return undefined
+      const fields: AccessFields = {
+        requestId: state.requestId,
+        method: request.method,
+        route,
+        path: pathOf(request.url),
+        status,
+        durationMs: Math.round(durationMs * 100) / 100,
+        tenantId: state.tenantId,
+        // The server span is no longer the fiber's current span once the response is being written.
+        traceId: state.span?.traceId,
+        spanId: state.span?.spanId,
+        clientIp: Option.getOrUndefined(request.remoteAddress),
+        userAgent: request.headers["user-agent"]
+      }
+      if (config.logFormat === "json") {
+        sink.write(accessLine(level, fields))
+        return undefined
+      }
+      const annotations = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined))
+      return Effect.logWithLevel(level)("request").pipe(Effect.annotateLogs(annotations))
+    }
+
+    const observe = (
+      request: HttpServerRequest.HttpServerRequest,
+      response: HttpServerResponse.HttpServerResponse,
+      state: RequestState
+    ): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+      const out = finalize(request, response, state.requestId)
+      const durationMs = performance.now() - state.startedAt
+      const route = state.route ?? unmatchedRoute
+      metrics?.requestFinished(request.method, route, out.status, durationMs / 1000)
+      // `{METHOD} {route}`: the route is known only now, after the span started (named by the method alone).
+      if (state.span !== undefined && state.route !== undefined && state.span.sampled) {
+        Reflect.set(state.span, "name", `${request.method} ${state.route}`)
+      }
+      const logged = config.accessLog ? accessLog(request, out.status, state, route, durationMs) : undefined
+      return logged === undefined ? Effect.succeed(out) : Effect.as(logged, out)
     }
 
     return (httpEffect) =>
       Effect.withFiber((fiber) => {
         const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
+        const parent = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)
+        const span = parent !== undefined && parent._tag === "Span" ? parent : undefined
+        const state: RequestState = {
+          requestId: acceptedRequestId(request.headers["x-request-id"]) ?? randomUUID(),
+          startedAt: performance.now(),
+          span,
+          route: undefined,
+          tenantId: undefined
+        }
+        span?.attribute("request.id", state.requestId)
+        HttpEffect.appendPreResponseHandlerUnsafe(fiber.context, (req, res) => observe(req, res, state))
+
         if (request.method === "OPTIONS" && request.headers["access-control-request-method"] !== undefined) {
           const headers = { ...security, ...cors.preflightHeaders(request.headers.origin) }
           const preflight = HttpServerResponse.empty({ status: 204, headers })
@@ -42,8 +128,13 @@ export const EdgeMiddleware = HttpRouter.middleware(
             readiness.isDraining() ? HttpServerResponse.setHeaders(preflight, drainingHeaders) : preflight
           )
         }
-        HttpEffect.appendPreResponseHandlerUnsafe(fiber.context, (req, res) => Effect.succeed(finalize(req, res)))
-        return logDefects(databaseUnavailableAs503(httpEffect))
+        const handled = logDefects(databaseUnavailableAs503(httpEffect)).pipe(
+          Effect.provideService(CurrentRequestState, state),
+          Effect.annotateLogs({ requestId: state.requestId })
+        )
+        if (metrics === undefined || endInFlight === undefined) return handled
+        metrics.requestStarted()
+        return Effect.ensuring(handled, endInFlight)
       })
   }),
   { global: true }

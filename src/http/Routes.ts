@@ -1,35 +1,49 @@
 import { Layer } from "effect"
 import { HttpApiBuilder, HttpApiMiddleware, HttpApiScalar } from "effect/http-api"
 import { ApiKeyAuthLive } from "../../layers/ApiKeyAuthLive.ts"
+import { DeliveriesLive } from "../../layers/DeliveriesLive.ts"
 import { EndpointsLive } from "../../layers/EndpointsLive.ts"
 import { EventsLive } from "../../layers/EventsLive.ts"
+import { IdempotencyStoreLive } from "../../layers/IdempotencyStoreLive.ts"
 import { TenantsLive } from "../../layers/TenantsLive.ts"
 import { UrlPolicyLive } from "../../layers/UrlPolicyLive.ts"
 import { Api } from "../api/Api.ts"
 import { AdminHttp } from "./AdminHttp.ts"
 import { AdminAuthLive, TenantAuthLive } from "./Auth.ts"
+import { DeliveriesHttp } from "./DeliveriesHttp.ts"
 import { EdgeMiddleware } from "./EdgeMiddleware.ts"
 import { EndpointsHttp } from "./EndpointsHttp.ts"
 import { EventsHttp } from "./EventsHttp.ts"
+import { IdempotencyLive } from "./Idempotency.ts"
+import { MetricsRoute } from "./MetricsHttp.ts"
+import { ApiKeyAuthObserved, RouteTemplate } from "./RequestContext.ts"
 import { SystemHttp } from "./SystemHttp.ts"
 
 /** The handler groups with their middleware implementations (provided to the groups, not beside them). */
 const Handlers = Layer.mergeAll(
   SystemHttp,
-  AdminHttp.pipe(Layer.provide(AdminAuthLive)),
-  EndpointsHttp.pipe(Layer.provide(TenantAuthLive)),
-  EventsHttp.pipe(Layer.provide(TenantAuthLive))
+  AdminHttp.pipe(Layer.provide([AdminAuthLive, IdempotencyLive])),
+  EndpointsHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive])),
+  EventsHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive])),
+  DeliveriesHttp.pipe(Layer.provide(TenantAuthLive))
 ).pipe(
-  Layer.provide(Layer.mergeAll(TenantsLive, EndpointsLive, EventsLive, UrlPolicyLive)),
-  Layer.provide(ApiKeyAuthLive)
+  Layer.provide(
+    Layer.mergeAll(TenantsLive, EndpointsLive, EventsLive, DeliveriesLive, UrlPolicyLive, IdempotencyStoreLive)
+  ),
+  Layer.provide(ApiKeyAuthObserved.pipe(Layer.provide(ApiKeyAuthLive)))
 )
 
-/** The contract served with its handlers, `/openapi.json`, `/docs` (Scalar) and the edge middleware. */
+/**
+ * The contract served with its handlers, `/openapi.json`, `/docs` (Scalar), `/metrics` and the edge middleware. Every
+ * route layer gets `RouteTemplate`, so logs and metrics name the matched route's template.
+ */
 export const Routes = Layer.mergeAll(
   HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(
     Layer.provide(Handlers),
-    Layer.provide(HttpApiMiddleware.layerProblemDetails({ includeDetails: true }))
+    Layer.provide(HttpApiMiddleware.layerProblemDetails({ includeDetails: true })),
+    Layer.provide(RouteTemplate)
   ),
-  HttpApiScalar.layer(Api, { path: "/docs" }),
+  HttpApiScalar.layer(Api, { path: "/docs" }).pipe(Layer.provide(RouteTemplate)),
+  MetricsRoute,
   EdgeMiddleware
 )

@@ -1,0 +1,449 @@
+import { randomBytes } from "node:crypto"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { PgClient } from "@effect/sql-pg"
+import {
+  Deferred,
+  Duration,
+  Effect,
+  Fiber,
+  FiberSet,
+  Layer,
+  Option,
+  Queue,
+  Schedule,
+  type Schema,
+  Stream,
+  Tracer
+} from "effect"
+import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
+import { SqlClient } from "effect/sql"
+import { AppConfig } from "../services/AppConfig.ts"
+import { DeliveryWorker } from "../services/DeliveryWorker.ts"
+import { type DeliveryOutcome, Metrics } from "../services/Metrics.ts"
+import { UrlPolicy } from "../services/UrlPolicy.ts"
+import {
+  type AttemptOutcome,
+  deliveryChannel,
+  outcomeOfStatus,
+  parseTraceparent,
+  responseExcerptBytes,
+  storableExcerpt,
+  webhookBody
+} from "../src/domain/Delivery.ts"
+import { delayAfterAttempt, parseRetryAfter, retrySchedule } from "../src/domain/RetryPolicy.ts"
+import { webhookHeaders } from "../src/domain/WebhookSignature.ts"
+import { UrlPolicyLive } from "./UrlPolicyLive.ts"
+
+/** A due delivery, claimed by this worker, with what is needed to send it. */
+interface ClaimedRow {
+  readonly id: string
+  readonly event_id: string
+  readonly endpoint_id: string
+  readonly attempt_count: number
+  readonly traceparent: string | null
+  readonly event_type: string
+  readonly event_data: Schema.Json
+  readonly event_occurred_at: Date
+  readonly event_created_at: Date
+  readonly url: string
+  readonly enabled: boolean
+  readonly secret: string
+  /** Only while the rotation overlap lasts. */
+  readonly previous_secret: string | null
+}
+
+/** What one attempt came to. */
+interface AttemptResult {
+  readonly outcome: AttemptOutcome
+  readonly statusCode: number | null
+  readonly error: string | null
+  readonly excerpt: string | null
+  readonly retryAfter: Option.Option<Duration.Duration>
+}
+
+const metricOutcome: Record<AttemptOutcome, DeliveryOutcome> = {
+  succeeded: "success",
+  failed: "failure",
+  gone: "gone",
+  timeout: "timeout",
+  network_error: "network_error",
+  blocked: "rejected"
+}
+
+/** Reads at most `responseExcerptBytes` of the body, then stops (the rest is never downloaded). */
+const readExcerpt = (response: HttpClientResponse.HttpClientResponse) =>
+  Effect.gen(function* () {
+    const chunks: Array<Uint8Array> = []
+    let size = 0
+    yield* Stream.runForEachWhile(response.stream, (chunk) =>
+      Effect.sync(() => {
+        const take = chunk.subarray(0, responseExcerptBytes - size)
+        chunks.push(take)
+        size += take.length
+        return size < responseExcerptBytes
+      })
+    )
+    const bytes = new Uint8Array(size)
+    let offset = 0
+    for (const chunk of chunks) {
+      bytes.set(chunk, offset)
+      offset += chunk.length
+    }
+    return storableExcerpt(bytes)
+  })
+
+/** `TransportError: connect ECONNREFUSED 127.0.0.1:1` — the reason and the Node error code, never a stack. */
+const describeClientError = (error: HttpClientError.HttpClientError): string => {
+  const reason = error.reason
+  const cause: unknown = "cause" in reason ? reason.cause : undefined
+  const code =
+    typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string" ? cause.code : ""
+  const message = cause instanceof Error ? cause.message : (reason.description ?? "")
+  return `${reason._tag}${code === "" ? "" : ` ${code}`}${message === "" ? "" : `: ${message}`}`.slice(0, 1024)
+}
+
+const newWorkerId = (): string => `wkr_${randomBytes(8).toString("hex")}`
+
+/**
+ * The delivery worker (see services/DeliveryWorker.ts). One claim loop fills up to `DELIVERY_CONCURRENCY` sends; it
+ * sleeps until a publishing transaction's NOTIFY, a finished send or the poll interval wakes it. Each claim takes due
+ * deliveries with `FOR UPDATE SKIP LOCKED` and leases them (`locked_until`, `locked_by`) for the send timeout plus a
+ * margin, so concurrent workers never claim the same delivery, and a crashed worker's deliveries come due again when
+ * the lease runs out. Finishing a delivery (attempt row + new state) is one transaction, conditional on still holding
+ * the lease.
+ */
+export const DeliveryWorkerLive: Layer.Layer<
+  DeliveryWorker,
+  never,
+  AppConfig | SqlClient.SqlClient | PgClient.PgClient | UrlPolicy | Metrics | HttpClient.HttpClient
+> = Layer.effect(
+  DeliveryWorker,
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const sql = yield* SqlClient.SqlClient
+    const pg = yield* PgClient.PgClient
+    const urlPolicy = yield* UrlPolicy
+    const metrics = yield* Metrics
+    const client = yield* HttpClient.HttpClient
+    const settings = config.delivery
+    const workerId = newWorkerId()
+    const userAgent = `codex-api/${config.version}`
+    const schedule = retrySchedule({
+      maxAttempts: settings.maxAttempts,
+      base: settings.backoffBase,
+      max: settings.backoffMax
+    })
+    // The lease outlasts the longest send (timeout, plus the DNS check of the SSRF guard) with room to record it.
+    const leaseSeconds = Duration.toSeconds(settings.timeout) + 30
+    // LISTEN holds a connection for good: not on a pool of one (the embedded database), which polls instead.
+    const listening = Option.isSome(config.databaseUrl) && config.databasePoolMax >= 2
+
+    const wakeups = yield* Queue.dropping<void>(1)
+    const wake = Queue.offer(wakeups, undefined).pipe(Effect.asVoid)
+    const waitForWork = Queue.take(wakeups).pipe(Effect.timeoutOption(settings.pollInterval), Effect.asVoid)
+    let inFlight = 0
+
+    const claim = (limit: number) =>
+      sql<ClaimedRow>`
+        WITH claimed AS (
+          UPDATE deliveries d
+          SET locked_until = now() + make_interval(secs => ${leaseSeconds}), locked_by = ${workerId}, updated_at = now()
+          WHERE d.id IN (
+            SELECT id FROM deliveries
+            WHERE status = 'pending' AND next_attempt_at <= now()
+              AND (locked_until IS NULL OR locked_until < now())
+            ORDER BY next_attempt_at
+            LIMIT ${limit}
+            FOR UPDATE SKIP LOCKED)
+          RETURNING d.id, d.event_id, d.endpoint_id, d.attempt_count, d.traceparent
+        )
+        SELECT c.id, c.event_id, c.endpoint_id, c.attempt_count, c.traceparent,
+               ev.type AS event_type, ev.data AS event_data, ev.occurred_at AS event_occurred_at,
+               ev.created_at AS event_created_at,
+               ep.url, ep.enabled, ep.secret,
+               CASE WHEN ep.previous_secret_expires_at > now() THEN ep.previous_secret END AS previous_secret
+        FROM claimed c
+        JOIN events ev ON ev.id = c.event_id
+        JOIN endpoints ep ON ep.id = c.endpoint_id`
+
+    /** The HTTP request itself: at most `DELIVERY_TIMEOUT` for connect, send, headers and the body excerpt. */
+    const send = (row: ClaimedRow) =>
+      Effect.gen(function* () {
+        const body = webhookBody(row.event_type, row.event_occurred_at, row.event_data)
+        const secrets: readonly [string, ...Array<string>] =
+          row.previous_secret === null ? [row.secret] : [row.secret, row.previous_secret]
+        const headers = webhookHeaders(secrets, row.event_id, Date.now() / 1000, body)
+        const request = HttpClientRequest.post(row.url).pipe(
+          HttpClientRequest.setHeaders({ ...headers, "user-agent": userAgent }),
+          HttpClientRequest.bodyText(body, "application/json")
+        )
+        const exchange = client.execute(request).pipe(
+          Effect.flatMap((response) =>
+            readExcerpt(response).pipe(
+              Effect.map((excerpt) => ({ status: response.status, headers: response.headers, excerpt }))
+            )
+          ),
+          Effect.scoped
+        )
+        const result = yield* exchange.pipe(Effect.timeoutOption(settings.timeout), Effect.result)
+        if (result._tag === "Failure") {
+          return {
+            outcome: "network_error",
+            statusCode: null,
+            error: describeClientError(result.failure),
+            excerpt: null,
+            retryAfter: Option.none()
+          } satisfies AttemptResult
+        }
+        if (Option.isNone(result.success)) {
+          return {
+            outcome: "timeout",
+            statusCode: null,
+            error: `no complete response within ${Duration.format(settings.timeout)}`,
+            excerpt: null,
+            retryAfter: Option.none()
+          } satisfies AttemptResult
+        }
+        const response = result.success.value
+        return {
+          outcome: outcomeOfStatus(response.status),
+          statusCode: response.status,
+          error: null,
+          excerpt: response.excerpt,
+          retryAfter: parseRetryAfter(response.headers["retry-after"], Date.now())
+        } satisfies AttemptResult
+      })
+
+    /** The SSRF guard again, right before sending (DNS answers change), then the request. */
+    const attempt = (row: ClaimedRow): Effect.Effect<AttemptResult> =>
+      urlPolicy.check(row.url).pipe(
+        Effect.matchEffect({
+          onFailure: (blocked) =>
+            Effect.succeed<AttemptResult>({
+              outcome: "blocked",
+              statusCode: null,
+              error: `URL not allowed: ${blocked.reason}`.slice(0, 1024),
+              excerpt: null,
+              retryAfter: Option.none()
+            }),
+          onSuccess: () => send(row)
+        })
+      )
+
+    /** Records the attempt and moves the delivery on, in one transaction, only while this worker holds the lease. */
+    const finish = (row: ClaimedRow, number: number, startedAt: Date, durationMs: number, result: AttemptResult) =>
+      Effect.gen(function* () {
+        const mine = sql`id = ${row.id} AND locked_by = ${workerId} AND status = 'pending'`
+        const common = sql`attempt_count = ${number}, locked_until = NULL, locked_by = NULL,
+          last_status = ${result.statusCode}, last_error = ${result.error}, updated_at = now()`
+        yield* sql`
+          INSERT INTO delivery_attempts
+            (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error, response_excerpt)
+          VALUES (${row.id}, ${number}, ${startedAt}, ${durationMs}, ${result.outcome}, ${result.statusCode},
+                  ${result.error}, ${result.excerpt})`
+        if (result.outcome === "succeeded") {
+          const done = yield* sql`
+            UPDATE deliveries SET status = 'succeeded', delivered_at = now(), ${common} WHERE ${mine} RETURNING id`
+          return done.length > 0 ? ("succeeded" as const) : ("lease lost" as const)
+        }
+        if (result.outcome === "gone") {
+          const done = yield* sql`UPDATE deliveries SET status = 'failed', ${common} WHERE ${mine} RETURNING id`
+          // 410 Gone: the receiver asks us to stop. Disable the endpoint and cancel everything still pending for it.
+          yield* sql`
+            UPDATE endpoints SET enabled = false, updated_at = now(),
+              disabled_reason = ${`the endpoint answered 410 Gone (delivery ${row.id})`}
+            WHERE id = ${row.endpoint_id}`
+          yield* sql`
+            UPDATE deliveries SET status = 'cancelled', locked_until = NULL, locked_by = NULL,
+              last_error = 'cancelled: the endpoint answered 410 Gone and was disabled', updated_at = now()
+            WHERE endpoint_id = ${row.endpoint_id} AND status = 'pending'`
+          return done.length > 0 ? ("endpoint disabled" as const) : ("lease lost" as const)
+        }
+        const next = yield* delayAfterAttempt(schedule, number)
+        if (Option.isNone(next)) {
+          const done = yield* sql`UPDATE deliveries SET status = 'failed', ${common} WHERE ${mine} RETURNING id`
+          return done.length > 0 ? ("failed" as const) : ("lease lost" as const)
+        }
+        // A receiver's Retry-After (429/503...) is honoured up to DELIVERY_BACKOFF_MAX; the backoff is the floor.
+        const delay = Option.match(result.retryAfter, {
+          onNone: () => next.value,
+          onSome: (asked) => Duration.max(next.value, Duration.min(asked, settings.backoffMax))
+        })
+        const done = yield* sql`
+          UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => ${Duration.toMillis(delay) / 1000}),
+            ${common}
+          WHERE ${mine} RETURNING id`
+        return done.length > 0 ? ("retry scheduled" as const) : ("lease lost" as const)
+      }).pipe(sql.withTransaction)
+
+    const cancelForDisabledEndpoint = (row: ClaimedRow) =>
+      sql`
+        UPDATE deliveries SET status = 'cancelled', locked_until = NULL, locked_by = NULL,
+          last_error = 'cancelled: the endpoint is disabled', updated_at = now()
+        WHERE id = ${row.id} AND locked_by = ${workerId} AND status = 'pending'`
+
+    /** One claimed delivery, start to finish. Never fails: problems are logged, the lease then runs out. */
+    const deliver = (row: ClaimedRow) =>
+      Effect.gen(function* () {
+        if (!row.enabled) {
+          yield* cancelForDisabledEndpoint(row)
+          return
+        }
+        const number = row.attempt_count + 1
+        const startedAt = new Date()
+        const started = performance.now()
+        const parent = parseTraceparent(row.traceparent)
+        const result = yield* attempt(row).pipe(
+          Effect.withSpan("webhook.deliver", {
+            kind: "producer",
+            attributes: {
+              "codex.delivery.id": row.id,
+              "codex.delivery.attempt": number,
+              "codex.event.id": row.event_id,
+              "codex.endpoint.id": row.endpoint_id
+            },
+            ...(parent === undefined ? {} : { parent: Tracer.externalSpan(parent) })
+          })
+        )
+        const durationMs = Math.round(performance.now() - started)
+        metrics.deliveryAttempt(metricOutcome[result.outcome], durationMs / 1000)
+        const state = yield* finish(row, number, startedAt, durationMs, result).pipe(Effect.uninterruptible)
+        if (state === "succeeded") metrics.deliveryLag((Date.now() - row.event_created_at.getTime()) / 1000)
+        yield* Effect.logDebug("delivery attempt").pipe(
+          Effect.annotateLogs({
+            deliveryId: row.id,
+            attempt: number,
+            outcome: result.outcome,
+            status: result.statusCode,
+            durationMs,
+            state
+          })
+        )
+        if (state === "lease lost") {
+          yield* Effect.logWarning("delivery: lease lost before the attempt was recorded").pipe(
+            Effect.annotateLogs({ deliveryId: row.id, attempt: number })
+          )
+        }
+      }).pipe(
+        Effect.catchCause((cause) =>
+          Effect.logError("delivery: could not record the attempt; it is retried when the lease expires", cause).pipe(
+            Effect.annotateLogs({ deliveryId: row.id })
+          )
+        )
+      )
+
+    const sends = yield* FiberSet.make<void, never>()
+
+    const loop = Effect.gen(function* () {
+      while (true) {
+        const free = settings.concurrency - inFlight
+        if (free <= 0) {
+          yield* waitForWork
+          continue
+        }
+        const rows = yield* claim(free).pipe(
+          Effect.catchCause((cause) =>
+            Effect.logWarning("delivery: claiming failed; trying again at the next poll", cause).pipe(
+              Effect.as([] as ReadonlyArray<ClaimedRow>)
+            )
+          )
+        )
+        for (const row of rows) {
+          inFlight++
+          yield* FiberSet.run(
+            sends,
+            deliver(row).pipe(
+              Effect.ensuring(
+                Effect.suspend(() => {
+                  inFlight--
+                  return wake
+                })
+              )
+            )
+          )
+        }
+        if (rows.length < free) yield* waitForWork
+      }
+    })
+
+    const listenerReady = yield* Deferred.make<void>()
+    const listener = Effect.gen(function* () {
+      const notifications = yield* pg.listen(deliveryChannel)
+      yield* Deferred.succeed(listenerReady, undefined)
+      // Anything published while not listening is found by this first look.
+      yield* wake
+      return yield* Effect.forever(Queue.take(notifications).pipe(Effect.andThen(wake)))
+    }).pipe(
+      Effect.scoped,
+      Effect.tapCause((cause) => Effect.logWarning("delivery: LISTEN failed; polling until it is back", cause)),
+      Effect.retry(Schedule.spaced(settings.pollInterval)),
+      Effect.ignore
+    )
+
+    const loopFiber = yield* Effect.forkDetach(loop)
+    const listenerFiber = listening ? Option.some(yield* Effect.forkDetach(listener)) : Option.none()
+    if (listening) {
+      const ready = yield* Deferred.await(listenerReady).pipe(Effect.timeoutOption(Duration.seconds(5)))
+      if (Option.isNone(ready)) yield* Effect.logWarning("delivery: LISTEN not confirmed after 5 s; polling meanwhile")
+    }
+    yield* Effect.logInfo("delivery worker started").pipe(
+      Effect.annotateLogs({ workerId, listening, concurrency: settings.concurrency })
+    )
+
+    // Shutdown: stop claiming, let in-flight sends finish (at most one send timeout, within SHUTDOWN_TIMEOUT), then
+    // release the leases still held so another worker takes those deliveries at once.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        yield* Fiber.interrupt(loopFiber)
+        if (Option.isSome(listenerFiber)) yield* Fiber.interrupt(listenerFiber.value)
+        const pending = yield* FiberSet.size(sends)
+        yield* Effect.logInfo("delivery worker: draining, stopped claiming; waiting for in-flight sends").pipe(
+          Effect.annotateLogs({ inFlight: pending })
+        )
+        const drain = Duration.min(Duration.sum(settings.timeout, Duration.seconds(1)), config.shutdownTimeout)
+        yield* FiberSet.awaitEmpty(sends).pipe(Effect.timeoutOption(drain))
+        yield* FiberSet.clear(sends)
+        const released = yield* sql`
+          UPDATE deliveries SET locked_until = NULL, locked_by = NULL, updated_at = now()
+          WHERE locked_by = ${workerId} AND status = 'pending' RETURNING id`.pipe(
+          Effect.catchCause((cause) =>
+            Effect.logWarning("delivery worker: could not release its leases; they expire by themselves", cause).pipe(
+              Effect.as([])
+            )
+          )
+        )
+        yield* Effect.logInfo("delivery worker: stopped").pipe(Effect.annotateLogs({ leasesReleased: released.length }))
+      })
+    )
+
+    return DeliveryWorker.of({
+      workerId,
+      wake,
+      inFlight: Effect.sync(() => inFlight),
+      listening
+    })
+  })
+)
+
+/**
+ * The worker with its own outbound HTTP client (undici: keep-alive pools, never follows redirects) and the URL policy.
+ * Needs the database, configuration and metrics of the process.
+ */
+export const DeliveryWorkerDefault: Layer.Layer<
+  DeliveryWorker,
+  never,
+  AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics
+> = DeliveryWorkerLive.pipe(Layer.provide(Layer.merge(NodeHttpClient.layerUndici, UrlPolicyLive)))
+
+/** In the API process: the worker unless `DELIVERY_WORKER=false`. */
+export const DeliveryWorkerInServer: Layer.Layer<
+  never,
+  never,
+  AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics
+> = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    // Built in this layer's scope, so the worker stops (and releases its leases) when the layer is torn down.
+    if (config.delivery.worker) yield* Layer.build(DeliveryWorkerDefault)
+  })
+)

@@ -1,0 +1,165 @@
+import { randomUUID } from "node:crypto"
+import { Duration, Effect, Layer, Schedule } from "effect"
+import { SqlClient } from "effect/sql"
+import { AppConfig } from "../services/AppConfig.ts"
+import {
+  type ClaimResult,
+  type IdempotencyRequest,
+  IdempotencyStore,
+  type StoredResponse
+} from "../services/IdempotencyStore.ts"
+
+interface HeldRow {
+  readonly fingerprint: string
+  readonly state: "in_progress" | "completed"
+  readonly reclaimable: boolean
+  readonly response_status: number | null
+  readonly response_headers: Readonly<Record<string, string>> | null
+  readonly response_body: string | null
+}
+
+/** A claim lost a race with a release or a purge this many times in a row: something is badly wrong. */
+const maxClaimRounds = 5
+
+export interface IdempotencyStoreOptions {
+  readonly ttl: Duration.Duration
+  readonly lockTimeout: Duration.Duration
+}
+
+/** The store on the given SqlClient; every time is the database's, so replicas agree on expiry and lock age. */
+export const makeIdempotencyStore = (options: IdempotencyStoreOptions) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const ttlSeconds = Duration.toMillis(options.ttl) / 1000
+    const lockSeconds = Duration.toMillis(options.lockTimeout) / 1000
+    const ttl = sql`make_interval(secs => ${ttlSeconds}::float8)`
+    const lock = sql`make_interval(secs => ${lockSeconds}::float8)`
+
+    /**
+     * The claim itself: ONE statement, so two requests can never both own a key (no check-then-insert). An existing
+     * row is taken over only when it is forgotten (expired, and not a live claim) or a crashed claim of the same
+     * request (in progress for longer than the lock timeout, same fingerprint).
+     */
+    const tryClaim = (request: IdempotencyRequest, token: string) =>
+      sql<{ readonly lock_token: string }>`
+        INSERT INTO idempotency_keys AS k (scope, key, fingerprint, method, path, state, lock_token, locked_at, expires_at)
+        VALUES (${request.scope}, ${request.key}, ${request.fingerprint}, ${request.method}, ${request.path},
+                'in_progress', ${token}, now(), now() + ${ttl})
+        ON CONFLICT (scope, key) DO UPDATE SET
+          fingerprint = EXCLUDED.fingerprint, method = EXCLUDED.method, path = EXCLUDED.path, state = 'in_progress',
+          lock_token = EXCLUDED.lock_token, locked_at = now(), response_status = NULL, response_headers = NULL,
+          response_body = NULL, created_at = now(), completed_at = NULL, expires_at = EXCLUDED.expires_at
+        WHERE (k.expires_at <= now() AND (k.state = 'completed' OR k.locked_at <= now() - ${lock}))
+           OR (k.state = 'in_progress' AND k.locked_at <= now() - ${lock} AND k.fingerprint = EXCLUDED.fingerprint)
+        RETURNING lock_token`
+
+    const held = (request: IdempotencyRequest) =>
+      sql<HeldRow>`
+        SELECT fingerprint, state, response_status, response_headers, response_body,
+               (expires_at <= now() AND (state = 'completed' OR locked_at <= now() - ${lock}))
+               OR (state = 'in_progress' AND locked_at <= now() - ${lock}) AS reclaimable
+        FROM idempotency_keys WHERE scope = ${request.scope} AND key = ${request.key}`
+
+    const claim = Effect.fn("IdempotencyStore.claim")(function* (request: IdempotencyRequest) {
+      for (let round = 0; round < maxClaimRounds; round++) {
+        const token = randomUUID()
+        const [claimed] = yield* tryClaim(request, token)
+        if (claimed !== undefined) return { _tag: "Claimed", token } satisfies ClaimResult
+        // Someone else holds the key. Read what they hold (a new statement sees their committed row); when it has
+        // vanished (released, purged) or just became reclaimable, claim again.
+        const [row] = yield* held(request)
+        if (row === undefined || (row.reclaimable && row.fingerprint === request.fingerprint)) continue
+        if (row.fingerprint !== request.fingerprint && !row.reclaimable) return { _tag: "Mismatch" } as const
+        if (row.state === "in_progress") return { _tag: "InProgress" } as const
+        if (row.response_status === null || row.response_body === null) continue
+        const response: StoredResponse = {
+          status: row.response_status,
+          headers: row.response_headers ?? {},
+          body: row.response_body
+        }
+        return { _tag: "Completed", response } satisfies ClaimResult
+      }
+      return yield* Effect.die(new Error(`idempotency key claim did not settle after ${maxClaimRounds} rounds`))
+    })
+
+    return IdempotencyStore.of({
+      ttl: options.ttl,
+      lockTimeout: options.lockTimeout,
+      claim,
+      complete: Effect.fn("IdempotencyStore.complete")(function* (request, token, response) {
+        const rows = yield* sql`
+          UPDATE idempotency_keys
+          SET state = 'completed', response_status = ${response.status},
+              response_headers = ${JSON.stringify(response.headers)}::jsonb, response_body = ${response.body},
+              completed_at = now(), expires_at = now() + ${ttl}
+          WHERE scope = ${request.scope} AND key = ${request.key} AND lock_token = ${token} AND state = 'in_progress'
+          RETURNING 1`
+        return rows.length === 1
+      }),
+      release: Effect.fn("IdempotencyStore.release")(function* (request, token) {
+        yield* sql`
+          DELETE FROM idempotency_keys
+          WHERE scope = ${request.scope} AND key = ${request.key} AND lock_token = ${token} AND state = 'in_progress'`
+      }),
+      purgeExpired: Effect.fn("IdempotencyStore.purgeExpired")(function* (batchSize) {
+        const rows = yield* sql`
+          DELETE FROM idempotency_keys
+          WHERE (scope, key) IN (
+            SELECT scope, key FROM idempotency_keys
+            WHERE expires_at <= now() AND (state = 'completed' OR locked_at <= now() - ${lock})
+            LIMIT ${batchSize}
+            FOR UPDATE SKIP LOCKED)
+          RETURNING 1`
+        return rows.length
+      })
+    })
+  })
+
+/** The store, configured by `IDEMPOTENCY_TTL` and `IDEMPOTENCY_LOCK_TIMEOUT`. */
+export const IdempotencyStoreLive: Layer.Layer<IdempotencyStore, never, SqlClient.SqlClient | AppConfig> = Layer.effect(
+  IdempotencyStore,
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    return yield* makeIdempotencyStore(config.idempotency)
+  })
+)
+
+export interface IdempotencyPurgeOptions {
+  /** Time between purge runs. */
+  readonly every: Duration.Duration
+  /** Rows deleted per statement; a run repeats while batches come back full. */
+  readonly batchSize: number
+}
+
+export const defaultPurgeOptions: IdempotencyPurgeOptions = { every: Duration.minutes(1), batchSize: 1000 }
+
+/**
+ * The background fiber deleting expired keys, in batches (short statements, short locks; `SKIP LOCKED` lets several
+ * replicas purge at once without waiting on each other). A failing run is logged and the next one tries again.
+ */
+export const purgeExpiredKeys = (options: IdempotencyPurgeOptions = defaultPurgeOptions) =>
+  Effect.gen(function* () {
+    const store = yield* IdempotencyStore
+    const run = Effect.gen(function* () {
+      let total = 0
+      for (;;) {
+        const deleted = yield* store.purgeExpired(options.batchSize)
+        total += deleted
+        if (deleted < options.batchSize) return total
+      }
+    }).pipe(
+      Effect.tap((total) =>
+        total > 0
+          ? Effect.logDebug("purged expired idempotency keys").pipe(Effect.annotateLogs({ total }))
+          : Effect.void
+      ),
+      Effect.catchCause((cause) => Effect.logWarning("purging expired idempotency keys failed", cause))
+    )
+    // The first run waits one period too: replicas starting together do not all purge at once.
+    return yield* Effect.repeat(Effect.sleep(options.every).pipe(Effect.andThen(run)), Schedule.forever)
+  })
+
+/** Runs `purgeExpiredKeys` for the lifetime of the layer. */
+export const IdempotencyPurgeLive = (
+  options: IdempotencyPurgeOptions = defaultPurgeOptions
+): Layer.Layer<never, never, IdempotencyStore> => Layer.effectDiscard(Effect.forkScoped(purgeExpiredKeys(options)))

@@ -1,0 +1,245 @@
+import { Effect, Layer } from "effect"
+import * as Prom from "prom-client"
+import { type HttpMethodLabel, Metrics, type MetricsShape } from "../services/Metrics.ts"
+
+/** OpenTelemetry's HTTP server duration buckets (seconds). */
+export const httpDurationBuckets = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]
+const deliveryDurationBuckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30]
+const deliveryLagBuckets = [0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 3600, 21600, 86400]
+
+const knownMethods: ReadonlySet<string> = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+export const methodLabel = (method: string): HttpMethodLabel =>
+  knownMethods.has(method) ? (method as HttpMethodLabel) : "_OTHER"
+
+type HttpLabel = "method" | "route" | "status_code"
+
+interface Series {
+  readonly labels: Readonly<Record<HttpLabel, string>>
+  count: number
+  sum: number
+  /** Observations per bucket (not cumulative); the last slot is above the largest bound. */
+  readonly buckets: Array<number>
+}
+
+/** Request counts and durations per (method, route template, status): the key space is bounded (see methodLabel). */
+class HttpSeries {
+  readonly series = new Map<string, Series>()
+
+  record(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route}`
+    let series = this.series.get(key)
+    if (series === undefined) {
+      series = {
+        labels: { method: methodLabel(method), route, status_code: String(status) },
+        count: 0,
+        sum: 0,
+        buckets: new Array<number>(httpDurationBuckets.length + 1).fill(0)
+      }
+      this.series.set(key, series)
+    }
+    series.count++
+    series.sum += seconds
+    let bucket = 0
+    while (bucket < httpDurationBuckets.length && seconds > (httpDurationBuckets[bucket] ?? 0)) bucket++
+    series.buckets[bucket] = (series.buckets[bucket] ?? 0) + 1
+  }
+}
+
+/** `http_requests_total`, read from the series when scraped. */
+class HttpRequestsCounter extends Prom.Counter<HttpLabel> {
+  readonly source: HttpSeries
+  constructor(source: HttpSeries, registers: Array<Prom.Registry>) {
+    super({
+      name: "http_requests_total",
+      help: "HTTP requests answered, by method, route template and status code.",
+      labelNames: ["method", "route", "status_code"],
+      registers
+    })
+    this.source = source
+  }
+  override async get() {
+    const base = await super.get()
+    return { ...base, values: [...this.source.series.values()].map((s) => ({ labels: s.labels, value: s.count })) }
+  }
+}
+
+const durationHelp =
+  "Time from the request reaching the application to its response, by method, route template and status code."
+
+/** `http_request_duration_seconds` (OTel buckets), read from the series when scraped. */
+class HttpDurationHistogram extends Prom.Histogram<HttpLabel | "le"> {
+  readonly source: HttpSeries
+  /** An unregistered, never observed twin: the metadata prom-client expects from `get()`. */
+  readonly empty: Prom.Histogram<HttpLabel | "le">
+  constructor(source: HttpSeries, registers: Array<Prom.Registry>) {
+    super({
+      name: "http_request_duration_seconds",
+      help: durationHelp,
+      labelNames: ["method", "route", "status_code"],
+      buckets: httpDurationBuckets,
+      registers
+    })
+    this.source = source
+    this.empty = new Prom.Histogram({ name: "http_request_duration_seconds", help: durationHelp, registers: [] })
+  }
+  /** The registry renders histograms through this (prom-client internals), so it is answered from the series too. */
+  readonly getForPromString = () => this.get()
+  override async get() {
+    const base = await this.empty.get()
+    const name = base.name
+    const values: Array<{
+      labels: Partial<Record<HttpLabel | "le", string | number>>
+      value: number
+      metricName: string
+    }> = []
+    for (const s of this.source.series.values()) {
+      let cumulative = 0
+      httpDurationBuckets.forEach((le, i) => {
+        cumulative += s.buckets[i] ?? 0
+        values.push({ labels: { ...s.labels, le }, value: cumulative, metricName: `${name}_bucket` })
+      })
+      values.push({ labels: { ...s.labels, le: "+Inf" }, value: s.count, metricName: `${name}_bucket` })
+      values.push({ labels: s.labels, value: s.sum, metricName: `${name}_sum` })
+      values.push({ labels: s.labels, value: s.count, metricName: `${name}_count` })
+    }
+    return { ...base, values }
+  }
+}
+
+export interface MetricsOptions {
+  /** prom-client's process and Node.js metrics (`process_*`, `nodejs_*`). */
+  readonly defaultMetrics: boolean
+}
+
+/** A registry with every codex-api metric, and the service writing to it. */
+export const makeMetrics = (options: MetricsOptions): MetricsShape & { readonly registry: Prom.Registry } => {
+  const registry = new Prom.Registry()
+  if (options.defaultMetrics) {
+    Prom.collectDefaultMetrics({ register: registry })
+    // prom-client names three gauges `*_total`, which promtool rejects (only counters end in _total). Their per-type
+    // breakdowns stay (`nodejs_active_handles{type}` ...): `sum()` of one is the removed total.
+    for (const name of [
+      "nodejs_active_handles_total",
+      "nodejs_active_requests_total",
+      "nodejs_active_resources_total"
+    ]) {
+      registry.removeSingleMetric(name)
+    }
+  }
+  const registers = [registry]
+
+  // The per-request path is plain arithmetic on a record per (method, route, status); prom-client only reads the
+  // records when scraped. (prom-client's own `inc`/`observe` hash the label object on every call, even on a child
+  // from `labels()`: measurably slower at tens of thousands of requests per second.)
+  const http = new HttpSeries()
+  new HttpRequestsCounter(http, registers)
+  new HttpDurationHistogram(http, registers)
+  let inFlight = 0
+  new Prom.Gauge({
+    name: "http_requests_in_flight",
+    help: "HTTP requests being handled right now.",
+    registers,
+    collect() {
+      this.set(inFlight)
+    }
+  })
+  const rateLimit = new Prom.Counter({
+    name: "rate_limit_decisions_total",
+    help: "Rate-limit checks, by decision (allowed, limited, error).",
+    labelNames: ["decision"] as const,
+    registers
+  })
+  const idempotency = new Prom.Counter({
+    name: "idempotency_requests_total",
+    help: "Requests carrying an Idempotency-Key, by outcome (new, replayed, conflict, mismatch, missing).",
+    labelNames: ["outcome"] as const,
+    registers
+  })
+  const attempts = new Prom.Counter({
+    name: "webhook_delivery_attempts_total",
+    help: "Webhook delivery attempts, by outcome (success, failure, timeout, network_error, rejected, gone).",
+    labelNames: ["outcome"] as const,
+    registers
+  })
+  const attemptDuration = new Prom.Histogram({
+    name: "webhook_delivery_duration_seconds",
+    help: "Duration of webhook delivery attempts, by outcome.",
+    labelNames: ["outcome"] as const,
+    buckets: deliveryDurationBuckets,
+    registers
+  })
+  const lag = new Prom.Histogram({
+    name: "webhook_delivery_lag_seconds",
+    help: "Time from an event being published to its successful delivery.",
+    buckets: deliveryLagBuckets,
+    registers
+  })
+  const transitions = new Prom.Counter({
+    name: "circuit_breaker_transitions_total",
+    help: "Circuit breaker state changes seen by this replica, by from and to state.",
+    labelNames: ["from", "to"] as const,
+    registers
+  })
+  const open = new Prom.Gauge({
+    name: "circuit_breakers_open",
+    help: "Endpoints whose circuit breaker is open.",
+    registers
+  })
+  const pending = new Prom.Gauge({
+    name: "webhook_deliveries_pending",
+    help: "Deliveries waiting in the outbox (due or scheduled).",
+    registers
+  })
+  const oldest = new Prom.Gauge({
+    name: "webhook_outbox_oldest_age_seconds",
+    help: "Age of the oldest due delivery in the outbox (0 when none is due).",
+    registers
+  })
+
+  // Outcome counters start at 0, so rate() and ratios work before the first event.
+  for (const decision of ["allowed", "limited", "error"] as const) rateLimit.inc({ decision }, 0)
+  for (const outcome of ["new", "replayed", "conflict", "mismatch", "missing"] as const) idempotency.inc({ outcome }, 0)
+  for (const outcome of ["success", "failure", "timeout", "network_error", "rejected", "gone"] as const) {
+    attempts.inc({ outcome }, 0)
+  }
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    render: Effect.promise(() => registry.metrics()),
+    requestStarted: () => {
+      inFlight++
+    },
+    requestEnded: () => {
+      inFlight--
+    },
+    requestFinished: (method, route, status, seconds) => http.record(method, route, status, seconds),
+    rateLimitDecision: (decision) => rateLimit.inc({ decision }),
+    idempotencyOutcome: (outcome) => idempotency.inc({ outcome }),
+    deliveryAttempt: (outcome, seconds) => {
+      attempts.inc({ outcome })
+      attemptDuration.observe({ outcome }, seconds)
+    },
+    deliveryLag: (seconds) => lag.observe(seconds),
+    breakerTransition: (from, to) => transitions.inc({ from, to }),
+    breakersOpen: (count) => open.set(count),
+    outbox: (state) => {
+      pending.set(state.pending)
+      oldest.set(state.oldestAgeSeconds)
+    }
+  }
+}
+
+/** The process registry, with prom-client's process and Node.js metrics. */
+export const MetricsLive: Layer.Layer<Metrics> = Layer.sync(Metrics, () => makeMetrics({ defaultMetrics: true }))
+
+/**
+ * A registry of this layer's own without the process metrics, so a test reads exactly what its requests produced.
+ * `registry` gives the test direct access (`getSingleMetricAsString`, `getMetricsAsJSON`).
+ */
+export const makeMetricsTest = () => {
+  const metrics = makeMetrics({ defaultMetrics: false })
+  return { metrics, layer: Layer.succeed(Metrics, metrics) }
+}
+
+export const MetricsTest: Layer.Layer<Metrics> = Layer.sync(Metrics, () => makeMetrics({ defaultMetrics: false }))

@@ -1,0 +1,66 @@
+import { Context, type Duration, type Effect } from "effect"
+import type { SqlError } from "effect/sql"
+
+/** Whose keys: a tenant's (its id) or the admin API's (one fixed scope). */
+export type IdempotencyScope = string
+
+/** The scope of every `/admin` request. */
+export const adminScope: IdempotencyScope = "admin"
+
+/** What a request asks to claim: its key, and what identifies its content. */
+export interface IdempotencyRequest {
+  readonly scope: IdempotencyScope
+  readonly key: string
+  /** Hex SHA-256 over method, path and the SHA-256 of the canonical body. */
+  readonly fingerprint: string
+  readonly method: string
+  readonly path: string
+}
+
+/** A response as stored and replayed (only statuses below 500 are ever stored). */
+export interface StoredResponse {
+  readonly status: number
+  /** The headers that matter for a replay (content type and whatever the handler set). */
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: string
+}
+
+/**
+ * The outcome of a claim. `Claimed` carries the token that fences the completion: a completion or release only applies
+ * while the row still carries it (a claim reclaimed by another request after the lock timeout is no longer ours).
+ */
+export type ClaimResult =
+  | { readonly _tag: "Claimed"; readonly token: string }
+  | { readonly _tag: "Completed"; readonly response: StoredResponse }
+  | { readonly _tag: "InProgress" }
+  | { readonly _tag: "Mismatch" }
+
+export interface IdempotencyStoreShape {
+  /**
+   * Claims the key with one statement, or reports what holds it. A completed key past its expiry and an in-progress
+   * claim older than `lockTimeout` are reclaimed. A key held with another fingerprint is `Mismatch`, whatever its state.
+   */
+  readonly claim: (request: IdempotencyRequest) => Effect.Effect<ClaimResult, SqlError.SqlError>
+  /**
+   * Stores the response and marks the key completed; run it inside the business write's transaction. `false` when
+   * the claim is no longer ours (the caller must then roll the transaction back).
+   */
+  readonly complete: (
+    request: IdempotencyRequest,
+    token: string,
+    response: StoredResponse
+  ) => Effect.Effect<boolean, SqlError.SqlError>
+  /** Deletes our claim (a failed request), so a retry with the same key can run. */
+  readonly release: (request: IdempotencyRequest, token: string) => Effect.Effect<void, SqlError.SqlError>
+  /** Deletes at most `batchSize` expired rows; returns how many. */
+  readonly purgeExpired: (batchSize: number) => Effect.Effect<number, SqlError.SqlError>
+  /** How long a completed key is remembered. */
+  readonly ttl: Duration.Duration
+  /** After this long an in-progress claim counts as crashed and can be reclaimed. */
+  readonly lockTimeout: Duration.Duration
+}
+
+/** Idempotency keys in PostgreSQL, shared by every replica. */
+export class IdempotencyStore extends Context.Service<IdempotencyStore, IdempotencyStoreShape>()(
+  "codex/IdempotencyStore"
+) {}

@@ -1,0 +1,55 @@
+import { Context, type Effect } from "effect"
+
+/**
+ * The HTTP methods that become label values; anything else a client sends is counted as `_OTHER` (the OpenTelemetry
+ * convention), so a client cannot mint label values.
+ */
+export type HttpMethodLabel = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" | "_OTHER"
+
+/** Outcome of a rate-limit check (issue: rate limiting). */
+export type RateLimitDecision = "allowed" | "limited" | "error"
+
+/** Outcome of an Idempotency-Key lookup (issue: idempotency). */
+export type IdempotencyOutcome = "new" | "replayed" | "conflict" | "mismatch" | "missing"
+
+/** Outcome of one webhook delivery attempt (issue: delivery engine). */
+export type DeliveryOutcome = "success" | "failure" | "timeout" | "network_error" | "rejected" | "gone"
+
+export type BreakerState = "closed" | "open" | "half_open"
+
+/**
+ * Prometheus metrics of the process: one prom-client registry, written by the edge middleware and the hooks below,
+ * rendered by `GET /metrics`. Label values are closed sets (route templates, method names, status codes, the unions
+ * above): raw paths, tenant, endpoint and request ids never become labels.
+ */
+export interface MetricsShape {
+  /** `text/plain; version=0.0.4; charset=utf-8` */
+  readonly contentType: string
+  /** The exposition text of every registered metric. */
+  readonly render: Effect.Effect<string>
+
+  /** A request has started (`http_requests_in_flight` + 1). */
+  readonly requestStarted: () => void
+  /** A request has ended, whatever its outcome (`http_requests_in_flight` - 1). */
+  readonly requestEnded: () => void
+  /** One finished request: `http_requests_total` and `http_request_duration_seconds`. */
+  readonly requestFinished: (method: string, route: string, status: number, seconds: number) => void
+
+  // Hooks for later features; defined (and exported at 0) now so dashboards and alerts can rely on them.
+  /** `rate_limit_decisions_total{decision}` */
+  readonly rateLimitDecision: (decision: RateLimitDecision) => void
+  /** `idempotency_requests_total{outcome}` */
+  readonly idempotencyOutcome: (outcome: IdempotencyOutcome) => void
+  /** `webhook_delivery_attempts_total{outcome}` and `webhook_delivery_duration_seconds{outcome}` */
+  readonly deliveryAttempt: (outcome: DeliveryOutcome, seconds: number) => void
+  /** `webhook_delivery_lag_seconds`: from the event's creation to a successful delivery. */
+  readonly deliveryLag: (seconds: number) => void
+  /** `circuit_breaker_transitions_total{from,to}` (never labelled by endpoint). */
+  readonly breakerTransition: (from: BreakerState, to: BreakerState) => void
+  /** `circuit_breakers_open`: endpoints whose circuit is open right now, as seen by this replica. */
+  readonly breakersOpen: (count: number) => void
+  /** `webhook_deliveries_pending` and `webhook_outbox_oldest_age_seconds` (0 when empty). */
+  readonly outbox: (state: { readonly pending: number; readonly oldestAgeSeconds: number }) => void
+}
+
+export class Metrics extends Context.Service<Metrics, MetricsShape>()("codex/Metrics") {}

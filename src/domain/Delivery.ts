@@ -1,0 +1,71 @@
+import { Schema } from "effect"
+
+/** The PostgreSQL channel the publishing transaction notifies and the delivery workers LISTEN on. */
+export const deliveryChannel = "codex_deliveries"
+
+/** The body of every webhook request (Standard Webhooks): `{ type, timestamp, data }`, `timestamp` in ISO 8601. */
+export const webhookBody = (type: string, timestamp: Date, data: Schema.Json): string =>
+  JSON.stringify({ type, timestamp: timestamp.toISOString(), data })
+
+/** How one attempt ended, as stored in `delivery_attempts.outcome`. */
+export type AttemptOutcome = "succeeded" | "failed" | "gone" | "timeout" | "network_error" | "blocked"
+
+/**
+ * What a response status means (Standard Webhooks): 2xx = delivered; 410 Gone = stop sending to this endpoint;
+ * everything else, 3xx included (redirects are never followed), is a failure to retry.
+ */
+export const outcomeOfStatus = (status: number): AttemptOutcome =>
+  status >= 200 && status < 300 ? "succeeded" : status === 410 ? "gone" : "failed"
+
+/** The largest response body excerpt kept per attempt. */
+export const responseExcerptBytes = 4096
+
+/** Text safe to store in PostgreSQL `text` (no NUL) and bounded in length. */
+export const storableExcerpt = (bytes: Uint8Array): string =>
+  new TextDecoder("utf-8", { fatal: false }).decode(bytes).replaceAll("\u0000", "\uFFFD")
+
+/** A W3C traceparent, parsed; undefined when malformed. */
+export const parseTraceparent = (
+  value: string | null
+): { readonly traceId: string; readonly spanId: string; readonly sampled: boolean } | undefined => {
+  if (value === null) return undefined
+  const match = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(value)
+  if (match?.[1] === undefined || match[2] === undefined || match[3] === undefined) return undefined
+  return { traceId: match[1], spanId: match[2], sampled: (Number.parseInt(match[3], 16) & 1) === 1 }
+}
+
+/** One attempt, as the API shows it. */
+export const DeliveryAttempt = Schema.Struct({
+  attempt: Schema.Int,
+  startedAt: Schema.String,
+  durationMs: Schema.Int,
+  outcome: Schema.Literals(["succeeded", "failed", "gone", "timeout", "network_error", "blocked"]),
+  statusCode: Schema.NullOr(Schema.Int),
+  error: Schema.NullOr(Schema.String),
+  responseExcerpt: Schema.NullOr(Schema.String)
+}).annotate({ identifier: "DeliveryAttempt" })
+export type DeliveryAttempt = typeof DeliveryAttempt.Type
+
+/** A delivery (one event to one endpoint), as the API shows it. */
+export const Delivery = Schema.Struct({
+  id: Schema.String,
+  eventId: Schema.String,
+  endpointId: Schema.String,
+  status: Schema.Literals(["pending", "succeeded", "failed", "cancelled"]),
+  attemptCount: Schema.Int,
+  nextAttemptAt: Schema.NullOr(Schema.String),
+  lastStatus: Schema.NullOr(Schema.Int),
+  lastError: Schema.NullOr(Schema.String),
+  deliveredAt: Schema.NullOr(Schema.String),
+  createdAt: Schema.String,
+  updatedAt: Schema.String
+}).annotate({ identifier: "Delivery" })
+export type Delivery = typeof Delivery.Type
+
+export const DeliveryWithAttempts = Schema.Struct({
+  ...Delivery.fields,
+  attempts: Schema.Array(DeliveryAttempt)
+}).annotate({ identifier: "DeliveryWithAttempts" })
+export type DeliveryWithAttempts = typeof DeliveryWithAttempts.Type
+
+export const DeliveryList = Schema.Struct({ data: Schema.Array(Delivery) }).annotate({ identifier: "DeliveryList" })

@@ -1,0 +1,248 @@
+import { createHash } from "node:crypto"
+import { Cause, Data, Duration, Effect, Exit, Layer, Option } from "effect"
+import { HttpServerRequest, HttpServerRespondable, HttpServerResponse } from "effect/http"
+import { HttpApiError } from "effect/http-api"
+import { SqlClient, SqlError } from "effect/sql"
+import { AppConfig } from "../../services/AppConfig.ts"
+import {
+  adminScope,
+  type IdempotencyRequest,
+  IdempotencyStore,
+  type StoredResponse
+} from "../../services/IdempotencyStore.ts"
+import { Metrics } from "../../services/Metrics.ts"
+import { Idempotency } from "../api/Idempotency.ts"
+import { BadRequest, Conflict, UnprocessableContent } from "../api/Problems.ts"
+import { CurrentTenant } from "../api/Security.ts"
+
+const visibleAscii = /^[\x21-\x7E]{1,255}$/
+
+/**
+ * The key of an `Idempotency-Key` header value: a Structured Field string (`"abc"`, RFC 8941 §3.3.3, escapes `\"` and
+ * `\\`, no parameters) or, as many clients send it, a bare value. Either way the key is 1..255 visible ASCII
+ * characters (no spaces). Several headers arrive joined by `, ` and are rejected by the same rules. `undefined` =
+ * malformed.
+ */
+export const parseIdempotencyKey = (raw: string): string | undefined => {
+  const value = raw.replace(/^[ \t]+|[ \t]+$/g, "")
+  if (!value.startsWith('"')) return visibleAscii.test(value) ? value : undefined
+  let key = ""
+  for (let i = 1; i < value.length; i++) {
+    const char = value[i] as string
+    if (char === "\\") {
+      const next = value[i + 1]
+      if (next !== '"' && next !== "\\") return undefined
+      key += next
+      i++
+    } else if (char === '"') {
+      return i === value.length - 1 && visibleAscii.test(key) ? key : undefined
+    } else {
+      const code = char.charCodeAt(0)
+      if (code < 0x20 || code > 0x7e) return undefined
+      key += char
+    }
+  }
+  return undefined
+}
+
+const sha256 = (data: string | Uint8Array): string => createHash("sha256").update(data).digest("hex")
+
+/** JSON with object keys sorted at every level, so `{"a":1,"b":2}` and `{ "b": 2, "a": 1 }` are the same request. */
+const canonicalJson = (value: unknown): string => {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`
+  }
+  return JSON.stringify(value)
+}
+
+/** SHA-256 of the canonical body: canonical JSON when it parses, the raw bytes otherwise (then decoding fails anyway). */
+export const bodyDigest = (body: Uint8Array): string => {
+  if (body.length === 0) return sha256("")
+  try {
+    return sha256(canonicalJson(JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body))))
+  } catch {
+    return sha256(body)
+  }
+}
+
+/** Method + path + body digest: what a key must be reused with. The path carries the resource (`/v1/endpoints/ep_1`). */
+export const fingerprintOf = (method: string, path: string, body: Uint8Array): string =>
+  sha256(`${method}\n${path}\n${bodyDigest(body)}`)
+
+const pathOf = (url: string): string => {
+  const query = url.indexOf("?")
+  return query === -1 ? url : url.slice(0, query)
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+/** The response to store, or `undefined` when it must not be (>= 500) or cannot be (a streamed or non-text body). */
+const toStored = (response: HttpServerResponse.HttpServerResponse): StoredResponse | undefined => {
+  if (response.status >= 500) return undefined
+  const body = response.body
+  const headers: Record<string, string> = { ...response.headers }
+  let text: string
+  if (body._tag === "Empty") text = ""
+  else if (body._tag === "Uint8Array") {
+    try {
+      text = utf8.decode(body.body)
+    } catch {
+      return undefined
+    }
+    if (body.contentType !== undefined) headers["content-type"] = body.contentType
+  } else return undefined
+  return { status: response.status, headers, body: text }
+}
+
+/** The stored response again, marked as a replay. */
+const replay = (stored: StoredResponse): HttpServerResponse.HttpServerResponse => {
+  const { "content-type": contentType, ...headers } = stored.headers
+  const replayHeaders = { ...headers, "idempotent-replayed": "true" }
+  if (contentType === undefined && stored.body === "") {
+    return HttpServerResponse.empty({ status: stored.status, headers: replayHeaders })
+  }
+  return HttpServerResponse.text(stored.body, {
+    status: stored.status,
+    headers: replayHeaders,
+    ...(contentType === undefined ? {} : { contentType })
+  })
+}
+
+/** Our claim was taken over (we ran past the lock timeout): the transaction must roll back. */
+class ClaimLost extends Data.TaggedError("ClaimLost") {}
+
+/**
+ * A typed error of the handler that is stored like a response: a problem below 500 (404, 422...). Request decoding
+ * failures (400 from the schema) are not: the request never ran, and its key is released.
+ */
+const storableFailure = (cause: Cause.Cause<unknown>): HttpServerRespondable.Respondable | undefined => {
+  const failure = cause.reasons.find(Cause.isFailReason)
+  if (failure === undefined || cause.reasons.some((reason) => !Cause.isFailReason(reason))) return undefined
+  const error = failure.error
+  if (HttpApiError.HttpApiSchemaError.is(error) || HttpApiError.HttpApiPayloadTooLarge.is(error)) return undefined
+  return HttpServerRespondable.isRespondable(error) ? error : undefined
+}
+
+/**
+ * The Idempotency-Key middleware. Without a key the request runs as usual (unless the key is required). With one, the
+ * key is claimed in one statement (committed at once, so concurrent duplicates see it), then the handler and the
+ * stored response commit in ONE transaction: a crash leaves both or neither, and a claim whose process died becomes
+ * reclaimable after IDEMPOTENCY_LOCK_TIMEOUT. Failures that are not a stored 4xx release the key.
+ */
+export const IdempotencyLive: Layer.Layer<
+  Idempotency,
+  never,
+  IdempotencyStore | AppConfig | Metrics | SqlClient.SqlClient
+> = Layer.effect(
+  Idempotency,
+  Effect.gen(function* () {
+    const store = yield* IdempotencyStore
+    const config = yield* AppConfig
+    const sql = yield* SqlClient.SqlClient
+    const metrics = config.metricsEnabled ? yield* Metrics : undefined
+    const lockTimeout = Duration.format(store.lockTimeout)
+
+    const runClaimed = <E, R>(
+      httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+      request: IdempotencyRequest,
+      token: string
+    ) =>
+      sql
+        .withTransaction(
+          Effect.gen(function* () {
+            const response = yield* httpEffect
+            const stored = toStored(response)
+            if (stored === undefined) return { response, stored: false }
+            const completed = yield* store.complete(request, token, stored).pipe(Effect.orDie)
+            if (!completed) return yield* new ClaimLost()
+            return { response, stored: true }
+          })
+        )
+        .pipe(
+          // BEGIN/COMMIT failing is the database's trouble, not the client's: a defect (503 when unreachable).
+          Effect.catchIf(SqlError.isSqlError, (error) => Effect.die(error)),
+          Effect.onExit((exit) => {
+            if (Exit.isSuccess(exit)) {
+              return exit.value.stored ? Effect.void : store.release(request, token).pipe(Effect.orDie)
+            }
+            if (exit.cause.reasons.some((r) => Cause.isFailReason(r) && r.error instanceof ClaimLost))
+              return Effect.void
+            const respondable = storableFailure(exit.cause)
+            const release = store.release(request, token).pipe(Effect.orDie)
+            if (respondable === undefined) return release
+            // The handler refused (404, 422...): nothing was written (the transaction rolled back); remember the answer.
+            return HttpServerRespondable.toResponse(respondable).pipe(
+              Effect.flatMap((response) => {
+                const stored = toStored(response)
+                return stored === undefined ? release : store.complete(request, token, stored).pipe(Effect.orDie)
+              })
+            )
+          }),
+          Effect.map(({ response }) => response),
+          Effect.catchIf(
+            (error): error is ClaimLost => error instanceof ClaimLost,
+            () =>
+              new Conflict({
+                detail: `The request took longer than ${lockTimeout} (IDEMPOTENCY_LOCK_TIMEOUT) and a retry with the same Idempotency-Key took it over; nothing was changed by this one.`
+              })
+          )
+        )
+
+    return Idempotency.of((httpEffect, { endpoint, group }) =>
+      Effect.gen(function* () {
+        const httpRequest = yield* HttpServerRequest.HttpServerRequest
+        const header = httpRequest.headers["idempotency-key"]
+        if (header === undefined) {
+          if (config.idempotency.required && group.identifier === "events" && endpoint.identifier === "publish") {
+            metrics?.idempotencyOutcome("missing")
+            return yield* new BadRequest({ detail: "An Idempotency-Key header is required on this endpoint." })
+          }
+          return yield* httpEffect
+        }
+        const key = parseIdempotencyKey(header)
+        if (key === undefined) {
+          return yield* new BadRequest({
+            detail:
+              "The Idempotency-Key header must be one key of 1 to 255 visible ASCII characters, as a Structured Field string or a bare token."
+          })
+        }
+        let scope = adminScope
+        if (group.identifier !== "admin") {
+          const tenant = yield* Effect.serviceOption(CurrentTenant)
+          if (Option.isNone(tenant)) return yield* Effect.die(new Error("Idempotency applied outside TenantAuth"))
+          scope = tenant.value.id
+        }
+        const body = new Uint8Array(yield* Effect.orDie(httpRequest.arrayBuffer))
+        const path = pathOf(httpRequest.url)
+        const request: IdempotencyRequest = {
+          scope,
+          key,
+          fingerprint: fingerprintOf(httpRequest.method, path, body),
+          method: httpRequest.method,
+          path
+        }
+        const claim = yield* store.claim(request).pipe(Effect.orDie)
+        switch (claim._tag) {
+          case "Completed":
+            metrics?.idempotencyOutcome("replayed")
+            return replay(claim.response)
+          case "InProgress":
+            metrics?.idempotencyOutcome("conflict")
+            return yield* new Conflict({
+              detail: "A request with this Idempotency-Key is still being processed; retry later."
+            })
+          case "Mismatch":
+            metrics?.idempotencyOutcome("mismatch")
+            return yield* new UnprocessableContent({
+              detail: "This Idempotency-Key was already used for a different request (method, path or body)."
+            })
+          case "Claimed":
+            metrics?.idempotencyOutcome("new")
+            return yield* runClaimed(httpEffect, request, claim.token)
+        }
+      })
+    )
+  })
+)

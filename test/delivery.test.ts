@@ -1,0 +1,328 @@
+import { assert, layer } from "@effect/vitest"
+import { Duration, Effect, type Schema } from "effect"
+import { Webhook } from "standardwebhooks"
+import { inject } from "vitest"
+import { packageVersion } from "../layers/PackageInfo.ts"
+import { delayBound } from "../src/domain/RetryPolicy.ts"
+import { apiClient, createTenant } from "./support/http.ts"
+import { answer, eventually, makeReceiver, type Received } from "./support/receiver.ts"
+import { testServerWithSql } from "./support/sharedDatabase.ts"
+import { TestServer } from "./support/testServer.ts"
+
+/**
+ * The delivery engine end to end: the real server with its worker, real receivers (node:http on 127.0.0.1), the real
+ * database. Backoff is shortened through the configuration (base 50 ms); the timeout is 500 ms.
+ */
+
+const policy = { maxAttempts: 5, base: Duration.millis(50), max: Duration.seconds(5) }
+
+const delivery = {
+  worker: true,
+  timeout: Duration.millis(500),
+  maxAttempts: policy.maxAttempts,
+  backoffBase: policy.base,
+  backoffMax: policy.max,
+  concurrency: 8,
+  pollInterval: Duration.millis(100)
+}
+
+type Api = Effect.Success<ReturnType<typeof apiClient>>
+
+/**
+ * Rows are read through the API (`GET /v1/events/{id}/deliveries`, `GET /v1/deliveries/{id}`), not with SQL: on the
+ * embedded database a second connection may not query while the worker does.
+ */
+const deliveryOf = (api: Api, eventId: string) =>
+  api.deliveries.listForEvent({ params: { id: eventId } }).pipe(
+    Effect.map(({ data }) => data[0]),
+    Effect.orDie
+  )
+
+const attemptsOf = (api: Api, deliveryId: string) =>
+  api.deliveries.get({ params: { id: deliveryId } }).pipe(
+    Effect.map(({ attempts }) =>
+      attempts.map((a) => ({
+        attempt: a.attempt,
+        outcome: a.outcome,
+        status_code: a.statusCode,
+        error: a.error,
+        response_excerpt: a.responseExcerpt,
+        duration_ms: a.durationMs,
+        started_ms: Date.parse(a.startedAt)
+      }))
+    ),
+    Effect.orDie
+  )
+
+/** Waits until the delivery of `eventId` is no longer pending; returns it. */
+const settled = (api: Api, eventId: string, deadlineMs = 10_000) =>
+  eventually(
+    `delivery of ${eventId} settled`,
+    deliveryOf(api, eventId).pipe(
+      Effect.map((row) => (row === undefined || row.status === "pending" ? undefined : row))
+    ),
+    deadlineMs
+  )
+
+/** A tenant with one endpoint at `url`; returns the API client, the endpoint id and its secret. */
+const tenantWithEndpoint = (url: string) =>
+  Effect.gen(function* () {
+    const tenant = yield* createTenant("Delivery")
+    const api = yield* apiClient(tenant.apiKey)
+    const endpoint = yield* api.endpoints.create({ payload: { url } })
+    const { secret } = yield* api.endpoints.getSecret({ params: { id: endpoint.id } })
+    return { api, endpointId: endpoint.id, secret }
+  }).pipe(Effect.orDie)
+
+const publish = (api: Api, type = "order.created", data: Record<string, Schema.Json> = { orderId: "o_1" }) =>
+  api.events.publish({ payload: { type, data } }).pipe(Effect.orDie)
+
+const headerOf = (request: Received, name: string): string => {
+  const value = request.headers[name]
+  return typeof value === "string" ? value : ""
+}
+
+const verifyHeaders = (request: Received) => ({
+  "webhook-id": headerOf(request, "webhook-id"),
+  "webhook-timestamp": headerOf(request, "webhook-timestamp"),
+  "webhook-signature": headerOf(request, "webhook-signature")
+})
+
+layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true })("the delivery worker", (it) => {
+  it.effect(
+    "signed per Standard Webhooks: verified by the official library, also with both secrets during rotation",
+    () =>
+      Effect.gen(function* () {
+        const receiver = yield* makeReceiver((_, __, res) => answer(res, 204))
+        const { api, endpointId, secret } = yield* tenantWithEndpoint(receiver.url)
+
+        const first = yield* publish(api, "order.created", { orderId: "o_1", note: "é✓" })
+        const row = yield* settled(api, first.event.id)
+        assert.strictEqual(row.status, "succeeded")
+        assert.strictEqual(row.attemptCount, 1)
+        assert.strictEqual(receiver.requests.length, 1)
+        const [request] = receiver.requests
+        if (request === undefined) return assert.fail("no request")
+        const payload = new Webhook(secret).verify(request.body, verifyHeaders(request))
+        assert.deepStrictEqual(payload, {
+          type: "order.created",
+          timestamp: first.event.occurredAt,
+          data: { orderId: "o_1", note: "é✓" }
+        })
+        assert.strictEqual(headerOf(request, "webhook-id"), first.event.id)
+        assert.strictEqual(headerOf(request, "content-type"), "application/json")
+        assert.strictEqual(headerOf(request, "user-agent"), `codex-api/${packageVersion}`)
+        assert.match(headerOf(request, "traceparent"), /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/)
+        const attempts = yield* attemptsOf(api, row.id)
+        assert.deepStrictEqual(
+          attempts.map((a) => [a.attempt, a.outcome, a.status_code]),
+          [[1, "succeeded", 204]]
+        )
+
+        // Rotation: the old secret keeps signing for the overlap, so receivers holding either one verify.
+        const rotated = yield* api.endpoints.rotateSecret({ params: { id: endpointId } }).pipe(Effect.orDie)
+        assert.strictEqual(rotated.previousSecret, secret)
+        const second = yield* publish(api)
+        assert.strictEqual((yield* settled(api, second.event.id)).status, "succeeded")
+        const [, during] = receiver.requests
+        if (during === undefined) return assert.fail("no second request")
+        assert.strictEqual(headerOf(during, "webhook-signature").split(" ").length, 2)
+        new Webhook(rotated.secret).verify(during.body, verifyHeaders(during))
+        new Webhook(secret).verify(during.body, verifyHeaders(during))
+        assert.throws(() => new Webhook(rotated.secret).verify(`${during.body} `, verifyHeaders(during)))
+      })
+  )
+
+  it.effect("flaky receiver (3 × 500, then 200): delivered on attempt 4, delays within the backoff bounds", () =>
+    Effect.gen(function* () {
+      const receiver = yield* makeReceiver((i, _, res) => (i < 3 ? answer(res, 500, {}, "boom") : answer(res, 200)))
+      const { api } = yield* tenantWithEndpoint(receiver.url)
+      const published = yield* publish(api)
+      const row = yield* settled(api, published.event.id)
+      assert.strictEqual(row.status, "succeeded")
+      assert.strictEqual(row.attemptCount, 4)
+      assert.strictEqual(receiver.requests.length, 4)
+      assert.strictEqual(new Set(receiver.requests.map((r) => headerOf(r, "webhook-id"))).size, 1, "same webhook-id")
+      const attempts = yield* attemptsOf(api, row.id)
+      assert.deepStrictEqual(
+        attempts.map((a) => [a.attempt, a.outcome, a.status_code, a.response_excerpt]),
+        [
+          [1, "failed", 500, "boom"],
+          [2, "failed", 500, "boom"],
+          [3, "failed", 500, "boom"],
+          [4, "succeeded", 200, ""]
+        ]
+      )
+      // Gap between the end of attempt n and the start of n+1: at most the bound plus one poll interval and slack.
+      for (let n = 1; n < attempts.length; n++) {
+        const previous = attempts[n - 1]
+        const current = attempts[n]
+        if (previous === undefined || current === undefined) continue
+        const gap = current.started_ms - (previous.started_ms + previous.duration_ms)
+        assert.isAtLeast(gap, -5)
+        assert.isAtMost(gap, Duration.toMillis(delayBound(policy, n + 1)) + 100 + 400, `gap before attempt ${n + 1}`)
+      }
+    })
+  )
+
+  it.effect("always 500: failed after exactly 5 attempts", () =>
+    Effect.gen(function* () {
+      const receiver = yield* makeReceiver((_, __, res) => answer(res, 500))
+      const { api } = yield* tenantWithEndpoint(receiver.url)
+      const published = yield* publish(api)
+      const row = yield* settled(api, published.event.id)
+      assert.strictEqual(row.status, "failed")
+      assert.strictEqual(row.attemptCount, 5)
+      assert.strictEqual(row.lastStatus, 500)
+      assert.strictEqual(receiver.requests.length, 5)
+      assert.deepStrictEqual(
+        (yield* attemptsOf(api, row.id)).map((a) => a.attempt),
+        [1, 2, 3, 4, 5]
+      )
+    })
+  )
+
+  it.effect("410 Gone: the endpoint is disabled, its pending deliveries cancelled, no more are queued", () =>
+    Effect.gen(function* () {
+      const receiver = yield* makeReceiver((_, __, res) => answer(res, 410))
+      const { api, endpointId } = yield* tenantWithEndpoint(receiver.url)
+      const published = yield* publish(api)
+      const row = yield* settled(api, published.event.id)
+      assert.strictEqual(row.status, "failed")
+      assert.strictEqual(row.lastStatus, 410)
+      assert.strictEqual(receiver.requests.length, 1)
+      const endpoint = yield* api.endpoints.get({ params: { id: endpointId } }).pipe(Effect.orDie)
+      assert.isFalse(endpoint.enabled)
+      assert.strictEqual((yield* publish(api)).deliveriesQueued, 0)
+    })
+  )
+
+  it.effect("Retry-After: 2 is honoured (429 → next attempt ≥ 2 s later)", () =>
+    Effect.gen(function* () {
+      const receiver = yield* makeReceiver((i, _, res) =>
+        i === 0 ? answer(res, 429, { "retry-after": "2" }) : answer(res, 200)
+      )
+      const { api } = yield* tenantWithEndpoint(receiver.url)
+      const published = yield* publish(api)
+      const row = yield* settled(api, published.event.id, 15_000)
+      assert.strictEqual(row.status, "succeeded")
+      assert.strictEqual(row.attemptCount, 2)
+      const [first, second] = receiver.requests
+      if (first === undefined || second === undefined) return assert.fail("two requests expected")
+      const gap = second.at - first.at
+      assert.isAtLeast(gap, 1_950, "waited for Retry-After")
+      assert.isAtMost(gap, 2_000 + 1_000, "not much longer than asked")
+      assert.deepStrictEqual(
+        (yield* attemptsOf(api, row.id)).map((a) => [a.outcome, a.status_code]),
+        [
+          ["failed", 429],
+          ["succeeded", 200]
+        ]
+      )
+    })
+  )
+
+  it.effect("slow receiver: the attempt times out (recorded as timeout), the retry is delivered", () =>
+    Effect.gen(function* () {
+      const receiver = yield* makeReceiver(async (i, _, res) => {
+        if (i === 0) await new Promise((resolve) => setTimeout(resolve, 2_000))
+        answer(res, 200)
+      })
+      const { api } = yield* tenantWithEndpoint(receiver.url)
+      const published = yield* publish(api)
+      const row = yield* settled(api, published.event.id)
+      assert.strictEqual(row.status, "succeeded")
+      const attempts = yield* attemptsOf(api, row.id)
+      assert.deepStrictEqual(
+        attempts.map((a) => [a.outcome, a.status_code]),
+        [
+          ["timeout", null],
+          ["succeeded", 200]
+        ]
+      )
+      const [timedOut] = attempts
+      assert.isAtLeast(timedOut?.duration_ms ?? 0, 450)
+      assert.isBelow(timedOut?.duration_ms ?? Number.POSITIVE_INFINITY, 1_500)
+    })
+  )
+
+  it.effect("redirects are not followed (302 = failure), refused connections are network errors; both retried", () =>
+    Effect.gen(function* () {
+      const target = yield* makeReceiver((_, __, res) => answer(res, 200))
+      const receiver = yield* makeReceiver((i, _, res) =>
+        i === 0 ? answer(res, 302, { location: target.url }) : answer(res, 200, {}, "x".repeat(10_000))
+      )
+      const { api } = yield* tenantWithEndpoint(receiver.url)
+      const published = yield* publish(api)
+      const row = yield* settled(api, published.event.id)
+      assert.strictEqual(row.status, "succeeded")
+      assert.strictEqual(target.requests.length, 0, "the redirect target is never called")
+      const attempts = yield* attemptsOf(api, row.id)
+      assert.deepStrictEqual(
+        attempts.map((a) => [a.outcome, a.status_code]),
+        [
+          ["failed", 302],
+          ["succeeded", 200]
+        ]
+      )
+      assert.strictEqual(attempts[1]?.response_excerpt?.length, 4096, "the body is read up to 4 KiB")
+
+      // Nobody listens on port 1.
+      const dead = yield* tenantWithEndpoint("http://127.0.0.1:1/hook")
+      const lost = yield* publish(dead.api)
+      const failed = yield* settled(dead.api, lost.event.id)
+      assert.strictEqual(failed.status, "failed")
+      const errors = yield* attemptsOf(dead.api, failed.id)
+      assert.strictEqual(errors.length, 5)
+      for (const attempt of errors) {
+        assert.strictEqual(attempt.outcome, "network_error")
+        assert.match(attempt.error ?? "", /ECONNREFUSED/)
+      }
+    })
+  )
+})
+
+// On PostgreSQL the worker LISTENs, so polling is set to 30 s to prove NOTIFY wakes it. The embedded database (a pool
+// of one) cannot LISTEN: there the worker polls, every 200 ms here, and only delivery itself is checked.
+const pollInterval = inject("testDatabase").kind === "pglite" ? Duration.millis(200) : Duration.seconds(30)
+
+layer(testServerWithSql({ config: { delivery: { ...delivery, pollInterval } } }), { excludeTestServices: true })(
+  "the delivery worker, woken by NOTIFY",
+  (it) => {
+    it.effect(
+      "a new event reaches a healthy receiver in milliseconds, not at the next poll",
+      () =>
+        Effect.gen(function* () {
+          const { logs } = yield* TestServer
+          // The worker logs whether it listens (it does not on a pool of one, i.e. the embedded database).
+          const startLine = logs.find((line) => line.includes('"delivery worker started"')) ?? "{}"
+          const parsed = JSON.parse(startLine) as { listening?: unknown; annotations?: { listening?: unknown } }
+          const listening = parsed.listening ?? parsed.annotations?.listening
+          if (inject("testDatabase").kind === "postgres") assert.strictEqual(listening, true, startLine)
+          const receiver = yield* makeReceiver((_, __, res) => answer(res, 200))
+          const { api } = yield* tenantWithEndpoint(receiver.url)
+          const latencies: Array<number> = []
+          for (let i = 0; i < 20; i++) {
+            const before = performance.now()
+            yield* publish(api, "order.created", { i })
+            yield* eventually(
+              "delivered",
+              Effect.sync(() => (receiver.requests.length > i ? true : undefined)),
+              // Without LISTEN (the embedded database, a pool of one) the worker polls every 30 s here.
+              2_000
+            )
+            latencies.push((receiver.requests[i]?.at ?? Number.POSITIVE_INFINITY) - before)
+          }
+          latencies.sort((a, b) => a - b)
+          const p50 = latencies[Math.floor(latencies.length / 2)] ?? Number.POSITIVE_INFINITY
+          if (listening === true) {
+            assert.isBelow(p50, 250, `publish → delivery p50 ${p50.toFixed(1)} ms`)
+            console.log(
+              `publish → receiver latency over ${latencies.length} events: p50 ${p50.toFixed(1)} ms, max ${latencies.at(-1)?.toFixed(1)} ms`
+            )
+          }
+        }),
+      { timeout: 120_000 }
+    )
+  }
+)

@@ -1,0 +1,145 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, assert, describe, it } from "vitest"
+import { packageRoot } from "../../layers/PackageInfo.ts"
+
+/**
+ * A real Prometheus (Debian package `prometheus`) scrapes a running codex-api and answers `http_requests_total`
+ * through its query API. Run with `npm run test:e2e` (CI: .ci/run).
+ */
+
+const children: Array<ChildProcess> = []
+const dirs: Array<string> = []
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null) child.kill("SIGKILL")
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+})
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+
+/** Polls `check` every 200 ms until it returns a value or the deadline passes. */
+const poll = async <A>(what: string, deadlineMs: number, check: () => Promise<A | undefined>): Promise<A> => {
+  const until = Date.now() + deadlineMs
+  let lastError: unknown
+  while (Date.now() < until) {
+    try {
+      const value = await check()
+      if (value !== undefined) return value
+    } catch (error) {
+      lastError = error
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  throw new Error(`timed out waiting for ${what}${lastError === undefined ? "" : `: ${String(lastError)}`}`)
+}
+
+const start = (command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv) => {
+  const child = spawn(command, args, { cwd: packageRoot, env, stdio: ["ignore", "pipe", "pipe"] })
+  children.push(child)
+  let output = ""
+  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+    output += chunk
+  })
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+    output += chunk
+  })
+  return { child, output: () => output }
+}
+
+interface QueryResponse {
+  readonly status: string
+  readonly data: {
+    readonly result: ReadonlyArray<{ readonly metric: Record<string, string>; readonly value: [number, string] }>
+  }
+}
+
+describe("Prometheus scraping codex-api", () => {
+  it("answers http_requests_total for the scripted requests", { timeout: 90_000 }, async () => {
+    const apiPort = await freePort()
+    const promPort = await freePort()
+    const api = start(process.execPath, ["src/main.ts"], {
+      ...process.env,
+      APP_ENV: "development",
+      HOST: "127.0.0.1",
+      PORT: String(apiPort),
+      LOG_FORMAT: "json",
+      PGLITE_DIR: "memory://",
+      DATABASE_URL: process.env.TEST_DATABASE_URL ?? ""
+    })
+    const base = `http://127.0.0.1:${apiPort}`
+    await poll(`codex-api on ${base}\n${api.output()}`, 30_000, async () =>
+      (await fetch(`${base}/livez`)).ok ? true : undefined
+    )
+    for (let i = 0; i < 5; i++) await (await fetch(`${base}/livez`)).text()
+    await (await fetch(`${base}/no/such/route`)).text()
+
+    const dir = mkdtempSync(join(tmpdir(), "codex-prom-"))
+    dirs.push(dir)
+    const config = join(dir, "prometheus.yml")
+    writeFileSync(
+      config,
+      [
+        "global:",
+        "  scrape_interval: 1s",
+        "  evaluation_interval: 1s",
+        "scrape_configs:",
+        "  - job_name: codex-api",
+        "    metrics_path: /metrics",
+        "    static_configs:",
+        `      - targets: ["127.0.0.1:${apiPort}"]`,
+        ""
+      ].join("\n")
+    )
+    const prometheus = start(
+      "prometheus",
+      [
+        `--config.file=${config}`,
+        `--storage.tsdb.path=${join(dir, "data")}`,
+        `--web.listen-address=127.0.0.1:${promPort}`
+      ],
+      process.env
+    )
+    prometheus.child.once("error", (error) => {
+      throw new Error(`prometheus (Debian package prometheus) could not start: ${error.message}`)
+    })
+    const promBase = `http://127.0.0.1:${promPort}`
+    const query = async (expr: string) => {
+      const response = await fetch(`${promBase}/api/v1/query?query=${encodeURIComponent(expr)}`)
+      return (await response.json()) as QueryResponse
+    }
+
+    const livez = await poll(`Prometheus to scrape codex-api\n${prometheus.output()}`, 60_000, async () => {
+      const result = await query('http_requests_total{job="codex-api",route="/livez"}')
+      const sample = result.data.result.find((r) => r.metric.status_code === "200" && r.metric.method === "GET")
+      return sample !== undefined && Number(sample.value[1]) >= 5 ? sample : undefined
+    })
+    assert.strictEqual(livez.metric.__name__, "http_requests_total")
+    assert.strictEqual(livez.metric.job, "codex-api")
+
+    const unmatched = await query('http_requests_total{job="codex-api",route="unmatched",status_code="404"}')
+    assert.strictEqual(unmatched.status, "success")
+    assert.strictEqual(Number(unmatched.data.result[0]?.value[1]), 1)
+
+    const up = await query('up{job="codex-api"}')
+    assert.strictEqual(up.data.result[0]?.value[1], "1")
+
+    // The recording rules' expression evaluates against the real series.
+    const ratio = await query('sum by (route) (rate(http_requests_total{job="codex-api"}[1m]))')
+    assert.strictEqual(ratio.status, "success")
+
+    api.child.kill("SIGTERM")
+    prometheus.child.kill("SIGTERM")
+  })
+})

@@ -1,0 +1,721 @@
+import { type ChildProcessByStdio, spawn } from "node:child_process"
+import type { Readable } from "node:stream"
+import { assert, describe, it, layer } from "@effect/vitest"
+import { Duration, Effect, Fiber } from "effect"
+import { SqlClient } from "effect/sql"
+import { inject } from "vitest"
+import { makeIdempotencyStore, purgeExpiredKeys } from "../layers/IdempotencyStoreLive.ts"
+import { packageRoot } from "../layers/PackageInfo.ts"
+import { IdempotencyStore } from "../services/IdempotencyStore.ts"
+import { bodyDigest, fingerprintOf, parseIdempotencyKey } from "../src/http/Idempotency.ts"
+import { createTenant, problemBody } from "./support/http.ts"
+import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
+import { TestServer } from "./support/testServer.ts"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------------------------
+
+interface Reply {
+  readonly status: number
+  readonly headers: Headers
+  readonly text: string
+}
+
+interface Call {
+  readonly method?: string
+  readonly bearer?: string
+  /** The raw Idempotency-Key header value (absent = no header). */
+  readonly key?: string
+  readonly json?: unknown
+  readonly raw?: string
+  readonly headers?: ReadonlyArray<readonly [string, string]>
+}
+
+const call = (baseUrl: string, path: string, options: Call = {}): Promise<Reply> => {
+  const headers = new Headers()
+  if (options.bearer !== undefined) headers.set("authorization", `Bearer ${options.bearer}`)
+  if (options.key !== undefined) headers.set("idempotency-key", options.key)
+  for (const [name, value] of options.headers ?? []) headers.append(name, value)
+  const body = options.raw ?? (options.json === undefined ? undefined : JSON.stringify(options.json))
+  if (body !== undefined) headers.set("content-type", "application/json")
+  const init: RequestInit = {
+    method: options.method ?? (body === undefined ? "GET" : "POST"),
+    headers,
+    signal: AbortSignal.timeout(20_000)
+  }
+  if (body !== undefined) init.body = body
+  return fetch(`${baseUrl}${path}`, init).then(async (r) => ({
+    status: r.status,
+    headers: r.headers,
+    text: await r.text()
+  }))
+}
+
+const send = (path: string, options: Call = {}) =>
+  Effect.gen(function* () {
+    const { baseUrl } = yield* TestServer
+    return yield* Effect.promise(() => call(baseUrl, path, options))
+  })
+
+const isReplay = (reply: Reply) => reply.headers.get("idempotent-replayed") === "true"
+
+const expectProblem = (reply: Reply, status: number) => {
+  assert.strictEqual(reply.status, status, reply.text)
+  return problemBody({ status: reply.status, headers: reply.headers, text: reply.text })
+}
+
+const countFor = (table: "events" | "deliveries" | "endpoints", tenantId: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const [row] = yield* sql<{ readonly n: number }>`
+      SELECT count(*)::int AS n FROM ${sql(table)} WHERE tenant_id = ${tenantId}`
+    return row?.n ?? -1
+  })
+
+const keyRow = (scope: string, key: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const [row] = yield* sql<{
+      readonly state: string
+      readonly response_status: number | null
+      readonly ttl_seconds: number | null
+    }>`
+      SELECT state, response_status, extract(epoch FROM expires_at - completed_at)::float8 AS ttl_seconds
+      FROM idempotency_keys WHERE scope = ${scope} AND key = ${key}`
+    return row
+  })
+
+const createEndpoint = (apiKey: string, eventTypes: ReadonlyArray<string> = []) =>
+  Effect.gen(function* () {
+    const { baseUrl } = yield* TestServer
+    const reply = yield* send("/v1/endpoints", { bearer: apiKey, json: { url: `${baseUrl}/receiver`, eventTypes } })
+    assert.strictEqual(reply.status, 201, reply.text)
+    return (JSON.parse(reply.text) as { readonly id: string }).id
+  })
+
+/** Polls `check` every 100 ms until it returns a value, failing the test after `timeoutMs`. */
+const until = <A>(what: string, timeoutMs: number, check: () => Promise<A | undefined>): Promise<A> =>
+  new Promise((resolve, reject) => {
+    const deadline = Date.now() + timeoutMs
+    const tick = () => {
+      check().then(
+        (value) => {
+          if (value !== undefined) resolve(value)
+          else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`))
+          else setTimeout(tick, 100)
+        },
+        (error: unknown) => reject(error)
+      )
+    }
+    tick()
+  })
+
+let keys = 0
+const freshKey = () => `key-${Date.now()}-${++keys}`
+
+// ---------------------------------------------------------------------------------------------------------------
+// The header and the fingerprint
+// ---------------------------------------------------------------------------------------------------------------
+
+describe("Idempotency-Key header", () => {
+  it.each([
+    ['"8e03978e-40d5-43e8-bc93-6894a57f9324"', "8e03978e-40d5-43e8-bc93-6894a57f9324"],
+    ["8e03978e-40d5-43e8-bc93-6894a57f9324", "8e03978e-40d5-43e8-bc93-6894a57f9324"],
+    ["  abc  ", "abc"],
+    ['"a\\"b\\\\c"', 'a"b\\c'],
+    ["x".repeat(255), "x".repeat(255)],
+    [`"${"x".repeat(255)}"`, "x".repeat(255)],
+    ["!~", "!~"]
+  ])("%s → %s", (raw, key) => assert.strictEqual(parseIdempotencyKey(raw), key))
+
+  it.each([
+    [""],
+    ['""'],
+    ["x".repeat(256)],
+    [`"${"x".repeat(256)}"`],
+    ["a b"],
+    ['"a b"'],
+    ["a, b"],
+    ['"a", "b"'],
+    ['"abc"; p=1'],
+    ['"abc'],
+    ['"a\\nb"'],
+    ["ключ"],
+    ['"ключ"'],
+    ["a\tb"]
+  ])("%j is rejected", (raw) => assert.isUndefined(parseIdempotencyKey(raw)))
+})
+
+describe("fingerprint", () => {
+  const bytes = (text: string) => new TextEncoder().encode(text)
+  it("ignores key order and whitespace of a JSON body, not its values", () => {
+    assert.strictEqual(
+      bodyDigest(bytes('{"a":1,"b":{"c":[1,2],"d":null}}')),
+      bodyDigest(bytes('{ "b": {"d": null, "c": [1, 2]}, "a": 1 }'))
+    )
+    assert.notStrictEqual(bodyDigest(bytes('{"a":1}')), bodyDigest(bytes('{"a":2}')))
+    assert.notStrictEqual(bodyDigest(bytes('{"a":[1,2]}')), bodyDigest(bytes('{"a":[2,1]}')))
+  })
+  it("covers method and path", () => {
+    const body = bytes("{}")
+    assert.notStrictEqual(fingerprintOf("POST", "/v1/events", body), fingerprintOf("POST", "/v1/endpoints", body))
+    assert.notStrictEqual(
+      fingerprintOf("PATCH", "/v1/endpoints/ep_1", body),
+      fingerprintOf("PATCH", "/v1/endpoints/ep_2", body)
+    )
+    assert.notStrictEqual(fingerprintOf("POST", "/x", body), fingerprintOf("PATCH", "/x", body))
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Every status path, in process
+// ---------------------------------------------------------------------------------------------------------------
+
+layer(testServerWithSql(), { excludeTestServices: true })("idempotency keys", (it) => {
+  it.effect("new → 202; same key and request → the stored status and body with Idempotent-Replayed; one event", () =>
+    Effect.gen(function* () {
+      const tenant = yield* createTenant("Idem replay")
+      yield* createEndpoint(tenant.apiKey)
+      const key = freshKey()
+      const first = yield* send("/v1/events", {
+        bearer: tenant.apiKey,
+        key,
+        json: { type: "order.created", data: { n: 1 } }
+      })
+      assert.strictEqual(first.status, 202, first.text)
+      assert.isFalse(isReplay(first))
+      // The same request again, in the SF-string form and with the body's keys in another order.
+      const again = yield* send("/v1/events", {
+        bearer: tenant.apiKey,
+        key: `"${key}"`,
+        raw: '{ "data": { "n": 1 }, "type": "order.created" }'
+      })
+      assert.strictEqual(again.status, 202, again.text)
+      assert.isTrue(isReplay(again))
+      assert.strictEqual(again.text, first.text)
+      assert.strictEqual(again.headers.get("content-type"), first.headers.get("content-type"))
+      assert.isNotNull(again.headers.get("x-request-id"), "the edge still finishes a replay")
+      assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
+      assert.strictEqual(yield* countFor("deliveries", tenant.tenantId), 1)
+      const row = yield* keyRow(tenant.tenantId, key)
+      assert.strictEqual(row?.state, "completed")
+      assert.strictEqual(row?.response_status, 202)
+      assert.strictEqual(row?.ttl_seconds, 300, "IDEMPOTENCY_TTL defaults to 5 minutes, counted from the response")
+    })
+  )
+
+  it.effect("without a key requests run as usual (the key is optional by default)", () =>
+    Effect.gen(function* () {
+      const tenant = yield* createTenant("Idem optional")
+      for (let i = 0; i < 2; i++) {
+        const reply = yield* send("/v1/events", { bearer: tenant.apiKey, json: { type: "a", data: {} } })
+        assert.strictEqual(reply.status, 202, reply.text)
+        assert.isNull(reply.headers.get("idempotent-replayed"))
+      }
+      assert.strictEqual(yield* countFor("events", tenant.tenantId), 2)
+    })
+  )
+
+  it.effect("same key, different body, path or method → 422 problem, nothing written", () =>
+    Effect.gen(function* () {
+      const tenant = yield* createTenant("Idem mismatch")
+      const key = freshKey()
+      const first = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: { type: "a", data: { n: 1 } } })
+      assert.strictEqual(first.status, 202, first.text)
+      const otherBody = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: { type: "a", data: { n: 2 } } })
+      const problem = expectProblem(otherBody, 422)
+      assert.include(String(problem.detail), "different request")
+      const otherRoute = yield* send("/v1/endpoints", {
+        bearer: tenant.apiKey,
+        key,
+        json: { url: "http://127.0.0.1:9/x", eventTypes: [] }
+      })
+      expectProblem(otherRoute, 422)
+      assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
+      assert.strictEqual(yield* countFor("endpoints", tenant.tenantId), 0)
+    })
+  )
+
+  it.effect("a key another request holds → 409; once that claim is older than the lock timeout it is reclaimed", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const tenant = yield* createTenant("Idem in progress")
+      const key = freshKey()
+      const body = JSON.stringify({ type: "a", data: { n: 1 } })
+      // A claim exactly as a request in flight leaves it (claimed and committed, not completed).
+      yield* sql`
+        INSERT INTO idempotency_keys (scope, key, fingerprint, method, path, state, lock_token, expires_at)
+        VALUES (${tenant.tenantId}, ${key}, ${fingerprintOf("POST", "/v1/events", new TextEncoder().encode(body))},
+                'POST', '/v1/events', 'in_progress', 'someone-else', now() + interval '5 minutes')`
+      const busy = yield* send("/v1/events", { bearer: tenant.apiKey, key, raw: body })
+      const problem = expectProblem(busy, 409)
+      assert.include(String(problem.detail), "still being processed")
+      // A different body is a different request even while the first runs.
+      expectProblem(yield* send("/v1/events", { bearer: tenant.apiKey, key, json: { type: "b", data: {} } }), 422)
+      assert.strictEqual(yield* countFor("events", tenant.tenantId), 0)
+
+      // The holder crashed 61 s ago (IDEMPOTENCY_LOCK_TIMEOUT is 60 s): the next request takes the key over.
+      yield* sql`UPDATE idempotency_keys SET locked_at = now() - interval '61 seconds' WHERE key = ${key}`
+      const reclaimed = yield* send("/v1/events", { bearer: tenant.apiKey, key, raw: body })
+      assert.strictEqual(reclaimed.status, 202, reclaimed.text)
+      assert.isFalse(isReplay(reclaimed))
+      const replayed = yield* send("/v1/events", { bearer: tenant.apiKey, key, raw: body })
+      assert.isTrue(isReplay(replayed))
+      assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
+    })
+  )
+
+  it.effect("malformed keys → 400 problem, and the request does not run", () =>
+    Effect.gen(function* () {
+      const tenant = yield* createTenant("Idem malformed")
+      const bad: ReadonlyArray<Call> = [
+        { key: "" },
+        { key: '""' },
+        { key: "x".repeat(256) },
+        { key: "a b" },
+        { key: '"unterminated' },
+        { key: '"abc";p=1' },
+        {
+          headers: [
+            ["idempotency-key", "one"],
+            ["idempotency-key", "two"]
+          ]
+        }
+      ]
+      for (const options of bad) {
+        const reply = yield* send("/v1/events", { ...options, bearer: tenant.apiKey, json: { type: "a", data: {} } })
+        const problem = expectProblem(reply, 400)
+        assert.include(String(problem.detail), "Idempotency-Key", JSON.stringify(options))
+      }
+      assert.strictEqual(yield* countFor("events", tenant.tenantId), 0)
+    })
+  )
+
+  it.effect("keys are scoped by tenant: the same key in two tenants is two requests", () =>
+    Effect.gen(function* () {
+      const a = yield* createTenant("Idem scope A")
+      const b = yield* createTenant("Idem scope B")
+      const key = freshKey()
+      for (const tenant of [a, b]) {
+        const reply = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: { type: "a", data: {} } })
+        assert.strictEqual(reply.status, 202, reply.text)
+        assert.isFalse(isReplay(reply))
+        assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
+      }
+    })
+  )
+
+  it.effect("admin requests use the admin scope: creating a tenant twice with one key creates it once", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const key = freshKey()
+      const name = `Idem admin ${key}`
+      const first = yield* send("/admin/tenants", { key, json: { name } })
+      assert.strictEqual(first.status, 201, first.text)
+      const again = yield* send("/admin/tenants", { key, json: { name } })
+      assert.strictEqual(again.status, 201, again.text)
+      assert.isTrue(isReplay(again))
+      assert.strictEqual(again.text, first.text)
+      const [row] = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM tenants WHERE name = ${name}`
+      assert.strictEqual(row?.n, 1)
+      assert.strictEqual((yield* keyRow("admin", key))?.state, "completed")
+    })
+  )
+
+  it.effect("PATCH is covered; a 4xx from the handler is stored and replayed", () =>
+    Effect.gen(function* () {
+      const tenant = yield* createTenant("Idem patch")
+      const endpoint = yield* createEndpoint(tenant.apiKey)
+      const key = freshKey()
+      const patch = (id: string, description: string) =>
+        send(`/v1/endpoints/${id}`, { method: "PATCH", bearer: tenant.apiKey, key, json: { description } })
+      const first = yield* patch(endpoint, "one")
+      assert.strictEqual(first.status, 200, first.text)
+      const again = yield* patch(endpoint, "one")
+      assert.isTrue(isReplay(again))
+      assert.strictEqual(again.text, first.text)
+      expectProblem(yield* patch(endpoint, "two"), 422)
+
+      const missingKey = freshKey()
+      const missing = () =>
+        send("/v1/endpoints/ep_01HZZZZZZZZZZZZZZZZZZZZZZZ", {
+          method: "PATCH",
+          bearer: tenant.apiKey,
+          key: missingKey,
+          json: { description: "x" }
+        })
+      const notFound = yield* missing()
+      expectProblem(notFound, 404)
+      assert.isFalse(isReplay(notFound))
+      const notFoundAgain = yield* missing()
+      expectProblem(notFoundAgain, 404)
+      assert.isTrue(isReplay(notFoundAgain))
+      assert.strictEqual(notFoundAgain.text, notFound.text)
+    })
+  )
+
+  it.effect("a request that fails to decode (400) releases its key: the corrected request then runs", () =>
+    Effect.gen(function* () {
+      const tenant = yield* createTenant("Idem decode")
+      const key = freshKey()
+      const invalid = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: { type: "", data: {} } })
+      expectProblem(invalid, 400)
+      assert.isUndefined(yield* keyRow(tenant.tenantId, key))
+      const valid = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: { type: "a", data: {} } })
+      assert.strictEqual(valid.status, 202, valid.text)
+      assert.isFalse(isReplay(valid))
+    })
+  )
+
+  it.effect("a 500 is not stored: the key is released, nothing is written, and a retry succeeds", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const tenant = yield* createTenant("Idem 500")
+      yield* createEndpoint(tenant.apiKey)
+      const key = freshKey()
+      const body = { type: "order.created", data: { n: 1 } }
+      yield* sql.unsafe(`
+        CREATE OR REPLACE FUNCTION idem_test_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'idempotency test: injected failure'; END $$`)
+      const dropTrigger = Effect.gen(function* () {
+        yield* sql.unsafe("DROP TRIGGER IF EXISTS idem_test_fail ON deliveries")
+        yield* sql.unsafe("DROP FUNCTION IF EXISTS idem_test_fail()")
+      }).pipe(Effect.orDie)
+      yield* Effect.gen(function* () {
+        yield* sql.unsafe(
+          "CREATE TRIGGER idem_test_fail AFTER INSERT ON deliveries FOR EACH ROW EXECUTE FUNCTION idem_test_fail()"
+        )
+        const failed = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: body })
+        expectProblem(failed, 500)
+        assert.isUndefined(yield* keyRow(tenant.tenantId, key), "released")
+        assert.strictEqual(yield* countFor("events", tenant.tenantId), 0)
+      }).pipe(Effect.ensuring(dropTrigger))
+      const retried = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: body })
+      assert.strictEqual(retried.status, 202, retried.text)
+      assert.isFalse(isReplay(retried))
+      assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
+    })
+  )
+
+  it.effect("the OpenAPI description publishes the expiry policy", () =>
+    Effect.gen(function* () {
+      const reply = yield* send("/openapi.json")
+      const doc = JSON.parse(reply.text) as { readonly info: { readonly description: string } }
+      assert.include(doc.info.description, "Idempotency-Key")
+      assert.include(doc.info.description, "5 minutes")
+    })
+  )
+
+  it.effect(
+    "200 concurrent identical requests → exactly one event and one set of deliveries; the rest replay or 409",
+    () =>
+      Effect.gen(function* () {
+        const { baseUrl } = yield* TestServer
+        const tenant = yield* createTenant("Idem concurrent")
+        yield* createEndpoint(tenant.apiKey)
+        yield* createEndpoint(tenant.apiKey, ["order.*"])
+        const key = freshKey()
+        const replies = yield* Effect.promise(() =>
+          Promise.all(
+            Array.from({ length: 200 }, () =>
+              call(baseUrl, "/v1/events", {
+                bearer: tenant.apiKey,
+                key,
+                json: { type: "order.created", data: { n: 1 } }
+              })
+            )
+          )
+        )
+        const fresh = replies.filter((r) => r.status === 202 && !isReplay(r))
+        const replays = replies.filter((r) => r.status === 202 && isReplay(r))
+        const busy = replies.filter((r) => r.status === 409)
+        assert.strictEqual(fresh.length, 1, JSON.stringify(replies.map((r) => r.status)))
+        assert.strictEqual(fresh.length + replays.length + busy.length, 200)
+        for (const replay of replays) assert.strictEqual(replay.text, fresh[0]?.text)
+        for (const conflict of busy) expectProblem(conflict, 409)
+        assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
+        assert.strictEqual(yield* countFor("deliveries", tenant.tenantId), 2)
+      })
+  )
+
+  it.effect("the metric counts outcomes", () =>
+    Effect.gen(function* () {
+      const metrics = yield* send("/metrics")
+      for (const outcome of ["new", "replayed", "conflict", "mismatch"]) {
+        const line = new RegExp(`^idempotency_requests_total\\{outcome="${outcome}"\\} (\\d+)$`, "m").exec(metrics.text)
+        assert.isNotNull(line, outcome)
+        assert.isAbove(Number(line?.[1]), 0, outcome)
+      }
+    })
+  )
+
+  it.effect("the purge deletes expired keys in batches, and only expired ones", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const scope = (yield* createTenant("Idem purge")).tenantId
+      const fingerprint = "0".repeat(64)
+      for (let i = 0; i < 5; i++) {
+        yield* sql`
+          INSERT INTO idempotency_keys (scope, key, fingerprint, method, path, state, lock_token, response_status,
+                                        response_headers, response_body, completed_at, expires_at)
+          VALUES (${scope}, ${`old-${i}`}, ${fingerprint}, 'POST', '/v1/events', 'completed', 't', 202, '{}', '{}',
+                  now() - interval '10 minutes', now() - interval '1 second')`
+      }
+      // A crashed claim past its expiry but not past the lock timeout stays (its request might still commit).
+      yield* sql`
+        INSERT INTO idempotency_keys (scope, key, fingerprint, method, path, state, lock_token, locked_at, expires_at)
+        VALUES (${scope}, 'live-claim', ${fingerprint}, 'POST', '/v1/events', 'in_progress', 't', now(),
+                now() - interval '1 second')`
+      yield* sql`
+        INSERT INTO idempotency_keys (scope, key, fingerprint, method, path, state, lock_token, response_status,
+                                      response_headers, response_body, completed_at, expires_at)
+        VALUES (${scope}, 'fresh', ${fingerprint}, 'POST', '/v1/events', 'completed', 't', 202, '{}', '{}',
+                now(), now() + interval '5 minutes')`
+      const store = yield* makeIdempotencyStore({ ttl: Duration.minutes(5), lockTimeout: Duration.seconds(60) })
+      const remaining = () =>
+        sql<{ readonly key: string }>`SELECT key FROM idempotency_keys WHERE scope = ${scope} ORDER BY key`.pipe(
+          Effect.map((rows) => rows.map((row) => row.key))
+        )
+      const purger = yield* purgeExpiredKeys({ every: Duration.millis(50), batchSize: 2 }).pipe(
+        Effect.provideService(IdempotencyStore, store),
+        Effect.forkChild
+      )
+      const deadline = Date.now() + 10_000
+      let left = yield* remaining()
+      while (left.length > 2 && Date.now() < deadline) {
+        yield* Effect.sleep(Duration.millis(50))
+        left = yield* remaining()
+      }
+      yield* Fiber.interrupt(purger)
+      assert.deepStrictEqual(left, ["fresh", "live-claim"])
+    })
+  )
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Configuration variants
+// ---------------------------------------------------------------------------------------------------------------
+
+layer(
+  testServerWithSql({
+    config: { idempotency: { ttl: Duration.seconds(1), lockTimeout: Duration.seconds(60), required: true } }
+  }),
+  { excludeTestServices: true }
+)("IDEMPOTENCY_REQUIRED=true, IDEMPOTENCY_TTL=1 second", (it) => {
+  it.effect("POST /v1/events without a key → 400 problem; other endpoints stay optional", () =>
+    Effect.gen(function* () {
+      const tenant = yield* createTenant("Idem required")
+      const missing = yield* send("/v1/events", { bearer: tenant.apiKey, json: { type: "a", data: {} } })
+      const problem = expectProblem(missing, 400)
+      assert.include(String(problem.detail), "required")
+      assert.strictEqual(yield* countFor("events", tenant.tenantId), 0)
+      const withKey = yield* send("/v1/events", {
+        bearer: tenant.apiKey,
+        key: freshKey(),
+        json: { type: "a", data: {} }
+      })
+      assert.strictEqual(withKey.status, 202, withKey.text)
+      yield* createEndpoint(tenant.apiKey)
+    })
+  )
+
+  it.effect("a key expires IDEMPOTENCY_TTL after its response: then it names a new request", () =>
+    Effect.gen(function* () {
+      const { baseUrl } = yield* TestServer
+      const tenant = yield* createTenant("Idem expiry")
+      const key = freshKey()
+      const first = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: { type: "a", data: { n: 1 } } })
+      assert.strictEqual(first.status, 202, first.text)
+      assert.strictEqual((yield* keyRow(tenant.tenantId, key))?.ttl_seconds, 1)
+      // Until it expires, another body is a mismatch; afterwards the key is free.
+      const reused = yield* Effect.promise(() =>
+        until("the key to expire", 10_000, async () => {
+          const reply = await call(baseUrl, "/v1/events", {
+            bearer: tenant.apiKey,
+            key,
+            json: { type: "a", data: { n: 2 } }
+          })
+          if (reply.status === 422) return undefined
+          return reply
+        })
+      )
+      assert.strictEqual(reused.status, 202, reused.text)
+      assert.isFalse(isReplay(reused))
+      assert.strictEqual(yield* countFor("events", tenant.tenantId), 2)
+    })
+  )
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Several processes on one PostgreSQL database
+// ---------------------------------------------------------------------------------------------------------------
+
+interface App {
+  readonly child: ChildProcessByStdio<null, Readable, Readable>
+  readonly baseUrl: string
+  readonly exited: Promise<unknown>
+}
+
+/** `src/main.ts` as a process on `databaseUrl`, once it logs `listening`. */
+const startApp = async (databaseUrl: string, env: Record<string, string> = {}): Promise<App> => {
+  const child = spawn(process.execPath, ["src/main.ts"], {
+    cwd: packageRoot,
+    env: {
+      ...process.env,
+      APP_ENV: "development",
+      HOST: "127.0.0.1",
+      PORT: "0",
+      LOG_FORMAT: "json",
+      LOG_LEVEL: "info",
+      ACCESS_LOG: "false",
+      DATABASE_URL: databaseUrl,
+      DELIVERY_WORKER: "false",
+      ...env
+    },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let stdout = ""
+  let stderr = ""
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout += chunk
+  })
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr += chunk
+  })
+  const exited = new Promise((resolve) => child.once("exit", resolve))
+  const port = await until("the app to listen", 30_000, async () => {
+    if (child.exitCode !== null) throw new Error(`the app exited with ${child.exitCode}: ${stderr}${stdout}`)
+    for (const line of stdout.split("\n")) {
+      if (!line.startsWith("{")) continue
+      const entry = JSON.parse(line) as { readonly message?: unknown; readonly port?: unknown }
+      if (entry.message === "listening" && typeof entry.port === "number") return entry.port
+    }
+    return undefined
+  }).catch((error: unknown) => {
+    child.kill("SIGKILL")
+    throw error
+  })
+  return { child, baseUrl: `http://127.0.0.1:${port}`, exited }
+}
+
+const stopApp = (app: App) =>
+  Effect.promise(async () => {
+    if (app.child.exitCode === null && app.child.signalCode === null) {
+      app.child.kill("SIGTERM")
+      await app.exited
+    }
+  })
+
+const mode = inject("testDatabase")
+
+describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL server)", () => {
+  layer(testServerWithSql(), { excludeTestServices: true })("two server processes", (it) => {
+    it.effect(
+      "200 identical requests spread over two processes → one event, one set of deliveries; the rest replay or 409",
+      () =>
+        Effect.gen(function* () {
+          const shared = yield* SharedDatabase
+          const tenant = yield* createTenant("Idem two processes")
+          yield* createEndpoint(tenant.apiKey)
+          yield* createEndpoint(tenant.apiKey, ["order.*"])
+          const apps = yield* Effect.acquireRelease(
+            Effect.promise(() => Promise.all([startApp(shared.url), startApp(shared.url)])),
+            (apps) => Effect.forEach(apps, stopApp, { discard: true })
+          )
+          const key = freshKey()
+          const replies = yield* Effect.promise(() =>
+            Promise.all(
+              Array.from({ length: 200 }, (_, i) =>
+                call(apps[i % 2]?.baseUrl ?? "", "/v1/events", {
+                  bearer: tenant.apiKey,
+                  key,
+                  json: { type: "order.created", data: { n: 1 } }
+                })
+              )
+            )
+          )
+          const fresh = replies.filter((r) => r.status === 202 && !isReplay(r))
+          const others = replies.filter((r) => (r.status === 202 && isReplay(r)) || r.status === 409)
+          assert.strictEqual(fresh.length, 1, JSON.stringify(replies.map((r) => r.status)))
+          assert.strictEqual(others.length, 199)
+          assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
+          assert.strictEqual(yield* countFor("deliveries", tenant.tenantId), 2)
+        }).pipe(Effect.scoped),
+      60_000
+    )
+
+    it.effect(
+      "a process killed (SIGKILL) mid-request: no event; the key is reclaimable after the lock timeout; one event",
+      () =>
+        Effect.gen(function* () {
+          const shared = yield* SharedDatabase
+          const sql = yield* SqlClient.SqlClient
+          const tenant = yield* createTenant("Idem SIGKILL")
+          const env = { IDEMPOTENCY_LOCK_TIMEOUT: "2 seconds" }
+          const [victim, survivor] = yield* Effect.acquireRelease(
+            Effect.promise(() => Promise.all([startApp(shared.url, env), startApp(shared.url, env)])),
+            (apps) => Effect.forEach(apps, stopApp, { discard: true })
+          )
+          const key = freshKey()
+          const body = { type: "order.created", data: { n: 1 } }
+
+          // Hold a lock the publishing INSERT needs, so the victim's request stops inside its transaction, after
+          // the claim committed. Kill it there, then let go of the lock.
+          yield* sql
+            .withTransaction(
+              Effect.gen(function* () {
+                yield* sql`LOCK TABLE events IN EXCLUSIVE MODE`
+                const inFlight = call(victim?.baseUrl ?? "", "/v1/events", {
+                  bearer: tenant.apiKey,
+                  key,
+                  json: body
+                }).catch((error: unknown) => error)
+                yield* Effect.promise(() =>
+                  until("the victim's INSERT to wait on the lock", 15_000, async () => {
+                    const [row] = await Effect.runPromise(
+                      sql<{ readonly waiting: number }>`
+                        SELECT count(*)::int AS waiting FROM pg_stat_activity
+                        WHERE datname = current_database() AND wait_event_type = 'Lock'
+                          AND query LIKE '%INSERT INTO events%'`.pipe(Effect.orDie)
+                    )
+                    return (row?.waiting ?? 0) > 0 ? true : undefined
+                  })
+                )
+                const [claim] = yield* sql<{ readonly state: string }>`
+                  SELECT state FROM idempotency_keys WHERE scope = ${tenant.tenantId} AND key = ${key}`
+                assert.strictEqual(claim?.state, "in_progress")
+                victim?.child.kill("SIGKILL")
+                yield* Effect.promise(() => victim?.exited ?? Promise.resolve())
+                yield* Effect.promise(() => inFlight)
+              })
+            )
+            .pipe(Effect.orDie)
+
+          assert.strictEqual(yield* countFor("events", tenant.tenantId), 0, "the killed transaction rolled back")
+          const soon = yield* Effect.promise(() =>
+            call(survivor?.baseUrl ?? "", "/v1/events", { bearer: tenant.apiKey, key, json: body })
+          )
+          expectProblem(soon, 409)
+          const reclaimed = yield* Effect.promise(() =>
+            until("the claim to time out", 15_000, async () => {
+              const reply = await call(survivor?.baseUrl ?? "", "/v1/events", {
+                bearer: tenant.apiKey,
+                key,
+                json: body
+              })
+              return reply.status === 409 ? undefined : reply
+            })
+          )
+          assert.strictEqual(reclaimed.status, 202, reclaimed.text)
+          assert.isFalse(isReplay(reclaimed))
+          const replayed = yield* Effect.promise(() =>
+            call(survivor?.baseUrl ?? "", "/v1/events", { bearer: tenant.apiKey, key, json: body })
+          )
+          assert.isTrue(isReplay(replayed))
+          assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
+        }).pipe(Effect.scoped),
+      60_000
+    )
+  })
+})

@@ -1,0 +1,81 @@
+import { createServer, type IncomingHttpHeaders, type ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
+import { Effect, type Scope } from "effect"
+
+/** One request a receiver got. */
+export interface Received {
+  readonly headers: IncomingHttpHeaders
+  readonly body: string
+  /** performance.now() when the request body was complete. */
+  readonly at: number
+}
+
+export interface Receiver {
+  /** `http://127.0.0.1:<port>/hook` */
+  readonly url: string
+  readonly requests: ReadonlyArray<Received>
+}
+
+/**
+ * A real webhook receiver on 127.0.0.1 (node:http), for the life of the scope. `respond` gets the 0-based index of the
+ * request and answers it (it may wait first: a slow receiver).
+ */
+export const makeReceiver = (
+  respond: (index: number, request: Received, response: ServerResponse) => void | Promise<void>
+): Effect.Effect<Receiver, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const requests: Array<Received> = []
+      const server = createServer((req, res) => {
+        const chunks: Array<Buffer> = []
+        req.on("data", (chunk: Buffer) => chunks.push(chunk))
+        req.on("end", () => {
+          const received = { headers: req.headers, body: Buffer.concat(chunks).toString("utf8"), at: performance.now() }
+          const index = requests.length
+          requests.push(received)
+          Promise.resolve(respond(index, received, res)).catch(() => res.destroy())
+        })
+      })
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+      const { port } = server.address() as AddressInfo
+      return { server, receiver: { url: `http://127.0.0.1:${port}/hook`, requests } }
+    }),
+    ({ server }) =>
+      Effect.promise(
+        () =>
+          new Promise<void>((resolve) => {
+            server.closeAllConnections()
+            server.close(() => resolve())
+          })
+      )
+  ).pipe(Effect.map(({ receiver }) => receiver))
+
+/** Answers with `status`, optional headers and body. */
+export const answer = (
+  response: ServerResponse,
+  status: number,
+  headers: Record<string, string> = {},
+  body = ""
+): void => {
+  response.writeHead(status, headers)
+  response.end(body)
+}
+
+/**
+ * Polls `check` every 20 ms until it returns a value (not undefined) or `deadlineMs` passes, then fails the test with
+ * `what`. Never a fixed sleep.
+ */
+export const eventually = <A, E, R>(
+  what: string,
+  check: Effect.Effect<A | undefined, E, R>,
+  deadlineMs = 10_000
+): Effect.Effect<A, E, R> =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + deadlineMs
+    while (true) {
+      const value = yield* check
+      if (value !== undefined) return value
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out after ${deadlineMs} ms: ${what}`))
+      yield* Effect.sleep("20 millis")
+    }
+  })

@@ -1,0 +1,276 @@
+import { createServer, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Option } from "effect"
+import { HttpClient, HttpClientResponse, HttpRouter } from "effect/http"
+import { tracingWith } from "../layers/TracingLive.ts"
+import { AppConfig, type TracingConfig } from "../services/AppConfig.ts"
+import { parsedLogs, pollUntil, startObservedServer } from "./support/observedServer.ts"
+import { TestDatabaseLive } from "./support/testDatabase.ts"
+
+/**
+ * Traces, checked twice: in memory (the production tracer with an HTTP client that keeps each export instead of
+ * sending it: every attribute, status and link), and end to end through the production layer (fetch, OTLP/HTTP JSON)
+ * into a small OTLP/HTTP receiver on 127.0.0.1, flushed by the graceful shutdown.
+ */
+
+const incomingTraceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+const incomingParentId = "00f067aa0ba902b7"
+const traceparent = `00-${incomingTraceId}-${incomingParentId}-01`
+
+const TestRoutes = HttpRouter.add("GET", "/test/boom", Effect.die(new Error("tracing test defect")))
+
+const baseTracing: TracingConfig = {
+  tracesEndpoint: Option.none(),
+  serviceName: "codex-api-test",
+  resourceAttributes: { "deployment.environment": "test" },
+  sampler: "parentbased_always_on",
+  samplerArg: 1
+}
+
+interface OtlpSpan {
+  readonly traceId: string
+  readonly spanId: string
+  readonly parentSpanId?: string
+  readonly name: string
+  readonly kind: number
+  readonly status: { readonly code: number }
+  readonly attributes?: ReadonlyArray<{ readonly key: string; readonly value: Record<string, unknown> }>
+}
+interface OtlpRequest {
+  readonly resourceSpans: ReadonlyArray<{
+    readonly resource?: { readonly attributes?: OtlpSpan["attributes"] }
+    readonly scopeSpans: ReadonlyArray<{ readonly spans: ReadonlyArray<OtlpSpan> }>
+  }>
+}
+const spanKind = { server: 2, client: 3 } as const
+const statusCode = { unset: 0, ok: 1, error: 2 } as const
+
+const spansOf = (requests: ReadonlyArray<OtlpRequest>): ReadonlyArray<OtlpSpan> =>
+  requests.flatMap((r) => r.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((s) => s.spans)))
+
+const attrValue = (span: OtlpSpan | undefined, key: string): unknown => {
+  const found = span?.attributes?.find((a) => a.key === key)
+  return found === undefined ? undefined : Object.values(found.value)[0]
+}
+
+/** Does `span` descend from `ancestor` (through any intermediate spans)? */
+const descendsFrom = (spans: ReadonlyArray<OtlpSpan>, span: OtlpSpan, ancestor: OtlpSpan): boolean => {
+  const byId = new Map(spans.map((s) => [s.spanId, s]))
+  let parent = span.parentSpanId
+  while (parent !== undefined && parent !== "") {
+    if (parent === ancestor.spanId) return true
+    parent = byId.get(parent)?.parentSpanId
+  }
+  return false
+}
+
+/** The production tracer, exporting every 20 ms through an HTTP client that keeps the OTLP JSON bodies in memory. */
+const inMemoryTracing = (requests: Array<OtlpRequest>) => {
+  const client = HttpClient.make((request) => {
+    if (request.body._tag === "Uint8Array") {
+      requests.push(JSON.parse(new TextDecoder().decode(request.body.body)) as OtlpRequest)
+    }
+    return Effect.succeed(HttpClientResponse.fromWeb(request, new Response("{}", { status: 200 })))
+  })
+  return Layer.unwrap(
+    Effect.gen(function* () {
+      const config = yield* AppConfig
+      return tracingWith("http://in-memory/v1/traces", baseTracing, config.version, { exportInterval: "20 millis" })
+    })
+  ).pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, client)))
+}
+
+const get = (baseUrl: string, path: string, headers: Record<string, string> = {}) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${baseUrl}${path}`, { headers, signal: AbortSignal.timeout(10_000) })
+    await response.text()
+    return response
+  })
+
+describe("tracing, in memory", () => {
+  it.live("server spans: name, attributes, status, incoming traceparent, SQL children, ids in the logs", () =>
+    Effect.gen(function* () {
+      const requests: Array<OtlpRequest> = []
+      // Probes logged at info, so the /healthz request has an access line to check.
+      const server = yield* startObservedServer({
+        extraRoutes: TestRoutes,
+        tracing: inMemoryTracing(requests),
+        config: { accessLogProbes: true }
+      })
+      const serverSpan = (requestId: string) =>
+        pollUntil(
+          () => spansOf(requests).find((s) => s.kind === spanKind.server && attrValue(s, "request.id") === requestId),
+          (s) => s !== undefined
+        )
+
+      // 200 with an incoming traceparent, touching the database.
+      const ok = yield* get(server.baseUrl, "/healthz?x=1", { traceparent, "x-request-id": "trace-200" })
+      assert.strictEqual(ok.status, 200)
+      const healthz = yield* serverSpan("trace-200")
+      assert.isDefined(healthz)
+      if (healthz === undefined) return
+      assert.strictEqual(healthz.name, "GET /healthz")
+      assert.strictEqual(healthz.traceId, incomingTraceId)
+      assert.strictEqual(healthz.parentSpanId, incomingParentId)
+      assert.strictEqual(attrValue(healthz, "http.request.method"), "GET")
+      assert.strictEqual(attrValue(healthz, "http.route"), "/healthz")
+      assert.strictEqual(attrValue(healthz, "url.path"), "/healthz")
+      assert.strictEqual(attrValue(healthz, "url.scheme"), "http")
+      assert.strictEqual(attrValue(healthz, "server.address"), "127.0.0.1")
+      assert.isDefined(attrValue(healthz, "server.port"))
+      assert.strictEqual(attrValue(healthz, "user_agent.original"), "node")
+      assert.strictEqual(Number(attrValue(healthz, "http.response.status_code")), 200)
+      assert.strictEqual(attrValue(healthz, "request.id"), "trace-200")
+      assert.isDefined(attrValue(healthz, "client.address"))
+      assert.strictEqual(healthz.status.code, statusCode.unset)
+      const resource = requests[0]?.resourceSpans[0]?.resource?.attributes ?? []
+      assert.deepInclude(resource, { key: "service.name", value: { stringValue: "codex-api-test" } })
+      assert.deepInclude(resource, { key: "deployment.environment", value: { stringValue: "test" } })
+
+      // SQL spans descend from the server span, in the same trace.
+      const sqlSpans = yield* pollUntil(
+        () =>
+          spansOf(requests).filter(
+            (s) =>
+              s.kind === spanKind.client &&
+              attrValue(s, "db.query.text") !== undefined &&
+              descendsFrom(spansOf(requests), s, healthz)
+          ),
+        (found) => found.length > 0
+      )
+      assert.isNotEmpty(sqlSpans, JSON.stringify(spansOf(requests).map((s) => [s.name, s.kind, s.parentSpanId])))
+      for (const sql of sqlSpans) assert.strictEqual(sql.traceId, incomingTraceId)
+
+      // The access line of the request names the same trace and span.
+      const line = yield* pollUntil(
+        () => parsedLogs(server.logs).find((e) => e.message === "request" && e.requestId === "trace-200"),
+        (e) => e !== undefined
+      )
+      assert.strictEqual(line?.traceId, incomingTraceId)
+      assert.strictEqual(line?.spanId, healthz.spanId)
+
+      // 4xx: status unset; unknown route: the span is named by the method only; 5xx: error.
+      assert.strictEqual((yield* get(server.baseUrl, "/v1/events", { "x-request-id": "trace-401" })).status, 401)
+      const unauthorized = yield* serverSpan("trace-401")
+      assert.strictEqual(unauthorized?.name, "GET /v1/events")
+      assert.strictEqual(unauthorized?.status.code, statusCode.unset)
+      assert.strictEqual(Number(attrValue(unauthorized, "http.response.status_code")), 401)
+
+      assert.strictEqual((yield* get(server.baseUrl, "/no/such/7", { "x-request-id": "trace-404" })).status, 404)
+      const unmatched = yield* serverSpan("trace-404")
+      assert.strictEqual(unmatched?.name, "GET")
+      assert.strictEqual(unmatched?.status.code, statusCode.unset)
+      // No traceparent: a new root trace.
+      assert.isTrue(unmatched?.parentSpanId === undefined || unmatched.parentSpanId === "")
+      assert.notStrictEqual(unmatched?.traceId, incomingTraceId)
+
+      assert.strictEqual((yield* get(server.baseUrl, "/test/boom", { "x-request-id": "trace-500" })).status, 500)
+      const failed = yield* serverSpan("trace-500")
+      assert.strictEqual(failed?.name, "GET /test/boom")
+      assert.strictEqual(failed?.status.code, statusCode.error)
+      const defectLine = parsedLogs(server.logs).find(
+        (e) => e.requestId === "trace-500" && e.message === "unhandled defect while serving a request"
+      )
+      assert.strictEqual(defectLine?.traceId, failed?.traceId)
+      yield* server.shutdown
+    }).pipe(Effect.provide(TestDatabaseLive), Effect.scoped)
+  )
+
+  it.live("an unsampled incoming traceparent is honoured: nothing of that trace is exported", () =>
+    Effect.gen(function* () {
+      const requests: Array<OtlpRequest> = []
+      const server = yield* startObservedServer({ tracing: inMemoryTracing(requests) })
+      const response = yield* get(server.baseUrl, "/healthz", {
+        traceparent: `00-${incomingTraceId}-${incomingParentId}-00`
+      })
+      assert.strictEqual(response.status, 200)
+      yield* get(server.baseUrl, "/livez", { "x-request-id": "sampled" })
+      yield* pollUntil(
+        () => spansOf(requests).find((s) => attrValue(s, "request.id") === "sampled"),
+        (s) => s !== undefined
+      )
+      assert.isFalse(spansOf(requests).some((s) => s.traceId === incomingTraceId))
+      yield* server.shutdown
+    }).pipe(Effect.provide(TestDatabaseLive), Effect.scoped)
+  )
+})
+
+// ---- end to end: OTLP/HTTP JSON into a receiver on 127.0.0.1 ---------------------------------------------------------
+
+/** A minimal OTLP/HTTP receiver: records every JSON export request to /v1/traces. */
+const startReceiver = Effect.acquireRelease(
+  Effect.promise(
+    () =>
+      new Promise<{ server: Server; url: string; requests: Array<OtlpRequest>; contentTypes: Array<string> }>(
+        (resolve) => {
+          const requests: Array<OtlpRequest> = []
+          const contentTypes: Array<string> = []
+          const server = createServer((req, res) => {
+            let body = ""
+            req.setEncoding("utf8")
+            req.on("data", (chunk: string) => {
+              body += chunk
+            })
+            req.on("end", () => {
+              if (req.method === "POST" && req.url === "/v1/traces") {
+                contentTypes.push(String(req.headers["content-type"]))
+                requests.push(JSON.parse(body) as OtlpRequest)
+                res.writeHead(200, { "content-type": "application/json" }).end("{}")
+              } else res.writeHead(404).end()
+            })
+          })
+          server.listen(0, "127.0.0.1", () => {
+            const { port } = server.address() as AddressInfo
+            resolve({ server, url: `http://127.0.0.1:${port}`, requests, contentTypes })
+          })
+        }
+      )
+  ),
+  ({ server }) => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
+)
+
+describe("tracing end to end (OTLP/HTTP JSON receiver)", () => {
+  it.live("server and SQL spans reach the collector with the right links, flushed on shutdown", () =>
+    Effect.gen(function* () {
+      const receiver = yield* startReceiver
+      const server = yield* startObservedServer({
+        config: {
+          tracing: {
+            ...baseTracing,
+            tracesEndpoint: Option.some(`${receiver.url}/v1/traces`)
+          }
+        }
+      })
+      const response = yield* get(server.baseUrl, "/healthz", { traceparent, "x-request-id": "e2e-1" })
+      assert.strictEqual(response.status, 200)
+      assert.strictEqual(response.headers.get("x-request-id"), "e2e-1")
+      // The batch processor would export within 5 s; the graceful shutdown must flush it at once.
+      yield* server.shutdown
+      const spans = receiver.requests.flatMap((r) =>
+        r.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((s) => s.spans))
+      )
+      assert.isNotEmpty(receiver.contentTypes)
+      assert.match(receiver.contentTypes[0] ?? "", /application\/json/)
+      const resource = receiver.requests[0]?.resourceSpans[0]?.resource?.attributes ?? []
+      assert.deepInclude(resource, { key: "service.name", value: { stringValue: "codex-api-test" } })
+
+      const serverSpan = spans.find((s) => s.kind === 2 && attrValue(s, "request.id") === "e2e-1")
+      assert.isDefined(serverSpan, JSON.stringify(spans.map((s) => s.name)))
+      if (serverSpan === undefined) return
+      assert.strictEqual(serverSpan.name, "GET /healthz")
+      assert.strictEqual(serverSpan.traceId.toLowerCase(), incomingTraceId)
+      assert.strictEqual(serverSpan.parentSpanId?.toLowerCase(), incomingParentId)
+      assert.strictEqual(attrValue(serverSpan, "http.route"), "/healthz")
+
+      const sqlSpans = spans.filter(
+        (s) =>
+          s.kind === spanKind.client &&
+          attrValue(s, "db.query.text") !== undefined &&
+          descendsFrom(spans, s, serverSpan)
+      )
+      assert.isNotEmpty(sqlSpans, JSON.stringify(spans.map((s) => [s.name, s.kind, s.parentSpanId])))
+      for (const sql of sqlSpans) assert.strictEqual(sql.traceId, serverSpan.traceId)
+    }).pipe(Effect.provide(TestDatabaseLive), Effect.scoped)
+  )
+})
