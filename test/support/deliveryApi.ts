@@ -30,7 +30,7 @@ export const tenantWithEndpoint = (url: string) =>
     const api = yield* apiClient(tenant.apiKey)
     const endpoint = yield* api.endpoints.create({ payload: { url } })
     const { secret } = yield* api.endpoints.getSecret({ params: { id: endpoint.id } })
-    return { api, apiKey: tenant.apiKey, endpointId: endpoint.id, secret }
+    return { api, apiKey: tenant.apiKey, tenantId: tenant.tenantId, endpointId: endpoint.id, secret }
   }).pipe(Effect.orDie)
 
 export const publish = (api: Api, type = "order.created", data: Record<string, Schema.Json> = { orderId: "o_1" }) =>
