@@ -423,7 +423,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("idempotency keys", (i
   it.effect("the metric counts outcomes", () =>
     Effect.gen(function* () {
       const metrics = yield* send("/metrics")
-      for (const outcome of ["new", "replayed", "conflict", "mismatch"]) {
+      for (const outcome of ["new", "replayed", "in_progress", "mismatch"]) {
         const line = new RegExp(`^idempotency_requests_total\\{outcome="${outcome}"\\} (\\d+)$`, "m").exec(metrics.text)
         assert.isNotNull(line, outcome)
         assert.isAbove(Number(line?.[1]), 0, outcome)
