@@ -2,6 +2,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware } from "effect/http-api"
+import { SqlError } from "effect/sql"
 import { send, TestServer, testServer, type WireResponse } from "./support/testServer.ts"
 
 /**
@@ -12,7 +13,11 @@ const EchoPayload = Schema.Struct({ name: Schema.NonEmptyString, count: Schema.I
 
 class TestGroup extends HttpApiGroup.make("errorsTest").add(
   HttpApiEndpoint.post("echo", "/test/echo", { payload: EchoPayload, success: EchoPayload }),
-  HttpApiEndpoint.get("defect", "/test/defect", { success: Schema.Struct({ ok: Schema.Boolean }) })
+  HttpApiEndpoint.get("defect", "/test/defect", { success: Schema.Struct({ ok: Schema.Boolean }) }),
+  HttpApiEndpoint.get("sqlState", "/test/sql-state/:code", {
+    params: { code: Schema.String },
+    success: Schema.Struct({ ok: Schema.Boolean })
+  })
 ) {}
 
 class TestApi extends HttpApi.make("errors-test").add(TestGroup).middleware(HttpApiMiddleware.ProblemDetails) {}
@@ -24,6 +29,17 @@ const TestHandlers = HttpApiBuilder.group(TestApi, "errorsTest", (handlers) =>
   handlers
     .handle("echo", ({ payload }) => Effect.succeed(payload))
     .handle("defect", () => Effect.die(new Error(defectMessage)))
+    // What @effect/sql-pg reports for an error response it does not classify: the SQLSTATE on the cause.
+    .handle("sqlState", ({ params }) =>
+      Effect.die(
+        new SqlError.SqlError({
+          reason: new SqlError.UnknownError({
+            cause: Object.assign(new Error("the database system is shutting down"), { code: params.code }),
+            message: "PgConnection: Failed to connect"
+          })
+        })
+      )
+    )
 )
 
 const TestRoutes = HttpApiBuilder.layer(TestApi).pipe(
@@ -215,6 +231,21 @@ layer(testServer({ config: { bodyLimitBytes }, extraRoutes: TestRoutes }), { exc
         assert.include(error, defectMessage)
         assert.match(error, /\n\s+at /, "the logged error carries a stack trace")
         assert.include(error, "errors.test.ts")
+      })
+    )
+
+    it.effect("a database shutting down or starting up (SQLSTATE 57P01/57P03): 503 problem, not a 500", () =>
+      Effect.gen(function* () {
+        for (const code of ["57P01", "57P02", "57P03"]) {
+          const mark = yield* logMark
+          const response = yield* send(`/test/sql-state/${code}`)
+          const body = expectProblem(response, 503)
+          assert.strictEqual(body.title, "Service Unavailable")
+          assert.strictEqual(response.headers.get("retry-after"), "5")
+          assert.deepStrictEqual(yield* errorLogsSince(mark), [], "an outage is a warning, not a logged defect")
+        }
+        // Any other unclassified database error is still a bug: 500.
+        expectProblem(yield* send("/test/sql-state/XX000"), 500)
       })
     )
 

@@ -72,10 +72,22 @@ export const logDefects = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect
       : Effect.logError("unhandled defect while serving a request", Cause.fromReasons(defects))
   })
 
-/** A database that cannot be reached (down, restarting, pool exhausted by a dead server): a 503, not a bug. */
-const isDatabaseUnavailable = (defect: unknown): boolean =>
+/** The SQLSTATE PostgreSQL sent with an error the driver could not classify, if any. */
+const sqlStateOf = (cause: unknown): string | undefined =>
+  typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string"
+    ? cause.code
+    : undefined
+
+/**
+ * A database that cannot be reached (down, restarting, pool exhausted by a dead server): a 503, not a bug. Besides
+ * connection and authentication failures, that is SQLSTATE class 57P — "the database system is shutting down"
+ * (57P01), crashed (57P02), "is starting up" (57P03) — which the driver reports as an unknown error.
+ */
+export const isDatabaseUnavailable = (defect: unknown): boolean =>
   SqlError.isSqlError(defect) &&
-  (defect.reason._tag === "ConnectionError" || defect.reason._tag === "AuthenticationError")
+  (defect.reason._tag === "ConnectionError" ||
+    defect.reason._tag === "AuthenticationError" ||
+    (defect.reason._tag === "UnknownError" && (sqlStateOf(defect.reason.cause)?.startsWith("57P") ?? false)))
 
 /**
  * Handlers treat SQL errors as defects; when the database is merely unreachable the client gets a 503 problem (retry

@@ -1,0 +1,557 @@
+/**
+ * `npm run drill`: codex-api as it runs in production once it outgrows one process — three replicas behind nginx,
+ * sharing one PostgreSQL and one Redis (the drill's own instances, started here, so it can stop and restart them) —
+ * under real load, with faults injected. Every scenario checks its invariants; the run writes
+ * drill/results/latest.{json,md} and exits non-zero when any invariant fails.
+ *
+ *   npm run drill                 (the full drill, a few minutes)
+ *   DRILL_SHORT=1 npm run drill   (every scenario in seconds: what CI runs, after the tests; results to a temp dir)
+ *
+ * Needs nginx, redis-server and the PostgreSQL server binaries (Debian packages nginx, redis-server, postgresql).
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import pg from "pg"
+import { freePort, percentile } from "../bench/lib.ts"
+import { fuzzRequest } from "./fuzz.ts"
+import {
+  httpStatus,
+  makeCertificate,
+  type Nginx,
+  type Postgres,
+  type Redis,
+  type Replica,
+  sleep,
+  startNginx,
+  startPostgres,
+  startRedis,
+  startReplica,
+  stopReplica,
+  waitFor
+} from "./infra.ts"
+import { type Invariant, renderReport, type ScenarioReport } from "./report.ts"
+import {
+  deliveryCounts,
+  newPublishing,
+  type Publishing,
+  publishOne,
+  publishUntil,
+  type Receiver,
+  startReceiver
+} from "./traffic.ts"
+
+const short = process.env.DRILL_SHORT === "1" || process.env.DRILL_SHORT === "true"
+const scale = (full: number, quick: number) => (short ? quick : full)
+const adminToken = "drill-admin-token-0123456789abcdef"
+const log = (line: string) => console.error(`[drill] ${line}`)
+const began = Date.now()
+
+const dir = mkdtempSync(join(tmpdir(), "codex-drill-"))
+const logDir = join(dir, "logs")
+mkdirSync(logDir, { recursive: true })
+
+const tls = makeCertificate(dir)
+
+const replicaEnv = (databaseUrl: string, redisUrl: string): Record<string, string> => ({
+  // The receivers' self-signed certificate.
+  NODE_EXTRA_CA_CERTS: tls.certPath,
+  APP_ENV: "staging",
+  ADMIN_TOKEN: adminToken,
+  LOG_FORMAT: "json",
+  LOG_LEVEL: "info",
+  DATABASE_URL: databaseUrl,
+  DATABASE_POOL_MAX: "10",
+  REDIS_URL: redisUrl,
+  RATE_LIMIT_STORE: "redis",
+  RATE_LIMIT_MAX: "1000000",
+  // The receivers are on 127.0.0.1 (https, as staging requires).
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: "true",
+  DELIVERY_TIMEOUT: "2 seconds",
+  DELIVERY_BACKOFF_BASE: "200 millis",
+  DELIVERY_BACKOFF_MAX: "3 seconds",
+  DELIVERY_MAX_ATTEMPTS: "10",
+  DELIVERY_POLL_INTERVAL: "500 millis",
+  SHUTDOWN_DELAY: "1 second",
+  SHUTDOWN_TIMEOUT: "10 seconds",
+  IDEMPOTENCY_LOCK_TIMEOUT: "5 seconds"
+})
+
+interface Context {
+  readonly pg: Postgres
+  readonly redis: Redis
+  readonly nginx: Nginx
+  readonly replicas: Array<Replica>
+  readonly env: Record<string, string>
+  readonly db: pg.Pool
+  readonly apiKey: string
+  readonly tenantId: string
+  readonly receiver: Receiver
+}
+
+const adminPost = async (base: string, path: string, body: unknown) => {
+  const response = await fetch(`${base}${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+    body: JSON.stringify(body)
+  })
+  if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`)
+  return response.json() as Promise<Record<string, unknown>>
+}
+
+const tenantPost = async (base: string, apiKey: string, path: string, body: unknown) => {
+  const response = await fetch(`${base}${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+    body: JSON.stringify(body)
+  })
+  if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`)
+  return response.json() as Promise<Record<string, unknown>>
+}
+
+/** A tenant with one endpoint at `receiver` (whose secret the receiver then verifies with). */
+const tenantWithEndpoint = async (base: string, name: string, receiver: Receiver) => {
+  const created = (await adminPost(base, "/admin/tenants", { name })) as {
+    tenant: { id: string }
+    apiKey: { key: string }
+  }
+  const apiKey = created.apiKey.key
+  const endpoint = (await tenantPost(base, apiKey, "/v1/endpoints", { url: receiver.url })) as { id: string }
+  const secret = (await (
+    await fetch(`${base}/v1/endpoints/${endpoint.id}/secret`, { headers: { authorization: `Bearer ${apiKey}` } })
+  ).json()) as { secret: string }
+  receiver.secret = secret.secret
+  return { apiKey, tenantId: created.tenant.id, endpointId: endpoint.id }
+}
+
+const storedCount = async (db: pg.Pool, ids: ReadonlySet<string>) => {
+  if (ids.size === 0) return 0
+  const result = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM events WHERE id = ANY($1)", [[...ids]])
+  return result.rows[0]?.n ?? 0
+}
+
+const allReady = async (replicas: ReadonlyArray<Replica>) =>
+  (await Promise.all(replicas.map((r) => httpStatus(`${r.base}/readyz`)))).every((s) => s === 200)
+
+const fiveXx = (p: Publishing) =>
+  Object.entries(p.statuses).reduce((n, [status, count]) => (Number(status) >= 500 ? n + count : n), 0)
+
+const check = (name: string, ok: boolean, detail: string): Invariant => ({ name, ok, detail })
+
+/** Waits for every accepted event to reach the receiver; the common tail of the delivery invariants. */
+const settle = async (ctx: Context, publishing: Publishing, deadlineMs: number) => {
+  await waitFor(
+    deadlineMs,
+    async () => deliveryCounts(ctx.receiver, publishing.accepted).delivered >= publishing.accepted.size
+  )
+  const stored = await storedCount(ctx.db, publishing.accepted)
+  const { delivered, duplicates } = deliveryCounts(ctx.receiver, publishing.accepted)
+  const latencies = [...publishing.accepted]
+    .map((id) => (ctx.receiver.received.get(id)?.[0] ?? Number.NaN) - (publishing.acceptedAt.get(id) ?? Number.NaN))
+    .filter((ms) => !Number.isNaN(ms))
+    .sort((a, b) => a - b)
+  return {
+    stored,
+    delivered,
+    duplicates,
+    lost: publishing.accepted.size - stored,
+    latency: { p50Ms: Math.round(percentile(latencies, 50)), p99Ms: Math.round(percentile(latencies, 99)) }
+  }
+}
+
+const baseReport = (
+  name: string,
+  publishing: Publishing,
+  settled: Awaited<ReturnType<typeof settle>>,
+  started: number
+) => ({
+  name,
+  requests: publishing.attempts,
+  statuses: publishing.statuses,
+  accepted: publishing.accepted.size,
+  stored: settled.stored,
+  delivered: settled.delivered,
+  lost: settled.lost,
+  duplicates: settled.duplicates,
+  fiveXx: fiveXx(publishing),
+  hangs: publishing.hangs,
+  deliveryLatency: settled.latency,
+  durationMs: Date.now() - started
+})
+
+const deliveryInvariants = (publishing: Publishing, settled: Awaited<ReturnType<typeof settle>>, ctx: Context) => [
+  check("no accepted event lost", settled.lost === 0, `${settled.stored}/${publishing.accepted.size} stored`),
+  check(
+    "every accepted event delivered at least once",
+    settled.delivered === publishing.accepted.size,
+    `${settled.delivered}/${publishing.accepted.size} delivered, ${settled.duplicates} duplicates`
+  ),
+  check("every signature verified", ctx.receiver.invalid === 0, `${ctx.receiver.invalid} invalid`),
+  check("no request hung past the client timeout", publishing.hangs === 0, `${publishing.hangs} hangs`)
+]
+
+// ---------------------------------------------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Stops replica `index` with `signal` under load and starts it again on its port. */
+const restartReplica = async (ctx: Context, index: number, signal: NodeJS.Signals) => {
+  const replica = ctx.replicas[index]
+  if (replica === undefined) throw new Error(`no replica ${index}`)
+  const exit = await stopReplica(replica, signal)
+  ctx.replicas[index] = await startReplica(replica.name, replica.port, ctx.env, logDir)
+  return exit
+}
+
+async function rollingRestart(ctx: Context): Promise<ScenarioReport> {
+  const started = Date.now()
+  const publishing = newPublishing()
+  let done = false
+  const load = publishUntil(publishing, {
+    base: ctx.nginx.base,
+    apiKey: ctx.apiKey,
+    prefix: "rolling",
+    concurrency: 16,
+    max: scale(20_000, 3000),
+    stop: () => done
+  })
+  await sleep(scale(2000, 500))
+  const exits: Array<{ code: number | null; ms: number }> = []
+  for (let i = 0; i < ctx.replicas.length; i++) {
+    exits.push(await restartReplica(ctx, i, "SIGTERM"))
+    await sleep(scale(1000, 200))
+  }
+  done = true
+  await load
+  const settled = await settle(ctx, publishing, 60_000)
+  return {
+    ...baseReport("rolling restart", publishing, settled, started),
+    invariants: [
+      check("no 5xx seen by the client", fiveXx(publishing) === 0, JSON.stringify(publishing.statuses)),
+      check("no reset or refused request", (publishing.statuses["0"] ?? 0) === 0, `${publishing.statuses["0"] ?? 0}`),
+      check(
+        "each replica exited 0 within its drain deadline (10 s)",
+        exits.every((e) => e.code === 0 && e.ms <= 12_000),
+        exits.map((e) => `exit ${e.code} after ${e.ms} ms`).join(", ")
+      ),
+      ...deliveryInvariants(publishing, settled, ctx)
+    ]
+  }
+}
+
+async function crash(ctx: Context): Promise<ScenarioReport> {
+  const started = Date.now()
+  const publishing = newPublishing()
+  let done = false
+  const load = publishUntil(publishing, {
+    base: ctx.nginx.base,
+    apiKey: ctx.apiKey,
+    prefix: "crash",
+    concurrency: 16,
+    max: scale(10_000, 2000),
+    stop: () => done
+  })
+  await sleep(scale(2000, 700))
+  const exit = await restartReplica(ctx, 0, "SIGKILL")
+  await sleep(scale(2000, 500))
+  done = true
+  await load
+  // The killed worker's leases expire after DELIVERY_TIMEOUT + 30 s; then its deliveries are sent again.
+  const settled = await settle(ctx, publishing, 90_000)
+  return {
+    ...baseReport("crash (SIGKILL)", publishing, settled, started),
+    invariants: [
+      check("the replica was killed", exit.code === null, `exit ${exit.code}`),
+      check("every event eventually accepted (client retries)", publishing.failed === 0, `${publishing.failed} failed`),
+      ...deliveryInvariants(publishing, settled, ctx)
+    ]
+  }
+}
+
+async function databaseRestart(ctx: Context): Promise<ScenarioReport> {
+  const started = Date.now()
+  const publishing = newPublishing()
+  let done = false
+  const load = publishUntil(publishing, {
+    base: ctx.nginx.base,
+    apiKey: ctx.apiKey,
+    prefix: "db",
+    concurrency: 16,
+    max: scale(10_000, 2000),
+    stop: () => done
+  })
+  await sleep(scale(1500, 500))
+  ctx.pg.stop()
+  const during = newPublishing()
+  // While the database is down: direct probes of every replica and a few publishes through nginx.
+  const readyzDown = await Promise.all(ctx.replicas.map((r) => httpStatus(`${r.base}/readyz`, 10_000)))
+  await Promise.all(
+    Array.from({ length: 10 }, (_, i) =>
+      publishOne(during, ctx.nginx.base, ctx.apiKey, `db-down-${i}`, { i }).catch(() => undefined)
+    )
+  )
+  const problemTypes = await fetch(`${ctx.nginx.base}/v1/events`, {
+    headers: { authorization: `Bearer ${ctx.apiKey}` },
+    signal: AbortSignal.timeout(10_000)
+  }).then(
+    (r) => `${r.status} ${r.headers.get("content-type")}`,
+    () => "no answer"
+  )
+  await sleep(scale(3000, 1000))
+  ctx.pg.start()
+  const back = Date.now()
+  const recovered = await waitFor(30_000, () => allReady(ctx.replicas))
+  const recoveryMs = Date.now() - back
+  done = true
+  await load
+  const settled = await settle(ctx, publishing, 60_000)
+  const fiveHundreds = (publishing.statuses["500"] ?? 0) + (during.statuses["500"] ?? 0)
+  return {
+    ...baseReport("database restart", publishing, settled, started),
+    recoveryMs,
+    invariants: [
+      check(
+        "/readyz is 503 on every replica while the database is down",
+        readyzDown.every((s) => s === 503),
+        readyzDown.join(", ")
+      ),
+      check(
+        "requests during the outage get 503 problem+json",
+        problemTypes.startsWith("503 application/problem+json"),
+        problemTypes
+      ),
+      check("never a 500", fiveHundreds === 0, `${fiveHundreds} × 500`),
+      check(
+        "every replica serves again within 5 s, without a restart",
+        recovered && recoveryMs <= 5000,
+        `${recoveryMs} ms`
+      ),
+      ...deliveryInvariants(publishing, settled, ctx)
+    ]
+  }
+}
+
+async function redisOutage(ctx: Context): Promise<ScenarioReport> {
+  const started = Date.now()
+  const publishing = newPublishing()
+  let done = false
+  const load = publishUntil(publishing, {
+    base: ctx.nginx.base,
+    apiKey: ctx.apiKey,
+    prefix: "redis",
+    concurrency: 8,
+    max: scale(10_000, 1500),
+    stop: () => done
+  })
+  await sleep(scale(1500, 500))
+  await ctx.redis.stop()
+  const before = publishing.accepted.size
+  await sleep(scale(4000, 1500))
+  const duringOutage = publishing.accepted.size - before
+  const readyDuring = await allReady(ctx.replicas)
+  await ctx.redis.start()
+  await sleep(scale(2000, 500))
+  done = true
+  await load
+  const settled = await settle(ctx, publishing, 60_000)
+  return {
+    ...baseReport("Redis outage", publishing, settled, started),
+    invariants: [
+      check(
+        "the API keeps serving while Redis is down (RATE_LIMIT_ON_STORE_ERROR=allow)",
+        duringOutage > 0,
+        `${duringOutage} accepted during the outage`
+      ),
+      check("never a 500", (publishing.statuses["500"] ?? 0) === 0, JSON.stringify(publishing.statuses)),
+      check("every replica stays ready", readyDuring, `${readyDuring}`),
+      ...deliveryInvariants(publishing, settled, ctx)
+    ]
+  }
+}
+
+async function concurrentIdenticalPosts(ctx: Context): Promise<ScenarioReport> {
+  const started = Date.now()
+  const receiver = await startReceiver(tls)
+  try {
+    const tenant = await tenantWithEndpoint(ctx.nginx.base, "drill idempotency", receiver)
+    const n = scale(1000, 200)
+    const statuses: Record<string, number> = {}
+    const bodies = new Set<string>()
+    await Promise.all(
+      Array.from({ length: n }, async () => {
+        try {
+          const response = await fetch(`${ctx.nginx.base}/v1/events`, {
+            method: "POST",
+            headers: {
+              authorization: `Bearer ${tenant.apiKey}`,
+              "content-type": "application/json",
+              "idempotency-key": "one-key-for-all"
+            },
+            body: JSON.stringify({ type: "drill.once", data: { n: 1 } }),
+            signal: AbortSignal.timeout(30_000)
+          })
+          statuses[response.status] = (statuses[response.status] ?? 0) + 1
+          const text = await response.text()
+          if (response.status === 202) bodies.add(text)
+        } catch {
+          statuses["0"] = (statuses["0"] ?? 0) + 1
+        }
+      })
+    )
+    const events = await ctx.db.query<{ n: number }>("SELECT count(*)::int AS n FROM events WHERE tenant_id = $1", [
+      tenant.tenantId
+    ])
+    const count = events.rows[0]?.n ?? -1
+    const unexpected = Object.entries(statuses).filter(([s]) => s !== "202" && s !== "409")
+    return {
+      name: "1,000 identical POSTs across replicas",
+      requests: n,
+      statuses,
+      accepted: statuses["202"] ?? 0,
+      stored: count,
+      delivered: 0,
+      lost: 0,
+      duplicates: 0,
+      fiveXx: Object.entries(statuses).reduce((s, [k, v]) => (Number(k) >= 500 ? s + v : s), 0),
+      hangs: statuses["0"] ?? 0,
+      durationMs: Date.now() - started,
+      invariants: [
+        check("exactly one event stored", count === 1, `${count} events`),
+        check("every 202 is the same response (replays)", bodies.size === 1, `${bodies.size} distinct bodies`),
+        check("every answer a 202 or a 409", unexpected.length === 0, JSON.stringify(statuses))
+      ]
+    }
+  } finally {
+    receiver.close()
+  }
+}
+
+async function fuzz(ctx: Context): Promise<ScenarioReport> {
+  const started = Date.now()
+  const total = scale(10_000, 1000)
+  const statuses: Record<string, number> = {}
+  let hangs = 0
+  let next = 0
+  let seed = 42
+  const random = () => {
+    // mulberry32: reproducible runs
+    seed = (seed + 0x6d2b79f5) | 0
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < total) {
+        next++
+        const request = fuzzRequest(random, ctx.apiKey)
+        try {
+          const response = await fetch(`${ctx.nginx.base}${request.path}`, {
+            ...request.init,
+            signal: AbortSignal.timeout(10_000)
+          })
+          await response.arrayBuffer()
+          statuses[response.status] = (statuses[response.status] ?? 0) + 1
+        } catch (error) {
+          if (error instanceof Error && error.name === "TimeoutError") hangs++
+          statuses["0"] = (statuses["0"] ?? 0) + 1
+        }
+      }
+    })
+  )
+  const fives = Object.entries(statuses).reduce((s, [k, v]) => (Number(k) >= 500 ? s + v : s), 0)
+  const ready = await allReady(ctx.replicas)
+  return {
+    name: "fuzz",
+    requests: total,
+    statuses,
+    accepted: Object.entries(statuses).reduce((s, [k, v]) => (Number(k) < 300 ? s + v : s), 0),
+    stored: 0,
+    delivered: 0,
+    lost: 0,
+    duplicates: 0,
+    fiveXx: fives,
+    hangs,
+    durationMs: Date.now() - started,
+    invariants: [
+      check("no 5xx", fives === 0, JSON.stringify(statuses)),
+      check("no hang", hangs === 0, `${hangs} hangs`),
+      check("every replica still ready", ready, `${ready}`)
+    ]
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The run
+// ---------------------------------------------------------------------------------------------------------------
+
+log(`infrastructure in ${dir}`)
+const postgres = await startPostgres(dir)
+const redis = await startRedis()
+const env = replicaEnv(postgres.url, redis.url)
+const ports = await Promise.all([freePort(), freePort(), freePort()])
+const replicas: Array<Replica> = []
+const reports: Array<ScenarioReport> = []
+let nginx: Nginx | undefined
+const db = new pg.Pool({ connectionString: postgres.url, max: 2 })
+db.on("error", () => undefined)
+try {
+  // The first replica migrates the database; the others start beside it.
+  replicas.push(await startReplica("replica-1", ports[0] ?? 0, env, logDir))
+  replicas.push(
+    ...(await Promise.all(ports.slice(1).map((port, i) => startReplica(`replica-${i + 2}`, port, env, logDir))))
+  )
+  nginx = await startNginx(dir, replicas)
+  const receiver = await startReceiver(tls)
+  const tenant = await tenantWithEndpoint(nginx.base, "drill", receiver)
+  const ctx: Context = {
+    pg: postgres,
+    redis,
+    nginx,
+    replicas,
+    env,
+    db,
+    apiKey: tenant.apiKey,
+    tenantId: tenant.tenantId,
+    receiver
+  }
+  const scenarios = [rollingRestart, crash, databaseRestart, redisOutage, concurrentIdenticalPosts, fuzz]
+  for (const scenario of scenarios) {
+    log(`${scenario.name} ...`)
+    const report = await scenario(ctx)
+    reports.push(report)
+    for (const invariant of report.invariants)
+      log(`  ${invariant.ok ? "ok  " : "FAIL"} ${invariant.name}: ${invariant.detail}`)
+  }
+  receiver.close()
+} finally {
+  await nginx?.stop()
+  await Promise.all(replicas.map((r) => stopReplica(r, "SIGTERM")))
+  await db.end().catch(() => undefined)
+  await redis.stop()
+  try {
+    postgres.stop()
+  } catch {
+    // already down
+  }
+}
+
+const outDir = short ? join(tmpdir(), "codex-drill-short") : join("drill", "results")
+mkdirSync(outDir, { recursive: true })
+const results = {
+  date: new Date().toISOString(),
+  short,
+  elapsedSeconds: Math.round((Date.now() - began) / 1000),
+  scenarios: reports
+}
+writeFileSync(join(outDir, "latest.json"), `${JSON.stringify(results, null, 2)}\n`)
+writeFileSync(join(outDir, "latest.md"), renderReport(results))
+console.log(renderReport(results))
+const failed = reports.flatMap((r) => r.invariants.filter((i) => !i.ok).map((i) => `${r.name}: ${i.name}`))
+if (failed.length > 0) {
+  log(`FAILED invariants:\n  ${failed.join("\n  ")}\n  logs kept in ${logDir}`)
+  process.exitCode = 1
+} else {
+  rmSync(dir, { recursive: true, force: true })
+  log(`all invariants held (${results.elapsedSeconds} s)`)
+}
