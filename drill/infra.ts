@@ -177,7 +177,8 @@ ${replicas.map((r) => `    server 127.0.0.1:${r.port} max_fails=0;`).join("\n")}
 }
 `
   )
-  const child = spawn("nginx", ["-c", conf, "-p", prefix], { stdio: ["ignore", "ignore", "inherit"] })
+  const binary = existsSync("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx"
+  const child = spawn(binary, ["-c", conf, "-p", prefix], { stdio: ["ignore", "ignore", "inherit"] })
   const base = `http://127.0.0.1:${port}`
   if (!(await waitFor(10_000, async () => (await httpStatus(`${base}/livez`)) === 200))) {
     throw new Error("nginx did not come up")
@@ -209,5 +210,3 @@ export const makeCertificate = (dir: string) => {
   )
   return { cert: readFileSync(cert, "utf8"), key: readFileSync(key, "utf8"), certPath: cert }
 }
-
-export const haveNginx = () => existsSync("/usr/sbin/nginx") || existsSync("/usr/bin/nginx")
