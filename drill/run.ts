@@ -369,6 +369,174 @@ async function redisOutage(ctx: Context): Promise<ScenarioReport> {
   }
 }
 
+const tenantGet = async <A>(base: string, apiKey: string, path: string): Promise<A> => {
+  const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${apiKey}` } })
+  if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`)
+  return (await response.json()) as A
+}
+
+interface EndpointHealth {
+  readonly health?: { readonly circuit: string; readonly openUntil: string | null }
+}
+
+/** Publishes `n` events (4 at a time) and returns the healthy receiver's latency for them. */
+const latencyOf = async (base: string, apiKey: string, healthy: Receiver, prefix: string, n: number) => {
+  const publishing = newPublishing()
+  await publishUntil(publishing, { base, apiKey, prefix, concurrency: 4, max: n, stop: () => false })
+  await waitFor(60_000, async () => deliveryCounts(healthy, publishing.accepted).delivered >= publishing.accepted.size)
+  const latencies = [...publishing.accepted]
+    .map((id) => (healthy.received.get(id)?.[0] ?? Number.NaN) - (publishing.acceptedAt.get(id) ?? Number.NaN))
+    .filter((ms) => !Number.isNaN(ms))
+    .sort((a, b) => a - b)
+  return { publishing, p50Ms: Math.round(percentile(latencies, 50)), p99Ms: Math.round(percentile(latencies, 99)) }
+}
+
+async function badReceivers(ctx: Context): Promise<ScenarioReport> {
+  const started = Date.now()
+  const recovered = { value: false }
+  const flapStart = Date.now()
+  const healthy = await startReceiver(tls)
+  const hang = await startReceiver(tls, () => (recovered.value ? 204 : new Promise<number>(() => undefined)))
+  const slow = await startReceiver(tls, async () => {
+    if (!recovered.value) await sleep(10_000)
+    return 204
+  })
+  // Flapping: a second of 500s, a second of 204s.
+  const flap = await startReceiver(tls, () =>
+    recovered.value || Math.floor((Date.now() - flapStart) / 1000) % 2 === 1 ? 204 : 500
+  )
+  try {
+    const tenant = await tenantWithEndpoint(ctx.nginx.base, "drill bad receivers", healthy)
+    const n = scale(200, 40)
+    const before = await latencyOf(ctx.nginx.base, tenant.apiKey, healthy, "bad-before", n)
+
+    const bad: Record<string, { readonly receiver: Receiver; readonly id: string }> = {}
+    for (const [name, receiver] of [
+      ["hanging", hang],
+      ["slow (10 s)", slow],
+      ["flapping", flap]
+    ] as const) {
+      const endpoint = (await tenantPost(ctx.nginx.base, tenant.apiKey, "/v1/endpoints", { url: receiver.url })) as {
+        id: string
+      }
+      const secret = await tenantGet<{ secret: string }>(
+        ctx.nginx.base,
+        tenant.apiKey,
+        `/v1/endpoints/${endpoint.id}/secret`
+      )
+      receiver.secret = secret.secret
+      bad[name] = { receiver, id: endpoint.id }
+    }
+    const phaseStart = new Date().toISOString()
+    const circuits = new Map<string, Set<string>>()
+    const watch = async () => {
+      for (const [name, { id }] of Object.entries(bad)) {
+        const endpoint = await tenantGet<EndpointHealth>(ctx.nginx.base, tenant.apiKey, `/v1/endpoints/${id}`)
+        const seen = circuits.get(name) ?? new Set<string>()
+        seen.add(endpoint.health?.circuit ?? "unknown")
+        circuits.set(name, seen)
+      }
+    }
+    let watching = true
+    const watcher = (async () => {
+      while (watching) {
+        await watch().catch(() => undefined)
+        await sleep(250)
+      }
+    })()
+    const during = await latencyOf(ctx.nginx.base, tenant.apiKey, healthy, "bad-during", n)
+    // Let the bad endpoints' retries and circuits play out a little longer.
+    await sleep(scale(8000, 4000))
+    watching = false
+    await watcher
+
+    // The receivers recover; an operator re-queues what failed meanwhile; everything must arrive.
+    recovered.value = true
+    for (const { id } of Object.values(bad)) {
+      await tenantPost(ctx.nginx.base, tenant.apiKey, `/v1/endpoints/${id}/recover`, { since: phaseStart })
+    }
+    const everyDelivered = await waitFor(90_000, async () => {
+      const pending = await ctx.db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM deliveries WHERE tenant_id = $1 AND status <> 'succeeded'",
+        [tenant.tenantId]
+      )
+      return pending.rows[0]?.n === 0
+    })
+    const closedAgain = await waitFor(60_000, async () => {
+      const states = await Promise.all(
+        Object.values(bad).map(({ id }) =>
+          tenantGet<EndpointHealth>(ctx.nginx.base, tenant.apiKey, `/v1/endpoints/${id}`)
+        )
+      )
+      return states.every((e) => e.health?.circuit === "closed")
+    })
+    const outcomes = async (endpointId: string) => {
+      const rows = await ctx.db.query<{ outcome: string; n: number }>(
+        `SELECT a.outcome, count(*)::int AS n FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+         WHERE d.endpoint_id = $1 GROUP BY 1`,
+        [endpointId]
+      )
+      return Object.fromEntries(rows.rows.map((r) => [r.outcome, r.n]))
+    }
+    const recorded = Object.fromEntries(
+      await Promise.all(Object.entries(bad).map(async ([name, { id }]) => [name, await outcomes(id)] as const))
+    )
+    const seen = (name: string) => [...(circuits.get(name) ?? [])].join("/")
+    const publishing = newPublishing()
+    for (const p of [before.publishing, during.publishing]) {
+      for (const id of p.accepted) publishing.accepted.add(id)
+      publishing.attempts += p.attempts
+      for (const [k, v] of Object.entries(p.statuses)) publishing.statuses[k] = (publishing.statuses[k] ?? 0) + v
+    }
+    const { delivered, duplicates } = deliveryCounts(healthy, publishing.accepted)
+    return {
+      name: "bad receivers",
+      requests: publishing.attempts,
+      statuses: publishing.statuses,
+      accepted: publishing.accepted.size,
+      stored: await storedCount(ctx.db, publishing.accepted),
+      delivered,
+      lost: publishing.accepted.size - (await storedCount(ctx.db, publishing.accepted)),
+      duplicates,
+      fiveXx: fiveXx(publishing),
+      hangs: publishing.hangs,
+      deliveryLatency: { p50Ms: during.p50Ms, p99Ms: during.p99Ms },
+      durationMs: Date.now() - started,
+      invariants: [
+        check(
+          "healthy endpoint keeps its latency (p50 during <= 2x before + 25 ms)",
+          during.p50Ms <= 2 * before.p50Ms + 25,
+          `p50/p99 before ${before.p50Ms}/${before.p99Ms} ms, during ${during.p50Ms}/${during.p99Ms} ms`
+        ),
+        check(
+          "the hanging and slow endpoints' circuits opened",
+          (circuits.get("hanging")?.has("open") ?? false) && (circuits.get("slow (10 s)")?.has("open") ?? false),
+          Object.keys(bad)
+            .map((name) => `${name}: ${seen(name)}`)
+            .join(", ")
+        ),
+        check("every circuit closed again after recovery", closedAgain, `${closedAgain}`),
+        check(
+          "attempts recorded as they happened (timeouts for hanging and slow, failures for flapping)",
+          (recorded.hanging?.timeout ?? 0) > 0 &&
+            (recorded["slow (10 s)"]?.timeout ?? 0) > 0 &&
+            (recorded.flapping?.failed ?? 0) > 0 &&
+            Object.values(recorded).every((r) => (r.succeeded ?? 0) > 0),
+          JSON.stringify(recorded)
+        ),
+        check("every delivery succeeded once the receivers recovered", everyDelivered, `${everyDelivered}`),
+        check(
+          "every signature verified",
+          [healthy, hang, slow, flap].every((r) => r.invalid === 0),
+          ""
+        )
+      ]
+    }
+  } finally {
+    for (const receiver of [healthy, hang, slow, flap]) receiver.close()
+  }
+}
+
 async function concurrentIdenticalPosts(ctx: Context): Promise<ScenarioReport> {
   const started = Date.now()
   const receiver = await startReceiver(tls)
@@ -515,7 +683,7 @@ try {
     tenantId: tenant.tenantId,
     receiver
   }
-  const scenarios = [rollingRestart, crash, databaseRestart, redisOutage, concurrentIdenticalPosts, fuzz]
+  const scenarios = [rollingRestart, crash, databaseRestart, redisOutage, badReceivers, concurrentIdenticalPosts, fuzz]
   for (const scenario of scenarios) {
     log(`${scenario.name} ...`)
     const report = await scenario(ctx)
