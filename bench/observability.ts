@@ -15,22 +15,13 @@
  */
 import { spawn } from "node:child_process"
 import { createServer as createHttpServer } from "node:http"
-import { createServer } from "node:net"
 import autocannon from "autocannon"
+import { freePort, median } from "./lib.ts"
 
 const duration = Number(process.env.BENCH_DURATION ?? 10)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
 const warmupSeconds = 3
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 
 /** A minimal OTLP/HTTP receiver: reads and counts the spans of every export. */
 const startReceiver = () =>
@@ -143,10 +134,6 @@ try {
 /** The best round: the one least disturbed by other load. */
 const best = (f: Figures) =>
   f.rounds.reduce((a, b) => (b.requestsPerSecond > a.requestsPerSecond ? b : a), { requestsPerSecond: 0, p99Ms: 0 })
-const median = (values: ReadonlyArray<number>) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)] ?? 0
-}
 
 const baseline = best(figures[0] ?? { name: "", rounds: [], errors: 0 }).requestsPerSecond || 1
 console.log(

@@ -8,29 +8,14 @@
  * `createdb -h 127.0.0.1 -U postgres codex_bench`).
  */
 import { spawn } from "node:child_process"
-import { readFileSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
+import { rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { freePort, median, rssMb } from "./lib.ts"
 
 const runs = Number(process.env.BENCH_RUNS ?? 3)
 // A database of the benchmark's own: the app migrates it at startup.
 const databaseUrl = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/codex_bench"
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-
-const rssMb = (pid: number) => {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8")
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
-  return Math.round(kb / 102.4) / 10
-}
 
 const untilHealthy = async (port: number, deadlineMs: number) => {
   while (Date.now() < deadlineMs) {
@@ -70,8 +55,6 @@ const once = async (env: Record<string, string>) => {
   if (!ok) throw new Error(`server did not become healthy (${JSON.stringify(env)})`)
   return { readyMs, rss }
 }
-
-const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN
 
 const scenario = async (name: string, env: () => Record<string, string>, before?: () => void) => {
   const samples = []

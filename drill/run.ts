@@ -35,7 +35,6 @@ import {
   deliveryCounts,
   newPublishing,
   type Publishing,
-  publishOne,
   publishUntil,
   type Receiver,
   startReceiver
@@ -203,26 +202,47 @@ const restartReplica = async (ctx: Context, index: number, signal: NodeJS.Signal
   return exit
 }
 
-async function rollingRestart(ctx: Context): Promise<ScenarioReport> {
-  const started = Date.now()
+/** Runs `fault` while a careful client publishes through nginx (from `warmupMs` in), then stops the load. */
+const underLoad = async <A>(
+  ctx: Context,
+  prefix: string,
+  options: { readonly concurrency: number; readonly max: number; readonly warmupMs: number },
+  fault: (publishing: Publishing) => Promise<A>
+) => {
   const publishing = newPublishing()
   let done = false
   const load = publishUntil(publishing, {
     base: ctx.nginx.base,
     apiKey: ctx.apiKey,
-    prefix: "rolling",
-    concurrency: 16,
-    max: scale(20_000, 3000),
+    prefix,
+    concurrency: options.concurrency,
+    max: options.max,
     stop: () => done
   })
-  await sleep(scale(2000, 500))
-  const exits: Array<{ code: number | null; ms: number }> = []
-  for (let i = 0; i < ctx.replicas.length; i++) {
-    exits.push(await restartReplica(ctx, i, "SIGTERM"))
-    await sleep(scale(1000, 200))
+  await sleep(options.warmupMs)
+  try {
+    return { publishing, result: await fault(publishing) }
+  } finally {
+    done = true
+    await load
   }
-  done = true
-  await load
+}
+
+async function rollingRestart(ctx: Context): Promise<ScenarioReport> {
+  const started = Date.now()
+  const { publishing, result: exits } = await underLoad(
+    ctx,
+    "rolling",
+    { concurrency: 16, max: scale(20_000, 3000), warmupMs: scale(2000, 500) },
+    async () => {
+      const exits: Array<{ code: number | null; ms: number }> = []
+      for (let i = 0; i < ctx.replicas.length; i++) {
+        exits.push(await restartReplica(ctx, i, "SIGTERM"))
+        await sleep(scale(1000, 200))
+      }
+      return exits
+    }
+  )
   const settled = await settle(ctx, publishing, 60_000)
   return {
     ...baseReport("rolling restart", publishing, settled, started),
@@ -241,21 +261,16 @@ async function rollingRestart(ctx: Context): Promise<ScenarioReport> {
 
 async function crash(ctx: Context): Promise<ScenarioReport> {
   const started = Date.now()
-  const publishing = newPublishing()
-  let done = false
-  const load = publishUntil(publishing, {
-    base: ctx.nginx.base,
-    apiKey: ctx.apiKey,
-    prefix: "crash",
-    concurrency: 16,
-    max: scale(10_000, 2000),
-    stop: () => done
-  })
-  await sleep(scale(2000, 700))
-  const exit = await restartReplica(ctx, 0, "SIGKILL")
-  await sleep(scale(2000, 500))
-  done = true
-  await load
+  const { publishing, result: exit } = await underLoad(
+    ctx,
+    "crash",
+    { concurrency: 16, max: scale(10_000, 2000), warmupMs: scale(2000, 700) },
+    async () => {
+      const exit = await restartReplica(ctx, 0, "SIGKILL")
+      await sleep(scale(2000, 500))
+      return exit
+    }
+  )
   // The killed worker's leases expire after DELIVERY_TIMEOUT + 30 s; then its deliveries are sent again.
   const settled = await settle(ctx, publishing, 90_000)
   return {
@@ -270,42 +285,31 @@ async function crash(ctx: Context): Promise<ScenarioReport> {
 
 async function databaseRestart(ctx: Context): Promise<ScenarioReport> {
   const started = Date.now()
-  const publishing = newPublishing()
-  let done = false
-  const load = publishUntil(publishing, {
-    base: ctx.nginx.base,
-    apiKey: ctx.apiKey,
-    prefix: "db",
-    concurrency: 16,
-    max: scale(10_000, 2000),
-    stop: () => done
-  })
-  await sleep(scale(1500, 500))
-  ctx.pg.stop()
-  const during = newPublishing()
-  // While the database is down: direct probes of every replica and a few publishes through nginx.
-  const readyzDown = await Promise.all(ctx.replicas.map((r) => httpStatus(`${r.base}/readyz`, 10_000)))
-  await Promise.all(
-    Array.from({ length: 10 }, (_, i) =>
-      publishOne(during, ctx.nginx.base, ctx.apiKey, `db-down-${i}`, { i }).catch(() => undefined)
-    )
+  const { publishing, result } = await underLoad(
+    ctx,
+    "db",
+    { concurrency: 16, max: scale(10_000, 2000), warmupMs: scale(1500, 500) },
+    async () => {
+      ctx.pg.stop()
+      // While the database is down: every replica's /readyz, and one request through nginx.
+      const readyzDown = await Promise.all(ctx.replicas.map((r) => httpStatus(`${r.base}/readyz`, 10_000)))
+      const answer = await fetch(`${ctx.nginx.base}/v1/events`, {
+        headers: { authorization: `Bearer ${ctx.apiKey}` },
+        signal: AbortSignal.timeout(10_000)
+      }).then(
+        (r) => `${r.status} ${r.headers.get("content-type")}`,
+        () => "no answer"
+      )
+      await sleep(scale(3000, 1000))
+      ctx.pg.start()
+      const back = Date.now()
+      const recovered = await waitFor(30_000, () => allReady(ctx.replicas))
+      return { readyzDown, answer, recovered, recoveryMs: Date.now() - back }
+    }
   )
-  const problemTypes = await fetch(`${ctx.nginx.base}/v1/events`, {
-    headers: { authorization: `Bearer ${ctx.apiKey}` },
-    signal: AbortSignal.timeout(10_000)
-  }).then(
-    (r) => `${r.status} ${r.headers.get("content-type")}`,
-    () => "no answer"
-  )
-  await sleep(scale(3000, 1000))
-  ctx.pg.start()
-  const back = Date.now()
-  const recovered = await waitFor(30_000, () => allReady(ctx.replicas))
-  const recoveryMs = Date.now() - back
-  done = true
-  await load
+  const { readyzDown, answer: problemTypes, recovered, recoveryMs } = result
   const settled = await settle(ctx, publishing, 60_000)
-  const fiveHundreds = (publishing.statuses["500"] ?? 0) + (during.statuses["500"] ?? 0)
+  const fiveHundreds = publishing.statuses["500"] ?? 0
   return {
     ...baseReport("database restart", publishing, settled, started),
     recoveryMs,
@@ -333,26 +337,22 @@ async function databaseRestart(ctx: Context): Promise<ScenarioReport> {
 
 async function redisOutage(ctx: Context): Promise<ScenarioReport> {
   const started = Date.now()
-  const publishing = newPublishing()
-  let done = false
-  const load = publishUntil(publishing, {
-    base: ctx.nginx.base,
-    apiKey: ctx.apiKey,
-    prefix: "redis",
-    concurrency: 8,
-    max: scale(10_000, 1500),
-    stop: () => done
-  })
-  await sleep(scale(1500, 500))
-  await ctx.redis.stop()
-  const before = publishing.accepted.size
-  await sleep(scale(4000, 1500))
-  const duringOutage = publishing.accepted.size - before
-  const readyDuring = await allReady(ctx.replicas)
-  await ctx.redis.start()
-  await sleep(scale(2000, 500))
-  done = true
-  await load
+  const { publishing, result } = await underLoad(
+    ctx,
+    "redis",
+    { concurrency: 8, max: scale(10_000, 1500), warmupMs: scale(1500, 500) },
+    async (load) => {
+      await ctx.redis.stop()
+      const before = load.accepted.size
+      await sleep(scale(4000, 1500))
+      const duringOutage = load.accepted.size - before
+      const readyDuring = await allReady(ctx.replicas)
+      await ctx.redis.start()
+      await sleep(scale(2000, 500))
+      return { duringOutage, readyDuring }
+    }
+  )
+  const { duringOutage, readyDuring } = result
   const settled = await settle(ctx, publishing, 60_000)
   return {
     ...baseReport("Redis outage", publishing, settled, started),

@@ -1,30 +1,18 @@
 /** Fastify 5 doing codex-api's job for the benchmarked routes, with the usual plugins and the shared pieces. */
 import rateLimitPlugin from "@fastify/rate-limit"
 import Fastify from "fastify"
-import {
-  accessLog,
-  authenticate,
-  listEvents,
-  listening,
-  metricsContentType,
-  metricsText,
-  observe,
-  port,
-  rateLimit,
-  requestId,
-  unauthorized
-} from "./common.ts"
+import * as peer from "./common.ts"
 
-const app = Fastify({ logger: false, genReqId: (req) => requestId(req.headers["x-request-id"]) })
-await app.register(rateLimitPlugin, { max: rateLimit.max, timeWindow: rateLimit.windowMs })
+const app = Fastify({ logger: false, genReqId: (req) => peer.requestId(req.headers["x-request-id"]) })
+await app.register(rateLimitPlugin, { max: peer.rateLimit.max, timeWindow: peer.rateLimit.windowMs })
 
 app.addHook("onRequest", async (request, reply) => {
   reply.header("x-request-id", request.id)
 })
 app.addHook("onResponse", async (request, reply) => {
   const route = request.routeOptions.url ?? "unmatched"
-  observe(request.method, route, reply.statusCode, reply.elapsedTime / 1000)
-  accessLog({
+  peer.observe(request.method, route, reply.statusCode, reply.elapsedTime / 1000)
+  peer.accessLog({
     requestId: request.id,
     method: request.method,
     route,
@@ -38,16 +26,16 @@ app.addHook("onResponse", async (request, reply) => {
 })
 
 app.get("/livez", async () => ({ status: "pass" }))
-app.get("/metrics", async (_, reply) => reply.type(metricsContentType).send(await metricsText()))
+app.get("/metrics", async (_, reply) => reply.type(peer.metricsContentType).send(await peer.metricsText()))
 app.get<{ Querystring: { limit?: string } }>("/v1/events", async (request, reply) => {
-  const tenantId = await authenticate(request.headers.authorization)
-  if (tenantId === undefined) return reply.code(401).type("application/problem+json").send(unauthorized)
+  const tenantId = await peer.authenticate(request.headers.authorization)
+  if (tenantId === undefined) return reply.code(401).type("application/problem+json").send(peer.unauthorized)
   ;(request as { tenantId?: string }).tenantId = tenantId
-  return listEvents(tenantId, request.query.limit)
+  return peer.listEvents(tenantId, request.query.limit)
 })
 
-const address = await app.listen({ port, host: "127.0.0.1" })
-listening(Number(new URL(address).port))
+const address = await app.listen({ port: peer.port, host: "127.0.0.1" })
+peer.listening(Number(new URL(address).port))
 process.once("SIGTERM", () => {
   app.close().then(() => process.exit(0))
 })

@@ -4,30 +4,18 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import {
-  accessLog,
-  authenticate,
-  listEvents,
-  listening,
-  metricsContentType,
-  metricsText,
-  observe,
-  port,
-  rateLimit,
-  requestId,
-  unauthorized
-} from "./common.ts"
+import * as peer from "./common.ts"
 
 const windows = new Map<string, { count: number; resetAt: number }>()
 const allowed = (key: string): boolean => {
   const now = Date.now()
   const window = windows.get(key)
   if (window === undefined || window.resetAt <= now) {
-    windows.set(key, { count: 1, resetAt: now + rateLimit.windowMs })
+    windows.set(key, { count: 1, resetAt: now + peer.rateLimit.windowMs })
     return true
   }
   window.count++
-  return window.count <= rateLimit.max
+  return window.count <= peer.rateLimit.max
 }
 
 const json = (res: ServerResponse, status: number, body: unknown, type = "application/json") => {
@@ -45,17 +33,17 @@ const handle = async (req: IncomingMessage, res: ServerResponse, url: URL): Prom
     return ["/livez", undefined]
   }
   if (req.method === "GET" && url.pathname === "/metrics") {
-    res.writeHead(200, { "content-type": metricsContentType })
-    res.end(await metricsText())
+    res.writeHead(200, { "content-type": peer.metricsContentType })
+    res.end(await peer.metricsText())
     return ["/metrics", undefined]
   }
   if (req.method === "GET" && url.pathname === "/v1/events") {
-    const tenantId = await authenticate(req.headers.authorization)
+    const tenantId = await peer.authenticate(req.headers.authorization)
     if (tenantId === undefined) {
-      json(res, 401, unauthorized, "application/problem+json")
+      json(res, 401, peer.unauthorized, "application/problem+json")
       return ["/v1/events", undefined]
     }
-    json(res, 200, await listEvents(tenantId, url.searchParams.get("limit")))
+    json(res, 200, await peer.listEvents(tenantId, url.searchParams.get("limit")))
     return ["/v1/events", tenantId]
   }
   json(res, 404, { title: "Not Found", status: 404 }, "application/problem+json")
@@ -64,14 +52,14 @@ const handle = async (req: IncomingMessage, res: ServerResponse, url: URL): Prom
 
 const server = createServer((req, res) => {
   const started = performance.now()
-  const id = requestId(req.headers["x-request-id"])
+  const id = peer.requestId(req.headers["x-request-id"])
   res.setHeader("x-request-id", id)
   const url = new URL(req.url ?? "/", "http://localhost")
   handle(req, res, url).then(
     ([route, tenantId]) => {
       const durationMs = performance.now() - started
-      observe(req.method ?? "GET", route, res.statusCode, durationMs / 1000)
-      accessLog({
+      peer.observe(req.method ?? "GET", route, res.statusCode, durationMs / 1000)
+      peer.accessLog({
         requestId: id,
         method: req.method ?? "GET",
         route,
@@ -89,5 +77,5 @@ const server = createServer((req, res) => {
   )
 })
 server.keepAliveTimeout = 65_000
-server.listen(port, "127.0.0.1", () => listening((server.address() as AddressInfo).port))
+server.listen(peer.port, "127.0.0.1", () => peer.listening((server.address() as AddressInfo).port))
 process.once("SIGTERM", () => server.close(() => process.exit(0)))

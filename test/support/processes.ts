@@ -10,6 +10,20 @@ export interface ProcessResult {
   readonly elapsedMs: number
 }
 
+/** `node <script>` from the package root, its stdout and stderr collected as they come. */
+const spawnScript = (script: string, env: NodeJS.ProcessEnv) => {
+  const child = spawn(process.execPath, [script], { cwd: packageRoot, env, stdio: ["ignore", "pipe", "pipe"] })
+  let stdout = ""
+  let stderr = ""
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout += chunk
+  })
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr += chunk
+  })
+  return { child, output: () => ({ stdout, stderr }) }
+}
+
 /**
  * Runs `node <script>` (a source file: Node 24 strips the types) from the package root until it exits, or kills it
  * at `deadlineMs`. Resolves on "close", not "exit", so all output has been read.
@@ -17,15 +31,7 @@ export interface ProcessResult {
 export const runToExit = (script: string, env: NodeJS.ProcessEnv, deadlineMs: number): Promise<ProcessResult> =>
   new Promise((resolve, reject) => {
     const started = Date.now()
-    const child = spawn(process.execPath, [script], { cwd: packageRoot, env, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk
-    })
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk
-    })
+    const { child, output } = spawnScript(script, env)
     let timedOut = false
     const deadline = setTimeout(() => {
       timedOut = true
@@ -37,7 +43,7 @@ export const runToExit = (script: string, env: NodeJS.ProcessEnv, deadlineMs: nu
     })
     child.once("close", (code) => {
       clearTimeout(deadline)
-      resolve({ code: timedOut ? null : code, stdout, stderr, elapsedMs: Date.now() - started })
+      resolve({ code: timedOut ? null : code, ...output(), elapsedMs: Date.now() - started })
     })
   })
 
@@ -72,25 +78,20 @@ export const startService = async <A>(
   ready: (entry: Record<string, unknown>) => A | undefined,
   timeoutMs = 30_000
 ): Promise<Service<A>> => {
-  const child = spawn(process.execPath, [script], { cwd: packageRoot, env, stdio: ["ignore", "pipe", "pipe"] })
-  let stdout = ""
-  let stderr = ""
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-    stdout += chunk
-  })
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-    stderr += chunk
-  })
+  const { child, output } = spawnScript(script, env)
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once("exit", (code, signal) => resolve({ code, signal }))
   )
   const logs = () =>
-    stdout
-      .split("\n")
+    output()
+      .stdout.split("\n")
       .filter((line) => line.startsWith("{"))
       .map((line) => JSON.parse(line) as Record<string, unknown>)
   const value = await until(`${script} to get ready`, timeoutMs, async () => {
-    if (child.exitCode !== null) throw new Error(`${script} exited with ${child.exitCode}: ${stderr}${stdout}`)
+    if (child.exitCode !== null) {
+      const { stdout, stderr } = output()
+      throw new Error(`${script} exited with ${child.exitCode}: ${stderr}${stdout}`)
+    }
     for (const entry of logs()) {
       const accepted = ready(entry)
       if (accepted !== undefined) return accepted
