@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Ref, Schedule } from "effect"
+import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Ref, Schedule } from "effect"
 import { TestClock } from "effect/testing"
-import { endpointCircuitsRedis, endpointCircuitsTest } from "../layers/EndpointCircuitsLive.ts"
+import { appConfigTest } from "../layers/AppConfigLive.ts"
+import { EndpointCircuitsLive, endpointCircuitsRedis, endpointCircuitsTest } from "../layers/EndpointCircuitsLive.ts"
 import { makeMetricsTest } from "../layers/MetricsLive.ts"
 import { CircuitRejected, CircuitVerdict, EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { openSchedule } from "../src/domain/CircuitPolicy.ts"
@@ -227,6 +228,34 @@ describe("endpoint circuits on Redis (127.0.0.1:6379)", () => {
       // Another endpoint on the same Redis is unaffected.
       yield* circuitsB.guard("ep_other", count, () => CircuitVerdict.success)
       assert.strictEqual((yield* circuitsA.health("ep_other")).circuit, "closed")
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("EndpointCircuitsLive: on Redis when REDIS_URL is set (replicas share), in process memory otherwise", () =>
+    Effect.gen(function* () {
+      const prefix = `codex:test:circuit:${randomBytes(6).toString("hex")}:`
+      const breaker = {
+        failureThreshold: 1,
+        openBase: Duration.seconds(30),
+        openMax: Duration.minutes(1),
+        redisPrefix: prefix
+      }
+      const live = (redisUrl: Option.Option<Redacted.Redacted<string>>) => {
+        const { layer } = makeMetricsTest()
+        return Layer.build(
+          EndpointCircuitsLive.pipe(Layer.provide(layer), Layer.provide(appConfigTest({ redisUrl, breaker })))
+        ).pipe(Effect.map((context) => Context.get(context, EndpointCircuits)))
+      }
+      const redis = Option.some(Redacted.make("redis://127.0.0.1:6379"))
+      const [a, b] = [yield* live(redis), yield* live(redis)]
+      const [m1, m2] = [yield* live(Option.none()), yield* live(Option.none())]
+      const fail = () => CircuitVerdict.failure()
+
+      yield* a.guard("ep_live", Effect.void, fail)
+      assert.strictEqual((yield* b.health("ep_live")).circuit, "open", "the second replica sees the first one's trip")
+      yield* m1.guard("ep_live", Effect.void, fail)
+      assert.strictEqual((yield* m1.health("ep_live")).circuit, "open")
+      assert.strictEqual((yield* m2.health("ep_live")).circuit, "closed", "memory circuits are per process")
     }).pipe(Effect.scoped)
   )
 })
