@@ -16,7 +16,11 @@ export class AddressNotAllowed extends Error {
   readonly host: string
   readonly address: string
   constructor(host: string, address: string) {
-    super(`${host} is ${address}, a private or reserved address`)
+    super(
+      host === address
+        ? `${address} is a private or reserved address`
+        : `${host} is ${address}, a private or reserved address`
+    )
     this.name = "AddressNotAllowed"
     this.host = host
     this.address = address

@@ -1,9 +1,10 @@
 import type { ServerResponse } from "node:http"
-import { assert, layer } from "@effect/vitest"
+import { assert, describe, it, layer } from "@effect/vitest"
 import { Duration, Effect, Layer } from "effect"
+import { HttpClient } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { appConfigTest } from "../layers/AppConfigLive.ts"
-import { DeliveryHttpClientLive } from "../layers/DeliveryHttpClient.ts"
+import { blockedAtConnect, DeliveryHttpClientLive } from "../layers/DeliveryHttpClient.ts"
 import { DeliveryWorkerLive } from "../layers/DeliveryWorkerLive.ts"
 import { endpointCircuitsTest } from "../layers/EndpointCircuitsLive.ts"
 import { EndpointsLive } from "../layers/EndpointsLive.ts"
@@ -285,5 +286,48 @@ layer(guardedWorker(), { excludeTestServices: true })("the SSRF guard at connect
         for (const id of endpointIds) assert.strictEqual((yield* circuits.health(id)).circuit, "closed")
       }),
     { timeout: 30_000 }
+  )
+})
+
+describe("the outbound client's connect-time guard", () => {
+  const get = (url: string) =>
+    Effect.gen(function* () {
+      const client = yield* HttpClient.HttpClient
+      return yield* client.get(url).pipe(
+        Effect.map((response) => response.status),
+        Effect.catch((error) => Effect.succeed(blockedAtConnect(error) ?? `other: ${error.message}`)),
+        Effect.scoped
+      )
+    })
+
+  it.live("refuses loopback names and literals in every spelling before connecting; allows them when configured", () =>
+    Effect.gen(function* () {
+      const receiver = yield* makeReceiver((_, __, res) => answer(res, 204))
+      const port = new URL(receiver.url).port
+      const urls = [
+        `http://127.0.0.1:${port}/hook`,
+        `http://127.1:${port}/hook`,
+        `http://[::ffff:127.0.0.1]:${port}/hook`,
+        `http://localhost:${port}/hook`
+      ]
+      const guarded = yield* Effect.forEach(urls, get).pipe(
+        Effect.provide(
+          DeliveryHttpClientLive.pipe(Layer.provide(appConfigTest({ webhookAllowPrivateNetworks: false })))
+        )
+      )
+      for (const [i, outcome] of guarded.entries()) {
+        assert.match(
+          String(outcome),
+          /^(127\.0\.0\.1|127\.1|::ffff:7f00:1|localhost is (127\.0\.0\.1|::1),) (is )?a private or reserved address$/,
+          urls[i]
+        )
+      }
+      assert.strictEqual(receiver.requests.length, 0, "nothing reached the receiver")
+
+      const open = yield* Effect.forEach(urls, get).pipe(
+        Effect.provide(DeliveryHttpClientLive.pipe(Layer.provide(appConfigTest({ webhookAllowPrivateNetworks: true }))))
+      )
+      assert.deepStrictEqual(open, [204, 204, 204, 204])
+    })
   )
 })
