@@ -18,9 +18,12 @@ export type CircuitVerdict =
   | { readonly _tag: "Failure"; readonly retryAfter: Duration.Duration | undefined }
   | { readonly _tag: "Ignored" }
 
+const success: CircuitVerdict = { _tag: "Success" }
+const ignored: CircuitVerdict = { _tag: "Ignored" }
+
 export const CircuitVerdict = {
-  success: { _tag: "Success" } as CircuitVerdict,
-  ignored: { _tag: "Ignored" } as CircuitVerdict,
+  success,
+  ignored,
   failure: (retryAfter?: Duration.Duration): CircuitVerdict => ({ _tag: "Failure", retryAfter })
 } as const
 
