@@ -1,8 +1,8 @@
 import { Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
-import { Deliveries } from "../services/Deliveries.ts"
-import type { AttemptOutcome, Delivery, DeliveryAttempt } from "../src/domain/Delivery.ts"
-import { iso, isoOrNull } from "./SqlRows.ts"
+import { Deliveries, EndpointDisabled } from "../services/Deliveries.ts"
+import { type AttemptOutcome, type Delivery, type DeliveryAttempt, deliveryChannel } from "../src/domain/Delivery.ts"
+import { iso, isoOrNull, toPage } from "./SqlRows.ts"
 
 interface DeliveryRow {
   readonly id: string
@@ -60,6 +60,14 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const select = sql.unsafe(columns)
+    // Due now, unleased. The attempt count is kept: numbering goes on, and the retry policy grants one more attempt
+    // (or what is left of the budget), so a manual retry never restarts a full backoff series by surprise.
+    const requeue = sql.unsafe(
+      "status = 'pending', next_attempt_at = now(), locked_until = NULL, locked_by = NULL, delivered_at = NULL, " +
+        "updated_at = now()"
+    )
+    // NOTIFY is transactional: the workers wake when the re-queue commits.
+    const notifyWorkers = sql`SELECT pg_notify(${deliveryChannel}, '')`
     return Deliveries.of({
       listForEvent: Effect.fn("Deliveries.listForEvent")(function* (tenantId, eventId) {
         const [event] = yield* sql`SELECT 1 FROM events WHERE tenant_id = ${tenantId} AND id = ${eventId}`
@@ -68,6 +76,51 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient>
           SELECT ${select} FROM deliveries WHERE tenant_id = ${tenantId} AND event_id = ${eventId} ORDER BY id`
         return Option.some(rows.map(toDelivery))
       }),
+      listForEndpoint: Effect.fn("Deliveries.listForEndpoint")(function* (tenantId, endpointId, page, status) {
+        const [endpoint] = yield* sql`SELECT 1 FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${endpointId}`
+        if (endpoint === undefined) return Option.none()
+        const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND id < ${id}` })
+        const ofStatus = Option.match(status, { onNone: () => sql``, onSome: (s) => sql`AND status = ${s}` })
+        const rows = yield* sql<DeliveryRow>`
+          SELECT ${select} FROM deliveries
+          WHERE tenant_id = ${tenantId} AND endpoint_id = ${endpointId} ${ofStatus} ${before}
+          ORDER BY id DESC LIMIT ${page.limit + 1}`
+        return Option.some(toPage(rows, page.limit, toDelivery))
+      }),
+
+      retry: Effect.fn("Deliveries.retry")(function* (tenantId, id) {
+        const [target] = yield* sql<{ readonly status: Delivery["status"]; readonly enabled: boolean }>`
+          SELECT d.status, e.enabled FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+          WHERE d.tenant_id = ${tenantId} AND d.id = ${id}
+          FOR UPDATE OF d`
+        if (target === undefined) return Option.none()
+        if (target.status !== "pending" && !target.enabled) {
+          return yield* new EndpointDisabled({ endpointId: id })
+        }
+        // Pending already means queued (maybe being sent right now): leave it, so a second retry queues nothing more.
+        const [row] =
+          target.status === "pending"
+            ? yield* sql<DeliveryRow>`SELECT ${select} FROM deliveries WHERE id = ${id}`
+            : yield* sql<DeliveryRow>`
+                UPDATE deliveries SET ${requeue} WHERE id = ${id} AND status <> 'pending' RETURNING ${select}`
+        if (target.status !== "pending") yield* notifyWorkers
+        return Option.fromNullishOr(row).pipe(Option.map(toDelivery))
+      }, sql.withTransaction),
+
+      recover: Effect.fn("Deliveries.recover")(function* (tenantId, endpointId, since) {
+        const [endpoint] = yield* sql<{ readonly enabled: boolean }>`
+          SELECT enabled FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${endpointId}`
+        if (endpoint === undefined) return Option.none()
+        if (!endpoint.enabled) return yield* new EndpointDisabled({ endpointId })
+        const rows = yield* sql`
+          UPDATE deliveries SET ${requeue}
+          WHERE tenant_id = ${tenantId} AND endpoint_id = ${endpointId} AND status = 'failed'
+            AND created_at >= ${since}
+          RETURNING id`
+        if (rows.length > 0) yield* notifyWorkers
+        return Option.some(rows.length)
+      }, sql.withTransaction),
+
       get: Effect.fn("Deliveries.get")(function* (tenantId, id) {
         const [row] = yield* sql<DeliveryRow>`
           SELECT ${select} FROM deliveries WHERE tenant_id = ${tenantId} AND id = ${id}`

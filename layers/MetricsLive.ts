@@ -198,7 +198,8 @@ export const makeMetrics = (options: MetricsOptions): MetricsShape & { readonly 
 
   // Outcome counters start at 0, so rate() and ratios work before the first event.
   for (const decision of ["allowed", "limited", "error"] as const) rateLimit.inc({ decision }, 0)
-  for (const outcome of ["new", "replayed", "conflict", "mismatch", "missing"] as const) idempotency.inc({ outcome }, 0)
+  for (const outcome of ["new", "replayed", "in_progress", "mismatch", "missing"] as const)
+    idempotency.inc({ outcome }, 0)
   for (const outcome of ["success", "failure", "timeout", "network_error", "rejected", "gone"] as const) {
     attempts.inc({ outcome }, 0)
   }

@@ -1,7 +1,8 @@
-import { Context, type Effect, type Option } from "effect"
+import { Context, Data, type Effect, type Option } from "effect"
 import type { SqlError } from "effect/sql"
-import type { Delivery, DeliveryWithAttempts } from "../src/domain/Delivery.ts"
-import type { DeliveryId, EventId, TenantId } from "../src/domain/Ids.ts"
+import type { Delivery, DeliveryStatus, DeliveryWithAttempts } from "../src/domain/Delivery.ts"
+import type { DeliveryId, EndpointId, EventId, TenantId } from "../src/domain/Ids.ts"
+import type { PageRequest, PageResult } from "./Tenants.ts"
 
 /** Reading deliveries and their attempts, scoped by tenant. */
 export interface DeliveriesShape {
@@ -10,10 +11,34 @@ export interface DeliveriesShape {
     tenantId: TenantId,
     eventId: EventId
   ) => Effect.Effect<Option.Option<ReadonlyArray<Delivery>>, SqlError.SqlError>
+  /** The deliveries to one endpoint, newest first; None when the endpoint is not the tenant's. */
+  readonly listForEndpoint: (
+    tenantId: TenantId,
+    endpointId: EndpointId,
+    page: PageRequest,
+    status: Option.Option<DeliveryStatus>
+  ) => Effect.Effect<Option.Option<PageResult<Delivery>>, SqlError.SqlError>
   readonly get: (
     tenantId: TenantId,
     id: DeliveryId
   ) => Effect.Effect<Option.Option<DeliveryWithAttempts>, SqlError.SqlError>
+  /**
+   * Queues a finished delivery (failed, cancelled or succeeded) for an attempt now; a pending one is left as it is.
+   * None when the delivery is not the tenant's.
+   */
+  readonly retry: (
+    tenantId: TenantId,
+    id: DeliveryId
+  ) => Effect.Effect<Option.Option<Delivery>, SqlError.SqlError | EndpointDisabled>
+  /** Queues the endpoint's failed deliveries created since `since`; None when the endpoint is not the tenant's. */
+  readonly recover: (
+    tenantId: TenantId,
+    endpointId: EndpointId,
+    since: Date
+  ) => Effect.Effect<Option.Option<number>, SqlError.SqlError | EndpointDisabled>
 }
+
+/** The endpoint is disabled: nothing would be sent, so nothing is queued. */
+export class EndpointDisabled extends Data.TaggedError("EndpointDisabled")<{ readonly endpointId: string }> {}
 
 export class Deliveries extends Context.Service<Deliveries, DeliveriesShape>()("codex/Deliveries") {}

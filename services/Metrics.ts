@@ -10,7 +10,7 @@ export type HttpMethodLabel = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELET
 export type RateLimitDecision = "allowed" | "limited" | "error"
 
 /** Outcome of an Idempotency-Key lookup (issue: idempotency). */
-export type IdempotencyOutcome = "new" | "replayed" | "conflict" | "mismatch" | "missing"
+export type IdempotencyOutcome = "new" | "replayed" | "in_progress" | "mismatch" | "missing"
 
 /** Outcome of one webhook delivery attempt (issue: delivery engine). */
 export type DeliveryOutcome = "success" | "failure" | "timeout" | "network_error" | "rejected" | "gone"

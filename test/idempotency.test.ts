@@ -1,14 +1,12 @@
-import { type ChildProcessByStdio, spawn } from "node:child_process"
-import type { Readable } from "node:stream"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Duration, Effect, Fiber } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
 import { makeIdempotencyStore, purgeExpiredKeys } from "../layers/IdempotencyStoreLive.ts"
-import { packageRoot } from "../layers/PackageInfo.ts"
 import { IdempotencyStore } from "../services/IdempotencyStore.ts"
 import { bodyDigest, fingerprintOf, parseIdempotencyKey } from "../src/http/Idempotency.ts"
 import { createTenant, problemBody } from "./support/http.ts"
+import { type Service, startService, stopService, until } from "./support/processes.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestServer } from "./support/testServer.ts"
 
@@ -92,23 +90,6 @@ const createEndpoint = (apiKey: string, eventTypes: ReadonlyArray<string> = []) 
     const reply = yield* send("/v1/endpoints", { bearer: apiKey, json: { url: `${baseUrl}/receiver`, eventTypes } })
     assert.strictEqual(reply.status, 201, reply.text)
     return (JSON.parse(reply.text) as { readonly id: string }).id
-  })
-
-/** Polls `check` every 100 ms until it returns a value, failing the test after `timeoutMs`. */
-const until = <A>(what: string, timeoutMs: number, check: () => Promise<A | undefined>): Promise<A> =>
-  new Promise((resolve, reject) => {
-    const deadline = Date.now() + timeoutMs
-    const tick = () => {
-      check().then(
-        (value) => {
-          if (value !== undefined) resolve(value)
-          else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`))
-          else setTimeout(tick, 100)
-        },
-        (error: unknown) => reject(error)
-      )
-    }
-    tick()
   })
 
 let keys = 0
@@ -442,7 +423,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("idempotency keys", (i
   it.effect("the metric counts outcomes", () =>
     Effect.gen(function* () {
       const metrics = yield* send("/metrics")
-      for (const outcome of ["new", "replayed", "conflict", "mismatch"]) {
+      for (const outcome of ["new", "replayed", "in_progress", "mismatch"]) {
         const line = new RegExp(`^idempotency_requests_total\\{outcome="${outcome}"\\} (\\d+)$`, "m").exec(metrics.text)
         assert.isNotNull(line, outcome)
         assert.isAbove(Number(line?.[1]), 0, outcome)
@@ -551,17 +532,13 @@ layer(
 // Several processes on one PostgreSQL database
 // ---------------------------------------------------------------------------------------------------------------
 
-interface App {
-  readonly child: ChildProcessByStdio<null, Readable, Readable>
-  readonly baseUrl: string
-  readonly exited: Promise<unknown>
-}
+type App = Service<string>
 
-/** `src/main.ts` as a process on `databaseUrl`, once it logs `listening`. */
-const startApp = async (databaseUrl: string, env: Record<string, string> = {}): Promise<App> => {
-  const child = spawn(process.execPath, ["src/main.ts"], {
-    cwd: packageRoot,
-    env: {
+/** `src/main.ts` as a process on `databaseUrl`, once it logs `listening`; `ready` is its base URL. */
+const startApp = (databaseUrl: string, env: Record<string, string> = {}): Promise<App> =>
+  startService(
+    "src/main.ts",
+    {
       ...process.env,
       APP_ENV: "development",
       HOST: "127.0.0.1",
@@ -573,39 +550,11 @@ const startApp = async (databaseUrl: string, env: Record<string, string> = {}): 
       DELIVERY_WORKER: "false",
       ...env
     },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  let stdout = ""
-  let stderr = ""
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-    stdout += chunk
-  })
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-    stderr += chunk
-  })
-  const exited = new Promise((resolve) => child.once("exit", resolve))
-  const port = await until("the app to listen", 30_000, async () => {
-    if (child.exitCode !== null) throw new Error(`the app exited with ${child.exitCode}: ${stderr}${stdout}`)
-    for (const line of stdout.split("\n")) {
-      if (!line.startsWith("{")) continue
-      const entry = JSON.parse(line) as { readonly message?: unknown; readonly port?: unknown }
-      if (entry.message === "listening" && typeof entry.port === "number") return entry.port
-    }
-    return undefined
-  }).catch((error: unknown) => {
-    child.kill("SIGKILL")
-    throw error
-  })
-  return { child, baseUrl: `http://127.0.0.1:${port}`, exited }
-}
+    (entry) =>
+      entry.message === "listening" && typeof entry.port === "number" ? `http://127.0.0.1:${entry.port}` : undefined
+  )
 
-const stopApp = (app: App) =>
-  Effect.promise(async () => {
-    if (app.child.exitCode === null && app.child.signalCode === null) {
-      app.child.kill("SIGTERM")
-      await app.exited
-    }
-  })
+const stopApp = (app: App) => Effect.promise(() => stopService(app))
 
 const mode = inject("testDatabase")
 
@@ -627,7 +576,7 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
           const replies = yield* Effect.promise(() =>
             Promise.all(
               Array.from({ length: 200 }, (_, i) =>
-                call(apps[i % 2]?.baseUrl ?? "", "/v1/events", {
+                call(apps[i % 2]?.ready ?? "", "/v1/events", {
                   bearer: tenant.apiKey,
                   key,
                   json: { type: "order.created", data: { n: 1 } }
@@ -666,7 +615,7 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
             .withTransaction(
               Effect.gen(function* () {
                 yield* sql`LOCK TABLE events IN EXCLUSIVE MODE`
-                const inFlight = call(victim?.baseUrl ?? "", "/v1/events", {
+                const inFlight = call(victim?.ready ?? "", "/v1/events", {
                   bearer: tenant.apiKey,
                   key,
                   json: body
@@ -694,12 +643,12 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
 
           assert.strictEqual(yield* countFor("events", tenant.tenantId), 0, "the killed transaction rolled back")
           const soon = yield* Effect.promise(() =>
-            call(survivor?.baseUrl ?? "", "/v1/events", { bearer: tenant.apiKey, key, json: body })
+            call(survivor?.ready ?? "", "/v1/events", { bearer: tenant.apiKey, key, json: body })
           )
           expectProblem(soon, 409)
           const reclaimed = yield* Effect.promise(() =>
             until("the claim to time out", 15_000, async () => {
-              const reply = await call(survivor?.baseUrl ?? "", "/v1/events", {
+              const reply = await call(survivor?.ready ?? "", "/v1/events", {
                 bearer: tenant.apiKey,
                 key,
                 json: body
@@ -710,7 +659,7 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
           assert.strictEqual(reclaimed.status, 202, reclaimed.text)
           assert.isFalse(isReplay(reclaimed))
           const replayed = yield* Effect.promise(() =>
-            call(survivor?.baseUrl ?? "", "/v1/events", { bearer: tenant.apiKey, key, json: body })
+            call(survivor?.ready ?? "", "/v1/events", { bearer: tenant.apiKey, key, json: body })
           )
           assert.isTrue(isReplay(replayed))
           assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)

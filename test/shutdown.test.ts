@@ -6,6 +6,7 @@ import type { Readable } from "node:stream"
 import { assert, layer } from "@effect/vitest"
 import { Duration, Effect, Option } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
+import { until } from "./support/processes.ts"
 import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
 import { type RunningTestServer, startTestServer } from "./support/testServer.ts"
 
@@ -70,17 +71,6 @@ const closedAt = (socket: Socket): Promise<number> =>
   socket.destroyed && socket.closed
     ? Promise.resolve(performance.now())
     : new Promise((resolve) => socket.once("close", () => resolve(performance.now())))
-
-/** Polls `probe` every 20 ms until it returns a value, failing after `timeoutMs`. */
-const until = async <A>(what: string, timeoutMs: number, probe: () => Promise<A | undefined>): Promise<A> => {
-  const deadline = performance.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
 
 /** Resolves within `timeoutMs` or fails with a message naming what never happened. */
 const within = <A>(what: string, timeoutMs: number, promise: Promise<A>): Promise<A> => {

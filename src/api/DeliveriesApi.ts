@@ -1,7 +1,16 @@
 import { Schema } from "effect"
-import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
-import { DeliveryList, DeliveryWithAttempts } from "../domain/Delivery.ts"
-import { NotFound } from "./Problems.ts"
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+import {
+  Delivery,
+  DeliveryList,
+  DeliveryStatus,
+  DeliveryWithAttempts,
+  RecoverDeliveries,
+  Recovered
+} from "../domain/Delivery.ts"
+import { Idempotency } from "./Idempotency.ts"
+import { Page, PageQuery } from "./Pagination.ts"
+import { Conflict, NotFound } from "./Problems.ts"
 import { TenantAuth } from "./Security.ts"
 
 export class DeliveriesApi extends HttpApiGroup.make("deliveries")
@@ -11,11 +20,47 @@ export class DeliveriesApi extends HttpApiGroup.make("deliveries")
       success: DeliveryList,
       error: NotFound
     }).annotateMerge(OpenApi.annotations({ summary: "The deliveries of an event, one per matching endpoint" })),
+    HttpApiEndpoint.get("listForEndpoint", "/endpoints/:id/deliveries", {
+      params: { id: Schema.String },
+      query: { ...PageQuery, status: Schema.optional(DeliveryStatus) },
+      success: Page(Delivery, "DeliveryPage"),
+      error: NotFound
+    }).annotateMerge(OpenApi.annotations({ summary: "The deliveries to an endpoint, newest first" })),
     HttpApiEndpoint.get("get", "/deliveries/:id", {
       params: { id: Schema.String },
       success: DeliveryWithAttempts,
       error: NotFound
-    }).annotateMerge(OpenApi.annotations({ summary: "A delivery with every attempt" }))
+    }).annotateMerge(OpenApi.annotations({ summary: "A delivery with every attempt" })),
+    HttpApiEndpoint.post("retry", "/deliveries/:id/retry", {
+      params: { id: Schema.String },
+      success: Delivery.pipe(HttpApiSchema.status(202)),
+      error: [NotFound, Conflict]
+    })
+      .middleware(Idempotency)
+      .annotateMerge(
+        OpenApi.annotations({
+          summary: "Send a delivery again",
+          description:
+            "Re-queues a failed, cancelled or delivered delivery for an attempt now: one more attempt, or what is " +
+            "left of its retry budget if more. A pending delivery is already queued and is returned unchanged, so " +
+            "retrying twice queues it once. 409 when its endpoint is disabled."
+        })
+      ),
+    HttpApiEndpoint.post("recover", "/endpoints/:id/recover", {
+      params: { id: Schema.String },
+      payload: RecoverDeliveries,
+      success: Recovered.pipe(HttpApiSchema.status(202)),
+      error: [NotFound, Conflict]
+    })
+      .middleware(Idempotency)
+      .annotateMerge(
+        OpenApi.annotations({
+          summary: "Re-queue an endpoint's failed deliveries",
+          description:
+            "After an outage of the receiver: every `failed` delivery to this endpoint created at or after `since` " +
+            "is queued for an attempt now (as `retry` does for one). 409 when the endpoint is disabled."
+        })
+      )
   )
   .middleware(TenantAuth)
   .prefix("/v1")

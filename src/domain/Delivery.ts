@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { OccurredAt } from "./Event.ts"
 
 /** The PostgreSQL channel the publishing transaction notifies and the delivery workers LISTEN on. */
 export const deliveryChannel = "codex_deliveries"
@@ -46,12 +47,17 @@ export const DeliveryAttempt = Schema.Struct({
 }).annotate({ identifier: "DeliveryAttempt" })
 export type DeliveryAttempt = typeof DeliveryAttempt.Type
 
+export const DeliveryStatus = Schema.Literals(["pending", "succeeded", "failed", "cancelled"]).annotate({
+  description: "`pending` (queued or being retried), `succeeded`, `failed` (retries exhausted) or `cancelled`."
+})
+export type DeliveryStatus = typeof DeliveryStatus.Type
+
 /** A delivery (one event to one endpoint), as the API shows it. */
 export const Delivery = Schema.Struct({
   id: Schema.String,
   eventId: Schema.String,
   endpointId: Schema.String,
-  status: Schema.Literals(["pending", "succeeded", "failed", "cancelled"]),
+  status: DeliveryStatus,
   attemptCount: Schema.Int,
   nextAttemptAt: Schema.NullOr(Schema.String),
   lastStatus: Schema.NullOr(Schema.Int),
@@ -69,3 +75,14 @@ export const DeliveryWithAttempts = Schema.Struct({
 export type DeliveryWithAttempts = typeof DeliveryWithAttempts.Type
 
 export const DeliveryList = Schema.Struct({ data: Schema.Array(Delivery) }).annotate({ identifier: "DeliveryList" })
+
+export const RecoverDeliveries = Schema.Struct({
+  since: OccurredAt.annotate({
+    description: "Re-queue the failed deliveries created at or after this time (ISO 8601 with offset).",
+    examples: ["2026-12-01T10:00:00Z"]
+  })
+}).annotate({ identifier: "RecoverDeliveries" })
+
+export const Recovered = Schema.Struct({
+  queued: Schema.Int.annotate({ description: "How many failed deliveries were queued again." })
+}).annotate({ identifier: "Recovered" })

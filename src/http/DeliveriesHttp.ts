@@ -1,13 +1,18 @@
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { Deliveries } from "../../services/Deliveries.ts"
+import { Deliveries, type EndpointDisabled } from "../../services/Deliveries.ts"
 import { Api } from "../api/Api.ts"
+import { Conflict } from "../api/Problems.ts"
 import { CurrentTenant } from "../api/Security.ts"
-import { DeliveryId, EventId } from "../domain/Ids.ts"
-import { orNotFound, pathId } from "./Params.ts"
+import { DeliveryId, EndpointId, EventId } from "../domain/Ids.ts"
+import { orNotFound, pageRequest, pageResponse, pathId } from "./Params.ts"
 
 const eventId = pathId(EventId, "event")
+const endpointId = pathId(EndpointId, "endpoint")
 const deliveryId = pathId(DeliveryId, "delivery")
+
+const disabledConflict = (_: EndpointDisabled) =>
+  new Conflict({ detail: "The endpoint is disabled: enable it (PATCH /v1/endpoints/{id}) before sending again." })
 
 export const DeliveriesHttp = HttpApiBuilder.group(
   Api,
@@ -23,11 +28,44 @@ export const DeliveriesHttp = HttpApiBuilder.group(
           return { data }
         })
       )
+      .handle("listForEndpoint", ({ params, query }) =>
+        Effect.gen(function* () {
+          const tenant = yield* CurrentTenant
+          const id = yield* endpointId(params.id)
+          const page = yield* deliveries
+            .listForEndpoint(tenant.id, id, pageRequest(query), Option.fromNullishOr(query.status))
+            .pipe(Effect.orDie, orNotFound("endpoint"))
+          return pageResponse(page)
+        })
+      )
       .handle("get", ({ params }) =>
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
           const id = yield* deliveryId(params.id)
           return yield* deliveries.get(tenant.id, id).pipe(Effect.orDie, orNotFound("delivery"))
+        })
+      )
+      .handle("retry", ({ params }) =>
+        Effect.gen(function* () {
+          const tenant = yield* CurrentTenant
+          const id = yield* deliveryId(params.id)
+          return yield* deliveries.retry(tenant.id, id).pipe(
+            Effect.catchTag("EndpointDisabled", (e) => Effect.fail(disabledConflict(e))),
+            Effect.catchTag("SqlError", Effect.die),
+            orNotFound("delivery")
+          )
+        })
+      )
+      .handle("recover", ({ params, payload }) =>
+        Effect.gen(function* () {
+          const tenant = yield* CurrentTenant
+          const id = yield* endpointId(params.id)
+          const queued = yield* deliveries.recover(tenant.id, id, new Date(payload.since)).pipe(
+            Effect.catchTag("EndpointDisabled", (e) => Effect.fail(disabledConflict(e))),
+            Effect.catchTag("SqlError", Effect.die),
+            orNotFound("endpoint")
+          )
+          return { queued }
         })
       )
   })

@@ -229,7 +229,7 @@ export const IdempotencyLive: Layer.Layer<
             metrics?.idempotencyOutcome("replayed")
             return replay(claim.response)
           case "InProgress":
-            metrics?.idempotencyOutcome("conflict")
+            metrics?.idempotencyOutcome("in_progress")
             return yield* new Conflict({
               detail: "A request with this Idempotency-Key is still being processed; retry later."
             })

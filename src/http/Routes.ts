@@ -25,7 +25,7 @@ const Handlers = Layer.mergeAll(
   AdminHttp.pipe(Layer.provide([AdminAuthLive, IdempotencyLive])),
   EndpointsHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive])),
   EventsHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive])),
-  DeliveriesHttp.pipe(Layer.provide(TenantAuthLive))
+  DeliveriesHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive]))
 ).pipe(
   Layer.provide(
     Layer.mergeAll(TenantsLive, EndpointsLive, EventsLive, DeliveriesLive, UrlPolicyLive, IdempotencyStoreLive)

@@ -1,4 +1,5 @@
-import { spawn } from "node:child_process"
+import { type ChildProcessByStdio, spawn } from "node:child_process"
+import type { Readable } from "node:stream"
 import { packageRoot } from "../../layers/PackageInfo.ts"
 
 export interface ProcessResult {
@@ -39,3 +40,71 @@ export const runToExit = (script: string, env: NodeJS.ProcessEnv, deadlineMs: nu
       resolve({ code: timedOut ? null : code, stdout, stderr, elapsedMs: Date.now() - started })
     })
   })
+
+/** Polls `probe` every 20 ms until it returns a value, failing after `timeoutMs`. Never a fixed sleep. */
+export const until = async <A>(what: string, timeoutMs: number, probe: () => Promise<A | undefined>): Promise<A> => {
+  const deadline = performance.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined) return value
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** A long-running `node <script>` child whose JSON log lines are kept. */
+export interface Service<A> {
+  readonly child: ChildProcessByStdio<null, Readable, Readable>
+  /** The parsed JSON lines of stdout so far. */
+  readonly logs: () => ReadonlyArray<Record<string, unknown>>
+  readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
+  /** What `ready` returned for the first line it accepted. */
+  readonly ready: A
+}
+
+/**
+ * Starts `node <script>` from the package root and resolves once `ready` accepts one of its JSON log lines (within
+ * `timeoutMs`); a child that exits first or never gets ready is killed and the promise fails with its output.
+ */
+export const startService = async <A>(
+  script: string,
+  env: NodeJS.ProcessEnv,
+  ready: (entry: Record<string, unknown>) => A | undefined,
+  timeoutMs = 30_000
+): Promise<Service<A>> => {
+  const child = spawn(process.execPath, [script], { cwd: packageRoot, env, stdio: ["ignore", "pipe", "pipe"] })
+  let stdout = ""
+  let stderr = ""
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout += chunk
+  })
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr += chunk
+  })
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal }))
+  )
+  const logs = () =>
+    stdout
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+  const value = await until(`${script} to get ready`, timeoutMs, async () => {
+    if (child.exitCode !== null) throw new Error(`${script} exited with ${child.exitCode}: ${stderr}${stdout}`)
+    for (const entry of logs()) {
+      const accepted = ready(entry)
+      if (accepted !== undefined) return accepted
+    }
+    return undefined
+  }).catch((error: unknown) => {
+    child.kill("SIGKILL")
+    throw error
+  })
+  return { child, logs, exited, ready: value }
+}
+
+/** SIGTERM (if still running), then waits for the exit. */
+export const stopService = async (service: Service<unknown>): Promise<void> => {
+  if (service.child.exitCode === null && service.child.signalCode === null) service.child.kill("SIGTERM")
+  await service.exited
+}

@@ -1,0 +1,139 @@
+/** Shared pieces of the benchmarks: child servers on 127.0.0.1, autocannon runs, medians, RSS, scratch databases. */
+import { type ChildProcess, spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
+import { createServer } from "node:net"
+import autocannon from "autocannon"
+import pg from "pg"
+
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+
+export const median = (values: ReadonlyArray<number>) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
+}
+
+export const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? Number.NaN
+
+/** Resident set size of a process in MB (Linux). */
+export const rssMb = (pid: number | undefined) => {
+  if (pid === undefined) return Number.NaN
+  try {
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0)
+    return Math.round(kb / 102.4) / 10
+  } catch {
+    return Number.NaN
+  }
+}
+
+export interface Server {
+  readonly name: string
+  readonly base: string
+  readonly child: ChildProcess
+  /** Milliseconds from spawn until `readyPath` answered 200. */
+  readonly readyMs: number
+  /** SIGTERM by PID, then waits for the exit (SIGKILL after 10 s). */
+  readonly stop: () => Promise<void>
+}
+
+/**
+ * `node <script>` on a free port of 127.0.0.1 (PORT and HOST in its environment), ready once `GET readyPath` is 200.
+ * Its stdout (the JSON log) goes to /dev/null: written for real, read by no one.
+ */
+export const startServer = async (
+  name: string,
+  script: string,
+  env: Record<string, string>,
+  readyPath = "/livez"
+): Promise<Server> => {
+  const port = await freePort()
+  const started = performance.now()
+  const child = spawn(process.execPath, [script], {
+    env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), ...env },
+    stdio: ["ignore", "ignore", "inherit"]
+  })
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  const base = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    try {
+      if ((await fetch(`${base}${readyPath}`)).status === 200) break
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill("SIGKILL")
+      throw new Error(`${name} did not get ready`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  const readyMs = performance.now() - started
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+      process.kill(child.pid, "SIGTERM")
+      const killer = setTimeout(() => child.kill("SIGKILL"), 10_000)
+      await exited
+      clearTimeout(killer)
+    }
+  }
+  return { name, base, child, readyMs, stop }
+}
+
+export interface Load {
+  readonly requestsPerSecond: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  /** Connection errors, timeouts and non-2xx answers. */
+  readonly errors: number
+}
+
+/** One autocannon run. `requests` may set per-request headers (an Idempotency-Key each, say). */
+export const load = async (options: autocannon.Options): Promise<Load> => {
+  const result = await autocannon(options)
+  return {
+    requestsPerSecond: Math.round(result.requests.average),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    errors: result.errors + result.timeouts + result.non2xx
+  }
+}
+
+/** The median round by requests per second (the p99 reported is that round's). */
+export const medianLoad = (rounds: ReadonlyArray<Load>): Load => {
+  const sorted = [...rounds].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond)
+  const middle = sorted[Math.floor(sorted.length / 2)] ?? { requestsPerSecond: 0, p50Ms: 0, p99Ms: 0, errors: 0 }
+  return { ...middle, errors: rounds.reduce((sum, r) => sum + r.errors, 0) }
+}
+
+/** A fresh, empty database on the PostgreSQL server of `serverUrl` (any database URL there); returns its URL. */
+export const scratchDatabase = async (serverUrl: string, name: string): Promise<string> => {
+  const admin = new pg.Client({ connectionString: serverUrl })
+  await admin.connect()
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    await admin.query(`CREATE DATABASE ${name}`)
+  } finally {
+    await admin.end()
+  }
+  const url = new URL(serverUrl)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+/** POSTs JSON and returns the parsed answer; throws on a non-2xx status. */
+export const postJson = async (url: string, body: unknown, headers: Record<string, string> = {}) => {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body)
+  })
+  if (!response.ok) throw new Error(`POST ${url}: ${response.status} ${await response.text()}`)
+  return (await response.json()) as Record<string, unknown>
+}

@@ -1,0 +1,101 @@
+/**
+ * Publish → delivery against a local receiver (node:http on 127.0.0.1, answering 204 at once) through a codex-api
+ * process on PostgreSQL with its worker (LISTEN/NOTIFY):
+ *
+ *   latency     events published one at a time: publish request sent → receiver has the body (p50, p99, max)
+ *   throughput  a burst published by 32 concurrent publishers: deliveries per second, first publish to last delivery
+ */
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
+import { percentile, postJson, startServer } from "../lib.ts"
+
+export interface DeliveryFigures {
+  readonly latencyEvents: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly maxMs: number
+  readonly burstEvents: number
+  readonly publishedPerSecond: number
+  readonly deliveredPerSecond: number
+}
+
+export const measureDelivery = async (
+  databaseUrl: string,
+  options: { readonly latencyEvents: number; readonly burstEvents: number }
+): Promise<DeliveryFigures> => {
+  const arrivals = new Map<string, number>()
+  const waiting = new Map<string, (at: number) => void>()
+  const receiver = createServer((req, res) => {
+    req.resume()
+    req.on("end", () => {
+      const id = String(req.headers["webhook-id"])
+      const at = performance.now()
+      if (!arrivals.has(id)) arrivals.set(id, at)
+      res.writeHead(204).end()
+      waiting.get(id)?.(at)
+      waiting.delete(id)
+    })
+  })
+  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve))
+  const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`
+  const server = await startServer("codex-api", "src/main.ts", {
+    APP_ENV: "development",
+    LOG_FORMAT: "json",
+    ACCESS_LOG: "false",
+    SHUTDOWN_DELAY: "0 seconds",
+    DATABASE_URL: databaseUrl
+  })
+  try {
+    const tenant = (await postJson(`${server.base}/admin/tenants`, { name: "delivery bench" })) as {
+      apiKey: { key: string }
+    }
+    const auth = { authorization: `Bearer ${tenant.apiKey.key}` }
+    await postJson(`${server.base}/v1/endpoints`, { url: receiverUrl }, auth)
+    const publish = async (i: number) =>
+      (
+        (await postJson(`${server.base}/v1/events`, { type: "bench.event", data: { i } }, auth)) as {
+          event: { id: string }
+        }
+      ).event.id
+    const arrived = (id: string) =>
+      new Promise<number>((resolve) => {
+        const at = arrivals.get(id)
+        if (at !== undefined) resolve(at)
+        else waiting.set(id, resolve)
+      })
+
+    for (let i = 0; i < 20; i++) await arrived(await publish(i))
+    const latencies: Array<number> = []
+    for (let i = 0; i < options.latencyEvents; i++) {
+      const before = performance.now()
+      latencies.push((await arrived(await publish(i))) - before)
+    }
+    latencies.sort((a, b) => a - b)
+
+    const burstStart = performance.now()
+    const ids: Array<string> = []
+    let next = 0
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < options.burstEvents) ids.push(await publish(next++))
+      })
+    )
+    const published = performance.now()
+    let last = 0
+    for (const id of ids) last = Math.max(last, await arrived(id))
+    const round = (n: number) => Math.round(n * 10) / 10
+    return {
+      latencyEvents: options.latencyEvents,
+      p50Ms: round(percentile(latencies, 50)),
+      p99Ms: round(percentile(latencies, 99)),
+      maxMs: round(latencies.at(-1) ?? Number.NaN),
+      burstEvents: options.burstEvents,
+      publishedPerSecond: Math.round(options.burstEvents / ((published - burstStart) / 1000)),
+      deliveredPerSecond: Math.round(options.burstEvents / ((last - burstStart) / 1000))
+    }
+  } finally {
+    await server.stop()
+    receiver.closeAllConnections()
+    receiver.close()
+  }
+}

@@ -1,0 +1,37 @@
+import { Effect, type Schema } from "effect"
+import { apiClient, createTenant } from "./http.ts"
+import { eventually } from "./receiver.ts"
+
+/** Helpers for delivery tests that read state through the API (not SQL: see the PGlite note in sharedDatabase.ts). */
+
+export type Api = Effect.Success<ReturnType<typeof apiClient>>
+
+/** The (only) delivery of an event. */
+export const deliveryOf = (api: Api, eventId: string) =>
+  api.deliveries.listForEvent({ params: { id: eventId } }).pipe(
+    Effect.map(({ data }) => data[0]),
+    Effect.orDie
+  )
+
+/** Waits until the delivery of `eventId` is no longer pending; returns it. */
+export const settled = (api: Api, eventId: string, deadlineMs = 10_000) =>
+  eventually(
+    `delivery of ${eventId} settled`,
+    deliveryOf(api, eventId).pipe(
+      Effect.map((row) => (row === undefined || row.status === "pending" ? undefined : row))
+    ),
+    deadlineMs
+  )
+
+/** A tenant with one endpoint at `url`; returns the API client, the endpoint id and its secret. */
+export const tenantWithEndpoint = (url: string) =>
+  Effect.gen(function* () {
+    const tenant = yield* createTenant("Delivery")
+    const api = yield* apiClient(tenant.apiKey)
+    const endpoint = yield* api.endpoints.create({ payload: { url } })
+    const { secret } = yield* api.endpoints.getSecret({ params: { id: endpoint.id } })
+    return { api, apiKey: tenant.apiKey, tenantId: tenant.tenantId, endpointId: endpoint.id, secret }
+  }).pipe(Effect.orDie)
+
+export const publish = (api: Api, type = "order.created", data: Record<string, Schema.Json> = { orderId: "o_1" }) =>
+  api.events.publish({ payload: { type, data } }).pipe(Effect.orDie)
