@@ -3,6 +3,7 @@ import {
   AppConfig,
   type AppConfigShape,
   type AppEnv,
+  type BreakerConfig,
   type DeliveryConfig,
   type IdempotencyConfig,
   type TracingConfig
@@ -94,7 +95,18 @@ const deliveryConfig: Config.Config<DeliveryConfig> = Config.all({
   backoffBase: Config.schema(PositiveDuration, "DELIVERY_BACKOFF_BASE").pipe(Config.withDefault(Duration.minutes(1))),
   backoffMax: Config.schema(PositiveDuration, "DELIVERY_BACKOFF_MAX").pipe(Config.withDefault(Duration.hours(1))),
   concurrency: Config.schema(Concurrency, "DELIVERY_CONCURRENCY").pipe(Config.withDefault(32)),
+  endpointConcurrency: Config.schema(Concurrency, "DELIVERY_ENDPOINT_CONCURRENCY").pipe(Config.withDefault(4)),
   pollInterval: Config.schema(PositiveDuration, "DELIVERY_POLL_INTERVAL").pipe(Config.withDefault(Duration.seconds(1)))
+})
+
+const BreakerThreshold = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1000 }))
+
+/** The per-endpoint circuit breaker (issue 6): `BREAKER_*`; defaults argued in the README. */
+const breakerConfig: Config.Config<BreakerConfig> = Config.all({
+  failureThreshold: Config.schema(BreakerThreshold, "BREAKER_FAILURE_THRESHOLD").pipe(Config.withDefault(5)),
+  openBase: Config.schema(PositiveDuration, "BREAKER_OPEN_BASE").pipe(Config.withDefault(Duration.seconds(30))),
+  openMax: Config.schema(PositiveDuration, "BREAKER_OPEN_MAX").pipe(Config.withDefault(Duration.minutes(10))),
+  redisPrefix: Config.NonEmptyString("BREAKER_REDIS_PREFIX").pipe(Config.withDefault("codex:circuit:"))
 })
 
 /**
@@ -181,6 +193,8 @@ export const appConfig: Config.Config<AppConfigShape> = Config.Literals(
       metricsPort: Config.option(Config.schema(OptionalPort, "METRICS_PORT")),
       tracing: tracingConfig,
       delivery: deliveryConfig,
+      redisUrl: Config.option(Config.Redacted("REDIS_URL")),
+      breaker: breakerConfig,
       idempotency: idempotencyConfig
     })
   ),
@@ -232,7 +246,15 @@ export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.La
       backoffBase: Duration.millis(50),
       backoffMax: Duration.millis(200),
       concurrency: 8,
+      endpointConcurrency: 4,
       pollInterval: Duration.seconds(1)
+    },
+    redisUrl: Option.none(),
+    breaker: {
+      failureThreshold: 5,
+      openBase: Duration.seconds(30),
+      openMax: Duration.minutes(10),
+      redisPrefix: "codex:circuit:"
     },
     idempotency: { ttl: Duration.minutes(5), lockTimeout: Duration.seconds(60), required: false },
     ...overrides

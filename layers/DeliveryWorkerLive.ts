@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { PgClient } from "@effect/sql-pg"
 import {
   Deferred,
@@ -10,6 +9,7 @@ import {
   Layer,
   Option,
   Queue,
+  Random,
   Schedule,
   type Schema,
   Stream,
@@ -19,8 +19,10 @@ import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientRes
 import { SqlClient } from "effect/sql"
 import { AppConfig } from "../services/AppConfig.ts"
 import { DeliveryWorker } from "../services/DeliveryWorker.ts"
+import { type CircuitRejected, CircuitVerdict, EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { type DeliveryOutcome, Metrics } from "../services/Metrics.ts"
 import { UrlPolicy } from "../services/UrlPolicy.ts"
+import { isTransientStatus } from "../src/domain/CircuitPolicy.ts"
 import {
   type AttemptOutcome,
   deliveryChannel,
@@ -32,6 +34,7 @@ import {
 } from "../src/domain/Delivery.ts"
 import { delayAfterAttempt, parseRetryAfter, retrySchedule } from "../src/domain/RetryPolicy.ts"
 import { webhookHeaders } from "../src/domain/WebhookSignature.ts"
+import { blockedAtConnect, DeliveryHttpClientLive } from "./DeliveryHttpClient.ts"
 import { UrlPolicyLive } from "./UrlPolicyLive.ts"
 
 /** A due delivery, claimed by this worker, with what is needed to send it. */
@@ -69,6 +72,32 @@ const metricOutcome: Record<AttemptOutcome, DeliveryOutcome> = {
   network_error: "network_error",
   blocked: "rejected"
 }
+
+/**
+ * What an attempt tells the endpoint's circuit, after Polly's transient-failure predicate: network errors, timeouts,
+ * 408, 429 and 5xx count against the receiver (with its Retry-After as a hint for how long to stay open); any other
+ * answer, 3xx and 4xx included, shows a receiver that is up (those deliveries still fail and retry on their own); an
+ * attempt the SSRF guard refused sent nothing, so it says nothing.
+ */
+const circuitVerdict = (result: AttemptResult): CircuitVerdict => {
+  switch (result.outcome) {
+    case "succeeded":
+    case "gone":
+      return CircuitVerdict.success
+    case "blocked":
+      return CircuitVerdict.ignored
+    case "timeout":
+    case "network_error":
+      return CircuitVerdict.failure()
+    case "failed":
+      return result.statusCode !== null && isTransientStatus(result.statusCode)
+        ? CircuitVerdict.failure(Option.getOrUndefined(result.retryAfter))
+        : CircuitVerdict.success
+  }
+}
+
+/** While another attempt probes a half-open circuit, the endpoint's deliveries look again after about this long. */
+const halfOpenRecheck = Duration.seconds(1)
 
 /** Reads at most `responseExcerptBytes` of the body, then stops (the rest is never downloaded). */
 const readExcerpt = (response: HttpClientResponse.HttpClientResponse) =>
@@ -110,12 +139,13 @@ const newWorkerId = (): string => `wkr_${randomBytes(8).toString("hex")}`
  * deliveries with `FOR UPDATE SKIP LOCKED` and leases them (`locked_until`, `locked_by`) for the send timeout plus a
  * margin, so concurrent workers never claim the same delivery, and a crashed worker's deliveries come due again when
  * the lease runs out. Finishing a delivery (attempt row + new state) is one transaction, conditional on still holding
- * the lease.
+ * the lease. Each attempt runs through its endpoint's circuit (EndpointCircuits); an open circuit defers the endpoint's
+ * deliveries without using attempts. At most `DELIVERY_ENDPOINT_CONCURRENCY` sends per endpoint are in flight.
  */
 export const DeliveryWorkerLive: Layer.Layer<
   DeliveryWorker,
   never,
-  AppConfig | SqlClient.SqlClient | PgClient.PgClient | UrlPolicy | Metrics | HttpClient.HttpClient
+  AppConfig | SqlClient.SqlClient | PgClient.PgClient | UrlPolicy | Metrics | HttpClient.HttpClient | EndpointCircuits
 > = Layer.effect(
   DeliveryWorker,
   Effect.gen(function* () {
@@ -125,6 +155,7 @@ export const DeliveryWorkerLive: Layer.Layer<
     const urlPolicy = yield* UrlPolicy
     const metrics = yield* Metrics
     const client = yield* HttpClient.HttpClient
+    const circuits = yield* EndpointCircuits
     const settings = config.delivery
     const workerId = newWorkerId()
     const userAgent = `codex-api/${config.version}`
@@ -143,18 +174,36 @@ export const DeliveryWorkerLive: Layer.Layer<
     const waitForWork = Queue.take(wakeups).pipe(Effect.timeoutOption(settings.pollInterval), Effect.asVoid)
     let inFlight = 0
 
-    const claim = (limit: number) =>
-      sql<ClaimedRow>`
-        WITH claimed AS (
+    /**
+     * Claims up to `limit` due deliveries, at most `endpointConcurrency` in flight per endpoint in this process
+     * (`busy`: what each endpoint already has in flight here). Endpoints at their limit are skipped outright; within a
+     * batch, each endpoint gets the rest of its room in `next_attempt_at` order. Candidates locked but not taken are
+     * released when the statement ends.
+     */
+    const claim = (limit: number, busy: ReadonlyMap<string, number>) => {
+      const busyJson = JSON.stringify(Object.fromEntries(busy))
+      const room = sql`${settings.endpointConcurrency} - COALESCE((${busyJson}::jsonb ->> endpoint_id)::int, 0)`
+      return sql<ClaimedRow>`
+        WITH candidates AS (
+          SELECT id, endpoint_id, next_attempt_at FROM deliveries
+          WHERE status = 'pending' AND next_attempt_at <= now()
+            AND (locked_until IS NULL OR locked_until < now())
+            AND ${room} > 0
+          ORDER BY next_attempt_at
+          LIMIT ${limit * 4}
+          FOR UPDATE SKIP LOCKED
+        ), picked AS (
+          SELECT id FROM (
+            SELECT id, next_attempt_at, ${room} AS room,
+                   row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS nth
+            FROM candidates) ranked
+          WHERE nth <= room
+          ORDER BY next_attempt_at
+          LIMIT ${limit}
+        ), claimed AS (
           UPDATE deliveries d
           SET locked_until = now() + make_interval(secs => ${leaseSeconds}), locked_by = ${workerId}, updated_at = now()
-          WHERE d.id IN (
-            SELECT id FROM deliveries
-            WHERE status = 'pending' AND next_attempt_at <= now()
-              AND (locked_until IS NULL OR locked_until < now())
-            ORDER BY next_attempt_at
-            LIMIT ${limit}
-            FOR UPDATE SKIP LOCKED)
+          WHERE d.id IN (SELECT id FROM picked)
           RETURNING d.id, d.event_id, d.endpoint_id, d.attempt_count, d.traceparent
         )
         SELECT c.id, c.event_id, c.endpoint_id, c.attempt_count, c.traceparent,
@@ -165,6 +214,41 @@ export const DeliveryWorkerLive: Layer.Layer<
         FROM claimed c
         JOIN events ev ON ev.id = c.event_id
         JOIN endpoints ep ON ep.id = c.endpoint_id`
+    }
+
+    /**
+     * The endpoint's circuit refused the attempt: no attempt is recorded and none is used up. This delivery, and the
+     * endpoint's other deliveries due before then that nobody holds, wait until the circuit lets a probe through
+     * (`open`), or look again shortly while another worker's probe runs (`half_open`). Moving them all at once spares
+     * claiming them one by one only to be refused; SKIP LOCKED keeps it clear of rows being claimed.
+     */
+    const defer = (row: ClaimedRow, rejected: CircuitRejected) =>
+      Effect.gen(function* () {
+        const wait =
+          rejected.circuit === "open"
+            ? Duration.max(rejected.retryAfter, Duration.millis(50))
+            : Duration.times(halfOpenRecheck, yield* Random.nextBetween(0.8, 1.2))
+        const until = sql`now() + make_interval(secs => ${Duration.toMillis(wait) / 1000})`
+        const moved = yield* sql`
+          WITH others AS (
+            SELECT id FROM deliveries
+            WHERE endpoint_id = ${row.endpoint_id} AND status = 'pending' AND next_attempt_at < ${until}
+              AND (locked_until IS NULL OR locked_until < now())
+            FOR UPDATE SKIP LOCKED
+          )
+          UPDATE deliveries SET next_attempt_at = ${until}, locked_until = NULL, locked_by = NULL, updated_at = now()
+          WHERE (id = ${row.id} AND locked_by = ${workerId} AND status = 'pending') OR id IN (SELECT id FROM others)
+          RETURNING id`
+        yield* Effect.logDebug("delivery deferred: the endpoint's circuit is not closed").pipe(
+          Effect.annotateLogs({
+            deliveryId: row.id,
+            endpointId: row.endpoint_id,
+            circuit: rejected.circuit,
+            waitMs: Math.round(Duration.toMillis(wait)),
+            deferred: moved.length
+          })
+        )
+      })
 
     /** The HTTP request itself: at most `DELIVERY_TIMEOUT` for connect, send, headers and the body excerpt. */
     const send = (row: ClaimedRow) =>
@@ -187,6 +271,16 @@ export const DeliveryWorkerLive: Layer.Layer<
         )
         const result = yield* exchange.pipe(Effect.timeoutOption(settings.timeout), Effect.result)
         if (result._tag === "Failure") {
+          const blocked = blockedAtConnect(result.failure)
+          if (blocked !== undefined) {
+            return {
+              outcome: "blocked",
+              statusCode: null,
+              error: `address not allowed at connect time: ${blocked}`.slice(0, 1024),
+              excerpt: null,
+              retryAfter: Option.none()
+            } satisfies AttemptResult
+          }
           return {
             outcome: "network_error",
             statusCode: null,
@@ -293,7 +387,7 @@ export const DeliveryWorkerLive: Layer.Layer<
         const startedAt = new Date()
         const started = performance.now()
         const parent = parseTraceparent(row.traceparent)
-        const result = yield* attempt(row).pipe(
+        const traced = attempt(row).pipe(
           Effect.withSpan("webhook.deliver", {
             kind: "producer",
             attributes: {
@@ -305,6 +399,13 @@ export const DeliveryWorkerLive: Layer.Layer<
             ...(parent === undefined ? {} : { parent: Tracer.externalSpan(parent) })
           })
         )
+        // One attempt (its timeout included) is one outcome for the endpoint's circuit; retries happen across claims.
+        const guarded = yield* circuits.guard(row.endpoint_id, traced, circuitVerdict).pipe(Effect.result)
+        if (guarded._tag === "Failure") {
+          yield* defer(row, guarded.failure)
+          return
+        }
+        const result = guarded.success
         const durationMs = Math.round(performance.now() - started)
         metrics.deliveryAttempt(metricOutcome[result.outcome], durationMs / 1000)
         const state = yield* finish(row, number, startedAt, durationMs, result).pipe(Effect.uninterruptible)
@@ -334,6 +435,20 @@ export const DeliveryWorkerLive: Layer.Layer<
 
     const sends = yield* FiberSet.make<void, never>()
 
+    // Bulkheads: at most `concurrency` sends in this process, and at most `endpointConcurrency` of them per endpoint,
+    // so a slow receiver ties up a few slots and never the whole worker.
+    const perEndpoint = new Map<string, number>()
+    const sendStarted = (endpointId: string) => {
+      inFlight++
+      perEndpoint.set(endpointId, (perEndpoint.get(endpointId) ?? 0) + 1)
+    }
+    const sendEnded = (endpointId: string) => {
+      inFlight--
+      const left = (perEndpoint.get(endpointId) ?? 1) - 1
+      if (left <= 0) perEndpoint.delete(endpointId)
+      else perEndpoint.set(endpointId, left)
+    }
+
     const loop = Effect.gen(function* () {
       while (true) {
         const free = settings.concurrency - inFlight
@@ -341,28 +456,32 @@ export const DeliveryWorkerLive: Layer.Layer<
           yield* waitForWork
           continue
         }
-        const rows = yield* claim(free).pipe(
+        const rows = yield* claim(free, perEndpoint).pipe(
           Effect.catchCause((cause) =>
             Effect.logWarning("delivery: claiming failed; trying again at the next poll", cause).pipe(
               Effect.as([] as ReadonlyArray<ClaimedRow>)
             )
           )
         )
+        // An endpoint that reached its limit in this batch may have left due deliveries of others unclaimed behind
+        // its own: look again at once (it is skipped now) instead of waiting for the next wake-up.
+        let filledAnEndpoint = false
         for (const row of rows) {
-          inFlight++
+          sendStarted(row.endpoint_id)
+          if (perEndpoint.get(row.endpoint_id) === settings.endpointConcurrency) filledAnEndpoint = true
           yield* FiberSet.run(
             sends,
             deliver(row).pipe(
               Effect.ensuring(
                 Effect.suspend(() => {
-                  inFlight--
+                  sendEnded(row.endpoint_id)
                   return wake
                 })
               )
             )
           )
         }
-        if (rows.length < free) yield* waitForWork
+        if (rows.length < free && !filledAnEndpoint) yield* waitForWork
       }
     })
 
@@ -426,20 +545,21 @@ export const DeliveryWorkerLive: Layer.Layer<
 )
 
 /**
- * The worker with its own outbound HTTP client (undici: keep-alive pools, never follows redirects) and the URL policy.
- * Needs the database, configuration and metrics of the process.
+ * The worker with its own outbound HTTP client (undici: keep-alive pools, never follows redirects, the connect-time SSRF
+ * guard unless private networks are allowed) and the URL policy. Needs the database, configuration, metrics and the
+ * endpoints' circuits of the process (shared with the API, which shows them as endpoint health).
  */
 export const DeliveryWorkerDefault: Layer.Layer<
   DeliveryWorker,
   never,
-  AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics
-> = DeliveryWorkerLive.pipe(Layer.provide(Layer.merge(NodeHttpClient.layerUndici, UrlPolicyLive)))
+  AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics | EndpointCircuits
+> = DeliveryWorkerLive.pipe(Layer.provide(Layer.merge(DeliveryHttpClientLive, UrlPolicyLive)))
 
 /** In the API process: the worker unless `DELIVERY_WORKER=false`. */
 export const DeliveryWorkerInServer: Layer.Layer<
   never,
   never,
-  AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics
+  AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics | EndpointCircuits
 > = Layer.effectDiscard(
   Effect.gen(function* () {
     const config = yield* AppConfig

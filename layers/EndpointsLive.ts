@@ -1,5 +1,6 @@
 import { Duration, Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
+import { EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { Endpoints } from "../services/Endpoints.ts"
 import type { Endpoint, EndpointSecret } from "../src/domain/Endpoint.ts"
 import { type EndpointId, newId } from "../src/domain/Ids.ts"
@@ -25,7 +26,9 @@ interface SecretRow {
 
 const columns = "id, url, description, event_types, enabled, metadata, created_at, updated_at"
 
-const toEndpoint = (row: EndpointRow): Endpoint => ({
+type StoredEndpoint = Omit<Endpoint, "health">
+
+const toEndpoint = (row: EndpointRow): StoredEndpoint => ({
   id: row.id,
   url: row.url,
   description: row.description,
@@ -49,10 +52,22 @@ const toSecret = (row: SecretRow, now: number): EndpointSecret => {
   }
 }
 
-export const EndpointsLive: Layer.Layer<Endpoints, never, SqlClient.SqlClient> = Layer.effect(
+/**
+ * Endpoints in PostgreSQL, each shown with the health of its circuit (the delivery worker's breaker, read from the
+ * circuits' store: this process's memory, or Redis shared by every replica).
+ */
+export const EndpointsLive: Layer.Layer<Endpoints, never, SqlClient.SqlClient | EndpointCircuits> = Layer.effect(
   Endpoints,
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const circuits = yield* EndpointCircuits
+    const withHealth = (endpoint: StoredEndpoint): Effect.Effect<Endpoint> =>
+      Effect.map(circuits.health(endpoint.id), (health) => ({
+        ...endpoint,
+        health: { circuit: health.circuit, openUntil: health.openUntil === null ? null : iso(health.openUntil) }
+      }))
+    const oneWithHealth = (row: EndpointRow | undefined) =>
+      row === undefined ? Effect.succeed(Option.none<Endpoint>()) : Effect.map(withHealth(toEndpoint(row)), Option.some)
     const select = sql.unsafe(columns)
     /** A text[] parameter, passed as JSON: the driver has no array encoder. */
     const textArray = (items: ReadonlyArray<string>) =>
@@ -69,7 +84,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, SqlClient.SqlClient> =
                   ${JSON.stringify(input.metadata ?? {})}::jsonb, ${secret})
           RETURNING ${select}`
         if (row === undefined) return yield* Effect.die(new Error("INSERT ... RETURNING returned no row"))
-        return toEndpoint(row)
+        return yield* withHealth(toEndpoint(row))
       }),
 
       list: Effect.fn("Endpoints.list")(function* (tenantId, page) {
@@ -77,13 +92,15 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, SqlClient.SqlClient> =
         const rows = yield* sql<EndpointRow>`
           SELECT ${select} FROM endpoints WHERE tenant_id = ${tenantId} ${before}
           ORDER BY id DESC LIMIT ${page.limit + 1}`
-        return toPage(rows, page.limit, toEndpoint)
+        const stored = toPage(rows, page.limit, toEndpoint)
+        const items = yield* Effect.forEach(stored.items, withHealth, { concurrency: 8 })
+        return { ...stored, items }
       }),
 
       get: Effect.fn("Endpoints.get")(function* (tenantId, id) {
         const [row] = yield* sql<EndpointRow>`
           SELECT ${select} FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${id}`
-        return Option.map(Option.fromNullishOr(row), toEndpoint)
+        return yield* oneWithHealth(row)
       }),
 
       update: Effect.fn("Endpoints.update")(function* (tenantId, id, patch) {
@@ -98,7 +115,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, SqlClient.SqlClient> =
             updated_at = now()
           WHERE tenant_id = ${tenantId} AND id = ${id}
           RETURNING ${select}`
-        return Option.map(Option.fromNullishOr(row), toEndpoint)
+        return yield* oneWithHealth(row)
       }),
 
       delete: Effect.fn("Endpoints.delete")(function* (tenantId, id) {

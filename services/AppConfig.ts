@@ -39,8 +39,21 @@ export interface DeliveryConfig {
   readonly backoffMax: Duration.Duration
   /** Deliveries in flight at once in this process. */
   readonly concurrency: number
+  /** Deliveries in flight at once per endpoint in this process (bulkhead: a slow receiver holds at most this many). */
+  readonly endpointConcurrency: number
   /** How often the worker looks for due deliveries when no notification wakes it (retries, missed notifications). */
   readonly pollInterval: Duration.Duration
+}
+
+/** The per-endpoint circuit breaker of the delivery worker (issue 6); defaults argued in the README. */
+export interface BreakerConfig {
+  /** Consecutive failed attempts (network error, timeout, 408, 429, 5xx) that open an endpoint's circuit. */
+  readonly failureThreshold: number
+  /** First open period; each further opening in a row doubles it, up to `openMax` (then x0.8..1.2 jitter). */
+  readonly openBase: Duration.Duration
+  readonly openMax: Duration.Duration
+  /** Key prefix of the circuits in Redis (when `REDIS_URL` is set). */
+  readonly redisPrefix: string
 }
 
 /** Idempotency keys on POST and PATCH (IETF draft-ietf-httpapi-idempotency-key-header). */
@@ -87,6 +100,9 @@ export interface AppConfigShape {
   readonly metricsPort: Option.Option<number>
   readonly tracing: TracingConfig
   readonly delivery: DeliveryConfig
+  /** Shared state for every replica (circuit breakers); None = per-process memory. */
+  readonly redisUrl: Option.Option<Redacted.Redacted<string>>
+  readonly breaker: BreakerConfig
   readonly idempotency: IdempotencyConfig
 }
 

@@ -6,6 +6,7 @@ import { AppConfigLive } from "../layers/AppConfigLive.ts"
 import { DatabaseLive } from "../layers/Database.ts"
 import { DatabaseHealthLive } from "../layers/DatabaseHealthLive.ts"
 import { DeliveryWorkerInServer } from "../layers/DeliveryWorkerLive.ts"
+import { EndpointCircuitsLive } from "../layers/EndpointCircuitsLive.ts"
 import {
   DatabaseShutdownLog,
   ExitAfterShutdownTimeout,
@@ -75,9 +76,11 @@ export const makeServer = <E = never, R = never>(
   }).pipe(Layer.provideMerge(HttpServerLive))
   const Telemetry = Layer.merge(options.metrics ?? MetricsLive, options.tracing ?? TracingLive)
   // The webhook delivery worker (unless DELIVERY_WORKER=false) stops and releases its leases before the pool closes.
+  // It and the API (endpoint health) share one set of endpoint circuits.
   return Layer.mergeAll(GracefulShutdown, ListeningLog, MetricsServer, DeliveryWorkerInServer).pipe(
     Layer.provideMerge(Http),
     Layer.provide(Database),
+    Layer.provide(EndpointCircuitsLive),
     Layer.provide(ReadinessLive),
     Layer.provide(Telemetry)
   )

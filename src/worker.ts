@@ -2,6 +2,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Layer } from "effect"
 import { DatabaseLive } from "../layers/Database.ts"
 import { DeliveryWorkerDefault } from "../layers/DeliveryWorkerLive.ts"
+import { EndpointCircuitsLive } from "../layers/EndpointCircuitsLive.ts"
 import { ExitAfterShutdownTimeout, ExitOnSecondSignal } from "../layers/GracefulShutdown.ts"
 import { MetricsLive } from "../layers/MetricsLive.ts"
 import { MigrationsLive } from "../layers/Migrations.ts"
@@ -19,6 +20,7 @@ const Worker = Layer.mergeAll(DeliveryWorkerDefault, ExitOnSecondSignal, ExitAft
 Layer.launch(
   Worker.pipe(
     Layer.provide(MigrationsLive.pipe(Layer.provideMerge(DatabaseLive))),
+    Layer.provide(EndpointCircuitsLive),
     Layer.provide(MetricsLive),
     Layer.provide(Foundation)
   )

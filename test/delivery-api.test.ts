@@ -17,6 +17,7 @@ const delivery = {
   backoffBase: Duration.millis(20),
   backoffMax: Duration.millis(100),
   concurrency: 8,
+  endpointConcurrency: 4,
   pollInterval: Duration.millis(100)
 }
 

@@ -23,6 +23,7 @@ const delivery = {
   backoffBase: policy.base,
   backoffMax: policy.max,
   concurrency: 8,
+  endpointConcurrency: 4,
   pollInterval: Duration.millis(100)
 }
 

@@ -748,11 +748,14 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
         "description",
         "enabled",
         "eventTypes",
+        "health",
         "id",
         "metadata",
         "updatedAt",
         "url"
       ])
+      // A new endpoint's circuit is closed (the delivery worker's breaker; see test/breaker.test.ts).
+      assert.deepStrictEqual(rawBody.health, { circuit: "closed", openUntil: null })
       assert.notMatch(raw.text, /whsec_/)
       const rawId = String(rawBody.id)
       expectJson(yield* send(`/v1/endpoints/${rawId}`, { headers: auth }), 200)

@@ -56,6 +56,20 @@ export const EndpointMetadata = Schema.Record(Schema.String, Schema.String.check
 
 export const EndpointDescription = Schema.String.check(Schema.isMaxLength(1024), isStorable)
 
+/** The endpoint's circuit breaker as the delivery worker sees it (shared by every replica when Redis is configured). */
+export const EndpointHealth = Schema.Struct({
+  circuit: Schema.Literals(["closed", "open", "half_open", "unknown"]).annotate({
+    description:
+      "closed: deliveries flow. open: the receiver kept failing; its deliveries wait until `openUntil` without " +
+      "using attempts. half_open: the next attempt is a probe that closes or reopens the circuit. unknown: the " +
+      "shared state could not be read."
+  }),
+  openUntil: Schema.NullOr(Schema.String).annotate({
+    description: "While open: when the next attempt is let through as a probe (ISO 8601). Otherwise null."
+  })
+}).annotate({ identifier: "EndpointHealth" })
+export type EndpointHealth = typeof EndpointHealth.Type
+
 export const Endpoint = Schema.Struct({
   id: EndpointId,
   url: Schema.String,
@@ -64,7 +78,8 @@ export const Endpoint = Schema.Struct({
   enabled: Schema.Boolean,
   metadata: Schema.Record(Schema.String, Schema.String),
   createdAt: Schema.String,
-  updatedAt: Schema.String
+  updatedAt: Schema.String,
+  health: EndpointHealth
 }).annotate({ identifier: "Endpoint" })
 export type Endpoint = typeof Endpoint.Type
 

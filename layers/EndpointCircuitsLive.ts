@@ -1,0 +1,217 @@
+import { Clock, DateTime, Duration, Effect, Exit, Layer, Option, Redacted, Schedule, type Scope, Stream } from "effect"
+import { CircuitBreaker } from "effect/persistence"
+import type { Redis, RedisError } from "effect/persistence/Redis"
+import { AppConfig } from "../services/AppConfig.ts"
+import {
+  CircuitRejected,
+  type CircuitVerdict,
+  EndpointCircuits,
+  type EndpointCircuitsShape,
+  type EndpointHealth
+} from "../services/EndpointCircuits.ts"
+import { type BreakerState, Metrics } from "../services/Metrics.ts"
+import { openSchedule } from "../src/domain/CircuitPolicy.ts"
+
+export interface EndpointCircuitsOptions {
+  /** Consecutive failures that open a circuit. */
+  readonly failureThreshold: number
+  readonly openBase: Duration.Duration
+  readonly openMax: Duration.Duration
+  /** x0.8..1.2 on every open period (off in tests that step a TestClock to the exact end of one). */
+  readonly jitter: boolean
+}
+
+const metricState: Record<CircuitBreaker.State["_tag"], BreakerState> = {
+  Closed: "closed",
+  Open: "open",
+  HalfOpen: "half_open"
+}
+
+const toOutcome = (verdict: CircuitVerdict): CircuitBreaker.Outcome => {
+  switch (verdict._tag) {
+    case "Success":
+      return CircuitBreaker.success
+    case "Ignored":
+      return CircuitBreaker.ignored
+    case "Failure":
+      return CircuitBreaker.failure({ retryAfter: verdict.retryAfter })
+  }
+}
+
+const isBreakerError = (error: unknown): error is CircuitBreaker.CircuitBreakerError =>
+  error instanceof CircuitBreaker.CircuitBreakerError
+
+/**
+ * Our contract (services/EndpointCircuits.ts) on Effect's keyed `CircuitBreaker`, one circuit per endpoint id, on
+ * whatever `CircuitBreakerStore` is provided. The breaker itself emits nothing: its `transitions` (this instance's
+ * own) become log lines and the `circuit_breaker_transitions_total{from,to}` / `circuit_breakers_open` metrics.
+ * Store failures fail open (`onStoreError: "allow"`): with Redis down, attempts run unguarded rather than not at all.
+ */
+export const makeEndpointCircuits = (
+  options: EndpointCircuitsOptions
+): Effect.Effect<EndpointCircuitsShape, never, CircuitBreaker.CircuitBreakerStore | Metrics | Scope.Scope> =>
+  Effect.gen(function* () {
+    const metrics = yield* Metrics
+    const breaker = yield* CircuitBreaker.make({
+      tripPolicy: CircuitBreaker.consecutive(options.failureThreshold),
+      openDuration: openSchedule({ base: options.openBase, max: options.openMax, jitter: options.jitter }),
+      // Caps a receiver's Retry-After when it is what opens the circuit.
+      maxOpenDuration: options.openMax,
+      onStoreError: "allow"
+    })
+
+    // Circuits this instance opened and whose open period has not run out: `circuit_breakers_open`. Another replica
+    // may move a shared circuit on, so entries also lapse by time rather than only by this instance's transitions.
+    const openUntil = new Map<string, number>()
+    const reportOpen = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      for (const [key, until] of openUntil) if (until <= now) openUntil.delete(key)
+      metrics.breakersOpen(openUntil.size)
+    })
+
+    const onTransition = (transition: CircuitBreaker.Transition) =>
+      Effect.gen(function* () {
+        metrics.breakerTransition(metricState[transition.from], metricState[transition.to])
+        const log = { endpointId: transition.key, from: metricState[transition.from], to: metricState[transition.to] }
+        if (transition.to === "Open") {
+          const until = (yield* Clock.currentTimeMillis) + Duration.toMillis(transition.retryAfter)
+          openUntil.set(transition.key, until)
+          yield* Effect.logWarning("circuit breaker: endpoint circuit opened; its deliveries wait").pipe(
+            Effect.annotateLogs({
+              ...log,
+              openUntil: new Date(until).toISOString(),
+              openForMs: Math.round(Duration.toMillis(transition.retryAfter)),
+              consecutiveOpenings: transition.consecutiveOpenings
+            })
+          )
+        } else {
+          openUntil.delete(transition.key)
+          yield* Effect.logInfo(
+            transition.to === "Closed"
+              ? "circuit breaker: endpoint circuit closed"
+              : "circuit breaker: endpoint circuit half-open; the next attempt probes"
+          ).pipe(Effect.annotateLogs(log))
+        }
+        yield* reportOpen
+      })
+
+    yield* breaker.transitions.pipe(Stream.runForEach(onTransition), Effect.forkScoped({ startImmediately: true }))
+    yield* reportOpen.pipe(Effect.repeat(Schedule.spaced(Duration.seconds(5))), Effect.forkScoped)
+
+    const guard: EndpointCircuitsShape["guard"] = (endpointId, attempt, verdict) =>
+      attempt.pipe(
+        breaker.execute({
+          key: endpointId,
+          classify: (exit) => (Exit.isSuccess(exit) ? toOutcome(verdict(exit.value)) : CircuitBreaker.failure())
+        }),
+        Effect.catchIf(isBreakerError, (error) => {
+          const reason = error.reason
+          switch (reason._tag) {
+            case "CircuitOpen":
+              return Effect.fail(new CircuitRejected({ endpointId, circuit: "open", retryAfter: reason.retryAfter }))
+            case "CircuitHalfOpen":
+              return Effect.fail(new CircuitRejected({ endpointId, circuit: "half_open", retryAfter: Duration.zero }))
+            case "CircuitBreakerStoreError":
+              // Unreachable with onStoreError "allow" (the attempt then runs unrecorded); a defect if it ever happens.
+              return Effect.die(error)
+          }
+        })
+      )
+
+    const health = (endpointId: string): Effect.Effect<EndpointHealth> =>
+      breaker.state(endpointId).pipe(
+        Effect.flatMap((state) =>
+          Effect.map(DateTime.now, (now): EndpointHealth => {
+            switch (state._tag) {
+              case "Closed":
+                return { circuit: "closed", openUntil: null }
+              // The breaker moves Open → HalfOpen lazily, on the next attempt: past its time, an open circuit lets
+              // the next attempt through as the probe, which is what half-open means to a reader.
+              case "Open":
+                return Duration.isZero(state.retryAfter)
+                  ? { circuit: "half_open", openUntil: null }
+                  : {
+                      circuit: "open",
+                      openUntil: new Date(DateTime.toEpochMillis(now) + Duration.toMillis(state.retryAfter))
+                    }
+              case "HalfOpen":
+                return { circuit: "half_open", openUntil: null }
+            }
+          })
+        ),
+        Effect.catchCause((cause) =>
+          Effect.logWarning("circuit breaker: could not read an endpoint's circuit", cause).pipe(
+            Effect.annotateLogs({ endpointId }),
+            Effect.as<EndpointHealth>({ circuit: "unknown", openUntil: null })
+          )
+        )
+      )
+
+    return EndpointCircuits.of({ guard, health })
+  })
+
+/**
+ * A node-redis client for the store. Imported only when Redis is configured: loading node-redis costs ~0.3 s of
+ * startup, which processes on the memory store do not pay.
+ */
+const redisClient = (url: string): Layer.Layer<Redis, RedisError> =>
+  Layer.unwrap(
+    Effect.promise(() => import("@effect/platform-node/NodeRedis")).pipe(
+      Effect.map((NodeRedis) => NodeRedis.layer({ url }))
+    )
+  )
+
+/** One store per process (the memory store) or per Redis (the shared store: `REDIS_URL`). */
+const storeLayer = (
+  redisUrl: Option.Option<Redacted.Redacted<string>>,
+  prefix: string
+): Layer.Layer<CircuitBreaker.CircuitBreakerStore, RedisError> =>
+  Option.match(redisUrl, {
+    onNone: () => CircuitBreaker.layerStoreMemory(),
+    onSome: (url) => CircuitBreaker.layerStoreRedis({ prefix }).pipe(Layer.provide(redisClient(Redacted.value(url))))
+  })
+
+/**
+ * The endpoints' circuits as configured (`BREAKER_*`): in this process's memory, or in Redis when `REDIS_URL` is set,
+ * so every replica (API and `npm run worker` processes) sees one circuit per endpoint. An unreachable Redis at
+ * startup stops the process (a misconfiguration); later outages fail open.
+ */
+export const EndpointCircuitsLive: Layer.Layer<EndpointCircuits, RedisError, AppConfig | Metrics> = Layer.unwrap(
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const circuits = Layer.effect(
+      EndpointCircuits,
+      makeEndpointCircuits({
+        failureThreshold: config.breaker.failureThreshold,
+        openBase: config.breaker.openBase,
+        openMax: config.breaker.openMax,
+        jitter: true
+      })
+    )
+    return circuits.pipe(Layer.provide(storeLayer(config.redisUrl, config.breaker.redisPrefix)))
+  })
+)
+
+/** Circuits on a memory store of their own with the given policy (no jitter by default: TestClock steps are exact). */
+export const endpointCircuitsTest = (
+  options: Partial<EndpointCircuitsOptions> = {}
+): Layer.Layer<EndpointCircuits, never, Metrics> =>
+  Layer.effect(
+    EndpointCircuits,
+    makeEndpointCircuits({
+      failureThreshold: options.failureThreshold ?? 3,
+      openBase: options.openBase ?? Duration.seconds(10),
+      openMax: options.openMax ?? Duration.seconds(60),
+      jitter: options.jitter ?? false
+    })
+  ).pipe(Layer.provide(CircuitBreaker.layerStoreMemory()))
+
+/** Circuits on a given Redis with a key prefix of their own (tests: one prefix per run). */
+export const endpointCircuitsRedis = (
+  url: string,
+  prefix: string,
+  options: EndpointCircuitsOptions
+): Layer.Layer<EndpointCircuits, RedisError, Metrics> =>
+  Layer.effect(EndpointCircuits, makeEndpointCircuits(options)).pipe(
+    Layer.provide(CircuitBreaker.layerStoreRedis({ prefix }).pipe(Layer.provide(redisClient(url))))
+  )

@@ -1,0 +1,333 @@
+import type { ServerResponse } from "node:http"
+import { assert, describe, it, layer } from "@effect/vitest"
+import { Duration, Effect, Layer } from "effect"
+import { HttpClient } from "effect/http"
+import { SqlClient } from "effect/sql"
+import { appConfigTest } from "../layers/AppConfigLive.ts"
+import { blockedAtConnect, DeliveryHttpClientLive } from "../layers/DeliveryHttpClient.ts"
+import { DeliveryWorkerLive } from "../layers/DeliveryWorkerLive.ts"
+import { endpointCircuitsTest } from "../layers/EndpointCircuitsLive.ts"
+import { EndpointsLive } from "../layers/EndpointsLive.ts"
+import { EventsLive } from "../layers/EventsLive.ts"
+import { makeMetricsTest } from "../layers/MetricsLive.ts"
+import { TenantsLive } from "../layers/TenantsLive.ts"
+import { urlPolicyWith } from "../layers/UrlPolicyLive.ts"
+import { EndpointCircuits } from "../services/EndpointCircuits.ts"
+import { Endpoints } from "../services/Endpoints.ts"
+import { Events } from "../services/Events.ts"
+import { Tenants } from "../services/Tenants.ts"
+import { apiClient, createTenant } from "./support/http.ts"
+import { answer, eventually, makeReceiver } from "./support/receiver.ts"
+import { testServerWithSql } from "./support/sharedDatabase.ts"
+import { TestSqlLive } from "./support/testDatabase.ts"
+import { send } from "./support/testServer.ts"
+
+/**
+ * The send path's resilience end to end, against real receivers on 127.0.0.1 and the real database: the per-endpoint
+ * circuit breaker, the per-endpoint bulkhead, and the SSRF guard at connect time.
+ */
+
+type Api = Effect.Success<ReturnType<typeof apiClient>>
+
+const delivery = {
+  worker: true,
+  timeout: Duration.seconds(10),
+  maxAttempts: 5,
+  backoffBase: Duration.millis(50),
+  backoffMax: Duration.millis(200),
+  concurrency: 8,
+  endpointConcurrency: 4,
+  pollInterval: Duration.millis(100)
+}
+
+const tenantWithEndpoint = (url: string) =>
+  Effect.gen(function* () {
+    const tenant = yield* createTenant("Resilience")
+    const api = yield* apiClient(tenant.apiKey)
+    const endpoint = yield* api.endpoints.create({ payload: { url } })
+    return { api, endpointId: endpoint.id }
+  }).pipe(Effect.orDie)
+
+const publish = (api: Api, n: number) =>
+  api.events.publish({ payload: { type: "order.created", data: { n } } }).pipe(Effect.orDie)
+
+const deliveryOf = (api: Api, eventId: string) =>
+  api.deliveries.listForEvent({ params: { id: eventId } }).pipe(
+    Effect.map(({ data }) => data[0]),
+    Effect.orDie
+  )
+
+const endpointOf = (api: Api, id: string) => api.endpoints.get({ params: { id } }).pipe(Effect.orDie)
+
+/** The value of one exposition line of `/metrics`, e.g. `circuit_breakers_open`; 0 when absent. */
+const metricValue = (text: string, series: string): number => {
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `))
+  return line === undefined ? 0 : Number(line.slice(series.length + 1))
+}
+
+const breaker = {
+  failureThreshold: 3,
+  openBase: Duration.seconds(4),
+  openMax: Duration.seconds(10),
+  redisPrefix: "codex:test:unused:"
+}
+
+layer(testServerWithSql({ config: { delivery, breaker } }), { excludeTestServices: true })(
+  "the circuit breaker in the worker",
+  (it) => {
+    it.effect(
+      "a dead endpoint trips its circuit, its deliveries wait without using attempts, a healthy endpoint is unaffected",
+      () =>
+        Effect.gen(function* () {
+          let healed = false
+          const dead = yield* makeReceiver((_, __, res) => (healed ? answer(res, 200) : answer(res, 500)))
+          const good = yield* makeReceiver((_, __, res) => answer(res, 200))
+          const d = yield* tenantWithEndpoint(dead.url)
+          const g = yield* tenantWithEndpoint(good.url)
+
+          // Three failed attempts in a row (500) open the dead endpoint's circuit.
+          const first = yield* publish(d.api, 0)
+          const opened = yield* eventually(
+            "the dead endpoint's circuit opened",
+            endpointOf(d.api, d.endpointId).pipe(Effect.map((e) => (e.health.circuit === "open" ? e : undefined)))
+          )
+          const openMs = Date.parse(opened.health.openUntil ?? "") - Date.now()
+          // BREAKER_OPEN_BASE 4 s, x0.8..1.2 jitter, minus the time since it opened.
+          assert.isAbove(openMs, 2_000)
+          assert.isAtMost(openMs, 4_800)
+          assert.strictEqual(dead.requests.length, 3)
+          assert.deepStrictEqual((yield* endpointOf(g.api, g.endpointId)).health, {
+            circuit: "closed",
+            openUntil: null
+          })
+
+          // While it is open: new events for it wait, and the healthy endpoint keeps receiving promptly.
+          const waiting = yield* Effect.forEach([1, 2, 3, 4, 5], (n) => publish(d.api, n))
+          const latencies: Array<number> = []
+          for (let i = 0; i < 10; i++) {
+            const before = performance.now()
+            yield* publish(g.api, i)
+            yield* eventually(
+              "delivered to the healthy endpoint",
+              Effect.sync(() => (good.requests.length > i ? true : undefined)),
+              1_000
+            )
+            latencies.push((good.requests[i]?.at ?? Number.POSITIVE_INFINITY) - before)
+          }
+          assert.isBelow(Math.max(...latencies), 1_000)
+          assert.strictEqual(dead.requests.length, 3, "nothing is sent to an open circuit")
+          const stuck = yield* deliveryOf(d.api, first.event.id)
+          assert.strictEqual(stuck?.status, "pending")
+          assert.strictEqual(stuck?.attemptCount, 3, "the deferral used no attempt")
+          for (const published of waiting) {
+            const row = yield* deliveryOf(d.api, published.event.id)
+            assert.strictEqual(row?.status, "pending")
+            assert.strictEqual(row?.attemptCount, 0)
+          }
+          const metrics = (yield* send("/metrics")).text
+          assert.strictEqual(metricValue(metrics, 'circuit_breaker_transitions_total{from="closed",to="open"}'), 1)
+          assert.strictEqual(metricValue(metrics, "circuit_breakers_open"), 1)
+
+          // The receiver recovers: after the open period one probe closes the circuit and everything arrives, the
+          // first delivery on its 4th attempt, the deferred ones on their 1st.
+          healed = true
+          for (const published of [first, ...waiting]) {
+            yield* eventually(
+              "delivered after the circuit closed",
+              deliveryOf(d.api, published.event.id).pipe(
+                Effect.map((row) => (row?.status === "succeeded" ? row : undefined))
+              ),
+              15_000
+            )
+          }
+          assert.strictEqual((yield* deliveryOf(d.api, first.event.id))?.attemptCount, 4)
+          for (const published of waiting) {
+            assert.strictEqual((yield* deliveryOf(d.api, published.event.id))?.attemptCount, 1)
+          }
+          assert.strictEqual(dead.requests.length, 3 + 6)
+          assert.deepStrictEqual((yield* endpointOf(d.api, d.endpointId)).health, {
+            circuit: "closed",
+            openUntil: null
+          })
+          const after = (yield* send("/metrics")).text
+          assert.strictEqual(metricValue(after, 'circuit_breaker_transitions_total{from="open",to="half_open"}'), 1)
+          assert.strictEqual(metricValue(after, 'circuit_breaker_transitions_total{from="half_open",to="closed"}'), 1)
+          assert.strictEqual(metricValue(after, "circuit_breakers_open"), 0)
+        }),
+      { timeout: 60_000 }
+    )
+  }
+)
+
+layer(testServerWithSql({ config: { delivery: { ...delivery, concurrency: 6, endpointConcurrency: 2 } } }), {
+  excludeTestServices: true
+})("bulkheads in the worker", (it) => {
+  it.effect(
+    "a slow receiver holds at most its per-endpoint share of the slots; another endpoint is delivered meanwhile",
+    () =>
+      Effect.gen(function* () {
+        // The slow receiver holds every request until the test lets go (no timing involved).
+        let inFlight = 0
+        let most = 0
+        let release: () => void = () => undefined
+        const gate = new Promise<void>((resolve) => {
+          release = resolve
+        })
+        const slow = yield* makeReceiver(async (_, __, res: ServerResponse) => {
+          inFlight++
+          most = Math.max(most, inFlight)
+          await gate
+          inFlight--
+          answer(res, 200)
+        })
+        const fast = yield* makeReceiver((_, __, res) => answer(res, 200))
+        const s = yield* tenantWithEndpoint(slow.url)
+        const f = yield* tenantWithEndpoint(fast.url)
+
+        yield* Effect.forEach(
+          Array.from({ length: 12 }, (_, n) => n),
+          (n) => publish(s.api, n)
+        )
+        yield* eventually(
+          "the slow receiver holds its share",
+          Effect.sync(() => (inFlight === 2 ? true : undefined))
+        )
+        // Without the per-endpoint limit the slow receiver would hold all 6 slots, and these would wait for it.
+        for (let i = 0; i < 5; i++) {
+          const before = performance.now()
+          yield* publish(f.api, i)
+          yield* eventually(
+            "delivered to the other endpoint while the slow one holds its requests",
+            Effect.sync(() => (fast.requests.length > i ? true : undefined)),
+            1_000
+          )
+          assert.isBelow((fast.requests[i]?.at ?? Number.POSITIVE_INFINITY) - before, 1_000)
+        }
+        assert.strictEqual(slow.requests.length, 2, "only 2 of the slow endpoint's deliveries were sent")
+        assert.strictEqual(most, 2)
+
+        release()
+        yield* eventually(
+          "every slow delivery arrives",
+          Effect.sync(() => (slow.requests.length === 12 ? true : undefined)),
+          15_000
+        )
+        assert.strictEqual(most, 2, "never more than 2 in flight to one endpoint")
+      }),
+    { timeout: 60_000 }
+  )
+})
+
+/**
+ * A worker with the production SSRF policy (private networks refused; http still allowed, as in development, so the
+ * receivers on 127.0.0.1 need no TLS), whose URL policy is told by a scripted resolver that every host is public:
+ * what an attacker gets from DNS rebinding, a public answer at check time and a private one when connecting.
+ */
+const scriptedPublicDns = urlPolicyWith(() => Effect.succeed(["93.184.216.34"]))
+
+const guardedWorker = () => {
+  const { layer: metrics } = makeMetricsTest()
+  const config = appConfigTest({
+    webhookAllowPrivateNetworks: false,
+    delivery: { ...delivery, maxAttempts: 1, timeout: Duration.seconds(5) }
+  })
+  // A circuit that would open on one failure: the refused attempts must not count against the receiver.
+  const circuits = endpointCircuitsTest({ failureThreshold: 1 })
+  const services = Layer.mergeAll(TenantsLive, EndpointsLive, EventsLive)
+  const worker = DeliveryWorkerLive.pipe(Layer.provide([DeliveryHttpClientLive, scriptedPublicDns]))
+  return Layer.merge(services, worker).pipe(
+    Layer.provideMerge(circuits),
+    Layer.provide(metrics),
+    Layer.provide(config),
+    Layer.provideMerge(TestSqlLive)
+  )
+}
+
+layer(guardedWorker(), { excludeTestServices: true })("the SSRF guard at connect time", (it) => {
+  it.effect(
+    "a name resolving to loopback and a loopback literal are refused when connecting: blocked, nothing sent",
+    () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const receiver = yield* makeReceiver((_, __, res) => answer(res, 200))
+        const port = new URL(receiver.url).port
+        const { tenant } = yield* (yield* Tenants).create("SSRF")
+        const endpoints = yield* Endpoints
+        const events = yield* Events
+        const circuits = yield* EndpointCircuits
+        const targets = [`http://localhost:${port}/hook`, `http://127.0.0.1:${port}/hook`]
+        const endpointIds: Array<string> = []
+        for (const url of targets) endpointIds.push((yield* endpoints.create(tenant.id, { url })).id)
+        const published = yield* events.publish(tenant.id, { type: "order.created", data: { n: 1 } })
+        assert.strictEqual(published.deliveriesQueued, 2)
+
+        const attempts = yield* eventually(
+          "both deliveries attempted",
+          sql<{ url: string; status: string; outcome: string; status_code: number | null; error: string | null }>`
+            SELECT ep.url, d.status, a.outcome, a.status_code, a.error
+            FROM deliveries d
+            JOIN endpoints ep ON ep.id = d.endpoint_id
+            JOIN delivery_attempts a ON a.delivery_id = d.id
+            WHERE d.event_id = ${published.event.id} AND d.status <> 'pending'
+            ORDER BY ep.url`.pipe(Effect.map((rows) => (rows.length === 2 ? rows : undefined)))
+        )
+        for (const attempt of attempts) {
+          assert.strictEqual(attempt.status, "failed", attempt.url)
+          assert.strictEqual(attempt.outcome, "blocked", attempt.url)
+          assert.isNull(attempt.status_code)
+        }
+        const [byLiteral, byName] = attempts // ordered by URL: 127.0.0.1 sorts before localhost
+        // The name passed the check before sending (scripted DNS) and was refused on the address it connected to.
+        assert.match(byName?.error ?? "", /^address not allowed at connect time: localhost is (127\.0\.0\.1|::1),/)
+        // An IP literal needs no DNS: the check before sending already refuses it.
+        assert.strictEqual(byLiteral?.error, "URL not allowed: the address is in a private or reserved network")
+        assert.strictEqual(receiver.requests.length, 0, "no request reached the receiver")
+        // Nothing was sent, so nothing was learnt about the receiver: its circuits stay closed.
+        for (const id of endpointIds) assert.strictEqual((yield* circuits.health(id)).circuit, "closed")
+      }),
+    { timeout: 30_000 }
+  )
+})
+
+describe("the outbound client's connect-time guard", () => {
+  const get = (url: string) =>
+    Effect.gen(function* () {
+      const client = yield* HttpClient.HttpClient
+      return yield* client.get(url).pipe(
+        Effect.map((response) => response.status),
+        Effect.catch((error) => Effect.succeed(blockedAtConnect(error) ?? `other: ${error.message}`)),
+        Effect.scoped
+      )
+    })
+
+  it.live("refuses loopback names and literals in every spelling before connecting; allows them when configured", () =>
+    Effect.gen(function* () {
+      const receiver = yield* makeReceiver((_, __, res) => answer(res, 204))
+      const port = new URL(receiver.url).port
+      const urls = [
+        `http://127.0.0.1:${port}/hook`,
+        `http://127.1:${port}/hook`,
+        `http://[::ffff:127.0.0.1]:${port}/hook`,
+        `http://localhost:${port}/hook`
+      ]
+      const guarded = yield* Effect.forEach(urls, get).pipe(
+        Effect.provide(
+          DeliveryHttpClientLive.pipe(Layer.provide(appConfigTest({ webhookAllowPrivateNetworks: false })))
+        )
+      )
+      for (const [i, outcome] of guarded.entries()) {
+        assert.match(
+          String(outcome),
+          /^(127\.0\.0\.1|127\.1|::ffff:7f00:1|localhost is (127\.0\.0\.1|::1),) (is )?a private or reserved address$/,
+          urls[i]
+        )
+      }
+      assert.strictEqual(receiver.requests.length, 0, "nothing reached the receiver")
+
+      const open = yield* Effect.forEach(urls, get).pipe(
+        Effect.provide(DeliveryHttpClientLive.pipe(Layer.provide(appConfigTest({ webhookAllowPrivateNetworks: true }))))
+      )
+      assert.deepStrictEqual(open, [204, 204, 204, 204])
+    })
+  )
+})
