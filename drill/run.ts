@@ -71,6 +71,9 @@ const replicaEnv = (databaseUrl: string, redisUrl: string): Record<string, strin
   DELIVERY_BACKOFF_MAX: "3 seconds",
   DELIVERY_MAX_ATTEMPTS: "10",
   DELIVERY_POLL_INTERVAL: "500 millis",
+  // Short circuit-breaker openings, so the drill sees circuits open and close within seconds.
+  BREAKER_OPEN_BASE: "1 second",
+  BREAKER_OPEN_MAX: "5 seconds",
   SHUTDOWN_DELAY: "1 second",
   SHUTDOWN_TIMEOUT: "10 seconds",
   IDEMPOTENCY_LOCK_TIMEOUT: "5 seconds"
