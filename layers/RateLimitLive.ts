@@ -1,0 +1,115 @@
+import { NodeRedis } from "@effect/platform-node"
+import { Duration, Effect, Layer, Redacted, References } from "effect"
+import { RateLimiter, type Redis } from "effect/persistence"
+import { AppConfig } from "../services/AppConfig.ts"
+import { RateLimit, RateLimitStoreError, type RateLimitVerdict } from "../services/RateLimit.ts"
+
+/**
+ * A store slower than this counts as down: a rate-limit check must never hold a request for long. (The Redis client
+ * fails commands at once while disconnected; this bounds a Redis that accepts connections but does not answer.)
+ */
+export const storeTimeout = Duration.seconds(1)
+
+/** Every key in Redis starts with this: `codex:ratelimit:tenant:<id>`, `codex:ratelimit:ip:<address or /56>`. */
+export const redisKeyPrefix = "codex:ratelimit:"
+
+/** `message <- cause message`: the store's own error usually wraps the Redis client's. */
+const describe = (error: unknown): string => {
+  const parts: Array<string> = []
+  for (let current = error, depth = 0; current instanceof Error && depth < 3; current = current.cause, depth++) {
+    parts.push(current.message)
+  }
+  return parts.length > 0 ? parts.join(" <- ") : String(error)
+}
+
+/**
+ * The service over `RateLimiter` (fixed window: one counter per key whose TTL grows by window/limit per request,
+ * kept atomically by the store). Store failures are logged when an incident starts and when it ends, not per request.
+ */
+export const makeRateLimit = Effect.gen(function* () {
+  const limiter = yield* RateLimiter.RateLimiter
+  const config = yield* AppConfig
+  const policy = config.rateLimit.onStoreError
+  let failing = false
+
+  const storeFailed = (cause: unknown) =>
+    Effect.suspend(() => {
+      const error = new RateLimitStoreError({ cause })
+      if (failing) return Effect.fail(error)
+      failing = true
+      return Effect.logWarning(
+        `rate-limit store unavailable: requests are ${policy === "allow" ? "allowed unlimited" : "refused (503)"} until it answers again (RATE_LIMIT_ON_STORE_ERROR=${policy})`
+      ).pipe(Effect.annotateLogs({ error: describe(cause) }), Effect.andThen(Effect.fail(error)))
+    })
+
+  const recovered = Effect.suspend(() => {
+    if (!failing) return Effect.void
+    failing = false
+    return Effect.logInfo("rate-limit store answers again")
+  })
+
+  return RateLimit.of({
+    consume: (key, quota) =>
+      limiter.consume({ key, limit: quota.limit, window: quota.window }).pipe(
+        Effect.map(
+          (result): RateLimitVerdict => ({
+            _tag: "Allowed",
+            remaining: result.remaining,
+            resetAfter: result.resetAfter
+          })
+        ),
+        Effect.catchTag("RateLimiterError", (error) =>
+          error.reason._tag === "RateLimitExceeded"
+            ? Effect.succeed<RateLimitVerdict>({ _tag: "Exceeded", retryAfter: error.reason.retryAfter })
+            : Effect.fail(error)
+        ),
+        Effect.timeoutOrElse({
+          duration: storeTimeout,
+          orElse: () => Effect.fail(new Error(`no answer within ${Duration.format(storeTimeout)}`))
+        }),
+        Effect.tap(() => recovered),
+        Effect.catch(storeFailed)
+      )
+  })
+})
+
+const fromLimiter: Layer.Layer<RateLimit, never, RateLimiter.RateLimiter | AppConfig> = Layer.effect(
+  RateLimit,
+  makeRateLimit
+)
+
+/** Counters in this process (they follow the Effect Clock, so TestClock drives them in tests). */
+export const RateLimitMemory: Layer.Layer<RateLimit, never, AppConfig> = fromLimiter.pipe(
+  Layer.provide(RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory)))
+)
+
+/** The memory store: deterministic, and TestClock moves its windows. */
+export const RateLimitTest = RateLimitMemory
+
+/**
+ * Counters in Redis, shared by every replica (Lua scripts, so each check is one atomic round trip). The connection is
+ * made at startup: an unreachable Redis stops the process like an unreachable database. Later outages go through
+ * RATE_LIMIT_ON_STORE_ERROR; while disconnected, commands fail at once instead of queueing.
+ */
+export const RateLimitRedis = (url: string): Layer.Layer<RateLimit, Redis.RedisError, AppConfig> =>
+  fromLimiter.pipe(
+    Layer.provide(RateLimiter.layer),
+    Layer.provide(RateLimiter.layerStoreRedis({ prefix: redisKeyPrefix })),
+    Layer.provide(
+      NodeRedis.layer({ url, disableOfflineQueue: true, socket: { connectTimeout: 2000 } }).pipe(
+        // The client logs every failed reconnection attempt; the outage is logged once by makeRateLimit instead.
+        Layer.provide(Layer.succeed(References.MinimumLogLevel, "None"))
+      )
+    )
+  )
+
+/** RATE_LIMIT_STORE picks the store (nothing connects to Redis while rate limiting is off). */
+export const RateLimitLive: Layer.Layer<RateLimit, Redis.RedisError, AppConfig> = Layer.unwrap(
+  Effect.gen(function* () {
+    const { rateLimit } = yield* AppConfig
+    if (!rateLimit.enabled || rateLimit.store === "memory" || rateLimit.redisUrl._tag === "None") {
+      return RateLimitMemory
+    }
+    return RateLimitRedis(Redacted.value(rateLimit.redisUrl.value))
+  })
+)
