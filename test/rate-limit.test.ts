@@ -126,33 +126,33 @@ const freePort = (): Promise<number> =>
  * A throwaway `redis-server` of this test's own (never the machine's shared one on 6379, which other suites use), on
  * a free port, without persistence; killed when the scope closes (or earlier by the test).
  */
-const throwawayRedis = Effect.acquireRelease(
-  Effect.promise(async () => {
-    const port = await freePort()
-    const child = spawn(
-      "redis-server",
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-      { stdio: ["ignore", "pipe", "pipe"] }
-    )
-    let output = ""
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      output += chunk
-    })
-    const exited = new Promise((resolve) => child.once("exit", resolve))
-    await until("redis-server to accept connections", 15_000, async () => {
-      if (child.exitCode !== null) throw new Error(`redis-server exited: ${output}`)
-      return output.includes("Ready to accept connections") ? true : undefined
-    })
-    const kill = async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGKILL")
-        await exited
+const throwawayRedis = (port: number) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const child = spawn(
+        "redis-server",
+        ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        { stdio: ["ignore", "pipe", "pipe"] }
+      )
+      let output = ""
+      child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+        output += chunk
+      })
+      const exited = new Promise((resolve) => child.once("exit", resolve))
+      await until("redis-server to accept connections", 15_000, async () => {
+        if (child.exitCode !== null) throw new Error(`redis-server exited: ${output}`)
+        return output.includes("Ready to accept connections") ? true : undefined
+      })
+      const kill = async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill("SIGKILL")
+          await exited
+        }
       }
-    }
-    return { url: `redis://127.0.0.1:${port}`, kill }
-  }),
-  (redis) => Effect.promise(redis.kill)
-)
+      return { url: `redis://127.0.0.1:${port}`, kill }
+    }),
+    (redis) => Effect.promise(redis.kill)
+  )
 
 // ---------------------------------------------------------------------------------------------------------------
 // The header syntax and the store's window (TestClock)
@@ -406,7 +406,8 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
 
   it.effect("Redis stopped mid-test: allow serves requests (no count), deny answers 503; logged once, counted", () =>
     Effect.gen(function* () {
-      const redis = yield* throwawayRedis
+      const port = yield* Effect.promise(freePort)
+      const redis = yield* throwawayRedis(port)
       const redisUrl = Option.some(Redacted.make(redis.url))
       const allow = yield* startTestServer({
         config: { rateLimit: rateLimit({ max: 3, store: "redis", redisUrl, onStoreError: "allow" }) }
@@ -444,6 +445,18 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         assert.strictEqual(incidents.length, 1, incidents.join("\n"))
         assert.notInclude(server.logs.join("\n"), "NodeRedis")
       }
+
+      // Redis back (empty: nothing was persisted): the client reconnects and counting resumes, logged once.
+      yield* throwawayRedis(port)
+      const counted = yield* Effect.promise(() =>
+        until("the store to answer again", 20_000, async () => {
+          const reply = await call(allow.baseUrl, "/nope")
+          return reply.headers.get("ratelimit") === null ? undefined : reply
+        })
+      )
+      assert.strictEqual(counted.status, 404)
+      assert.strictEqual(remainingOf(counted), 2)
+      assert.strictEqual(allow.logs.filter((l) => l.includes("rate-limit store answers again")).length, 1)
     }).pipe(Effect.scoped)
   )
 })
