@@ -27,7 +27,7 @@ const describe = (error: unknown): string => {
  * The service over `RateLimiter` (fixed window: one counter per key whose TTL grows by window/limit per request,
  * kept atomically by the store). Store failures are logged when an incident starts and when it ends, not per request.
  */
-export const makeRateLimit = Effect.gen(function* () {
+export const makeRateLimit = Effect.fnUntraced(function* (options: { readonly timeout: boolean }) {
   const limiter = yield* RateLimiter.RateLimiter
   const config = yield* AppConfig
   const policy = config.rateLimit.onStoreError
@@ -49,38 +49,40 @@ export const makeRateLimit = Effect.gen(function* () {
     return Effect.logInfo("rate-limit store answers again")
   })
 
+  const timeoutError = () => Effect.fail(new Error(`no answer within ${Duration.format(storeTimeout)}`))
+
   return RateLimit.of({
-    consume: (key, quota) =>
-      limiter.consume({ key, limit: quota.limit, window: quota.window }).pipe(
-        Effect.map(
-          (result): RateLimitVerdict => ({
+    consume: (key, quota) => {
+      const consumed = limiter.consume({ key, limit: quota.limit, window: quota.window })
+      // Only a remote store can hang; the memory store answers synchronously (and a timer per request is not free).
+      const bounded = options.timeout
+        ? Effect.timeoutOrElse(consumed, { duration: storeTimeout, orElse: timeoutError })
+        : consumed
+      return Effect.matchEffect(bounded, {
+        onSuccess: (result): Effect.Effect<RateLimitVerdict> => {
+          const verdict: RateLimitVerdict = {
             _tag: "Allowed",
             remaining: result.remaining,
             resetAfter: result.resetAfter
-          })
-        ),
-        Effect.catchTag("RateLimiterError", (error) =>
-          error.reason._tag === "RateLimitExceeded"
+          }
+          return failing ? Effect.as(recovered, verdict) : Effect.succeed(verdict)
+        },
+        onFailure: (error) =>
+          error instanceof RateLimiter.RateLimiterError && error.reason._tag === "RateLimitExceeded"
             ? Effect.succeed<RateLimitVerdict>({ _tag: "Exceeded", retryAfter: error.reason.retryAfter })
-            : Effect.fail(error)
-        ),
-        Effect.timeoutOrElse({
-          duration: storeTimeout,
-          orElse: () => Effect.fail(new Error(`no answer within ${Duration.format(storeTimeout)}`))
-        }),
-        Effect.tap(() => recovered),
-        Effect.catch(storeFailed)
-      )
+            : storeFailed(error)
+      })
+    }
   })
 })
 
-const fromLimiter: Layer.Layer<RateLimit, never, RateLimiter.RateLimiter | AppConfig> = Layer.effect(
-  RateLimit,
-  makeRateLimit
-)
+const fromLimiter = (options: {
+  readonly timeout: boolean
+}): Layer.Layer<RateLimit, never, RateLimiter.RateLimiter | AppConfig> =>
+  Layer.effect(RateLimit, makeRateLimit(options))
 
 /** Counters in this process (they follow the Effect Clock, so TestClock drives them in tests). */
-export const RateLimitMemory: Layer.Layer<RateLimit, never, AppConfig> = fromLimiter.pipe(
+export const RateLimitMemory: Layer.Layer<RateLimit, never, AppConfig> = fromLimiter({ timeout: false }).pipe(
   Layer.provide(RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory)))
 )
 
@@ -96,7 +98,7 @@ export const RateLimitRedis = (
   url: string,
   nodeRedis: typeof NodeRedis
 ): Layer.Layer<RateLimit, Redis.RedisError, AppConfig> =>
-  fromLimiter.pipe(
+  fromLimiter({ timeout: true }).pipe(
     Layer.provide(RateLimiter.layer),
     Layer.provide(RateLimiter.layerStoreRedis({ prefix: redisKeyPrefix })),
     Layer.provide(

@@ -27,6 +27,13 @@ export const stateHeader = (policy: RateLimitPolicy, remaining: number, resetSec
 /** A store outage under RATE_LIMIT_ON_STORE_ERROR=deny: clients retry after this many seconds. */
 const storeDownRetryAfter = 5
 
+/** Whose bucket a request counts against, and its quota. */
+interface Subject {
+  readonly policy: RateLimitPolicy
+  readonly key: string
+  readonly quota: Quota
+}
+
 const pathOf = (url: string): string => {
   const query = url.indexOf("?")
   return query === -1 ? url : url.slice(0, query)
@@ -94,71 +101,77 @@ export const RateLimitMiddleware = HttpRouter.middleware(
       }
     )
 
-    /** Whose quota: the tenant's for a valid key on /v1, else the client IP's. */
-    const identify = (request: HttpServerRequest.HttpServerRequest, path: string) =>
-      Effect.gen(function* () {
-        if (path === "/v1" || path.startsWith("/v1/")) {
-          const key = bearerOf(request.headers.authorization)
-          if (key !== undefined) {
-            const owner = yield* Effect.orDie(keys.authenticate(key))
-            if (Option.isSome(owner)) {
-              return {
-                policy: "tenant" as const,
-                key: `tenant:${owner.value.tenantId}`,
-                quota: owner.value.rateLimit ?? defaultQuota
-              }
-            }
-          }
-        }
-        const ip = resolveClientIp(
-          Option.getOrUndefined(request.remoteAddress),
-          request.headers["x-forwarded-for"],
-          trust
-        )
-        return { policy: "ip" as const, key: `ip:${ip === undefined ? "unknown" : ipBucket(ip)}`, quota: defaultQuota }
-      })
+    /** Whose quota: the client IP's (unauthenticated, /admin, everything outside /v1). */
+    const ipSubject = (request: HttpServerRequest.HttpServerRequest): Subject => {
+      const ip = resolveClientIp(
+        Option.getOrUndefined(request.remoteAddress),
+        request.headers["x-forwarded-for"],
+        trust
+      )
+      return { policy: "ip", key: `ip:${ip === undefined ? "unknown" : ipBucket(ip)}`, quota: defaultQuota }
+    }
 
     if (!settings.enabled) return (httpEffect) => httpEffect
 
+    // The per-request path is plain combinators, no generators: it runs on every request.
     return (httpEffect) =>
       Effect.withFiber((fiber) => {
         const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
         const path = pathOf(request.url)
         if (rateLimitExempt.has(path)) return httpEffect
-        return Effect.gen(function* () {
-          const { policy, key, quota } = yield* identify(request, path)
-          const policyValue = policyHeader(policy, quota)
-          const verdict = yield* Effect.result(limits.consume(key, quota))
-          if (verdict._tag === "Failure") {
-            metrics?.rateLimitDecision(policy, "store_error")
-            if (settings.onStoreError === "deny") {
-              return HttpServerResponse.setHeader(storeUnavailable, "ratelimit-policy", policyValue)
+
+        const limit = (subject: Subject) => {
+          const policyValue = policyHeader(subject.policy, subject.quota)
+          return Effect.flatMap(limits.consume(subject.key, subject.quota), (verdict) => {
+            if (verdict._tag === "Exceeded") {
+              metrics?.rateLimitDecision(subject.policy, "limited")
+              const retryAfter = Math.max(1, seconds(verdict.retryAfter))
+              return Effect.succeed(
+                HttpServerResponse.setHeaders(tooManyRequests(subject.quota, retryAfter), {
+                  "ratelimit-policy": policyValue,
+                  ratelimit: stateHeader(subject.policy, 0, retryAfter)
+                })
+              )
             }
-            const headers = { "ratelimit-policy": policyValue }
-            yield* HttpEffect.appendPreResponseHandler((_req, res) =>
+            metrics?.rateLimitDecision(subject.policy, "allowed")
+            const headers = {
+              "ratelimit-policy": policyValue,
+              ratelimit: stateHeader(subject.policy, verdict.remaining, seconds(verdict.resetAfter))
+            }
+            // Also on responses that come back on the error channel (400 decode errors, unknown routes).
+            HttpEffect.appendPreResponseHandlerUnsafe(fiber.context, (_req, res) =>
               Effect.succeed(HttpServerResponse.setHeaders(res, headers))
             )
-            return yield* httpEffect
-          }
-          if (verdict.success._tag === "Exceeded") {
-            metrics?.rateLimitDecision(policy, "limited")
-            const retryAfter = Math.max(1, seconds(verdict.success.retryAfter))
-            return HttpServerResponse.setHeaders(tooManyRequests(quota, retryAfter), {
-              "ratelimit-policy": policyValue,
-              ratelimit: stateHeader(policy, 0, retryAfter)
+            return httpEffect
+          }).pipe(
+            Effect.catchTag("RateLimitStoreError", () => {
+              metrics?.rateLimitDecision(subject.policy, "store_error")
+              if (settings.onStoreError === "deny") {
+                return Effect.succeed(HttpServerResponse.setHeader(storeUnavailable, "ratelimit-policy", policyValue))
+              }
+              const headers = { "ratelimit-policy": policyValue }
+              HttpEffect.appendPreResponseHandlerUnsafe(fiber.context, (_req, res) =>
+                Effect.succeed(HttpServerResponse.setHeaders(res, headers))
+              )
+              return httpEffect
             })
-          }
-          metrics?.rateLimitDecision(policy, "allowed")
-          const headers = {
-            "ratelimit-policy": policyValue,
-            ratelimit: stateHeader(policy, verdict.success.remaining, seconds(verdict.success.resetAfter))
-          }
-          // Also on responses that come back on the error channel (400 decode errors, unknown routes).
-          yield* HttpEffect.appendPreResponseHandler((_req, res) =>
-            Effect.succeed(HttpServerResponse.setHeaders(res, headers))
           )
-          return yield* httpEffect
-        })
+        }
+
+        // A valid key on /v1: the tenant's quota (its own, or the default); anything else: the client IP's.
+        const key = path === "/v1" || path.startsWith("/v1/") ? bearerOf(request.headers.authorization) : undefined
+        if (key === undefined) return limit(ipSubject(request))
+        return Effect.flatMap(Effect.orDie(keys.authenticate(key)), (owner) =>
+          limit(
+            Option.isSome(owner)
+              ? {
+                  policy: "tenant",
+                  key: `tenant:${owner.value.tenantId}`,
+                  quota: owner.value.rateLimit ?? defaultQuota
+                }
+              : ipSubject(request)
+          )
+        )
       })
   }),
   { global: true }
