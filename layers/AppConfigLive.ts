@@ -6,8 +6,10 @@ import {
   type BreakerConfig,
   type DeliveryConfig,
   type IdempotencyConfig,
+  type RateLimitConfig,
   type TracingConfig
 } from "../services/AppConfig.ts"
+import { parseTrustProxy } from "../src/http/ClientIp.ts"
 import { packageVersion } from "./PackageInfo.ts"
 
 const lowerLogLevels = ["trace", "debug", "info", "warn", "error", "fatal", "none"] as const
@@ -150,6 +152,46 @@ const idempotencyConfig: Config.Config<IdempotencyConfig> = Config.all({
   required: Config.Boolean("IDEMPOTENCY_REQUIRED").pipe(Config.withDefault(false))
 })
 
+const configFailure = (name: string, message: string) =>
+  Config.fail(new Schema.SchemaError(new SchemaIssue.Pointer([name], new SchemaIssue.InvalidValue({ message }))))
+
+const RateLimitMax = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000_000 }))
+/** Whole seconds: the RateLimit-Policy header states the window in seconds (`w=900`). */
+const RateLimitWindow = Schema.DurationFromString.check(
+  Schema.makeFilter(
+    (d: Duration.Duration) =>
+      (Duration.isFinite(d) && Duration.toMillis(d) >= 1000 && Duration.toMillis(d) % 1000 === 0) ||
+      "must be a whole number of seconds, at least 1 second"
+  )
+)
+
+/**
+ * `RATE_LIMIT_*` (defaults 100 requests per 15 minutes, the product spec), `REDIS_URL` (read always, required by
+ * `RATE_LIMIT_STORE=redis`) and `TRUST_PROXY` (a hop count or CIDRs; see src/http/ClientIp.ts).
+ */
+const rateLimitConfig: Config.Config<RateLimitConfig> = Config.all({
+  enabled: Config.Boolean("RATE_LIMIT_ENABLED").pipe(Config.withDefault(true)),
+  max: Config.schema(RateLimitMax, "RATE_LIMIT_MAX").pipe(Config.withDefault(100)),
+  window: Config.schema(RateLimitWindow, "RATE_LIMIT_WINDOW").pipe(Config.withDefault(Duration.minutes(15))),
+  store: Config.Literals(["memory", "redis"], "RATE_LIMIT_STORE").pipe(
+    Config.withDefault<"memory" | "redis">("memory")
+  ),
+  redisUrl: Config.option(Config.Redacted("REDIS_URL")),
+  onStoreError: Config.Literals(["allow", "deny"], "RATE_LIMIT_ON_STORE_ERROR").pipe(
+    Config.withDefault<"allow" | "deny">("allow")
+  ),
+  trustProxy: Config.option(Config.String("TRUST_PROXY"))
+}).pipe(
+  Config.flatMap(({ trustProxy, ...rest }) => {
+    const trust = Option.match(trustProxy, { onNone: () => ({ _tag: "None" }) as const, onSome: parseTrustProxy })
+    if (typeof trust === "string") return configFailure("TRUST_PROXY", trust)
+    if (rest.store === "redis" && Option.isNone(rest.redisUrl)) {
+      return configFailure("REDIS_URL", "is required when RATE_LIMIT_STORE=redis")
+    }
+    return Config.succeed({ ...rest, trustProxy: trust })
+  })
+)
+
 /**
  * The environment variables codex-api reads, with their defaults. Defaults that depend on `APP_ENV` (log format,
  * shutdown delay) are resolved after `APP_ENV` itself is read. An empty variable counts as unset.
@@ -195,7 +237,8 @@ export const appConfig: Config.Config<AppConfigShape> = Config.Literals(
       delivery: deliveryConfig,
       redisUrl: Config.option(Config.Redacted("REDIS_URL")),
       breaker: breakerConfig,
-      idempotency: idempotencyConfig
+      idempotency: idempotencyConfig,
+      rateLimit: rateLimitConfig
     })
   ),
   Config.flatMap(delayWithinTimeout)
@@ -257,5 +300,15 @@ export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.La
       redisPrefix: "codex:circuit:"
     },
     idempotency: { ttl: Duration.minutes(5), lockTimeout: Duration.seconds(60), required: false },
+    // On, as in production, but with a quota no other suite reaches; rate-limit tests set small ones.
+    rateLimit: {
+      enabled: true,
+      max: 1_000_000,
+      window: Duration.minutes(15),
+      store: "memory",
+      redisUrl: Option.none(),
+      onStoreError: "allow",
+      trustProxy: { _tag: "None" }
+    },
     ...overrides
   })

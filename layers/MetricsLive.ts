@@ -145,8 +145,8 @@ export const makeMetrics = (options: MetricsOptions): MetricsShape & { readonly 
   })
   const rateLimit = new Prom.Counter({
     name: "rate_limit_decisions_total",
-    help: "Rate-limit checks, by decision (allowed, limited, error).",
-    labelNames: ["decision"] as const,
+    help: "Rate-limit checks, by policy (tenant, ip) and outcome (allowed, limited, store_error).",
+    labelNames: ["policy", "outcome"] as const,
     registers
   })
   const idempotency = new Prom.Counter({
@@ -197,7 +197,9 @@ export const makeMetrics = (options: MetricsOptions): MetricsShape & { readonly 
   })
 
   // Outcome counters start at 0, so rate() and ratios work before the first event.
-  for (const decision of ["allowed", "limited", "error"] as const) rateLimit.inc({ decision }, 0)
+  for (const policy of ["tenant", "ip"] as const) {
+    for (const outcome of ["allowed", "limited", "store_error"] as const) rateLimit.inc({ policy, outcome }, 0)
+  }
   for (const outcome of ["new", "replayed", "in_progress", "mismatch", "missing"] as const)
     idempotency.inc({ outcome }, 0)
   for (const outcome of ["success", "failure", "timeout", "network_error", "rejected", "gone"] as const) {
@@ -215,7 +217,7 @@ export const makeMetrics = (options: MetricsOptions): MetricsShape & { readonly 
       inFlight--
     },
     requestFinished: (method, route, status, seconds) => http.record(method, route, status, seconds),
-    rateLimitDecision: (decision) => rateLimit.inc({ decision }),
+    rateLimitDecision: (policy, outcome) => rateLimit.inc({ policy, outcome }),
     idempotencyOutcome: (outcome) => idempotency.inc({ outcome }),
     deliveryAttempt: (outcome, seconds) => {
       attempts.inc({ outcome })

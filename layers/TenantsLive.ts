@@ -3,14 +3,18 @@ import { SqlClient } from "effect/sql"
 import { Tenants } from "../services/Tenants.ts"
 import { issueApiKey } from "../src/domain/ApiKey.ts"
 import { type ApiKeyId, newId, type TenantId } from "../src/domain/Ids.ts"
-import type { ApiKeySummary, IssuedApiKey, Tenant } from "../src/domain/Tenant.ts"
+import type { ApiKeySummary, IssuedApiKey, Tenant, TenantRateLimit } from "../src/domain/Tenant.ts"
 import { iso, isoOrNull, toPage } from "./SqlRows.ts"
 
 interface TenantRow {
   readonly id: TenantId
   readonly name: string
+  readonly rate_limit_max: number | null
+  readonly rate_limit_window_seconds: number | null
   readonly created_at: Date
 }
+
+const tenantColumns = "id, name, rate_limit_max, rate_limit_window_seconds, created_at"
 
 interface KeyRow {
   readonly id: ApiKeyId
@@ -19,7 +23,15 @@ interface KeyRow {
   readonly revoked_at: Date | null
 }
 
-const toTenant = (row: TenantRow): Tenant => ({ id: row.id, name: row.name, createdAt: iso(row.created_at) })
+const toTenant = (row: TenantRow): Tenant => ({
+  id: row.id,
+  name: row.name,
+  rateLimit:
+    row.rate_limit_max === null || row.rate_limit_window_seconds === null
+      ? null
+      : { limit: row.rate_limit_max, windowSeconds: row.rate_limit_window_seconds },
+  createdAt: iso(row.created_at)
+})
 
 const toKeySummary = (row: KeyRow): ApiKeySummary => ({
   id: row.id,
@@ -54,12 +66,15 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
       })
 
     return Tenants.of({
-      create: Effect.fn("Tenants.create")(function* (name: string) {
+      create: Effect.fn("Tenants.create")(function* (input) {
+        const rateLimit: TenantRateLimit | null = input.rateLimit ?? null
         return yield* sql.withTransaction(
           Effect.gen(function* () {
             const id = yield* newId("ten")
             const [row] = yield* sql<TenantRow>`
-              INSERT INTO tenants (id, name) VALUES (${id}, ${name}) RETURNING id, name, created_at`
+              INSERT INTO tenants (id, name, rate_limit_max, rate_limit_window_seconds)
+              VALUES (${id}, ${input.name}, ${rateLimit?.limit ?? null}, ${rateLimit?.windowSeconds ?? null})
+              RETURNING ${sql.literal(tenantColumns)}`
             if (row === undefined) return yield* Effect.die(new Error("INSERT ... RETURNING returned no row"))
             const apiKey = yield* insertKey(id)
             if (Option.isNone(apiKey)) return yield* Effect.die(new Error("the new tenant vanished"))
@@ -71,16 +86,32 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
       list: Effect.fn("Tenants.list")(function* (page) {
         const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`WHERE id < ${id}` })
         const rows = yield* sql<TenantRow>`
-          SELECT id, name, created_at FROM tenants ${before} ORDER BY id DESC LIMIT ${page.limit + 1}`
+          SELECT ${sql.literal(tenantColumns)} FROM tenants ${before} ORDER BY id DESC LIMIT ${page.limit + 1}`
         return toPage(rows, page.limit, toTenant)
       }),
 
       get: Effect.fn("Tenants.get")(function* (id) {
-        const [tenant] = yield* sql<TenantRow>`SELECT id, name, created_at FROM tenants WHERE id = ${id}`
+        const [tenant] = yield* sql<TenantRow>`SELECT ${sql.literal(tenantColumns)} FROM tenants WHERE id = ${id}`
         if (tenant === undefined) return Option.none()
         const keys = yield* sql<KeyRow>`
           SELECT id, key_prefix, created_at, revoked_at FROM api_keys WHERE tenant_id = ${id} ORDER BY id`
         return Option.some({ ...toTenant(tenant), apiKeys: keys.map(toKeySummary) })
+      }),
+
+      update: Effect.fn("Tenants.update")(function* (id, patch) {
+        // One statement; absent fields keep their value (`rateLimit: null` clears the override).
+        const setRateLimit = patch.rateLimit !== undefined
+        const [row] = yield* sql<TenantRow>`
+          UPDATE tenants SET
+            name = coalesce(${patch.name ?? null}::text, name),
+            rate_limit_max = CASE WHEN ${setRateLimit}::boolean THEN ${patch.rateLimit?.limit ?? null}::int
+              ELSE rate_limit_max END,
+            rate_limit_window_seconds = CASE WHEN ${setRateLimit}::boolean
+              THEN ${patch.rateLimit?.windowSeconds ?? null}::int ELSE rate_limit_window_seconds END,
+            updated_at = now()
+          WHERE id = ${id}
+          RETURNING ${sql.literal(tenantColumns)}`
+        return Option.map(Option.fromNullishOr(row), toTenant)
       }),
 
       issueApiKey: Effect.fn("Tenants.issueApiKey")(function* (tenantId) {

@@ -66,6 +66,27 @@ export interface IdempotencyConfig {
   readonly required: boolean
 }
 
+/** Who sits in front of the server: how the client IP is found (see src/http/ClientIp.ts). */
+export type TrustProxy =
+  | { readonly _tag: "None" }
+  | { readonly _tag: "Hops"; readonly hops: number }
+  | { readonly _tag: "Cidrs"; readonly cidrs: ReadonlyArray<string> }
+
+/** Rate limiting (IETF draft-ietf-httpapi-ratelimit-headers), on Effect's RateLimiter. */
+export interface RateLimitConfig {
+  readonly enabled: boolean
+  /** Default quota: requests per window, per tenant (authenticated /v1) or per client IP (everything else). */
+  readonly max: number
+  readonly window: Duration.Duration
+  /** `memory`: per process; `redis`: shared by every replica on `redisUrl`. */
+  readonly store: "memory" | "redis"
+  /** `REDIS_URL`, the same variable as the top-level `redisUrl` (read here too so the rate-limit settings stand alone). */
+  readonly redisUrl: Option.Option<Redacted.Redacted<string>>
+  /** When the store fails (Redis down): let requests through, or refuse them with 503. */
+  readonly onStoreError: "allow" | "deny"
+  readonly trustProxy: TrustProxy
+}
+
 /** The whole runtime configuration, read once at startup and validated before anything listens. */
 export interface AppConfigShape {
   readonly appEnv: AppEnv
@@ -104,6 +125,7 @@ export interface AppConfigShape {
   readonly redisUrl: Option.Option<Redacted.Redacted<string>>
   readonly breaker: BreakerConfig
   readonly idempotency: IdempotencyConfig
+  readonly rateLimit: RateLimitConfig
 }
 
 export class AppConfig extends Context.Service<AppConfig, AppConfigShape>()("codex/AppConfig") {}

@@ -6,8 +6,11 @@ import { Context, type Effect } from "effect"
  */
 export type HttpMethodLabel = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" | "_OTHER"
 
-/** Outcome of a rate-limit check (issue: rate limiting). */
-export type RateLimitDecision = "allowed" | "limited" | "error"
+/** Whose quota a request counts against: the tenant's (authenticated /v1) or its client IP's (the rest). */
+export type RateLimitPolicy = "tenant" | "ip"
+
+/** Outcome of a rate-limit check; `store_error` = the store did not answer (RATE_LIMIT_ON_STORE_ERROR applied). */
+export type RateLimitOutcome = "allowed" | "limited" | "store_error"
 
 /** Outcome of an Idempotency-Key lookup (issue: idempotency). */
 export type IdempotencyOutcome = "new" | "replayed" | "in_progress" | "mismatch" | "missing"
@@ -36,8 +39,8 @@ export interface MetricsShape {
   readonly requestFinished: (method: string, route: string, status: number, seconds: number) => void
 
   // Hooks for later features; defined (and exported at 0) now so dashboards and alerts can rely on them.
-  /** `rate_limit_decisions_total{decision}` */
-  readonly rateLimitDecision: (decision: RateLimitDecision) => void
+  /** `rate_limit_decisions_total{policy,outcome}` */
+  readonly rateLimitDecision: (policy: RateLimitPolicy, outcome: RateLimitOutcome) => void
   /** `idempotency_requests_total{outcome}` */
   readonly idempotencyOutcome: (outcome: IdempotencyOutcome) => void
   /** `webhook_delivery_attempts_total{outcome}` and `webhook_delivery_duration_seconds{outcome}` */

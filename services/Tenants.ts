@@ -1,7 +1,14 @@
 import { Context, type Effect, type Option } from "effect"
 import type { SqlError } from "effect/sql"
 import type { ApiKeyId, TenantId } from "../src/domain/Ids.ts"
-import type { CreatedTenant, IssuedApiKey, Tenant, TenantDetail } from "../src/domain/Tenant.ts"
+import type {
+  CreatedTenant,
+  CreateTenant,
+  IssuedApiKey,
+  Tenant,
+  TenantDetail,
+  UpdateTenant
+} from "../src/domain/Tenant.ts"
 
 export interface PageRequest {
   readonly limit: number
@@ -16,7 +23,9 @@ export interface PageResult<A> {
 
 /** Tenants and their API keys: the admin API's data. */
 export interface TenantsShape {
-  readonly create: (name: string) => Effect.Effect<CreatedTenant, SqlError.SqlError>
+  readonly create: (input: CreateTenant) => Effect.Effect<CreatedTenant, SqlError.SqlError>
+  /** None when the tenant does not exist. */
+  readonly update: (id: TenantId, patch: UpdateTenant) => Effect.Effect<Option.Option<Tenant>, SqlError.SqlError>
   readonly list: (page: PageRequest) => Effect.Effect<PageResult<Tenant>, SqlError.SqlError>
   readonly get: (id: TenantId) => Effect.Effect<Option.Option<TenantDetail>, SqlError.SqlError>
   /** None when the tenant does not exist. */

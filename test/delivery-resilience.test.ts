@@ -251,7 +251,7 @@ layer(guardedWorker(), { excludeTestServices: true })("the SSRF guard at connect
         const sql = yield* SqlClient.SqlClient
         const receiver = yield* makeReceiver((_, __, res) => answer(res, 200))
         const port = new URL(receiver.url).port
-        const { tenant } = yield* (yield* Tenants).create("SSRF")
+        const { tenant } = yield* (yield* Tenants).create({ name: "SSRF" })
         const endpoints = yield* Endpoints
         const events = yield* Events
         const circuits = yield* EndpointCircuits

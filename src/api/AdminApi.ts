@@ -1,6 +1,6 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
-import { CreatedTenant, IssuedApiKey, Tenant, TenantDetail, TenantName } from "../domain/Tenant.ts"
+import { CreatedTenant, CreateTenant, IssuedApiKey, Tenant, TenantDetail, UpdateTenant } from "../domain/Tenant.ts"
 import { Idempotency } from "./Idempotency.ts"
 import { Page, PageQuery } from "./Pagination.ts"
 import { NotFound } from "./Problems.ts"
@@ -11,7 +11,7 @@ const idParam = { id: Schema.String }
 export class AdminApi extends HttpApiGroup.make("admin")
   .add(
     HttpApiEndpoint.post("createTenant", "/tenants", {
-      payload: Schema.Struct({ name: TenantName }),
+      payload: CreateTenant,
       success: CreatedTenant.pipe(HttpApiSchema.status(201))
     })
       .middleware(Idempotency)
@@ -27,6 +27,19 @@ export class AdminApi extends HttpApiGroup.make("admin")
       success: TenantDetail,
       error: NotFound
     }).annotateMerge(OpenApi.annotations({ summary: "Get a tenant and its API keys (prefixes only)" })),
+    HttpApiEndpoint.patch("updateTenant", "/tenants/:id", {
+      params: idParam,
+      payload: UpdateTenant,
+      success: Tenant,
+      error: NotFound
+    })
+      .middleware(Idempotency)
+      .annotateMerge(
+        OpenApi.annotations({
+          summary: "Rename a tenant or set its rate limit",
+          description: "`rateLimit: null` returns the tenant to the server's default quota."
+        })
+      ),
     HttpApiEndpoint.post("createApiKey", "/tenants/:id/api-keys", {
       params: idParam,
       success: IssuedApiKey.pipe(HttpApiSchema.status(201)),

@@ -23,6 +23,10 @@ export class Api extends HttpApi.make("codex-api")
       description:
         "Multi-tenant event and webhook delivery API. Every error is an RFC 9457 `application/problem+json` " +
         "document. Tenants authenticate with `Authorization: Bearer ck_...`; the admin API with the ADMIN_TOKEN.\n\n" +
-        idempotencyDescription
+        idempotencyDescription +
+        "\n\nRate limits (draft-ietf-httpapi-ratelimit-headers): `/v1` requests count against the tenant's quota " +
+        "(default 100 per 15 minutes, or the tenant's own), everything else against the client IP's. Responses " +
+        'carry `RateLimit-Policy: "tenant";q=100;w=900` and `RateLimit: "tenant";r=42;t=513`; over the quota the ' +
+        "answer is 429 with `Retry-After`."
     })
   ) {}

@@ -7,12 +7,41 @@ export const TenantName = Schema.String.check(Schema.isTrimmed(), Schema.isBetwe
   examples: ["Acme Inc."]
 })
 
+/** A tenant's own quota, instead of RATE_LIMIT_MAX per RATE_LIMIT_WINDOW. */
+export const TenantRateLimit = Schema.Struct({
+  limit: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000_000 })).annotate({
+    description: "Requests allowed per window (the `q` of RateLimit-Policy)."
+  }),
+  windowSeconds: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 31_536_000 })).annotate({
+    description: "The window in seconds (the `w` of RateLimit-Policy)."
+  })
+}).annotate({
+  identifier: "TenantRateLimit",
+  description: "The tenant's own rate limit on /v1; null = the server default. Takes effect within 5 seconds.",
+  examples: [{ limit: 1000, windowSeconds: 900 }]
+})
+export type TenantRateLimit = typeof TenantRateLimit.Type
+
 export const Tenant = Schema.Struct({
   id: TenantId.annotate({ examples: [TenantId.make("ten_01JD0000000000000000000000")] }),
   name: Schema.String,
+  rateLimit: Schema.NullOr(TenantRateLimit),
   createdAt: Schema.String.annotate({ description: "ISO 8601 timestamp." })
 }).annotate({ identifier: "Tenant" })
 export type Tenant = typeof Tenant.Type
+
+export const CreateTenant = Schema.Struct({
+  name: TenantName,
+  rateLimit: Schema.optionalKey(Schema.NullOr(TenantRateLimit))
+}).annotate({ identifier: "CreateTenant" })
+export type CreateTenant = typeof CreateTenant.Type
+
+/** Absent fields stay as they are; `rateLimit: null` returns the tenant to the default quota. */
+export const UpdateTenant = Schema.Struct({
+  name: Schema.optionalKey(TenantName),
+  rateLimit: Schema.optionalKey(Schema.NullOr(TenantRateLimit))
+}).annotate({ identifier: "UpdateTenant" })
+export type UpdateTenant = typeof UpdateTenant.Type
 
 export const ApiKeySummary = Schema.Struct({
   id: ApiKeyId,

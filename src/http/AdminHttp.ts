@@ -14,13 +14,19 @@ export const AdminHttp = HttpApiBuilder.group(
   Effect.fn(function* (handlers) {
     const tenants = yield* Tenants
     return handlers
-      .handle("createTenant", ({ payload }) => tenants.create(payload.name).pipe(Effect.orDie))
+      .handle("createTenant", ({ payload }) => tenants.create(payload).pipe(Effect.orDie))
       .handle("listTenants", ({ query }) =>
         tenants.list(pageRequest(query)).pipe(Effect.map(pageResponse), Effect.orDie)
       )
       .handle("getTenant", ({ params }) =>
         tenantId(params.id).pipe(
           Effect.flatMap((id) => tenants.get(id).pipe(Effect.orDie)),
+          orNotFound("tenant")
+        )
+      )
+      .handle("updateTenant", ({ params, payload }) =>
+        tenantId(params.id).pipe(
+          Effect.flatMap((id) => tenants.update(id, payload).pipe(Effect.orDie)),
           orNotFound("tenant")
         )
       )

@@ -29,10 +29,11 @@ export const TenantAuthLive: Layer.Layer<TenantAuth, never, ApiKeyAuth> = Layer.
     return TenantAuth.of({
       bearer: (httpEffect, { credential }) =>
         Effect.gen(function* () {
-          const tenant = yield* keys.authenticate(Redacted.value(credential)).pipe(Effect.orDie)
-          if (Option.isNone(tenant)) return yield* unauthorized
-          return yield* Effect.provideService(httpEffect, CurrentTenant, { id: tenant.value }).pipe(
-            Effect.annotateLogs({ tenantId: tenant.value })
+          const owner = yield* keys.authenticate(Redacted.value(credential)).pipe(Effect.orDie)
+          if (Option.isNone(owner)) return yield* unauthorized
+          const tenantId = owner.value.tenantId
+          return yield* Effect.provideService(httpEffect, CurrentTenant, { id: tenantId }).pipe(
+            Effect.annotateLogs({ tenantId })
           )
         })
     })

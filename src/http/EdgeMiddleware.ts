@@ -6,6 +6,7 @@ import { AppConfig } from "../../services/AppConfig.ts"
 import { LogSink } from "../../services/LogSink.ts"
 import { Metrics } from "../../services/Metrics.ts"
 import { Readiness } from "../../services/Readiness.ts"
+import { compileTrust, formatIp, resolveClientIp } from "./ClientIp.ts"
 import { makeCorsPolicy } from "./Cors.ts"
 import { databaseUnavailableAs503, ensureProblemBody, logDefects } from "./ProblemResponses.ts"
 import { acceptedRequestId, CurrentRequestState, type RequestState, unmatchedRoute } from "./RequestContext.ts"
@@ -39,6 +40,13 @@ export const EdgeMiddleware = HttpRouter.middleware(
     const security = securityHeaders(config.appEnv)
     const drainingHeaders = { connection: "close" }
     const probeLevel = config.accessLogProbes ? "Info" : "Debug"
+    // The client as the rate limiter sees it (TRUST_PROXY), not merely the socket peer.
+    const trust = compileTrust(config.rateLimit.trustProxy)
+    const clientIpOf = (request: HttpServerRequest.HttpServerRequest): string | undefined => {
+      const remote = Option.getOrUndefined(request.remoteAddress)
+      const ip = resolveClientIp(remote, request.headers["x-forwarded-for"], trust)
+      return ip === undefined ? remote : formatIp(ip)
+    }
 
     const finalize = (
       request: HttpServerRequest.HttpServerRequest,
@@ -78,7 +86,7 @@ export const EdgeMiddleware = HttpRouter.middleware(
         // The server span is no longer the fiber's current span once the response is being written.
         traceId: state.span?.traceId,
         spanId: state.span?.spanId,
-        clientIp: Option.getOrUndefined(request.remoteAddress),
+        clientIp: clientIpOf(request),
         userAgent: request.headers["user-agent"]
       }
       if (config.logFormat === "json") {

@@ -57,10 +57,10 @@ export const ApiKeyAuthObserved: Layer.Layer<ApiKeyAuth, never, ApiKeyAuth> = La
     const inner = yield* ApiKeyAuth
     return ApiKeyAuth.of({
       authenticate: (key) =>
-        Effect.tap(inner.authenticate(key), (tenant) =>
+        Effect.tap(inner.authenticate(key), (owner) =>
           Effect.withFiber((fiber) => {
             const state = Context.getOrUndefined(fiber.context, CurrentRequestState)
-            if (state !== undefined && tenant._tag === "Some") state.tenantId = tenant.value
+            if (state !== undefined && owner._tag === "Some") state.tenantId = owner.value.tenantId
             return Effect.void
           })
         )

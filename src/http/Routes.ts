@@ -5,6 +5,7 @@ import { DeliveriesLive } from "../../layers/DeliveriesLive.ts"
 import { EndpointsLive } from "../../layers/EndpointsLive.ts"
 import { EventsLive } from "../../layers/EventsLive.ts"
 import { IdempotencyStoreLive } from "../../layers/IdempotencyStoreLive.ts"
+import { RateLimitLive } from "../../layers/RateLimitLive.ts"
 import { TenantsLive } from "../../layers/TenantsLive.ts"
 import { UrlPolicyLive } from "../../layers/UrlPolicyLive.ts"
 import { Api } from "../api/Api.ts"
@@ -16,8 +17,12 @@ import { EndpointsHttp } from "./EndpointsHttp.ts"
 import { EventsHttp } from "./EventsHttp.ts"
 import { IdempotencyLive } from "./Idempotency.ts"
 import { MetricsRoute } from "./MetricsHttp.ts"
+import { RateLimitMiddleware } from "./RateLimit.ts"
 import { ApiKeyAuthObserved, RouteTemplate } from "./RequestContext.ts"
 import { SystemHttp } from "./SystemHttp.ts"
+
+/** One API key cache for the rate limiter and TenantAuth: the limiter's lookup is the one TenantAuth reuses. */
+const ApiKeys = ApiKeyAuthObserved.pipe(Layer.provide(ApiKeyAuthLive))
 
 /** The handler groups with their middleware implementations (provided to the groups, not beside them). */
 const Handlers = Layer.mergeAll(
@@ -30,8 +35,14 @@ const Handlers = Layer.mergeAll(
   Layer.provide(
     Layer.mergeAll(TenantsLive, EndpointsLive, EventsLive, DeliveriesLive, UrlPolicyLive, IdempotencyStoreLive)
   ),
-  Layer.provide(ApiKeyAuthObserved.pipe(Layer.provide(ApiKeyAuthLive)))
+  Layer.provide(ApiKeys)
 )
+
+/**
+ * Global middleware wrap the router in registration order, the first registered outermost. Providing the edge
+ * middleware to the rate limiter builds (registers) it first, so the edge finishes the limiter's 429s too.
+ */
+const Middleware = RateLimitMiddleware.pipe(Layer.provide(EdgeMiddleware), Layer.provide([RateLimitLive, ApiKeys]))
 
 /**
  * The contract served with its handlers, `/openapi.json`, `/docs` (Scalar), `/metrics` and the edge middleware. Every
@@ -45,5 +56,5 @@ export const Routes = Layer.mergeAll(
   ),
   HttpApiScalar.layer(Api, { path: "/docs" }).pipe(Layer.provide(RouteTemplate)),
   MetricsRoute,
-  EdgeMiddleware
+  Middleware
 )

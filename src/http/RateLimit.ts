@@ -1,0 +1,178 @@
+import { Context, Duration, Effect, Option } from "effect"
+import { HttpEffect, HttpRouter, HttpServerRequest, HttpServerResponse, ProblemDetails } from "effect/http"
+import { ApiKeyAuth } from "../../services/ApiKeyAuth.ts"
+import { AppConfig } from "../../services/AppConfig.ts"
+import { Metrics, type RateLimitPolicy } from "../../services/Metrics.ts"
+import { type Quota, RateLimit } from "../../services/RateLimit.ts"
+import { compileTrust, ipBucket, resolveClientIp } from "./ClientIp.ts"
+
+/** Probes and scrapes are never limited: an orchestrator must always reach them. */
+export const rateLimitExempt: ReadonlySet<string> = new Set(["/livez", "/readyz", "/healthz", "/metrics"])
+
+/** Problem types registered by draft-ietf-httpapi-ratelimit-headers (§ IANA, HTTP Problem Types). */
+export const quotaExceededType = "https://iana.org/assignments/http-problem-types#quota-exceeded"
+export const reducedCapacityType = "https://iana.org/assignments/http-problem-types#temporary-reduced-capacity"
+
+/** Whole seconds, rounded up: a client waiting this long is never early. */
+const seconds = (duration: Duration.Duration): number => Math.max(0, Math.ceil(Duration.toMillis(duration) / 1000))
+
+/** `RateLimit-Policy: "tenant";q=100;w=900` (draft -10: a List of policy items; q = quota, w = window seconds). */
+export const policyHeader = (policy: RateLimitPolicy, quota: Quota): string =>
+  `"${policy}";q=${quota.limit};w=${seconds(quota.window)}`
+
+/** `RateLimit: "tenant";r=42;t=513` (r = remaining quota, t = seconds until the quota is restored). */
+export const stateHeader = (policy: RateLimitPolicy, remaining: number, resetSeconds: number): string =>
+  `"${policy}";r=${Math.max(0, Math.floor(remaining))};t=${resetSeconds}`
+
+/** A store outage under RATE_LIMIT_ON_STORE_ERROR=deny: clients retry after this many seconds. */
+const storeDownRetryAfter = 5
+
+/** Whose bucket a request counts against, and its quota. */
+interface Subject {
+  readonly policy: RateLimitPolicy
+  readonly key: string
+  readonly quota: Quota
+}
+
+const pathOf = (url: string): string => {
+  const query = url.indexOf("?")
+  return query === -1 ? url : url.slice(0, query)
+}
+
+/** The credential of `Authorization: Bearer <key>` (scheme case-insensitive, as the API's own security reads it). */
+const bearerOf = (authorization: string | undefined): string | undefined => {
+  if (authorization === undefined || authorization.length < 8) return undefined
+  if (authorization.slice(0, 7).toLowerCase() !== "bearer ") return undefined
+  const key = authorization.slice(7).replace(/^ +/, "")
+  return key.length === 0 ? undefined : key
+}
+
+/**
+ * Rate limiting, as a global middleware registered INSIDE the edge middleware (see Routes.ts): a 429 it answers is
+ * still finished by the edge (request id, security headers, access log, metrics). It runs before routing, so every
+ * request counts — unknown routes and malformed bodies too.
+ *
+ * Policies: `/v1` with a valid API key → the tenant's quota (its own, or the default), keyed by tenant; everything
+ * else (`/admin`, `/docs`, unauthenticated or bad keys) → the default quota per client IP (IPv6 per /56), the IP
+ * resolved by TRUST_PROXY. Probes are exempt. The key lookup is the API key cache TenantAuth uses next, so it costs no
+ * extra query.
+ *
+ * Every limited response carries `RateLimit-Policy` and `RateLimit` (added by a pre-response handler, so error
+ * responses of the router get them too); a refused one is a 429 problem with `Retry-After`. When the store fails,
+ * RATE_LIMIT_ON_STORE_ERROR decides: `allow` serves the request (with `RateLimit-Policy` only: there is no count to
+ * report), `deny` answers 503 with `Retry-After`.
+ */
+export const RateLimitMiddleware = HttpRouter.middleware(
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const limits = yield* RateLimit
+    const keys = yield* ApiKeyAuth
+    const metrics = config.metricsEnabled ? yield* Metrics : undefined
+    const settings = config.rateLimit
+    const trust = compileTrust(settings.trustProxy)
+    const defaultQuota: Quota = { limit: settings.max, window: settings.window }
+
+    const tooManyRequests = (quota: Quota, retryAfter: number) =>
+      HttpServerResponse.jsonUnsafe(
+        {
+          type: quotaExceededType,
+          title: "Request cannot be satisfied as assigned quota has been exceeded",
+          status: 429,
+          detail: `The quota of ${quota.limit} requests per ${seconds(quota.window)} seconds is used up; retry in ${retryAfter} seconds.`
+        },
+        {
+          status: 429,
+          contentType: ProblemDetails.contentType,
+          headers: { "retry-after": String(retryAfter) }
+        }
+      )
+
+    const storeUnavailable = HttpServerResponse.jsonUnsafe(
+      {
+        type: reducedCapacityType,
+        title: "Request cannot be satisfied due to temporary server capacity constraints",
+        status: 503,
+        detail: `The rate limiter cannot check the quota right now; retry in ${storeDownRetryAfter} seconds.`
+      },
+      {
+        status: 503,
+        contentType: ProblemDetails.contentType,
+        headers: { "retry-after": String(storeDownRetryAfter) }
+      }
+    )
+
+    /** Whose quota: the client IP's (unauthenticated, /admin, everything outside /v1). */
+    const ipSubject = (request: HttpServerRequest.HttpServerRequest): Subject => {
+      const ip = resolveClientIp(
+        Option.getOrUndefined(request.remoteAddress),
+        request.headers["x-forwarded-for"],
+        trust
+      )
+      return { policy: "ip", key: `ip:${ip === undefined ? "unknown" : ipBucket(ip)}`, quota: defaultQuota }
+    }
+
+    if (!settings.enabled) return (httpEffect) => httpEffect
+
+    // The per-request path is plain combinators, no generators: it runs on every request.
+    return (httpEffect) =>
+      Effect.withFiber((fiber) => {
+        const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
+        const path = pathOf(request.url)
+        if (rateLimitExempt.has(path)) return httpEffect
+
+        const limit = (subject: Subject) => {
+          const policyValue = policyHeader(subject.policy, subject.quota)
+          return Effect.flatMap(limits.consume(subject.key, subject.quota), (verdict) => {
+            if (verdict._tag === "Exceeded") {
+              metrics?.rateLimitDecision(subject.policy, "limited")
+              const retryAfter = Math.max(1, seconds(verdict.retryAfter))
+              return Effect.succeed(
+                HttpServerResponse.setHeaders(tooManyRequests(subject.quota, retryAfter), {
+                  "ratelimit-policy": policyValue,
+                  ratelimit: stateHeader(subject.policy, 0, retryAfter)
+                })
+              )
+            }
+            metrics?.rateLimitDecision(subject.policy, "allowed")
+            const headers = {
+              "ratelimit-policy": policyValue,
+              ratelimit: stateHeader(subject.policy, verdict.remaining, seconds(verdict.resetAfter))
+            }
+            // Also on responses that come back on the error channel (400 decode errors, unknown routes).
+            HttpEffect.appendPreResponseHandlerUnsafe(fiber.context, (_req, res) =>
+              Effect.succeed(HttpServerResponse.setHeaders(res, headers))
+            )
+            return httpEffect
+          }).pipe(
+            Effect.catchTag("RateLimitStoreError", () => {
+              metrics?.rateLimitDecision(subject.policy, "store_error")
+              if (settings.onStoreError === "deny") {
+                return Effect.succeed(HttpServerResponse.setHeader(storeUnavailable, "ratelimit-policy", policyValue))
+              }
+              const headers = { "ratelimit-policy": policyValue }
+              HttpEffect.appendPreResponseHandlerUnsafe(fiber.context, (_req, res) =>
+                Effect.succeed(HttpServerResponse.setHeaders(res, headers))
+              )
+              return httpEffect
+            })
+          )
+        }
+
+        // A valid key on /v1: the tenant's quota (its own, or the default); anything else: the client IP's.
+        const key = path === "/v1" || path.startsWith("/v1/") ? bearerOf(request.headers.authorization) : undefined
+        if (key === undefined) return limit(ipSubject(request))
+        return Effect.flatMap(Effect.orDie(keys.authenticate(key)), (owner) =>
+          limit(
+            Option.isSome(owner)
+              ? {
+                  policy: "tenant",
+                  key: `tenant:${owner.value.tenantId}`,
+                  quota: owner.value.rateLimit ?? defaultQuota
+                }
+              : ipSubject(request)
+          )
+        )
+      })
+  }),
+  { global: true }
+)

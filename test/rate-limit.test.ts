@@ -1,0 +1,597 @@
+import { type ChildProcessByStdio, spawn } from "node:child_process"
+import { createServer } from "node:net"
+import type { Readable } from "node:stream"
+import { assert, describe, it, layer } from "@effect/vitest"
+import { Duration, Effect, Layer, Option, Redacted } from "effect"
+import { TestClock } from "effect/testing"
+import { inject } from "vitest"
+import { appConfigTest } from "../layers/AppConfigLive.ts"
+import { packageRoot } from "../layers/PackageInfo.ts"
+import { RateLimitTest } from "../layers/RateLimitLive.ts"
+import type { RateLimitConfig } from "../services/AppConfig.ts"
+import { RateLimit } from "../services/RateLimit.ts"
+import { policyHeader, quotaExceededType, reducedCapacityType, stateHeader } from "../src/http/RateLimit.ts"
+import { problemBody } from "./support/http.ts"
+import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
+import { TestDatabaseLive } from "./support/testDatabase.ts"
+import { startTestServer, TestServer } from "./support/testServer.ts"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------------------------
+
+interface Reply {
+  readonly status: number
+  readonly headers: Headers
+  readonly text: string
+}
+
+interface Call {
+  readonly method?: string
+  readonly bearer?: string
+  readonly json?: unknown
+  readonly forwardedFor?: string
+}
+
+const call = (baseUrl: string, path: string, options: Call = {}): Promise<Reply> => {
+  const headers = new Headers()
+  if (options.bearer !== undefined) headers.set("authorization", `Bearer ${options.bearer}`)
+  if (options.forwardedFor !== undefined) headers.set("x-forwarded-for", options.forwardedFor)
+  const body = options.json === undefined ? undefined : JSON.stringify(options.json)
+  if (body !== undefined) headers.set("content-type", "application/json")
+  const init: RequestInit = {
+    method: options.method ?? (body === undefined ? "GET" : "POST"),
+    headers,
+    signal: AbortSignal.timeout(20_000)
+  }
+  if (body !== undefined) init.body = body
+  return fetch(`${baseUrl}${path}`, init).then(async (r) => ({
+    status: r.status,
+    headers: r.headers,
+    text: await r.text()
+  }))
+}
+
+const get = (baseUrl: string, path: string, options: Call = {}) => Effect.promise(() => call(baseUrl, path, options))
+
+/** `"ip";r=2;t=20` → { name, r, t }; `"ip";q=3;w=60` → { name, q, w }. */
+const parseItem = (value: string | null): Record<string, string> => {
+  assert.isNotNull(value)
+  const [name = "", ...params] = (value ?? "").split(";")
+  return Object.fromEntries([["name", name], ...params.map((p) => p.split("=") as [string, string])])
+}
+
+const remainingOf = (reply: Reply) => Number(parseItem(reply.headers.get("ratelimit")).r)
+const resetOf = (reply: Reply) => Number(parseItem(reply.headers.get("ratelimit")).t)
+
+const rateLimit = (overrides: Partial<RateLimitConfig>): RateLimitConfig => ({
+  enabled: true,
+  max: 1_000_000,
+  window: Duration.minutes(15),
+  store: "memory",
+  redisUrl: Option.none(),
+  onStoreError: "allow",
+  trustProxy: { _tag: "None" },
+  ...overrides
+})
+
+/** A tenant with its own quota (or the default with `null`), through the admin API. */
+const createTenant = (baseUrl: string, name: string, quota: { limit: number; windowSeconds: number } | null) =>
+  Effect.promise(async () => {
+    const reply = await call(baseUrl, "/admin/tenants", { json: { name, rateLimit: quota } })
+    assert.strictEqual(reply.status, 201, reply.text)
+    const body = JSON.parse(reply.text) as {
+      readonly tenant: { readonly id: string; readonly rateLimit: unknown }
+      readonly apiKey: { readonly key: string }
+    }
+    assert.deepStrictEqual(body.tenant.rateLimit, quota)
+    return { tenantId: body.tenant.id, apiKey: body.apiKey.key }
+  })
+
+/** `value` of one sample of the Prometheus text, e.g. `rate_limit_decisions_total{policy="ip",outcome="allowed"}`. */
+const sample = (metrics: string, series: string): number | undefined => {
+  const line = metrics.split("\n").find((l) => l.startsWith(`${series} `))
+  return line === undefined ? undefined : Number(line.slice(series.length + 1))
+}
+
+/** Polls `check` every 100 ms until it returns a value, failing the test after `timeoutMs`. */
+const until = <A>(what: string, timeoutMs: number, check: () => Promise<A | undefined>): Promise<A> =>
+  new Promise((resolve, reject) => {
+    const deadline = Date.now() + timeoutMs
+    const tick = () => {
+      check().then(
+        (value) => {
+          if (value !== undefined) resolve(value)
+          else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`))
+          else setTimeout(tick, 100)
+        },
+        (error: unknown) => reject(error)
+      )
+    }
+    tick()
+  })
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+
+/**
+ * A throwaway `redis-server` of this test's own (never the machine's shared one on 6379, which other suites use), on
+ * a free port, without persistence; killed when the scope closes (or earlier by the test).
+ */
+const throwawayRedis = (port: number) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const child = spawn(
+        "redis-server",
+        ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        { stdio: ["ignore", "pipe", "pipe"] }
+      )
+      let output = ""
+      child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+        output += chunk
+      })
+      const exited = new Promise((resolve) => child.once("exit", resolve))
+      await until("redis-server to accept connections", 15_000, async () => {
+        if (child.exitCode !== null) throw new Error(`redis-server exited: ${output}`)
+        return output.includes("Ready to accept connections") ? true : undefined
+      })
+      const kill = async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill("SIGKILL")
+          await exited
+        }
+      }
+      return { url: `redis://127.0.0.1:${port}`, kill }
+    }),
+    (redis) => Effect.promise(redis.kill)
+  )
+
+// ---------------------------------------------------------------------------------------------------------------
+// The header syntax and the store's window (TestClock)
+// ---------------------------------------------------------------------------------------------------------------
+
+describe("RateLimit headers (draft-ietf-httpapi-ratelimit-headers-10)", () => {
+  it("policy and state items", () => {
+    assert.strictEqual(policyHeader("tenant", { limit: 100, window: Duration.minutes(15) }), '"tenant";q=100;w=900')
+    assert.strictEqual(stateHeader("ip", 42, 513), '"ip";r=42;t=513')
+    assert.strictEqual(stateHeader("ip", -1, 3), '"ip";r=0;t=3')
+  })
+})
+
+describe("memory store under TestClock", () => {
+  it.effect("counts down across the window, refuses at the quota, and resets when the window has passed", () =>
+    Effect.gen(function* () {
+      const limits = yield* RateLimit
+      const quota = { limit: 3, window: Duration.seconds(60) }
+      const verdicts = []
+      for (let i = 0; i < 3; i++) verdicts.push(yield* limits.consume("ip:198.51.100.1", quota))
+      assert.deepStrictEqual(
+        verdicts.map((v) => (v._tag === "Allowed" ? [v.remaining, Duration.toSeconds(v.resetAfter)] : v._tag)),
+        [
+          [2, 20],
+          [1, 40],
+          [0, 60]
+        ]
+      )
+      const refused = yield* limits.consume("ip:198.51.100.1", quota)
+      assert.strictEqual(refused._tag, "Exceeded")
+      if (refused._tag === "Exceeded") assert.strictEqual(Duration.toSeconds(refused.retryAfter), 60)
+      // Another key has its own bucket.
+      assert.strictEqual((yield* limits.consume("ip:198.51.100.2", quota))._tag, "Allowed")
+
+      yield* TestClock.adjust("59 seconds")
+      const stillRefused = yield* limits.consume("ip:198.51.100.1", quota)
+      assert.strictEqual(stillRefused._tag, "Exceeded")
+      if (stillRefused._tag === "Exceeded") assert.strictEqual(Duration.toSeconds(stillRefused.retryAfter), 1)
+
+      yield* TestClock.adjust("1 second")
+      const fresh = yield* limits.consume("ip:198.51.100.1", quota)
+      assert.deepStrictEqual(fresh, { _tag: "Allowed", remaining: 2, resetAfter: Duration.seconds(20) })
+    }).pipe(Effect.provide(RateLimitTest.pipe(Layer.provide(appConfigTest()))))
+  )
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Through the real server (memory store)
+// ---------------------------------------------------------------------------------------------------------------
+
+layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP", (it) => {
+  it.effect("per client IP: headers across the window, then 429 problem+json with Retry-After; probes exempt", () =>
+    Effect.gen(function* () {
+      const server = yield* startTestServer({
+        config: { rateLimit: rateLimit({ max: 3, window: Duration.seconds(60) }) }
+      })
+      const base = server.baseUrl
+      // An unknown route: the router answers it on the error channel, and it is limited all the same.
+      const replies = [yield* get(base, "/nope"), yield* get(base, "/nope"), yield* get(base, "/openapi.json")]
+      assert.deepStrictEqual(
+        replies.map((r) => r.status),
+        [404, 404, 200]
+      )
+      for (const reply of replies) assert.strictEqual(reply.headers.get("ratelimit-policy"), '"ip";q=3;w=60')
+      assert.deepStrictEqual(replies.map(remainingOf), [2, 1, 0])
+      // t: seconds until the quota is back, growing by w/q per request (a loaded machine may take a few seconds).
+      replies.forEach((reply, i) => {
+        const expected = 20 * (i + 1)
+        assert.isAtMost(resetOf(reply), expected)
+        assert.isAtLeast(resetOf(reply), expected - 10)
+      })
+
+      const refused = yield* get(base, "/openapi.json")
+      const problem = problemBody(refused)
+      assert.strictEqual(refused.status, 429)
+      assert.strictEqual(problem.type, quotaExceededType)
+      const retryAfter = Number(refused.headers.get("retry-after"))
+      assert.isAtLeast(retryAfter, 50)
+      assert.isAtMost(retryAfter, 60)
+      assert.strictEqual(refused.headers.get("ratelimit-policy"), '"ip";q=3;w=60')
+      assert.strictEqual(remainingOf(refused), 0)
+      assert.isAtLeast(retryAfter, resetOf(refused), "Retry-After is never earlier than t")
+      // Still finished by the edge middleware: request id, security headers, access log.
+      assert.isNotNull(refused.headers.get("x-request-id"))
+      assert.strictEqual(refused.headers.get("x-content-type-options"), "nosniff")
+      const accessLine = server.logs
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => l.requestId === refused.headers.get("x-request-id"))
+      assert.strictEqual(accessLine?.status, 429)
+      // Unauthenticated /v1 and /admin count against the same IP quota.
+      assert.strictEqual((yield* get(base, "/v1/events")).status, 429)
+      assert.strictEqual((yield* get(base, "/admin/tenants")).status, 429)
+
+      for (const probe of ["/livez", "/readyz", "/healthz", "/metrics"]) {
+        const reply = yield* get(base, probe)
+        assert.strictEqual(reply.status, 200, probe)
+        assert.isNull(reply.headers.get("ratelimit"), probe)
+        assert.isNull(reply.headers.get("ratelimit-policy"), probe)
+      }
+      const metrics = (yield* get(base, "/metrics")).text
+      assert.strictEqual(sample(metrics, 'rate_limit_decisions_total{policy="ip",outcome="allowed"}'), 3)
+      assert.strictEqual(sample(metrics, 'rate_limit_decisions_total{policy="ip",outcome="limited"}'), 3)
+      assert.strictEqual(sample(metrics, 'rate_limit_decisions_total{policy="tenant",outcome="allowed"}'), 0)
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("per tenant: the tenant's own quota overrides the default; the tenant's bucket is not the IP's", () =>
+    Effect.gen(function* () {
+      const server = yield* startTestServer({
+        config: { rateLimit: rateLimit({ max: 50, window: Duration.minutes(15) }) }
+      })
+      const base = server.baseUrl
+      const small = yield* createTenant(base, "RL small", { limit: 2, windowSeconds: 60 })
+      const regular = yield* createTenant(base, "RL default", null)
+
+      const first = yield* get(base, "/v1/endpoints", { bearer: small.apiKey })
+      const second = yield* get(base, "/v1/events", { bearer: small.apiKey })
+      assert.deepStrictEqual([first.status, second.status], [200, 200])
+      assert.strictEqual(first.headers.get("ratelimit-policy"), '"tenant";q=2;w=60')
+      assert.deepStrictEqual([remainingOf(first), remainingOf(second)], [1, 0])
+      const refused = yield* get(base, "/v1/endpoints", { bearer: small.apiKey })
+      assert.strictEqual(refused.status, 429)
+      assert.strictEqual(problemBody(refused).type, quotaExceededType)
+      assert.isAtLeast(Number(refused.headers.get("retry-after")), 1)
+
+      // Another tenant, on the default quota, from the same IP, is unaffected; so is the admin API (IP quota).
+      const other = yield* get(base, "/v1/endpoints", { bearer: regular.apiKey })
+      assert.strictEqual(other.status, 200)
+      assert.strictEqual(other.headers.get("ratelimit-policy"), '"tenant";q=50;w=900')
+      assert.strictEqual(remainingOf(other), 49)
+      const admin = yield* get(base, "/admin/tenants")
+      assert.strictEqual(admin.status, 200)
+      assert.strictEqual(admin.headers.get("ratelimit-policy"), '"ip";q=50;w=900')
+      // A wrong key on /v1 is an unauthenticated request: the IP's quota, then 401.
+      const wrongKey = yield* get(base, "/v1/endpoints", { bearer: `ck_${"x".repeat(43)}` })
+      assert.strictEqual(wrongKey.status, 401)
+      assert.strictEqual(wrongKey.headers.get("ratelimit-policy"), '"ip";q=50;w=900')
+
+      const metrics = (yield* get(base, "/metrics")).text
+      assert.strictEqual(sample(metrics, 'rate_limit_decisions_total{policy="tenant",outcome="limited"}'), 1)
+      assert.strictEqual(sample(metrics, 'rate_limit_decisions_total{policy="tenant",outcome="allowed"}'), 3)
+
+      // Raising the quota through the admin API applies within the key cache's lifetime (5 s).
+      const patched = yield* Effect.promise(() =>
+        call(base, `/admin/tenants/${small.tenantId}`, {
+          method: "PATCH",
+          json: { rateLimit: { limit: 10, windowSeconds: 60 } }
+        })
+      )
+      assert.strictEqual(patched.status, 200, patched.text)
+      assert.deepStrictEqual((JSON.parse(patched.text) as { rateLimit: unknown }).rateLimit, {
+        limit: 10,
+        windowSeconds: 60
+      })
+      const raised = yield* Effect.promise(() =>
+        until("the new quota to apply", 15_000, async () => {
+          const reply = await call(base, "/v1/endpoints", { bearer: small.apiKey })
+          return reply.headers.get("ratelimit-policy") === '"tenant";q=10;w=60' ? reply : undefined
+        })
+      )
+      assert.strictEqual(raised.status, 200)
+
+      // null returns the tenant to the default; nonsense is a 400 problem, not a 500.
+      const reset = yield* Effect.promise(() =>
+        call(base, `/admin/tenants/${small.tenantId}`, { method: "PATCH", json: { rateLimit: null } })
+      )
+      assert.strictEqual(reset.status, 200, reset.text)
+      assert.isNull((JSON.parse(reset.text) as { rateLimit: unknown }).rateLimit)
+      // A rename leaves the quota alone; an unknown tenant is a 404 problem.
+      yield* Effect.promise(() =>
+        call(base, `/admin/tenants/${regular.tenantId}`, {
+          method: "PATCH",
+          json: { rateLimit: { limit: 7, windowSeconds: 70 } }
+        })
+      )
+      const renamed = yield* Effect.promise(() =>
+        call(base, `/admin/tenants/${regular.tenantId}`, { method: "PATCH", json: { name: "RL renamed" } })
+      )
+      assert.deepStrictEqual(JSON.parse(renamed.text), {
+        id: regular.tenantId,
+        name: "RL renamed",
+        rateLimit: { limit: 7, windowSeconds: 70 },
+        createdAt: (JSON.parse(renamed.text) as { createdAt: string }).createdAt
+      })
+      const missing = yield* Effect.promise(() =>
+        call(base, "/admin/tenants/ten_01JD0000000000000000000000", { method: "PATCH", json: { name: "x" } })
+      )
+      assert.strictEqual(missing.status, 404, missing.text)
+      problemBody(missing)
+      for (const rateLimit of [{ limit: 0, windowSeconds: 60 }, { limit: 5 }, { limit: 1.5, windowSeconds: 1 }, "x"]) {
+        const bad = yield* Effect.promise(() =>
+          call(base, `/admin/tenants/${small.tenantId}`, { method: "PATCH", json: { rateLimit } })
+        )
+        assert.strictEqual(bad.status, 400, bad.text)
+        problemBody(bad)
+      }
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("RATE_LIMIT_ENABLED=false: no headers, no limit", () =>
+    Effect.gen(function* () {
+      const server = yield* startTestServer({ config: { rateLimit: rateLimit({ enabled: false, max: 1 }) } })
+      for (let i = 0; i < 3; i++) {
+        const reply = yield* get(server.baseUrl, "/nope")
+        assert.strictEqual(reply.status, 404)
+        assert.isNull(reply.headers.get("ratelimit-policy"))
+        assert.isNull(reply.headers.get("ratelimit"))
+      }
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("without TRUST_PROXY, X-Forwarded-For is ignored: spoofed addresses share the socket's bucket", () =>
+    Effect.gen(function* () {
+      const server = yield* startTestServer({ config: { rateLimit: rateLimit({ max: 2 }) } })
+      const base = server.baseUrl
+      const replies = [
+        yield* get(base, "/nope", { forwardedFor: "203.0.113.1" }),
+        yield* get(base, "/nope", { forwardedFor: "203.0.113.2" }),
+        yield* get(base, "/nope", { forwardedFor: "203.0.113.3, 198.51.100.9" })
+      ]
+      assert.deepStrictEqual(
+        replies.map((r) => r.status),
+        [404, 404, 429]
+      )
+      const clientIps = server.logs
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l.path === "/nope")
+        .map((l) => l.clientIp)
+      assert.deepStrictEqual(clientIps, ["127.0.0.1", "127.0.0.1", "127.0.0.1"])
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("TRUST_PROXY: the address the trusted proxy saw is the client, in the bucket and the access log", () =>
+    Effect.gen(function* () {
+      const server = yield* startTestServer({
+        config: { rateLimit: rateLimit({ max: 2, trustProxy: { _tag: "Cidrs", cidrs: ["127.0.0.1/32"] } }) }
+      })
+      const base = server.baseUrl
+      const statuses = (yield* Effect.forEach(
+        [
+          "203.0.113.1",
+          // a client spoofing a leftmost entry: the proxy appended its real address
+          "6.6.6.6, 203.0.113.1",
+          "203.0.113.1",
+          "203.0.113.2"
+        ],
+        (forwardedFor) => get(base, "/nope", { forwardedFor })
+      )).map((r) => r.status)
+      assert.deepStrictEqual(statuses, [404, 404, 429, 404])
+      const clientIps = server.logs
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l.path === "/nope")
+        .map((l) => l.clientIp)
+      assert.deepStrictEqual(clientIps, ["203.0.113.1", "203.0.113.1", "203.0.113.1", "203.0.113.2"])
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("IPv6 rotation inside one /56 shares a bucket; IPv4-mapped IPv6 is the IPv4 client", () =>
+    Effect.gen(function* () {
+      const server = yield* startTestServer({
+        config: { rateLimit: rateLimit({ max: 3, trustProxy: { _tag: "Hops", hops: 1 } }) }
+      })
+      const base = server.baseUrl
+      const sameSlash56 = [
+        "2001:db8:aa:bb00::1",
+        "2001:db8:aa:bb17:1:2:3:4",
+        "2001:db8:aa:bbff::ffff",
+        "2001:db8:aa:bb42::9"
+      ]
+      const statuses = (yield* Effect.forEach(sameSlash56, (ip) => get(base, "/nope", { forwardedFor: ip }))).map(
+        (r) => r.status
+      )
+      assert.deepStrictEqual(statuses, [404, 404, 404, 429])
+      // The neighbouring /56 is another subscriber.
+      assert.strictEqual((yield* get(base, "/nope", { forwardedFor: "2001:db8:aa:bc00::1" })).status, 404)
+
+      const mapped = (yield* Effect.forEach(
+        ["198.51.100.7", "::ffff:198.51.100.7", "::ffff:c633:6407", "198.51.100.7"],
+        (ip) => get(base, "/nope", { forwardedFor: ip })
+      )).map((r) => r.status)
+      assert.deepStrictEqual(mapped, [404, 404, 404, 429])
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("Redis stopped mid-test: allow serves requests (no count), deny answers 503; logged once, counted", () =>
+    Effect.gen(function* () {
+      const port = yield* Effect.promise(freePort)
+      const redis = yield* throwawayRedis(port)
+      const redisUrl = Option.some(Redacted.make(redis.url))
+      const allow = yield* startTestServer({
+        config: { rateLimit: rateLimit({ max: 3, store: "redis", redisUrl, onStoreError: "allow" }) }
+      })
+      const deny = yield* startTestServer({
+        config: { rateLimit: rateLimit({ max: 3, store: "redis", redisUrl, onStoreError: "deny" }) }
+      })
+      // Both servers count in the same Redis (both see this process as 127.0.0.1).
+      assert.strictEqual(remainingOf(yield* get(allow.baseUrl, "/nope")), 2)
+      assert.strictEqual(remainingOf(yield* get(deny.baseUrl, "/nope")), 1)
+
+      yield* Effect.promise(redis.kill)
+
+      for (let i = 0; i < 6; i++) {
+        const reply = yield* get(allow.baseUrl, "/nope")
+        assert.strictEqual(reply.status, 404, reply.text)
+        assert.strictEqual(reply.headers.get("ratelimit-policy"), '"ip";q=3;w=900')
+        assert.isNull(reply.headers.get("ratelimit"), "no count to report")
+      }
+      for (let i = 0; i < 3; i++) {
+        const reply = yield* get(deny.baseUrl, "/nope")
+        assert.strictEqual(reply.status, 503, reply.text)
+        assert.strictEqual(problemBody(reply).type, reducedCapacityType)
+        assert.strictEqual(reply.headers.get("retry-after"), "5")
+      }
+      // Probes never touch the store.
+      assert.strictEqual((yield* get(deny.baseUrl, "/livez")).status, 200)
+
+      const allowMetrics = (yield* get(allow.baseUrl, "/metrics")).text
+      assert.strictEqual(sample(allowMetrics, 'rate_limit_decisions_total{policy="ip",outcome="store_error"}'), 6)
+      const denyMetrics = (yield* get(deny.baseUrl, "/metrics")).text
+      assert.strictEqual(sample(denyMetrics, 'rate_limit_decisions_total{policy="ip",outcome="store_error"}'), 3)
+      for (const server of [allow, deny]) {
+        const incidents = server.logs.filter((l) => l.includes("rate-limit store unavailable"))
+        assert.strictEqual(incidents.length, 1, incidents.join("\n"))
+        assert.notInclude(server.logs.join("\n"), "NodeRedis")
+      }
+
+      // Redis back (empty: nothing was persisted): the client reconnects and counting resumes, logged once.
+      yield* throwawayRedis(port)
+      const counted = yield* Effect.promise(() =>
+        until("the store to answer again", 20_000, async () => {
+          const reply = await call(allow.baseUrl, "/nope")
+          return reply.headers.get("ratelimit") === null ? undefined : reply
+        })
+      )
+      assert.strictEqual(counted.status, 404)
+      assert.strictEqual(remainingOf(counted), 2)
+      assert.strictEqual(allow.logs.filter((l) => l.includes("rate-limit store answers again")).length, 1)
+    }).pipe(Effect.scoped)
+  )
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Two processes sharing Redis
+// ---------------------------------------------------------------------------------------------------------------
+
+interface App {
+  readonly child: ChildProcessByStdio<null, Readable, Readable>
+  readonly baseUrl: string
+  readonly exited: Promise<unknown>
+}
+
+/** `src/main.ts` as a process (Node 24 via process.execPath) on `databaseUrl`, once it logs `listening`. */
+const startApp = async (databaseUrl: string, env: Record<string, string>): Promise<App> => {
+  const child = spawn(process.execPath, ["src/main.ts"], {
+    cwd: packageRoot,
+    env: {
+      ...process.env,
+      APP_ENV: "development",
+      HOST: "127.0.0.1",
+      PORT: "0",
+      LOG_FORMAT: "json",
+      LOG_LEVEL: "info",
+      ACCESS_LOG: "false",
+      DATABASE_URL: databaseUrl,
+      DELIVERY_WORKER: "false",
+      ...env
+    },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let stdout = ""
+  let stderr = ""
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout += chunk
+  })
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr += chunk
+  })
+  const exited = new Promise((resolve) => child.once("exit", resolve))
+  const port = await until("the app to listen", 30_000, async () => {
+    if (child.exitCode !== null) throw new Error(`the app exited with ${child.exitCode}: ${stderr}${stdout}`)
+    for (const line of stdout.split("\n")) {
+      if (!line.startsWith("{")) continue
+      const entry = JSON.parse(line) as { readonly message?: unknown; readonly port?: unknown }
+      if (entry.message === "listening" && typeof entry.port === "number") return entry.port
+    }
+    return undefined
+  }).catch((error: unknown) => {
+    child.kill("SIGKILL")
+    throw error
+  })
+  return { child, baseUrl: `http://127.0.0.1:${port}`, exited }
+}
+
+const stopApp = (app: App) =>
+  Effect.promise(async () => {
+    if (app.child.exitCode === null && app.child.signalCode === null) {
+      app.child.kill("SIGTERM")
+      await app.exited
+    }
+  })
+
+const mode = inject("testDatabase")
+
+describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL server)", () => {
+  layer(testServerWithSql(), { excludeTestServices: true })("two server processes sharing Redis", (it) => {
+    it.effect(
+      "120 concurrent requests of one tenant spread over two processes → exactly its quota of 30 accepted",
+      () =>
+        Effect.gen(function* () {
+          const shared = yield* SharedDatabase
+          const server = yield* TestServer
+          // The machine's Redis: tenant ids are unique, so these counters cannot collide with anything else.
+          const env = { RATE_LIMIT_STORE: "redis", REDIS_URL: "redis://127.0.0.1:6379", RATE_LIMIT_MAX: "1000" }
+          const apps = yield* Effect.acquireRelease(
+            Effect.promise(() => Promise.all([startApp(shared.url, env), startApp(shared.url, env)])),
+            (apps) => Effect.forEach(apps, stopApp, { discard: true })
+          )
+          const tenant = yield* createTenant(server.baseUrl, "RL two processes", { limit: 30, windowSeconds: 600 })
+          const replies = yield* Effect.promise(() =>
+            Promise.all(
+              Array.from({ length: 120 }, (_, i) =>
+                call(apps[i % 2]?.baseUrl ?? "", "/v1/endpoints", { bearer: tenant.apiKey })
+              )
+            )
+          )
+          const accepted = replies.filter((r) => r.status === 200)
+          const refused = replies.filter((r) => r.status === 429)
+          assert.strictEqual(accepted.length, 30, JSON.stringify(replies.map((r) => r.status)))
+          assert.strictEqual(refused.length, 90)
+          // One shared count: every remaining value from 29 down to 0 was handed out exactly once.
+          assert.deepStrictEqual(
+            accepted.map(remainingOf).sort((a, b) => a - b),
+            Array.from({ length: 30 }, (_, i) => i)
+          )
+          for (const reply of replies) {
+            assert.strictEqual(reply.headers.get("ratelimit-policy"), '"tenant";q=30;w=600')
+          }
+        }).pipe(Effect.scoped),
+      90_000
+    )
+  })
+})
