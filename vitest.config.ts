@@ -1,13 +1,28 @@
 import { defineConfig } from "vitest/config"
 
+/**
+ * Tests that time child processes (startup, graceful shutdown, delivery workers killed and terminated): they run after
+ * the rest, one file at a time, so their deadlines measure the code and not the CPU starvation of a loaded machine.
+ */
+const processTimed = ["test/shutdown.test.ts", "test/startup.test.ts", "test/delivery-processes.test.ts"]
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     globalSetup: ["test/support/globalSetup.ts"],
     // Each file gets its own database, so files run in parallel; most of the time is spent waiting on I/O and
     // child processes, so more workers than cores pays off.
     maxWorkers: 3,
     testTimeout: 30_000,
-    hookTimeout: 60_000
+    hookTimeout: 60_000,
+    projects: [
+      {
+        extends: true,
+        test: { name: "suite", include: ["test/**/*.test.ts"], exclude: processTimed, sequence: { groupOrder: 0 } }
+      },
+      {
+        extends: true,
+        test: { name: "processes", include: processTimed, fileParallelism: false, sequence: { groupOrder: 1 } }
+      }
+    ]
   }
 })

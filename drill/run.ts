@@ -338,6 +338,16 @@ async function databaseRestart(ctx: Context): Promise<ScenarioReport> {
   }
 }
 
+/** Whether an answer carries a `RateLimit` count, i.e. the rate-limit store answered. */
+const rateLimitCounted = async (ctx: Context) => {
+  const response = await fetch(`${ctx.nginx.base}/v1/events?limit=1`, {
+    headers: { authorization: `Bearer ${ctx.apiKey}` },
+    signal: AbortSignal.timeout(10_000)
+  })
+  await response.arrayBuffer()
+  return response.headers.get("ratelimit") !== null
+}
+
 async function redisOutage(ctx: Context): Promise<ScenarioReport> {
   const started = Date.now()
   const { publishing, result } = await underLoad(
@@ -350,12 +360,16 @@ async function redisOutage(ctx: Context): Promise<ScenarioReport> {
       await sleep(scale(4000, 1500))
       const duringOutage = load.accepted.size - before
       const readyDuring = await allReady(ctx.replicas)
+      const countedDuring = await rateLimitCounted(ctx)
       await ctx.redis.start()
-      await sleep(scale(2000, 500))
-      return { duringOutage, readyDuring }
+      // Recovered: the shared counters answer again (a `RateLimit` header on every replica's answers).
+      const recovered = await waitFor(15_000, async () =>
+        (await Promise.all(ctx.replicas.map(() => rateLimitCounted(ctx)))).every(Boolean)
+      )
+      return { duringOutage, readyDuring, countedDuring, recovered }
     }
   )
-  const { duringOutage, readyDuring } = result
+  const { duringOutage, readyDuring, countedDuring, recovered } = result
   const settled = await settle(ctx, publishing, 60_000)
   return {
     ...baseReport("Redis outage", publishing, settled, started),
@@ -367,6 +381,11 @@ async function redisOutage(ctx: Context): Promise<ScenarioReport> {
       ),
       check("never a 500", (publishing.statuses["500"] ?? 0) === 0, JSON.stringify(publishing.statuses)),
       check("every replica stays ready", readyDuring, `${readyDuring}`),
+      check(
+        "counting resumes when Redis returns (no count reported during the outage)",
+        !countedDuring && recovered,
+        `RateLimit header during: ${countedDuring}, after: ${recovered}`
+      ),
       ...deliveryInvariants(publishing, settled, ctx)
     ]
   }
@@ -597,6 +616,58 @@ async function concurrentIdenticalPosts(ctx: Context): Promise<ScenarioReport> {
   }
 }
 
+async function quotaAcrossReplicas(ctx: Context): Promise<ScenarioReport> {
+  const started = Date.now()
+  const quota = 50
+  const created = (await adminPost(ctx.nginx.base, "/admin/tenants", {
+    name: "drill quota",
+    rateLimit: { limit: quota, windowSeconds: 300 }
+  })) as { apiKey: { key: string } }
+  const n = scale(600, 200)
+  const statuses: Record<string, number> = {}
+  let retryAfterMissing = 0
+  let next = 0
+  await Promise.all(
+    Array.from({ length: 24 }, async () => {
+      while (next < n) {
+        next++
+        const response = await fetch(`${ctx.nginx.base}/v1/events?limit=1`, {
+          headers: { authorization: `Bearer ${created.apiKey.key}` },
+          signal: AbortSignal.timeout(10_000)
+        }).catch(() => undefined)
+        const status = response?.status ?? 0
+        if (response !== undefined) await response.arrayBuffer()
+        if (status === 429 && response?.headers.get("retry-after") === null) retryAfterMissing++
+        statuses[status] = (statuses[status] ?? 0) + 1
+      }
+    })
+  )
+  const accepted = statuses["200"] ?? 0
+  const fives = Object.entries(statuses).reduce((sum, [k, v]) => (Number(k) >= 500 ? sum + v : sum), 0)
+  return {
+    name: "tenant quota across replicas",
+    requests: n,
+    statuses,
+    accepted,
+    stored: 0,
+    delivered: 0,
+    lost: 0,
+    duplicates: 0,
+    fiveXx: fives,
+    hangs: statuses["0"] ?? 0,
+    durationMs: Date.now() - started,
+    invariants: [
+      check(`at most ${quota} accepted in the window, over all replicas`, accepted <= quota, `${accepted} accepted`),
+      check("the quota is used, not refused early", accepted === quota, `${accepted} of ${quota}`),
+      check(
+        "everything else is a 429 with Retry-After",
+        (statuses["429"] ?? 0) === n - accepted && retryAfterMissing === 0,
+        JSON.stringify(statuses)
+      )
+    ]
+  }
+}
+
 async function fuzz(ctx: Context): Promise<ScenarioReport> {
   const started = Date.now()
   const total = scale(10_000, 1000)
@@ -686,7 +757,16 @@ try {
     tenantId: tenant.tenantId,
     receiver
   }
-  const scenarios = [rollingRestart, crash, databaseRestart, redisOutage, badReceivers, concurrentIdenticalPosts, fuzz]
+  const scenarios = [
+    rollingRestart,
+    crash,
+    databaseRestart,
+    redisOutage,
+    badReceivers,
+    concurrentIdenticalPosts,
+    quotaAcrossReplicas,
+    fuzz
+  ]
   for (const scenario of scenarios) {
     log(`${scenario.name} ...`)
     const report = await scenario(ctx)
