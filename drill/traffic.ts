@@ -16,6 +16,8 @@ export interface Publishing {
   readonly statuses: Record<string, number>
   /** Requests that hit the client timeout (10 s): a hang. */
   hangs: number
+  /** The X-Request-Id of each hung request and when it was sent, to find it in the replicas' logs. */
+  readonly hung: Array<string>
   /** Event ids answered 202. */
   readonly accepted: Set<string>
   /** Events given up on after every retry (final failures). */
@@ -28,6 +30,7 @@ export const newPublishing = (): Publishing => ({
   attempts: 0,
   statuses: {},
   hangs: 0,
+  hung: [],
   accepted: new Set(),
   failed: 0,
   acceptedAt: new Map()
@@ -41,17 +44,27 @@ export const publishOne = async (publishing: Publishing, base: string, apiKey: s
     publishing.attempts++
     let status = 0
     let body = ""
+    const requestId = `${key}.${attempt}`
+    const sentAt = new Date().toISOString()
     try {
       const response = await fetch(`${base}/v1/events`, {
         method: "POST",
-        headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json", "idempotency-key": key },
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          "content-type": "application/json",
+          "idempotency-key": key,
+          "x-request-id": requestId
+        },
         body: JSON.stringify({ type: "drill.event", data }),
         signal: AbortSignal.timeout(10_000)
       })
       status = response.status
       body = await response.text()
     } catch (error) {
-      if (error instanceof Error && error.name === "TimeoutError") publishing.hangs++
+      if (error instanceof Error && error.name === "TimeoutError") {
+        publishing.hangs++
+        publishing.hung.push(`${requestId} sent ${sentAt}`)
+      }
     }
     publishing.statuses[status] = (publishing.statuses[status] ?? 0) + 1
     if (status === 202) {

@@ -1,4 +1,4 @@
-import { createServer } from "node:http"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { Socket } from "node:net"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type { NodeServices } from "@effect/platform-node/NodeServices"
@@ -22,6 +22,32 @@ export class ConnectionDeadline extends Context.Service<
 >()("codex/ConnectionDeadline") {}
 
 /**
+ * NodeHttpServer listens while its layer is built, but attaches its request handler only when the routes are served,
+ * after the rest of the application's layers (database, stores, worker) are up. Node drops a request no listener
+ * takes, so a connection arriving in between would hang until a timeout: a load balancer that routes to an open port
+ * (nginx does) sends requests into that gap on every restart. Instead they wait here and are handed to the handler
+ * the moment it is attached.
+ */
+const holdRequestsUntilServed = (server: Server): void => {
+  const held: Array<readonly [IncomingMessage, ServerResponse]> = []
+  const hold = (request: IncomingMessage, response: ServerResponse) => {
+    held.push([request, response])
+  }
+  const onListener = (event: string | symbol, listener: (...args: Array<never>) => void) => {
+    if (event !== "request" || listener === hold) return
+    server.off("newListener", onListener)
+    server.off("request", hold)
+    const handler = listener as (request: IncomingMessage, response: ServerResponse) => void
+    // After the handler is in place ("newListener" fires just before it is added).
+    queueMicrotask(() => {
+      for (const [request, response] of held.splice(0)) handler.call(server, request, response)
+    })
+  }
+  server.on("request", hold)
+  server.on("newListener", onListener)
+}
+
+/**
  * Owns the Node `http.Server`, so shutdown can enforce its deadline. NodeHttpServer's own finalizer closes the
  * listener, waits for open connections to finish, then interrupts the request fibers; it would wait for a handler
  * that ignores interruption, so the deadline closes the sockets itself rather than through that finalizer.
@@ -30,6 +56,7 @@ const ownedServer = Effect.gen(function* () {
   const config = yield* AppConfig
   const scope = yield* Effect.scope
   const server = createServer()
+  holdRequestsUntilServed(server)
   // Every socket, including upgraded ones that `closeAllConnections` does not know about.
   const open = new Set<Socket>()
   server.on("connection", (socket: Socket) => {
