@@ -131,6 +131,25 @@ const describeClientError = (error: HttpClientError.HttpClientError): string => 
   return `${reason._tag}${code === "" ? "" : ` ${code}`}${message === "" ? "" : `: ${message}`}`.slice(0, 1024)
 }
 
+/**
+ * OpenTelemetry HTTP client attributes of a delivery attempt. `url.full` without credentials, query or fragment: an
+ * endpoint URL may carry a token there, and traces are not a place for secrets.
+ */
+const clientSpanAttributes = (raw: string): Record<string, string | number> => {
+  try {
+    const url = new URL(raw)
+    const port = url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port)
+    return {
+      "http.request.method": "POST",
+      "url.full": `${url.protocol}//${url.host}${url.pathname}`,
+      "server.address": url.hostname,
+      "server.port": port
+    }
+  } catch {
+    return { "http.request.method": "POST" }
+  }
+}
+
 const newWorkerId = (): string => `wkr_${randomBytes(8).toString("hex")}`
 
 /**
@@ -388,9 +407,20 @@ export const DeliveryWorkerLive: Layer.Layer<
         const started = performance.now()
         const parent = parseTraceparent(row.traceparent)
         const traced = attempt(row).pipe(
+          Effect.tap((result) =>
+            Effect.annotateCurrentSpan(
+              result.statusCode === null
+                ? { "error.type": result.outcome }
+                : {
+                    "http.response.status_code": result.statusCode,
+                    ...(result.outcome === "succeeded" ? {} : { "error.type": String(result.statusCode) })
+                  }
+            )
+          ),
           Effect.withSpan("webhook.deliver", {
-            kind: "producer",
+            kind: "client",
             attributes: {
+              ...clientSpanAttributes(row.url),
               "codex.delivery.id": row.id,
               "codex.delivery.attempt": number,
               "codex.event.id": row.event_id,

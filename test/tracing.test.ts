@@ -1,11 +1,12 @@
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
+import { Duration, Effect, Layer, Option } from "effect"
 import { HttpClient, HttpClientResponse, HttpRouter } from "effect/http"
 import { tracingWith } from "../layers/TracingLive.ts"
 import { AppConfig, type TracingConfig } from "../services/AppConfig.ts"
 import { parsedLogs, pollUntil, startObservedServer } from "./support/observedServer.ts"
+import { answer, makeReceiver } from "./support/receiver.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
 
 /**
@@ -175,6 +176,71 @@ describe("tracing, in memory", () => {
       assert.strictEqual(defectLine?.traceId, failed?.traceId)
       yield* server.shutdown
     }).pipe(Effect.provide(TestDatabaseLive), Effect.scoped)
+  )
+
+  it.live(
+    "a delivery attempt is a client span continuing the publishing request's trace, its traceparent sent on",
+    () =>
+      Effect.gen(function* () {
+        const requests: Array<OtlpRequest> = []
+        const receiver = yield* makeReceiver((_, __, res) => answer(res, 204))
+        const server = yield* startObservedServer({
+          tracing: inMemoryTracing(requests),
+          config: {
+            delivery: {
+              worker: true,
+              timeout: Duration.seconds(5),
+              maxAttempts: 5,
+              backoffBase: Duration.millis(50),
+              backoffMax: Duration.millis(200),
+              concurrency: 8,
+              endpointConcurrency: 4,
+              pollInterval: Duration.millis(100)
+            }
+          }
+        })
+        const post = (path: string, body: unknown, headers: Record<string, string>) =>
+          Effect.promise(async () => {
+            const response = await fetch(`${server.baseUrl}${path}`, {
+              method: "POST",
+              headers: { "content-type": "application/json", ...headers },
+              body: JSON.stringify(body),
+              signal: AbortSignal.timeout(10_000)
+            })
+            return (await response.json()) as Record<string, unknown>
+          })
+        const created = (yield* post("/admin/tenants", { name: "Traced" }, {})) as { apiKey: { key: string } }
+        const auth = { authorization: `Bearer ${created.apiKey.key}` }
+        yield* post("/v1/endpoints", { url: `${receiver.url}?token=secret-in-query` }, auth)
+        yield* post(
+          "/v1/events",
+          { type: "order.created", data: {} },
+          { ...auth, traceparent, "x-request-id": "pub-1" }
+        )
+
+        const publish = yield* pollUntil(
+          () => spansOf(requests).find((s) => s.kind === spanKind.server && attrValue(s, "request.id") === "pub-1"),
+          (s) => s !== undefined
+        )
+        const deliver = yield* pollUntil(
+          () => spansOf(requests).find((s) => s.name === "webhook.deliver"),
+          (s) => s !== undefined,
+          15_000
+        )
+        if (publish === undefined || deliver === undefined) return assert.fail("spans missing")
+        assert.strictEqual(deliver.kind, spanKind.client)
+        assert.strictEqual(deliver.traceId, incomingTraceId, "the publishing request's trace goes on")
+        assert.isTrue(descendsFrom(spansOf(requests), deliver, publish) || deliver.parentSpanId === publish.spanId)
+        assert.strictEqual(attrValue(deliver, "http.request.method"), "POST")
+        assert.strictEqual(attrValue(deliver, "server.address"), "127.0.0.1")
+        assert.strictEqual(Number(attrValue(deliver, "server.port")), Number(new URL(receiver.url).port))
+        assert.strictEqual(attrValue(deliver, "url.full"), receiver.url, "no query string (it may hold a secret)")
+        assert.strictEqual(Number(attrValue(deliver, "http.response.status_code")), 204)
+        assert.strictEqual(Number(attrValue(deliver, "codex.delivery.attempt")), 1)
+        const sent = receiver.requests[0]?.headers.traceparent
+        assert.match(String(sent), new RegExp(`^00-${incomingTraceId}-[0-9a-f]{16}-01$`))
+        yield* server.shutdown
+      }).pipe(Effect.provide(TestDatabaseLive), Effect.scoped)
   )
 
   it.live("an unsampled incoming traceparent is honoured: nothing of that trace is exported", () =>
