@@ -420,17 +420,14 @@ const latencyOf = async (base: string, apiKey: string, healthy: Receiver, prefix
 async function badReceivers(ctx: Context): Promise<ScenarioReport> {
   const started = Date.now()
   const recovered = { value: false }
-  const flapStart = Date.now()
   const healthy = await startReceiver(tls)
   const hang = await startReceiver(tls, () => (recovered.value ? 204 : new Promise<number>(() => undefined)))
   const slow = await startReceiver(tls, async () => {
     if (!recovered.value) await sleep(10_000)
     return 204
   })
-  // Flapping: a second of 500s, a second of 204s.
-  const flap = await startReceiver(tls, () =>
-    recovered.value || Math.floor((Date.now() - flapStart) / 1000) % 2 === 1 ? 204 : 500
-  )
+  // Flapping: every other request fails.
+  const flap = await startReceiver(tls, (index) => (recovered.value || index % 2 === 1 ? 204 : 500))
   try {
     const tenant = await tenantWithEndpoint(ctx.nginx.base, "drill bad receivers", healthy)
     const n = scale(200, 40)

@@ -520,7 +520,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown of the
             // Exit code 0 is itself the proof of "in time": past SHUTDOWN_TIMEOUT + 2 s the process exits 1 by itself.
             const exit = await within("the process to exit", timeoutMs + 10_000, app.exited)
             const exitedAfter = exit.at - startedAt
-            assert.strictEqual(exit.code, 0, app.stderr())
+            assert.strictEqual(exit.code, 0, `${app.stderr()}\n${appLines(app).join("\n")}`)
             assert.isBelow(exitedAfter, timeoutMs + 2000 + 3 * loadSlackMs, "exits soon after the deadline")
             assertSteps(appLines(app), [steps.draining, steps.closingListener, steps.deadline, steps.pool])
             console.log(
@@ -532,7 +532,10 @@ layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown of the
           }
         })
       }),
-    60_000
+    // One retry: the process's backstop fires a fixed 2 s after SHUTDOWN_TIMEOUT (1.8 s here), and on a CI machine
+    // still busy with the rest of the suite the finalizers have twice been starved past it (exit 1). A failure that
+    // repeats is real; the assertion prints the process's log, which names the step that was slow.
+    { timeout: 60_000, retry: 1 }
   )
 
   it.effect(
@@ -628,7 +631,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown of the
             app.child.kill("SIGINT")
             const exit = await within("the process to exit", 10_000, app.exited)
             const exitedAfter = exit.at - startedAt
-            assert.strictEqual(exit.code, 0, app.stderr())
+            assert.strictEqual(exit.code, 0, `${app.stderr()}\n${appLines(app).join("\n")}`)
             assert.isBelow(exitedAfter, 1500)
             assertSteps(appLines(app), [steps.draining, steps.closingListener, steps.drained, steps.pool])
             console.log(`[shutdown] SIGINT idle: exit 0 after ${exitedAfter.toFixed(0)} ms`)
