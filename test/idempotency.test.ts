@@ -5,7 +5,7 @@ import { inject } from "vitest"
 import { makeIdempotencyStore, purgeExpiredKeys } from "../layers/IdempotencyStoreLive.ts"
 import { IdempotencyStore } from "../services/IdempotencyStore.ts"
 import { bodyDigest, fingerprintOf, parseIdempotencyKey } from "../src/http/Idempotency.ts"
-import { createTenant, problemBody } from "./support/http.ts"
+import { callUrl, createTenant, problemBody } from "./support/http.ts"
 import { type Service, startService, stopService, until } from "./support/processes.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestServer } from "./support/testServer.ts"
@@ -30,25 +30,14 @@ interface Call {
   readonly headers?: ReadonlyArray<readonly [string, string]>
 }
 
-const call = (baseUrl: string, path: string, options: Call = {}): Promise<Reply> => {
-  const headers = new Headers()
-  if (options.bearer !== undefined) headers.set("authorization", `Bearer ${options.bearer}`)
-  if (options.key !== undefined) headers.set("idempotency-key", options.key)
-  for (const [name, value] of options.headers ?? []) headers.append(name, value)
-  const body = options.raw ?? (options.json === undefined ? undefined : JSON.stringify(options.json))
-  if (body !== undefined) headers.set("content-type", "application/json")
-  const init: RequestInit = {
-    method: options.method ?? (body === undefined ? "GET" : "POST"),
-    headers,
-    signal: AbortSignal.timeout(20_000)
-  }
-  if (body !== undefined) init.body = body
-  return fetch(`${baseUrl}${path}`, init).then(async (r) => ({
-    status: r.status,
-    headers: r.headers,
-    text: await r.text()
-  }))
-}
+const call = (baseUrl: string, path: string, options: Call = {}): Promise<Reply> =>
+  callUrl(baseUrl, path, {
+    ...options,
+    headers: [
+      ...(options.key === undefined ? [] : [["idempotency-key", options.key] as const]),
+      ...(options.headers ?? [])
+    ]
+  })
 
 const send = (path: string, options: Call = {}) =>
   Effect.gen(function* () {

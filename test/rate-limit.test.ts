@@ -11,7 +11,7 @@ import { RateLimitTest } from "../layers/RateLimitLive.ts"
 import type { RateLimitConfig } from "../services/AppConfig.ts"
 import { RateLimit } from "../services/RateLimit.ts"
 import { policyHeader, quotaExceededType, reducedCapacityType, stateHeader } from "../src/http/RateLimit.ts"
-import { problemBody } from "./support/http.ts"
+import { callUrl, problemBody } from "./support/http.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
 import { startTestServer, TestServer } from "./support/testServer.ts"
@@ -33,24 +33,13 @@ interface Call {
   readonly forwardedFor?: string
 }
 
-const call = (baseUrl: string, path: string, options: Call = {}): Promise<Reply> => {
-  const headers = new Headers()
-  if (options.bearer !== undefined) headers.set("authorization", `Bearer ${options.bearer}`)
-  if (options.forwardedFor !== undefined) headers.set("x-forwarded-for", options.forwardedFor)
-  const body = options.json === undefined ? undefined : JSON.stringify(options.json)
-  if (body !== undefined) headers.set("content-type", "application/json")
-  const init: RequestInit = {
-    method: options.method ?? (body === undefined ? "GET" : "POST"),
-    headers,
-    signal: AbortSignal.timeout(20_000)
-  }
-  if (body !== undefined) init.body = body
-  return fetch(`${baseUrl}${path}`, init).then(async (r) => ({
-    status: r.status,
-    headers: r.headers,
-    text: await r.text()
-  }))
-}
+const call = (baseUrl: string, path: string, options: Call = {}): Promise<Reply> =>
+  callUrl(baseUrl, path, {
+    method: options.method,
+    bearer: options.bearer,
+    json: options.json,
+    headers: options.forwardedFor === undefined ? [] : [["x-forwarded-for", options.forwardedFor]]
+  })
 
 const get = (baseUrl: string, path: string, options: Call = {}) => Effect.promise(() => call(baseUrl, path, options))
 

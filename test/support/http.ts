@@ -95,3 +95,35 @@ export const apiClient = (apiKey: Option.Option<string> | string = Option.none()
       })
     })
   }).pipe(Effect.provide(FetchHttpClient.layer))
+
+export interface RawCall {
+  readonly method?: string | undefined
+  /** Sent as `Authorization: Bearer <bearer>`. */
+  readonly bearer?: string | undefined
+  /** A value to send as JSON. */
+  readonly json?: unknown
+  /** A raw JSON body, sent as is. */
+  readonly raw?: string | undefined
+  /** More headers, appended in order (a name may repeat). */
+  readonly headers?: ReadonlyArray<readonly [string, string]>
+}
+
+/** A request to any server by base URL (another process, say), with a 20 s deadline; the answer read whole. */
+export const callUrl = (baseUrl: string, path: string, options: RawCall = {}): Promise<WireResponse> => {
+  const headers = new Headers()
+  if (options.bearer !== undefined) headers.set("authorization", `Bearer ${options.bearer}`)
+  for (const [name, value] of options.headers ?? []) headers.append(name, value)
+  const body = options.raw ?? (options.json === undefined ? undefined : JSON.stringify(options.json))
+  if (body !== undefined) headers.set("content-type", "application/json")
+  const init: RequestInit = {
+    method: options.method ?? (body === undefined ? "GET" : "POST"),
+    headers,
+    signal: AbortSignal.timeout(20_000)
+  }
+  if (body !== undefined) init.body = body
+  return fetch(`${baseUrl}${path}`, init).then(async (r) => ({
+    status: r.status,
+    headers: r.headers,
+    text: await r.text()
+  }))
+}
