@@ -9,7 +9,7 @@ import { measureDelivery } from "./scenarios/delivery.ts"
 
 const databaseUrl = process.env.BENCH_DATABASE_URL
 if (databaseUrl === undefined) throw new Error("set BENCH_DATABASE_URL to a PostgreSQL database")
-const figures = await measureDelivery(databaseUrl, {
+const figures = await measureDelivery(databaseUrl, "src/main.ts", {
   latencyEvents: Number(process.env.BENCH_LATENCY_EVENTS ?? 500),
   burstEvents: Number(process.env.BENCH_BURST_EVENTS ?? 5000)
 })

@@ -21,7 +21,7 @@
  *
  * Exits non-zero when a scenario saw errors (non-2xx answers, connection errors): the figures would be meaningless.
  */
-import { execFile } from "node:child_process"
+import { execFile, execFileSync } from "node:child_process"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -53,6 +53,12 @@ const adminToken = "bench-admin-token-0123456789abcdef"
 
 const log = (line: string) => console.error(`[bench] ${line}`)
 const began = Date.now()
+
+// codex-api runs as it runs in production (the container): compiled JavaScript. `npm start` runs the TypeScript
+// sources through Node's type stripping instead, which loads a compiler at startup; (e) reports that form too.
+log("npm run build (codex-api is measured as compiled JavaScript, as the container runs it)")
+execFileSync("npm", ["run", "build"], { stdio: ["ignore", "ignore", "inherit"] })
+const codexScript = "dist/src/main.js"
 
 const codexEnv = (databaseUrl: string): Record<string, string> => ({
   APP_ENV: "staging",
@@ -91,7 +97,7 @@ const rotate = async (
 
 // Setup: a scratch database, codex-api migrating it, a tenant with events to list and one without any to publish to.
 const databaseUrl = await scratchDatabase(serverUrl, "codex_bench_run")
-const codex = await startServer("codex-api", "src/main.ts", codexEnv(databaseUrl))
+const codex = await startServer("codex-api", codexScript, codexEnv(databaseUrl))
 const servers: Array<Server> = [codex]
 let ops: Record<string, Load> = {}
 let list: Record<string, Load> = {}
@@ -145,16 +151,20 @@ try {
 }
 
 log("(d) publish → delivery")
-const delivery: DeliveryFigures = await measureDelivery(await scratchDatabase(serverUrl, "codex_bench_delivery"), {
-  latencyEvents: smoke ? 20 : 500,
-  burstEvents: smoke ? 200 : 5000
-})
+const delivery: DeliveryFigures = await measureDelivery(
+  await scratchDatabase(serverUrl, "codex_bench_delivery"),
+  codexScript,
+  {
+    latencyEvents: smoke ? 20 : 500,
+    burstEvents: smoke ? 200 : 5000
+  }
+)
 
 log("(e) startup and RSS")
-const footprint = async (name: string, env: Record<string, string>) => {
+const footprint = async (name: string, env: Record<string, string>, script = codexScript) => {
   const samples: Array<{ readyMs: number; idleMb: number; loadMb: number }> = []
   for (let i = 0; i < (smoke ? 1 : 3); i++) {
-    const server = await startServer(name, "src/main.ts", env, "/healthz")
+    const server = await startServer(name, script, env, "/healthz")
     try {
       await new Promise((resolve) => setTimeout(resolve, smoke ? 500 : 2000))
       const idleMb = rssMb(server.child.pid)
@@ -181,7 +191,12 @@ const startup = {
     DATABASE_URL: "",
     PGLITE_DIR: "memory://"
   }),
-  PostgreSQL: await footprint("codex-api (PostgreSQL)", codexEnv(databaseUrl))
+  PostgreSQL: await footprint("codex-api (PostgreSQL)", codexEnv(databaseUrl)),
+  "PostgreSQL, `npm start` (TypeScript sources)": await footprint(
+    "codex-api (PostgreSQL, sources)",
+    codexEnv(databaseUrl),
+    "src/main.ts"
+  )
 }
 
 /** pgbench running codex-api's publish statements with an idempotency key (claim, publish, store the response). */

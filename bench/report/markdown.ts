@@ -66,6 +66,8 @@ export const renderMarkdown = (r: Results): string =>
     "",
     `${r.meta.date}, Node ${r.meta.node}, ${r.meta.connections} connections, median of ${r.meta.rounds} rounds of ` +
       `${r.meta.durationSeconds} s per server (in rotation, after a warm-up); whole run ${r.meta.elapsedSeconds} s. ` +
+      "codex-api runs as compiled JavaScript (`npm run build`), as the container runs it; the peers run from their " +
+      "TypeScript sources (type stripping costs only at load time). " +
       "Loopback on a shared machine: compare the ratios, not the absolute numbers.",
     "",
     ...serverTable("(a) GET /livez through the full middleware stack", r.ops),

@@ -21,6 +21,7 @@ export interface DeliveryFigures {
 
 export const measureDelivery = async (
   databaseUrl: string,
+  script: string,
   options: { readonly latencyEvents: number; readonly burstEvents: number }
 ): Promise<DeliveryFigures> => {
   const arrivals = new Map<string, number>()
@@ -38,7 +39,7 @@ export const measureDelivery = async (
   })
   await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve))
   const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`
-  const server = await startServer("codex-api", "src/main.ts", {
+  const server = await startServer("codex-api", script, {
     APP_ENV: "development",
     LOG_FORMAT: "json",
     ACCESS_LOG: "false",
