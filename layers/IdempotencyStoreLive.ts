@@ -12,7 +12,10 @@ import {
 interface HeldRow {
   readonly fingerprint: string
   readonly state: "in_progress" | "completed"
-  readonly reclaimable: boolean
+  /** Expired (and not a live claim): any request may take the key now. */
+  readonly forgotten: boolean
+  /** A claim whose process died (in progress past the lock timeout): the same request may take it over. */
+  readonly crashed: boolean
   readonly response_status: number | null
   readonly response_headers: Readonly<Record<string, string>> | null
   readonly response_body: string | null
@@ -56,8 +59,8 @@ export const makeIdempotencyStore = (options: IdempotencyStoreOptions) =>
     const held = (request: IdempotencyRequest) =>
       sql<HeldRow>`
         SELECT fingerprint, state, response_status, response_headers, response_body,
-               (expires_at <= now() AND (state = 'completed' OR locked_at <= now() - ${lock}))
-               OR (state = 'in_progress' AND locked_at <= now() - ${lock}) AS reclaimable
+               expires_at <= now() AND (state = 'completed' OR locked_at <= now() - ${lock}) AS forgotten,
+               state = 'in_progress' AND locked_at <= now() - ${lock} AS crashed
         FROM idempotency_keys WHERE scope = ${request.scope} AND key = ${request.key}`
 
     const claim = Effect.fn("IdempotencyStore.claim")(function* (request: IdempotencyRequest) {
@@ -67,9 +70,13 @@ export const makeIdempotencyStore = (options: IdempotencyStoreOptions) =>
         if (claimed !== undefined) return { _tag: "Claimed", token } satisfies ClaimResult
         // Someone else holds the key. Read what they hold (a new statement sees their committed row); when it has
         // vanished (released, purged) or just became reclaimable, claim again.
+        // (The same conditions as the claim's, read a moment later: a key that expired in between is free to claim,
+        // for any request. Answering with its old response would replay another request's answer.)
         const [row] = yield* held(request)
-        if (row === undefined || (row.reclaimable && row.fingerprint === request.fingerprint)) continue
-        if (row.fingerprint !== request.fingerprint && !row.reclaimable) return { _tag: "Mismatch" } as const
+        if (row === undefined || row.forgotten) continue
+        const same = row.fingerprint === request.fingerprint
+        if (row.crashed && same) continue
+        if (!same) return { _tag: "Mismatch" } as const
         if (row.state === "in_progress") return { _tag: "InProgress" } as const
         if (row.response_status === null || row.response_body === null) continue
         const response: StoredResponse = {

@@ -1,5 +1,5 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Duration, Effect, Fiber } from "effect"
+import { Deferred, Duration, Effect, Fiber } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
 import { makeIdempotencyStore, purgeExpiredKeys } from "../layers/IdempotencyStoreLive.ts"
@@ -549,6 +549,65 @@ const mode = inject("testDatabase")
 
 describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL server)", () => {
   layer(testServerWithSql(), { excludeTestServices: true })("two server processes", (it) => {
+    it.effect(
+      "a key that expires between the claim and the read of its holder is claimed anew, never replayed to another request",
+      () =>
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          const store = yield* makeIdempotencyStore({ ttl: Duration.millis(1500), lockTimeout: Duration.seconds(60) })
+          const scope = (yield* createTenant("Idem expiry race")).tenantId
+          const first = { scope, key: "race", fingerprint: "a".repeat(64), method: "POST", path: "/v1/events" }
+          const claimed = yield* store.claim(first)
+          if (claimed._tag !== "Claimed") return assert.fail(claimed._tag)
+          assert.isTrue(yield* store.complete(first, claimed.token, { status: 202, headers: {}, body: "{}" }))
+          const poll = <A>(read: Effect.Effect<A | undefined, unknown>) =>
+            Effect.gen(function* () {
+              for (let i = 0; i < 500; i++) {
+                const value = yield* read
+                if (value !== undefined) return value
+                yield* Effect.sleep("20 millis")
+              }
+              return assert.fail("timed out")
+            })
+
+          // Hold the row, so the second claim's statement starts before the key expires (its now() is fixed then)
+          // and waits; let go once the key has expired: the claim finds nothing to take, the holder reads "expired".
+          const locked = yield* Deferred.make<void>()
+          const release = yield* Deferred.make<void>()
+          const holder = yield* sql
+            .withTransaction(
+              Effect.gen(function* () {
+                yield* sql`SELECT 1 FROM idempotency_keys WHERE scope = ${scope} AND key = 'race' FOR UPDATE`
+                yield* Deferred.succeed(locked, undefined)
+                yield* Deferred.await(release)
+              })
+            )
+            .pipe(Effect.forkChild)
+          yield* Deferred.await(locked)
+          const second = yield* store.claim({ ...first, fingerprint: "b".repeat(64) }).pipe(Effect.forkChild)
+          yield* poll(
+            sql<{ readonly n: number }>`
+              SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock'
+                AND query LIKE '%INSERT INTO idempotency_keys%'`.pipe(
+              Effect.map(([row]) => ((row?.n ?? 0) > 0 ? true : undefined))
+            )
+          )
+          yield* poll(
+            sql<{ readonly expired: boolean }>`
+              SELECT expires_at <= clock_timestamp() AS expired FROM idempotency_keys
+              WHERE scope = ${scope} AND key = 'race'`.pipe(
+              Effect.map(([row]) => (row?.expired === true ? true : undefined))
+            )
+          )
+          yield* Deferred.succeed(release, undefined)
+          yield* Fiber.join(holder)
+          const outcome = yield* Fiber.join(second)
+          assert.strictEqual(outcome._tag, "Claimed", "not a replay of the first request's response")
+        }).pipe(Effect.orDie),
+      30_000
+    )
+
     it.effect(
       "200 identical requests spread over two processes → one event, one set of deliveries; the rest replay or 409",
       () =>
