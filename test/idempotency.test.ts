@@ -6,7 +6,7 @@ import { makeIdempotencyStore, purgeExpiredKeys } from "../layers/IdempotencySto
 import { IdempotencyStore } from "../services/IdempotencyStore.ts"
 import { bodyDigest, fingerprintOf, parseIdempotencyKey } from "../src/http/Idempotency.ts"
 import { callUrl, createTenant, problemBody } from "./support/http.ts"
-import { type Service, startService, stopService, until } from "./support/processes.ts"
+import { type AppProcess, startAppProcess, stopService, until } from "./support/processes.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestServer } from "./support/testServer.ts"
 
@@ -521,29 +521,9 @@ layer(
 // Several processes on one PostgreSQL database
 // ---------------------------------------------------------------------------------------------------------------
 
-type App = Service<string>
+const startApp = startAppProcess
 
-/** `src/main.ts` as a process on `databaseUrl`, once it logs `listening`; `ready` is its base URL. */
-const startApp = (databaseUrl: string, env: Record<string, string> = {}): Promise<App> =>
-  startService(
-    "src/main.ts",
-    {
-      ...process.env,
-      APP_ENV: "development",
-      HOST: "127.0.0.1",
-      PORT: "0",
-      LOG_FORMAT: "json",
-      LOG_LEVEL: "info",
-      ACCESS_LOG: "false",
-      DATABASE_URL: databaseUrl,
-      DELIVERY_WORKER: "false",
-      ...env
-    },
-    (entry) =>
-      entry.message === "listening" && typeof entry.port === "number" ? `http://127.0.0.1:${entry.port}` : undefined
-  )
-
-const stopApp = (app: App) => Effect.promise(() => stopService(app))
+const stopApp = (app: AppProcess) => Effect.promise(() => stopService(app))
 
 const mode = inject("testDatabase")
 

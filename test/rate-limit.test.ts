@@ -1,17 +1,16 @@
-import { type ChildProcessByStdio, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
 import { createServer } from "node:net"
-import type { Readable } from "node:stream"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Duration, Effect, Layer, Option, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import { inject } from "vitest"
 import { appConfigTest } from "../layers/AppConfigLive.ts"
-import { packageRoot } from "../layers/PackageInfo.ts"
 import { RateLimitTest } from "../layers/RateLimitLive.ts"
 import type { RateLimitConfig } from "../services/AppConfig.ts"
 import { RateLimit } from "../services/RateLimit.ts"
 import { policyHeader, quotaExceededType, reducedCapacityType, stateHeader } from "../src/http/RateLimit.ts"
 import { callUrl, problemBody } from "./support/http.ts"
+import { type AppProcess, startAppProcess, stopService, until } from "./support/processes.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
 import { startTestServer, TestServer } from "./support/testServer.ts"
@@ -82,23 +81,6 @@ const sample = (metrics: string, series: string): number | undefined => {
   const line = metrics.split("\n").find((l) => l.startsWith(`${series} `))
   return line === undefined ? undefined : Number(line.slice(series.length + 1))
 }
-
-/** Polls `check` every 100 ms until it returns a value, failing the test after `timeoutMs`. */
-const until = <A>(what: string, timeoutMs: number, check: () => Promise<A | undefined>): Promise<A> =>
-  new Promise((resolve, reject) => {
-    const deadline = Date.now() + timeoutMs
-    const tick = () => {
-      check().then(
-        (value) => {
-          if (value !== undefined) resolve(value)
-          else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`))
-          else setTimeout(tick, 100)
-        },
-        (error: unknown) => reject(error)
-      )
-    }
-    tick()
-  })
 
 const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
@@ -487,61 +469,8 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
 // Two processes sharing Redis
 // ---------------------------------------------------------------------------------------------------------------
 
-interface App {
-  readonly child: ChildProcessByStdio<null, Readable, Readable>
-  readonly baseUrl: string
-  readonly exited: Promise<unknown>
-}
-
-/** `src/main.ts` as a process (Node 24 via process.execPath) on `databaseUrl`, once it logs `listening`. */
-const startApp = async (databaseUrl: string, env: Record<string, string>): Promise<App> => {
-  const child = spawn(process.execPath, ["src/main.ts"], {
-    cwd: packageRoot,
-    env: {
-      ...process.env,
-      APP_ENV: "development",
-      HOST: "127.0.0.1",
-      PORT: "0",
-      LOG_FORMAT: "json",
-      LOG_LEVEL: "info",
-      ACCESS_LOG: "false",
-      DATABASE_URL: databaseUrl,
-      DELIVERY_WORKER: "false",
-      ...env
-    },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  let stdout = ""
-  let stderr = ""
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-    stdout += chunk
-  })
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-    stderr += chunk
-  })
-  const exited = new Promise((resolve) => child.once("exit", resolve))
-  const port = await until("the app to listen", 30_000, async () => {
-    if (child.exitCode !== null) throw new Error(`the app exited with ${child.exitCode}: ${stderr}${stdout}`)
-    for (const line of stdout.split("\n")) {
-      if (!line.startsWith("{")) continue
-      const entry = JSON.parse(line) as { readonly message?: unknown; readonly port?: unknown }
-      if (entry.message === "listening" && typeof entry.port === "number") return entry.port
-    }
-    return undefined
-  }).catch((error: unknown) => {
-    child.kill("SIGKILL")
-    throw error
-  })
-  return { child, baseUrl: `http://127.0.0.1:${port}`, exited }
-}
-
-const stopApp = (app: App) =>
-  Effect.promise(async () => {
-    if (app.child.exitCode === null && app.child.signalCode === null) {
-      app.child.kill("SIGTERM")
-      await app.exited
-    }
-  })
+const startApp = startAppProcess
+const stopApp = (app: AppProcess) => Effect.promise(() => stopService(app))
 
 const mode = inject("testDatabase")
 
@@ -563,7 +492,7 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
           const replies = yield* Effect.promise(() =>
             Promise.all(
               Array.from({ length: 120 }, (_, i) =>
-                call(apps[i % 2]?.baseUrl ?? "", "/v1/endpoints", { bearer: tenant.apiKey })
+                call(apps[i % 2]?.ready ?? "", "/v1/endpoints", { bearer: tenant.apiKey })
               )
             )
           )

@@ -109,3 +109,25 @@ export const stopService = async (service: Service<unknown>): Promise<void> => {
   if (service.child.exitCode === null && service.child.signalCode === null) service.child.kill("SIGTERM")
   await service.exited
 }
+
+/** `src/main.ts` as a process on `databaseUrl`; `ready` is its base URL, once it logs `listening`. */
+export type AppProcess = Service<string>
+
+export const startAppProcess = (databaseUrl: string, env: Record<string, string> = {}): Promise<AppProcess> =>
+  startService(
+    "src/main.ts",
+    {
+      ...process.env,
+      APP_ENV: "development",
+      HOST: "127.0.0.1",
+      PORT: "0",
+      LOG_FORMAT: "json",
+      LOG_LEVEL: "info",
+      ACCESS_LOG: "false",
+      DATABASE_URL: databaseUrl,
+      DELIVERY_WORKER: "false",
+      ...env
+    },
+    (entry) =>
+      entry.message === "listening" && typeof entry.port === "number" ? `http://127.0.0.1:${entry.port}` : undefined
+  )
