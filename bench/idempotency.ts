@@ -10,49 +10,24 @@
  *   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/codex_bench npm run bench:idempotency
  *   (an empty or codex-api database; BENCH_DURATION=10 BENCH_CONNECTIONS=50)
  */
-import { spawn } from "node:child_process"
 import autocannon from "autocannon"
+import { startServer } from "./lib.ts"
 
 const databaseUrl = process.env.BENCH_DATABASE_URL
 if (databaseUrl === undefined) throw new Error("set BENCH_DATABASE_URL to a PostgreSQL database")
 const duration = Number(process.env.BENCH_DURATION ?? 10)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
 
-const start = () =>
-  new Promise<{ port: number; stop: () => void }>((resolve, reject) => {
-    const child = spawn(process.execPath, ["src/main.ts"], {
-      env: {
-        ...process.env,
-        APP_ENV: "development",
-        HOST: "127.0.0.1",
-        PORT: "0",
-        LOG_FORMAT: "json",
-        ACCESS_LOG: "false",
-        DATABASE_URL: databaseUrl,
-        DELIVERY_WORKER: "false",
-        // Rate limiting out of the way: its own cost is measured by bench:rate-limit.
-        RATE_LIMIT_MAX: "1000000000"
-      },
-      stdio: ["ignore", "pipe", "inherit"]
-    })
-    let out = ""
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      out += chunk
-      for (const line of out.split("\n")) {
-        if (!line.startsWith("{")) continue
-        const entry = JSON.parse(line) as { message?: unknown; port?: unknown }
-        if (entry.message === "listening" && typeof entry.port === "number") {
-          const port = entry.port
-          out = ""
-          resolve({ port, stop: () => child.kill("SIGTERM") })
-        }
-      }
-    })
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)))
-  })
-
-const server = await start()
-const base = `http://127.0.0.1:${server.port}`
+const server = await startServer("codex-api", "src/main.ts", {
+  APP_ENV: "development",
+  LOG_FORMAT: "json",
+  ACCESS_LOG: "false",
+  DATABASE_URL: databaseUrl,
+  DELIVERY_WORKER: "false",
+  // Rate limiting out of the way: its own cost is measured by bench:rate-limit.
+  RATE_LIMIT_MAX: "1000000000"
+})
+const base = server.base
 const tenant = (await (
   await fetch(`${base}/admin/tenants`, {
     method: "POST",
@@ -86,4 +61,4 @@ await run("warmup", undefined)
 await run("no key", undefined)
 await run("new key", () => `bench-${Date.now()}-${++counter}`)
 await run("replay", () => "bench-same-key")
-server.stop()
+await server.stop()

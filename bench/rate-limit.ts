@@ -17,8 +17,8 @@
  */
 import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
-import { createServer } from "node:net"
 import autocannon from "autocannon"
+import { freePort, startServer } from "./lib.ts"
 
 const duration = Number(process.env.BENCH_DURATION ?? 5)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -40,15 +40,6 @@ const cpuMs = (pid: number | undefined): number => {
   }
 }
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-
 const startRedis = async () => {
   const port = await freePort()
   const child = spawn(
@@ -68,45 +59,15 @@ const startRedis = async () => {
 }
 
 const start = (env: Record<string, string>) =>
-  new Promise<{ port: number; pid: number | undefined; stop: () => Promise<void> }>((resolve, reject) => {
-    const child = spawn(process.execPath, ["src/main.ts"], {
-      env: {
-        ...process.env,
-        APP_ENV: "development",
-        HOST: "127.0.0.1",
-        PORT: "0",
-        LOG_FORMAT: "json",
-        ACCESS_LOG: "false",
-        DATABASE_URL: databaseUrl,
-        PGLITE_DIR: "memory://",
-        DELIVERY_WORKER: "false",
-        RATE_LIMIT_MAX: "1000000000",
-        ...env
-      },
-      stdio: ["ignore", "pipe", "inherit"]
-    })
-    const exited = new Promise<void>((done) => child.once("exit", () => done()))
-    let out = ""
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      out += chunk
-      for (const line of out.split("\n")) {
-        if (!line.startsWith("{")) continue
-        const entry = JSON.parse(line) as { message?: unknown; port?: unknown }
-        if (entry.message === "listening" && typeof entry.port === "number") {
-          const port = entry.port
-          out = ""
-          resolve({
-            port,
-            pid: child.pid,
-            stop: () => {
-              child.kill("SIGTERM")
-              return exited
-            }
-          })
-        }
-      }
-    })
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)))
+  startServer("codex-api", "src/main.ts", {
+    APP_ENV: "development",
+    LOG_FORMAT: "json",
+    ACCESS_LOG: "false",
+    DATABASE_URL: databaseUrl,
+    PGLITE_DIR: "memory://",
+    DELIVERY_WORKER: "false",
+    RATE_LIMIT_MAX: "1000000000",
+    ...env
   })
 
 const redis = await startRedis()
@@ -136,8 +97,8 @@ interface Target {
 const servers = await Promise.all(configurations.map(([, env]) => start(env)))
 const targets: Array<Target> = []
 for (const [index, [name]] of configurations.entries()) {
-  const base = `http://127.0.0.1:${servers[index]?.port}`
-  const pid = servers[index]?.pid
+  const base = servers[index]?.base ?? ""
+  const pid = servers[index]?.child.pid
   const created = (await (
     await fetch(`${base}/admin/tenants`, {
       method: "POST",
