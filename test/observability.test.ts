@@ -4,9 +4,9 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Option, Redacted } from "effect"
 import { HttpRouter } from "effect/http"
 import { httpDurationBuckets } from "../layers/MetricsLive.ts"
-import { parsedLogs, pollUntil, startObservedServer } from "./support/observedServer.ts"
+import { parsedLogs, pollUntil } from "./support/observedServer.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
-import { TestServer, testServer } from "./support/testServer.ts"
+import { startTestServer, TestServer, testServer } from "./support/testServer.ts"
 
 /**
  * Request correlation, the access log, secret redaction and the Prometheus metrics, on the real server. Tracing is
@@ -414,7 +414,7 @@ describe("metrics", () => {
             })
           })
       )
-      const server = yield* startObservedServer({ config: { metricsPort: Option.some(port) } })
+      const server = yield* startTestServer({ config: { metricsPort: Option.some(port) } })
       const scrape = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`))
       assert.strictEqual(scrape.status, 200)
       assert.strictEqual(scrape.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8")

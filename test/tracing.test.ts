@@ -5,9 +5,10 @@ import { Duration, Effect, Layer, Option } from "effect"
 import { HttpClient, HttpClientResponse, HttpRouter } from "effect/http"
 import { tracingWith } from "../layers/TracingLive.ts"
 import { AppConfig, type TracingConfig } from "../services/AppConfig.ts"
-import { parsedLogs, pollUntil, startObservedServer } from "./support/observedServer.ts"
+import { parsedLogs, pollUntil } from "./support/observedServer.ts"
 import { answer, makeReceiver } from "./support/receiver.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
+import { startTestServer } from "./support/testServer.ts"
 
 /**
  * Traces, checked twice: in memory (the production tracer with an HTTP client that keeps each export instead of
@@ -94,7 +95,7 @@ describe("tracing, in memory", () => {
     Effect.gen(function* () {
       const requests: Array<OtlpRequest> = []
       // Probes logged at info, so the /healthz request has an access line to check.
-      const server = yield* startObservedServer({
+      const server = yield* startTestServer({
         extraRoutes: TestRoutes,
         tracing: inMemoryTracing(requests),
         config: { accessLogProbes: true }
@@ -184,7 +185,7 @@ describe("tracing, in memory", () => {
       Effect.gen(function* () {
         const requests: Array<OtlpRequest> = []
         const receiver = yield* makeReceiver((_, __, res) => answer(res, 204))
-        const server = yield* startObservedServer({
+        const server = yield* startTestServer({
           tracing: inMemoryTracing(requests),
           config: {
             delivery: {
@@ -246,7 +247,7 @@ describe("tracing, in memory", () => {
   it.live("an unsampled incoming traceparent is honoured: nothing of that trace is exported", () =>
     Effect.gen(function* () {
       const requests: Array<OtlpRequest> = []
-      const server = yield* startObservedServer({ tracing: inMemoryTracing(requests) })
+      const server = yield* startTestServer({ tracing: inMemoryTracing(requests) })
       const response = yield* get(server.baseUrl, "/healthz", {
         traceparent: `00-${incomingTraceId}-${incomingParentId}-00`
       })
@@ -300,7 +301,7 @@ describe("tracing end to end (OTLP/HTTP JSON receiver)", () => {
   it.live("server and SQL spans reach the collector with the right links, flushed on shutdown", () =>
     Effect.gen(function* () {
       const receiver = yield* startReceiver
-      const server = yield* startObservedServer({
+      const server = yield* startTestServer({
         config: {
           tracing: {
             ...baseTracing,

@@ -5,7 +5,7 @@ import { LoggerLive } from "../../layers/LoggerLive.ts"
 import { makeMemorySink } from "../../layers/LogSinkLive.ts"
 import type { AppConfigShape } from "../../services/AppConfig.ts"
 import { LogSink } from "../../services/LogSink.ts"
-import { makeServer } from "../../src/App.ts"
+import { makeServer, type ServerOptions } from "../../src/App.ts"
 import { TestDatabase, TestDatabaseLive } from "./testDatabase.ts"
 
 export interface TestServerShape {
@@ -17,7 +17,8 @@ export interface TestServerShape {
 
 export class TestServer extends Context.Service<TestServer, TestServerShape>()("test/TestServer") {}
 
-export interface TestServerOptions {
+/** `metrics` and `tracing` replace the telemetry layers (a registry the test reads, an in-memory exporter). */
+export interface TestServerOptions extends ServerOptions {
   readonly config?: Partial<AppConfigShape>
   /** Routes mounted beside the API, for behaviour only a test needs (a slow handler, say). */
   readonly extraRoutes?: Layer.Layer<never, never, HttpRouter.HttpRouter>
@@ -37,7 +38,11 @@ export const makeTestServer = (options: TestServerOptions = {}): Layer.Layer<Tes
         ...options.config
       })
       const foundation = LoggerLive.pipe(Layer.provideMerge(Layer.merge(config, Layer.succeed(LogSink, sink))))
-      const server = makeServer(options.extraRoutes).pipe(Layer.provide(foundation))
+      const serverOptions: ServerOptions = {
+        ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+        ...(options.tracing === undefined ? {} : { tracing: options.tracing })
+      }
+      const server = makeServer(options.extraRoutes, serverOptions).pipe(Layer.provide(foundation))
       const exposed = Layer.effect(
         TestServer,
         Effect.gen(function* () {
