@@ -1,10 +1,10 @@
-import { createServer } from "node:net"
 import { inspect } from "node:util"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Option, Redacted } from "effect"
 import { appConfig } from "../layers/AppConfigLive.ts"
 import { packageVersion } from "../layers/PackageInfo.ts"
 import { describeStartupFailure } from "../src/StartupError.ts"
+import { freePort } from "./support/ports.ts"
 import { type ProcessResult, runToExit as runProcess } from "./support/processes.ts"
 
 /** Parses the configuration from exactly these variables, as the app does from `process.env`. */
@@ -289,17 +289,8 @@ const assertOneLineFailure = (result: ProcessResult, expected: RegExp): string =
   return line
 }
 
-/** A port on 127.0.0.1 that nothing listens on (it was free a moment ago, and nothing claims ports here). */
-const closedPort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
+/** A port on 127.0.0.1 that nothing listens on. */
+const closedPort = freePort
 
 describe("src/main.ts with a bad configuration exits 1 with one line", () => {
   const cases: ReadonlyArray<readonly [env: Record<string, string>, line: RegExp]> = [

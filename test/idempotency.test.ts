@@ -6,7 +6,7 @@ import { makeIdempotencyStore, purgeExpiredKeys } from "../layers/IdempotencySto
 import { IdempotencyStore } from "../services/IdempotencyStore.ts"
 import { bodyDigest, fingerprintOf, parseIdempotencyKey } from "../src/http/Idempotency.ts"
 import { callUrl, createTenant, problemBody } from "./support/http.ts"
-import { type AppProcess, startAppProcess, stopService, until } from "./support/processes.ts"
+import { startAppProcess, stopAppProcess, until } from "./support/processes.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestServer } from "./support/testServer.ts"
 
@@ -522,8 +522,7 @@ layer(
 // ---------------------------------------------------------------------------------------------------------------
 
 const startApp = startAppProcess
-
-const stopApp = (app: AppProcess) => Effect.promise(() => stopService(app))
+const stopApp = stopAppProcess
 
 const mode = inject("testDatabase")
 

@@ -1,7 +1,7 @@
 import { connect } from "node:net"
 import { assert, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { freePort } from "../bench/lib.ts"
+import { freePort } from "./support/ports.ts"
 import { testServer } from "./support/testServer.ts"
 
 /**

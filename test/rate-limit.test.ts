@@ -1,5 +1,4 @@
 import { spawn } from "node:child_process"
-import { createServer } from "node:net"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Duration, Effect, Layer, Option, Redacted } from "effect"
 import { TestClock } from "effect/testing"
@@ -10,7 +9,8 @@ import type { RateLimitConfig } from "../services/AppConfig.ts"
 import { RateLimit } from "../services/RateLimit.ts"
 import { policyHeader, quotaExceededType, reducedCapacityType, stateHeader } from "../src/http/RateLimit.ts"
 import { callUrl, problemBody } from "./support/http.ts"
-import { type AppProcess, startAppProcess, stopService, until } from "./support/processes.ts"
+import { freePort } from "./support/ports.ts"
+import { startAppProcess, stopAppProcess, until } from "./support/processes.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
 import { startTestServer, TestServer } from "./support/testServer.ts"
@@ -81,17 +81,6 @@ const sample = (metrics: string, series: string): number | undefined => {
   const line = metrics.split("\n").find((l) => l.startsWith(`${series} `))
   return line === undefined ? undefined : Number(line.slice(series.length + 1))
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 
 /**
  * A throwaway `redis-server` of this test's own (never the machine's shared one on 6379, which other suites use), on
@@ -470,7 +459,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
 // ---------------------------------------------------------------------------------------------------------------
 
 const startApp = startAppProcess
-const stopApp = (app: AppProcess) => Effect.promise(() => stopService(app))
+const stopApp = stopAppProcess
 
 const mode = inject("testDatabase")
 

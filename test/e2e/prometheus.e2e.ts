@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, describe, it } from "vitest"
 import { packageRoot } from "../../layers/PackageInfo.ts"
+import { freePort } from "../support/ports.ts"
 
 /**
  * A real Prometheus (Debian package `prometheus`) scrapes a running codex-api and answers `http_requests_total`
@@ -17,17 +17,6 @@ afterAll(() => {
   for (const child of children) if (child.exitCode === null) child.kill("SIGKILL")
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
 })
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 
 /** Polls `check` every 200 ms until it returns a value or the deadline passes. */
 const poll = async <A>(what: string, deadlineMs: number, check: () => Promise<A | undefined>): Promise<A> => {

@@ -1,5 +1,6 @@
 import { type ChildProcessByStdio, spawn } from "node:child_process"
 import type { Readable } from "node:stream"
+import { Effect } from "effect"
 import { packageRoot } from "../../layers/PackageInfo.ts"
 
 export interface ProcessResult {
@@ -131,3 +132,6 @@ export const startAppProcess = (databaseUrl: string, env: Record<string, string>
     (entry) =>
       entry.message === "listening" && typeof entry.port === "number" ? `http://127.0.0.1:${entry.port}` : undefined
   )
+
+/** SIGTERM the app process and wait for it, as an Effect (for `acquireRelease`). */
+export const stopAppProcess = (app: AppProcess) => Effect.promise(() => stopService(app))
