@@ -199,18 +199,19 @@ const startup = {
   )
 }
 
-/** pgbench running codex-api's publish statements with an idempotency key (claim, publish, store the response). */
+/**
+ * pgbench running codex-api's publish statements with an idempotency key: the claim, then ONE statement writing the
+ * event and its deliveries and completing the key (the key row locked as the gate, as codex-api does).
+ */
 async function pgbench(url: string, tenantId: string): Promise<number> {
   const script = join(tmpdir(), `codex-bench-publish-${process.pid}.sql`)
+  const key = `scope = '${tenantId}' AND key = ':k' AND lock_token = ':t' AND state = 'in_progress'`
   writeFileSync(
     script,
     [
       `\\set n random(1, 2000000000)`,
-      `INSERT INTO idempotency_keys (scope, key, fingerprint, method, path, state, lock_token, locked_at, expires_at) VALUES ('${tenantId}', 'pgb-' || :client_id || '-' || :n || '-' || codex_ulid(), repeat('a', 64), 'POST', '/v1/events', 'in_progress', md5(random()::text), now(), now() + interval '5 minutes') ON CONFLICT (scope, key) DO NOTHING RETURNING key AS k \\gset`,
-      "BEGIN;",
-      `WITH event AS (INSERT INTO events (id, tenant_id, type, data, occurred_at) VALUES ('evt_' || codex_ulid(), '${tenantId}', 'order.created', '{"orderId":"o_1","amount":4200}'::jsonb, now()) RETURNING id, type, data, occurred_at, created_at), queued AS (INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id) SELECT 'dlv_' || codex_ulid(), '${tenantId}', (SELECT id FROM event), e.id FROM endpoints e WHERE e.tenant_id = '${tenantId}' AND e.enabled RETURNING 1) SELECT event.*, (SELECT count(*)::int FROM queued) FROM event;`,
-      `UPDATE idempotency_keys SET state = 'completed', response_status = 202, response_headers = '{}'::jsonb, response_body = '{}', completed_at = now(), expires_at = now() + interval '5 minutes' WHERE scope = '${tenantId}' AND key = ':k' AND state = 'in_progress';`,
-      "COMMIT;"
+      `INSERT INTO idempotency_keys (scope, key, fingerprint, method, path, state, lock_token, locked_at, expires_at) VALUES ('${tenantId}', 'pgb-' || :client_id || '-' || :n || '-' || codex_ulid(), repeat('a', 64), 'POST', '/v1/events', 'in_progress', md5(random()::text), now(), now() + interval '5 minutes') ON CONFLICT (scope, key) DO NOTHING RETURNING key AS k, lock_token AS t \\gset`,
+      `WITH held AS MATERIALIZED (SELECT 1 FROM idempotency_keys WHERE ${key} FOR UPDATE), event AS (INSERT INTO events (id, tenant_id, type, data, occurred_at) SELECT 'evt_' || codex_ulid(), '${tenantId}', 'order.created', '{"orderId":"o_1","amount":4200}'::jsonb, now() FROM held RETURNING id, type, data, occurred_at, created_at), queued AS (INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id) SELECT 'dlv_' || codex_ulid(), '${tenantId}', event.id, e.id FROM event CROSS JOIN endpoints e WHERE e.tenant_id = '${tenantId}' AND e.enabled RETURNING 1), completed AS (UPDATE idempotency_keys SET state = 'completed', response_ref = jsonb_build_object('event', (SELECT id FROM event), 'deliveriesQueued', (SELECT count(*)::int FROM queued)), completed_at = now(), expires_at = now() + interval '5 minutes' WHERE ${key} RETURNING 1) SELECT event.*, (SELECT count(*)::int FROM queued) FROM event;`
     ].join("\n")
   )
   const { stdout } = await promisify(execFile)(

@@ -1,9 +1,10 @@
-import { Effect, Layer, Option, type Schema } from "effect"
+import { Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { Events } from "../services/Events.ts"
+import type { OwnWrite } from "../services/IdempotencyStore.ts"
 import { deliveryChannel } from "../src/domain/Delivery.ts"
-import type { Event } from "../src/domain/Event.ts"
-import { type EventId, newId } from "../src/domain/Ids.ts"
+import type { Event, PublishEvent } from "../src/domain/Event.ts"
+import { EventId, newId, type TenantId } from "../src/domain/Ids.ts"
 import { iso, toPage } from "./SqlRows.ts"
 
 interface EventRow {
@@ -21,6 +22,10 @@ const toEvent = (row: EventRow): Event => ({
   occurredAt: iso(row.occurred_at),
   createdAt: iso(row.created_at)
 })
+
+/** What an Idempotency-Key completed by `publishKeyed` remembers: enough to answer the same again. */
+const PublishedRef = Schema.Struct({ event: EventId, deliveriesQueued: Schema.Int })
+const decodeRef = Schema.decodeUnknownOption(PublishedRef)
 
 /**
  * The W3C `traceparent` of the publishing span, stored with each delivery so that its attempts continue the trace.
@@ -40,22 +45,35 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient> = Layer
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
 
-    return Events.of({
-      publish: Effect.fn("Events.publish")(function* (tenantId, input) {
+    /**
+     * The event and its deliveries (the outbox) in ONE statement: both are written or neither is. With an
+     * Idempotency-Key claim, the same statement completes the key (OwnWrite): the event is selected FROM `held`, so
+     * nothing is written once the claim is lost (None), and the key stores a ref to the event for replays.
+     */
+    const write = (tenantId: TenantId, input: PublishEvent, claim: OwnWrite | undefined) =>
+      Effect.gen(function* () {
         const id = yield* newId("evt")
         const traceparent = yield* currentTraceparent
-        // The event and its deliveries (the outbox) in ONE statement: both are written or neither is. The endpoint
-        // filter is EventTypeFilter.matchesEventType in SQL: empty = all, exact type, or `prefix.*`.
+        const held = claim === undefined ? sql`` : sql`held AS MATERIALIZED (${claim.held}),`
+        const fromHeld = claim === undefined ? sql`` : sql`FROM held`
+        const completed =
+          claim === undefined
+            ? sql``
+            : sql`, completed AS (${claim.complete(
+                sql`jsonb_build_object('event', ${id}::text, 'deliveriesQueued', (SELECT count(*)::int FROM queued))`
+              )})`
+        // The endpoint filter is EventTypeFilter.matchesEventType in SQL: empty = all, exact type, or `prefix.*`.
         const [row] = yield* sql<EventRow & { readonly deliveries_queued: number }>`
-          WITH event AS (
+          WITH ${held} event AS (
             INSERT INTO events (id, tenant_id, type, data, occurred_at)
-            VALUES (${id}, ${tenantId}, ${input.type}, ${JSON.stringify(input.data)}::jsonb,
-                    COALESCE(${input.occurredAt ?? null}::timestamptz, now()))
+            SELECT ${id}, ${tenantId}, ${input.type}, ${JSON.stringify(input.data)}::jsonb,
+                   COALESCE(${input.occurredAt ?? null}::timestamptz, now())
+            ${fromHeld}
             RETURNING id, type, data, occurred_at, created_at
           ), queued AS (
             INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, traceparent)
-            SELECT 'dlv_' || codex_ulid(), ${tenantId}, ${id}, e.id, ${traceparent}
-            FROM endpoints e
+            SELECT 'dlv_' || codex_ulid(), ${tenantId}, event.id, e.id, ${traceparent}
+            FROM event CROSS JOIN endpoints e
             WHERE e.tenant_id = ${tenantId} AND e.enabled
               AND (cardinality(e.event_types) = 0
                    OR ${input.type} = ANY (e.event_types)
@@ -67,12 +85,38 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient> = Layer
             -- Wakes the delivery workers (LISTEN codex_deliveries). NOTIFY is transactional: it reaches them when this
             -- statement's transaction commits, never before and never on rollback.
             SELECT pg_notify(${deliveryChannel}, '') FROM (SELECT count(*) AS n FROM queued) q WHERE q.n > 0
-          )
+          ) ${completed}
           SELECT event.*, (SELECT count(*)::int FROM queued) AS deliveries_queued,
                  (SELECT count(*)::int FROM notified) AS notified
           FROM event`
-        if (row === undefined) return yield* Effect.die(new Error("INSERT ... RETURNING returned no row"))
-        return { event: toEvent(row), deliveriesQueued: row.deliveries_queued }
+        return Option.map(Option.fromNullishOr(row), (found) => ({
+          event: toEvent(found),
+          deliveriesQueued: found.deliveries_queued
+        }))
+      })
+
+    return Events.of({
+      publish: Effect.fn("Events.publish")(function* (tenantId, input) {
+        const published = yield* write(tenantId, input, undefined)
+        if (Option.isNone(published)) return yield* Effect.die(new Error("INSERT ... RETURNING returned no row"))
+        return published.value
+      }),
+
+      publishKeyed: Effect.fn("Events.publish")(function* (tenantId, input, claim) {
+        return yield* write(tenantId, input, claim)
+      }),
+
+      published: Effect.fn("Events.published")(function* (tenantId, ref) {
+        const decoded = decodeRef(ref)
+        if (Option.isNone(decoded))
+          return yield* Effect.die(new Error("an idempotency key holds a malformed event ref"))
+        const [row] = yield* sql<EventRow>`
+          SELECT id, type, data, occurred_at, created_at FROM events
+          WHERE tenant_id = ${tenantId} AND id = ${decoded.value.event}`
+        return Option.map(Option.fromNullishOr(row), (found) => ({
+          event: toEvent(found),
+          deliveriesQueued: decoded.value.deliveriesQueued
+        }))
       }),
 
       list: Effect.fn("Events.list")(function* (tenantId, page, type) {

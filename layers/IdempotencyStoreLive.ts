@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { Duration, Effect, Layer, Schedule } from "effect"
+import { Duration, Effect, Layer, Schedule, type Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { AppConfig } from "../services/AppConfig.ts"
 import {
@@ -19,6 +19,7 @@ interface HeldRow {
   readonly response_status: number | null
   readonly response_headers: Readonly<Record<string, string>> | null
   readonly response_body: string | null
+  readonly response_ref: Schema.Json | null
 }
 
 /** A claim lost a race with a release or a purge this many times in a row: something is badly wrong. */
@@ -58,7 +59,7 @@ export const makeIdempotencyStore = (options: IdempotencyStoreOptions) =>
 
     const held = (request: IdempotencyRequest) =>
       sql<HeldRow>`
-        SELECT fingerprint, state, response_status, response_headers, response_body,
+        SELECT fingerprint, state, response_status, response_headers, response_body, response_ref,
                expires_at <= now() AND (state = 'completed' OR locked_at <= now() - ${lock}) AS forgotten,
                state = 'in_progress' AND locked_at <= now() - ${lock} AS crashed
         FROM idempotency_keys WHERE scope = ${request.scope} AND key = ${request.key}`
@@ -78,6 +79,8 @@ export const makeIdempotencyStore = (options: IdempotencyStoreOptions) =>
         if (row.crashed && same) continue
         if (!same) return { _tag: "Mismatch" } as const
         if (row.state === "in_progress") return { _tag: "InProgress" } as const
+        if (row.response_ref !== null)
+          return { _tag: "CompletedByHandler", ref: row.response_ref } satisfies ClaimResult
         if (row.response_status === null || row.response_body === null) continue
         const response: StoredResponse = {
           status: row.response_status,
@@ -103,6 +106,18 @@ export const makeIdempotencyStore = (options: IdempotencyStoreOptions) =>
           RETURNING 1`
         return rows.length === 1
       }),
+      ownWrite: (request, token) => {
+        const ours = sql`
+          scope = ${request.scope} AND key = ${request.key} AND lock_token = ${token} AND state = 'in_progress'`
+        return {
+          held: sql`SELECT 1 FROM idempotency_keys WHERE ${ours} FOR UPDATE`,
+          complete: (ref) => sql`
+            UPDATE idempotency_keys
+            SET state = 'completed', response_ref = ${ref}, completed_at = now(), expires_at = now() + ${ttl}
+            WHERE ${ours}
+            RETURNING 1`
+        }
+      },
       release: Effect.fn("IdempotencyStore.release")(function* (request, token) {
         yield* sql`
           DELETE FROM idempotency_keys

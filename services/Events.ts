@@ -1,12 +1,28 @@
+import type { Schema } from "effect"
 import { Context, type Effect, type Option } from "effect"
 import type { SqlError } from "effect/sql"
 import type { Event, PublishEvent, PublishedEvent } from "../src/domain/Event.ts"
 import type { EventId, TenantId } from "../src/domain/Ids.ts"
+import type { OwnWrite } from "./IdempotencyStore.ts"
 import type { PageRequest, PageResult } from "./Tenants.ts"
 
 export interface EventsShape {
   /** Stores the event and its pending deliveries (the outbox) in one transaction. */
   readonly publish: (tenantId: TenantId, input: PublishEvent) => Effect.Effect<PublishedEvent, SqlError.SqlError>
+  /**
+   * `publish` completing an Idempotency-Key claim in the same statement (see OwnWrite); the key stores a ref to the
+   * event. None = the claim is no longer ours (taken over after the lock timeout): nothing was written.
+   */
+  readonly publishKeyed: (
+    tenantId: TenantId,
+    input: PublishEvent,
+    claim: OwnWrite
+  ) => Effect.Effect<Option.Option<PublishedEvent>, SqlError.SqlError>
+  /** What `publishKeyed` answered, again, from the ref it stored with the key. None = the event is gone. */
+  readonly published: (
+    tenantId: TenantId,
+    ref: Schema.Json
+  ) => Effect.Effect<Option.Option<PublishedEvent>, SqlError.SqlError>
   readonly list: (
     tenantId: TenantId,
     page: PageRequest,

@@ -66,9 +66,12 @@ const keyRow = (scope: string, key: string) =>
     const [row] = yield* sql<{
       readonly state: string
       readonly response_status: number | null
+      readonly response_body: string | null
+      readonly response_ref: unknown
       readonly ttl_seconds: number | null
     }>`
-      SELECT state, response_status, extract(epoch FROM expires_at - completed_at)::float8 AS ttl_seconds
+      SELECT state, response_status, response_body, response_ref,
+             extract(epoch FROM expires_at - completed_at)::float8 AS ttl_seconds
       FROM idempotency_keys WHERE scope = ${scope} AND key = ${key}`
     return row
   })
@@ -168,9 +171,13 @@ layer(testServerWithSql(), { excludeTestServices: true })("idempotency keys", (i
       assert.isNotNull(again.headers.get("x-request-id"), "the edge still finishes a replay")
       assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
       assert.strictEqual(yield* countFor("deliveries", tenant.tenantId), 1)
+      // The publish completed its key in its own statement: the key holds a ref to the event, not response bytes;
+      // the replay above was rendered again from the event, byte for byte.
       const row = yield* keyRow(tenant.tenantId, key)
       assert.strictEqual(row?.state, "completed")
-      assert.strictEqual(row?.response_status, 202)
+      assert.isNull(row?.response_body)
+      const published = JSON.parse(first.text) as { event: { id: string } }
+      assert.deepStrictEqual(row?.response_ref, { event: published.event.id, deliveriesQueued: 1 })
       assert.strictEqual(row?.ttl_seconds, 300, "IDEMPOTENCY_TTL defaults to 5 minutes, counted from the response")
     })
   )
@@ -305,6 +312,11 @@ layer(testServerWithSql(), { excludeTestServices: true })("idempotency keys", (i
       const again = yield* patch(endpoint, "one")
       assert.isTrue(isReplay(again))
       assert.strictEqual(again.text, first.text)
+      // Every endpoint but the publish stores its response bytes, written in the handler's transaction.
+      const stored = yield* keyRow(tenant.tenantId, key)
+      assert.strictEqual(stored?.response_status, 200)
+      assert.strictEqual(stored?.response_body, first.text)
+      assert.isNull(stored?.response_ref)
       expectProblem(yield* patch(endpoint, "two"), 422)
 
       const missingKey = freshKey()
@@ -526,6 +538,20 @@ const stopApp = stopAppProcess
 
 const mode = inject("testDatabase")
 
+/** Polls until a publish statement waits on a lock (LOCK TABLE events held by the test). */
+const waitForLockedInsert = (sql: SqlClient.SqlClient) =>
+  Effect.promise(() =>
+    until("the publish INSERT to wait on the lock", 15_000, async () => {
+      const [row] = await Effect.runPromise(
+        sql<{ readonly waiting: number }>`
+          SELECT count(*)::int AS waiting FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock'
+            AND query LIKE '%INSERT INTO events%'`.pipe(Effect.orDie)
+      )
+      return (row?.waiting ?? 0) > 0 ? true : undefined
+    })
+  )
+
 describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL server)", () => {
   layer(testServerWithSql(), { excludeTestServices: true })("two server processes", (it) => {
     it.effect(
@@ -622,22 +648,24 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
     )
 
     it.effect(
-      "a process killed (SIGKILL) mid-request: no event; the key is reclaimable after the lock timeout; one event",
+      "a process killed (SIGKILL) mid-publish: its one statement commits whole, once; a retry elsewhere replays it",
       () =>
         Effect.gen(function* () {
           const shared = yield* SharedDatabase
           const sql = yield* SqlClient.SqlClient
           const tenant = yield* createTenant("Idem SIGKILL")
-          const env = { IDEMPOTENCY_LOCK_TIMEOUT: "2 seconds" }
+          yield* createEndpoint(tenant.apiKey)
           const [victim, survivor] = yield* Effect.acquireRelease(
-            Effect.promise(() => Promise.all([startApp(shared.url, env), startApp(shared.url, env)])),
+            Effect.promise(() => Promise.all([startApp(shared.url), startApp(shared.url)])),
             (apps) => Effect.forEach(apps, stopApp, { discard: true })
           )
           const key = freshKey()
           const body = { type: "order.created", data: { n: 1 } }
 
-          // Hold a lock the publishing INSERT needs, so the victim's request stops inside its transaction, after
-          // the claim committed. Kill it there, then let go of the lock.
+          // Hold a lock the publish statement needs, so the victim's request stops there, after its claim committed.
+          // Kill it there, then let go of the lock: the statement was sent whole (event, deliveries and the completed
+          // key in one), so the database finishes it although its client is gone; or, had it not been sent, the
+          // claim would wait out the lock timeout (the in-process suite shows that). Never half, never twice.
           yield* sql
             .withTransaction(
               Effect.gen(function* () {
@@ -647,17 +675,7 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
                   key,
                   json: body
                 }).catch((error: unknown) => error)
-                yield* Effect.promise(() =>
-                  until("the victim's INSERT to wait on the lock", 15_000, async () => {
-                    const [row] = await Effect.runPromise(
-                      sql<{ readonly waiting: number }>`
-                        SELECT count(*)::int AS waiting FROM pg_stat_activity
-                        WHERE datname = current_database() AND wait_event_type = 'Lock'
-                          AND query LIKE '%INSERT INTO events%'`.pipe(Effect.orDie)
-                    )
-                    return (row?.waiting ?? 0) > 0 ? true : undefined
-                  })
-                )
+                yield* waitForLockedInsert(sql)
                 const [claim] = yield* sql<{ readonly state: string }>`
                   SELECT state FROM idempotency_keys WHERE scope = ${tenant.tenantId} AND key = ${key}`
                 assert.strictEqual(claim?.state, "in_progress")
@@ -668,30 +686,67 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
             )
             .pipe(Effect.orDie)
 
-          assert.strictEqual(yield* countFor("events", tenant.tenantId), 0, "the killed transaction rolled back")
-          const soon = yield* Effect.promise(() =>
-            call(survivor?.ready ?? "", "/v1/events", { bearer: tenant.apiKey, key, json: body })
-          )
-          expectProblem(soon, 409)
-          const reclaimed = yield* Effect.promise(() =>
-            until("the claim to time out", 15_000, async () => {
-              const reply = await call(survivor?.ready ?? "", "/v1/events", {
-                bearer: tenant.apiKey,
-                key,
-                json: body
-              })
-              return reply.status === 409 ? undefined : reply
+          const completed = yield* Effect.promise(() =>
+            until("the orphaned statement to commit", 15_000, async () => {
+              const row = await Effect.runPromise(
+                keyRow(tenant.tenantId, key).pipe(Effect.provideService(SqlClient.SqlClient, sql), Effect.orDie)
+              )
+              return row?.state === "completed" ? row : undefined
             })
           )
-          assert.strictEqual(reclaimed.status, 202, reclaimed.text)
-          assert.isFalse(isReplay(reclaimed))
-          const replayed = yield* Effect.promise(() =>
-            call(survivor?.ready ?? "", "/v1/events", { bearer: tenant.apiKey, key, json: body })
-          )
-          assert.isTrue(isReplay(replayed))
+          assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
+          assert.strictEqual(yield* countFor("deliveries", tenant.tenantId), 1)
+          const ref = completed.response_ref as { readonly event: string }
+          for (let i = 0; i < 2; i++) {
+            const retried = yield* Effect.promise(() =>
+              call(survivor?.ready ?? "", "/v1/events", { bearer: tenant.apiKey, key, json: body })
+            )
+            assert.strictEqual(retried.status, 202, retried.text)
+            assert.isTrue(isReplay(retried))
+            assert.strictEqual((JSON.parse(retried.text) as { event: { id: string } }).event.id, ref.event)
+          }
           assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
         }).pipe(Effect.scoped),
       60_000
+    )
+
+    it.effect("a publish whose claim was taken over while it waited → 409 problem, and it writes nothing", () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const tenant = yield* createTenant("Idem claim lost")
+        const key = freshKey()
+        const locked = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const holder = yield* sql
+          .withTransaction(
+            Effect.gen(function* () {
+              yield* sql`LOCK TABLE events IN EXCLUSIVE MODE`
+              yield* Deferred.succeed(locked, undefined)
+              yield* Deferred.await(release)
+            })
+          )
+          .pipe(Effect.forkChild)
+        yield* Deferred.await(locked)
+        const request = yield* send("/v1/events", {
+          bearer: tenant.apiKey,
+          key,
+          json: { type: "order.created", data: { n: 1 } }
+        }).pipe(Effect.forkChild)
+        yield* waitForLockedInsert(sql)
+        // What a retry does once the claim is older than IDEMPOTENCY_LOCK_TIMEOUT: takes the key over (a new token).
+        yield* sql`
+          UPDATE idempotency_keys SET lock_token = 'the-retry', locked_at = now()
+          WHERE scope = ${tenant.tenantId} AND key = ${key}`
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holder)
+        const lost = yield* Fiber.join(request)
+        const problem = expectProblem(lost, 409)
+        assert.include(String(problem.detail), "IDEMPOTENCY_LOCK_TIMEOUT")
+        assert.strictEqual(yield* countFor("events", tenant.tenantId), 0)
+        const [row] = yield* sql<{ readonly state: string; readonly lock_token: string }>`
+          SELECT state, lock_token FROM idempotency_keys WHERE scope = ${tenant.tenantId} AND key = ${key}`
+        assert.deepStrictEqual(row, { state: "in_progress", lock_token: "the-retry" }, "the retry's claim, untouched")
+      }).pipe(Effect.orDie)
     )
   })
 })

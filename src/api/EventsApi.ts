@@ -1,7 +1,7 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Event, EventType, PublishEvent, PublishedEvent } from "../domain/Event.ts"
-import { Idempotency } from "./Idempotency.ts"
+import { CompletesOwnKey, Idempotency } from "./Idempotency.ts"
 import { Page, PageQuery } from "./Pagination.ts"
 import { NotFound } from "./Problems.ts"
 import { TenantAuth } from "./Security.ts"
@@ -13,6 +13,7 @@ export class EventsApi extends HttpApiGroup.make("events")
       success: PublishedEvent.pipe(HttpApiSchema.status(202))
     })
       .middleware(Idempotency)
+      .annotate(CompletesOwnKey, true)
       .annotateMerge(
         OpenApi.annotations({
           summary: "Publish an event",

@@ -1,4 +1,6 @@
+import { Context, type Schema } from "effect"
 import { HttpApiMiddleware } from "effect/http-api"
+import type { OwnWrite } from "../../services/IdempotencyStore.ts"
 import { BadRequest, Conflict, UnprocessableContent } from "./Problems.ts"
 
 /**
@@ -21,3 +23,24 @@ export const idempotencyDescription =
   "repeating the effect. 409 while the first request is still running; 422 when the key was used for a different " +
   "request; 400 for a malformed key. Responses with status 500 or above are not stored, so a retry runs again. Keys " +
   "are scoped to the tenant and expire IDEMPOTENCY_TTL after the response (5 minutes by default)."
+
+/**
+ * Endpoint annotation: the handler completes its own Idempotency-Key inside its write statement (OwnWrite) instead
+ * of the middleware wrapping it in a transaction with the stored response: the hot `POST /v1/events` then costs two
+ * database round trips (claim, write) instead of five (claim, BEGIN, write, store the response, COMMIT).
+ */
+export const CompletesOwnKey = Context.Reference<boolean>("codex/Idempotency/CompletesOwnKey", {
+  defaultValue: () => false
+})
+
+/**
+ * What the handler of a `CompletesOwnKey` endpoint is given on a request with an Idempotency-Key: `Run` with the
+ * claim to complete in its write, or `Replay` with the ref that write stored, to answer the same again (the middleware
+ * marks the answer `Idempotent-Replayed`). Absent without a key.
+ */
+export type KeyedRun =
+  /** `claimLost`: the answer when the write finds the claim taken over (it ran past the lock timeout). */
+  | { readonly _tag: "Run"; readonly claim: OwnWrite; readonly claimLost: Conflict }
+  | { readonly _tag: "Replay"; readonly ref: Schema.Json }
+
+export class KeyedRequest extends Context.Service<KeyedRequest, KeyedRun>()("codex/Idempotency/KeyedRequest") {}

@@ -2,6 +2,7 @@ import { Effect, Option } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Events } from "../../services/Events.ts"
 import { Api } from "../api/Api.ts"
+import { KeyedRequest } from "../api/Idempotency.ts"
 import { CurrentTenant } from "../api/Security.ts"
 import { EventId } from "../domain/Ids.ts"
 import { orNotFound, pageRequest, pageResponse, pathId } from "./Params.ts"
@@ -17,7 +18,17 @@ export const EventsHttp = HttpApiBuilder.group(
       .handle("publish", ({ payload }) =>
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
-          return yield* events.publish(tenant.id, payload).pipe(Effect.orDie)
+          const keyed = yield* Effect.serviceOption(KeyedRequest)
+          if (Option.isNone(keyed)) return yield* events.publish(tenant.id, payload).pipe(Effect.orDie)
+          const run = keyed.value
+          if (run._tag === "Replay") {
+            const again = yield* events.published(tenant.id, run.ref).pipe(Effect.orDie)
+            if (Option.isNone(again)) return yield* Effect.die(new Error("a replayed event is gone"))
+            return again.value
+          }
+          const published = yield* events.publishKeyed(tenant.id, payload, run.claim).pipe(Effect.orDie)
+          if (Option.isNone(published)) return yield* run.claimLost
+          return published.value
         })
       )
       .handle("list", ({ query }) =>

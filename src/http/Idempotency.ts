@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto"
-import { Cause, Data, Duration, Effect, Exit, Layer, Option } from "effect"
+import { Cause, Context, Data, Duration, Effect, Exit, Layer, Option } from "effect"
 import { HttpServerRequest, HttpServerRespondable, HttpServerResponse } from "effect/http"
 import { HttpApiError } from "effect/http-api"
 import { SqlClient, SqlError } from "effect/sql"
@@ -11,7 +11,7 @@ import {
   type StoredResponse
 } from "../../services/IdempotencyStore.ts"
 import { Metrics } from "../../services/Metrics.ts"
-import { Idempotency } from "../api/Idempotency.ts"
+import { CompletesOwnKey, Idempotency, KeyedRequest } from "../api/Idempotency.ts"
 import { BadRequest, Conflict, UnprocessableContent } from "../api/Problems.ts"
 import { CurrentTenant } from "../api/Security.ts"
 
@@ -144,6 +144,24 @@ export const IdempotencyLive: Layer.Layer<
     const metrics = config.metricsEnabled ? yield* Metrics : undefined
     const lockTimeout = Duration.format(store.lockTimeout)
 
+    /** After a request that failed: its 4xx refusal is stored (nothing was written), anything else releases the key. */
+    const settleFailure = (cause: Cause.Cause<unknown>, request: IdempotencyRequest, token: string) => {
+      const release = store.release(request, token).pipe(Effect.orDie)
+      const respondable = storableFailure(cause)
+      if (respondable === undefined) return release
+      return HttpServerRespondable.toResponse(respondable).pipe(
+        Effect.flatMap((response) => {
+          const stored = toStored(response)
+          return stored === undefined ? release : store.complete(request, token, stored).pipe(Effect.orDie)
+        })
+      )
+    }
+
+    const claimLostConflict = () =>
+      new Conflict({
+        detail: `The request took longer than ${lockTimeout} (IDEMPOTENCY_LOCK_TIMEOUT) and a retry with the same Idempotency-Key took it over; nothing was changed by this one.`
+      })
+
     const runClaimed = <E, R>(
       httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
       request: IdempotencyRequest,
@@ -169,26 +187,34 @@ export const IdempotencyLive: Layer.Layer<
             }
             if (exit.cause.reasons.some((r) => Cause.isFailReason(r) && r.error instanceof ClaimLost))
               return Effect.void
-            const respondable = storableFailure(exit.cause)
-            const release = store.release(request, token).pipe(Effect.orDie)
-            if (respondable === undefined) return release
-            // The handler refused (404, 422...): nothing was written (the transaction rolled back); remember the answer.
-            return HttpServerRespondable.toResponse(respondable).pipe(
-              Effect.flatMap((response) => {
-                const stored = toStored(response)
-                return stored === undefined ? release : store.complete(request, token, stored).pipe(Effect.orDie)
-              })
-            )
+            // The handler refused (404, 422...): the transaction rolled back, nothing was written.
+            return settleFailure(exit.cause, request, token)
           }),
           Effect.map(({ response }) => response),
-          Effect.catchIf(
-            (error): error is ClaimLost => error instanceof ClaimLost,
-            () =>
-              new Conflict({
-                detail: `The request took longer than ${lockTimeout} (IDEMPOTENCY_LOCK_TIMEOUT) and a retry with the same Idempotency-Key took it over; nothing was changed by this one.`
-              })
-          )
+          Effect.catchIf((error): error is ClaimLost => error instanceof ClaimLost, claimLostConflict)
         )
+
+    /**
+     * A `CompletesOwnKey` endpoint: no transaction here; the handler's write statement completes the key itself (so a
+     * success has completed it) or writes nothing when the claim is lost.
+     */
+    const runOwnWrite = <E, R>(
+      httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+      request: IdempotencyRequest,
+      token: string
+    ) =>
+      Effect.suspend(() => {
+        const claimLost = claimLostConflict()
+        return httpEffect.pipe(
+          Effect.provideService(KeyedRequest, { _tag: "Run", claim: store.ownWrite(request, token), claimLost }),
+          Effect.onExit((exit) => {
+            if (Exit.isSuccess(exit)) return Effect.void
+            // Lost: the key is someone else's now (release and complete are fenced by our token anyway).
+            if (exit.cause.reasons.some((r) => Cause.isFailReason(r) && r.error === claimLost)) return Effect.void
+            return settleFailure(exit.cause, request, token)
+          })
+        )
+      })
 
     return Idempotency.of((httpEffect, { endpoint, group }) =>
       Effect.gen(function* () {
@@ -228,6 +254,12 @@ export const IdempotencyLive: Layer.Layer<
           case "Completed":
             metrics?.idempotencyOutcome("replayed")
             return replay(claim.response)
+          case "CompletedByHandler":
+            metrics?.idempotencyOutcome("replayed")
+            return yield* httpEffect.pipe(
+              Effect.provideService(KeyedRequest, { _tag: "Replay", ref: claim.ref }),
+              Effect.map(HttpServerResponse.setHeader("idempotent-replayed", "true"))
+            )
           case "InProgress":
             metrics?.idempotencyOutcome("in_progress")
             return yield* new Conflict({
@@ -240,7 +272,9 @@ export const IdempotencyLive: Layer.Layer<
             })
           case "Claimed":
             metrics?.idempotencyOutcome("new")
-            return yield* runClaimed(httpEffect, request, claim.token)
+            return yield* Context.get(endpoint.annotations, CompletesOwnKey)
+              ? runOwnWrite(httpEffect, request, claim.token)
+              : runClaimed(httpEffect, request, claim.token)
         }
       })
     )
