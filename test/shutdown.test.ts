@@ -629,7 +629,10 @@ layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown of the
           try {
             const startedAt = performance.now()
             app.child.kill("SIGINT")
-            const exit = await within("the process to exit", 10_000, app.exited)
+            // On a timeout, what the process logged says which step it hung in.
+            const exit = await within("the process to exit", 10_000, app.exited).catch((error: unknown) => {
+              throw new Error(`${String(error)}\n${app.stderr()}\n${appLines(app).join("\n")}`)
+            })
             const exitedAfter = exit.at - startedAt
             assert.strictEqual(exit.code, 0, `${app.stderr()}\n${appLines(app).join("\n")}`)
             assert.isBelow(exitedAfter, 1500)

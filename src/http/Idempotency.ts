@@ -129,7 +129,9 @@ const storableFailure = (cause: Cause.Cause<unknown>): HttpServerRespondable.Res
  * The Idempotency-Key middleware. Without a key the request runs as usual (unless the key is required). With one, the
  * key is claimed in one statement (committed at once, so concurrent duplicates see it), then the handler and the
  * stored response commit in ONE transaction: a crash leaves both or neither, and a claim whose process died becomes
- * reclaimable after IDEMPOTENCY_LOCK_TIMEOUT. Failures that are not a stored 4xx release the key.
+ * reclaimable after IDEMPOTENCY_LOCK_TIMEOUT. Failures that are not a stored 4xx release the key. An endpoint annotated
+ * `CompletesOwnKey` gets no transaction: its handler completes the key in its own write statement (KeyedRequest) and
+ * answers replays from what that statement stored.
  */
 export const IdempotencyLive: Layer.Layer<
   Idempotency,
