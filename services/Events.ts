@@ -1,5 +1,4 @@
-import type { Schema } from "effect"
-import { Context, type Effect, type Option } from "effect"
+import { Context, type Effect, type Option, type Schema } from "effect"
 import type { SqlError } from "effect/sql"
 import type { Event, PublishEvent, PublishedEvent } from "../src/domain/Event.ts"
 import type { EventId, TenantId } from "../src/domain/Ids.ts"
