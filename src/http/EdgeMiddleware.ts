@@ -67,12 +67,15 @@ export const EdgeMiddleware = HttpRouter.middleware(
       response: HttpServerResponse.HttpServerResponse,
       requestId: string
     ): HttpServerResponse.HttpServerResponse => {
-      let out = ensureProblemBody(request, response, config.bodyLimitBytes)
-      out = HttpServerResponse.setHeaders(out, security)
+      const out = ensureProblemBody(request, response, config.bodyLimitBytes)
       const corsHeaders = cors.responseHeaders(request.headers.origin)
-      if (corsHeaders !== undefined) out = HttpServerResponse.setHeaders(out, corsHeaders)
-      if (readiness.isDraining()) out = HttpServerResponse.setHeaders(out, drainingHeaders)
-      return HttpServerResponse.setHeader(out, "x-request-id", requestId)
+      const draining = readiness.isDraining()
+      // One change of the (immutable) headers, not one per group: each change copies them all.
+      const added =
+        corsHeaders === undefined && !draining
+          ? { ...security, "x-request-id": requestId }
+          : { ...security, ...corsHeaders, ...(draining ? drainingHeaders : {}), "x-request-id": requestId }
+      return HttpServerResponse.setHeaders(out, added)
     }
 
     /**
