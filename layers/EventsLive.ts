@@ -95,6 +95,12 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient> = Layer
         }))
       })
 
+    const find = (tenantId: TenantId, id: EventId) =>
+      sql<EventRow>`
+        SELECT id, type, data, occurred_at, created_at FROM events WHERE tenant_id = ${tenantId} AND id = ${id}`.pipe(
+        Effect.map(([row]) => Option.map(Option.fromNullishOr(row), toEvent))
+      )
+
     return Events.of({
       publish: Effect.fn("Events.publish")(function* (tenantId, input) {
         const published = yield* write(tenantId, input, undefined)
@@ -110,13 +116,8 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient> = Layer
         const decoded = decodeRef(ref)
         if (Option.isNone(decoded))
           return yield* Effect.die(new Error("an idempotency key holds a malformed event ref"))
-        const [row] = yield* sql<EventRow>`
-          SELECT id, type, data, occurred_at, created_at FROM events
-          WHERE tenant_id = ${tenantId} AND id = ${decoded.value.event}`
-        return Option.map(Option.fromNullishOr(row), (found) => ({
-          event: toEvent(found),
-          deliveriesQueued: decoded.value.deliveriesQueued
-        }))
+        const event = yield* find(tenantId, decoded.value.event)
+        return Option.map(event, (found) => ({ event: found, deliveriesQueued: decoded.value.deliveriesQueued }))
       }),
 
       list: Effect.fn("Events.list")(function* (tenantId, page, type) {
@@ -130,9 +131,7 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient> = Layer
       }),
 
       get: Effect.fn("Events.get")(function* (tenantId, id) {
-        const [row] = yield* sql<EventRow>`
-          SELECT id, type, data, occurred_at, created_at FROM events WHERE tenant_id = ${tenantId} AND id = ${id}`
-        return Option.map(Option.fromNullishOr(row), toEvent)
+        return yield* find(tenantId, id)
       })
     })
   })

@@ -71,11 +71,12 @@ export const EdgeMiddleware = HttpRouter.middleware(
       const corsHeaders = cors.responseHeaders(request.headers.origin)
       const draining = readiness.isDraining()
       // One change of the (immutable) headers, not one per group: each change copies them all.
-      const added =
-        corsHeaders === undefined && !draining
-          ? { ...security, "x-request-id": requestId }
-          : { ...security, ...corsHeaders, ...(draining ? drainingHeaders : {}), "x-request-id": requestId }
-      return HttpServerResponse.setHeaders(out, added)
+      return HttpServerResponse.setHeaders(out, {
+        ...security,
+        ...corsHeaders,
+        ...(draining ? drainingHeaders : undefined),
+        "x-request-id": requestId
+      })
     }
 
     /**
