@@ -8,15 +8,16 @@ import { SystemApi } from "./SystemApi.ts"
 
 /**
  * The whole codex-api contract. Handlers implement it (src/http), the OpenAPI document and the typed client are
- * derived from it. `ProblemDetails` makes request decoding failures RFC 9457 problems with the failing paths.
+ * derived from it. `ProblemDetails` makes request decoding failures RFC 9457 problems with the failing paths: on every
+ * group that decodes input. The probes decode nothing, so they go without any middleware, which lets their handlers
+ * run without a per-request copy of the application's context (see SystemHttp).
  */
 export class Api extends HttpApi.make("codex-api")
   .add(SystemApi)
-  .add(AdminApi)
-  .add(EndpointsApi)
-  .add(EventsApi)
-  .add(DeliveriesApi)
-  .middleware(HttpApiMiddleware.ProblemDetails)
+  .add(AdminApi.middleware(HttpApiMiddleware.ProblemDetails))
+  .add(EndpointsApi.middleware(HttpApiMiddleware.ProblemDetails))
+  .add(EventsApi.middleware(HttpApiMiddleware.ProblemDetails))
+  .add(DeliveriesApi.middleware(HttpApiMiddleware.ProblemDetails))
   .annotateMerge(
     OpenApi.annotations({
       title: "codex-api",
