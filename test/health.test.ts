@@ -4,6 +4,7 @@ import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import { startEmbeddedPostgres } from "../layers/EmbeddedPostgres.ts"
 import { Api } from "../src/api/Api.ts"
+import { Unhealthy } from "../src/api/SystemApi.ts"
 import { startTcpProxy, type TcpProxy } from "./support/tcpProxy.ts"
 import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
 import { makeTestServer, TestServer, testServer } from "./support/testServer.ts"
@@ -32,6 +33,19 @@ layer(testServer())("health endpoints with the database up", (it) => {
       assert.isAtLeast(health.checks.database.latencyMs, 0)
       assert.match(health.version, /^\d+\.\d+\.\d+/)
       assert.isAbove(health.uptimeSeconds, 0)
+    })
+  )
+
+  it.effect("the probes are part of the contract /openapi.json documents, with their responses", () =>
+    Effect.gen(function* () {
+      const { baseUrl } = yield* TestServer
+      const response = yield* Effect.promise(() => fetch(`${baseUrl}/openapi.json`))
+      const document = (yield* Effect.promise(() => response.json())) as {
+        paths: Record<string, { get?: { responses: Record<string, unknown> } }>
+      }
+      assert.deepStrictEqual(Object.keys(document.paths["/livez"]?.get?.responses ?? {}), ["200"])
+      assert.sameMembers(Object.keys(document.paths["/readyz"]?.get?.responses ?? {}), ["200", "503"])
+      assert.sameMembers(Object.keys(document.paths["/healthz"]?.get?.responses ?? {}), ["200", "503"])
     })
   )
 })
@@ -89,6 +103,13 @@ layer(ServerBehindProxy, { excludeTestServices: true })("health endpoints with t
       assert.strictEqual(health.body.status, "fail")
       const checks = health.body.checks as { database: { status: string } }
       assert.strictEqual(checks.database.status, "down")
+      // The 503s are the contract's errors: the typed client decodes them.
+      const api = yield* apiClient
+      const notReady = yield* Effect.flip(api.readyz())
+      assert.strictEqual(notReady._tag, "ServiceUnavailable")
+      const unhealthy = yield* Effect.flip(api.healthz())
+      assert.instanceOf(unhealthy, Unhealthy)
+      if (unhealthy instanceof Unhealthy) assert.strictEqual(unhealthy.checks.database.status, "down")
       assert.strictEqual((yield* getStatus("/livez")).status, 200)
 
       proxy.restore()

@@ -7,17 +7,23 @@ import { idempotencyDescription } from "./Idempotency.ts"
 import { SystemApi } from "./SystemApi.ts"
 
 /**
- * The whole codex-api contract. Handlers implement it (src/http), the OpenAPI document and the typed client are
- * derived from it. `ProblemDetails` makes request decoding failures RFC 9457 problems with the failing paths: on every
- * group that decodes input. The probes decode nothing, so they go without any middleware, which lets their handlers
- * run without a per-request copy of the application's context (see SystemHttp).
+ * The groups HttpApiBuilder serves (src/http/Routes.ts): every group but the probes, which are plain router routes
+ * (src/http/SystemHttp.ts). `ProblemDetails` makes request decoding failures RFC 9457 problems with the failing paths.
+ */
+export class ServedApi extends HttpApi.make("codex-api")
+  .add(AdminApi)
+  .add(EndpointsApi)
+  .add(EventsApi)
+  .add(DeliveriesApi)
+  .middleware(HttpApiMiddleware.ProblemDetails) {}
+
+/**
+ * The whole codex-api contract: the probes and the served groups. The OpenAPI document, the docs and the typed client
+ * are derived from it.
  */
 export class Api extends HttpApi.make("codex-api")
   .add(SystemApi)
-  .add(AdminApi.middleware(HttpApiMiddleware.ProblemDetails))
-  .add(EndpointsApi.middleware(HttpApiMiddleware.ProblemDetails))
-  .add(EventsApi.middleware(HttpApiMiddleware.ProblemDetails))
-  .add(DeliveriesApi.middleware(HttpApiMiddleware.ProblemDetails))
+  .addHttpApi(ServedApi)
   .annotateMerge(
     OpenApi.annotations({
       title: "codex-api",

@@ -1,5 +1,6 @@
-import { Layer } from "effect"
-import { HttpApiBuilder, HttpApiMiddleware, HttpApiScalar } from "effect/http-api"
+import { Effect, Layer } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
+import { HttpApiBuilder, HttpApiMiddleware, HttpApiScalar, OpenApi } from "effect/http-api"
 import { ApiKeyAuthLive } from "../../layers/ApiKeyAuthLive.ts"
 import { DeliveriesLive } from "../../layers/DeliveriesLive.ts"
 import { EndpointsLive } from "../../layers/EndpointsLive.ts"
@@ -8,7 +9,7 @@ import { IdempotencyStoreLive } from "../../layers/IdempotencyStoreLive.ts"
 import { RateLimitLive } from "../../layers/RateLimitLive.ts"
 import { TenantsLive } from "../../layers/TenantsLive.ts"
 import { UrlPolicyLive } from "../../layers/UrlPolicyLive.ts"
-import { Api } from "../api/Api.ts"
+import { Api, ServedApi } from "../api/Api.ts"
 import { AdminHttp } from "./AdminHttp.ts"
 import { AdminAuthLive, TenantAuthLive } from "./Auth.ts"
 import { DeliveriesHttp } from "./DeliveriesHttp.ts"
@@ -19,14 +20,13 @@ import { IdempotencyLive } from "./Idempotency.ts"
 import { MetricsRoute } from "./MetricsHttp.ts"
 import { RateLimitMiddleware } from "./RateLimit.ts"
 import { ApiKeyAuthObserved, RouteTemplate } from "./RequestContext.ts"
-import { SystemHttp } from "./SystemHttp.ts"
+import { SystemRoutes } from "./SystemHttp.ts"
 
 /** One API key cache for the rate limiter and TenantAuth: the limiter's lookup is the one TenantAuth reuses. */
 const ApiKeys = ApiKeyAuthObserved.pipe(Layer.provide(ApiKeyAuthLive))
 
 /** The handler groups with their middleware implementations (provided to the groups, not beside them). */
 const Handlers = Layer.mergeAll(
-  SystemHttp,
   AdminHttp.pipe(Layer.provide([AdminAuthLive, IdempotencyLive])),
   EndpointsHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive])),
   EventsHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive])),
@@ -44,16 +44,28 @@ const Handlers = Layer.mergeAll(
  */
 const Middleware = RateLimitMiddleware.pipe(Layer.provide(EdgeMiddleware), Layer.provide([RateLimitLive, ApiKeys]))
 
+/** `GET /openapi.json`: the whole contract, probes included; rendered on the first request, then kept. */
+const OpenApiRoute = Layer.suspend(() => {
+  let document: HttpServerResponse.HttpServerResponse | undefined
+  return HttpRouter.add(
+    "GET",
+    "/openapi.json",
+    Effect.sync(() => (document ??= HttpServerResponse.jsonUnsafe(OpenApi.fromApi(Api))))
+  ).pipe(Layer.provide(RouteTemplate))
+})
+
 /**
- * The contract served with its handlers, `/openapi.json`, `/docs` (Scalar), `/metrics` and the edge middleware. Every
- * route layer gets `RouteTemplate`, so logs and metrics name the matched route's template.
+ * The contract served: its groups with their handlers, the probes, `/openapi.json`, `/docs` (Scalar), `/metrics` and
+ * the edge middleware. Every route layer gets `RouteTemplate`, so logs and metrics name the matched route's template.
  */
 export const Routes = Layer.mergeAll(
-  HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(
+  HttpApiBuilder.layer(ServedApi).pipe(
     Layer.provide(Handlers),
     Layer.provide(HttpApiMiddleware.layerProblemDetails({ includeDetails: true })),
     Layer.provide(RouteTemplate)
   ),
+  SystemRoutes,
+  OpenApiRoute,
   HttpApiScalar.layer(Api, { path: "/docs" }).pipe(Layer.provide(RouteTemplate)),
   MetricsRoute,
   Middleware
