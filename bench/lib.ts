@@ -5,6 +5,16 @@ import { createServer } from "node:net"
 import autocannon from "autocannon"
 import pg from "pg"
 
+/**
+ * The Node flags the container runs with (`ENV NODE_OPTIONS` in the Dockerfile): every server of the benchmark runs
+ * with them, so the figures are the container's and the peers run under the same settings.
+ */
+export const containerNodeOptions = (dockerfile = "Dockerfile"): string => {
+  const value = /^\s*NODE_OPTIONS="([^"]*)"/m.exec(readFileSync(dockerfile, "utf8"))?.[1]
+  if (value === undefined) throw new Error(`${dockerfile} sets no NODE_OPTIONS="..." (bench/lib.ts reads it)`)
+  return value
+}
+
 export const freePort = () =>
   new Promise<number>((resolve) => {
     const server = createServer().listen(0, "127.0.0.1", () => {

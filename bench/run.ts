@@ -9,7 +9,8 @@
  *   (d) delivery      publish → local receiver: p50/p99 latency one at a time, deliveries per second in a burst
  *   (e) startup, RSS  time to ready and RSS idle and under load (a), embedded PGlite and PostgreSQL
  *
- * Servers run as child processes on 127.0.0.1 and are measured in rotation, BENCH_ROUNDS rounds of BENCH_DURATION
+ * Servers run as child processes on 127.0.0.1, all with the container's Node flags (the Dockerfile's NODE_OPTIONS),
+ * and are measured in rotation, BENCH_ROUNDS rounds of BENCH_DURATION
  * seconds after a warm-up; medians are reported, absolute and as ratios (the machine is shared: absolute numbers
  * drift, ratios from one run hold). Writes bench/results/latest.{json,md} and latest.svg.
  *
@@ -28,6 +29,7 @@ import { join } from "node:path"
 import { promisify } from "node:util"
 import type autocannon from "autocannon"
 import {
+  containerNodeOptions,
   type Load,
   load,
   median,
@@ -60,7 +62,9 @@ log("npm run build (codex-api is measured as compiled JavaScript, as the contain
 execFileSync("npm", ["run", "build"], { stdio: ["ignore", "ignore", "inherit"] })
 const codexScript = "dist/src/main.js"
 
+const nodeOptions = containerNodeOptions()
 const codexEnv = (databaseUrl: string): Record<string, string> => ({
+  NODE_OPTIONS: nodeOptions,
   APP_ENV: "staging",
   ADMIN_TOKEN: adminToken,
   LOG_FORMAT: "json",
@@ -118,7 +122,9 @@ try {
       readerAuth
     )
   }
-  for (const [name, script] of peers) servers.push(await startServer(name, script, { DATABASE_URL: databaseUrl }))
+  for (const [name, script] of peers) {
+    servers.push(await startServer(name, script, { NODE_OPTIONS: nodeOptions, DATABASE_URL: databaseUrl }))
+  }
 
   log(`(a) GET /livez: ${servers.map((s) => s.name).join(", ")}`)
   ops = await rotate(servers, (s) => ({ url: `${s.base}/livez`, connections }))
@@ -155,6 +161,7 @@ const delivery: DeliveryFigures = await measureDelivery(
   await scratchDatabase(serverUrl, "codex_bench_delivery"),
   codexScript,
   {
+    nodeOptions,
     latencyEvents: smoke ? 20 : 500,
     burstEvents: smoke ? 200 : 5000
   }
@@ -192,9 +199,10 @@ const startup = {
     PGLITE_DIR: "memory://"
   }),
   PostgreSQL: await footprint("codex-api (PostgreSQL)", codexEnv(databaseUrl)),
+  // As a newcomer's `npm start` runs it: no container flags.
   "PostgreSQL, `npm start` (TypeScript sources)": await footprint(
     "codex-api (PostgreSQL, sources)",
-    codexEnv(databaseUrl),
+    { ...codexEnv(databaseUrl), NODE_OPTIONS: "" },
     "src/main.ts"
   )
 }

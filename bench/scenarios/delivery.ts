@@ -22,7 +22,12 @@ export interface DeliveryFigures {
 export const measureDelivery = async (
   databaseUrl: string,
   script: string,
-  options: { readonly latencyEvents: number; readonly burstEvents: number }
+  options: {
+    /** Node flags of the server process (the container's). */
+    readonly nodeOptions: string
+    readonly latencyEvents: number
+    readonly burstEvents: number
+  }
 ): Promise<DeliveryFigures> => {
   const arrivals = new Map<string, number>()
   const waiting = new Map<string, (at: number) => void>()
@@ -40,6 +45,7 @@ export const measureDelivery = async (
   await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve))
   const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`
   const server = await startServer("codex-api", script, {
+    NODE_OPTIONS: options.nodeOptions,
     APP_ENV: "development",
     LOG_FORMAT: "json",
     ACCESS_LOG: "false",
