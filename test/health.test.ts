@@ -36,13 +36,16 @@ layer(testServer())("health endpoints with the database up", (it) => {
     })
   )
 
-  it.effect("the probes are part of the contract /openapi.json documents, with their responses", () =>
+  it.effect("/openapi.json documents the probes with their responses, under the build's version", () =>
     Effect.gen(function* () {
       const { baseUrl } = yield* TestServer
       const response = yield* Effect.promise(() => fetch(`${baseUrl}/openapi.json`))
       const document = (yield* Effect.promise(() => response.json())) as {
+        info: { version: string }
         paths: Record<string, { get?: { responses: Record<string, unknown> } }>
       }
+      // The document's version is the build's, the one /healthz reports.
+      assert.strictEqual(document.info.version, (yield* (yield* apiClient).healthz()).version)
       assert.deepStrictEqual(Object.keys(document.paths["/livez"]?.get?.responses ?? {}), ["200"])
       assert.sameMembers(Object.keys(document.paths["/readyz"]?.get?.responses ?? {}), ["200", "503"])
       assert.sameMembers(Object.keys(document.paths["/healthz"]?.get?.responses ?? {}), ["200", "503"])

@@ -1,4 +1,5 @@
 import { HttpApi, HttpApiMiddleware, OpenApi } from "effect/http-api"
+import { packageVersion } from "../../layers/PackageInfo.ts"
 import { AdminApi } from "./AdminApi.ts"
 import { DeliveriesApi } from "./DeliveriesApi.ts"
 import { EndpointsApi } from "./EndpointsApi.ts"
@@ -27,6 +28,8 @@ export class Api extends HttpApi.make("codex-api")
   .annotateMerge(
     OpenApi.annotations({
       title: "codex-api",
+      // The version /healthz reports: the document describes the API this build serves.
+      version: packageVersion,
       description:
         "Multi-tenant event and webhook delivery API. Every error is an RFC 9457 `application/problem+json` " +
         "document. Tenants authenticate with `Authorization: Bearer ck_...`; the admin API with the ADMIN_TOKEN.\n\n" +
