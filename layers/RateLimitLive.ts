@@ -4,6 +4,7 @@ import * as RateLimiter from "effect/persistence/RateLimiter"
 import type * as Redis from "effect/persistence/Redis"
 import { AppConfig } from "../services/AppConfig.ts"
 import { RateLimit, RateLimitStoreError, type RateLimitVerdict } from "../services/RateLimit.ts"
+import { RateLimitMemoryStore } from "./RateLimitMemoryStore.ts"
 
 /**
  * A store slower than this counts as down: a rate-limit check must never hold a request for long. (The Redis client
@@ -81,9 +82,12 @@ const fromLimiter = (options: {
 }): Layer.Layer<RateLimit, never, RateLimiter.RateLimiter | AppConfig> =>
   Layer.effect(RateLimit, makeRateLimit(options))
 
-/** Counters in this process (they follow the Effect Clock, so TestClock drives them in tests). */
+/**
+ * Counters in this process, dropped once their window has passed (they follow the Effect Clock, so TestClock drives
+ * them in tests).
+ */
 export const RateLimitMemory: Layer.Layer<RateLimit, never, AppConfig> = fromLimiter({ timeout: false }).pipe(
-  Layer.provide(RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory)))
+  Layer.provide(RateLimiter.layer.pipe(Layer.provide(RateLimitMemoryStore)))
 )
 
 /** The memory store: deterministic, and TestClock moves its windows. */
