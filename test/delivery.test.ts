@@ -1,5 +1,6 @@
 import { assert, layer } from "@effect/vitest"
-import { Duration, Effect, type Schema } from "effect"
+import { Deferred, Duration, Effect, type Schema } from "effect"
+import { SqlClient } from "effect/sql"
 import { Webhook } from "standardwebhooks"
 import { inject } from "vitest"
 import { packageVersion } from "../layers/PackageInfo.ts"
@@ -163,6 +164,39 @@ layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true }
         assert.isAtLeast(gap, -5)
         assert.isAtMost(gap, Duration.toMillis(delayBound(policy, n + 1)) + 100 + 400, `gap before attempt ${n + 1}`)
       }
+    })
+  )
+
+  it.effect("a lease lost during the send: the attempt is recorded, the delivery is left to the lease's holder", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const release = yield* Deferred.make<void>()
+      const receiver = yield* makeReceiver(async (i, _, res) => {
+        if (i === 0) await Effect.runPromise(Deferred.await(release))
+        answer(res, 204)
+      })
+      const { api } = yield* tenantWithEndpoint(receiver.url)
+      const published = yield* publish(api)
+      yield* eventually(
+        "the first request arrived",
+        Effect.sync(() => receiver.requests[0])
+      )
+      const row = yield* deliveryOf(api, published.event.id)
+      if (row === undefined) return assert.fail("no delivery")
+      // Another worker took the delivery over while this one was sending (its lease ran out, say).
+      yield* sql`UPDATE deliveries SET locked_by = 'another-worker' WHERE id = ${row.id}`
+      yield* Deferred.succeed(release, undefined)
+      const [attempt] = yield* eventually(
+        "the attempt recorded",
+        Effect.map(attemptsOf(api, row.id), (attempts) => (attempts.length > 0 ? attempts : undefined))
+      )
+      assert.strictEqual(attempt?.attempt, 1)
+      const [after] = yield* sql<{ status: string; locked_by: string | null; attempt_count: number }>`
+        SELECT status, locked_by, attempt_count FROM deliveries WHERE id = ${row.id}`
+      assert.deepStrictEqual(after, { status: "pending", locked_by: "another-worker", attempt_count: 0 })
+      // Its holder gone too, the delivery is claimed again and delivered.
+      yield* sql`UPDATE deliveries SET locked_by = NULL, locked_until = NULL WHERE id = ${row.id}`
+      assert.strictEqual((yield* settled(api, published.event.id)).status, "succeeded")
     })
   )
 
