@@ -23,9 +23,15 @@ export const SystemRoutes: Layer.Layer<never, never, HttpRouter.HttpRouter | App
       const readiness = yield* Readiness
       const problem = (detail: string) => HttpServerRespondable.toResponse(new ServiceUnavailable({ detail }))
 
+      /** A body of the contract, encoded by its schema, as HttpApi answers it (a failure is a bug: a defect). */
+      const encoded = <A, I>(schema: Schema.Codec<A, I>, value: A, status = 200) =>
+        Schema.encodeEffect(schema)(value).pipe(
+          Effect.flatMap((body) => HttpServerResponse.json(body, { status })),
+          Effect.orDie
+        )
       // Immutable: one response serves every liveness probe.
-      const live = HttpServerResponse.jsonUnsafe(Schema.encodeSync(Liveness)({ status: "pass" }))
-      const ready = HttpServerResponse.jsonUnsafe(Schema.encodeSync(ReadinessBody)({ status: "ready" }))
+      const live = yield* encoded(Liveness, { status: "pass" })
+      const ready = yield* encoded(ReadinessBody, { status: "ready" })
 
       const readyz = Effect.suspend(() => {
         if (readiness.isDraining()) return problem("The server is shutting down.")
@@ -35,15 +41,18 @@ export const SystemRoutes: Layer.Layer<never, never, HttpRouter.HttpRouter | App
       })
 
       // 503 with the same body shape as 200 (the contract's Unhealthy), so dashboards can read which check failed.
-      const healthz = Effect.map(database.check, (db) => {
-        const report = Schema.encodeSync(Health)({
-          status: db.status === "up" ? "pass" : "fail",
-          version: config.version,
-          uptimeSeconds: Math.round(process.uptime() * 10) / 10,
-          checks: { database: db }
-        })
-        return HttpServerResponse.jsonUnsafe(report, { status: db.status === "up" ? 200 : 503 })
-      })
+      const healthz = Effect.flatMap(database.check, (db) =>
+        encoded(
+          Health,
+          {
+            status: db.status === "up" ? "pass" : "fail",
+            version: config.version,
+            uptimeSeconds: Math.round(process.uptime() * 10) / 10,
+            checks: { database: db }
+          },
+          db.status === "up" ? 200 : 503
+        )
+      )
 
       return Layer.mergeAll(
         HttpRouter.add("GET", "/livez", live),
