@@ -1,6 +1,7 @@
 import { type Duration, Effect, Layer, Option, type Scope, Tracer } from "effect"
 import { FetchHttpClient, type HttpClient, HttpMiddleware } from "effect/http"
 import * as OtlpExporter from "effect/observability/OtlpExporter"
+import type * as OtlpResource from "effect/observability/OtlpResource"
 import * as OtlpSerializationLayers from "effect/observability/OtlpSerialization"
 import { OtlpSerialization } from "effect/observability/OtlpSerialization"
 import * as OtlpTracer from "effect/observability/OtlpTracer"
@@ -54,10 +55,33 @@ const statusOk = 1
 const statusUnset = 0
 
 /**
- * Effect marks every span that ended without failure `OK`. The HTTP semantic conventions want a server span's status
- * left unset for 1xx-4xx (only 5xx, which Effect already fails, is an error); the JSON body is written that way.
+ * The client of a request as TRUST_PROXY resolves it, when that is not the socket peer: set by the edge middleware on
+ * the server span and turned into `client.address` when spans are written (below). Effect's tracer writes the socket
+ * peer to `client.address` after the request ran, from the request it saw first, so nothing inside the application
+ * can write that attribute itself.
  */
-const ServerStatusUnset: Layer.Layer<OtlpSerialization> = Layer.effect(
+export const resolvedClientAttribute = "codex.client.resolved_address"
+
+type KeyValue = OtlpResource.KeyValue
+
+/** `client.address` := the resolved client, the peer moved to `network.peer.address` (OTel HTTP server conventions). */
+const clientAddresses = (attributes: Array<KeyValue>): Array<KeyValue> => {
+  const resolved = attributes.find((a) => a.key === resolvedClientAttribute)
+  if (resolved === undefined) return attributes
+  const peer = attributes.find((a) => a.key === "client.address")
+  return [
+    ...attributes.filter((a) => a.key !== resolvedClientAttribute && a.key !== "client.address"),
+    { key: "client.address", value: resolved.value },
+    ...(peer === undefined ? [] : [{ key: "network.peer.address", value: peer.value }])
+  ]
+}
+
+/**
+ * Server spans as the HTTP semantic conventions want them, fixed where Effect writes them otherwise: the status left
+ * unset for 1xx-4xx (Effect marks every span that ended without failure `OK`; only 5xx, which Effect already fails,
+ * is an error), and `client.address` the client behind a trusted proxy (see `resolvedClientAttribute`).
+ */
+const ServerSpanConventions: Layer.Layer<OtlpSerialization> = Layer.effect(
   OtlpSerialization,
   Effect.gen(function* () {
     const json = yield* OtlpSerialization
@@ -70,8 +94,12 @@ const ServerStatusUnset: Layer.Layer<OtlpSerialization> = Layer.effect(
             scopeSpans: rs.scopeSpans.map((ss) => ({
               ...ss,
               spans: ss.spans.map((span) =>
-                span.kind === spanKindServer && span.status.code === statusOk
-                  ? { ...span, status: { code: statusUnset } }
+                span.kind === spanKindServer
+                  ? {
+                      ...span,
+                      attributes: clientAddresses(span.attributes),
+                      status: span.status.code === statusOk ? { code: statusUnset } : span.status
+                    }
                   : span
               )
             }))
@@ -112,7 +140,7 @@ export const tracingWith = (
       never,
       OtlpExporter.Flusher | OtlpSerialization | HttpClient.HttpClient | Scope.Scope
     >
-  ).pipe(Layer.provideMerge(OtlpExporter.layerFlusher), Layer.provide(ServerStatusUnset))
+  ).pipe(Layer.provideMerge(OtlpExporter.layerFlusher), Layer.provide(ServerSpanConventions))
 
 /** Server spans off: Effect's HTTP tracer middleware does nothing per request, and nothing is exported. */
 export const TracingDisabled: Layer.Layer<OtlpExporter.Flusher> = Layer.merge(

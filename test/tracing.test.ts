@@ -261,6 +261,41 @@ describe("tracing, in memory", () => {
       yield* server.shutdown
     }).pipe(Effect.provide(TestDatabaseLive), Effect.scoped)
   )
+
+  it.live("client.address is the client TRUST_PROXY resolves; the socket peer is network.peer.address", () =>
+    Effect.gen(function* () {
+      const requests: Array<OtlpRequest> = []
+      const server = yield* startTestServer({
+        tracing: inMemoryTracing(requests),
+        config: {
+          rateLimit: {
+            enabled: true,
+            max: 1_000_000,
+            window: Duration.minutes(15),
+            store: "memory",
+            redisUrl: Option.none(),
+            onStoreError: "allow",
+            trustProxy: { _tag: "Cidrs", cidrs: ["127.0.0.1/32"] }
+          }
+        }
+      })
+      const spanOf = (requestId: string) =>
+        pollUntil(
+          () => spansOf(requests).find((s) => attrValue(s, "request.id") === requestId),
+          (s) => s !== undefined
+        )
+      yield* get(server.baseUrl, "/livez", { "x-request-id": "via-proxy", "x-forwarded-for": "203.0.113.9" })
+      const proxied = yield* spanOf("via-proxy")
+      assert.strictEqual(attrValue(proxied, "client.address"), "203.0.113.9")
+      assert.strictEqual(attrValue(proxied, "network.peer.address"), "127.0.0.1")
+      yield* get(server.baseUrl, "/livez", { "x-request-id": "direct" })
+      const direct = yield* spanOf("direct")
+      assert.strictEqual(attrValue(direct, "client.address"), "127.0.0.1")
+      // The edge's note to the exporter is not exported.
+      assert.isFalse(spansOf(requests).some((s) => s.attributes?.some((a) => a.key.startsWith("codex.client"))))
+      yield* server.shutdown
+    }).pipe(Effect.provide(TestDatabaseLive), Effect.scoped)
+  )
 })
 
 // ---- end to end: OTLP/HTTP JSON into a receiver on 127.0.0.1 ---------------------------------------------------------

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto"
 import { Context, Effect, LogLevel, Option, Tracer } from "effect"
 import { HttpEffect, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { type AccessFields, accessLine } from "../../layers/LoggerLive.ts"
+import { resolvedClientAttribute } from "../../layers/TracingLive.ts"
 import { AppConfig } from "../../services/AppConfig.ts"
 import { LogSink } from "../../services/LogSink.ts"
 import { Metrics } from "../../services/Metrics.ts"
@@ -26,7 +27,7 @@ const pathOf = (url: string): string => {
  * code after `yield* httpEffect` would miss. It answers CORS preflights, makes error bodies problem+json, adds the
  * security and CORS headers, asks clients to close their connection while the server drains, and observes the request:
  * `X-Request-Id` on the response and on every log line, the access log line, the HTTP metrics, and the server span's
- * name (`GET /v1/events/:id`) and `request.id` attribute.
+ * name (`GET /v1/events/:id`), its `request.id` attribute and the client TRUST_PROXY resolves.
  */
 export const EdgeMiddleware = HttpRouter.middleware(
   Effect.gen(function* () {
@@ -145,6 +146,13 @@ export const EdgeMiddleware = HttpRouter.middleware(
           tenantId: undefined
         }
         span?.attribute("request.id", state.requestId)
+        if (span?.sampled === true) {
+          // Behind a trusted proxy the client is not the socket peer: written to client.address on export.
+          const client = clientIpOf(request)
+          if (client !== undefined && client !== Option.getOrUndefined(request.remoteAddress)) {
+            span.attribute(resolvedClientAttribute, client)
+          }
+        }
         HttpEffect.appendPreResponseHandlerUnsafe(fiber.context, (req, res) => observe(req, res, state))
 
         if (request.method === "OPTIONS" && request.headers["access-control-request-method"] !== undefined) {
