@@ -252,6 +252,20 @@ export const AppConfigLive: Layer.Layer<AppConfig, Config.ConfigError> = Layer.e
   })
 )
 
+/**
+ * Rate limiting in tests: on, as in production, but with a quota no other suite reaches (rate-limit tests set small
+ * ones).
+ */
+export const testRateLimit: RateLimitConfig = {
+  enabled: true,
+  max: 1_000_000,
+  window: Duration.minutes(15),
+  store: "memory",
+  redisUrl: Option.none(),
+  onStoreError: "allow",
+  trustProxy: { _tag: "None" }
+}
+
 /** A fixed configuration for tests: development defaults with the given overrides. */
 export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.Layer<AppConfig> =>
   Layer.succeed(AppConfig, {
@@ -300,15 +314,6 @@ export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.La
       redisPrefix: "codex:circuit:"
     },
     idempotency: { ttl: Duration.minutes(5), lockTimeout: Duration.seconds(60), required: false },
-    // On, as in production, but with a quota no other suite reaches; rate-limit tests set small ones.
-    rateLimit: {
-      enabled: true,
-      max: 1_000_000,
-      window: Duration.minutes(15),
-      store: "memory",
-      redisUrl: Option.none(),
-      onStoreError: "allow",
-      trustProxy: { _tag: "None" }
-    },
+    rateLimit: testRateLimit,
     ...overrides
   })

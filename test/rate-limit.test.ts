@@ -3,7 +3,7 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Duration, Effect, Layer, Option, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import { inject } from "vitest"
-import { appConfigTest } from "../layers/AppConfigLive.ts"
+import { appConfigTest, testRateLimit } from "../layers/AppConfigLive.ts"
 import { RateLimitTest } from "../layers/RateLimitLive.ts"
 import type { RateLimitConfig } from "../services/AppConfig.ts"
 import { RateLimit } from "../services/RateLimit.ts"
@@ -52,16 +52,7 @@ const parseItem = (value: string | null): Record<string, string> => {
 const remainingOf = (reply: Reply) => Number(parseItem(reply.headers.get("ratelimit")).r)
 const resetOf = (reply: Reply) => Number(parseItem(reply.headers.get("ratelimit")).t)
 
-const rateLimit = (overrides: Partial<RateLimitConfig>): RateLimitConfig => ({
-  enabled: true,
-  max: 1_000_000,
-  window: Duration.minutes(15),
-  store: "memory",
-  redisUrl: Option.none(),
-  onStoreError: "allow",
-  trustProxy: { _tag: "None" },
-  ...overrides
-})
+const rateLimit = (overrides: Partial<RateLimitConfig>): RateLimitConfig => ({ ...testRateLimit, ...overrides })
 
 /** A tenant with its own quota (or the default with `null`), through the admin API. */
 const createTenant = (baseUrl: string, name: string, quota: { limit: number; windowSeconds: number } | null) =>

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Layer, Option } from "effect"
 import { HttpClient, HttpClientResponse, HttpRouter } from "effect/http"
+import { testRateLimit } from "../layers/AppConfigLive.ts"
 import { tracingWith } from "../layers/TracingLive.ts"
 import { AppConfig, type TracingConfig } from "../services/AppConfig.ts"
 import { parsedLogs, pollUntil } from "./support/observedServer.ts"
@@ -267,17 +268,7 @@ describe("tracing, in memory", () => {
       const requests: Array<OtlpRequest> = []
       const server = yield* startTestServer({
         tracing: inMemoryTracing(requests),
-        config: {
-          rateLimit: {
-            enabled: true,
-            max: 1_000_000,
-            window: Duration.minutes(15),
-            store: "memory",
-            redisUrl: Option.none(),
-            onStoreError: "allow",
-            trustProxy: { _tag: "Cidrs", cidrs: ["127.0.0.1/32"] }
-          }
-        }
+        config: { rateLimit: { ...testRateLimit, trustProxy: { _tag: "Cidrs", cidrs: ["127.0.0.1/32"] } } }
       })
       const spanOf = (requestId: string) =>
         pollUntil(
