@@ -26,6 +26,8 @@ import { isTransientStatus } from "../src/domain/CircuitPolicy.ts"
 import {
   type AttemptOutcome,
   deliveryChannel,
+  invalidStatusError,
+  isHttpStatus,
   outcomeOfStatus,
   parseTraceparent,
   responseExcerptBytes,
@@ -90,7 +92,9 @@ const circuitVerdict = (result: AttemptResult): CircuitVerdict => {
     case "network_error":
       return CircuitVerdict.failure()
     case "failed":
-      return result.statusCode !== null && isTransientStatus(result.statusCode)
+      // No status: the receiver answered something that is not HTTP (a status outside 100-599): it is broken.
+      if (result.statusCode === null) return CircuitVerdict.failure()
+      return isTransientStatus(result.statusCode)
         ? CircuitVerdict.failure(Option.getOrUndefined(result.retryAfter))
         : CircuitVerdict.success
   }
@@ -318,6 +322,15 @@ export const DeliveryWorkerLive: Layer.Layer<
           } satisfies AttemptResult
         }
         const response = result.success.value
+        if (!isHttpStatus(response.status)) {
+          return {
+            outcome: "failed",
+            statusCode: null,
+            error: invalidStatusError(response.status),
+            excerpt: response.excerpt,
+            retryAfter: Option.none()
+          } satisfies AttemptResult
+        }
         return {
           outcome: outcomeOfStatus(response.status),
           statusCode: response.status,
@@ -406,6 +419,34 @@ export const DeliveryWorkerLive: Layer.Layer<
         return done ? ("retry scheduled" as const) : ("lease lost" as const)
       })
 
+    /**
+     * Records the attempt as `finish` does; should the database refuse the record as it came back (a value a CHECK
+     * refuses, say), the attempt is recorded again without what the receiver sent (no excerpt, no invalid status) and
+     * the delivery still moves on: it uses up the attempt and backs off. Otherwise a receiver could have its delivery
+     * re-sent at every lease expiry, forever, without ever using an attempt. Only a database that does not answer at
+     * all leaves the lease to expire.
+     */
+    const record = (row: ClaimedRow, number: number, startedAt: Date, durationMs: number, result: AttemptResult) =>
+      finish(row, number, startedAt, durationMs, result).pipe(
+        Effect.catchCause((cause) =>
+          Effect.logWarning(
+            "delivery: the attempt could not be recorded as received; recording it without the response",
+            cause
+          ).pipe(
+            Effect.annotateLogs({ deliveryId: row.id, attempt: number }),
+            Effect.andThen(
+              finish(row, number, startedAt, durationMs, {
+                outcome: result.outcome,
+                statusCode: result.statusCode !== null && isHttpStatus(result.statusCode) ? result.statusCode : null,
+                error: "the attempt's result could not be stored as received; recorded without the response",
+                excerpt: null,
+                retryAfter: result.retryAfter
+              })
+            )
+          )
+        )
+      )
+
     const cancelForDisabledEndpoint = (row: ClaimedRow) =>
       sql`
         UPDATE deliveries SET status = 'cancelled', locked_until = NULL, locked_by = NULL,
@@ -455,7 +496,7 @@ export const DeliveryWorkerLive: Layer.Layer<
         const result = guarded.success
         const durationMs = Math.round(performance.now() - started)
         metrics.deliveryAttempt(metricOutcome[result.outcome], durationMs / 1000)
-        const state = yield* finish(row, number, startedAt, durationMs, result).pipe(Effect.uninterruptible)
+        const state = yield* record(row, number, startedAt, durationMs, result).pipe(Effect.uninterruptible)
         if (state === "succeeded") metrics.deliveryLag((Date.now() - row.event_created_at.getTime()) / 1000)
         yield* Effect.logDebug("delivery attempt").pipe(
           Effect.annotateLogs({

@@ -18,6 +18,16 @@ export type AttemptOutcome = "succeeded" | "failed" | "gone" | "timeout" | "netw
 export const outcomeOfStatus = (status: number): AttemptOutcome =>
   status >= 200 && status < 300 ? "succeeded" : status === 410 ? "gone" : "failed"
 
+/**
+ * A status line an HTTP client accepts is not always a status HTTP defines: `HTTP/1.1 999 Weird` parses. Only 100-599
+ * are statuses (RFC 9110 §15); anything else is a broken receiver, recorded as a failed attempt without a status.
+ */
+export const isHttpStatus = (status: number): boolean => Number.isInteger(status) && status >= 100 && status <= 599
+
+/** The attempt error recorded for a status outside 100-599. */
+export const invalidStatusError = (status: number): string =>
+  `invalid HTTP status ${status}: the receiver must answer with a status between 100 and 599`
+
 /** The largest response body excerpt kept per attempt. */
 export const responseExcerptBytes = 4096
 
