@@ -6,7 +6,10 @@ export interface DatabaseStatus {
   readonly latencyMs: number
 }
 
-/** Probes the database for readiness and health endpoints. Never fails: a broken database is a `down` status. */
+/**
+ * Probes the database for readiness and health endpoints. Never fails: a broken database is a `down` status. The
+ * answer may be up to about a second old: probes are unauthenticated, so they must not cost a query each.
+ */
 export interface DatabaseHealthShape {
   readonly check: Effect.Effect<DatabaseStatus>
 }

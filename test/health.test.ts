@@ -1,13 +1,14 @@
-import { assert, layer } from "@effect/vitest"
+import { assert, describe, it, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import { startEmbeddedPostgres } from "../layers/EmbeddedPostgres.ts"
 import { Api } from "../src/api/Api.ts"
 import { Unhealthy } from "../src/api/SystemApi.ts"
+import { inMemoryTracing, type OtlpRequest, spansOf } from "./support/inMemoryTracing.ts"
 import { startTcpProxy, type TcpProxy } from "./support/tcpProxy.ts"
 import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
-import { makeTestServer, TestServer, testServer } from "./support/testServer.ts"
+import { makeTestServer, startTestServer, TestServer, testServer } from "./support/testServer.ts"
 
 const apiClient = Effect.gen(function* () {
   const { baseUrl } = yield* TestServer
@@ -119,5 +120,52 @@ layer(ServerBehindProxy, { excludeTestServices: true })("health endpoints with t
       yield* untilStatus("/readyz", 200)
       assert.strictEqual((yield* getStatus("/healthz")).body.status, "pass")
     })
+  )
+})
+
+describe("health endpoints under a flood", () => {
+  it.live("hundreds of concurrent /healthz and /readyz cost about one database probe a second, never two at once", () =>
+    Effect.gen(function* () {
+      const requests: Array<OtlpRequest> = []
+      const server = yield* startTestServer({ tracing: inMemoryTracing(requests) })
+      const probe = (path: string) =>
+        Effect.promise(async () => {
+          const response = await fetch(`${server.baseUrl}${path}`, { signal: AbortSignal.timeout(10_000) })
+          await response.text()
+          return response.status
+        })
+      const started = Date.now()
+      // 600 probes in 3 waves of 200 concurrent requests, about half a second apart.
+      const statuses: Array<number> = []
+      for (let wave = 0; wave < 3; wave++) {
+        const waveStart = Date.now()
+        statuses.push(
+          ...(yield* Effect.forEach(
+            Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? "/healthz" : "/readyz")),
+            probe,
+            { concurrency: "unbounded" }
+          ))
+        )
+        const rest = 500 - (Date.now() - waveStart)
+        if (rest > 0) yield* Effect.sleep(rest)
+      }
+      const elapsedSeconds = (Date.now() - started) / 1000
+      assert.isTrue(
+        statuses.every((status) => status === 200),
+        String(statuses.filter((s) => s !== 200))
+      )
+      // The shutdown flushes the spans still buffered.
+      yield* server.shutdown
+      const probes = spansOf(requests).filter((span) => span.name === "DatabaseHealth.check")
+      assert.isAtLeast(probes.length, 1)
+      assert.isAtMost(probes.length, Math.ceil(elapsedSeconds) + 1, `${probes.length} probes in ${elapsedSeconds} s`)
+      const ordered = [...probes].sort((a, b) =>
+        Number(BigInt(a.startTimeUnixNano ?? "0") - BigInt(b.startTimeUnixNano ?? "0"))
+      )
+      for (let i = 1; i < ordered.length; i++) {
+        const previousEnd = BigInt(ordered[i - 1]?.endTimeUnixNano ?? "0")
+        assert.isTrue(BigInt(ordered[i]?.startTimeUnixNano ?? "0") >= previousEnd, "two probes in flight at once")
+      }
+    }).pipe(Effect.scoped, Effect.provide(TestDatabaseLive))
   )
 })

@@ -1,11 +1,10 @@
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Option } from "effect"
-import { HttpClient, HttpClientResponse, HttpRouter } from "effect/http"
+import { Duration, Effect, Option } from "effect"
+import { HttpRouter } from "effect/http"
 import { testRateLimit } from "../layers/AppConfigLive.ts"
-import { tracingWith } from "../layers/TracingLive.ts"
-import { AppConfig, type TracingConfig } from "../services/AppConfig.ts"
+import { baseTracing, inMemoryTracing, type OtlpRequest, type OtlpSpan, spansOf } from "./support/inMemoryTracing.ts"
 import { parsedLogs, pollUntil } from "./support/observedServer.ts"
 import { answer, makeReceiver } from "./support/receiver.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
@@ -23,34 +22,8 @@ const traceparent = `00-${incomingTraceId}-${incomingParentId}-01`
 
 const TestRoutes = HttpRouter.add("GET", "/test/boom", Effect.die(new Error("tracing test defect")))
 
-const baseTracing: TracingConfig = {
-  tracesEndpoint: Option.none(),
-  serviceName: "codex-api-test",
-  resourceAttributes: { "deployment.environment": "test" },
-  sampler: "parentbased_always_on",
-  samplerArg: 1
-}
-
-interface OtlpSpan {
-  readonly traceId: string
-  readonly spanId: string
-  readonly parentSpanId?: string
-  readonly name: string
-  readonly kind: number
-  readonly status: { readonly code: number }
-  readonly attributes?: ReadonlyArray<{ readonly key: string; readonly value: Record<string, unknown> }>
-}
-interface OtlpRequest {
-  readonly resourceSpans: ReadonlyArray<{
-    readonly resource?: { readonly attributes?: OtlpSpan["attributes"] }
-    readonly scopeSpans: ReadonlyArray<{ readonly spans: ReadonlyArray<OtlpSpan> }>
-  }>
-}
 const spanKind = { server: 2, client: 3 } as const
 const statusCode = { unset: 0, ok: 1, error: 2 } as const
-
-const spansOf = (requests: ReadonlyArray<OtlpRequest>): ReadonlyArray<OtlpSpan> =>
-  requests.flatMap((r) => r.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((s) => s.spans)))
 
 const attrValue = (span: OtlpSpan | undefined, key: string): unknown => {
   const found = span?.attributes?.find((a) => a.key === key)
@@ -66,22 +39,6 @@ const descendsFrom = (spans: ReadonlyArray<OtlpSpan>, span: OtlpSpan, ancestor: 
     parent = byId.get(parent)?.parentSpanId
   }
   return false
-}
-
-/** The production tracer, exporting every 20 ms through an HTTP client that keeps the OTLP JSON bodies in memory. */
-const inMemoryTracing = (requests: Array<OtlpRequest>) => {
-  const client = HttpClient.make((request) => {
-    if (request.body._tag === "Uint8Array") {
-      requests.push(JSON.parse(new TextDecoder().decode(request.body.body)) as OtlpRequest)
-    }
-    return Effect.succeed(HttpClientResponse.fromWeb(request, new Response("{}", { status: 200 })))
-  })
-  return Layer.unwrap(
-    Effect.gen(function* () {
-      const config = yield* AppConfig
-      return tracingWith("http://in-memory/v1/traces", baseTracing, config.version, { exportInterval: "20 millis" })
-    })
-  ).pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, client)))
 }
 
 const get = (baseUrl: string, path: string, headers: Record<string, string> = {}) =>
