@@ -1,4 +1,4 @@
-import { Config, Duration, Effect, Layer, Option, Schema, SchemaIssue } from "effect"
+import { Config, Duration, Effect, Layer, Option, Redacted, Schema, SchemaIssue } from "effect"
 import {
   AppConfig,
   type AppConfigShape,
@@ -143,6 +143,20 @@ const delayWithinTimeout = (config: AppConfigShape): Config.Config<AppConfigShap
       )
     : Config.succeed(config)
 
+/** The shortest ADMIN_TOKEN accepted outside development: 32 characters of a random token are far beyond guessing. */
+export const adminTokenMinLength = 32
+
+/**
+ * ADMIN_TOKEN opens every tenant's data: outside development a short one (a password someone typed) stops startup.
+ * Development keeps any value, for the README walkthrough.
+ */
+const strongAdminToken = (config: AppConfigShape): Config.Config<AppConfigShape> =>
+  config.appEnv !== "development" &&
+  Option.isSome(config.adminToken) &&
+  Redacted.value(config.adminToken.value).length < adminTokenMinLength
+    ? configFailure("ADMIN_TOKEN", `must be at least ${adminTokenMinLength} characters outside development`)
+    : Config.succeed(config)
+
 /** `IDEMPOTENCY_TTL` (default 5 minutes, the product spec), `IDEMPOTENCY_LOCK_TIMEOUT`, `IDEMPOTENCY_REQUIRED`. */
 const idempotencyConfig: Config.Config<IdempotencyConfig> = Config.all({
   ttl: Config.schema(PositiveDuration, "IDEMPOTENCY_TTL").pipe(Config.withDefault(Duration.minutes(5))),
@@ -241,7 +255,8 @@ export const appConfig: Config.Config<AppConfigShape> = Config.Literals(
       rateLimit: rateLimitConfig
     })
   ),
-  Config.flatMap(delayWithinTimeout)
+  Config.flatMap(delayWithinTimeout),
+  Config.flatMap(strongAdminToken)
 )
 
 /** Reads and validates the configuration from the process environment (the default ConfigProvider). */

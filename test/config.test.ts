@@ -146,6 +146,32 @@ describe("appConfig overrides", () => {
   )
 })
 
+describe("ADMIN_TOKEN strength", () => {
+  const short = "x".repeat(31)
+  const long = "x".repeat(32)
+  for (const appEnv of ["staging", "production"] as const) {
+    it.effect(`${appEnv}: a token under 32 characters stops startup with one line naming ADMIN_TOKEN`, () =>
+      Effect.gen(function* () {
+        const line = yield* failureLine({ APP_ENV: appEnv, ADMIN_TOKEN: short })
+        assert.strictEqual(
+          line,
+          "invalid configuration: ADMIN_TOKEN: must be at least 32 characters outside development"
+        )
+        assert.notInclude(line, short)
+        const config = yield* parse({ APP_ENV: appEnv, ADMIN_TOKEN: long })
+        assert.isTrue(Option.isSome(config.adminToken))
+      })
+    )
+  }
+
+  it.effect("development accepts any token (the README walkthrough)", () =>
+    Effect.gen(function* () {
+      const config = yield* parse({ ADMIN_TOKEN: "dev" })
+      assert.isTrue(Option.isSome(config.adminToken))
+    })
+  )
+})
+
 describe("appConfig secrets", () => {
   const databaseUrl = "postgres://codex:db-password-4711@db.internal:5432/codex"
   const adminToken = "admin-token-0815-secret"
@@ -306,6 +332,10 @@ describe("src/main.ts with a bad configuration exits 1 with one line", () => {
     [
       { APP_ENV: "production", SHUTDOWN_TIMEOUT: "3 seconds" },
       /^invalid configuration: SHUTDOWN_DELAY: must not be longer than SHUTDOWN_TIMEOUT/
+    ],
+    [
+      { APP_ENV: "production", ADMIN_TOKEN: "hunter2" },
+      /^invalid configuration: ADMIN_TOKEN: must be at least 32 characters outside development$/
     ]
   ]
 

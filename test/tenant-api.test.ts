@@ -1009,6 +1009,9 @@ layer(TestDatabaseLive, { excludeTestServices: true })("admin API without ADMIN_
     it.effect(`${appEnv}: every admin route answers 404, as an unknown route would, with or without a token`, () =>
       Effect.gen(function* () {
         const server = yield* startTestServer({ config: { appEnv, adminToken: Option.none() } })
+        // An operator reading the startup log learns the admin API is off, once.
+        const off = server.logs.filter((line) => line.includes("ADMIN_TOKEN is unset: the admin API is off"))
+        assert.strictEqual(off.length, 1, server.logs.join("\n"))
         yield* Effect.gen(function* () {
           for (const [method, path, body] of adminRoutes) {
             for (const headers of [{}, bearer("anything"), { authorization: "" }]) {
@@ -1042,6 +1045,8 @@ layer(TestDatabaseLive, { excludeTestServices: true })("admin API without ADMIN_
   it.effect("development: the admin API is open", () =>
     Effect.gen(function* () {
       const server = yield* startTestServer({ config: { appEnv: "development", adminToken: Option.none() } })
+      const open = server.logs.filter((line) => line.includes("ADMIN_TOKEN is unset: the admin API is open"))
+      assert.strictEqual(open.length, 1, server.logs.join("\n"))
       yield* Effect.gen(function* () {
         const open = yield* clientWith(undefined)
         const created = yield* open.admin.createTenant({ payload: { name: "Dev tenant" } })

@@ -66,8 +66,10 @@ export const AdminAuthLive: Layer.Layer<AdminAuth, never, AppConfig> = Layer.eff
   Effect.gen(function* () {
     const config = yield* AppConfig
     const expected = Option.map(config.adminToken, (token) => digest(Redacted.value(token)))
-    if (Option.isNone(expected) && config.appEnv === "development") {
-      yield* Effect.logWarning("ADMIN_TOKEN is unset: the admin API is open (development only)")
+    if (Option.isNone(expected)) {
+      yield* config.appEnv === "development"
+        ? Effect.logWarning("ADMIN_TOKEN is unset: the admin API is open (development only)")
+        : Effect.logInfo("ADMIN_TOKEN is unset: the admin API is off (every /admin route answers 404)")
     }
     return AdminAuth.of({
       bearer: (httpEffect, { credential }) => {
