@@ -595,7 +595,14 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
       }
       assert.strictEqual((yield* publish({ type, data: { a: "\ud83d\ude00", "\u00e9": "\\u0000" } })).status, 202)
 
-      for (const occurredAt of ["2026-01-01T00:00:00+14:00", "2026-01-01T00:00:00-14:00", "1900-01-01T00:00:00Z"]) {
+      for (const occurredAt of [
+        "2026-01-01T00:00:00+14:00",
+        "2026-01-01T00:00:00-14:00",
+        "1900-01-01T00:00:00Z",
+        "1900-01-01T00:00:00-01:00",
+        "9999-12-31T23:59:59Z",
+        "9999-12-31T23:59:59+14:00"
+      ]) {
         assert.strictEqual((yield* publish({ type, data: {}, occurredAt })).status, 202, occurredAt)
       }
       for (const occurredAt of [
@@ -603,7 +610,12 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
         "2026-01-01T00:00:00+20:00",
         "2026-02-30T00:00:00Z",
         "2026-01-01T24:00:00Z",
-        "1899-12-31T23:59:59Z"
+        "1899-12-31T23:59:59Z",
+        "1900-01-01T00:00:00+00:01",
+        // Instants in the year 10000, however they are spelled: they would be stored as +010000.
+        "9999-12-31T23:59:59-14:00",
+        "9999-12-31T23:59:59.001Z",
+        "9999-12-31T23:00:00-01:00"
       ]) {
         refused(yield* publish({ type, data: {}, occurredAt }), ["payload", "occurredAt"])
       }

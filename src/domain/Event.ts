@@ -53,15 +53,21 @@ const maxOffsetMinutes = 14 * 60
 const offsetMinutes = (s: string): number =>
   s.endsWith("Z") ? 0 : (s.at(-6) === "-" ? -1 : 1) * (Number(s.slice(-5, -3)) * 60 + Number(s.slice(-2)))
 
+/** The first and last instants accepted: what PostgreSQL's timestamptz and `toISOString` both render as 4-digit years. */
+const earliestInstant = Date.UTC(1900, 0, 1)
+const latestInstant = Date.UTC(9999, 11, 31, 23, 59, 59)
+
 /**
- * Calendar-valid (no February 30th), with a zone offset within ±14:00, between 1900 and 9999: what PostgreSQL's
- * timestamptz accepts.
+ * Calendar-valid (no February 30th), with a zone offset within ±14:00, as an instant between 1900-01-01T00:00:00Z and
+ * 9999-12-31T23:59:59Z: `9999-12-31T23:59:59-14:00` is a year-10000 instant, which would be stored and rendered as
+ * `+010000-...`.
  */
 const isCalendarValid = (s: string): boolean => {
   const time = Date.parse(s)
   return (
     !Number.isNaN(time) &&
-    Number(s.slice(0, 4)) >= 1900 &&
+    time >= earliestInstant &&
+    time <= latestInstant &&
     Math.abs(offsetMinutes(s)) <= maxOffsetMinutes &&
     sameCalendarDay(s, time)
   )
@@ -76,11 +82,15 @@ const sameCalendarDay = (s: string, time: number): boolean => {
 export const OccurredAt = Schema.String.check(
   Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/),
   Schema.makeFilter(
-    (s: string) => isCalendarValid(s) || "must be a real date-time between 1900 and 9999, offset within ±14:00",
+    (s: string) =>
+      isCalendarValid(s) ||
+      "must be a real date-time from 1900-01-01T00:00:00Z to 9999-12-31T23:59:59Z, offset within ±14:00",
     approximateJsonSchema({ format: "date-time" })
   )
 ).annotate({
-  description: "ISO 8601 date-time with a zone (offset within ±14:00); defaults to the time of the request.",
+  description:
+    "ISO 8601 date-time with a zone (offset within ±14:00), from 1900-01-01T00:00:00Z to 9999-12-31T23:59:59Z; " +
+    "defaults to the time of the request.",
   examples: ["2026-11-25T10:00:00Z"]
 })
 

@@ -39,6 +39,8 @@ export const EdgeMiddleware = HttpRouter.middleware(
     const endInFlight = metrics === undefined ? undefined : Effect.sync(metrics.requestEnded)
     const cors = makeCorsPolicy(config.appEnv, config.corsOrigins)
     const security = securityHeaders(config.appEnv)
+    // A response that brings its own policy (a page: /docs) keeps it.
+    const { "content-security-policy": _apiPolicy, ...securityKeepingPolicy } = security
     const drainingHeaders = { connection: "close" }
     const probeLevel = config.accessLogProbes ? "Info" : "Debug"
     // The client as the rate limiter sees it (TRUST_PROXY), not merely the socket peer.
@@ -73,7 +75,7 @@ export const EdgeMiddleware = HttpRouter.middleware(
       const draining = readiness.isDraining()
       // One change of the (immutable) headers, not one per group: each change copies them all.
       return HttpServerResponse.setHeaders(out, {
-        ...security,
+        ...(out.headers["content-security-policy"] === undefined ? security : securityKeepingPolicy),
         ...corsHeaders,
         ...(draining ? drainingHeaders : undefined),
         "x-request-id": requestId

@@ -1,6 +1,6 @@
 import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
-import { HttpApiBuilder, HttpApiMiddleware, HttpApiScalar, OpenApi } from "effect/http-api"
+import { HttpApiBuilder, HttpApiMiddleware, OpenApi } from "effect/http-api"
 import { ApiKeyAuthLive } from "../../layers/ApiKeyAuthLive.ts"
 import { DeliveriesLive } from "../../layers/DeliveriesLive.ts"
 import { EndpointsLive } from "../../layers/EndpointsLive.ts"
@@ -13,6 +13,7 @@ import { Api, ServedApi } from "../api/Api.ts"
 import { AdminHttp } from "./AdminHttp.ts"
 import { AdminAuthLive, TenantAuthLive } from "./Auth.ts"
 import { DeliveriesHttp } from "./DeliveriesHttp.ts"
+import { DocsRoute } from "./DocsPage.ts"
 import { EdgeMiddleware } from "./EdgeMiddleware.ts"
 import { EndpointsHttp } from "./EndpointsHttp.ts"
 import { EventsHttp } from "./EventsHttp.ts"
@@ -55,7 +56,8 @@ const OpenApiRoute = Layer.suspend(() => {
 })
 
 /**
- * The contract served: its groups with their handlers, the probes, `/openapi.json`, `/docs` (Scalar), `/metrics` and
+ * The contract served: its groups with their handlers, the probes, `/openapi.json`, `/docs` (Scalar, under its own CSP),
+ * `/metrics` and
  * the edge middleware. Every route layer gets `RouteTemplate`, so logs and metrics name the matched route's template.
  */
 export const Routes = Layer.mergeAll(
@@ -66,7 +68,7 @@ export const Routes = Layer.mergeAll(
   ),
   SystemRoutes,
   OpenApiRoute,
-  HttpApiScalar.layer(Api, { path: "/docs" }).pipe(Layer.provide(RouteTemplate)),
+  DocsRoute,
   MetricsRoute,
   Middleware
 )
