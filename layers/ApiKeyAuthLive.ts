@@ -12,6 +12,9 @@ export const apiKeyCacheTtl = Duration.seconds(5)
 
 const keyFormat = /^ck_[A-Za-z0-9_-]{43}$/
 
+/** How many keys seen valid this process remembers (their hashes), for lookups while a client is over its quota. */
+const knownKeysCapacity = 10_000
+
 export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, SqlClient.SqlClient> = Layer.effect(
   ApiKeyAuth,
   Effect.gen(function* () {
@@ -40,16 +43,35 @@ export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, SqlClient.SqlClient>
         ),
         Effect.withSpan("ApiKeyAuth.lookup")
       )
+    // Hashes of keys that resolved to a tenant, oldest first: a key seen valid stays worth a lookup after its cache
+    // entry expired, even while its client's address is over quota (a revoked one then costs a lookup every 5 s).
+    const known = new Set<string>()
+    const remember = (hashHex: string) => {
+      known.delete(hashHex)
+      known.add(hashHex)
+      if (known.size > knownKeysCapacity) known.delete(known.values().next().value as string)
+    }
     // Failed lookups (database down) are not kept: the next request asks again.
-    const cache = yield* Cache.makeWith(lookup, {
-      capacity: 10_000,
-      timeToLive: (exit) => (Exit.isSuccess(exit) ? apiKeyCacheTtl : Duration.zero)
-    })
+    const cache = yield* Cache.makeWith(
+      (hashHex: string) =>
+        Effect.tap(lookup(hashHex), (owner) =>
+          Effect.sync(() => {
+            if (Option.isSome(owner)) remember(hashHex)
+          })
+        ),
+      { capacity: 10_000, timeToLive: (exit) => (Exit.isSuccess(exit) ? apiKeyCacheTtl : Duration.zero) }
+    )
+    const hashOf = (key: string) => Buffer.from(hashApiKey(key)).toString("hex")
+    const unknown = Effect.succeed(Option.none<ApiKeyOwner>())
     return ApiKeyAuth.of({
-      authenticate: (key) =>
-        keyFormat.test(key)
-          ? Cache.get(cache, Buffer.from(hashApiKey(key)).toString("hex"))
-          : Effect.succeed(Option.none())
+      authenticate: (key) => (keyFormat.test(key) ? Cache.get(cache, hashOf(key)) : unknown),
+      authenticateIfKnown: (key) => {
+        if (!keyFormat.test(key)) return unknown
+        const hashHex = hashOf(key)
+        if (known.has(hashHex)) return Cache.get(cache, hashHex)
+        // Cached (a lookup in flight included), or unknown without asking the database.
+        return Effect.map(Cache.getOption(cache, hashHex), Option.flatten)
+      }
     })
   })
 )

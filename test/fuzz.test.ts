@@ -206,6 +206,29 @@ const eventBody = Arbitrary.map(
   compact
 )
 
+/**
+ * Another spelling of `path` that the router reads as the same route: letters in either case, characters
+ * percent-encoded (either hex case), slashes doubled or tripled, a trailing slash. Each choice comes from the array.
+ */
+const respell = (path: string, choices: ReadonlyArray<number>): string => {
+  let out = ""
+  let i = 0
+  const next = () => choices[i++ % choices.length] ?? 0
+  for (const char of path) {
+    const choice = next()
+    if (char === "/") out += "/".repeat(1 + (choice % 3))
+    else if (choice === 1) out += char.toUpperCase()
+    else if (choice === 2) out += `%${char.charCodeAt(0).toString(16)}`
+    else if (choice === 3) out += `%${char.charCodeAt(0).toString(16).toUpperCase()}`
+    else out += char
+  }
+  return next() % 2 === 0 ? out : `${out}/`
+}
+
+const spellingChoices = Arbitrary.schema(
+  Schema.Array(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 3 }))).check(Schema.isMinLength(1))
+)
+
 /** URLs the development server accepts without any network call (private networks are allowed). */
 const urlLike = oneOf<unknown>(
   Arbitrary.map(anyString, (s) => `http://127.0.0.1:9/${encodeURIComponent(s.toWellFormed())}`),
@@ -717,6 +740,22 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
       }
       assert.deepStrictEqual(failures, [])
     })
+  )
+
+  it.effect.prop(
+    "path spellings: every spelling the router serves as a tenant route counts against the tenant",
+    [constantFrom(["/v1/events", "/v1/endpoints"]), spellingChoices],
+    ([path, choices]) =>
+      Effect.gen(function* () {
+        const { apiKey } = yield* Fixture
+        const spelled = respell(path, choices)
+        const respelled = sound(yield* request(spelled, { bearer: apiKey }), spelled)
+        // Served by the same route (a page of the same list), counted in the tenant's bucket, not the address's.
+        assert.strictEqual(respelled.status, 200, `${spelled}: ${respelled.text}`)
+        assert.match(respelled.headers.get("ratelimit-policy") ?? "", /^"tenant";/, spelled)
+        assert.match(respelled.headers.get("ratelimit") ?? "", /^"tenant";r=\d+;t=\d+$/, spelled)
+      }),
+    propertyOptions(100)
   )
 
   it.effect("after all of it the server answers normally", () =>

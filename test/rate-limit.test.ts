@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process"
+import { request as httpRequest } from "node:http"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Duration, Effect, Layer, Option, Redacted } from "effect"
 import { TestClock } from "effect/testing"
@@ -9,6 +10,8 @@ import type { RateLimitConfig } from "../services/AppConfig.ts"
 import { RateLimit } from "../services/RateLimit.ts"
 import { policyHeader, quotaExceededType, reducedCapacityType, stateHeader } from "../src/http/RateLimit.ts"
 import { callUrl, problemBody } from "./support/http.ts"
+import { inMemoryTracing, type OtlpRequest, spansOf } from "./support/inMemoryTracing.ts"
+import { pollUntil } from "./support/observedServer.ts"
 import { freePort } from "./support/ports.ts"
 import { startAppProcess, stopAppProcess, until } from "./support/processes.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
@@ -41,6 +44,48 @@ const call = (baseUrl: string, path: string, options: Call = {}): Promise<Reply>
   })
 
 const get = (baseUrl: string, path: string, options: Call = {}) => Effect.promise(() => call(baseUrl, path, options))
+
+/** A GET with its path sent exactly as written (fetch would normalise `/./`, and a URL object may re-encode). */
+const rawGet = (baseUrl: string, path: string, bearer?: string) =>
+  Effect.promise(
+    () =>
+      new Promise<Reply>((resolve, reject) => {
+        const { hostname, port } = new URL(baseUrl)
+        const headers: Record<string, string> = bearer === undefined ? {} : { authorization: `Bearer ${bearer}` }
+        const req = httpRequest({ hostname, port, path, headers, timeout: 10_000 }, (res) => {
+          let text = ""
+          res.setEncoding("utf8").on("data", (chunk: string) => {
+            text += chunk
+          })
+          res.on("end", () => {
+            const replyHeaders = new Headers()
+            for (const [name, value] of Object.entries(res.headers)) {
+              if (typeof value === "string") replyHeaders.set(name, value)
+            }
+            resolve({ status: res.statusCode ?? 0, headers: replyHeaders, text })
+          })
+        })
+        req.on("timeout", () => req.destroy(new Error(`no answer to GET ${path}`)))
+        req.on("error", reject)
+        req.end()
+      })
+  )
+
+/** Every spelling of `GET /v1/events` that the router serves as that route (case, percent-encoding, slashes). */
+const eventsSpellings: ReadonlyArray<string> = [
+  "/V1/events",
+  "/v1/EVENTS",
+  "/V1/Events",
+  "//v1/events",
+  "/v1//events",
+  "///v1///events",
+  "/%761/events",
+  "/v%31/events",
+  "/%76%31/%65vents",
+  "/v1/%45VENTS",
+  "/v1/events/",
+  "//V1//%65vents//"
+]
 
 /** `"ip";r=2;t=20` → { name, r, t }; `"ip";q=3;w=60` → { name, q, w }. */
 const parseItem = (value: string | null): Record<string, string> => {
@@ -300,6 +345,81 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         assert.strictEqual(bad.status, 400, bad.text)
         problemBody(bad)
       }
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("a tenant over its quota is refused on every spelling of the route, never falling back to the IP's", () =>
+    Effect.gen(function* () {
+      const server = yield* startTestServer({
+        config: { rateLimit: rateLimit({ max: 1000, window: Duration.minutes(15) }) }
+      })
+      const base = server.baseUrl
+      const tenant = yield* createTenant(base, "RL spellings", { limit: 3, windowSeconds: 60 })
+      const counted = [
+        yield* rawGet(base, "/v1/events", tenant.apiKey),
+        yield* rawGet(base, "/V1/events", tenant.apiKey),
+        yield* rawGet(base, "/%761/events", tenant.apiKey)
+      ]
+      // Each spelling was served as the route, and counted against the tenant.
+      assert.deepStrictEqual(
+        counted.map((r) => [r.status, r.headers.get("ratelimit-policy"), remainingOf(r)]),
+        [
+          [200, '"tenant";q=3;w=60', 2],
+          [200, '"tenant";q=3;w=60', 1],
+          [200, '"tenant";q=3;w=60', 0]
+        ]
+      )
+      for (const path of ["/v1/events", ...eventsSpellings]) {
+        const refused = yield* rawGet(base, path, tenant.apiKey)
+        assert.strictEqual(refused.status, 429, `${path}: ${refused.text}`)
+        assert.strictEqual(refused.headers.get("ratelimit-policy"), '"tenant";q=3;w=60', path)
+        assert.strictEqual(problemBody(refused).type, quotaExceededType, path)
+      }
+      // Probes are exempt however they are spelled, and everything else still counts against the IP.
+      const probe = yield* rawGet(base, "/LIVEZ")
+      assert.strictEqual(probe.status, 200)
+      assert.isNull(probe.headers.get("ratelimit-policy"))
+      assert.strictEqual((yield* rawGet(base, "//ADMIN/tenants")).headers.get("ratelimit-policy"), '"ip";q=1000;w=900')
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("an address over its quota costs no database lookup for made-up API keys; known keys still work", () =>
+    Effect.gen(function* () {
+      const requests: Array<OtlpRequest> = []
+      const server = yield* startTestServer({
+        tracing: inMemoryTracing(requests),
+        config: { rateLimit: rateLimit({ max: 5, window: Duration.minutes(15) }) }
+      })
+      const base = server.baseUrl
+      // One admin call (IP quota: 1 of 5), and the tenant's key seen valid once.
+      const tenant = yield* createTenant(base, "RL known key", { limit: 100, windowSeconds: 60 })
+      assert.strictEqual((yield* get(base, "/v1/events", { bearer: tenant.apiKey })).status, 200)
+      const madeUp = (i: number) => `ck_${String(i).padStart(43, "x")}`
+      // Four made-up keys: looked up, unknown, 401 on the IP's quota (2..5 of 5).
+      for (let i = 0; i < 4; i++) {
+        const reply = yield* get(base, "/v1/events", { bearer: madeUp(i) })
+        assert.strictEqual(reply.status, 401, reply.text)
+      }
+      // The quota is used up: the next one is refused, once more after a lookup.
+      assert.strictEqual((yield* get(base, "/v1/events", { bearer: madeUp(4) })).status, 429)
+      const lookups = () =>
+        spansOf(requests).filter((span) => span.name === "ApiKeyAuth.lookup" && span.status.code !== 2).length
+      const before = yield* pollUntil(lookups, (n) => n >= 6)
+      assert.strictEqual(before, 6, "the tenant's key and five made-up ones")
+
+      // From now on made-up keys are refused without asking the database.
+      for (let i = 5; i < 55; i++) {
+        const reply = yield* get(base, "/v1/events", { bearer: madeUp(i) })
+        assert.strictEqual(reply.status, 429)
+        assert.strictEqual(reply.headers.get("ratelimit-policy"), '"ip";q=5;w=900')
+      }
+      // The tenant from the same address is not the address: its own quota, served.
+      const served = yield* get(base, "/v1/events", { bearer: tenant.apiKey })
+      assert.strictEqual(served.status, 200)
+      assert.strictEqual(served.headers.get("ratelimit-policy"), '"tenant";q=100;w=60')
+      // Spans are exported every 20 ms; the shutdown flushes the rest.
+      yield* server.shutdown
+      assert.strictEqual(lookups(), 6, "no lookup for the 50 made-up keys refused on the address's quota")
     }).pipe(Effect.scoped)
   )
 

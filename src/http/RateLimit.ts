@@ -1,5 +1,6 @@
-import { Context, Duration, Effect, Option } from "effect"
+import { Clock, Context, Duration, Effect, Option } from "effect"
 import { HttpEffect, HttpRouter, HttpServerRequest, HttpServerResponse, ProblemDetails } from "effect/http"
+import * as FindMyWay from "effect/http/FindMyWay"
 import { ApiKeyAuth } from "../../services/ApiKeyAuth.ts"
 import { AppConfig } from "../../services/AppConfig.ts"
 import { Metrics, type RateLimitPolicy } from "../../services/Metrics.ts"
@@ -7,7 +8,29 @@ import { type Quota, RateLimit } from "../../services/RateLimit.ts"
 import { compileTrust, ipBucket, resolveClientIp } from "./ClientIp.ts"
 
 /** Probes and scrapes are never limited: an orchestrator must always reach them. */
-export const rateLimitExempt: ReadonlySet<string> = new Set(["/livez", "/readyz", "/healthz", "/metrics"])
+export const rateLimitExempt: ReadonlyArray<"/livez" | "/readyz" | "/healthz" | "/metrics"> = [
+  "/livez",
+  "/readyz",
+  "/healthz",
+  "/metrics"
+]
+
+/** Which policy a request falls under, before it is routed. */
+type RoutePolicy = "tenant" | "exempt"
+
+/**
+ * Classifies a request URL by the route that will serve it, not by its raw spelling: the router matches paths case
+ * insensitively, percent-decodes them and ignores doubled and trailing slashes, so `/V1/events`, `//v1/events` and
+ * `/%761/events` all reach `GET /v1/events`. The classifier is a router of the same kind with the same configuration,
+ * so it reads every URL exactly as the real one will: whatever reaches a tenant route counts against the tenant.
+ */
+export const makeRouteClassifier = (config: Partial<FindMyWay.RouterConfig>) => {
+  const router = FindMyWay.make<RoutePolicy>(config)
+  router.all("/v1", "tenant")
+  router.all("/v1/*", "tenant")
+  for (const path of rateLimitExempt) router.all(path, "exempt")
+  return (url: string): RoutePolicy | undefined => router.find("GET", url)?.handler
+}
 
 /** Problem types registered by draft-ietf-httpapi-ratelimit-headers (§ IANA, HTTP Problem Types). */
 export const quotaExceededType = "https://iana.org/assignments/http-problem-types#quota-exceeded"
@@ -34,11 +57,6 @@ interface Subject {
   readonly quota: Quota
 }
 
-const pathOf = (url: string): string => {
-  const query = url.indexOf("?")
-  return query === -1 ? url : url.slice(0, query)
-}
-
 /** The credential of `Authorization: Bearer <key>` (scheme case-insensitive, as the API's own security reads it). */
 const bearerOf = (authorization: string | undefined): string | undefined => {
   if (authorization === undefined || authorization.length < 8) return undefined
@@ -54,8 +72,9 @@ const bearerOf = (authorization: string | undefined): string | undefined => {
  *
  * Policies: `/v1` with a valid API key → the tenant's quota (its own, or the default), keyed by tenant; everything
  * else (`/admin`, `/docs`, unauthenticated or bad keys) → the default quota per client IP (IPv6 per /56), the IP
- * resolved by TRUST_PROXY. Probes are exempt. The key lookup is the API key cache TenantAuth uses next, so it costs no
- * extra query.
+ * resolved by TRUST_PROXY. Probes are exempt. Which route a request reaches is read as the router reads it
+ * (`makeRouteClassifier`), whatever its spelling. The key lookup is the API key cache TenantAuth uses next, so it costs
+ * no extra query; while the client's address is over its quota, only keys already known valid are looked up.
  *
  * Every limited response carries `RateLimit-Policy` and `RateLimit` (added by a pre-response handler, so error
  * responses of the router get them too); a refused one is a 429 problem with `Retry-After`. When the store fails,
@@ -67,6 +86,7 @@ export const RateLimitMiddleware = HttpRouter.middleware(
     const config = yield* AppConfig
     const limits = yield* RateLimit
     const keys = yield* ApiKeyAuth
+    const classify = makeRouteClassifier(yield* HttpRouter.RouterConfig)
     const metrics = config.metricsEnabled ? yield* Metrics : undefined
     const settings = config.rateLimit
     const trust = compileTrust(settings.trustProxy)
@@ -111,20 +131,36 @@ export const RateLimitMiddleware = HttpRouter.middleware(
       return { policy: "ip", key: `ip:${ip === undefined ? "unknown" : ipBucket(ip)}`, quota: defaultQuota }
     }
 
+    /**
+     * Client addresses refused on their quota, and until when (epoch ms, this process's view). While an address is
+     * refused, an API key this process has not seen valid costs no database lookup: it would only be counted against
+     * the same exhausted quota (a flood of made-up keys must not turn into a flood of queries).
+     */
+    const refusedAddresses = new Map<string, number>()
+    const noteRefused = (key: string, retryAfter: Duration.Duration, now: number) => {
+      if (refusedAddresses.size >= 10_000) {
+        for (const [address, until] of refusedAddresses) if (until <= now) refusedAddresses.delete(address)
+        if (refusedAddresses.size >= 10_000) refusedAddresses.clear()
+      }
+      refusedAddresses.set(key, now + Duration.toMillis(retryAfter))
+    }
+
     if (!settings.enabled) return (httpEffect) => httpEffect
 
     // The per-request path is plain combinators, no generators: it runs on every request.
     return (httpEffect) =>
       Effect.withFiber((fiber) => {
         const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
-        const path = pathOf(request.url)
-        if (rateLimitExempt.has(path)) return httpEffect
+        const policy = classify(request.url)
+        if (policy === "exempt") return httpEffect
+        const clock = fiber.getRef(Clock.Clock)
 
         const limit = (subject: Subject) => {
           const policyValue = policyHeader(subject.policy, subject.quota)
           return Effect.flatMap(limits.consume(subject.key, subject.quota), (verdict) => {
             if (verdict._tag === "Exceeded") {
               metrics?.rateLimitDecision(subject.policy, "limited")
+              if (subject.policy === "ip") noteRefused(subject.key, verdict.retryAfter, clock.currentTimeMillisUnsafe())
               const retryAfter = Math.max(1, seconds(verdict.retryAfter))
               return Effect.succeed(
                 HttpServerResponse.setHeaders(tooManyRequests(subject.quota, retryAfter), {
@@ -159,9 +195,13 @@ export const RateLimitMiddleware = HttpRouter.middleware(
         }
 
         // A valid key on /v1: the tenant's quota (its own, or the default); anything else: the client IP's.
-        const key = path === "/v1" || path.startsWith("/v1/") ? bearerOf(request.headers.authorization) : undefined
-        if (key === undefined) return limit(ipSubject(request))
-        return Effect.flatMap(Effect.orDie(keys.authenticate(key)), (owner) =>
+        const key = policy === "tenant" ? bearerOf(request.headers.authorization) : undefined
+        const ip = ipSubject(request)
+        if (key === undefined) return limit(ip)
+        const refusedUntil = refusedAddresses.get(ip.key)
+        const refused = refusedUntil !== undefined && refusedUntil > clock.currentTimeMillisUnsafe()
+        const owner = refused ? keys.authenticateIfKnown(key) : keys.authenticate(key)
+        return Effect.flatMap(Effect.orDie(owner), (owner) =>
           limit(
             Option.isSome(owner)
               ? {
@@ -169,7 +209,7 @@ export const RateLimitMiddleware = HttpRouter.middleware(
                   key: `tenant:${owner.value.tenantId}`,
                   quota: owner.value.rateLimit ?? defaultQuota
                 }
-              : ipSubject(request)
+              : ip
           )
         )
       })

@@ -1,7 +1,7 @@
-import type { Tracer } from "effect"
+import type { Option, Tracer } from "effect"
 import { Context, Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
-import { ApiKeyAuth } from "../../services/ApiKeyAuth.ts"
+import { ApiKeyAuth, type ApiKeyOwner } from "../../services/ApiKeyAuth.ts"
 
 /**
  * What the edge middleware learns about a request while it is handled, for the access log, the metrics and the span
@@ -55,15 +55,15 @@ export const ApiKeyAuthObserved: Layer.Layer<ApiKeyAuth, never, ApiKeyAuth> = La
   ApiKeyAuth,
   Effect.gen(function* () {
     const inner = yield* ApiKeyAuth
+    const observed = (owner: Option.Option<ApiKeyOwner>) =>
+      Effect.withFiber<void>((fiber) => {
+        const state = Context.getOrUndefined(fiber.context, CurrentRequestState)
+        if (state !== undefined && owner._tag === "Some") state.tenantId = owner.value.tenantId
+        return Effect.void
+      })
     return ApiKeyAuth.of({
-      authenticate: (key) =>
-        Effect.tap(inner.authenticate(key), (owner) =>
-          Effect.withFiber((fiber) => {
-            const state = Context.getOrUndefined(fiber.context, CurrentRequestState)
-            if (state !== undefined && owner._tag === "Some") state.tenantId = owner.value.tenantId
-            return Effect.void
-          })
-        )
+      authenticate: (key) => Effect.tap(inner.authenticate(key), observed),
+      authenticateIfKnown: (key) => Effect.tap(inner.authenticateIfKnown(key), observed)
     })
   })
 )
