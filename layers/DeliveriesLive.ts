@@ -88,6 +88,7 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient>
         return Option.some(toPage(rows, page.limit, toDelivery))
       }),
 
+      // retry and recover are transactions, which hold a pooled connection: SQL only inside, never a network wait.
       retry: Effect.fn("Deliveries.retry")(function* (tenantId, id) {
         const [target] = yield* sql<{ readonly status: Delivery["status"]; readonly enabled: boolean }>`
           SELECT d.status, e.enabled FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id

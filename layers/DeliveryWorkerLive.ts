@@ -385,6 +385,7 @@ export const DeliveryWorkerLive: Layer.Layer<
           return done ? ("succeeded" as const) : ("lease lost" as const)
         }
         if (result.outcome === "gone") {
+          // A transaction holds a pooled connection: SQL only inside (the send is over), never a network wait.
           return yield* Effect.gen(function* () {
             yield* recorded
             const done = yield* sql`UPDATE deliveries SET status = 'failed', ${common} WHERE ${mine} RETURNING id`

@@ -2,7 +2,7 @@ import { Duration, Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import { EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { Endpoints } from "../services/Endpoints.ts"
-import type { Endpoint, EndpointSecret } from "../src/domain/Endpoint.ts"
+import type { Endpoint, EndpointRecord, EndpointSecret } from "../src/domain/Endpoint.ts"
 import { type EndpointId, newId } from "../src/domain/Ids.ts"
 import { newWebhookSecret, secretRotationOverlap } from "../src/domain/WebhookSecret.ts"
 import { iso, isoOrNull, toPage } from "./SqlRows.ts"
@@ -26,9 +26,7 @@ interface SecretRow {
 
 const columns = "id, url, description, event_types, enabled, metadata, created_at, updated_at"
 
-type StoredEndpoint = Omit<Endpoint, "health">
-
-const toEndpoint = (row: EndpointRow): StoredEndpoint => ({
+const toEndpoint = (row: EndpointRow): EndpointRecord => ({
   id: row.id,
   url: row.url,
   description: row.description,
@@ -61,7 +59,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, SqlClient.SqlClient | 
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const circuits = yield* EndpointCircuits
-    const withHealth = (endpoint: StoredEndpoint): Effect.Effect<Endpoint> =>
+    const withHealth = (endpoint: EndpointRecord): Effect.Effect<Endpoint> =>
       Effect.map(circuits.health(endpoint.id), (health) => ({
         ...endpoint,
         health: { circuit: health.circuit, openUntil: health.openUntil === null ? null : iso(health.openUntil) }
@@ -84,7 +82,8 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, SqlClient.SqlClient | 
                   ${JSON.stringify(input.metadata ?? {})}::jsonb, ${secret})
           RETURNING ${select}`
         if (row === undefined) return yield* Effect.die(new Error("INSERT ... RETURNING returned no row"))
-        return yield* withHealth(toEndpoint(row))
+        // A new endpoint has no circuit yet: no store to ask (this may run inside a transaction).
+        return { ...toEndpoint(row), health: { circuit: "closed", openUntil: null } }
       }),
 
       list: Effect.fn("Endpoints.list")(function* (tenantId, page) {
@@ -115,7 +114,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, SqlClient.SqlClient | 
             updated_at = now()
           WHERE tenant_id = ${tenantId} AND id = ${id}
           RETURNING ${select}`
-        return yield* oneWithHealth(row)
+        return Option.map(Option.fromNullishOr(row), toEndpoint)
       }),
 
       delete: Effect.fn("Endpoints.delete")(function* (tenantId, id) {

@@ -68,6 +68,7 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
     return Tenants.of({
       create: Effect.fn("Tenants.create")(function* (input) {
         const rateLimit: TenantRateLimit | null = input.rateLimit ?? null
+        // A transaction holds a pooled connection: SQL only inside, never a network wait (DNS, HTTP, Redis).
         return yield* sql.withTransaction(
           Effect.gen(function* () {
             const id = yield* newId("ten")

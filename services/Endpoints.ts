@@ -1,10 +1,20 @@
 import { Context, type Effect, type Option } from "effect"
 import type { SqlError } from "effect/sql"
-import type { CreateEndpoint, Endpoint, EndpointSecret, UpdateEndpoint } from "../src/domain/Endpoint.ts"
+import type {
+  CreateEndpoint,
+  Endpoint,
+  EndpointRecord,
+  EndpointSecret,
+  UpdateEndpoint
+} from "../src/domain/Endpoint.ts"
 import type { EndpointId, TenantId } from "../src/domain/Ids.ts"
 import type { PageRequest, PageResult } from "./Tenants.ts"
 
-/** A tenant's webhook endpoints. Every method is scoped by the tenant: other tenants' rows do not exist here. */
+/**
+ * A tenant's webhook endpoints. Every method is scoped by the tenant: other tenants' rows do not exist here. The writes
+ * (`create`, `update`) touch only the database, so they may run inside a transaction: a new endpoint's circuit is
+ * closed by definition, and an update's answer gets its health from the caller, read before the transaction.
+ */
 export interface EndpointsShape {
   readonly create: (tenantId: TenantId, input: CreateEndpoint) => Effect.Effect<Endpoint, SqlError.SqlError>
   readonly list: (tenantId: TenantId, page: PageRequest) => Effect.Effect<PageResult<Endpoint>, SqlError.SqlError>
@@ -13,7 +23,7 @@ export interface EndpointsShape {
     tenantId: TenantId,
     id: EndpointId,
     patch: UpdateEndpoint
-  ) => Effect.Effect<Option.Option<Endpoint>, SqlError.SqlError>
+  ) => Effect.Effect<Option.Option<EndpointRecord>, SqlError.SqlError>
   readonly delete: (tenantId: TenantId, id: EndpointId) => Effect.Effect<boolean, SqlError.SqlError>
   readonly getSecret: (
     tenantId: TenantId,

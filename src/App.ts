@@ -21,9 +21,11 @@ import { MetricsLive } from "../layers/MetricsLive.ts"
 import { MigrationsLive } from "../layers/Migrations.ts"
 import { ReadinessLive } from "../layers/ReadinessLive.ts"
 import { TracingLive } from "../layers/TracingLive.ts"
+import { UrlPolicyLive } from "../layers/UrlPolicyLive.ts"
 import type { AppConfig } from "../services/AppConfig.ts"
 import type { LogSink } from "../services/LogSink.ts"
 import type { Metrics } from "../services/Metrics.ts"
+import type { UrlPolicy } from "../services/UrlPolicy.ts"
 import { MetricsServer } from "./http/MetricsHttp.ts"
 import { RouteTemplate } from "./http/RequestContext.ts"
 import { Routes } from "./http/Routes.ts"
@@ -51,6 +53,11 @@ export interface ServerOptions {
    * every layer of the server, and it is released last, after the drain, so the last spans are flushed.
    */
   readonly tracing?: Layer.Layer<OtlpExporter.Flusher, never, AppConfig>
+  /**
+   * The SSRF guard of endpoint writes (default: UrlPolicyLive, the system resolver). Tests give it a resolver they
+   * script, e.g. one that never answers.
+   */
+  readonly urlPolicy?: Layer.Layer<UrlPolicy, never, AppConfig>
 }
 
 /**
@@ -70,7 +77,8 @@ export const makeServer = <E = never, R = never>(
   const Database = Layer.mergeAll(DatabaseHealthLive, DemoSeedLive, DatabaseShutdownLog, IdempotencyPurge).pipe(
     Layer.provideMerge(MigratedDatabase)
   )
-  const Http = HttpRouter.serve(Layer.mergeAll(Routes, extraRoutes.pipe(Layer.provide(RouteTemplate))), {
+  const ServedRoutes = Routes.pipe(Layer.provide(options.urlPolicy ?? UrlPolicyLive))
+  const Http = HttpRouter.serve(Layer.mergeAll(ServedRoutes, extraRoutes.pipe(Layer.provide(RouteTemplate))), {
     disableLogger: true,
     disableListenLog: true
   }).pipe(Layer.provideMerge(HttpServerLive))

@@ -1,12 +1,39 @@
-import { Schema } from "effect"
-import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
-import { CreateEndpoint, Endpoint, EndpointSecret, UpdateEndpoint } from "../domain/Endpoint.ts"
+import { Context, Schema } from "effect"
+import { HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
+import { CreateEndpoint, Endpoint, type EndpointHealth, EndpointSecret, UpdateEndpoint } from "../domain/Endpoint.ts"
 import { Idempotency } from "./Idempotency.ts"
 import { Page, PageQuery } from "./Pagination.ts"
 import { NotFound, UnprocessableContent } from "./Problems.ts"
 import { TenantAuth } from "./Security.ts"
 
 const idParam = { id: Schema.String }
+
+/** The SSRF guard's verdict on a URL, reached before the write (see EndpointPreflight). */
+export type UrlVerdict = { readonly _tag: "Allowed" } | { readonly _tag: "Refused"; readonly reason: string }
+
+/**
+ * What EndpointPreflight found out before the write: the guard's verdict on the body's `url` (undefined when the body
+ * names none), and the circuit health the answer shows. The create and update handlers yield it, so neither can run
+ * without its network work having been done first.
+ */
+export class PreflightedWrite extends Context.Service<
+  PreflightedWrite,
+  {
+    readonly url: string | undefined
+    readonly verdict: UrlVerdict
+    readonly health: EndpointHealth
+  }
+>()("codex/PreflightedWrite") {}
+
+/**
+ * The network waits of an endpoint write — the URL's DNS answers for the SSRF guard (up to 5 s), the circuit's state in
+ * Redis for the answer — run here, BEFORE the Idempotency middleware claims the key and opens the transaction that
+ * holds a pooled connection: a host whose DNS never answers must not hold the pool. It answers nothing itself: the
+ * handler turns a refusal into the 422, inside the idempotent request, so a refusal is stored and replayed like before.
+ */
+export class EndpointPreflight extends HttpApiMiddleware.Service<EndpointPreflight, { provides: PreflightedWrite }>()(
+  "codex/EndpointPreflight"
+) {}
 
 export class EndpointsApi extends HttpApiGroup.make("endpoints")
   .add(
@@ -16,6 +43,7 @@ export class EndpointsApi extends HttpApiGroup.make("endpoints")
       error: UnprocessableContent
     })
       .middleware(Idempotency)
+      .middleware(EndpointPreflight)
       .annotateMerge(
         OpenApi.annotations({
           summary: "Register a webhook endpoint",
@@ -29,7 +57,9 @@ export class EndpointsApi extends HttpApiGroup.make("endpoints")
       payload: UpdateEndpoint,
       success: Endpoint,
       error: [NotFound, UnprocessableContent]
-    }).middleware(Idempotency),
+    })
+      .middleware(Idempotency)
+      .middleware(EndpointPreflight),
     HttpApiEndpoint.delete("delete", "/endpoints/:id", {
       params: idParam,
       success: HttpApiSchema.NoContent,

@@ -83,6 +83,9 @@ export const Endpoint = Schema.Struct({
 }).annotate({ identifier: "Endpoint" })
 export type Endpoint = typeof Endpoint.Type
 
+/** An endpoint as stored, without the health its circuit reports. */
+export type EndpointRecord = Omit<Endpoint, "health">
+
 export const CreateEndpoint = Schema.Struct({
   url: EndpointUrl,
   description: Schema.optionalKey(EndpointDescription),

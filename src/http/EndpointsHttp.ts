@@ -1,11 +1,12 @@
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Endpoints } from "../../services/Endpoints.ts"
-import { UrlPolicy } from "../../services/UrlPolicy.ts"
 import { Api } from "../api/Api.ts"
+import { PreflightedWrite, type UrlVerdict } from "../api/EndpointsApi.ts"
 import { UnprocessableContent } from "../api/Problems.ts"
 import { CurrentTenant } from "../api/Security.ts"
 import { EndpointId } from "../domain/Ids.ts"
+import { assertPreflighted } from "./EndpointPreflight.ts"
 import { notFound, orNotFound, pageRequest, pageResponse, pathId } from "./Params.ts"
 
 const endpointId = pathId(EndpointId, "endpoint")
@@ -15,19 +16,22 @@ export const EndpointsHttp = HttpApiBuilder.group(
   "endpoints",
   Effect.fn(function* (handlers) {
     const endpoints = yield* Endpoints
-    const urlPolicy = yield* UrlPolicy
-    const allowedUrl = (url: string) =>
-      urlPolicy
-        .check(url)
-        .pipe(
-          Effect.mapError((e) => new UnprocessableContent({ detail: `The endpoint URL is not allowed: ${e.reason}.` }))
-        )
+    /**
+     * The URL was judged by EndpointPreflight, before any connection was taken: nothing here waits on the network, so
+     * it may all run inside the Idempotency middleware's transaction.
+     */
+    const allowedUrl = (verdict: UrlVerdict) =>
+      verdict._tag === "Allowed"
+        ? Effect.void
+        : Effect.fail(new UnprocessableContent({ detail: `The endpoint URL is not allowed: ${verdict.reason}.` }))
 
     return handlers
       .handle("create", ({ payload }) =>
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
-          yield* allowedUrl(payload.url)
+          const preflight = yield* PreflightedWrite
+          yield* assertPreflighted(preflight, payload.url)
+          yield* allowedUrl(preflight.verdict)
           return yield* endpoints.create(tenant.id, payload).pipe(Effect.orDie)
         })
       )
@@ -48,8 +52,11 @@ export const EndpointsHttp = HttpApiBuilder.group(
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
           const id = yield* endpointId(params.id)
-          if (payload.url !== undefined) yield* allowedUrl(payload.url)
-          return yield* endpoints.update(tenant.id, id, payload).pipe(Effect.orDie, orNotFound("endpoint"))
+          const preflight = yield* PreflightedWrite
+          yield* assertPreflighted(preflight, payload.url)
+          yield* allowedUrl(preflight.verdict)
+          const updated = yield* endpoints.update(tenant.id, id, payload).pipe(Effect.orDie, orNotFound("endpoint"))
+          return { ...updated, health: preflight.health }
         })
       )
       .handle("delete", ({ params }) =>

@@ -164,6 +164,11 @@ export const IdempotencyLive: Layer.Layer<
         detail: `The request took longer than ${lockTimeout} (IDEMPOTENCY_LOCK_TIMEOUT) and a retry with the same Idempotency-Key took it over; nothing was changed by this one.`
       })
 
+    /**
+     * The handler and the stored response in one transaction, which holds a pooled connection for the handler's whole
+     * run: a handler behind this middleware must not wait on the network (DNS, HTTP, Redis). Whatever it needs from the
+     * network is fetched by a middleware outside this one (EndpointPreflight for the webhook URL and the circuit).
+     */
     const runClaimed = <E, R>(
       httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
       request: IdempotencyRequest,

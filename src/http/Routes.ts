@@ -8,13 +8,13 @@ import { EventsLive } from "../../layers/EventsLive.ts"
 import { IdempotencyStoreLive } from "../../layers/IdempotencyStoreLive.ts"
 import { RateLimitLive } from "../../layers/RateLimitLive.ts"
 import { TenantsLive } from "../../layers/TenantsLive.ts"
-import { UrlPolicyLive } from "../../layers/UrlPolicyLive.ts"
 import { Api, ServedApi } from "../api/Api.ts"
 import { AdminHttp } from "./AdminHttp.ts"
 import { AdminAuthLive, TenantAuthLive } from "./Auth.ts"
 import { DeliveriesHttp } from "./DeliveriesHttp.ts"
 import { DocsRoute } from "./DocsPage.ts"
 import { EdgeMiddleware } from "./EdgeMiddleware.ts"
+import { EndpointPreflightLive } from "./EndpointPreflight.ts"
 import { EndpointsHttp } from "./EndpointsHttp.ts"
 import { EventsHttp } from "./EventsHttp.ts"
 import { IdempotencyLive } from "./Idempotency.ts"
@@ -29,13 +29,11 @@ const ApiKeys = ApiKeyAuthObserved.pipe(Layer.provide(ApiKeyAuthLive))
 /** The handler groups with their middleware implementations (provided to the groups, not beside them). */
 const Handlers = Layer.mergeAll(
   AdminHttp.pipe(Layer.provide([AdminAuthLive, IdempotencyLive])),
-  EndpointsHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive])),
+  EndpointsHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive, EndpointPreflightLive])),
   EventsHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive])),
   DeliveriesHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive]))
 ).pipe(
-  Layer.provide(
-    Layer.mergeAll(TenantsLive, EndpointsLive, EventsLive, DeliveriesLive, UrlPolicyLive, IdempotencyStoreLive)
-  ),
+  Layer.provide(Layer.mergeAll(TenantsLive, EndpointsLive, EventsLive, DeliveriesLive, IdempotencyStoreLive)),
   Layer.provide(ApiKeys)
 )
 
@@ -56,7 +54,7 @@ const OpenApiRoute = Layer.suspend(() => {
 })
 
 /**
- * The contract served: its groups with their handlers, the probes, `/openapi.json`, `/docs` (Scalar, under its own CSP),
+ * The contract served (given the URL policy of endpoint writes: UrlPolicyLive in production): its groups with their handlers, the probes, `/openapi.json`, `/docs` (Scalar, under its own CSP),
  * `/metrics` and
  * the edge middleware. Every route layer gets `RouteTemplate`, so logs and metrics name the matched route's template.
  */

@@ -22,6 +22,7 @@ export const seedDemoTenant: Effect.Effect<
   SqlClient.SqlClient
 > = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  // A transaction holds a pooled connection: SQL only inside, never a network wait (DNS, HTTP, Redis).
   return yield* sql.withTransaction(
     Effect.gen(function* () {
       const claimed = yield* sql`

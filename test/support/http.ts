@@ -17,6 +17,8 @@ export interface RequestOptions {
   /** A raw body, sent as is (with `contentType`, default application/json). */
   readonly raw?: string | Uint8Array
   readonly contentType?: string
+  /** More headers (an `Idempotency-Key`, say). */
+  readonly headers?: Readonly<Record<string, string>>
 }
 
 /**
@@ -24,7 +26,7 @@ export interface RequestOptions {
  * fails the test (a defect) when no answer comes within 10 seconds.
  */
 export const request = (path: string, options: RequestOptions = {}) => {
-  const headers: Record<string, string> = {}
+  const headers: Record<string, string> = { ...options.headers }
   if (options.bearer !== undefined) headers.authorization = `Bearer ${options.bearer}`
   let body: string | Uint8Array | undefined
   if (options.raw !== undefined) body = options.raw
