@@ -21,9 +21,11 @@ import { MetricsLive } from "../layers/MetricsLive.ts"
 import { MigrationsLive } from "../layers/Migrations.ts"
 import { ReadinessLive } from "../layers/ReadinessLive.ts"
 import { TracingLive } from "../layers/TracingLive.ts"
+import { UrlPolicyLive } from "../layers/UrlPolicyLive.ts"
 import type { AppConfig } from "../services/AppConfig.ts"
 import type { LogSink } from "../services/LogSink.ts"
 import type { Metrics } from "../services/Metrics.ts"
+import type { UrlPolicy } from "../services/UrlPolicy.ts"
 import { MetricsServer } from "./http/MetricsHttp.ts"
 import { RouteTemplate } from "./http/RequestContext.ts"
 import { Routes } from "./http/Routes.ts"
@@ -51,6 +53,11 @@ export interface ServerOptions {
    * every layer of the server, and it is released last, after the drain, so the last spans are flushed.
    */
   readonly tracing?: Layer.Layer<OtlpExporter.Flusher, never, AppConfig>
+  /**
+   * The webhook URL policy of the API and the in-process worker (default: UrlPolicyLive, on the system resolver).
+   * Tests pass one on a scripted resolver, so names resolve as the test says without any DNS query.
+   */
+  readonly urlPolicy?: Layer.Layer<UrlPolicy, never, AppConfig>
 }
 
 /**
@@ -80,6 +87,7 @@ export const makeServer = <E = never, R = never>(
   return Layer.mergeAll(GracefulShutdown, ListeningLog, MetricsServer, DeliveryWorkerInServer).pipe(
     Layer.provideMerge(Http),
     Layer.provide(Database),
+    Layer.provide(options.urlPolicy ?? UrlPolicyLive),
     Layer.provide(EndpointCircuitsLive),
     Layer.provide(ReadinessLive),
     Layer.provide(Telemetry)

@@ -8,7 +8,6 @@ import { EventsLive } from "../../layers/EventsLive.ts"
 import { IdempotencyStoreLive } from "../../layers/IdempotencyStoreLive.ts"
 import { RateLimitLive } from "../../layers/RateLimitLive.ts"
 import { TenantsLive } from "../../layers/TenantsLive.ts"
-import { UrlPolicyLive } from "../../layers/UrlPolicyLive.ts"
 import { Api, ServedApi } from "../api/Api.ts"
 import { AdminHttp } from "./AdminHttp.ts"
 import { AdminAuthLive, TenantAuthLive } from "./Auth.ts"
@@ -25,16 +24,17 @@ import { SystemRoutes } from "./SystemHttp.ts"
 /** One API key cache for the rate limiter and TenantAuth: the limiter's lookup is the one TenantAuth reuses. */
 const ApiKeys = ApiKeyAuthObserved.pipe(Layer.provide(ApiKeyAuthLive))
 
-/** The handler groups with their middleware implementations (provided to the groups, not beside them). */
+/**
+ * The handler groups with their middleware implementations (provided to the groups, not beside them). The URL policy
+ * comes from the server, which shares it with the delivery worker.
+ */
 const Handlers = Layer.mergeAll(
   AdminHttp.pipe(Layer.provide([AdminAuthLive, IdempotencyLive])),
   EndpointsHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive])),
   EventsHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive])),
   DeliveriesHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive]))
 ).pipe(
-  Layer.provide(
-    Layer.mergeAll(TenantsLive, EndpointsLive, EventsLive, DeliveriesLive, UrlPolicyLive, IdempotencyStoreLive)
-  ),
+  Layer.provide(Layer.mergeAll(TenantsLive, EndpointsLive, EventsLive, DeliveriesLive, IdempotencyStoreLive)),
   Layer.provide(ApiKeys)
 )
 

@@ -17,7 +17,10 @@ export interface TestServerShape {
 
 export class TestServer extends Context.Service<TestServer, TestServerShape>()("test/TestServer") {}
 
-/** `metrics` and `tracing` replace the telemetry layers (a registry the test reads, an in-memory exporter). */
+/**
+ * `metrics` and `tracing` replace the telemetry layers (a registry the test reads, an in-memory exporter); `urlPolicy`
+ * the webhook URL policy (one on a scripted resolver).
+ */
 export interface TestServerOptions extends ServerOptions {
   readonly config?: Partial<AppConfigShape>
   /** Routes mounted beside the API, for behaviour only a test needs (a slow handler, say). */
@@ -40,7 +43,8 @@ export const makeTestServer = (options: TestServerOptions = {}): Layer.Layer<Tes
       const foundation = LoggerLive.pipe(Layer.provideMerge(Layer.merge(config, Layer.succeed(LogSink, sink))))
       const serverOptions: ServerOptions = {
         ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
-        ...(options.tracing === undefined ? {} : { tracing: options.tracing })
+        ...(options.tracing === undefined ? {} : { tracing: options.tracing }),
+        ...(options.urlPolicy === undefined ? {} : { urlPolicy: options.urlPolicy })
       }
       const server = makeServer(options.extraRoutes, serverOptions).pipe(Layer.provide(foundation))
       const exposed = Layer.effect(
