@@ -208,15 +208,15 @@ const eventBody = Arbitrary.map(
 
 /** URLs the development server accepts without any network call (private networks are allowed). */
 const urlLike = oneOf<unknown>(
-  Arbitrary.map(anyString, (s) => `http://127.0.0.1:9/${encodeURIComponent(s.toWellFormed())}`),
+  Arbitrary.map(anyString, (s) => `http://127.0.0.1:9999/${encodeURIComponent(s.toWellFormed())}`),
   Arbitrary.map(anyString, (s) => `https://93.184.216.34/${s}`),
   constantFrom<unknown>([
     "https://93.184.216.34/hook",
-    "http://[::1]:9/hook",
+    "http://[::1]:9999/hook",
     "ftp://127.0.0.1/",
     "javascript:alert(1)",
-    "http://127.0.0.1:9/\u0000",
-    "http://127.0.0.1:9/\ud800",
+    "http://127.0.0.1:9999/\u0000",
+    "http://127.0.0.1:9999/\ud800",
     `https://93.184.216.34/${"é".repeat(1500)}`,
     `https://93.184.216.34/${"a".repeat(2100)}`,
     "http://[::1%25eth0]/",
@@ -332,7 +332,7 @@ const rawBody = oneOf<string | Uint8Array>(
     '{"type":"a","type":"b","data":{}}',
     '{"__proto__":{"type":"a","data":{}}}',
     '{"name":"x","name":"\\u0000"}',
-    '{"url":"http://127.0.0.1:9/\\u0000"}',
+    '{"url":"http://127.0.0.1:9999/\\u0000"}',
     '{"description":"\\u0000"}',
     '{"metadata":{"\\u0000":"x"}}',
     deepRaw(maxDataDepth),
@@ -403,7 +403,7 @@ interface FixtureShape {
 class Fixture extends Context.Service<Fixture, FixtureShape>()("test/FuzzFixture") {}
 
 const createEndpoint = (apiKey: string) =>
-  Effect.map(request("/v1/endpoints", { bearer: apiKey, json: { url: "http://127.0.0.1:9/hook" } }), (response) => {
+  Effect.map(request("/v1/endpoints", { bearer: apiKey, json: { url: "http://127.0.0.1:9999/hook" } }), (response) => {
     assert.strictEqual(response.status, 201, response.text)
     return (JSON.parse(response.text) as { readonly id: string }).id
   })
