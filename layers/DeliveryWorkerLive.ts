@@ -21,7 +21,7 @@ import { AppConfig } from "../services/AppConfig.ts"
 import { DeliveryWorker } from "../services/DeliveryWorker.ts"
 import { type CircuitRejected, CircuitVerdict, EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { type DeliveryOutcome, Metrics } from "../services/Metrics.ts"
-import { UrlPolicy } from "../services/UrlPolicy.ts"
+import { destinationNotPermitted, UrlPolicy } from "../services/UrlPolicy.ts"
 import { isTransientStatus } from "../src/domain/CircuitPolicy.ts"
 import {
   type AttemptOutcome,
@@ -292,10 +292,17 @@ export const DeliveryWorkerLive: Layer.Layer<
         if (result._tag === "Failure") {
           const blocked = blockedAtConnect(result.failure)
           if (blocked !== undefined) {
+            // As at the URL check: the detail (it names the address a name resolved to) is for development and logs.
+            yield* Effect.logDebug("delivery blocked at connect time").pipe(
+              Effect.annotateLogs({ deliveryId: row.id, reason: blocked })
+            )
             return {
               outcome: "blocked",
               statusCode: null,
-              error: `address not allowed at connect time: ${blocked}`.slice(0, 1024),
+              error: (config.appEnv === "development"
+                ? `address not allowed at connect time: ${blocked}`
+                : `URL not allowed: ${destinationNotPermitted}`
+              ).slice(0, 1024),
               excerpt: null,
               retryAfter: Option.none()
             } satisfies AttemptResult

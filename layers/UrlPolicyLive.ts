@@ -2,7 +2,7 @@ import { lookup } from "node:dns/promises"
 import { isIP } from "node:net"
 import { Duration, Effect, Layer, Option } from "effect"
 import { AppConfig, type AppConfigShape } from "../services/AppConfig.ts"
-import { UrlNotAllowed, UrlPolicy, type UrlPolicyShape } from "../services/UrlPolicy.ts"
+import { destinationNotPermitted, UrlNotAllowed, UrlPolicy, type UrlPolicyShape } from "../services/UrlPolicy.ts"
 import { effectivePort, formatAllowedPorts, isPortAllowed } from "../src/domain/AllowedPorts.ts"
 import { isPublicAddress } from "../src/domain/NetworkPolicy.ts"
 
@@ -27,11 +27,13 @@ const hostOf = (url: URL): string =>
  * attacker controls which one a later lookup returns). The URL is read the way `fetch` reads it (WHATWG), so
  * `http://2130706433/`, `http://0x7f.1/` and `http://[::ffff:127.0.0.1]/` are all seen as loopback.
  *
- * A refused destination's reason is logged at debug (host and port, never the URL, whose path, query or userinfo may
- * hold the tenant's secrets).
+ * A refused destination's reason is told to the tenant only in development; elsewhere the tenant gets
+ * `destinationNotPermitted` whatever the reason, and the reason is logged at debug (host and port, never the URL,
+ * whose path, query or userinfo may hold the tenant's secrets).
  */
 export const makeUrlPolicy = (config: AppConfigShape, resolve: Resolver = systemResolver): UrlPolicyShape => {
   const requireHttps = config.appEnv !== "development"
+  const detailed = config.appEnv === "development"
   const ports = formatAllowedPorts(config.webhookAllowedPorts)
 
   /** Why the URL's destination (port, address, DNS answers) is refused; undefined when it may be called. */
@@ -70,7 +72,7 @@ export const makeUrlPolicy = (config: AppConfigShape, resolve: Resolver = system
     yield* Effect.logDebug("webhook URL refused").pipe(
       Effect.annotateLogs({ host: url.hostname, port: effectivePort(url), reason: refusal })
     )
-    return yield* new UrlNotAllowed({ reason: refusal })
+    return yield* new UrlNotAllowed({ reason: detailed ? refusal : destinationNotPermitted })
   })
 
   return UrlPolicy.of({ check })
