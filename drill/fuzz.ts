@@ -69,7 +69,7 @@ const bodies = (random: Random): string => {
     case 0:
       return JSON.stringify({ type: "order.created", data: { orderId: "o_1", n: random() } })
     case 1:
-      return JSON.stringify({ url: "http://127.0.0.1:9/hook", eventTypes: ["order.*"] })
+      return JSON.stringify({ url: "http://127.0.0.1:9999/hook", eventTypes: ["order.*"] })
     case 2:
       return "{not json"
     case 3:

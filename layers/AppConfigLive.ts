@@ -9,6 +9,7 @@ import {
   type RateLimitConfig,
   type TracingConfig
 } from "../services/AppConfig.ts"
+import { defaultAllowedPorts, parseAllowedPorts } from "../src/domain/AllowedPorts.ts"
 import { parseTrustProxy } from "../src/http/ClientIp.ts"
 import { packageVersion } from "./PackageInfo.ts"
 
@@ -169,6 +170,15 @@ const idempotencyConfig: Config.Config<IdempotencyConfig> = Config.all({
 const configFailure = (name: string, message: string) =>
   Config.fail(new Schema.SchemaError(new SchemaIssue.Pointer([name], new SchemaIssue.InvalidValue({ message }))))
 
+/** `WEBHOOK_ALLOWED_PORTS`: ports and ranges, `80,443,1024-65535` by default (src/domain/AllowedPorts.ts). */
+const allowedPortsConfig = Config.option(Config.String("WEBHOOK_ALLOWED_PORTS")).pipe(
+  Config.flatMap((raw) => {
+    if (Option.isNone(raw)) return Config.succeed(defaultAllowedPorts)
+    const ports = parseAllowedPorts(raw.value)
+    return typeof ports === "string" ? configFailure("WEBHOOK_ALLOWED_PORTS", ports) : Config.succeed(ports)
+  })
+)
+
 const RateLimitMax = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000_000 }))
 /** Whole seconds: the RateLimit-Policy header states the window in seconds (`w=900`). */
 const RateLimitWindow = Schema.DurationFromString.check(
@@ -243,6 +253,7 @@ export const appConfig: Config.Config<AppConfigShape> = Config.Literals(
       webhookAllowPrivateNetworks: Config.Boolean("WEBHOOK_ALLOW_PRIVATE_NETWORKS").pipe(
         Config.withDefault(appEnv === "development")
       ),
+      webhookAllowedPorts: allowedPortsConfig,
       accessLog: Config.Boolean("ACCESS_LOG").pipe(Config.withDefault(true)),
       accessLogProbes: Config.Boolean("ACCESS_LOG_PROBES").pipe(Config.withDefault(false)),
       metricsEnabled: Config.Boolean("METRICS_ENABLED").pipe(Config.withDefault(true)),
@@ -299,6 +310,7 @@ export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.La
     corsOrigins: Option.none(),
     bodyLimitBytes: 256 * 1024,
     webhookAllowPrivateNetworks: true,
+    webhookAllowedPorts: defaultAllowedPorts,
     accessLog: true,
     accessLogProbes: false,
     metricsEnabled: true,

@@ -5,27 +5,28 @@ import { buildConnector } from "@effect/platform-node/Undici"
 import { Effect, Layer } from "effect"
 import type { HttpClient, HttpClientError } from "effect/http"
 import { AppConfig } from "../services/AppConfig.ts"
+import { type AllowedPorts, isPortAllowed } from "../src/domain/AllowedPorts.ts"
 import { isPublicAddress } from "../src/domain/NetworkPolicy.ts"
 
 /**
- * The connect-time SSRF guard refused an address. An `Error` because Node's and undici's callbacks take one; the
- * worker finds it in the `HttpClientError` cause chain and records the attempt as `blocked`.
+ * The connect-time guard refused a destination (an address, or a port). An `Error` because Node's and undici's
+ * callbacks take one; the worker finds it in the `HttpClientError` cause chain and records the attempt as `blocked`.
+ * The message is the detailed reason, for development and the logs.
  */
-export class AddressNotAllowed extends Error {
-  readonly code = "ERR_CODEX_ADDRESS_NOT_ALLOWED"
-  readonly host: string
-  readonly address: string
-  constructor(host: string, address: string) {
-    super(
-      host === address
-        ? `${address} is a private or reserved address`
-        : `${host} is ${address}, a private or reserved address`
-    )
-    this.name = "AddressNotAllowed"
-    this.host = host
-    this.address = address
+export class DestinationNotAllowed extends Error {
+  readonly code = "ERR_CODEX_DESTINATION_NOT_ALLOWED"
+  constructor(message: string) {
+    super(message)
+    this.name = "DestinationNotAllowed"
   }
 }
+
+const addressNotAllowed = (host: string, address: string): DestinationNotAllowed =>
+  new DestinationNotAllowed(
+    host === address
+      ? `${address} is a private or reserved address`
+      : `${host} is ${address}, a private or reserved address`
+  )
 
 /** The host of a URL as undici passes it (`[::1]` for IPv6 literals). */
 const bare = (hostname: string): string =>
@@ -40,7 +41,7 @@ const guardedLookup: LookupFunction = (hostname, options, callback) => {
   dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
     if (error !== null) return callback(error, [])
     const refused = addresses.find((answer) => !isPublicAddress(answer.address))
-    if (refused !== undefined) return callback(new AddressNotAllowed(hostname, refused.address), [])
+    if (refused !== undefined) return callback(addressNotAllowed(hostname, refused.address), [])
     const [first] = addresses
     if (options.all === true) return callback(null, addresses)
     if (first === undefined) return callback(new Error(`${hostname} has no address`), [])
@@ -48,23 +49,31 @@ const guardedLookup: LookupFunction = (hostname, options, callback) => {
   })
 }
 
+/** undici's port of a connection: the URL's, or the scheme's default when the URL names none. */
+const portOf = (options: buildConnector.Options): number =>
+  Number(options.port) || (options.protocol === "https:" ? 443 : 80)
+
 /**
- * undici's connector with the SSRF guard at the moment of connecting, on the address actually used (DNS answers
- * change between the check when an endpoint is saved or claimed and the connection: DNS rebinding). Names go through
- * `guardedLookup`; IP literals, which Node never looks up, are judged before connecting; and the socket's remote
- * address is checked once more before a byte is written.
+ * undici's connector with the guard at the moment of connecting. The port must be allowed (as when the URL was
+ * checked: cheap, and it holds should a request ever reach a URL the policy did not see). Unless private networks are
+ * allowed, the address actually used is checked too (DNS answers change between the check when an endpoint is saved
+ * or claimed and the connection: DNS rebinding): names go through `guardedLookup`; IP literals, which Node never looks
+ * up, are judged before connecting; and the socket's remote address is checked once more before a byte is written.
  */
-const guardedConnector = (): buildConnector.connector => {
-  const connect = buildConnector({ lookup: guardedLookup })
+const guardedConnector = (ports: AllowedPorts, allowPrivateNetworks: boolean): buildConnector.connector => {
+  const connect = allowPrivateNetworks ? buildConnector({}) : buildConnector({ lookup: guardedLookup })
   return (options, callback) => {
     const host = bare(options.hostname)
-    if (isIP(host) !== 0 && !isPublicAddress(host)) return callback(new AddressNotAllowed(host, host), null)
+    const port = portOf(options)
+    if (!isPortAllowed(ports, port)) return callback(new DestinationNotAllowed(`port ${port} is not allowed`), null)
+    if (allowPrivateNetworks) return connect(options, callback)
+    if (isIP(host) !== 0 && !isPublicAddress(host)) return callback(addressNotAllowed(host, host), null)
     connect(options, (error, socket) => {
       if (error !== null) return callback(error, null)
       const remote = socket.remoteAddress
       if (remote === undefined || !isPublicAddress(remote)) {
         socket.destroy()
-        return callback(new AddressNotAllowed(host, remote ?? "an unknown address"), null)
+        return callback(addressNotAllowed(host, remote ?? "an unknown address"), null)
       }
       return callback(null, socket)
     })
@@ -75,22 +84,22 @@ const guardedConnector = (): buildConnector.connector => {
 export const blockedAtConnect = (error: HttpClientError.HttpClientError): string | undefined => {
   let current: unknown = error.reason
   for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
-    if (current instanceof AddressNotAllowed) return current.message
+    if (current instanceof DestinationNotAllowed) return current.message
     current = "cause" in current ? current.cause : undefined
   }
   return undefined
 }
 
 /**
- * The delivery worker's outbound client: undici (keep-alive pools; redirects are never followed). Unless
- * `WEBHOOK_ALLOW_PRIVATE_NETWORKS` (development), every new connection passes the connect-time SSRF guard. Pooled
+ * The delivery worker's outbound client: undici (keep-alive pools; redirects are never followed), every new connection
+ * through the connect-time guard (the port always; the address unless `WEBHOOK_ALLOW_PRIVATE_NETWORKS`). Pooled
  * connections were checked when they were opened, and a TCP connection cannot be rebound.
  */
 export const DeliveryHttpClientLive: Layer.Layer<HttpClient.HttpClient, never, AppConfig> = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* AppConfig
-    return config.webhookAllowPrivateNetworks
-      ? NodeHttpClient.layerUndici
-      : NodeHttpClient.layerUndiciOptions({ connect: guardedConnector() })
+    return NodeHttpClient.layerUndiciOptions({
+      connect: guardedConnector(config.webhookAllowedPorts, config.webhookAllowPrivateNetworks)
+    })
   })
 )

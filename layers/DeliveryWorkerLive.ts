@@ -21,7 +21,7 @@ import { AppConfig } from "../services/AppConfig.ts"
 import { DeliveryWorker } from "../services/DeliveryWorker.ts"
 import { type CircuitRejected, CircuitVerdict, EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { type DeliveryOutcome, Metrics } from "../services/Metrics.ts"
-import { UrlPolicy } from "../services/UrlPolicy.ts"
+import { destinationNotPermitted, UrlPolicy } from "../services/UrlPolicy.ts"
 import { isTransientStatus } from "../src/domain/CircuitPolicy.ts"
 import {
   type AttemptOutcome,
@@ -296,10 +296,17 @@ export const DeliveryWorkerLive: Layer.Layer<
         if (result._tag === "Failure") {
           const blocked = blockedAtConnect(result.failure)
           if (blocked !== undefined) {
+            // As at the URL check: the detail (it names the address a name resolved to) is for development and logs.
+            yield* Effect.logDebug("delivery blocked at connect time").pipe(
+              Effect.annotateLogs({ deliveryId: row.id, reason: blocked })
+            )
             return {
               outcome: "blocked",
               statusCode: null,
-              error: `address not allowed at connect time: ${blocked}`.slice(0, 1024),
+              error: (config.appEnv === "development"
+                ? `address not allowed at connect time: ${blocked}`
+                : `URL not allowed: ${destinationNotPermitted}`
+              ).slice(0, 1024),
               excerpt: null,
               retryAfter: Option.none()
             } satisfies AttemptResult
@@ -635,24 +642,31 @@ export const DeliveryWorkerLive: Layer.Layer<
 
 /**
  * The worker with its own outbound HTTP client (undici: keep-alive pools, never follows redirects, the connect-time SSRF
- * guard unless private networks are allowed) and the URL policy. Needs the database, configuration, metrics and the
+ * guard unless private networks are allowed). Needs the database, configuration, metrics, the URL policy and the
  * endpoints' circuits of the process (shared with the API, which shows them as endpoint health).
  */
+const DeliveryWorkerWithClient: Layer.Layer<
+  DeliveryWorker,
+  never,
+  AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics | EndpointCircuits | UrlPolicy
+> = DeliveryWorkerLive.pipe(Layer.provide(DeliveryHttpClientLive))
+
+/** The worker on its own (`npm run worker`), with the system resolver's URL policy. */
 export const DeliveryWorkerDefault: Layer.Layer<
   DeliveryWorker,
   never,
   AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics | EndpointCircuits
-> = DeliveryWorkerLive.pipe(Layer.provide(Layer.merge(DeliveryHttpClientLive, UrlPolicyLive)))
+> = DeliveryWorkerWithClient.pipe(Layer.provide(UrlPolicyLive))
 
-/** In the API process: the worker unless `DELIVERY_WORKER=false`. */
+/** In the API process: the worker unless `DELIVERY_WORKER=false`, with the URL policy the API uses. */
 export const DeliveryWorkerInServer: Layer.Layer<
   never,
   never,
-  AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics | EndpointCircuits
+  AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics | EndpointCircuits | UrlPolicy
 > = Layer.effectDiscard(
   Effect.gen(function* () {
     const config = yield* AppConfig
     // Built in this layer's scope, so the worker stops (and releases its leases) when the layer is torn down.
-    if (config.delivery.worker) yield* Layer.build(DeliveryWorkerDefault)
+    if (config.delivery.worker) yield* Layer.build(DeliveryWorkerWithClient)
   })
 )

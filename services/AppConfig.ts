@@ -1,5 +1,6 @@
 import type { Duration, LogLevel, Option, Redacted } from "effect"
 import { Context } from "effect"
+import type { AllowedPorts } from "../src/domain/AllowedPorts.ts"
 
 /** Deployment environment; it changes defaults (log format, shutdown delay, CORS, HSTS, seeding). */
 export type AppEnv = "development" | "staging" | "production"
@@ -111,6 +112,8 @@ export interface AppConfigShape {
   readonly bodyLimitBytes: number
   /** Let webhook URLs reach private, loopback and link-local addresses (SSRF guard off). */
   readonly webhookAllowPrivateNetworks: boolean
+  /** Ports a webhook URL may name (explicitly or by its scheme's default), whether or not private networks are allowed. */
+  readonly webhookAllowedPorts: AllowedPorts
   /** One JSON access log line per request. */
   readonly accessLog: boolean
   /** Log health and metrics probes at info like other requests (otherwise at debug). */

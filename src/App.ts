@@ -54,8 +54,8 @@ export interface ServerOptions {
    */
   readonly tracing?: Layer.Layer<OtlpExporter.Flusher, never, AppConfig>
   /**
-   * The SSRF guard of endpoint writes (default: UrlPolicyLive, the system resolver). Tests give it a resolver they
-   * script, e.g. one that never answers.
+   * The webhook URL policy of the API and the in-process worker (default: UrlPolicyLive, on the system resolver).
+   * Tests pass one on a scripted resolver, so names resolve as the test says without any DNS query.
    */
   readonly urlPolicy?: Layer.Layer<UrlPolicy, never, AppConfig>
 }
@@ -77,8 +77,7 @@ export const makeServer = <E = never, R = never>(
   const Database = Layer.mergeAll(DatabaseHealthLive, DemoSeedLive, DatabaseShutdownLog, IdempotencyPurge).pipe(
     Layer.provideMerge(MigratedDatabase)
   )
-  const ServedRoutes = Routes.pipe(Layer.provide(options.urlPolicy ?? UrlPolicyLive))
-  const Http = HttpRouter.serve(Layer.mergeAll(ServedRoutes, extraRoutes.pipe(Layer.provide(RouteTemplate))), {
+  const Http = HttpRouter.serve(Layer.mergeAll(Routes, extraRoutes.pipe(Layer.provide(RouteTemplate))), {
     disableLogger: true,
     disableListenLog: true
   }).pipe(Layer.provideMerge(HttpServerLive))
@@ -88,6 +87,7 @@ export const makeServer = <E = never, R = never>(
   return Layer.mergeAll(GracefulShutdown, ListeningLog, MetricsServer, DeliveryWorkerInServer).pipe(
     Layer.provideMerge(Http),
     Layer.provide(Database),
+    Layer.provide(options.urlPolicy ?? UrlPolicyLive),
     Layer.provide(EndpointCircuitsLive),
     Layer.provide(ReadinessLive),
     Layer.provide(Telemetry)

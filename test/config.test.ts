@@ -3,6 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Option, Redacted } from "effect"
 import { appConfig } from "../layers/AppConfigLive.ts"
 import { packageVersion } from "../layers/PackageInfo.ts"
+import { defaultAllowedPorts } from "../src/domain/AllowedPorts.ts"
 import { describeStartupFailure } from "../src/StartupError.ts"
 import { freePort } from "./support/ports.ts"
 import { type ProcessResult, runToExit as runProcess } from "./support/processes.ts"
@@ -31,6 +32,11 @@ describe("appConfig defaults", () => {
       assert.isTrue(Option.isNone(config.adminToken))
       assert.isTrue(Option.isNone(config.corsOrigins))
       assert.isAbove(config.bodyLimitBytes, 0)
+      assert.deepStrictEqual(config.webhookAllowedPorts, [
+        { from: 80, to: 80 },
+        { from: 443, to: 443 },
+        { from: 1024, to: 65535 }
+      ])
     })
   )
 
@@ -44,6 +50,7 @@ describe("appConfig defaults", () => {
         assert.isTrue(Duration.equals(config.shutdownTimeout, Duration.seconds(25)))
         assert.strictEqual(config.port, 3000)
         assert.strictEqual(config.pgliteDir, ".data/pglite")
+        assert.deepStrictEqual(config.webhookAllowedPorts, defaultAllowedPorts)
       })
     )
   }
@@ -92,7 +99,8 @@ describe("appConfig overrides", () => {
         SHUTDOWN_TIMEOUT: "40 seconds",
         SHUTDOWN_DELAY: "500 millis",
         CORS_ORIGINS: " https://a.example ,https://b.example,, ",
-        BODY_LIMIT_BYTES: "2048"
+        BODY_LIMIT_BYTES: "2048",
+        WEBHOOK_ALLOWED_PORTS: " 443 , 8000-8999,9443-9443 "
       })
       assert.strictEqual(config.appEnv, "production")
       assert.strictEqual(config.host, "127.0.0.1")
@@ -105,6 +113,11 @@ describe("appConfig overrides", () => {
       assert.isTrue(Duration.equals(config.shutdownDelay, Duration.millis(500)))
       assert.deepStrictEqual(config.corsOrigins, Option.some(["https://a.example", "https://b.example"]))
       assert.strictEqual(config.bodyLimitBytes, 2048)
+      assert.deepStrictEqual(config.webhookAllowedPorts, [
+        { from: 443, to: 443 },
+        { from: 8000, to: 8999 },
+        { from: 9443, to: 9443 }
+      ])
     })
   )
 
@@ -238,7 +251,14 @@ describe("appConfig invalid values", () => {
     [{ DATABASE_POOL_MAX: "0" }, "invalid configuration: DATABASE_POOL_MAX: Expected a value between 1 and 10000"],
     [{ DATABASE_POOL_MAX: "many" }, "invalid configuration: DATABASE_POOL_MAX: Expected a string representing"],
     [{ BODY_LIMIT_BYTES: "0" }, "invalid configuration: BODY_LIMIT_BYTES: Expected a value between 1 and 1073741824"],
-    [{ BODY_LIMIT_BYTES: "1mb" }, "invalid configuration: BODY_LIMIT_BYTES: Expected a string representing"]
+    [{ BODY_LIMIT_BYTES: "1mb" }, "invalid configuration: BODY_LIMIT_BYTES: Expected a string representing"],
+    ...["22-", "-", "abc", "0", "65536", "443,,80", "443;80", "2000-1000", "1-2-3", "0x50", "+80", " "].map(
+      (value) =>
+        [
+          { WEBHOOK_ALLOWED_PORTS: value },
+          `invalid configuration: WEBHOOK_ALLOWED_PORTS: expected a comma-separated list of ports (1-65535) and ranges like 1024-65535 (not one: "`
+        ] as const
+    )
   ]
 
   for (const [env, line] of cases) {
@@ -276,7 +296,8 @@ const configVariables = [
   "SHUTDOWN_DELAY",
   "ADMIN_TOKEN",
   "CORS_ORIGINS",
-  "BODY_LIMIT_BYTES"
+  "BODY_LIMIT_BYTES",
+  "WEBHOOK_ALLOWED_PORTS"
 ]
 
 /**
@@ -325,6 +346,10 @@ describe("src/main.ts with a bad configuration exits 1 with one line", () => {
     [{ SHUTDOWN_TIMEOUT: "soon" }, /^invalid configuration: SHUTDOWN_TIMEOUT: Expected a valid Duration string$/],
     [{ LOG_LEVEL: "verbose" }, /^invalid configuration: LOG_LEVEL: Expected "trace" \| "debug" \| .*"none"$/],
     [{ DATABASE_POOL_MAX: "0" }, /^invalid configuration: DATABASE_POOL_MAX: Expected a value between 1 and 10000$/],
+    [
+      { WEBHOOK_ALLOWED_PORTS: "443,22-" },
+      /^invalid configuration: WEBHOOK_ALLOWED_PORTS: expected .*\(not one: "22-"\)$/
+    ],
     [
       { SHUTDOWN_DELAY: "-5 seconds" },
       /^invalid configuration: SHUTDOWN_DELAY: must be a finite, non-negative duration$/

@@ -90,7 +90,10 @@ const verifyHeaders = (request: Received) => ({
   "webhook-signature": headerOf(request, "webhook-signature")
 })
 
-layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true })("the delivery worker", (it) => {
+// Port 1, where nobody listens, is outside the default WEBHOOK_ALLOWED_PORTS: allowed here for the refused-connection case.
+const workerConfig = { delivery, webhookAllowedPorts: [{ from: 1, to: 65535 }] }
+
+layer(testServerWithSql({ config: workerConfig }), { excludeTestServices: true })("the delivery worker", (it) => {
   it.effect(
     "signed per Standard Webhooks: verified by the official library, also with both secrets during rotation",
     () =>

@@ -1,9 +1,18 @@
 import { assert, layer } from "@effect/vitest"
-import { Arbitrary, Context, Effect, Layer, Schema } from "effect"
+import { Arbitrary, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { EndpointMetadata, Endpoint as EndpointSchema, EndpointSecret } from "../src/domain/Endpoint.ts"
 import { Event as EventSchema, EventType, maxDataDepth, PublishedEvent } from "../src/domain/Event.ts"
 import { isStorableText } from "../src/domain/StorableText.ts"
 import { CreatedTenant, TenantName } from "../src/domain/Tenant.ts"
+import {
+  filler,
+  ipv4Text,
+  ipv6Spellings,
+  refusedIpv4,
+  spellingIndex,
+  transitionBytes,
+  transitionKind
+} from "./support/addresses.ts"
 import { createTenant, errorPaths, expectProblem, problemBody, type RequestOptions, request } from "./support/http.ts"
 import { TestServer, testServer, type WireResponse } from "./support/testServer.ts"
 
@@ -231,15 +240,15 @@ const spellingChoices = Arbitrary.schema(
 
 /** URLs the development server accepts without any network call (private networks are allowed). */
 const urlLike = oneOf<unknown>(
-  Arbitrary.map(anyString, (s) => `http://127.0.0.1:9/${encodeURIComponent(s.toWellFormed())}`),
+  Arbitrary.map(anyString, (s) => `http://127.0.0.1:9999/${encodeURIComponent(s.toWellFormed())}`),
   Arbitrary.map(anyString, (s) => `https://93.184.216.34/${s}`),
   constantFrom<unknown>([
     "https://93.184.216.34/hook",
-    "http://[::1]:9/hook",
+    "http://[::1]:9999/hook",
     "ftp://127.0.0.1/",
     "javascript:alert(1)",
-    "http://127.0.0.1:9/\u0000",
-    "http://127.0.0.1:9/\ud800",
+    "http://127.0.0.1:9999/\u0000",
+    "http://127.0.0.1:9999/\ud800",
     `https://93.184.216.34/${"é".repeat(1500)}`,
     `https://93.184.216.34/${"a".repeat(2100)}`,
     "http://[::1%25eth0]/",
@@ -355,7 +364,7 @@ const rawBody = oneOf<string | Uint8Array>(
     '{"type":"a","type":"b","data":{}}',
     '{"__proto__":{"type":"a","data":{}}}',
     '{"name":"x","name":"\\u0000"}',
-    '{"url":"http://127.0.0.1:9/\\u0000"}',
+    '{"url":"http://127.0.0.1:9999/\\u0000"}',
     '{"description":"\\u0000"}',
     '{"metadata":{"\\u0000":"x"}}',
     deepRaw(maxDataDepth),
@@ -426,7 +435,7 @@ interface FixtureShape {
 class Fixture extends Context.Service<Fixture, FixtureShape>()("test/FuzzFixture") {}
 
 const createEndpoint = (apiKey: string) =>
-  Effect.map(request("/v1/endpoints", { bearer: apiKey, json: { url: "http://127.0.0.1:9/hook" } }), (response) => {
+  Effect.map(request("/v1/endpoints", { bearer: apiKey, json: { url: "http://127.0.0.1:9999/hook" } }), (response) => {
     assert.strictEqual(response.status, 201, response.text)
     return (JSON.parse(response.text) as { readonly id: string }).id
   })
@@ -769,3 +778,111 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
     })
   )
 })
+
+// -------------------------------------------------------------------------------------------------------------------
+// The SSRF guard in production: transition addresses and ports
+// -------------------------------------------------------------------------------------------------------------------
+
+const productionAdminToken = "fuzz-production-admin-token"
+
+class ProductionFixture extends Context.Service<ProductionFixture, FixtureShape>()("test/FuzzProductionFixture") {}
+
+const ProductionFixtureLive = Layer.effect(
+  ProductionFixture,
+  Effect.gen(function* () {
+    const tenant = yield* createTenant("Fuzz production tenant", productionAdminToken)
+    const other = yield* createTenant("Fuzz production neighbour", productionAdminToken)
+    const endpoint = (apiKey: string) =>
+      Effect.map(request("/v1/endpoints", { bearer: apiKey, json: { url: "https://93.184.216.34/hook" } }), (r) => {
+        assert.strictEqual(r.status, 201, r.text)
+        return (JSON.parse(r.text) as { readonly id: string }).id
+      })
+    return {
+      apiKey: tenant.apiKey,
+      endpointId: yield* endpoint(tenant.apiKey),
+      foreignEndpointId: yield* endpoint(other.apiKey)
+    }
+  })
+)
+
+// The production defaults: private networks refused, https required, one message for every refused destination. IP
+// literals are judged without any network call; no name is generated here.
+const ProductionServer = ProductionFixtureLive.pipe(
+  Layer.provideMerge(
+    testServer({
+      config: {
+        appEnv: "production",
+        adminToken: Option.some(Redacted.make(productionAdminToken)),
+        webhookAllowPrivateNetworks: false
+      }
+    })
+  )
+)
+
+const refusedDestination = "The endpoint URL is not allowed: the destination is not permitted."
+
+/** A port for the URL: none (the scheme's default), one of the allowed ones, or any. */
+const urlPort = oneOf<number | undefined>(
+  Arbitrary.Constant(undefined),
+  constantFrom([80, 443, 1024, 8443, 65535]),
+  intBetween(1, 1023),
+  intBetween(1, 65535)
+)
+const portSuffix = (port: number | undefined) => (port === undefined ? "" : `:${port}`)
+const allowedByDefault = (port: number | undefined) => port === undefined || port === 80 || port === 443 || port >= 1024
+
+/** Public destinations in each form: IPv4, IPv6, and IPv6 carrying a public IPv4 address. */
+const publicHost = constantFrom([
+  "93.184.216.34",
+  "[2606:4700:4700::1111]",
+  "[::ffff:8.8.8.8]",
+  "[64:ff9b::808:808]",
+  "[2002:5db8:d822::1]"
+])
+
+/** Create, or update the fixture's endpoint, with `url`. */
+const saveUrl = (fixture: FixtureShape, url: string, update: boolean) =>
+  update
+    ? request(`/v1/endpoints/${fixture.endpointId}`, { method: "PATCH", bearer: fixture.apiKey, json: { url } })
+    : request("/v1/endpoints", { bearer: fixture.apiKey, json: { url } })
+
+layer(ProductionServer, { excludeTestServices: true, timeout: "60 seconds" })(
+  "fuzzing the SSRF guard (production configuration)",
+  (it) => {
+    it.effect.prop(
+      "a non-public IPv4 target in any IPv6 transition form and spelling, on any port: 422, one message",
+      [refusedIpv4, transitionKind, filler, spellingIndex, urlPort, Arbitrary.schema(Schema.Boolean)],
+      ([v4, kind, free, index, port, update]) =>
+        Effect.gen(function* () {
+          const fixture = yield* ProductionFixture
+          const spellings = ipv6Spellings(transitionBytes(kind, v4, free))
+          const url = `https://[${spellings[index % spellings.length]}]${portSuffix(port)}/hook`
+          const response = sound(yield* saveUrl(fixture, url, update), { url, kind, target: ipv4Text(v4) })
+          assert.strictEqual(
+            expectProblem(response, 422).detail,
+            refusedDestination,
+            `${kind} of ${ipv4Text(v4)}: ${url}`
+          )
+        }),
+      propertyOptions(200)
+    )
+
+    it.effect.prop(
+      "a public address on a random port: accepted on 80, 443 and 1024-65535, else 422 with the same message",
+      [publicHost, urlPort, Arbitrary.schema(Schema.Boolean)],
+      ([host, port, update]) =>
+        Effect.gen(function* () {
+          const fixture = yield* ProductionFixture
+          const url = `https://${host}${portSuffix(port)}/hook`
+          const response = sound(yield* saveUrl(fixture, url, update), { url })
+          if (allowedByDefault(port)) {
+            assert.strictEqual(response.status, update ? 200 : 201, `${url}: ${response.text}`)
+            assert.strictEqual(decoded(EndpointSchema, response).url, url)
+          } else {
+            assert.strictEqual(expectProblem(response, 422).detail, refusedDestination, url)
+          }
+        }),
+      propertyOptions(150)
+    )
+  }
+)

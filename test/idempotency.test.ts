@@ -206,7 +206,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("idempotency keys", (i
       const otherRoute = yield* send("/v1/endpoints", {
         bearer: tenant.apiKey,
         key,
-        json: { url: "http://127.0.0.1:9/x", eventTypes: [] }
+        json: { url: "http://127.0.0.1:9999/x", eventTypes: [] }
       })
       expectProblem(otherRoute, 422)
       assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)

@@ -1,12 +1,15 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option, Redacted } from "effect"
+import { Duration, Effect, Fiber, Layer, Option, Redacted } from "effect"
+import { HttpClient } from "effect/http"
 import { TestClock } from "effect/testing"
 import { appConfigTest } from "../layers/AppConfigLive.ts"
-import { makeUrlPolicy, type Resolver, UrlPolicyLive } from "../layers/UrlPolicyLive.ts"
+import { blockedAtConnect, DeliveryHttpClientLive } from "../layers/DeliveryHttpClient.ts"
+import { makeUrlPolicy, type Resolver, UrlPolicyLive, urlPolicyWith } from "../layers/UrlPolicyLive.ts"
 import type { AppConfigShape, AppEnv } from "../services/AppConfig.ts"
 import { AppConfig } from "../services/AppConfig.ts"
 import { UrlPolicy, type UrlPolicyShape } from "../services/UrlPolicy.ts"
 import { apiClient, createTenant, errorPaths, expectProblem, request } from "./support/http.ts"
+import { answer, eventually, makeReceiver } from "./support/receiver.ts"
 import { TestServer, testServer, type WireResponse } from "./support/testServer.ts"
 
 /**
@@ -14,6 +17,10 @@ import { TestServer, testServer, type WireResponse } from "./support/testServer.
  * a network call, and the only name ever resolved is `localhost`. URLs on 127.0.0.1 that are accepted are never
  * called (there is no delivery engine in these tests).
  */
+
+/** What a tenant is told outside development for every refused destination, whatever the reason. */
+const uniformReason = "the destination is not permitted"
+const uniformDetail = `The endpoint URL is not allowed: ${uniformReason}.`
 
 /** Each refused URL with what it is; every one names a non-public address, however it is spelled. */
 const refusedUrls: ReadonlyArray<readonly [string, string]> = [
@@ -146,10 +153,7 @@ describe("UrlPolicyLive", () => {
           assert.isUndefined(yield* verdict(policy, "https://93.184.216.34/hook"))
           // The scheme is judged before the address.
           assert.strictEqual(yield* verdict(policy, "http://127.0.0.1/hook"), `https is required in ${appEnv}`)
-          assert.strictEqual(
-            yield* verdict(policy, "https://127.0.0.1/hook"),
-            allow ? undefined : "the address is in a private or reserved network"
-          )
+          assert.strictEqual(yield* verdict(policy, "https://127.0.0.1/hook"), allow ? undefined : uniformReason)
         }
       })
     )
@@ -224,6 +228,136 @@ describe("UrlPolicyLive", () => {
         yield* verdict(policy, "http://localhost:8080/hook"),
         "the host localhost resolves to a private or reserved address"
       )
+    })
+  )
+})
+
+describe("UrlPolicyLive: ports and the uniform message", () => {
+  it.live("the default ports (80, 443, 1024-65535) hold in development too, private networks allowed or not", () =>
+    Effect.gen(function* () {
+      for (const allow of [true, false]) {
+        const policy = yield* policyWith({ webhookAllowPrivateNetworks: allow })
+        for (const [url, port] of [
+          ["http://93.184.216.34:22/", 22],
+          ["https://93.184.216.34:25/", 25],
+          ["https://93.184.216.34:1023/", 1023],
+          ["https://93.184.216.34:1/", 1],
+          // The port is judged before the address.
+          ["https://127.0.0.1:22/", 22]
+        ] as const) {
+          assert.strictEqual(
+            yield* verdict(policy, url),
+            `port ${port} is not allowed (WEBHOOK_ALLOWED_PORTS=80,443,1024-65535)`,
+            `${url} (private networks allowed: ${allow})`
+          )
+        }
+        for (const url of [
+          "http://93.184.216.34/",
+          "https://93.184.216.34/",
+          "http://93.184.216.34:443/", // the port is what counts, not which scheme usually uses it
+          "https://93.184.216.34:80/",
+          "https://93.184.216.34:1024/",
+          "https://93.184.216.34:65535/"
+        ]) {
+          assert.isUndefined(yield* verdict(policy, url), `${url} (private networks allowed: ${allow})`)
+        }
+      }
+    })
+  )
+
+  it.live("WEBHOOK_ALLOWED_PORTS replaces the default: the scheme's default port counts as named", () =>
+    Effect.gen(function* () {
+      const policy = yield* policyWith({ webhookAllowedPorts: [{ from: 8443, to: 8443 }] })
+      assert.isUndefined(yield* verdict(policy, "https://93.184.216.34:8443/"))
+      for (const [url, port] of [
+        ["https://93.184.216.34/", 443],
+        ["http://93.184.216.34/", 80],
+        ["https://93.184.216.34:8080/", 8080]
+      ] as const) {
+        assert.strictEqual(yield* verdict(policy, url), `port ${port} is not allowed (WEBHOOK_ALLOWED_PORTS=8443)`, url)
+      }
+    })
+  )
+
+  for (const appEnv of ["staging", "production"] as const satisfies ReadonlyArray<AppEnv>) {
+    it.live(`${appEnv}: one reason for every refused destination; scheme and format errors stay specific`, () =>
+      Effect.gen(function* () {
+        const answers: Record<string, ReadonlyArray<string>> = {
+          localhost: ["127.0.0.1"],
+          "mixed.test": ["93.184.216.34", "10.0.0.1"],
+          "empty.test": [],
+          "public.test": ["93.184.216.34"]
+        }
+        const resolver: Resolver = (host) => {
+          const found = answers[host]
+          return found === undefined ? Effect.fail(new Error(`ENOTFOUND ${host}`)) : Effect.succeed(found)
+        }
+        const policy = makeUrlPolicy(yield* testConfig({ appEnv, webhookAllowPrivateNetworks: false }), resolver)
+        for (const url of [
+          "https://localhost/",
+          "https://localhost./",
+          "https://nxdomain.invalid/",
+          "https://mixed.test/",
+          "https://empty.test/",
+          "https://10.0.0.1/",
+          "https://[2002:7f00:1::]/",
+          "https://[::ffff:0:a00:1]/",
+          "https://1.1.1.1:22/",
+          "https://public.test:25/"
+        ]) {
+          assert.strictEqual(yield* verdict(policy, url), uniformReason, url)
+        }
+        assert.isUndefined(yield* verdict(policy, "https://public.test:8443/"))
+        assert.strictEqual(yield* verdict(policy, "http://public.test/"), `https is required in ${appEnv}`)
+        assert.strictEqual(yield* verdict(policy, "ftp://public.test/"), "the URL scheme must be http or https")
+        assert.strictEqual(yield* verdict(policy, "not a url"), "not a valid absolute URL")
+      })
+    )
+  }
+
+  it.effect("production: a lookup that never answers reads the same as every other refusal", () =>
+    Effect.gen(function* () {
+      const config = yield* testConfig({ appEnv: "production", webhookAllowPrivateNetworks: false })
+      const policy = makeUrlPolicy(config, () => Effect.never)
+      const fiber = yield* Effect.forkChild(verdict(policy, "https://slow.test/"))
+      yield* Effect.yieldNow
+      yield* TestClock.adjust("5 seconds")
+      assert.strictEqual(yield* Fiber.join(fiber), uniformReason)
+    })
+  )
+})
+
+describe("the outbound client's connect-time port check", () => {
+  const get = (url: string) =>
+    Effect.gen(function* () {
+      const client = yield* HttpClient.HttpClient
+      return yield* client.get(url).pipe(
+        Effect.map((response) => response.status),
+        Effect.catch((error) => Effect.succeed(blockedAtConnect(error) ?? `other: ${error.message}`)),
+        Effect.scoped
+      )
+    })
+
+  it.live("a port outside WEBHOOK_ALLOWED_PORTS is refused before connecting, private networks allowed or not", () =>
+    Effect.gen(function* () {
+      const receiver = yield* makeReceiver((_, __, res) => answer(res, 204))
+      const port = Number(new URL(receiver.url).port)
+      for (const allow of [true, false]) {
+        const config = appConfigTest({
+          webhookAllowPrivateNetworks: allow,
+          webhookAllowedPorts: [{ from: 443, to: 443 }]
+        })
+        const outcome = yield* get(`http://localhost:${port}/hook`).pipe(
+          Effect.provide(DeliveryHttpClientLive.pipe(Layer.provide(config)))
+        )
+        assert.strictEqual(outcome, `port ${port} is not allowed`, `private networks allowed: ${allow}`)
+      }
+      assert.strictEqual(receiver.requests.length, 0, "nothing reached the receiver")
+      const allowed = appConfigTest({ webhookAllowedPorts: [{ from: port, to: port }] })
+      const open = yield* get(`http://127.0.0.1:${port}/hook`).pipe(
+        Effect.provide(DeliveryHttpClientLive.pipe(Layer.provide(allowed)))
+      )
+      assert.strictEqual(open, 204)
     })
   )
 })
@@ -378,13 +512,216 @@ layer(testServer(), { excludeTestServices: true })("endpoints with private netwo
       assert.match(local, /^http:\/\/127\.0\.0\.1:\d+\/webhook-receiver$/)
       const created = expectCreated(yield* createEndpoint(key, { url: local }))
       assert.strictEqual(created.url, local)
-      for (const url of ["http://localhost:9/hook", "http://10.0.0.1/hook", "http://[::1]:9/hook", local]) {
+      for (const url of ["http://localhost:9999/hook", "http://10.0.0.1/hook", "http://[::1]:9999/hook", local]) {
         const patched = yield* patchEndpoint(key, created.id, { url })
         assert.strictEqual(patched.status, 200, patched.text)
         assert.strictEqual((yield* getEndpoint(key, created.id)).url, url)
       }
       // The schema rules still hold.
       expectProblem(yield* createEndpoint(key, { url: "ftp://127.0.0.1/" }), 400)
+    })
+  )
+})
+
+// -------------------------------------------------------------------------------------------------------------------
+// Production: transition addresses (issue 14 item 5), ports and one message for every refused destination (item 6)
+// -------------------------------------------------------------------------------------------------------------------
+
+/**
+ * IPv6 spellings of non-public IPv4 targets (and IPv6 special-purpose ranges) that the server accepted with 201 before
+ * the classifier read embedded IPv4 addresses from every transition form.
+ */
+const transitionAttacks: ReadonlyArray<readonly [string, string]> = [
+  ["6to4 of 127.0.0.1 (the issue's URL)", "https://[2002:7f00:1::]/"],
+  ["6to4 of the metadata address", "https://[2002:a9fe:a9fe::1]/hook"],
+  ["6to4 of 10.0.0.1, full form", "https://[2002:0a00:0001:0000:0000:0000:0000:0001]/hook"],
+  ["Teredo, server and client 127.0.0.1", "https://[2001:0:7f00:1:0:0:80ff:fffe]/hook"],
+  ["Teredo, public server, client 10.0.0.1", "https://[2001:0:808:808:8000:ffff:f5ff:fffe]/hook"],
+  ["SIIT IPv4-translated 127.0.0.1", "https://[::ffff:0:7f00:1]/hook"],
+  ["SIIT IPv4-translated, dotted quad", "https://[::ffff:0:169.254.169.254]/hook"],
+  ["IPv4-mapped, full form", "https://[0:0:0:0:0:ffff:7f00:1]/hook"],
+  ["IPv4-mapped, upper case", "https://[::FFFF:A9FE:A9FE]/hook"],
+  ["NAT64, full form", "https://[64:ff9b:0:0:0:0:7f00:1]/hook"],
+  ["NAT64, dotted quad", "https://[64:ff9b::10.0.0.1]/hook"],
+  ["benchmarking 2001:2::/48", "https://[2001:2::1]/hook"],
+  ["ORCHIDv2 2001:20::/28", "https://[2001:20::1]/hook"],
+  ["SRv6 SIDs 5f00::/16", "https://[5f00::1]/hook"],
+  ["documentation 3fff::/20", "https://[3fff::1]/hook"]
+]
+
+/** A resolver answering from a table the test may change; unknown names do not resolve. */
+const scriptedResolver =
+  (answers: Map<string, ReadonlyArray<string>>): Resolver =>
+  (host) =>
+    Effect.suspend(() => {
+      const found = answers.get(host)
+      return found === undefined ? Effect.fail(new Error(`ENOTFOUND ${host}`)) : Effect.succeed(found)
+    })
+
+const productionDns = new Map<string, ReadonlyArray<string>>([
+  ["localhost", ["127.0.0.1", "::1"]],
+  ["public.test", ["93.184.216.34"]],
+  ["rebind.test", ["93.184.216.34"]]
+])
+
+const production: Partial<AppConfigShape> = {
+  appEnv: "production",
+  adminToken: Option.some(Redacted.make(adminToken)),
+  webhookAllowPrivateNetworks: false
+}
+
+layer(testServer({ config: production, urlPolicy: urlPolicyWith(scriptedResolver(productionDns)) }), {
+  excludeTestServices: true
+})("endpoints in production (private networks refused, one message)", (it) => {
+  it.effect("IPv6 transition addresses of non-public IPv4 targets are refused with 422, on create and update", () =>
+    Effect.gen(function* () {
+      const key = yield* tenantKey(adminToken)
+      // Every answer first, then one comparison: a failure lists each URL with its status and detail.
+      const answers: Array<readonly [string, number, unknown]> = []
+      for (const [what, url] of transitionAttacks) {
+        const response = yield* createEndpoint(key, { url })
+        answers.push([what, response.status, response.status === 422 ? expectRefused(response, url).detail : "-"])
+      }
+      assert.deepStrictEqual(
+        answers,
+        transitionAttacks.map(([what]) => [what, 422, uniformDetail] as const)
+      )
+      const created = expectCreated(yield* createEndpoint(key, { url: "https://93.184.216.34/hook" }))
+      for (const [what, url] of transitionAttacks) {
+        assert.strictEqual(expectRefused(yield* patchEndpoint(key, created.id, { url }), what).detail, uniformDetail)
+      }
+      assert.deepStrictEqual(
+        (yield* listEndpoints(key)).map((endpoint) => endpoint.url),
+        ["https://93.184.216.34/hook"]
+      )
+    })
+  )
+
+  it.effect("public addresses in transition forms are still accepted", () =>
+    Effect.gen(function* () {
+      const key = yield* tenantKey(adminToken)
+      for (const url of [
+        "https://[2002:5db8:d822::1]/hook", // 6to4 of 93.184.216.34
+        "https://[64:ff9b::8.8.8.8]/hook",
+        "https://[0:0:0:0:0:ffff:808:808]/hook",
+        "https://[2606:4700:4700::1111]/hook"
+      ]) {
+        expectCreated(yield* createEndpoint(key, { url }))
+      }
+    })
+  )
+
+  it.effect("ports: 443, 80 (scheme rules aside) and 1024-65535 by default; https://1.1.1.1:22/ is refused", () =>
+    Effect.gen(function* () {
+      const key = yield* tenantKey(adminToken)
+      for (const url of [
+        "https://1.1.1.1/",
+        "https://1.1.1.1:443/",
+        "https://1.1.1.1:8443/",
+        "https://1.1.1.1:65535/"
+      ]) {
+        expectCreated(yield* createEndpoint(key, { url }))
+      }
+      for (const url of ["https://1.1.1.1:22/", "https://1.1.1.1:25/", "https://1.1.1.1:1023/", "https://1.1.1.1:1/"]) {
+        assert.strictEqual(expectRefused(yield* createEndpoint(key, { url }), url).detail, uniformDetail)
+      }
+      // A name on a refused port is refused whatever it resolves to.
+      assert.strictEqual(
+        expectRefused(yield* createEndpoint(key, { url: "https://public.test:25/" }), "name").detail,
+        uniformDetail
+      )
+      expectCreated(yield* createEndpoint(key, { url: "https://public.test:8443/" }))
+    })
+  )
+
+  it.effect("every refused destination reads the same: loopback name, unresolvable names, private literal, port", () =>
+    Effect.gen(function* () {
+      const key = yield* tenantKey(adminToken)
+      const details: Array<readonly [string, unknown]> = []
+      for (const url of [
+        "https://localhost/hook",
+        "https://localhost./hook",
+        "https://nxdomain.invalid/hook",
+        "https://10.0.0.1/hook",
+        "https://[2002:7f00:1::]/hook",
+        "https://1.1.1.1:22/hook"
+      ]) {
+        details.push([url, expectRefused(yield* createEndpoint(key, { url }), url).detail])
+      }
+      assert.deepStrictEqual(
+        details,
+        details.map(([url]) => [url, uniformDetail] as const)
+      )
+      // Scheme and format errors name the problem: they reveal nothing about the network.
+      const http = expectRefused(yield* createEndpoint(key, { url: "http://93.184.216.34/hook" }), "http")
+      assert.strictEqual(http.detail, "The endpoint URL is not allowed: https is required in production.")
+    })
+  )
+})
+
+const sendTimeDelivery = {
+  worker: true,
+  timeout: Duration.seconds(5),
+  maxAttempts: 1,
+  backoffBase: Duration.millis(50),
+  backoffMax: Duration.millis(200),
+  concurrency: 8,
+  endpointConcurrency: 4,
+  pollInterval: Duration.millis(100)
+}
+
+const sendTimeDns = new Map<string, ReadonlyArray<string>>()
+
+layer(
+  testServer({
+    config: { ...production, delivery: sendTimeDelivery },
+    urlPolicy: urlPolicyWith(scriptedResolver(sendTimeDns))
+  }),
+  { excludeTestServices: true }
+)("deliveries in production: a destination refused at send time", (it) => {
+  /** The one attempt of the delivery of `eventId`, once there is one. */
+  const onlyAttempt = (api: Effect.Success<ReturnType<typeof apiClient>>, eventId: string) =>
+    eventually(
+      "the delivery was attempted",
+      Effect.gen(function* () {
+        const { data } = yield* api.deliveries.listForEvent({ params: { id: eventId } })
+        const delivery = data[0]
+        if (delivery === undefined || delivery.status === "pending") return undefined
+        const { attempts } = yield* api.deliveries.get({ params: { id: delivery.id } })
+        return { delivery, attempts }
+      }).pipe(Effect.orDie)
+    )
+
+  it.effect("a name that resolves to a private address after it was saved: blocked, with the uniform error", () =>
+    Effect.gen(function* () {
+      sendTimeDns.set("rebind.test", ["93.184.216.34"])
+      const api = yield* apiClient(yield* tenantKey(adminToken))
+      yield* api.endpoints.create({ payload: { url: "https://rebind.test/hook" } })
+      // The attacker's DNS now answers with an internal address.
+      sendTimeDns.set("rebind.test", ["10.0.0.7"])
+      const published = yield* api.events.publish({ payload: { type: "order.created", data: { n: 1 } } })
+      const { delivery, attempts } = yield* onlyAttempt(api, published.event.id)
+      assert.strictEqual(delivery.status, "failed")
+      assert.deepStrictEqual(
+        attempts.map((a) => [a.outcome, a.statusCode, a.error]),
+        [["blocked", null, `URL not allowed: ${uniformReason}`]]
+      )
+    })
+  )
+
+  it.effect("a name refused only when connecting (the system resolver says loopback): the same uniform error", () =>
+    Effect.gen(function* () {
+      // The URL policy is told `localhost` is public; the connect-time guard asks the system, which says loopback.
+      sendTimeDns.set("localhost", ["93.184.216.34"])
+      const api = yield* apiClient(yield* tenantKey(adminToken))
+      yield* api.endpoints.create({ payload: { url: "https://localhost:8443/hook" } })
+      const published = yield* api.events.publish({ payload: { type: "order.created", data: { n: 2 } } })
+      const { delivery, attempts } = yield* onlyAttempt(api, published.event.id)
+      assert.strictEqual(delivery.status, "failed")
+      assert.deepStrictEqual(
+        attempts.map((a) => [a.outcome, a.statusCode, a.error]),
+        [["blocked", null, `URL not allowed: ${uniformReason}`]]
+      )
     })
   )
 })

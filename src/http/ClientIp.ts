@@ -1,5 +1,6 @@
 import { isIPv4, isIPv6 } from "node:net"
 import type { TrustProxy } from "../../services/AppConfig.ts"
+import { ipv6Bytes, samePrefix } from "../domain/IpAddress.ts"
 
 /**
  * Who the client is, for rate limiting and the access log: pure functions, no I/O. The socket address unless
@@ -15,31 +16,6 @@ export interface Ip {
 
 export interface Cidr extends Ip {
   readonly prefix: number
-}
-
-const hextets = (part: string): Array<string> => (part === "" ? [] : part.split(":"))
-
-/** The 16 bytes of a valid IPv6 text (`::` compression, an embedded dotted quad at the end). */
-const ipv6Bytes = (text: string): Uint8Array | undefined => {
-  const gap = text.indexOf("::")
-  const left = hextets(gap === -1 ? text : text.slice(0, gap))
-  const right = gap === -1 ? [] : hextets(text.slice(gap + 2))
-  const tail = gap === -1 ? left : right
-  const last = tail[tail.length - 1]
-  if (last?.includes(".")) {
-    const quad = last.split(".").map(Number)
-    tail.splice(tail.length - 1, 1, (((quad[0] ?? 0) << 8) | (quad[1] ?? 0)).toString(16))
-    tail.push((((quad[2] ?? 0) << 8) | (quad[3] ?? 0)).toString(16))
-  }
-  const groups = [...left, ...new Array<string>(gap === -1 ? 0 : 8 - left.length - right.length).fill("0"), ...right]
-  if (groups.length !== 8) return undefined
-  const bytes = new Uint8Array(16)
-  groups.forEach((group, i) => {
-    const value = Number.parseInt(group, 16)
-    bytes[2 * i] = value >> 8
-    bytes[2 * i + 1] = value & 0xff
-  })
-  return bytes
 }
 
 const isV4Mapped = (bytes: Uint8Array): boolean =>
@@ -105,16 +81,6 @@ export const parseCidr = (raw: string): Cidr | undefined => {
     return prefix < 96 ? undefined : { ...ip, prefix: prefix - 96 }
   }
   return { ...ip, prefix }
-}
-
-/** Whether the first `prefix` bits of `a` and `b` are equal (same version assumed). */
-const samePrefix = (a: Uint8Array, b: Uint8Array, prefix: number): boolean => {
-  const whole = prefix >> 3
-  for (let i = 0; i < whole; i++) if (a[i] !== b[i]) return false
-  const rest = prefix & 7
-  if (rest === 0) return true
-  const mask = (0xff << (8 - rest)) & 0xff
-  return ((a[whole] ?? 0) & mask) === ((b[whole] ?? 0) & mask)
 }
 
 export const inCidr = (ip: Ip, cidr: Cidr): boolean =>

@@ -26,7 +26,10 @@ import { SystemRoutes } from "./SystemHttp.ts"
 /** One API key cache for the rate limiter and TenantAuth: the limiter's lookup is the one TenantAuth reuses. */
 const ApiKeys = ApiKeyAuthObserved.pipe(Layer.provide(ApiKeyAuthLive))
 
-/** The handler groups with their middleware implementations (provided to the groups, not beside them). */
+/**
+ * The handler groups with their middleware implementations (provided to the groups, not beside them). The URL policy
+ * comes from the server, which shares it with the delivery worker.
+ */
 const Handlers = Layer.mergeAll(
   AdminHttp.pipe(Layer.provide([AdminAuthLive, IdempotencyLive])),
   EndpointsHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive, EndpointPreflightLive])),
@@ -54,7 +57,7 @@ const OpenApiRoute = Layer.suspend(() => {
 })
 
 /**
- * The contract served (given the URL policy of endpoint writes: UrlPolicyLive in production): its groups with their handlers, the probes, `/openapi.json`, `/docs` (Scalar, under its own CSP),
+ * The contract served: its groups with their handlers, the probes, `/openapi.json`, `/docs` (Scalar, under its own CSP),
  * `/metrics` and
  * the edge middleware. Every route layer gets `RouteTemplate`, so logs and metrics name the matched route's template.
  */

@@ -18,8 +18,8 @@ export interface TestServerShape {
 export class TestServer extends Context.Service<TestServer, TestServerShape>()("test/TestServer") {}
 
 /**
- * `metrics` and `tracing` replace the telemetry layers (a registry the test reads, an in-memory exporter), `urlPolicy`
- * the SSRF guard's resolver.
+ * `metrics` and `tracing` replace the telemetry layers (a registry the test reads, an in-memory exporter); `urlPolicy`
+ * the webhook URL policy (one on a scripted resolver).
  */
 export interface TestServerOptions extends ServerOptions {
   readonly config?: Partial<AppConfigShape>
