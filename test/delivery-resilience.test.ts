@@ -1,10 +1,9 @@
 import type { ServerResponse } from "node:http"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Duration, Effect, Layer } from "effect"
-import { HttpClient } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { appConfigTest } from "../layers/AppConfigLive.ts"
-import { blockedAtConnect, DeliveryHttpClientLive } from "../layers/DeliveryHttpClient.ts"
+import { DeliveryHttpClientLive } from "../layers/DeliveryHttpClient.ts"
 import { DeliveryWorkerLive } from "../layers/DeliveryWorkerLive.ts"
 import { endpointCircuitsTest } from "../layers/EndpointCircuitsLive.ts"
 import { EndpointsLive } from "../layers/EndpointsLive.ts"
@@ -17,6 +16,7 @@ import { Endpoints } from "../services/Endpoints.ts"
 import { Events } from "../services/Events.ts"
 import { Tenants } from "../services/Tenants.ts"
 import { apiClient, createTenant } from "./support/http.ts"
+import { outboundGet } from "./support/outbound.ts"
 import { answer, eventually, makeReceiver } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestSqlLive } from "./support/testDatabase.ts"
@@ -290,15 +290,7 @@ layer(guardedWorker(), { excludeTestServices: true })("the SSRF guard at connect
 })
 
 describe("the outbound client's connect-time guard", () => {
-  const get = (url: string) =>
-    Effect.gen(function* () {
-      const client = yield* HttpClient.HttpClient
-      return yield* client.get(url).pipe(
-        Effect.map((response) => response.status),
-        Effect.catch((error) => Effect.succeed(blockedAtConnect(error) ?? `other: ${error.message}`)),
-        Effect.scoped
-      )
-    })
+  const get = outboundGet
 
   it.live("refuses loopback names and literals in every spelling before connecting; allows them when configured", () =>
     Effect.gen(function* () {

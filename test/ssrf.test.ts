@@ -1,14 +1,14 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Option, Redacted } from "effect"
-import { HttpClient } from "effect/http"
 import { TestClock } from "effect/testing"
 import { appConfigTest } from "../layers/AppConfigLive.ts"
-import { blockedAtConnect, DeliveryHttpClientLive } from "../layers/DeliveryHttpClient.ts"
+import { DeliveryHttpClientLive } from "../layers/DeliveryHttpClient.ts"
 import { makeUrlPolicy, type Resolver, UrlPolicyLive, urlPolicyWith } from "../layers/UrlPolicyLive.ts"
 import type { AppConfigShape, AppEnv } from "../services/AppConfig.ts"
 import { AppConfig } from "../services/AppConfig.ts"
 import { UrlPolicy, type UrlPolicyShape } from "../services/UrlPolicy.ts"
 import { apiClient, createTenant, errorPaths, expectProblem, request } from "./support/http.ts"
+import { outboundGet } from "./support/outbound.ts"
 import { answer, eventually, makeReceiver } from "./support/receiver.ts"
 import { TestServer, testServer, type WireResponse } from "./support/testServer.ts"
 
@@ -328,15 +328,7 @@ describe("UrlPolicyLive: ports and the uniform message", () => {
 })
 
 describe("the outbound client's connect-time port check", () => {
-  const get = (url: string) =>
-    Effect.gen(function* () {
-      const client = yield* HttpClient.HttpClient
-      return yield* client.get(url).pipe(
-        Effect.map((response) => response.status),
-        Effect.catch((error) => Effect.succeed(blockedAtConnect(error) ?? `other: ${error.message}`)),
-        Effect.scoped
-      )
-    })
+  const get = outboundGet
 
   it.live("a port outside WEBHOOK_ALLOWED_PORTS is refused before connecting, private networks allowed or not", () =>
     Effect.gen(function* () {
