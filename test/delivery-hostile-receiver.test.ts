@@ -37,7 +37,7 @@ const tenantWithEndpoint = (url: string) =>
 
 /**
  * A receiver on a raw socket (node:http refuses to write a malformed status line): it answers each webhook with the
- * status line the event's `data.line` names, then closes the connection.
+ * status line the event's `data.line` names (base64: any bytes, NUL included), then closes the connection.
  */
 const rawReceiver: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
   Effect.promise(async () => {
@@ -54,7 +54,8 @@ const rawReceiver: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRel
         const body = Buffer.from(received.slice(headerEnd + 4), "latin1")
         if (body.length < length) return
         const { data } = JSON.parse(body.toString("utf8")) as { readonly data: { readonly line: string } }
-        socket.end(`${data.line}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok`, "latin1")
+        const line = Buffer.from(data.line, "base64").toString("latin1")
+        socket.end(`${line}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok`, "latin1")
       })
       socket.on("error", () => socket.destroy())
     })
@@ -181,7 +182,7 @@ layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true }
     ([line]) =>
       Effect.gen(function* () {
         const api = yield* tenantWithEndpoint(yield* rawReceiver)
-        const settled = yield* publishAndSettle(api, { line })
+        const settled = yield* publishAndSettle(api, { line: Buffer.from(line, "latin1").toString("base64") })
         assert.oneOf(settled.status, ["succeeded", "failed"], line)
         assert.isAtMost(settled.attemptCount, maxAttempts, line)
         assert.strictEqual(settled.attempts.length, settled.attemptCount, line)
