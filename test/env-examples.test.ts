@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { ConfigProvider, Duration, Effect, Option } from "effect"
 import { describe, expect, it } from "vitest"
-import { appConfig } from "../layers/AppConfigLive.ts"
+import { appConfig, testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
 import { packageRoot } from "../layers/PackageInfo.ts"
 
 /**
@@ -61,11 +61,17 @@ const parseRecording = (env: Record<string, string>) => {
   return { result, read }
 }
 
+/** What must be set outside development (startup stops without it): valid values, so the rest can be recorded. */
+const requiredOutsideDevelopment: Record<string, string> = { ENCRYPTION_KEYS: testEncryptionKeysEnv }
+
 /** Every variable the code reads, whatever APP_ENV is. */
 const variablesReadByCode = (): Set<string> => {
   const all = new Set<string>()
   for (const appEnv of ["development", "staging", "production"]) {
-    const { result, read } = parseRecording({ APP_ENV: appEnv })
+    const { result, read } = parseRecording({
+      APP_ENV: appEnv,
+      ...(appEnv === "development" ? {} : requiredOutsideDevelopment)
+    })
     expect(result._tag, `defaults must parse with APP_ENV=${appEnv}`).toBe("Success")
     for (const name of read) all.add(name)
   }
@@ -113,6 +119,7 @@ describe("infra/app/environments/*.env.example", () => {
           expect(config.logFormat).toBe("json")
           expect(Duration.toMillis(config.shutdownDelay)).toBeGreaterThan(0)
           expect(Option.isSome(config.adminToken)).toBe(true)
+          expect(config.encryption.developmentDefault).toBe(false)
         }
       })
     })
