@@ -20,6 +20,7 @@ import { LogSinkStdout } from "../layers/LogSinkLive.ts"
 import { MetricsLive } from "../layers/MetricsLive.ts"
 import { MigrationsLive } from "../layers/Migrations.ts"
 import { ReadinessLive } from "../layers/ReadinessLive.ts"
+import { SecretBoxLive } from "../layers/SecretBoxLive.ts"
 import { TracingLive } from "../layers/TracingLive.ts"
 import type { AppConfig } from "../services/AppConfig.ts"
 import type { LogSink } from "../services/LogSink.ts"
@@ -82,6 +83,8 @@ export const makeServer = <E = never, R = never>(
     Layer.provide(Database),
     Layer.provide(EndpointCircuitsLive),
     Layer.provide(ReadinessLive),
+    // One SecretBox (ENCRYPTION_KEYS) for the API and the delivery worker.
+    Layer.provide(SecretBoxLive),
     Layer.provide(Telemetry)
   )
 }

@@ -6,6 +6,7 @@ import { EndpointCircuitsLive } from "../layers/EndpointCircuitsLive.ts"
 import { ExitAfterShutdownTimeout, ExitOnSecondSignal } from "../layers/GracefulShutdown.ts"
 import { MetricsLive } from "../layers/MetricsLive.ts"
 import { MigrationsLive } from "../layers/Migrations.ts"
+import { SecretBoxLive } from "../layers/SecretBoxLive.ts"
 import { Foundation } from "./App.ts"
 import { exitCodeTeardown } from "./StartupError.ts"
 
@@ -21,6 +22,7 @@ Layer.launch(
   Worker.pipe(
     Layer.provide(MigrationsLive.pipe(Layer.provideMerge(DatabaseLive))),
     Layer.provide(EndpointCircuitsLive),
+    Layer.provide(SecretBoxLive),
     Layer.provide(MetricsLive),
     Layer.provide(Foundation)
   )
