@@ -57,7 +57,7 @@ interface ClaimedRow {
   readonly previous_secret: string | null
 }
 
-/** What the attempt says when the endpoint's secret cannot be opened: for the tenant, without the operator's details. */
+/** The attempt's error when the endpoint's secret cannot be opened: for the tenant, without the operator's details. */
 const unreadableSecretError =
   "not sent: the endpoint's signing secret cannot be decrypted (server key configuration); retried like a failure"
 

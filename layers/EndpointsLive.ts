@@ -56,75 +56,74 @@ const livePrevious = (
  * circuits' store: this process's memory, or Redis shared by every replica). Signing secrets are stored sealed
  * (SecretBox, context `endpoints.secret:<endpoint id>` for the current and the previous secret alike) and opened here.
  */
-export const EndpointsLive: Layer.Layer<Endpoints, never, SqlClient.SqlClient | EndpointCircuits | SecretBox> =
-  Layer.effect(
-    Endpoints,
-    Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
-      const circuits = yield* EndpointCircuits
-      const box = yield* SecretBox
-      const withHealth = (endpoint: StoredEndpoint): Effect.Effect<Endpoint> =>
-        Effect.map(circuits.health(endpoint.id), (health) => ({
-          ...endpoint,
-          health: { circuit: health.circuit, openUntil: health.openUntil === null ? null : iso(health.openUntil) }
-        }))
-      const oneWithHealth = (row: EndpointRow | undefined) =>
-        row === undefined
-          ? Effect.succeed(Option.none<Endpoint>())
-          : Effect.map(withHealth(toEndpoint(row)), Option.some)
-      /**
-       * A previous secret that does not open (sealed under a key no longer configured) is treated as absent: it cannot
-       * sign, and the current secret still does. Logged, without the value.
-       */
-      const openPrevious = (sealed: string, context: SecretContext, during: "read" | "rotate") =>
-        box
-          .open(sealed, context)
-          .pipe(
-            Effect.catchTag("SecretUnreadable", (error) =>
-              Effect.logWarning("endpoint: the previous signing secret cannot be opened; treated as absent").pipe(
-                Effect.annotateLogs({ during, reason: error.reason, keyId: error.keyId, context: error.context }),
-                Effect.as(null)
-              )
+type Dependencies = SqlClient.SqlClient | EndpointCircuits | SecretBox
+
+export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.effect(
+  Endpoints,
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const circuits = yield* EndpointCircuits
+    const box = yield* SecretBox
+    const withHealth = (endpoint: StoredEndpoint): Effect.Effect<Endpoint> =>
+      Effect.map(circuits.health(endpoint.id), (health) => ({
+        ...endpoint,
+        health: { circuit: health.circuit, openUntil: health.openUntil === null ? null : iso(health.openUntil) }
+      }))
+    const oneWithHealth = (row: EndpointRow | undefined) =>
+      row === undefined ? Effect.succeed(Option.none<Endpoint>()) : Effect.map(withHealth(toEndpoint(row)), Option.some)
+    /**
+     * A previous secret that does not open (sealed under a key no longer configured) is treated as absent: it cannot
+     * sign, and the current secret still does. Logged, without the value.
+     */
+    const openPrevious = (sealed: string, context: SecretContext, during: "read" | "rotate") =>
+      box
+        .open(sealed, context)
+        .pipe(
+          Effect.catchTag("SecretUnreadable", (error) =>
+            Effect.logWarning("endpoint: the previous signing secret cannot be opened; treated as absent").pipe(
+              Effect.annotateLogs({ during, reason: error.reason, keyId: error.keyId, context: error.context }),
+              Effect.as(null)
             )
           )
-      const select = sql.unsafe(columns)
-      /** A text[] parameter, passed as JSON: the driver has no array encoder. */
-      const textArray = (items: ReadonlyArray<string>) =>
-        sql`ARRAY(SELECT jsonb_array_elements_text(${JSON.stringify(items)}::jsonb))`
+        )
+    const select = sql.unsafe(columns)
+    /** A text[] parameter, passed as JSON: the driver has no array encoder. */
+    const textArray = (items: ReadonlyArray<string>) =>
+      sql`ARRAY(SELECT jsonb_array_elements_text(${JSON.stringify(items)}::jsonb))`
 
-      return Endpoints.of({
-        create: Effect.fn("Endpoints.create")(function* (tenantId, input) {
-          const id = yield* newId("ep")
-          const secret = yield* box.seal(yield* newWebhookSecret, SecretContext.endpointSecret(id))
-          const [row] = yield* sql<EndpointRow>`
+    return Endpoints.of({
+      create: Effect.fn("Endpoints.create")(function* (tenantId, input) {
+        const id = yield* newId("ep")
+        const secret = yield* box.seal(yield* newWebhookSecret, SecretContext.endpointSecret(id))
+        const [row] = yield* sql<EndpointRow>`
           INSERT INTO endpoints (id, tenant_id, url, description, event_types, enabled, metadata, secret)
           VALUES (${id}, ${tenantId}, ${input.url}, ${input.description ?? ""},
                   ${textArray(input.eventTypes ?? [])}, ${input.enabled ?? true},
                   ${JSON.stringify(input.metadata ?? {})}::jsonb, ${secret})
           RETURNING ${select}`
-          if (row === undefined) return yield* Effect.die(new Error("INSERT ... RETURNING returned no row"))
-          return yield* withHealth(toEndpoint(row))
-        }),
+        if (row === undefined) return yield* Effect.die(new Error("INSERT ... RETURNING returned no row"))
+        return yield* withHealth(toEndpoint(row))
+      }),
 
-        list: Effect.fn("Endpoints.list")(function* (tenantId, page) {
-          const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND id < ${id}` })
-          const rows = yield* sql<EndpointRow>`
+      list: Effect.fn("Endpoints.list")(function* (tenantId, page) {
+        const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND id < ${id}` })
+        const rows = yield* sql<EndpointRow>`
           SELECT ${select} FROM endpoints WHERE tenant_id = ${tenantId} ${before}
           ORDER BY id DESC LIMIT ${page.limit + 1}`
-          const stored = toPage(rows, page.limit, toEndpoint)
-          const items = yield* Effect.forEach(stored.items, withHealth, { concurrency: 8 })
-          return { ...stored, items }
-        }),
+        const stored = toPage(rows, page.limit, toEndpoint)
+        const items = yield* Effect.forEach(stored.items, withHealth, { concurrency: 8 })
+        return { ...stored, items }
+      }),
 
-        get: Effect.fn("Endpoints.get")(function* (tenantId, id) {
-          const [row] = yield* sql<EndpointRow>`
+      get: Effect.fn("Endpoints.get")(function* (tenantId, id) {
+        const [row] = yield* sql<EndpointRow>`
           SELECT ${select} FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${id}`
-          return yield* oneWithHealth(row)
-        }),
+        return yield* oneWithHealth(row)
+      }),
 
-        update: Effect.fn("Endpoints.update")(function* (tenantId, id, patch) {
-          // COALESCE keeps what the patch leaves out; one statement, scoped by tenant.
-          const [row] = yield* sql<EndpointRow>`
+      update: Effect.fn("Endpoints.update")(function* (tenantId, id, patch) {
+        // COALESCE keeps what the patch leaves out; one statement, scoped by tenant.
+        const [row] = yield* sql<EndpointRow>`
           UPDATE endpoints SET
             url = COALESCE(${patch.url ?? null}::text, url),
             description = COALESCE(${patch.description ?? null}::text, description),
@@ -134,39 +133,39 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, SqlClient.SqlClient | 
             updated_at = now()
           WHERE tenant_id = ${tenantId} AND id = ${id}
           RETURNING ${select}`
-          return yield* oneWithHealth(row)
-        }),
+        return yield* oneWithHealth(row)
+      }),
 
-        delete: Effect.fn("Endpoints.delete")(function* (tenantId, id) {
-          const rows = yield* sql`DELETE FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${id} RETURNING id`
-          return rows.length > 0
-        }),
+      delete: Effect.fn("Endpoints.delete")(function* (tenantId, id) {
+        const rows = yield* sql`DELETE FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${id} RETURNING id`
+        return rows.length > 0
+      }),
 
-        getSecret: Effect.fn("Endpoints.getSecret")(function* (tenantId, id) {
-          const [row] = yield* sql<SecretRow>`
+      getSecret: Effect.fn("Endpoints.getSecret")(function* (tenantId, id) {
+        const [row] = yield* sql<SecretRow>`
           SELECT secret, previous_secret, previous_secret_expires_at
           FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${id}`
-          if (row === undefined) return Option.none()
-          const context = SecretContext.endpointSecret(id)
-          // The current secret must open (otherwise no delivery can be signed either: the caller answers 500).
-          const secret = yield* box.open(row.secret, context)
-          const previous = livePrevious(row, Date.now())
-          const previousSecret = previous === undefined ? null : yield* openPrevious(previous.sealed, context, "read")
-          return Option.some({
-            secret,
-            previousSecret,
-            previousSecretExpiresAt: previous === undefined || previousSecret === null ? null : iso(previous.expiresAt)
-          })
-        }),
+        if (row === undefined) return Option.none()
+        const context = SecretContext.endpointSecret(id)
+        // The current secret must open (otherwise no delivery can be signed either: the caller answers 500).
+        const secret = yield* box.open(row.secret, context)
+        const previous = livePrevious(row, Date.now())
+        const previousSecret = previous === undefined ? null : yield* openPrevious(previous.sealed, context, "read")
+        return Option.some({
+          secret,
+          previousSecret,
+          previousSecretExpiresAt: previous === undefined || previousSecret === null ? null : iso(previous.expiresAt)
+        })
+      }),
 
-        rotateSecret: Effect.fn("Endpoints.rotateSecret")(function* (tenantId, id) {
-          const context = SecretContext.endpointSecret(id)
-          const next = yield* newWebhookSecret
-          const sealed = yield* box.seal(next, context)
-          const overlapSeconds = Duration.toSeconds(secretRotationOverlap)
-          // The current secret moves into previous_secret still sealed (both columns share the endpoint's context):
-          // one statement, no read-modify-write, so concurrent rotations cannot interleave.
-          const [row] = yield* sql<SecretRow>`
+      rotateSecret: Effect.fn("Endpoints.rotateSecret")(function* (tenantId, id) {
+        const context = SecretContext.endpointSecret(id)
+        const next = yield* newWebhookSecret
+        const sealed = yield* box.seal(next, context)
+        const overlapSeconds = Duration.toSeconds(secretRotationOverlap)
+        // The current secret moves into previous_secret still sealed (both columns share the endpoint's context):
+        // one statement, no read-modify-write, so concurrent rotations cannot interleave.
+        const [row] = yield* sql<SecretRow>`
           UPDATE endpoints SET
             previous_secret = secret,
             previous_secret_expires_at = now() + make_interval(secs => ${overlapSeconds}),
@@ -174,23 +173,22 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, SqlClient.SqlClient | 
             updated_at = now()
           WHERE tenant_id = ${tenantId} AND id = ${id}
           RETURNING secret, previous_secret, previous_secret_expires_at`
-          if (row === undefined) return Option.none()
-          const previous = livePrevious(row, Date.now())
-          let previousSecret = previous === undefined ? null : yield* openPrevious(previous.sealed, context, "rotate")
-          if (previous !== undefined && previousSecret === null) {
-            // The old secret cannot be opened (a key no longer configured): it could never sign again, so it is dropped,
-            // and rotating is how an endpoint gets a readable secret back.
-            yield* sql`
+        if (row === undefined) return Option.none()
+        const previous = livePrevious(row, Date.now())
+        const previousSecret = previous === undefined ? null : yield* openPrevious(previous.sealed, context, "rotate")
+        if (previous !== undefined && previousSecret === null) {
+          // The old secret cannot be opened (a key no longer configured): it could never sign again, so it is
+          // dropped, and rotating is how an endpoint gets a readable secret back.
+          yield* sql`
             UPDATE endpoints SET previous_secret = NULL, previous_secret_expires_at = NULL
             WHERE id = ${id} AND previous_secret = ${previous.sealed}`
-            previousSecret = null
-          }
-          return Option.some({
-            secret: next,
-            previousSecret,
-            previousSecretExpiresAt: previous === undefined || previousSecret === null ? null : iso(previous.expiresAt)
-          })
+        }
+        return Option.some({
+          secret: next,
+          previousSecret,
+          previousSecretExpiresAt: previous === undefined || previousSecret === null ? null : iso(previous.expiresAt)
         })
       })
     })
-  )
+  })
+)

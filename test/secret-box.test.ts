@@ -172,7 +172,7 @@ describe("SecretBox", () => {
       const started = performance.now()
       for (let i = 0; i < rounds; i++) yield* boxA.open(sealed, endpointA)
       const perOpenMs = (performance.now() - started) / rounds
-      // ~2-10 µs on a laptop; the bound only catches something pathological (a KDF, a sync wait) on a loaded CI box.
+      // ~10 µs here (2 shared cores); the bound only catches something pathological (a KDF, a blocking call).
       assert.isBelow(perOpenMs, 0.5, `${perOpenMs} ms per open`)
     })
   )

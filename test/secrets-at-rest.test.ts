@@ -77,7 +77,7 @@ const secretOf = (response: WireResponse): SecretAnswer => expectStatus(response
 const signingSecret = /^whsec_[A-Za-z0-9+/]{43}=$/
 const apiKeyFormat = /^ck_[A-Za-z0-9_-]{43}$/
 
-/** A tenant, its API key and one endpoint, with every write sent with an Idempotency-Key (so its response is stored). */
+/** A tenant, its API keys and one endpoint; every write sent with an Idempotency-Key (so its response is stored). */
 type At<R> = (path: string, options?: Call) => Effect.Effect<WireResponse, never, R>
 
 const scenario = <R>(at: At<R>, url: string) =>
@@ -449,7 +449,7 @@ layer(Shared, { excludeTestServices: true, timeout: "120 seconds" })("ENCRYPTION
 
         const lost = yield* startWith([keyC], workerOn)
         const at = on(lost)
-        // It started (a sweep that cannot open a value is no reason to stop) and told the operator which key is missing.
+        // It started (a value it cannot open is no reason to stop) and told the operator which key is missing.
         assert.strictEqual((yield* at("/readyz")).status, 200)
         const complaint = logEntries(lost).find((e) =>
           String(e.message).startsWith("secrets at rest: some values cannot be opened with ENCRYPTION_KEYS")
