@@ -8,7 +8,7 @@ import {
   SecretUnreadable,
   sealedPrefix
 } from "../services/SecretBox.ts"
-import type { EncryptionKeyList } from "../src/domain/EncryptionKeys.ts"
+import { type EncryptionKeyList, includesDevelopmentKey } from "../src/domain/EncryptionKeys.ts"
 
 const algorithm = "aes-256-gcm"
 const ivBytes = 12
@@ -75,7 +75,8 @@ export const makeSecretBox = (keys: EncryptionKeyList): SecretBoxShape => {
     seal,
     open,
     currentPrefix: `${sealedPrefix}${current.id}:`,
-    keyIds: keys.map((key) => key.id)
+    keyIds: keys.map((key) => key.id),
+    sealsWithDevelopmentKey: includesDevelopmentKey([current])
   }
 }
 

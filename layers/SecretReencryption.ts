@@ -10,7 +10,17 @@ export interface ReencryptionReport {
   readonly responsesUnreadable: number
   /** Key ids of the values that could not be opened because their key is not configured. */
   readonly unknownKeyIds: ReadonlyArray<string>
+  /** Not run: the sealing key is the public development key. */
+  readonly skipped: boolean
 }
+
+const nothingDone = {
+  endpointSecretsSealed: 0,
+  endpointSecretsUnreadable: 0,
+  responsesSealed: 0,
+  responsesUnreadable: 0,
+  unknownKeyIds: []
+} as const
 
 export interface ReencryptionOptions {
   /** Rows per transaction. */
@@ -39,7 +49,8 @@ interface ResponseRow {
  * transaction holding its rows with `FOR UPDATE SKIP LOCKED`, so replicas starting at once share the work instead of
  * waiting on each other, and a concurrent rotation or claim waits for one short batch at most. Only SQL and local
  * crypto happen while a batch holds its connection. A value that cannot be opened (its key is not configured, or it
- * was tampered with) is left as it is and counted. Idempotent: a second run finds nothing to do.
+ * was tampered with) is left as it is and counted. Idempotent: a second run finds nothing to do. Skipped when the
+ * sealing key is the public development key.
  */
 export const reencryptSecrets = (
   options: ReencryptionOptions = defaultReencryptionOptions
@@ -47,6 +58,12 @@ export const reencryptSecrets = (
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const box = yield* SecretBox
+    if (box.sealsWithDevelopmentKey) {
+      // Sealing under a public key protects nothing, and `npm run migrate` from a checkout (development, no
+      // ENCRYPTION_KEYS) against a real database must not re-seal its rows under a key its servers do not have.
+      yield* Effect.logInfo("secrets at rest: re-encryption sweep skipped: the sealing key is the development key")
+      return { ...nothingDone, skipped: true }
+    }
     const prefix = box.currentPrefix
     const unknownKeyIds = new Set<string>()
     /** The value sealed under the current key, or undefined when it cannot be opened. */
@@ -151,10 +168,12 @@ export const reencryptSecrets = (
       endpointSecretsUnreadable,
       responsesSealed,
       responsesUnreadable,
-      unknownKeyIds: [...unknownKeyIds].sort()
+      unknownKeyIds: [...unknownKeyIds].sort(),
+      skipped: false
     } satisfies ReencryptionReport
   }).pipe(
     Effect.tap((report) => {
+      if (report.skipped) return Effect.void
       const counts = {
         endpointSecretsSealed: report.endpointSecretsSealed,
         responsesSealed: report.responsesSealed,

@@ -68,6 +68,8 @@ export interface SecretBoxShape {
   readonly currentPrefix: string
   /** The key ids `open` knows, the sealing one first (not secret: they are in every sealed value). */
   readonly keyIds: ReadonlyArray<string>
+  /** The sealing key is the public development key: what it seals is protected from nobody. */
+  readonly sealsWithDevelopmentKey: boolean
 }
 
 export class SecretBox extends Context.Service<SecretBox, SecretBoxShape>()("codex/SecretBox") {}

@@ -8,7 +8,7 @@ import { makeSecretBox } from "../layers/SecretBoxLive.ts"
 import { reencryptSecrets } from "../layers/SecretReencryption.ts"
 import type { DeliveryConfig } from "../services/AppConfig.ts"
 import { SecretBox } from "../services/SecretBox.ts"
-import type { EncryptionKey, EncryptionKeyList } from "../src/domain/EncryptionKeys.ts"
+import { developmentKey, type EncryptionKey, type EncryptionKeyList } from "../src/domain/EncryptionKeys.ts"
 import { callUrl, problemBody, type WireResponse } from "./support/http.ts"
 import { answer, eventually, makeReceiver, type Received } from "./support/receiver.ts"
 import { SharedDatabase, SharedDatabaseLive, testServerWithSql } from "./support/sharedDatabase.ts"
@@ -301,6 +301,28 @@ layer(testServerWithSql(), { excludeTestServices: true })("secrets at rest, thro
         // Nothing left to do: a second run changes nothing.
         const again = yield* sweep(100)
         assert.strictEqual(again.endpointSecretsSealed + again.responsesSealed, 0)
+      })
+  )
+
+  it.effect(
+    "with the public development key sealing (development, ENCRYPTION_KEYS unset) the sweep touches nothing",
+    () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const s = yield* scenario(call, "http://127.0.0.1:9/hook")
+        yield* sql`UPDATE endpoints SET secret = ${s.secrets.current} WHERE id = ${s.endpointId}`
+        // A `npm run migrate` from a checkout without ENCRYPTION_KEYS, against this database: it must not re-seal the
+        // rows under a key the servers do not have (nor under a public one).
+        const report = yield* reencryptSecrets({ batchSize: 10 }).pipe(
+          Effect.provideService(SecretBox, makeSecretBox([developmentKey]))
+        )
+        assert.isTrue(report.skipped)
+        const row = yield* endpointRow(s.endpointId)
+        assert.strictEqual(row.secret, s.secrets.current)
+        assert.match(row.previous_secret ?? "", sealedUnder("test"))
+        // The server's own key seals it (and leaves the database as the other tests expect it).
+        assert.strictEqual((yield* sweep(10)).endpointSecretsSealed, 1)
+        assert.match((yield* endpointRow(s.endpointId)).secret, sealedUnder("test"))
       })
   )
 
