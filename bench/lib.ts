@@ -15,6 +15,9 @@ export const containerNodeOptions = (dockerfile = "Dockerfile"): string => {
   return value
 }
 
+/** `ENCRYPTION_KEYS` for the codex-api processes benchmarks and the drill start outside development (a throwaway key). */
+export const benchEncryptionKeys = "bench:OXGhgITwFEExIgY8cMbyVM2zGMPZb91KEiehrfr4+Kg="
+
 export const freePort = () =>
   new Promise<number>((resolve) => {
     const server = createServer().listen(0, "127.0.0.1", () => {

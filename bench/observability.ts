@@ -16,7 +16,7 @@
 import { spawn } from "node:child_process"
 import { createServer as createHttpServer } from "node:http"
 import autocannon from "autocannon"
-import { freePort, median } from "./lib.ts"
+import { benchEncryptionKeys, freePort, median } from "./lib.ts"
 
 const duration = Number(process.env.BENCH_DURATION ?? 10)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
@@ -56,6 +56,7 @@ const startApp = async (env: Record<string, string>) => {
     env: {
       PATH: process.env.PATH ?? "",
       APP_ENV: "staging",
+      ENCRYPTION_KEYS: benchEncryptionKeys,
       HOST: "127.0.0.1",
       PORT: String(port),
       LOG_FORMAT: "json",

@@ -29,6 +29,7 @@ import { join } from "node:path"
 import { promisify } from "node:util"
 import type autocannon from "autocannon"
 import {
+  benchEncryptionKeys,
   containerNodeOptions,
   type Load,
   load,
@@ -67,6 +68,7 @@ const codexEnv = (databaseUrl: string): Record<string, string> => ({
   NODE_OPTIONS: nodeOptions,
   APP_ENV: "staging",
   ADMIN_TOKEN: adminToken,
+  ENCRYPTION_KEYS: benchEncryptionKeys,
   LOG_FORMAT: "json",
   LOG_LEVEL: "info",
   ACCESS_LOG: "true",

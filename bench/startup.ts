@@ -11,7 +11,7 @@ import { spawn } from "node:child_process"
 import { rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { freePort, median, rssMb } from "./lib.ts"
+import { benchEncryptionKeys, freePort, median, rssMb } from "./lib.ts"
 
 const runs = Number(process.env.BENCH_RUNS ?? 3)
 // A database of the benchmark's own: the app migrates it at startup.
@@ -37,6 +37,7 @@ const once = async (env: Record<string, string>) => {
     env: {
       ...process.env,
       APP_ENV: "staging",
+      ENCRYPTION_KEYS: benchEncryptionKeys,
       SHUTDOWN_DELAY: "0 seconds",
       LOG_LEVEL: "warn",
       PORT: String(port),

@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import pg from "pg"
-import { freePort, percentile } from "../bench/lib.ts"
+import { benchEncryptionKeys, freePort, percentile } from "../bench/lib.ts"
 import { fuzzRequest } from "./fuzz.ts"
 import {
   httpStatus,
@@ -57,6 +57,7 @@ const replicaEnv = (databaseUrl: string, redisUrl: string): Record<string, strin
   NODE_EXTRA_CA_CERTS: tls.certPath,
   APP_ENV: "staging",
   ADMIN_TOKEN: adminToken,
+  ENCRYPTION_KEYS: benchEncryptionKeys,
   LOG_FORMAT: "json",
   LOG_LEVEL: "info",
   DATABASE_URL: databaseUrl,

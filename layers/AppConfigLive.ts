@@ -5,11 +5,19 @@ import {
   type AppEnv,
   type BreakerConfig,
   type DeliveryConfig,
+  type EncryptionConfig,
   type IdempotencyConfig,
   type RateLimitConfig,
   type TracingConfig
 } from "../services/AppConfig.ts"
 import { defaultAllowedPorts, parseAllowedPorts } from "../src/domain/AllowedPorts.ts"
+import {
+  developmentKey,
+  type EncryptionKeyList,
+  includesDevelopmentKey,
+  includesPlaceholderKey,
+  parseEncryptionKeys
+} from "../src/domain/EncryptionKeys.ts"
 import { parseTrustProxy } from "../src/http/ClientIp.ts"
 import { packageVersion } from "./PackageInfo.ts"
 
@@ -151,12 +159,21 @@ export const adminTokenMinLength = 32
  * ADMIN_TOKEN opens every tenant's data: outside development a short one (a password someone typed) stops startup.
  * Development keeps any value, for the README walkthrough.
  */
-const strongAdminToken = (config: AppConfigShape): Config.Config<AppConfigShape> =>
-  config.appEnv !== "development" &&
-  Option.isSome(config.adminToken) &&
-  Redacted.value(config.adminToken.value).length < adminTokenMinLength
-    ? configFailure("ADMIN_TOKEN", `must be at least ${adminTokenMinLength} characters outside development`)
-    : Config.succeed(config)
+const strongAdminToken = (config: AppConfigShape): Config.Config<AppConfigShape> => {
+  if (config.appEnv === "development" || Option.isNone(config.adminToken)) return Config.succeed(config)
+  const token = Redacted.value(config.adminToken.value)
+  if (token.length < adminTokenMinLength) {
+    return configFailure("ADMIN_TOKEN", `must be at least ${adminTokenMinLength} characters outside development`)
+  }
+  // The example files' value, copied unedited, is public.
+  if (token.includes("CHANGE_ME")) {
+    return configFailure(
+      "ADMIN_TOKEN",
+      "is still the example's placeholder: set a random token (openssl rand -base64 32)"
+    )
+  }
+  return Config.succeed(config)
+}
 
 /** `IDEMPOTENCY_TTL` (default 5 minutes, the product spec), `IDEMPOTENCY_LOCK_TIMEOUT`, `IDEMPOTENCY_REQUIRED`. */
 const idempotencyConfig: Config.Config<IdempotencyConfig> = Config.all({
@@ -217,6 +234,42 @@ const rateLimitConfig: Config.Config<RateLimitConfig> = Config.all({
 )
 
 /**
+ * `ENCRYPTION_KEYS` (secrets at rest): `id:base64-of-32-bytes,...`, the first key sealing. Required in staging and
+ * production; unset in development, the public development key (with a warning at startup). The public key is refused
+ * outside development. Read as a Redacted value, and no error message repeats it.
+ */
+const encryptionConfig = (appEnv: AppEnv): Config.Config<EncryptionConfig> =>
+  Config.option(Config.Redacted("ENCRYPTION_KEYS")).pipe(
+    Config.flatMap((raw): Config.Config<EncryptionConfig> => {
+      if (Option.isNone(raw)) {
+        if (appEnv !== "development") {
+          return configFailure(
+            "ENCRYPTION_KEYS",
+            `is required when APP_ENV=${appEnv}: id:base64-of-32-bytes (generate a key with: openssl rand -base64 32)`
+          )
+        }
+        const keys: EncryptionKeyList = [developmentKey]
+        return Config.succeed({ keys: Redacted.make(keys), developmentDefault: true })
+      }
+      const keys = parseEncryptionKeys(Redacted.value(raw.value))
+      if (typeof keys === "string") return configFailure("ENCRYPTION_KEYS", keys)
+      if (appEnv !== "development" && includesDevelopmentKey(keys)) {
+        return configFailure(
+          "ENCRYPTION_KEYS",
+          `holds the public development key, which is refused when APP_ENV=${appEnv}`
+        )
+      }
+      if (appEnv !== "development" && includesPlaceholderKey(keys)) {
+        return configFailure(
+          "ENCRYPTION_KEYS",
+          `holds a placeholder (one byte repeated), refused when APP_ENV=${appEnv}: generate a key with openssl rand -base64 32`
+        )
+      }
+      return Config.succeed({ keys: Redacted.make(keys), developmentDefault: false })
+    })
+  )
+
+/**
  * The environment variables codex-api reads, with their defaults. Defaults that depend on `APP_ENV` (log format,
  * shutdown delay) are resolved after `APP_ENV` itself is read. An empty variable counts as unset.
  */
@@ -263,7 +316,8 @@ export const appConfig: Config.Config<AppConfigShape> = Config.Literals(
       redisUrl: Config.option(Config.Redacted("REDIS_URL")),
       breaker: breakerConfig,
       idempotency: idempotencyConfig,
-      rateLimit: rateLimitConfig
+      rateLimit: rateLimitConfig,
+      encryption: encryptionConfig(appEnv)
     })
   ),
   Config.flatMap(delayWithinTimeout),
@@ -291,6 +345,24 @@ export const testRateLimit: RateLimitConfig = {
   onStoreError: "allow",
   trustProxy: { _tag: "None" }
 }
+
+/**
+ * The keys of the test configuration: one fixed test key, `test` (tests of key rotation build their own). Not the
+ * development key, so tests see the configured path.
+ */
+const testKeyBase64 = "CxVIGq9xNo4r7klRnZxH9MYQxJXj5vrlT8SIBw3TIcc="
+export const testEncryptionKeys: EncryptionKeyList = [
+  { id: "test", material: new Uint8Array(Buffer.from(testKeyBase64, "base64")) }
+]
+
+/** The same key as an `ENCRYPTION_KEYS` value, for the processes tests start beside an in-process server. */
+export const testEncryptionKeysEnv = `test:${testKeyBase64}`
+
+/** `EncryptionConfig` for tests from the given keys (default: the test key). */
+export const testEncryption = (keys: EncryptionKeyList = testEncryptionKeys): EncryptionConfig => ({
+  keys: Redacted.make(keys),
+  developmentDefault: false
+})
 
 /** A fixed configuration for tests: development defaults with the given overrides. */
 export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.Layer<AppConfig> =>
@@ -342,5 +414,6 @@ export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.La
     },
     idempotency: { ttl: Duration.minutes(5), lockTimeout: Duration.seconds(60), required: false },
     rateLimit: testRateLimit,
+    encryption: testEncryption(),
     ...overrides
   })

@@ -21,6 +21,7 @@ import { AppConfig } from "../services/AppConfig.ts"
 import { DeliveryWorker } from "../services/DeliveryWorker.ts"
 import { type CircuitRejected, CircuitVerdict, EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { type DeliveryOutcome, Metrics } from "../services/Metrics.ts"
+import { SecretBox, SecretContext } from "../services/SecretBox.ts"
 import { destinationNotPermitted, UrlPolicy } from "../services/UrlPolicy.ts"
 import { isTransientStatus } from "../src/domain/CircuitPolicy.ts"
 import {
@@ -52,10 +53,15 @@ interface ClaimedRow {
   readonly event_created_at: Date
   readonly url: string
   readonly enabled: boolean
+  /** Sealed (SecretBox), or a legacy plaintext an older replica wrote. */
   readonly secret: string
-  /** Only while the rotation overlap lasts. */
+  /** Only while the rotation overlap lasts; sealed like `secret`. */
   readonly previous_secret: string | null
 }
+
+/** The attempt's error when the endpoint's secret cannot be opened: for the tenant, without the operator's details. */
+const unreadableSecretError =
+  "not sent: the endpoint's signing secret cannot be decrypted (server key configuration); retried like a failure"
 
 /** What one attempt came to. */
 interface AttemptResult {
@@ -168,7 +174,14 @@ const newWorkerId = (): string => `wkr_${randomBytes(8).toString("hex")}`
 export const DeliveryWorkerLive: Layer.Layer<
   DeliveryWorker,
   never,
-  AppConfig | SqlClient.SqlClient | PgClient.PgClient | UrlPolicy | Metrics | HttpClient.HttpClient | EndpointCircuits
+  | AppConfig
+  | SqlClient.SqlClient
+  | PgClient.PgClient
+  | UrlPolicy
+  | Metrics
+  | HttpClient.HttpClient
+  | EndpointCircuits
+  | SecretBox
 > = Layer.effect(
   DeliveryWorker,
   Effect.gen(function* () {
@@ -179,6 +192,7 @@ export const DeliveryWorkerLive: Layer.Layer<
     const metrics = yield* Metrics
     const client = yield* HttpClient.HttpClient
     const circuits = yield* EndpointCircuits
+    const box = yield* SecretBox
     const settings = config.delivery
     const workerId = newWorkerId()
     const userAgent = `codex-api/${config.version}`
@@ -273,12 +287,34 @@ export const DeliveryWorkerLive: Layer.Layer<
         )
       })
 
+    /**
+     * The secrets to sign with, opened: the current one (a failure when it cannot be opened: nothing can be signed),
+     * then the previous one while its overlap lasts (dropped, with a warning, when it cannot be opened).
+     */
+    const signingSecrets = (row: ClaimedRow) =>
+      Effect.gen(function* () {
+        const context = SecretContext.endpointSecret(row.endpoint_id)
+        const current = yield* box.open(row.secret, context)
+        if (row.previous_secret === null) return [current] as const
+        const previous = yield* box
+          .open(row.previous_secret, context)
+          .pipe(
+            Effect.catchTag("SecretUnreadable", (error) =>
+              Effect.logWarning(
+                "delivery: the previous signing secret cannot be opened; signing with the current one"
+              ).pipe(
+                Effect.annotateLogs({ endpointId: row.endpoint_id, reason: error.reason, keyId: error.keyId }),
+                Effect.as(undefined)
+              )
+            )
+          )
+        return previous === undefined ? ([current] as const) : ([current, previous] as const)
+      })
+
     /** The HTTP request itself: at most `DELIVERY_TIMEOUT` for connect, send, headers and the body excerpt. */
-    const send = (row: ClaimedRow) =>
+    const send = (row: ClaimedRow, secrets: readonly [string, ...ReadonlyArray<string>]) =>
       Effect.gen(function* () {
         const body = webhookBody(row.event_type, row.event_occurred_at, row.event_data)
-        const secrets: readonly [string, ...Array<string>] =
-          row.previous_secret === null ? [row.secret] : [row.secret, row.previous_secret]
         const headers = webhookHeaders(secrets, row.event_id, Date.now() / 1000, body)
         const request = HttpClientRequest.post(row.url).pipe(
           HttpClientRequest.setHeaders({ ...headers, "user-agent": userAgent }),
@@ -348,7 +384,10 @@ export const DeliveryWorkerLive: Layer.Layer<
       })
 
     /** The SSRF guard again, right before sending (DNS answers change), then the request. */
-    const attempt = (row: ClaimedRow): Effect.Effect<AttemptResult> =>
+    const attempt = (
+      row: ClaimedRow,
+      secrets: readonly [string, ...ReadonlyArray<string>]
+    ): Effect.Effect<AttemptResult> =>
       urlPolicy.check(row.url).pipe(
         Effect.matchEffect({
           onFailure: (blocked) =>
@@ -359,7 +398,7 @@ export const DeliveryWorkerLive: Layer.Layer<
               excerpt: null,
               retryAfter: Option.none()
             }),
-          onSuccess: () => send(row)
+          onSuccess: () => send(row, secrets)
         })
       )
 
@@ -471,8 +510,39 @@ export const DeliveryWorkerLive: Layer.Layer<
         const number = row.attempt_count + 1
         const startedAt = new Date()
         const started = performance.now()
+        const secrets = yield* signingSecrets(row).pipe(Effect.result)
+        if (secrets._tag === "Failure") {
+          // Nothing can be signed (a key missing from ENCRYPTION_KEYS): record a failed attempt without sending, so
+          // the delivery backs off and retries like any failure (and recovers once the key is configured again).
+          const error = secrets.failure
+          yield* Effect.logError(
+            "delivery: the endpoint's signing secret cannot be opened; attempt recorded as failed"
+          ).pipe(
+            Effect.annotateLogs({
+              deliveryId: row.id,
+              endpointId: row.endpoint_id,
+              reason: error.reason,
+              keyId: error.keyId
+            })
+          )
+          const result: AttemptResult = {
+            outcome: "failed",
+            statusCode: null,
+            error: unreadableSecretError,
+            excerpt: null,
+            retryAfter: Option.none()
+          }
+          metrics.deliveryAttempt(metricOutcome.failed, 0)
+          const state = yield* finish(row, number, startedAt, 0, result).pipe(Effect.uninterruptible)
+          if (state === "lease lost") {
+            yield* Effect.logWarning("delivery: lease lost before the attempt was recorded").pipe(
+              Effect.annotateLogs({ deliveryId: row.id, attempt: number })
+            )
+          }
+          return
+        }
         const parent = parseTraceparent(row.traceparent)
-        const traced = attempt(row).pipe(
+        const traced = attempt(row, secrets.success).pipe(
           Effect.tap((result) =>
             Effect.annotateCurrentSpan(
               result.statusCode === null
@@ -648,21 +718,21 @@ export const DeliveryWorkerLive: Layer.Layer<
 const DeliveryWorkerWithClient: Layer.Layer<
   DeliveryWorker,
   never,
-  AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics | EndpointCircuits | UrlPolicy
+  AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics | EndpointCircuits | UrlPolicy | SecretBox
 > = DeliveryWorkerLive.pipe(Layer.provide(DeliveryHttpClientLive))
 
 /** The worker on its own (`npm run worker`), with the system resolver's URL policy. */
 export const DeliveryWorkerDefault: Layer.Layer<
   DeliveryWorker,
   never,
-  AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics | EndpointCircuits
+  AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics | EndpointCircuits | SecretBox
 > = DeliveryWorkerWithClient.pipe(Layer.provide(UrlPolicyLive))
 
 /** In the API process: the worker unless `DELIVERY_WORKER=false`, with the URL policy the API uses. */
 export const DeliveryWorkerInServer: Layer.Layer<
   never,
   never,
-  AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics | EndpointCircuits | UrlPolicy
+  AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics | EndpointCircuits | UrlPolicy | SecretBox
 > = Layer.effectDiscard(
   Effect.gen(function* () {
     const config = yield* AppConfig

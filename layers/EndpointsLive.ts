@@ -2,10 +2,11 @@ import { Duration, Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import { EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { Endpoints } from "../services/Endpoints.ts"
-import type { Endpoint, EndpointRecord, EndpointSecret } from "../src/domain/Endpoint.ts"
+import { SecretBox, SecretContext } from "../services/SecretBox.ts"
+import type { Endpoint, EndpointRecord } from "../src/domain/Endpoint.ts"
 import { type EndpointId, newId } from "../src/domain/Ids.ts"
 import { newWebhookSecret, secretRotationOverlap } from "../src/domain/WebhookSecret.ts"
-import { iso, isoOrNull, toPage } from "./SqlRows.ts"
+import { iso, toPage } from "./SqlRows.ts"
 
 interface EndpointRow {
   readonly id: EndpointId
@@ -37,28 +38,30 @@ const toEndpoint = (row: EndpointRow): EndpointRecord => ({
   updatedAt: iso(row.updated_at)
 })
 
-/** A previous secret past its expiry is no longer reported (nor, later, used to sign). */
-const toSecret = (row: SecretRow, now: number): EndpointSecret => {
-  const live =
-    row.previous_secret !== null &&
-    row.previous_secret_expires_at !== null &&
-    row.previous_secret_expires_at.getTime() > now
-  return {
-    secret: row.secret,
-    previousSecret: live ? row.previous_secret : null,
-    previousSecretExpiresAt: live ? isoOrNull(row.previous_secret_expires_at) : null
-  }
-}
+/** The previous secret while its rotation overlap lasts (past its expiry it is no longer reported nor used to sign). */
+const livePrevious = (
+  row: SecretRow,
+  now: number
+): { readonly sealed: string; readonly expiresAt: Date } | undefined =>
+  row.previous_secret !== null &&
+  row.previous_secret_expires_at !== null &&
+  row.previous_secret_expires_at.getTime() > now
+    ? { sealed: row.previous_secret, expiresAt: row.previous_secret_expires_at }
+    : undefined
 
 /**
  * Endpoints in PostgreSQL, each shown with the health of its circuit (the delivery worker's breaker, read from the
- * circuits' store: this process's memory, or Redis shared by every replica).
+ * circuits' store: this process's memory, or Redis shared by every replica). Signing secrets are stored sealed
+ * (SecretBox, context `endpoints.secret:<endpoint id>` for the current and the previous secret alike) and opened here.
  */
-export const EndpointsLive: Layer.Layer<Endpoints, never, SqlClient.SqlClient | EndpointCircuits> = Layer.effect(
+type Dependencies = SqlClient.SqlClient | EndpointCircuits | SecretBox
+
+export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.effect(
   Endpoints,
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const circuits = yield* EndpointCircuits
+    const box = yield* SecretBox
     const withHealth = (endpoint: EndpointRecord): Effect.Effect<Endpoint> =>
       Effect.map(circuits.health(endpoint.id), (health) => ({
         ...endpoint,
@@ -66,6 +69,21 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, SqlClient.SqlClient | 
       }))
     const oneWithHealth = (row: EndpointRow | undefined) =>
       row === undefined ? Effect.succeed(Option.none<Endpoint>()) : Effect.map(withHealth(toEndpoint(row)), Option.some)
+    /**
+     * A previous secret that does not open (sealed under a key no longer configured) is treated as absent: it cannot
+     * sign, and the current secret still does. Logged, without the value.
+     */
+    const openPrevious = (sealed: string, context: SecretContext, during: "read" | "rotate") =>
+      box
+        .open(sealed, context)
+        .pipe(
+          Effect.catchTag("SecretUnreadable", (error) =>
+            Effect.logWarning("endpoint: the previous signing secret cannot be opened; treated as absent").pipe(
+              Effect.annotateLogs({ during, reason: error.reason, keyId: error.keyId, context: error.context }),
+              Effect.as(null)
+            )
+          )
+        )
     const select = sql.unsafe(columns)
     /** A text[] parameter, passed as JSON: the driver has no array encoder. */
     const textArray = (items: ReadonlyArray<string>) =>
@@ -74,7 +92,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, SqlClient.SqlClient | 
     return Endpoints.of({
       create: Effect.fn("Endpoints.create")(function* (tenantId, input) {
         const id = yield* newId("ep")
-        const secret = yield* newWebhookSecret
+        const secret = yield* box.seal(yield* newWebhookSecret, SecretContext.endpointSecret(id))
         const [row] = yield* sql<EndpointRow>`
           INSERT INTO endpoints (id, tenant_id, url, description, event_types, enabled, metadata, secret)
           VALUES (${id}, ${tenantId}, ${input.url}, ${input.description ?? ""},
@@ -126,21 +144,49 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, SqlClient.SqlClient | 
         const [row] = yield* sql<SecretRow>`
           SELECT secret, previous_secret, previous_secret_expires_at
           FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${id}`
-        return Option.map(Option.fromNullishOr(row), (r) => toSecret(r, Date.now()))
+        if (row === undefined) return Option.none()
+        const context = SecretContext.endpointSecret(id)
+        // The current secret must open (otherwise no delivery can be signed either: the caller answers 500).
+        const secret = yield* box.open(row.secret, context)
+        const previous = livePrevious(row, Date.now())
+        const previousSecret = previous === undefined ? null : yield* openPrevious(previous.sealed, context, "read")
+        return Option.some({
+          secret,
+          previousSecret,
+          previousSecretExpiresAt: previous === undefined || previousSecret === null ? null : iso(previous.expiresAt)
+        })
       }),
 
       rotateSecret: Effect.fn("Endpoints.rotateSecret")(function* (tenantId, id) {
+        const context = SecretContext.endpointSecret(id)
         const next = yield* newWebhookSecret
+        const sealed = yield* box.seal(next, context)
         const overlapSeconds = Duration.toSeconds(secretRotationOverlap)
+        // The current secret moves into previous_secret still sealed (both columns share the endpoint's context):
+        // one statement, no read-modify-write, so concurrent rotations cannot interleave.
         const [row] = yield* sql<SecretRow>`
           UPDATE endpoints SET
             previous_secret = secret,
             previous_secret_expires_at = now() + make_interval(secs => ${overlapSeconds}),
-            secret = ${next},
+            secret = ${sealed},
             updated_at = now()
           WHERE tenant_id = ${tenantId} AND id = ${id}
           RETURNING secret, previous_secret, previous_secret_expires_at`
-        return Option.map(Option.fromNullishOr(row), (r) => toSecret(r, Date.now()))
+        if (row === undefined) return Option.none()
+        const previous = livePrevious(row, Date.now())
+        const previousSecret = previous === undefined ? null : yield* openPrevious(previous.sealed, context, "rotate")
+        if (previous !== undefined && previousSecret === null) {
+          // The old secret cannot be opened (a key no longer configured): it could never sign again, so it is
+          // dropped, and rotating is how an endpoint gets a readable secret back.
+          yield* sql`
+            UPDATE endpoints SET previous_secret = NULL, previous_secret_expires_at = NULL
+            WHERE id = ${id} AND previous_secret = ${previous.sealed}`
+        }
+        return Option.some({
+          secret: next,
+          previousSecret,
+          previousSecretExpiresAt: previous === undefined || previousSecret === null ? null : iso(previous.expiresAt)
+        })
       })
     })
   })

@@ -8,6 +8,7 @@ import {
   IdempotencyStore,
   type StoredResponse
 } from "../services/IdempotencyStore.ts"
+import { SecretBox, SecretContext } from "../services/SecretBox.ts"
 
 interface HeldRow {
   readonly fingerprint: string
@@ -30,10 +31,19 @@ export interface IdempotencyStoreOptions {
   readonly lockTimeout: Duration.Duration
 }
 
-/** The store on the given SqlClient; every time is the database's, so replicas agree on expiry and lock age. */
+/** Where a stored response lives, for the SecretBox: bound to its key and to the request it answers. */
+const responseContext = (request: IdempotencyRequest) =>
+  SecretContext.idempotencyResponse(request.scope, request.fingerprint, request.key)
+
+/**
+ * The store on the given SqlClient; every time is the database's, so replicas agree on expiry and lock age. Stored
+ * response bodies are sealed (SecretBox): some show a secret once (an API key, a signing secret), and all are sealed
+ * so no handler can forget to. The hot path's `response_ref` holds no secret and is not sealed.
+ */
 export const makeIdempotencyStore = (options: IdempotencyStoreOptions) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const box = yield* SecretBox
     const ttlSeconds = Duration.toMillis(options.ttl) / 1000
     const lockSeconds = Duration.toMillis(options.lockTimeout) / 1000
     const ttl = sql`make_interval(secs => ${ttlSeconds}::float8)`
@@ -85,7 +95,7 @@ export const makeIdempotencyStore = (options: IdempotencyStoreOptions) =>
         const response: StoredResponse = {
           status: row.response_status,
           headers: row.response_headers ?? {},
-          body: row.response_body
+          body: yield* box.open(row.response_body, responseContext(request))
         }
         return { _tag: "Completed", response } satisfies ClaimResult
       }
@@ -97,10 +107,11 @@ export const makeIdempotencyStore = (options: IdempotencyStoreOptions) =>
       lockTimeout: options.lockTimeout,
       claim,
       complete: Effect.fn("IdempotencyStore.complete")(function* (request, token, response) {
+        const body = yield* box.seal(response.body, responseContext(request))
         const rows = yield* sql`
           UPDATE idempotency_keys
           SET state = 'completed', response_status = ${response.status},
-              response_headers = ${JSON.stringify(response.headers)}::jsonb, response_body = ${response.body},
+              response_headers = ${JSON.stringify(response.headers)}::jsonb, response_body = ${body},
               completed_at = now(), expires_at = now() + ${ttl}
           WHERE scope = ${request.scope} AND key = ${request.key} AND lock_token = ${token} AND state = 'in_progress'
           RETURNING 1`
@@ -138,13 +149,14 @@ export const makeIdempotencyStore = (options: IdempotencyStoreOptions) =>
   })
 
 /** The store, configured by `IDEMPOTENCY_TTL` and `IDEMPOTENCY_LOCK_TIMEOUT`. */
-export const IdempotencyStoreLive: Layer.Layer<IdempotencyStore, never, SqlClient.SqlClient | AppConfig> = Layer.effect(
-  IdempotencyStore,
-  Effect.gen(function* () {
-    const config = yield* AppConfig
-    return yield* makeIdempotencyStore(config.idempotency)
-  })
-)
+export const IdempotencyStoreLive: Layer.Layer<IdempotencyStore, never, SqlClient.SqlClient | AppConfig | SecretBox> =
+  Layer.effect(
+    IdempotencyStore,
+    Effect.gen(function* () {
+      const config = yield* AppConfig
+      return yield* makeIdempotencyStore(config.idempotency)
+    })
+  )
 
 export interface IdempotencyPurgeOptions {
   /** Time between purge runs. */

@@ -1,6 +1,7 @@
 import type { Duration, LogLevel, Option, Redacted } from "effect"
 import { Context } from "effect"
 import type { AllowedPorts } from "../src/domain/AllowedPorts.ts"
+import type { EncryptionKeyList } from "../src/domain/EncryptionKeys.ts"
 
 /** Deployment environment; it changes defaults (log format, shutdown delay, CORS, HSTS, seeding). */
 export type AppEnv = "development" | "staging" | "production"
@@ -88,6 +89,14 @@ export interface RateLimitConfig {
   readonly trustProxy: TrustProxy
 }
 
+/** Secrets at rest (`ENCRYPTION_KEYS`, see services/SecretBox.ts). */
+export interface EncryptionConfig {
+  /** The keys, the sealing one first. Redacted: never rendered or logged. */
+  readonly keys: Redacted.Redacted<EncryptionKeyList>
+  /** `ENCRYPTION_KEYS` was unset in development: the public development key is in use (a warning at startup). */
+  readonly developmentDefault: boolean
+}
+
 /** The whole runtime configuration, read once at startup and validated before anything listens. */
 export interface AppConfigShape {
   readonly appEnv: AppEnv
@@ -129,6 +138,7 @@ export interface AppConfigShape {
   readonly breaker: BreakerConfig
   readonly idempotency: IdempotencyConfig
   readonly rateLimit: RateLimitConfig
+  readonly encryption: EncryptionConfig
 }
 
 export class AppConfig extends Context.Service<AppConfig, AppConfigShape>()("codex/AppConfig") {}

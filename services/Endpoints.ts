@@ -8,6 +8,7 @@ import type {
   UpdateEndpoint
 } from "../src/domain/Endpoint.ts"
 import type { EndpointId, TenantId } from "../src/domain/Ids.ts"
+import type { SecretUnreadable } from "./SecretBox.ts"
 import type { PageRequest, PageResult } from "./Tenants.ts"
 
 /**
@@ -25,11 +26,18 @@ export interface EndpointsShape {
     patch: UpdateEndpoint
   ) => Effect.Effect<Option.Option<EndpointRecord>, SqlError.SqlError>
   readonly delete: (tenantId: TenantId, id: EndpointId) => Effect.Effect<boolean, SqlError.SqlError>
+  /**
+   * The current secret, and the previous one while its overlap lasts. Fails with `SecretUnreadable` when the current
+   * secret is sealed under a key `ENCRYPTION_KEYS` no longer lists; a previous secret that cannot be opened is absent.
+   */
   readonly getSecret: (
     tenantId: TenantId,
     id: EndpointId
-  ) => Effect.Effect<Option.Option<EndpointSecret>, SqlError.SqlError>
-  /** The old secret stays valid (deliveries are signed with both) for 24 hours. */
+  ) => Effect.Effect<Option.Option<EndpointSecret>, SqlError.SqlError | SecretUnreadable>
+  /**
+   * The old secret stays valid (deliveries are signed with both) for 24 hours; an old secret that cannot be opened is
+   * dropped instead (so rotating recovers an endpoint whose secret was sealed under a lost key).
+   */
   readonly rotateSecret: (
     tenantId: TenantId,
     id: EndpointId

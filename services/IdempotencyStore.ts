@@ -1,5 +1,6 @@
 import { Context, type Duration, type Effect, type Schema } from "effect"
 import type { SqlError, Statement } from "effect/sql"
+import type { SecretUnreadable } from "./SecretBox.ts"
 
 /** Whose keys: a tenant's (its id) or the admin API's (one fixed scope). */
 export type IdempotencyScope = string
@@ -41,10 +42,11 @@ export interface IdempotencyStoreShape {
   /**
    * Claims the key with one statement, or reports what holds it. A completed key past its expiry and an in-progress
    * claim older than `lockTimeout` are reclaimed. A key held with another fingerprint is `Mismatch`, whatever its state.
+   * A stored response that cannot be opened (sealed under a key no longer configured) is `SecretUnreadable`.
    */
-  readonly claim: (request: IdempotencyRequest) => Effect.Effect<ClaimResult, SqlError.SqlError>
+  readonly claim: (request: IdempotencyRequest) => Effect.Effect<ClaimResult, SqlError.SqlError | SecretUnreadable>
   /**
-   * Stores the response and marks the key completed; run it inside the business write's transaction. `false` when
+   * Stores the response (its body sealed) and marks the key completed; run it inside the business write's transaction. `false` when
    * the claim is no longer ours (the caller must then roll the transaction back).
    */
   readonly complete: (

@@ -20,6 +20,8 @@ import { LogSinkStdout } from "../layers/LogSinkLive.ts"
 import { MetricsLive } from "../layers/MetricsLive.ts"
 import { MigrationsLive } from "../layers/Migrations.ts"
 import { ReadinessLive } from "../layers/ReadinessLive.ts"
+import { SecretBoxLive } from "../layers/SecretBoxLive.ts"
+import { SecretReencryptionLive, SecretReencryptionPeriodicLive } from "../layers/SecretReencryption.ts"
 import { TracingLive } from "../layers/TracingLive.ts"
 import { UrlPolicyLive } from "../layers/UrlPolicyLive.ts"
 import type { AppConfig } from "../services/AppConfig.ts"
@@ -72,11 +74,18 @@ export const makeServer = <E = never, R = never>(
   extraRoutes: Layer.Layer<never, E, R> = Layer.empty as Layer.Layer<never, E, R>,
   options: ServerOptions = {}
 ) => {
-  // Migrations finish before anything else touches the database.
-  const MigratedDatabase = MigrationsLive.pipe(Layer.provideMerge(DatabaseLive))
-  const Database = Layer.mergeAll(DatabaseHealthLive, DemoSeedLive, DatabaseShutdownLog, IdempotencyPurge).pipe(
-    Layer.provideMerge(MigratedDatabase)
+  // Migrations finish before anything else touches the database; then the re-encryption sweep seals what an older
+  // version left in plaintext (or under a retired key), before anything is served.
+  const MigratedDatabase = SecretReencryptionLive.pipe(
+    Layer.provideMerge(MigrationsLive.pipe(Layer.provideMerge(DatabaseLive)))
   )
+  const Database = Layer.mergeAll(
+    DatabaseHealthLive,
+    DemoSeedLive,
+    DatabaseShutdownLog,
+    IdempotencyPurge,
+    SecretReencryptionPeriodicLive()
+  ).pipe(Layer.provideMerge(MigratedDatabase))
   const Http = HttpRouter.serve(Layer.mergeAll(Routes, extraRoutes.pipe(Layer.provide(RouteTemplate))), {
     disableLogger: true,
     disableListenLog: true
@@ -90,6 +99,8 @@ export const makeServer = <E = never, R = never>(
     Layer.provide(options.urlPolicy ?? UrlPolicyLive),
     Layer.provide(EndpointCircuitsLive),
     Layer.provide(ReadinessLive),
+    // One SecretBox (ENCRYPTION_KEYS) for the sweep, the API and the delivery worker.
+    Layer.provide(SecretBoxLive),
     Layer.provide(Telemetry)
   )
 }

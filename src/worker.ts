@@ -6,21 +6,27 @@ import { EndpointCircuitsLive } from "../layers/EndpointCircuitsLive.ts"
 import { ExitAfterShutdownTimeout, ExitOnSecondSignal } from "../layers/GracefulShutdown.ts"
 import { MetricsLive } from "../layers/MetricsLive.ts"
 import { MigrationsLive } from "../layers/Migrations.ts"
+import { SecretBoxLive } from "../layers/SecretBoxLive.ts"
+import { SecretReencryptionLive } from "../layers/SecretReencryption.ts"
 import { Foundation } from "./App.ts"
 import { exitCodeTeardown } from "./StartupError.ts"
 
 /**
  * `npm run worker`: the webhook delivery worker alone, without the HTTP API (run the API with `DELIVERY_WORKER=false`
  * and as many of these as needed: they share the work through `FOR UPDATE SKIP LOCKED`). It applies pending
- * migrations first (serialised under a lock, so starting beside the API is safe). On SIGTERM it stops claiming, lets
- * in-flight sends finish and releases its leases, then exits 0.
+ * migrations first (serialised under a lock, so starting beside the API is safe), then the re-encryption sweep (rows
+ * taken with SKIP LOCKED, so it shares the work too). On SIGTERM it stops claiming, lets in-flight sends finish and
+ * releases its leases, then exits 0.
  */
 const Worker = Layer.mergeAll(DeliveryWorkerDefault, ExitOnSecondSignal, ExitAfterShutdownTimeout)
 
 Layer.launch(
   Worker.pipe(
-    Layer.provide(MigrationsLive.pipe(Layer.provideMerge(DatabaseLive))),
+    Layer.provide(
+      SecretReencryptionLive.pipe(Layer.provideMerge(MigrationsLive.pipe(Layer.provideMerge(DatabaseLive))))
+    ),
     Layer.provide(EndpointCircuitsLive),
+    Layer.provide(SecretBoxLive),
     Layer.provide(MetricsLive),
     Layer.provide(Foundation)
   )

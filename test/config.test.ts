@@ -1,15 +1,19 @@
 import { inspect } from "node:util"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Option, Redacted } from "effect"
-import { appConfig } from "../layers/AppConfigLive.ts"
+import { appConfig, testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
 import { packageVersion } from "../layers/PackageInfo.ts"
 import { defaultAllowedPorts } from "../src/domain/AllowedPorts.ts"
+import { developmentKeyBase64, developmentKeyId } from "../src/domain/EncryptionKeys.ts"
 import { describeStartupFailure } from "../src/StartupError.ts"
 import { freePort } from "./support/ports.ts"
 import { type ProcessResult, runToExit as runProcess } from "./support/processes.ts"
 
 /** Parses the configuration from exactly these variables, as the app does from `process.env`. */
 const parse = (env: Record<string, string>) => appConfig.parse(ConfigProvider.fromEnv({ env }))
+
+/** A valid `ENCRYPTION_KEYS`, required outside development. */
+const keys = { ENCRYPTION_KEYS: testEncryptionKeysEnv }
 
 /** The one line the process would print for a configuration that fails. */
 const failureLine = (env: Record<string, string>) => parse(env).pipe(Effect.flip, Effect.map(describeStartupFailure))
@@ -43,7 +47,7 @@ describe("appConfig defaults", () => {
   for (const appEnv of ["staging", "production"] as const) {
     it.effect(`${appEnv}: JSON logs and a 5 s shutdown delay; the rest as in development`, () =>
       Effect.gen(function* () {
-        const config = yield* parse({ APP_ENV: appEnv })
+        const config = yield* parse({ APP_ENV: appEnv, ...keys })
         assert.strictEqual(config.appEnv, appEnv)
         assert.strictEqual(config.logFormat, "json")
         assert.isTrue(Duration.equals(config.shutdownDelay, Duration.seconds(5)))
@@ -90,6 +94,7 @@ describe("appConfig overrides", () => {
     Effect.gen(function* () {
       const config = yield* parse({
         APP_ENV: "production",
+        ...keys,
         HOST: "127.0.0.1",
         PORT: "8080",
         PGLITE_DIR: "memory://",
@@ -165,17 +170,39 @@ describe("ADMIN_TOKEN strength", () => {
   for (const appEnv of ["staging", "production"] as const) {
     it.effect(`${appEnv}: a token under 32 characters stops startup with one line naming ADMIN_TOKEN`, () =>
       Effect.gen(function* () {
-        const line = yield* failureLine({ APP_ENV: appEnv, ADMIN_TOKEN: short })
+        const line = yield* failureLine({ APP_ENV: appEnv, ...keys, ADMIN_TOKEN: short })
         assert.strictEqual(
           line,
           "invalid configuration: ADMIN_TOKEN: must be at least 32 characters outside development"
         )
         assert.notInclude(line, short)
-        const config = yield* parse({ APP_ENV: appEnv, ADMIN_TOKEN: long })
+        const config = yield* parse({ APP_ENV: appEnv, ...keys, ADMIN_TOKEN: long })
         assert.isTrue(Option.isSome(config.adminToken))
       })
     )
   }
+
+  it.effect("outside development the examples' placeholders are refused: CHANGE_ME tokens, one-byte keys", () =>
+    Effect.gen(function* () {
+      assert.strictEqual(
+        yield* failureLine({
+          APP_ENV: "production",
+          ...keys,
+          ADMIN_TOKEN: "CHANGE_ME-to-a-random-token-of-32-characters"
+        }),
+        "invalid configuration: ADMIN_TOKEN: is still the example's placeholder: set a random token (openssl rand -base64 32)"
+      )
+      const zero = Buffer.alloc(32).toString("base64")
+      const sevens = Buffer.alloc(32, 7).toString("base64")
+      for (const value of [`CHANGE_ME:${zero}`, `k1:${sevens}`, `${keys.ENCRYPTION_KEYS},old:${zero}`]) {
+        const line = yield* failureLine({ APP_ENV: "staging", ENCRYPTION_KEYS: value })
+        assert.match(line, /^invalid configuration: ENCRYPTION_KEYS: holds a placeholder \(one byte repeated\)/)
+        assert.notInclude(line, zero)
+      }
+      // Development takes them (a developer's own throwaway values).
+      assert.isTrue(Option.isSome((yield* parse({ ADMIN_TOKEN: "CHANGE_ME" })).adminToken))
+    })
+  )
 
   it.effect("development accepts any token (the README walkthrough)", () =>
     Effect.gen(function* () {
@@ -245,7 +272,7 @@ describe("appConfig invalid values", () => {
     ],
     [
       // The 5 s default delay outside development does not fit in a 3 s timeout.
-      { APP_ENV: "production", SHUTDOWN_TIMEOUT: "3 seconds" },
+      { APP_ENV: "production", ...keys, SHUTDOWN_TIMEOUT: "3 seconds" },
       "invalid configuration: SHUTDOWN_DELAY: must not be longer than SHUTDOWN_TIMEOUT (5s > 3s)"
     ],
     [{ DATABASE_POOL_MAX: "0" }, "invalid configuration: DATABASE_POOL_MAX: Expected a value between 1 and 10000"],
@@ -273,8 +300,106 @@ describe("appConfig invalid values", () => {
 
   it.effect("a bad value is reported even when other variables are fine", () =>
     Effect.gen(function* () {
-      const described = yield* failureLine({ APP_ENV: "production", PORT: "8080", LOG_LEVEL: "loud" })
+      const described = yield* failureLine({ APP_ENV: "production", ...keys, PORT: "8080", LOG_LEVEL: "loud" })
       assert.match(described, /^invalid configuration: LOG_LEVEL: /)
+    })
+  )
+})
+
+describe("ENCRYPTION_KEYS", () => {
+  const keyA = "CxVIGq9xNo4r7klRnZxH9MYQxJXj5vrlT8SIBw3TIcc="
+  const keyB = "boCIN44VdzSh+pIlVNGFWwO1dPkNqc8/aKPFkkXaSY4="
+  const ids = (config: { readonly encryption: { readonly keys: Redacted.Redacted<ReadonlyArray<{ id: string }>> } }) =>
+    Redacted.value(config.encryption.keys).map((key) => key.id)
+
+  it.effect("unset in development: the public development key, flagged for the startup warning", () =>
+    Effect.gen(function* () {
+      const config = yield* parse({})
+      assert.isTrue(config.encryption.developmentDefault)
+      assert.deepStrictEqual(ids(config), [developmentKeyId])
+      assert.deepStrictEqual(
+        Buffer.from(Redacted.value(config.encryption.keys)[0].material).toString("base64"),
+        developmentKeyBase64
+      )
+    })
+  )
+
+  it.effect("a list of id:base64 keys, the first sealing; Redacted and never rendered", () =>
+    Effect.gen(function* () {
+      const config = yield* parse({ APP_ENV: "production", ENCRYPTION_KEYS: ` k-2026_b:${keyB} , k1:${keyA},` })
+      assert.isFalse(config.encryption.developmentDefault)
+      assert.deepStrictEqual(ids(config), ["k-2026_b", "k1"])
+      const [first, second] = Redacted.value(config.encryption.keys)
+      assert.strictEqual(Buffer.from(first.material).toString("base64"), keyB)
+      assert.strictEqual(Buffer.from(second?.material ?? new Uint8Array()).toString("base64"), keyA)
+      assert.isTrue(Redacted.isRedacted(config.encryption.keys))
+      for (const rendered of [String(config), JSON.stringify(config), inspect(config, { depth: 10 })]) {
+        assert.notInclude(rendered, keyA)
+        assert.notInclude(rendered, keyB)
+        assert.notInclude(rendered, "k-2026_b")
+      }
+    })
+  )
+
+  it.effect("URL-safe base64 and a missing padding are accepted", () =>
+    Effect.gen(function* () {
+      const urlSafe = Buffer.from(keyB, "base64").toString("base64url")
+      const config = yield* parse({ APP_ENV: "staging", ENCRYPTION_KEYS: `a:${urlSafe},b:${keyA.replace(/=$/, "")}` })
+      assert.deepStrictEqual(ids(config), ["a", "b"])
+    })
+  )
+
+  for (const appEnv of ["staging", "production"] as const) {
+    for (const value of [undefined, "", " , "]) {
+      it.effect(`APP_ENV=${appEnv}, ENCRYPTION_KEYS ${JSON.stringify(value)}: one line naming the variable`, () =>
+        Effect.gen(function* () {
+          const line = yield* failureLine({
+            APP_ENV: appEnv,
+            ...(value === undefined ? {} : { ENCRYPTION_KEYS: value })
+          })
+          assert.match(line, /^invalid configuration: ENCRYPTION_KEYS: /)
+          assert.notInclude(line, "\n")
+        })
+      )
+    }
+  }
+
+  const malformed: ReadonlyArray<readonly [value: string, message: RegExp]> = [
+    [keyA, /entry 1 must be id:base64-of-32-bytes$/],
+    [`:${keyA}`, /entry 1: the key id must be 1 to 32 characters/],
+    [`${"x".repeat(33)}:${keyA}`, /entry 1: the key id must be 1 to 32 characters/],
+    [`a.b:${keyA}`, /entry 1: the key id must be 1 to 32 characters/],
+    [`a:${keyA},a:${keyB}`, /entry 2: duplicate key id "a"$/],
+    [`a:${keyA},b:not base64!`, /entry 2 \(id "b"\): the key is not base64$/],
+    [`a:${keyA.slice(0, 10)}=${keyA.slice(10)}`, /entry 1 \(id "a"\): the key is not base64$/],
+    [`a:${Buffer.alloc(16, 7).toString("base64")}`, /entry 1 \(id "a"\): the key must be exactly 32 bytes .*not 16/],
+    [`a:${Buffer.alloc(33, 7).toString("base64")}`, /entry 1 \(id "a"\): the key must be exactly 32 bytes .*not 33/],
+    [`a:${keyA},b:`, /entry 2 \(id "b"\): the key is not base64$/]
+  ]
+  for (const [value, message] of malformed) {
+    for (const appEnv of ["development", "production"] as const) {
+      it.effect(`${appEnv}: ${JSON.stringify(value)} is refused with one line that does not repeat the keys`, () =>
+        Effect.gen(function* () {
+          const line = yield* failureLine({ APP_ENV: appEnv, ENCRYPTION_KEYS: value })
+          assert.match(line, /^invalid configuration: ENCRYPTION_KEYS: /)
+          assert.match(line, message)
+          assert.notInclude(line, keyA.slice(0, 16))
+          assert.notInclude(line, keyB.slice(0, 16))
+        })
+      )
+    }
+  }
+
+  it.effect("the public development key is refused outside development (under any id), allowed in development", () =>
+    Effect.gen(function* () {
+      const value = `mine:${developmentKeyBase64}`
+      for (const appEnv of ["staging", "production"]) {
+        const line = yield* failureLine({ APP_ENV: appEnv, ENCRYPTION_KEYS: `a:${keyA},${value}` })
+        assert.match(line, /^invalid configuration: ENCRYPTION_KEYS: holds the public development key/)
+      }
+      const config = yield* parse({ ENCRYPTION_KEYS: value })
+      assert.isFalse(config.encryption.developmentDefault)
+      assert.deepStrictEqual(ids(config), ["mine"])
     })
   )
 })
@@ -297,7 +422,8 @@ const configVariables = [
   "ADMIN_TOKEN",
   "CORS_ORIGINS",
   "BODY_LIMIT_BYTES",
-  "WEBHOOK_ALLOWED_PORTS"
+  "WEBHOOK_ALLOWED_PORTS",
+  "ENCRYPTION_KEYS"
 ]
 
 /**
@@ -355,11 +481,11 @@ describe("src/main.ts with a bad configuration exits 1 with one line", () => {
       /^invalid configuration: SHUTDOWN_DELAY: must be a finite, non-negative duration$/
     ],
     [
-      { APP_ENV: "production", SHUTDOWN_TIMEOUT: "3 seconds" },
+      { APP_ENV: "production", ...keys, SHUTDOWN_TIMEOUT: "3 seconds" },
       /^invalid configuration: SHUTDOWN_DELAY: must not be longer than SHUTDOWN_TIMEOUT/
     ],
     [
-      { APP_ENV: "production", ADMIN_TOKEN: "hunter2" },
+      { APP_ENV: "production", ...keys, ADMIN_TOKEN: "hunter2" },
       /^invalid configuration: ADMIN_TOKEN: must be at least 32 characters outside development$/
     ]
   ]
@@ -371,6 +497,32 @@ describe("src/main.ts with a bad configuration exits 1 with one line", () => {
       assert.strictEqual(result.stdout, "", "nothing starts, so nothing is logged")
     })
   }
+
+  for (const appEnv of ["staging", "production"]) {
+    it(`APP_ENV=${appEnv} without ENCRYPTION_KEYS`, async () => {
+      const result = await runToExit("src/main.ts", { APP_ENV: appEnv })
+      assertOneLineFailure(
+        result,
+        new RegExp(`^invalid configuration: ENCRYPTION_KEYS: is required when APP_ENV=${appEnv}`)
+      )
+      assert.strictEqual(result.stdout, "", "nothing starts, so nothing is logged")
+    })
+  }
+
+  it("a malformed ENCRYPTION_KEYS, without repeating it", async () => {
+    const short = Buffer.alloc(16, 9).toString("base64")
+    const result = await runToExit("src/main.ts", { APP_ENV: "production", ENCRYPTION_KEYS: `k1:${short}` })
+    assertOneLineFailure(
+      result,
+      /^invalid configuration: ENCRYPTION_KEYS: entry 1 \(id "k1"\): the key must be exactly 32 bytes/
+    )
+    assert.notInclude(result.stderr, short)
+  })
+
+  it("npm run migrate without ENCRYPTION_KEYS in production", async () => {
+    const result = await runToExit("src/migrate.ts", { APP_ENV: "production" })
+    assertOneLineFailure(result, /^invalid configuration: ENCRYPTION_KEYS: is required when APP_ENV=production/)
+  })
 
   it("npm run migrate (src/migrate.ts) reports a bad configuration the same way", async () => {
     const result = await runToExit("src/migrate.ts", { PORT: "abc" })
@@ -385,6 +537,7 @@ describe("a DATABASE_URL nobody answers on", () => {
         const port = await closedPort()
         const result = await runToExit(script, {
           APP_ENV: appEnv,
+          ...keys,
           DATABASE_URL: `postgres://codex:pw-do-not-print@127.0.0.1:${port}/codex`
         })
         const line = assertOneLineFailure(result, /^startup failed: /)

@@ -2,6 +2,7 @@ import { assert, describe, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
+import { testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
 import { publish, tenantWithEndpoint } from "./support/deliveryApi.ts"
 import { type Service, startService, stopService } from "./support/processes.ts"
 import { answer, eventually, makeReceiver, type Receiver } from "./support/receiver.ts"
@@ -24,6 +25,8 @@ const workerEnv = (databaseUrl: string, extra: Record<string, string> = {}): Nod
   DELIVERY_BACKOFF_BASE: "100 millis",
   DELIVERY_BACKOFF_MAX: "1 second",
   DELIVERY_POLL_INTERVAL: "200 millis",
+  // The in-process API's key: the workers open the signing secrets it sealed.
+  ENCRYPTION_KEYS: testEncryptionKeysEnv,
   ...extra
 })
 

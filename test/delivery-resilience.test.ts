@@ -9,6 +9,7 @@ import { endpointCircuitsTest } from "../layers/EndpointCircuitsLive.ts"
 import { EndpointsLive } from "../layers/EndpointsLive.ts"
 import { EventsLive } from "../layers/EventsLive.ts"
 import { makeMetricsTest } from "../layers/MetricsLive.ts"
+import { SecretBoxLive } from "../layers/SecretBoxLive.ts"
 import { TenantsLive } from "../layers/TenantsLive.ts"
 import { urlPolicyWith } from "../layers/UrlPolicyLive.ts"
 import { EndpointCircuits } from "../services/EndpointCircuits.ts"
@@ -238,6 +239,7 @@ const guardedWorker = () => {
   return Layer.merge(services, worker).pipe(
     Layer.provideMerge(circuits),
     Layer.provide(metrics),
+    Layer.provide(SecretBoxLive),
     Layer.provide(config),
     Layer.provideMerge(TestSqlLive)
   )

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { ConfigProvider, Duration, Effect, Option } from "effect"
 import { describe, expect, it } from "vitest"
-import { appConfig } from "../layers/AppConfigLive.ts"
+import { appConfig, testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
 import { packageRoot } from "../layers/PackageInfo.ts"
 
 /**
@@ -61,11 +61,27 @@ const parseRecording = (env: Record<string, string>) => {
   return { result, read }
 }
 
+/** What must be set outside development (startup stops without it): valid values, so the rest can be recorded. */
+const requiredOutsideDevelopment: Record<string, string> = { ENCRYPTION_KEYS: testEncryptionKeysEnv }
+
+/**
+ * The secrets an operator must replace: their example values are placeholders (`CHANGE_ME...`) that startup refuses
+ * outside development, so an example copied unedited does not run with a public token or key. The test puts real
+ * values in their place to check the rest of the file.
+ */
+const replacedSecrets: Record<string, string> = {
+  ADMIN_TOKEN: "a-random-admin-token-of-at-least-32-characters",
+  ENCRYPTION_KEYS: testEncryptionKeysEnv
+}
+
 /** Every variable the code reads, whatever APP_ENV is. */
 const variablesReadByCode = (): Set<string> => {
   const all = new Set<string>()
   for (const appEnv of ["development", "staging", "production"]) {
-    const { result, read } = parseRecording({ APP_ENV: appEnv })
+    const { result, read } = parseRecording({
+      APP_ENV: appEnv,
+      ...(appEnv === "development" ? {} : requiredOutsideDevelopment)
+    })
     expect(result._tag, `defaults must parse with APP_ENV=${appEnv}`).toBe("Success")
     for (const name of read) all.add(name)
   }
@@ -100,8 +116,19 @@ describe("infra/app/environments/*.env.example", () => {
         for (const [name, comment] of comments) expect(comment.length, `${name} needs a comment`).toBeGreaterThan(10)
       })
 
-      it("parses through the real config, reading exactly the file's variables", () => {
-        const { result, read } = parseRecording(env)
+      if (appEnv !== "development") {
+        it("does not start as it is: its secrets are placeholders that startup refuses", () => {
+          for (const name of Object.keys(replacedSecrets)) {
+            expect(env[name], name).toContain("CHANGE_ME")
+            const { result } = parseRecording({ ...env, ...replacedSecrets, [name]: env[name] ?? "" })
+            expect(result._tag, `${name} as in the example`).toBe("Failure")
+            if (result._tag === "Failure") expect(String(result.failure)).toContain(name)
+          }
+        })
+      }
+
+      it("parses through the real config (placeholders replaced), reading exactly the file's variables", () => {
+        const { result, read } = parseRecording(appEnv === "development" ? env : { ...env, ...replacedSecrets })
         if (result._tag === "Failure") throw new Error(`${file} does not parse: ${String(result.failure)}`)
         const config = result.success
         expect(config.appEnv).toBe(appEnv)
@@ -113,6 +140,7 @@ describe("infra/app/environments/*.env.example", () => {
           expect(config.logFormat).toBe("json")
           expect(Duration.toMillis(config.shutdownDelay)).toBeGreaterThan(0)
           expect(Option.isSome(config.adminToken)).toBe(true)
+          expect(config.encryption.developmentDefault).toBe(false)
         }
       })
     })

@@ -2,8 +2,11 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
+import { testEncryptionKeys } from "../layers/AppConfigLive.ts"
 import { makeIdempotencyStore, purgeExpiredKeys } from "../layers/IdempotencyStoreLive.ts"
+import { makeSecretBox } from "../layers/SecretBoxLive.ts"
 import { IdempotencyStore } from "../services/IdempotencyStore.ts"
+import { SecretBox, SecretContext } from "../services/SecretBox.ts"
 import { bodyDigest, fingerprintOf, parseIdempotencyKey } from "../src/http/Idempotency.ts"
 import { callUrl, createTenant, problemBody } from "./support/http.ts"
 import { startAppProcess, stopAppProcess, until } from "./support/processes.ts"
@@ -68,9 +71,10 @@ const keyRow = (scope: string, key: string) =>
       readonly response_status: number | null
       readonly response_body: string | null
       readonly response_ref: unknown
+      readonly fingerprint: string
       readonly ttl_seconds: number | null
     }>`
-      SELECT state, response_status, response_body, response_ref,
+      SELECT state, response_status, response_body, response_ref, fingerprint,
              extract(epoch FROM expires_at - completed_at)::float8 AS ttl_seconds
       FROM idempotency_keys WHERE scope = ${scope} AND key = ${key}`
     return row
@@ -83,6 +87,10 @@ const createEndpoint = (apiKey: string, eventTypes: ReadonlyArray<string> = []) 
     assert.strictEqual(reply.status, 201, reply.text)
     return (JSON.parse(reply.text) as { readonly id: string }).id
   })
+
+/** A store beside the server's, with the server's key (the test configuration's). */
+const storeWith = (options: { readonly ttl: Duration.Duration; readonly lockTimeout: Duration.Duration }) =>
+  makeIdempotencyStore(options).pipe(Effect.provideService(SecretBox, makeSecretBox(testEncryptionKeys)))
 
 let keys = 0
 const freshKey = () => `key-${Date.now()}-${++keys}`
@@ -312,10 +320,16 @@ layer(testServerWithSql(), { excludeTestServices: true })("idempotency keys", (i
       const again = yield* patch(endpoint, "one")
       assert.isTrue(isReplay(again))
       assert.strictEqual(again.text, first.text)
-      // Every endpoint but the publish stores its response bytes, written in the handler's transaction.
+      // Every endpoint but the publish stores its response bytes, written in the handler's transaction, sealed.
       const stored = yield* keyRow(tenant.tenantId, key)
       assert.strictEqual(stored?.response_status, 200)
-      assert.strictEqual(stored?.response_body, first.text)
+      assert.isTrue(stored?.response_body?.startsWith("enc1:test:"), stored?.response_body ?? "null")
+      assert.notInclude(stored?.response_body ?? "", endpoint)
+      const context = SecretContext.idempotencyResponse(tenant.tenantId, stored?.fingerprint ?? "", key)
+      assert.strictEqual(
+        yield* makeSecretBox(testEncryptionKeys).open(stored?.response_body ?? "", context),
+        first.text
+      )
       assert.isNull(stored?.response_ref)
       expectProblem(yield* patch(endpoint, "two"), 422)
 
@@ -454,7 +468,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("idempotency keys", (i
                                       response_headers, response_body, completed_at, expires_at)
         VALUES (${scope}, 'fresh', ${fingerprint}, 'POST', '/v1/events', 'completed', 't', 202, '{}', '{}',
                 now(), now() + interval '5 minutes')`
-      const store = yield* makeIdempotencyStore({ ttl: Duration.minutes(5), lockTimeout: Duration.seconds(60) })
+      const store = yield* storeWith({ ttl: Duration.minutes(5), lockTimeout: Duration.seconds(60) })
       const remaining = () =>
         sql<{ readonly key: string }>`SELECT key FROM idempotency_keys WHERE scope = ${scope} ORDER BY key`.pipe(
           Effect.map((rows) => rows.map((row) => row.key))
@@ -559,7 +573,7 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
       () =>
         Effect.gen(function* () {
           const sql = yield* SqlClient.SqlClient
-          const store = yield* makeIdempotencyStore({ ttl: Duration.millis(1500), lockTimeout: Duration.seconds(60) })
+          const store = yield* storeWith({ ttl: Duration.millis(1500), lockTimeout: Duration.seconds(60) })
           const scope = (yield* createTenant("Idem expiry race")).tenantId
           const first = { scope, key: "race", fingerprint: "a".repeat(64), method: "POST", path: "/v1/events" }
           const claimed = yield* store.claim(first)

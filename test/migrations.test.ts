@@ -6,6 +6,7 @@ import { PgClient } from "@effect/sql-pg"
 import { assert, describe, inject, it, layer } from "@effect/vitest"
 import { Effect, Layer, Option, Redacted, type Scope } from "effect"
 import { Migrator, SqlClient } from "effect/sql"
+import { testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
 import { startEmbeddedPostgres } from "../layers/EmbeddedPostgres.ts"
 import {
   migrationsDirectory,
@@ -302,7 +303,14 @@ const migrateDeadlineMs = 30_000
 const runMigrateProcess = (databaseUrl: string): Promise<MigrateRun> =>
   runToExit(
     "src/migrate.ts",
-    { ...process.env, DATABASE_URL: databaseUrl, APP_ENV: "production", LOG_FORMAT: "json", LOG_LEVEL: "info" },
+    {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      APP_ENV: "production",
+      ENCRYPTION_KEYS: testEncryptionKeysEnv,
+      LOG_FORMAT: "json",
+      LOG_LEVEL: "info"
+    },
     migrateDeadlineMs
   )
 

@@ -6,6 +6,7 @@ import type { Readable } from "node:stream"
 import { assert, layer } from "@effect/vitest"
 import { Duration, Effect, Option } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
+import { testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
 import { until } from "./support/processes.ts"
 import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
 import { type RunningTestServer, startTestServer } from "./support/testServer.ts"
@@ -380,6 +381,7 @@ const startApp = async (
     env: {
       ...process.env,
       APP_ENV: "production",
+      ENCRYPTION_KEYS: testEncryptionKeysEnv,
       HOST: "127.0.0.1",
       PORT: "0",
       LOG_FORMAT: "json",

@@ -17,7 +17,14 @@ const freePort = () =>
 const startApp = async (dataDir: string) => {
   const port = await freePort()
   const child = spawn(process.execPath, ["src/main.ts"], {
-    env: { ...process.env, APP_ENV: "development", PORT: String(port), PGLITE_DIR: dataDir, DATABASE_URL: "" },
+    env: {
+      ...process.env,
+      APP_ENV: "development",
+      PORT: String(port),
+      PGLITE_DIR: dataDir,
+      DATABASE_URL: "",
+      ENCRYPTION_KEYS: ""
+    },
     stdio: ["ignore", "pipe", "pipe"]
   })
   let stdout = ""
@@ -51,10 +58,14 @@ describe("npm start on the embedded database", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "codex-start-"))
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }))
 
-  it("serves /healthz, prints the demo key once, and exits 0 on Ctrl-C", async () => {
+  it("serves /healthz, prints the demo key once, warns about the development encryption key, and exits 0 on Ctrl-C", async () => {
     const first = await startApp(dataDir)
     expect(await untilHealthy(first.port, readyWithinMs)).toBe(true)
     expect(first.output()).toMatch(/API key: ck_[A-Za-z0-9_-]{43}\n/)
+    // No ENCRYPTION_KEYS in development: the public development key, said once.
+    expect(
+      first.output().match(/ENCRYPTION_KEYS is unset: secrets at rest are sealed with the public development key/g)
+    ).toHaveLength(1)
     first.child.kill("SIGINT")
     expect(await first.exited).toBe(0)
 

@@ -1,6 +1,7 @@
 import { type ChildProcessByStdio, spawn } from "node:child_process"
 import type { Readable } from "node:stream"
 import { Effect } from "effect"
+import { testEncryptionKeysEnv } from "../../layers/AppConfigLive.ts"
 import { packageRoot } from "../../layers/PackageInfo.ts"
 
 export interface ProcessResult {
@@ -127,6 +128,8 @@ export const startAppProcess = (databaseUrl: string, env: Record<string, string>
       ACCESS_LOG: "false",
       DATABASE_URL: databaseUrl,
       DELIVERY_WORKER: "false",
+      // The in-process test server's key: processes and the test server share the database and its sealed values.
+      ENCRYPTION_KEYS: testEncryptionKeysEnv,
       ...env
     },
     (entry) =>
