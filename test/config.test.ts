@@ -3,6 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Option, Redacted } from "effect"
 import { appConfig } from "../layers/AppConfigLive.ts"
 import { packageVersion } from "../layers/PackageInfo.ts"
+import type { HttpServerConfig } from "../services/AppConfig.ts"
 import { describeStartupFailure } from "../src/StartupError.ts"
 import { freePort } from "./support/ports.ts"
 import { type ProcessResult, runToExit as runProcess } from "./support/processes.ts"
@@ -12,6 +13,17 @@ const parse = (env: Record<string, string>) => appConfig.parse(ConfigProvider.fr
 
 /** The one line the process would print for a configuration that fails. */
 const failureLine = (env: Record<string, string>) => parse(env).pipe(Effect.flip, Effect.map(describeStartupFailure))
+
+/**
+ * The listener's limits are the same in every APP_ENV: a silent connection is closed after 20 s, a request has 30 s
+ * to arrive, an idle keep-alive connection is closed after 5 s, and at most 10,000 connections are open.
+ */
+const assertHttpDefaults = (http: HttpServerConfig) => {
+  assert.isTrue(Duration.equals(http.headersTimeout, Duration.seconds(20)))
+  assert.isTrue(Duration.equals(http.requestTimeout, Duration.seconds(30)))
+  assert.isTrue(Duration.equals(http.keepAliveTimeout, Duration.seconds(5)))
+  assert.strictEqual(http.maxConnections, 10_000)
+}
 
 describe("appConfig defaults", () => {
   it.effect("development (APP_ENV unset): pretty logs, no shutdown delay, 25 s timeout, port 3000, PGlite dir", () =>
@@ -31,6 +43,7 @@ describe("appConfig defaults", () => {
       assert.isTrue(Option.isNone(config.adminToken))
       assert.isTrue(Option.isNone(config.corsOrigins))
       assert.isAbove(config.bodyLimitBytes, 0)
+      assertHttpDefaults(config.http)
     })
   )
 
@@ -44,6 +57,7 @@ describe("appConfig defaults", () => {
         assert.isTrue(Duration.equals(config.shutdownTimeout, Duration.seconds(25)))
         assert.strictEqual(config.port, 3000)
         assert.strictEqual(config.pgliteDir, ".data/pglite")
+        assertHttpDefaults(config.http)
       })
     )
   }
@@ -65,7 +79,9 @@ describe("appConfig defaults", () => {
         DATABASE_URL: "",
         ADMIN_TOKEN: "",
         CORS_ORIGINS: "",
-        SHUTDOWN_TIMEOUT: ""
+        SHUTDOWN_TIMEOUT: "",
+        HTTP_HEADERS_TIMEOUT: "",
+        HTTP_MAX_CONNECTIONS: ""
       })
       assert.strictEqual(config.appEnv, "development")
       assert.strictEqual(config.port, 3000)
@@ -74,6 +90,7 @@ describe("appConfig defaults", () => {
       assert.isTrue(Option.isNone(config.adminToken))
       assert.isTrue(Option.isNone(config.corsOrigins))
       assert.isTrue(Duration.equals(config.shutdownTimeout, Duration.seconds(25)))
+      assertHttpDefaults(config.http)
     })
   )
 })
@@ -92,7 +109,11 @@ describe("appConfig overrides", () => {
         SHUTDOWN_TIMEOUT: "40 seconds",
         SHUTDOWN_DELAY: "500 millis",
         CORS_ORIGINS: " https://a.example ,https://b.example,, ",
-        BODY_LIMIT_BYTES: "2048"
+        BODY_LIMIT_BYTES: "2048",
+        HTTP_HEADERS_TIMEOUT: "10 seconds",
+        HTTP_REQUEST_TIMEOUT: "2 minutes",
+        HTTP_KEEP_ALIVE_TIMEOUT: "65 seconds",
+        HTTP_MAX_CONNECTIONS: "2500"
       })
       assert.strictEqual(config.appEnv, "production")
       assert.strictEqual(config.host, "127.0.0.1")
@@ -105,6 +126,22 @@ describe("appConfig overrides", () => {
       assert.isTrue(Duration.equals(config.shutdownDelay, Duration.millis(500)))
       assert.deepStrictEqual(config.corsOrigins, Option.some(["https://a.example", "https://b.example"]))
       assert.strictEqual(config.bodyLimitBytes, 2048)
+      assert.isTrue(Duration.equals(config.http.headersTimeout, Duration.seconds(10)))
+      assert.isTrue(Duration.equals(config.http.requestTimeout, Duration.minutes(2)))
+      assert.isTrue(Duration.equals(config.http.keepAliveTimeout, Duration.seconds(65)), "above a 60 s load balancer")
+      assert.strictEqual(config.http.maxConnections, 2500)
+    })
+  )
+
+  it.effect("HTTP_HEADERS_TIMEOUT may equal HTTP_REQUEST_TIMEOUT; the keep-alive timeout is independent of both", () =>
+    Effect.gen(function* () {
+      const config = yield* parse({
+        HTTP_HEADERS_TIMEOUT: "5 seconds",
+        HTTP_REQUEST_TIMEOUT: "5 seconds",
+        HTTP_KEEP_ALIVE_TIMEOUT: "1 day"
+      })
+      assert.isTrue(Duration.equals(config.http.headersTimeout, config.http.requestTimeout))
+      assert.isTrue(Duration.equals(config.http.keepAliveTimeout, Duration.days(1)))
     })
   )
 
@@ -212,7 +249,38 @@ describe("appConfig invalid values", () => {
     [{ DATABASE_POOL_MAX: "0" }, "invalid configuration: DATABASE_POOL_MAX: Expected a value between 1 and 10000"],
     [{ DATABASE_POOL_MAX: "many" }, "invalid configuration: DATABASE_POOL_MAX: Expected a string representing"],
     [{ BODY_LIMIT_BYTES: "0" }, "invalid configuration: BODY_LIMIT_BYTES: Expected a value between 1 and 1073741824"],
-    [{ BODY_LIMIT_BYTES: "1mb" }, "invalid configuration: BODY_LIMIT_BYTES: Expected a string representing"]
+    [{ BODY_LIMIT_BYTES: "1mb" }, "invalid configuration: BODY_LIMIT_BYTES: Expected a string representing"],
+    [
+      { HTTP_HEADERS_TIMEOUT: "0 seconds" },
+      "invalid configuration: HTTP_HEADERS_TIMEOUT: must be a positive duration of at most 1 day"
+    ],
+    [
+      { HTTP_REQUEST_TIMEOUT: "Infinity" },
+      "invalid configuration: HTTP_REQUEST_TIMEOUT: must be a positive duration of at most 1 day"
+    ],
+    [
+      // Past 2^31-1 ms Node's timer would fire at once.
+      { HTTP_KEEP_ALIVE_TIMEOUT: "30 days" },
+      "invalid configuration: HTTP_KEEP_ALIVE_TIMEOUT: must be a positive duration of at most 1 day"
+    ],
+    [
+      { HTTP_KEEP_ALIVE_TIMEOUT: "5" },
+      "invalid configuration: HTTP_KEEP_ALIVE_TIMEOUT: Expected a valid Duration string"
+    ],
+    [
+      // Node refuses a headers timeout longer than the request timeout; the default request timeout is 30 s.
+      { HTTP_HEADERS_TIMEOUT: "40 seconds" },
+      "invalid configuration: HTTP_HEADERS_TIMEOUT: must not be longer than HTTP_REQUEST_TIMEOUT (40s > 30s)"
+    ],
+    [
+      { HTTP_REQUEST_TIMEOUT: "10 seconds" },
+      "invalid configuration: HTTP_HEADERS_TIMEOUT: must not be longer than HTTP_REQUEST_TIMEOUT (20s > 10s)"
+    ],
+    [
+      { HTTP_MAX_CONNECTIONS: "0" },
+      "invalid configuration: HTTP_MAX_CONNECTIONS: Expected a value between 1 and 1000000"
+    ],
+    [{ HTTP_MAX_CONNECTIONS: "lots" }, "invalid configuration: HTTP_MAX_CONNECTIONS: Expected a string representing"]
   ]
 
   for (const [env, line] of cases) {
@@ -250,7 +318,11 @@ const configVariables = [
   "SHUTDOWN_DELAY",
   "ADMIN_TOKEN",
   "CORS_ORIGINS",
-  "BODY_LIMIT_BYTES"
+  "BODY_LIMIT_BYTES",
+  "HTTP_HEADERS_TIMEOUT",
+  "HTTP_REQUEST_TIMEOUT",
+  "HTTP_KEEP_ALIVE_TIMEOUT",
+  "HTTP_MAX_CONNECTIONS"
 ]
 
 /**
@@ -306,6 +378,10 @@ describe("src/main.ts with a bad configuration exits 1 with one line", () => {
     [
       { APP_ENV: "production", SHUTDOWN_TIMEOUT: "3 seconds" },
       /^invalid configuration: SHUTDOWN_DELAY: must not be longer than SHUTDOWN_TIMEOUT/
+    ],
+    [
+      { HTTP_HEADERS_TIMEOUT: "1 minute" },
+      /^invalid configuration: HTTP_HEADERS_TIMEOUT: must not be longer than HTTP_REQUEST_TIMEOUT \(1m > 30s\)$/
     ]
   ]
 
