@@ -7,6 +7,7 @@ import type { Etag, HttpPlatform, HttpServer } from "effect/http"
 import { HttpServerRequest } from "effect/http"
 import type { ServeError } from "effect/http/HttpServerError"
 import { AppConfig, type HttpServerConfig } from "../services/AppConfig.ts"
+import { Metrics } from "../services/Metrics.ts"
 
 /**
  * The hard end of the connection drain. Started by the first step of shutdown (GracefulShutdown): `SHUTDOWN_TIMEOUT`
@@ -77,7 +78,7 @@ export const nodeServerOptions = (http: HttpServerConfig) => {
   } satisfies ServerOptions
 }
 
-/** At most one log line a minute about connections dropped at the cap. */
+/** At most one log line a minute about connections dropped at the cap; the metric counts every one. */
 const dropLogInterval = 60_000
 
 /**
@@ -87,6 +88,7 @@ const dropLogInterval = 60_000
  */
 const ownedServer = Effect.gen(function* () {
   const config = yield* AppConfig
+  const metrics = config.metricsEnabled ? yield* Metrics : undefined
   const scope = yield* Effect.scope
   const context = yield* Effect.context<never>()
   const server = createServer(nodeServerOptions(config.http))
@@ -96,11 +98,16 @@ const ownedServer = Effect.gen(function* () {
   const open = new Set<Socket>()
   server.on("connection", (socket: Socket) => {
     open.add(socket)
-    socket.once("close", () => open.delete(socket))
+    metrics?.connectionOpened()
+    socket.once("close", () => {
+      open.delete(socket)
+      metrics?.connectionClosed()
+    })
   })
   let droppedSinceLog = 0
   let lastDropLog = Number.NEGATIVE_INFINITY
   server.on("drop", () => {
+    metrics?.connectionDropped()
     droppedSinceLog++
     const now = performance.now()
     if (now - lastDropLog < dropLogInterval) return
@@ -155,7 +162,7 @@ const ownedServer = Effect.gen(function* () {
 export const HttpServerLive: Layer.Layer<
   HttpServer.HttpServer | NodeServices | HttpPlatform.HttpPlatform | Etag.Generator | ConnectionDeadline,
   ServeError,
-  AppConfig
+  AppConfig | Metrics
 > = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* AppConfig
