@@ -6,6 +6,7 @@ import {
   type BreakerConfig,
   type DeliveryConfig,
   type EncryptionConfig,
+  type HttpServerConfig,
   type IdempotencyConfig,
   type RateLimitConfig,
   type TracingConfig
@@ -270,6 +271,60 @@ const encryptionConfig = (appEnv: AppEnv): Config.Config<EncryptionConfig> =>
   )
 
 /**
+ * A listener timeout: positive, and at most a day (Node arms `keepAliveTimeout` with `setTimeout`, which fires at
+ * once past 2^31-1 ms, about 24.8 days).
+ */
+const ListenerTimeout = Schema.DurationFromString.check(
+  Schema.makeFilter(
+    (d: Duration.Duration) =>
+      (Duration.isGreaterThan(d, Duration.zero) && Duration.isLessThanOrEqualTo(d, Duration.days(1))) ||
+      "must be a positive duration of at most 1 day"
+  )
+)
+const MaxConnections = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000 }))
+
+/**
+ * The listener's defaults, the same in every APP_ENV (argued in the README, "Connections and timeouts"): a connection
+ * that sends nothing is closed after 20 s; a request has 30 s to arrive whole (256 KiB at ~70 kbit/s); idle
+ * keep-alive connections close after 5 s (Node's default); 10,000 connections cost ~130-150 MB (measured ~13-15 KiB
+ * each), within the 512 MiB the deployment allows.
+ */
+export const httpServerDefaults: HttpServerConfig = {
+  headersTimeout: Duration.seconds(20),
+  requestTimeout: Duration.seconds(30),
+  keepAliveTimeout: Duration.seconds(5),
+  maxConnections: 10_000
+}
+
+/**
+ * `HTTP_HEADERS_TIMEOUT`, `HTTP_REQUEST_TIMEOUT`, `HTTP_KEEP_ALIVE_TIMEOUT`, `HTTP_MAX_CONNECTIONS`. Node refuses a
+ * headers timeout longer than the request timeout (it would never fire), so that is reported here, as one line.
+ */
+const httpServerConfig: Config.Config<HttpServerConfig> = Config.all({
+  headersTimeout: Config.schema(ListenerTimeout, "HTTP_HEADERS_TIMEOUT").pipe(
+    Config.withDefault(httpServerDefaults.headersTimeout)
+  ),
+  requestTimeout: Config.schema(ListenerTimeout, "HTTP_REQUEST_TIMEOUT").pipe(
+    Config.withDefault(httpServerDefaults.requestTimeout)
+  ),
+  keepAliveTimeout: Config.schema(ListenerTimeout, "HTTP_KEEP_ALIVE_TIMEOUT").pipe(
+    Config.withDefault(httpServerDefaults.keepAliveTimeout)
+  ),
+  maxConnections: Config.schema(MaxConnections, "HTTP_MAX_CONNECTIONS").pipe(
+    Config.withDefault(httpServerDefaults.maxConnections)
+  )
+}).pipe(
+  Config.flatMap((http) =>
+    Duration.isGreaterThan(http.headersTimeout, http.requestTimeout)
+      ? configFailure(
+          "HTTP_HEADERS_TIMEOUT",
+          `must not be longer than HTTP_REQUEST_TIMEOUT (${Duration.format(http.headersTimeout)} > ${Duration.format(http.requestTimeout)})`
+        )
+      : Config.succeed(http)
+  )
+)
+
+/**
  * The environment variables codex-api reads, with their defaults. Defaults that depend on `APP_ENV` (log format,
  * shutdown delay) are resolved after `APP_ENV` itself is read. An empty variable counts as unset.
  */
@@ -303,6 +358,7 @@ export const appConfig: Config.Config<AppConfigShape> = Config.Literals(
       adminToken: Config.option(Config.Redacted("ADMIN_TOKEN")),
       corsOrigins: Config.option(commaList("CORS_ORIGINS")),
       bodyLimitBytes: Config.schema(Bytes, "BODY_LIMIT_BYTES").pipe(Config.withDefault(256 * 1024)),
+      http: httpServerConfig,
       webhookAllowPrivateNetworks: Config.Boolean("WEBHOOK_ALLOW_PRIVATE_NETWORKS").pipe(
         Config.withDefault(appEnv === "development")
       ),
@@ -381,6 +437,8 @@ export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.La
     adminToken: Option.none(),
     corsOrigins: Option.none(),
     bodyLimitBytes: 256 * 1024,
+    // The production values: a test that needs them sooner shortens them.
+    http: httpServerDefaults,
     webhookAllowPrivateNetworks: true,
     webhookAllowedPorts: defaultAllowedPorts,
     accessLog: true,

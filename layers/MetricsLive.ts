@@ -143,6 +143,20 @@ export const makeMetrics = (options: MetricsOptions): MetricsShape & { readonly 
       this.set(inFlight)
     }
   })
+  let openConnections = 0
+  new Prom.Gauge({
+    name: "http_connections_open",
+    help: "Connections open on the API listener right now.",
+    registers,
+    collect() {
+      this.set(openConnections)
+    }
+  })
+  const droppedConnections = new Prom.Counter({
+    name: "http_connections_dropped_total",
+    help: "Connections closed as soon as they were accepted, because HTTP_MAX_CONNECTIONS were already open.",
+    registers
+  })
   const rateLimit = new Prom.Counter({
     name: "rate_limit_decisions_total",
     help: "Rate-limit checks, by policy (tenant, ip) and outcome (allowed, limited, store_error).",
@@ -217,6 +231,13 @@ export const makeMetrics = (options: MetricsOptions): MetricsShape & { readonly 
       inFlight--
     },
     requestFinished: (method, route, status, seconds) => http.record(method, route, status, seconds),
+    connectionOpened: () => {
+      openConnections++
+    },
+    connectionClosed: () => {
+      openConnections--
+    },
+    connectionDropped: () => droppedConnections.inc(),
     rateLimitDecision: (policy, outcome) => rateLimit.inc({ policy, outcome }),
     idempotencyOutcome: (outcome) => idempotency.inc({ outcome }),
     deliveryAttempt: (outcome, seconds) => {

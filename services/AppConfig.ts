@@ -97,6 +97,21 @@ export interface EncryptionConfig {
   readonly developmentDefault: boolean
 }
 
+/**
+ * Limits of the HTTP listener against slow and idle clients (issue 14); see HttpServerLive for what Node does with
+ * each. Durations are whole milliseconds once applied (rounded up).
+ */
+export interface HttpServerConfig {
+  /** From a request's first byte (from the opening, for a connection that sends nothing) to the end of its headers. */
+  readonly headersTimeout: Duration.Duration
+  /** From a request's first byte to the end of its body; at least `headersTimeout`. */
+  readonly requestTimeout: Duration.Duration
+  /** How long a connection may stay idle after a response before it is closed (Node adds 1 s of margin). */
+  readonly keepAliveTimeout: Duration.Duration
+  /** Open connections at most; a connection over the cap is closed as soon as it is accepted. */
+  readonly maxConnections: number
+}
+
 /** The whole runtime configuration, read once at startup and validated before anything listens. */
 export interface AppConfigShape {
   readonly appEnv: AppEnv
@@ -119,6 +134,8 @@ export interface AppConfigShape {
   readonly corsOrigins: Option.Option<ReadonlyArray<string>>
   /** Largest accepted request body in bytes (413 above it). */
   readonly bodyLimitBytes: number
+  /** Timeouts and connection cap of the HTTP listener. */
+  readonly http: HttpServerConfig
   /** Let webhook URLs reach private, loopback and link-local addresses (SSRF guard off). */
   readonly webhookAllowPrivateNetworks: boolean
   /** Ports a webhook URL may name (explicitly or by its scheme's default), whether or not private networks are allowed. */

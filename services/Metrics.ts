@@ -37,6 +37,12 @@ export interface MetricsShape {
   readonly requestEnded: () => void
   /** One finished request: `http_requests_total` and `http_request_duration_seconds`. */
   readonly requestFinished: (method: string, route: string, status: number, seconds: number) => void
+  /** The API listener accepted a connection (`http_connections_open` + 1). */
+  readonly connectionOpened: () => void
+  /** One of its connections closed (`http_connections_open` - 1). */
+  readonly connectionClosed: () => void
+  /** A connection over HTTP_MAX_CONNECTIONS was closed at once (`http_connections_dropped_total`). */
+  readonly connectionDropped: () => void
 
   // Hooks for later features; defined (and exported at 0) now so dashboards and alerts can rely on them.
   /** `rate_limit_decisions_total{policy,outcome}` */

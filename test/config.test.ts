@@ -3,6 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Option, Redacted } from "effect"
 import { appConfig, testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
 import { packageVersion } from "../layers/PackageInfo.ts"
+import type { HttpServerConfig } from "../services/AppConfig.ts"
 import { defaultAllowedPorts } from "../src/domain/AllowedPorts.ts"
 import { developmentKeyBase64, developmentKeyId } from "../src/domain/EncryptionKeys.ts"
 import { describeStartupFailure } from "../src/StartupError.ts"
@@ -17,6 +18,17 @@ const keys = { ENCRYPTION_KEYS: testEncryptionKeysEnv }
 
 /** The one line the process would print for a configuration that fails. */
 const failureLine = (env: Record<string, string>) => parse(env).pipe(Effect.flip, Effect.map(describeStartupFailure))
+
+/**
+ * The listener's limits are the same in every APP_ENV: a silent connection is closed after 20 s, a request has 30 s
+ * to arrive, an idle keep-alive connection is closed after 5 s, and at most 10,000 connections are open.
+ */
+const assertHttpDefaults = (http: HttpServerConfig) => {
+  assert.isTrue(Duration.equals(http.headersTimeout, Duration.seconds(20)))
+  assert.isTrue(Duration.equals(http.requestTimeout, Duration.seconds(30)))
+  assert.isTrue(Duration.equals(http.keepAliveTimeout, Duration.seconds(5)))
+  assert.strictEqual(http.maxConnections, 10_000)
+}
 
 describe("appConfig defaults", () => {
   it.effect("development (APP_ENV unset): pretty logs, no shutdown delay, 25 s timeout, port 3000, PGlite dir", () =>
@@ -41,6 +53,7 @@ describe("appConfig defaults", () => {
         { from: 443, to: 443 },
         { from: 1024, to: 65535 }
       ])
+      assertHttpDefaults(config.http)
     })
   )
 
@@ -55,6 +68,7 @@ describe("appConfig defaults", () => {
         assert.strictEqual(config.port, 3000)
         assert.strictEqual(config.pgliteDir, ".data/pglite")
         assert.deepStrictEqual(config.webhookAllowedPorts, defaultAllowedPorts)
+        assertHttpDefaults(config.http)
       })
     )
   }
@@ -76,7 +90,9 @@ describe("appConfig defaults", () => {
         DATABASE_URL: "",
         ADMIN_TOKEN: "",
         CORS_ORIGINS: "",
-        SHUTDOWN_TIMEOUT: ""
+        SHUTDOWN_TIMEOUT: "",
+        HTTP_HEADERS_TIMEOUT: "",
+        HTTP_MAX_CONNECTIONS: ""
       })
       assert.strictEqual(config.appEnv, "development")
       assert.strictEqual(config.port, 3000)
@@ -85,6 +101,7 @@ describe("appConfig defaults", () => {
       assert.isTrue(Option.isNone(config.adminToken))
       assert.isTrue(Option.isNone(config.corsOrigins))
       assert.isTrue(Duration.equals(config.shutdownTimeout, Duration.seconds(25)))
+      assertHttpDefaults(config.http)
     })
   )
 })
@@ -105,7 +122,11 @@ describe("appConfig overrides", () => {
         SHUTDOWN_DELAY: "500 millis",
         CORS_ORIGINS: " https://a.example ,https://b.example,, ",
         BODY_LIMIT_BYTES: "2048",
-        WEBHOOK_ALLOWED_PORTS: " 443 , 8000-8999,9443-9443 "
+        WEBHOOK_ALLOWED_PORTS: " 443 , 8000-8999,9443-9443 ",
+        HTTP_HEADERS_TIMEOUT: "10 seconds",
+        HTTP_REQUEST_TIMEOUT: "2 minutes",
+        HTTP_KEEP_ALIVE_TIMEOUT: "65 seconds",
+        HTTP_MAX_CONNECTIONS: "2500"
       })
       assert.strictEqual(config.appEnv, "production")
       assert.strictEqual(config.host, "127.0.0.1")
@@ -123,6 +144,22 @@ describe("appConfig overrides", () => {
         { from: 8000, to: 8999 },
         { from: 9443, to: 9443 }
       ])
+      assert.isTrue(Duration.equals(config.http.headersTimeout, Duration.seconds(10)))
+      assert.isTrue(Duration.equals(config.http.requestTimeout, Duration.minutes(2)))
+      assert.isTrue(Duration.equals(config.http.keepAliveTimeout, Duration.seconds(65)), "above a 60 s load balancer")
+      assert.strictEqual(config.http.maxConnections, 2500)
+    })
+  )
+
+  it.effect("HTTP_HEADERS_TIMEOUT may equal HTTP_REQUEST_TIMEOUT; the keep-alive timeout is independent of both", () =>
+    Effect.gen(function* () {
+      const config = yield* parse({
+        HTTP_HEADERS_TIMEOUT: "5 seconds",
+        HTTP_REQUEST_TIMEOUT: "5 seconds",
+        HTTP_KEEP_ALIVE_TIMEOUT: "1 day"
+      })
+      assert.isTrue(Duration.equals(config.http.headersTimeout, config.http.requestTimeout))
+      assert.isTrue(Duration.equals(config.http.keepAliveTimeout, Duration.days(1)))
     })
   )
 
@@ -285,7 +322,38 @@ describe("appConfig invalid values", () => {
           { WEBHOOK_ALLOWED_PORTS: value },
           `invalid configuration: WEBHOOK_ALLOWED_PORTS: expected a comma-separated list of ports (1-65535) and ranges like 1024-65535 (not one: "`
         ] as const
-    )
+    ),
+    [
+      { HTTP_HEADERS_TIMEOUT: "0 seconds" },
+      "invalid configuration: HTTP_HEADERS_TIMEOUT: must be a positive duration of at most 1 day"
+    ],
+    [
+      { HTTP_REQUEST_TIMEOUT: "Infinity" },
+      "invalid configuration: HTTP_REQUEST_TIMEOUT: must be a positive duration of at most 1 day"
+    ],
+    [
+      // Past 2^31-1 ms Node's timer would fire at once.
+      { HTTP_KEEP_ALIVE_TIMEOUT: "30 days" },
+      "invalid configuration: HTTP_KEEP_ALIVE_TIMEOUT: must be a positive duration of at most 1 day"
+    ],
+    [
+      { HTTP_KEEP_ALIVE_TIMEOUT: "5" },
+      "invalid configuration: HTTP_KEEP_ALIVE_TIMEOUT: Expected a valid Duration string"
+    ],
+    [
+      // Node refuses a headers timeout longer than the request timeout; the default request timeout is 30 s.
+      { HTTP_HEADERS_TIMEOUT: "40 seconds" },
+      "invalid configuration: HTTP_HEADERS_TIMEOUT: must not be longer than HTTP_REQUEST_TIMEOUT (40s > 30s)"
+    ],
+    [
+      { HTTP_REQUEST_TIMEOUT: "10 seconds" },
+      "invalid configuration: HTTP_HEADERS_TIMEOUT: must not be longer than HTTP_REQUEST_TIMEOUT (20s > 10s)"
+    ],
+    [
+      { HTTP_MAX_CONNECTIONS: "0" },
+      "invalid configuration: HTTP_MAX_CONNECTIONS: Expected a value between 1 and 1000000"
+    ],
+    [{ HTTP_MAX_CONNECTIONS: "lots" }, "invalid configuration: HTTP_MAX_CONNECTIONS: Expected a string representing"]
   ]
 
   for (const [env, line] of cases) {
@@ -423,7 +491,11 @@ const configVariables = [
   "CORS_ORIGINS",
   "BODY_LIMIT_BYTES",
   "WEBHOOK_ALLOWED_PORTS",
-  "ENCRYPTION_KEYS"
+  "ENCRYPTION_KEYS",
+  "HTTP_HEADERS_TIMEOUT",
+  "HTTP_REQUEST_TIMEOUT",
+  "HTTP_KEEP_ALIVE_TIMEOUT",
+  "HTTP_MAX_CONNECTIONS"
 ]
 
 /**
@@ -487,6 +559,10 @@ describe("src/main.ts with a bad configuration exits 1 with one line", () => {
     [
       { APP_ENV: "production", ...keys, ADMIN_TOKEN: "hunter2" },
       /^invalid configuration: ADMIN_TOKEN: must be at least 32 characters outside development$/
+    ],
+    [
+      { HTTP_HEADERS_TIMEOUT: "1 minute" },
+      /^invalid configuration: HTTP_HEADERS_TIMEOUT: must not be longer than HTTP_REQUEST_TIMEOUT \(1m > 30s\)$/
     ]
   ]
 

@@ -376,6 +376,8 @@ describe("metrics", () => {
 
           // Hooks of later features, and the process metrics the dashboard and alerts use.
           for (const name of [
+            "http_connections_open",
+            "http_connections_dropped_total",
             "rate_limit_decisions_total",
             "idempotency_requests_total",
             "webhook_delivery_attempts_total",

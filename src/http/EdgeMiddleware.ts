@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto"
+import { IncomingMessage } from "node:http"
 import { Context, Effect, LogLevel, Option, Tracer } from "effect"
 import { HttpEffect, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { type AccessFields, accessLine } from "../../layers/LoggerLive.ts"
@@ -16,6 +17,22 @@ import { securityHeaders } from "./SecurityHeaders.ts"
 /** Probes (health checks, scrapes) are logged at debug unless ACCESS_LOG_PROBES is set: they would drown the log. */
 const probeRoutes: ReadonlySet<string> = new Set(["/livez", "/readyz", "/healthz", "/metrics"])
 
+/**
+ * The request has a body that has not fully arrived: the response comes early (401, 404, 413, 429 ... before the
+ * body was read). Node would otherwise keep reading the rest to reuse the connection, at the client's pace: a slow
+ * body held its socket until the request timeout, 328 s with Node's defaults (issue 14). With `Connection: close`
+ * the adapter (@effect/platform-node) ends the socket once the response is written and destroys it 500 ms later;
+ * on its own it does that only when more than 256 KiB of a declared Content-Length remain. Only a request that
+ * declares a body can have one to come (`complete` is still false for any request answered synchronously, within
+ * Node's "request" event: see `observe`).
+ */
+const bodyStillArriving = (request: HttpServerRequest.HttpServerRequest): boolean => {
+  const source = request.source
+  if (!(source instanceof IncomingMessage) || source.complete) return false
+  const length = source.headers["content-length"]
+  return source.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")
+}
+
 const pathOf = (url: string): string => {
   const query = url.indexOf("?")
   return query === -1 ? url : url.slice(0, query)
@@ -25,7 +42,8 @@ const pathOf = (url: string): string => {
  * The one global middleware: it runs for every request, including unknown routes, and its pre-response handler sees
  * every response, including the ones produced from the error channel (decode errors, 404, 413, defects), which
  * code after `yield* httpEffect` would miss. It answers CORS preflights, makes error bodies problem+json, adds the
- * security and CORS headers, asks clients to close their connection while the server drains, and observes the request:
+ * security and CORS headers, closes the connection while the server drains or when the response comes before the
+ * request's body has arrived (so the rest is never read), and observes the request:
  * `X-Request-Id` on the response and on every log line, the access log line, the HTTP metrics, and the server span's
  * name (`GET /v1/events/:id`), its `request.id` attribute and the client TRUST_PROXY resolves.
  */
@@ -41,7 +59,7 @@ export const EdgeMiddleware = HttpRouter.middleware(
     const security = securityHeaders(config.appEnv)
     // A response that brings its own policy (a page: /docs) keeps it.
     const { "content-security-policy": _apiPolicy, ...securityKeepingPolicy } = security
-    const drainingHeaders = { connection: "close" }
+    const closeConnection = { connection: "close" }
     const probeLevel = config.accessLogProbes ? "Info" : "Debug"
     // The client as the rate limiter sees it (TRUST_PROXY), not merely the socket peer.
     const trust = compileTrust(config.rateLimit.trustProxy)
@@ -72,12 +90,12 @@ export const EdgeMiddleware = HttpRouter.middleware(
     ): HttpServerResponse.HttpServerResponse => {
       const out = ensureProblemBody(request, response, config.bodyLimitBytes)
       const corsHeaders = cors.responseHeaders(request.headers.origin)
-      const draining = readiness.isDraining()
+      const closing = readiness.isDraining() || bodyStillArriving(request)
       // One change of the (immutable) headers, not one per group: each change copies them all.
       return HttpServerResponse.setHeaders(out, {
         ...(out.headers["content-security-policy"] === undefined ? security : securityKeepingPolicy),
         ...corsHeaders,
-        ...(draining ? drainingHeaders : undefined),
+        ...(closing ? closeConnection : undefined),
         "x-request-id": requestId
       })
     }
@@ -122,6 +140,21 @@ export const EdgeMiddleware = HttpRouter.middleware(
       request: HttpServerRequest.HttpServerRequest,
       response: HttpServerResponse.HttpServerResponse,
       state: RequestState
+    ): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+      // Answered before the body arrived, or before Node parsed the part that has: a response made synchronously
+      // inside Node's "request" event precedes the parsing of a body sent in the same packet. One turn of the event
+      // loop tells the two apart, so a small complete body keeps its connection. Only requests with a body pay it.
+      bodyStillArriving(request)
+        ? Effect.andThen(
+            Effect.yieldNow,
+            Effect.suspend(() => respond(request, response, state))
+          )
+        : respond(request, response, state)
+
+    const respond = (
+      request: HttpServerRequest.HttpServerRequest,
+      response: HttpServerResponse.HttpServerResponse,
+      state: RequestState
     ): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
       const out = finalize(request, response, state.requestId)
       const durationMs = performance.now() - state.startedAt
@@ -161,7 +194,7 @@ export const EdgeMiddleware = HttpRouter.middleware(
           const headers = { ...security, ...cors.preflightHeaders(request.headers.origin) }
           const preflight = HttpServerResponse.empty({ status: 204, headers })
           return Effect.succeed(
-            readiness.isDraining() ? HttpServerResponse.setHeaders(preflight, drainingHeaders) : preflight
+            readiness.isDraining() ? HttpServerResponse.setHeaders(preflight, closeConnection) : preflight
           )
         }
         const handled = logDefects(databaseUnavailableAs503(httpEffect)).pipe(

@@ -1,6 +1,7 @@
 import { createServer } from "node:http"
 import { Effect, Layer, Option } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
+import { nodeServerOptions } from "../../layers/HttpServerLive.ts"
 import { AppConfig } from "../../services/AppConfig.ts"
 import { Metrics, type MetricsShape } from "../../services/Metrics.ts"
 import { RouteTemplate } from "./RequestContext.ts"
@@ -31,7 +32,8 @@ export const MetricsServer: Layer.Layer<never, never, Metrics | AppConfig> = Lay
     return Layer.effectDiscard(
       Effect.acquireRelease(
         Effect.callback<ReturnType<typeof createServer>>((resume) => {
-          const server = createServer((request, response) => {
+          // The API listener's timeouts (HTTP_*): an internal port is no reason to let silent connections linger.
+          const server = createServer(nodeServerOptions(config.http), (request, response) => {
             const path = (request.url ?? "/").split("?")[0]
             if (request.method !== "GET" || path !== "/metrics") {
               response.writeHead(404, { "content-type": "text/plain" }).end("not found\n")
