@@ -249,7 +249,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("secrets at rest, thro
     "a direct read of every table finds no signing secret and no API key; the API still returns them, replays are byte for byte",
     () =>
       Effect.gen(function* () {
-        const s = yield* scenario(call, "http://127.0.0.1:9/hook")
+        const s = yield* scenario(call, "http://127.0.0.1:9999/hook")
         yield* assertReadsBack(s, call)
         yield* assertAllSealedUnder(s, "test")
         assert.deepStrictEqual(yield* dumpHits(needlesOf(s)), [])
@@ -266,7 +266,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("secrets at rest, thro
     () =>
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
-        const s = yield* scenario(call, "http://127.0.0.1:9/hook")
+        const s = yield* scenario(call, "http://127.0.0.1:9999/hook")
         // Put the rows back the way the previous version wrote them: plaintext secrets and response bodies.
         yield* sql`
           UPDATE endpoints SET secret = ${s.secrets.current}, previous_secret = ${s.secrets.previous}
@@ -309,7 +309,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("secrets at rest, thro
     () =>
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
-        const s = yield* scenario(call, "http://127.0.0.1:9/hook")
+        const s = yield* scenario(call, "http://127.0.0.1:9999/hook")
         yield* sql`UPDATE endpoints SET secret = ${s.secrets.current} WHERE id = ${s.endpointId}`
         // A `npm run migrate` from a checkout without ENCRYPTION_KEYS, against this database: it must not re-seal the
         // rows under a key the servers do not have (nor under a public one).
@@ -329,10 +329,10 @@ layer(testServerWithSql(), { excludeTestServices: true })("secrets at rest, thro
   it.effect("replicas sweeping at once (FOR UPDATE SKIP LOCKED): every value sealed exactly once, no error", () =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
-      const s = yield* scenario(call, "http://127.0.0.1:9/hook")
+      const s = yield* scenario(call, "http://127.0.0.1:9999/hook")
       const endpointIds: Array<string> = [s.endpointId]
       for (let i = 0; i < 11; i++) {
-        const created = yield* call("/v1/endpoints", { bearer: s.apiKey, json: { url: `http://127.0.0.1:9/${i}` } })
+        const created = yield* call("/v1/endpoints", { bearer: s.apiKey, json: { url: `http://127.0.0.1:9999/${i}` } })
         endpointIds.push(String(expectStatus(created, 201).id))
       }
       // Plaintext again, as the previous version wrote them (previous_secret only on the first endpoint).
