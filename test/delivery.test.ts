@@ -6,7 +6,7 @@ import { inject } from "vitest"
 import { packageVersion } from "../layers/PackageInfo.ts"
 import { delayBound } from "../src/domain/RetryPolicy.ts"
 import { apiClient, createTenant } from "./support/http.ts"
-import { answer, eventually, makeReceiver, type Received } from "./support/receiver.ts"
+import { answer, eventually, headerOf, makeReceiver, verifyHeaders } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestServer } from "./support/testServer.ts"
 
@@ -78,17 +78,6 @@ const tenantWithEndpoint = (url: string) =>
 
 const publish = (api: Api, type = "order.created", data: Record<string, Schema.Json> = { orderId: "o_1" }) =>
   api.events.publish({ payload: { type, data } }).pipe(Effect.orDie)
-
-const headerOf = (request: Received, name: string): string => {
-  const value = request.headers[name]
-  return typeof value === "string" ? value : ""
-}
-
-const verifyHeaders = (request: Received) => ({
-  "webhook-id": headerOf(request, "webhook-id"),
-  "webhook-timestamp": headerOf(request, "webhook-timestamp"),
-  "webhook-signature": headerOf(request, "webhook-signature")
-})
 
 // Port 1, where nobody listens, is outside the default WEBHOOK_ALLOWED_PORTS: allowed here for the refused-connection case.
 const workerConfig = { delivery, webhookAllowedPorts: [{ from: 1, to: 65535 }] }

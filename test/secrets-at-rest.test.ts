@@ -10,7 +10,7 @@ import type { DeliveryConfig } from "../services/AppConfig.ts"
 import { SecretBox } from "../services/SecretBox.ts"
 import { developmentKey, type EncryptionKey, type EncryptionKeyList } from "../src/domain/EncryptionKeys.ts"
 import { callUrl, problemBody, type WireResponse } from "./support/http.ts"
-import { answer, eventually, makeReceiver, type Received } from "./support/receiver.ts"
+import { answer, eventually, headerOf, makeReceiver, verifyHeaders } from "./support/receiver.ts"
 import { SharedDatabase, SharedDatabaseLive, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
 import { type RunningTestServer, startTestServer, TestServer } from "./support/testServer.ts"
@@ -225,17 +225,6 @@ const assertReadsBack = <R>(s: Scenario, at: At<R>) =>
       assert.strictEqual((yield* at("/v1/endpoints", { bearer })).status, 200)
     }
   })
-
-const headerOf = (request: Received, name: string): string => {
-  const value = request.headers[name]
-  return typeof value === "string" ? value : ""
-}
-
-const verifyHeaders = (request: Received) => ({
-  "webhook-id": headerOf(request, "webhook-id"),
-  "webhook-timestamp": headerOf(request, "webhook-timestamp"),
-  "webhook-signature": headerOf(request, "webhook-signature")
-})
 
 // ---------------------------------------------------------------------------------------------------------------
 // One server, one database

@@ -79,3 +79,16 @@ export const eventually = <A, E, R>(
       yield* Effect.sleep("20 millis")
     }
   })
+
+/** One header of a received request, `""` when absent or repeated. */
+export const headerOf = (request: Received, name: string): string => {
+  const value = request.headers[name]
+  return typeof value === "string" ? value : ""
+}
+
+/** The Standard Webhooks headers of a received request, as `new Webhook(secret).verify(body, headers)` takes them. */
+export const verifyHeaders = (request: Received) => ({
+  "webhook-id": headerOf(request, "webhook-id"),
+  "webhook-timestamp": headerOf(request, "webhook-timestamp"),
+  "webhook-signature": headerOf(request, "webhook-signature")
+})
