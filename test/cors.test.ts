@@ -114,7 +114,7 @@ const securityChecks = (it: ServerTests, appEnv: AppConfigShape["appEnv"]) => {
       assert.strictEqual(notFound.status, 404)
       assertSecurityHeaders(notFound, appEnv)
       const wrongMethod = yield* send("/livez", { method: "DELETE" })
-      assert.strictEqual(wrongMethod.status, 404)
+      assert.strictEqual(wrongMethod.status, 405)
       assertSecurityHeaders(wrongMethod, appEnv)
       assertSecurityHeaders(yield* preflight("/livez", listed), appEnv)
       assertSecurityHeaders(yield* preflight("/livez", stranger), appEnv)

@@ -126,12 +126,31 @@ layer(testServer({ config: { bodyLimitBytes }, extraRoutes: TestRoutes }), { exc
       })
     )
 
-    it.effect("wrong method on a known path: 404 (there is no 405)", () =>
+    it.effect("wrong method on a known path: 405 with Allow (RFC 9110), whatever the spelling; unknown paths 404", () =>
       Effect.gen(function* () {
-        const get = expectProblem(yield* send("/test/echo"), 404)
-        assert.strictEqual(get.detail, "No route matches GET /test/echo.")
-        const del = expectProblem(yield* send("/livez", { method: "DELETE" }), 404)
-        assert.strictEqual(del.detail, "No route matches DELETE /livez.")
+        const cases: ReadonlyArray<readonly [method: string, path: string, allow: string]> = [
+          ["DELETE", "/livez", "GET, HEAD"],
+          ["POST", "/openapi.json", "GET, HEAD"],
+          ["PUT", "/v1/endpoints/ep_whatever", "GET, HEAD, PATCH, DELETE"],
+          ["DELETE", "/v1/endpoints", "GET, HEAD, POST"],
+          ["PATCH", "/v1/events/evt_x?limit=3", "GET, HEAD"],
+          ["GET", "/v1/deliveries/dlv_x/retry", "POST"],
+          ["PUT", "//V1/%65vents/", "GET, HEAD, POST"],
+          ["OPTIONS", "/admin/tenants", "GET, HEAD, POST"]
+        ]
+        for (const [method, path, allow] of cases) {
+          const response = yield* send(path, { method })
+          const problem = expectProblem(response, 405)
+          assert.strictEqual(problem.title, "Method Not Allowed", path)
+          assert.strictEqual(response.headers.get("allow"), allow, `${method} ${path}`)
+          assert.include(String(problem.detail), `${method} is not allowed on`)
+        }
+        // A path nobody serves is still a 404, for any method.
+        const get = expectProblem(yield* send("/test/nope"), 404)
+        assert.strictEqual(get.detail, "No route matches GET /test/nope.")
+        const del = expectProblem(yield* send("/v1/nothing-here", { method: "DELETE" }), 404)
+        assert.strictEqual(del.detail, "No route matches DELETE /v1/nothing-here.")
+        assert.isNull((yield* send("/v1/nothing-here", { method: "DELETE" })).headers.get("allow"))
       })
     )
 

@@ -575,6 +575,18 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
         const options: RequestOptions =
           body === absent ? { method: "POST", bearer: apiKey } : { bearer: apiKey, json: body }
         const response = sound(yield* request(`/v1/endpoints/${id}/secret/rotate`, options), { id, body })
+        // The route takes no body: only nothing or `{}` passes (a member sent here must not be silently ignored).
+        const wire = body === absent ? undefined : JSON.stringify(body)
+        const parsed: unknown = wire === undefined ? undefined : JSON.parse(wire)
+        const emptyObject =
+          typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) && Object.keys(parsed).length === 0
+        // (A path segment longer than the router takes matches no route at all: 404 first.)
+        const routed = !(response.status === 404 && response.text.includes("No route matches"))
+        if (wire !== undefined && !emptyObject && routed) {
+          assert.strictEqual(response.status, 400, response.text)
+          assert.include(String(problemBody(response).detail), "takes no request body")
+          return
+        }
         if (to._tag === "Own") {
           assert.strictEqual(response.status, 200, response.text)
           const secret = decoded(EndpointSecret, response)

@@ -338,7 +338,7 @@ describe("metrics", () => {
           const missing = yield* send("/v1/events/evt_metrics_missing", { bearer: tenant.apiKey })
           assert.strictEqual(missing.status, 404)
           requestIds.push(missing.headers.get("x-request-id") ?? "")
-          assert.strictEqual((yield* send("/livez", { method: "PROPFIND" })).status, 404)
+          assert.strictEqual((yield* send("/livez", { method: "PROPFIND" })).status, 405)
 
           const scrape = yield* send("/metrics")
           assert.strictEqual(scrape.status, 200)
@@ -351,7 +351,7 @@ describe("metrics", () => {
           assert.strictEqual(total({ method: "GET", route: "unmatched", status_code: "404" }), 3)
           assert.strictEqual(total({ method: "GET", route: "/v1/events/:id", status_code: "404" }), 1)
           assert.strictEqual(total({ method: "POST", route: "/admin/tenants", status_code: "201" }), 1)
-          assert.strictEqual(total({ method: "_OTHER", route: "unmatched", status_code: "404" }), 1)
+          assert.strictEqual(total({ method: "_OTHER", route: "unmatched", status_code: "405" }), 1)
           // The scrape itself is in flight while it renders.
           assert.strictEqual(sampleValue(samples, "http_requests_in_flight"), 1)
 

@@ -2,8 +2,9 @@ import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { CreatedTenant, CreateTenant, IssuedApiKey, Tenant, TenantDetail, UpdateTenant } from "../domain/Tenant.ts"
 import { Idempotency } from "./Idempotency.ts"
+import { NoRequestBody } from "./NoRequestBody.ts"
 import { Page, PageQuery } from "./Pagination.ts"
-import { NotFound } from "./Problems.ts"
+import { BadRequest, NotFound } from "./Problems.ts"
 import { AdminAuth } from "./Security.ts"
 
 const idParam = { id: Schema.String }
@@ -20,7 +21,8 @@ export class AdminApi extends HttpApiGroup.make("admin")
       ),
     HttpApiEndpoint.get("listTenants", "/tenants", {
       query: PageQuery,
-      success: Page(Tenant, "TenantPage")
+      success: Page(Tenant, "TenantPage"),
+      error: BadRequest
     }).annotateMerge(OpenApi.annotations({ summary: "List tenants, newest first" })),
     HttpApiEndpoint.get("getTenant", "/tenants/:id", {
       params: idParam,
@@ -46,6 +48,7 @@ export class AdminApi extends HttpApiGroup.make("admin")
       error: NotFound
     })
       .middleware(Idempotency)
+      .middleware(NoRequestBody)
       .annotateMerge(OpenApi.annotations({ summary: "Issue another API key for a tenant" })),
     HttpApiEndpoint.delete("revokeApiKey", "/api-keys/:id", {
       params: idParam,

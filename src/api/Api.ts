@@ -10,13 +10,16 @@ import { SystemApi } from "./SystemApi.ts"
 /**
  * The groups HttpApiBuilder serves (src/http/Routes.ts): every group but the probes, which are plain router routes
  * (src/http/SystemHttp.ts). `ProblemDetails` makes request decoding failures RFC 9457 problems with the failing paths.
+ * Request bodies are strict: a member no schema declares is a 400 naming it, never silently ignored (a typo such as
+ * `eventType` for `eventTypes` would otherwise mean "every event").
  */
 export class ServedApi extends HttpApi.make("codex-api")
   .add(AdminApi)
   .add(EndpointsApi)
   .add(EventsApi)
   .add(DeliveriesApi)
-  .middleware(HttpApiMiddleware.ProblemDetails) {}
+  .middleware(HttpApiMiddleware.ProblemDetails)
+  .annotate(HttpApi.PayloadParseOptions, { onExcessProperty: "error" }) {}
 
 /**
  * The whole codex-api contract: the probes and the served groups. The OpenAPI document, the docs and the typed client

@@ -9,8 +9,9 @@ import {
   Recovered
 } from "../domain/Delivery.ts"
 import { Idempotency } from "./Idempotency.ts"
+import { NoRequestBody } from "./NoRequestBody.ts"
 import { Page, PageQuery } from "./Pagination.ts"
-import { Conflict, NotFound } from "./Problems.ts"
+import { BadRequest, Conflict, NotFound } from "./Problems.ts"
 import { TenantAuth } from "./Security.ts"
 
 export class DeliveriesApi extends HttpApiGroup.make("deliveries")
@@ -24,7 +25,7 @@ export class DeliveriesApi extends HttpApiGroup.make("deliveries")
       params: { id: Schema.String },
       query: { ...PageQuery, status: Schema.optional(DeliveryStatus) },
       success: Page(Delivery, "DeliveryPage"),
-      error: NotFound
+      error: [NotFound, BadRequest]
     }).annotateMerge(OpenApi.annotations({ summary: "The deliveries to an endpoint, newest first" })),
     HttpApiEndpoint.get("get", "/deliveries/:id", {
       params: { id: Schema.String },
@@ -37,6 +38,7 @@ export class DeliveriesApi extends HttpApiGroup.make("deliveries")
       error: [NotFound, Conflict]
     })
       .middleware(Idempotency)
+      .middleware(NoRequestBody)
       .annotateMerge(
         OpenApi.annotations({
           summary: "Send a delivery again",

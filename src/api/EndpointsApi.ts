@@ -2,8 +2,9 @@ import { Context, Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
 import { CreateEndpoint, Endpoint, type EndpointHealth, EndpointSecret, UpdateEndpoint } from "../domain/Endpoint.ts"
 import { Idempotency } from "./Idempotency.ts"
+import { NoRequestBody } from "./NoRequestBody.ts"
 import { Page, PageQuery } from "./Pagination.ts"
-import { NotFound, UnprocessableContent } from "./Problems.ts"
+import { BadRequest, NotFound, UnprocessableContent } from "./Problems.ts"
 import { TenantAuth } from "./Security.ts"
 
 const idParam = { id: Schema.String }
@@ -50,7 +51,11 @@ export class EndpointsApi extends HttpApiGroup.make("endpoints")
           description: "422 when the URL is not allowed (private network addresses, plain http in production)."
         })
       ),
-    HttpApiEndpoint.get("list", "/endpoints", { query: PageQuery, success: Page(Endpoint, "EndpointPage") }),
+    HttpApiEndpoint.get("list", "/endpoints", {
+      query: PageQuery,
+      success: Page(Endpoint, "EndpointPage"),
+      error: BadRequest
+    }),
     HttpApiEndpoint.get("get", "/endpoints/:id", { params: idParam, success: Endpoint, error: NotFound }),
     HttpApiEndpoint.patch("update", "/endpoints/:id", {
       params: idParam,
@@ -76,6 +81,7 @@ export class EndpointsApi extends HttpApiGroup.make("endpoints")
       error: NotFound
     })
       .middleware(Idempotency)
+      .middleware(NoRequestBody)
       .annotateMerge(
         OpenApi.annotations({
           summary: "Rotate the signing secret",

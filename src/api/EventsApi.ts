@@ -3,7 +3,7 @@ import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/ht
 import { Event, EventType, PublishEvent, PublishedEvent } from "../domain/Event.ts"
 import { CompletesOwnKey, Idempotency } from "./Idempotency.ts"
 import { Page, PageQuery } from "./Pagination.ts"
-import { NotFound } from "./Problems.ts"
+import { BadRequest, NotFound } from "./Problems.ts"
 import { TenantAuth } from "./Security.ts"
 
 export class EventsApi extends HttpApiGroup.make("events")
@@ -23,7 +23,8 @@ export class EventsApi extends HttpApiGroup.make("events")
       ),
     HttpApiEndpoint.get("list", "/events", {
       query: { ...PageQuery, type: Schema.optional(EventType) },
-      success: Page(Event, "EventPage")
+      success: Page(Event, "EventPage"),
+      error: BadRequest
     }).annotateMerge(OpenApi.annotations({ summary: "List events, newest first" })),
     HttpApiEndpoint.get("get", "/events/:id", { params: { id: Schema.String }, success: Event, error: NotFound })
   )

@@ -8,8 +8,9 @@ export const PageQuery = {
     })
   ),
   cursor: Schema.optional(
-    Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_]{1,64}$/)).annotate({
-      description: "Opaque cursor from `nextCursor` of the previous page."
+    Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_-]{1,256}$/)).annotate({
+      description:
+        "Opaque cursor: the `nextCursor` of the previous page of the same list, unchanged (400 for any other value)."
     })
   )
 }

@@ -1,9 +1,10 @@
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Tenants } from "../../services/Tenants.ts"
 import { Api } from "../api/Api.ts"
 import { ApiKeyId, TenantId } from "../domain/Ids.ts"
-import { notFound, orNotFound, pageRequest, pageResponse, pathId } from "./Params.ts"
+import { pageRequest, pageResponse } from "./Cursor.ts"
+import { notFound, orNotFound, pathId } from "./Params.ts"
 
 const tenantId = pathId(TenantId, "tenant")
 const apiKeyId = pathId(ApiKeyId, "API key")
@@ -15,9 +16,12 @@ export const AdminHttp = HttpApiBuilder.group(
     const tenants = yield* Tenants
     return handlers
       .handle("createTenant", ({ payload }) => tenants.create(payload).pipe(Effect.orDie))
-      .handle("listTenants", ({ query }) =>
-        tenants.list(pageRequest(query)).pipe(Effect.map(pageResponse), Effect.orDie)
-      )
+      .handle("listTenants", ({ query }) => {
+        const list = { name: "tenants", owner: "admin", isId: Schema.is(TenantId) }
+        return Effect.flatMap(pageRequest(list, query), (page) =>
+          tenants.list(page).pipe(Effect.map(pageResponse(list)), Effect.orDie)
+        )
+      })
       .handle("getTenant", ({ params }) =>
         tenantId(params.id).pipe(
           Effect.flatMap((id) => tenants.get(id).pipe(Effect.orDie)),

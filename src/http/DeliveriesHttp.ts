@@ -1,11 +1,12 @@
-import { Effect, Option } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Deliveries, type EndpointDisabled } from "../../services/Deliveries.ts"
 import { Api } from "../api/Api.ts"
 import { Conflict } from "../api/Problems.ts"
 import { CurrentTenant } from "../api/Security.ts"
 import { DeliveryId, EndpointId, EventId } from "../domain/Ids.ts"
-import { orNotFound, pageRequest, pageResponse, pathId } from "./Params.ts"
+import { pageRequest, pageResponse } from "./Cursor.ts"
+import { orNotFound, pathId } from "./Params.ts"
 
 const eventId = pathId(EventId, "event")
 const endpointId = pathId(EndpointId, "endpoint")
@@ -32,10 +33,11 @@ export const DeliveriesHttp = HttpApiBuilder.group(
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
           const id = yield* endpointId(params.id)
+          const list = { name: `deliveries:${id}`, owner: tenant.id, isId: Schema.is(DeliveryId) }
           const page = yield* deliveries
-            .listForEndpoint(tenant.id, id, pageRequest(query), Option.fromNullishOr(query.status))
+            .listForEndpoint(tenant.id, id, yield* pageRequest(list, query), Option.fromNullishOr(query.status))
             .pipe(Effect.orDie, orNotFound("endpoint"))
-          return pageResponse(page)
+          return pageResponse(list)(page)
         })
       )
       .handle("get", ({ params }) =>

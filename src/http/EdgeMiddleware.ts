@@ -10,6 +10,7 @@ import { Metrics } from "../../services/Metrics.ts"
 import { Readiness } from "../../services/Readiness.ts"
 import { compileTrust, formatIp, resolveClientIp } from "./ClientIp.ts"
 import { makeCorsPolicy } from "./Cors.ts"
+import { makeAllowedMethods, methodNotAllowed } from "./MethodNotAllowed.ts"
 import { databaseUnavailableAs503, ensureProblemBody, logDefects } from "./ProblemResponses.ts"
 import { acceptedRequestId, CurrentRequestState, type RequestState, unmatchedRoute } from "./RequestContext.ts"
 import { securityHeaders } from "./SecurityHeaders.ts"
@@ -61,6 +62,7 @@ export const EdgeMiddleware = HttpRouter.middleware(
     const { "content-security-policy": _apiPolicy, ...securityKeepingPolicy } = security
     const closeConnection = { connection: "close" }
     const probeLevel = config.accessLogProbes ? "Info" : "Debug"
+    const orMethodNotAllowed = methodNotAllowed(makeAllowedMethods(config, yield* HttpRouter.RouterConfig))
     // The client as the rate limiter sees it (TRUST_PROXY), not merely the socket peer.
     const trust = compileTrust(config.rateLimit.trustProxy)
     const resolve = (remote: string | undefined, forwardedFor: string | undefined): string | undefined => {
@@ -197,7 +199,7 @@ export const EdgeMiddleware = HttpRouter.middleware(
             readiness.isDraining() ? HttpServerResponse.setHeaders(preflight, closeConnection) : preflight
           )
         }
-        const handled = logDefects(databaseUnavailableAs503(httpEffect)).pipe(
+        const handled = logDefects(databaseUnavailableAs503(orMethodNotAllowed(request, httpEffect))).pipe(
           Effect.provideService(CurrentRequestState, state),
           Effect.annotateLogs({ requestId: state.requestId })
         )

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Endpoints } from "../../services/Endpoints.ts"
 import { Api } from "../api/Api.ts"
@@ -6,8 +6,9 @@ import { PreflightedWrite, type UrlVerdict } from "../api/EndpointsApi.ts"
 import { UnprocessableContent } from "../api/Problems.ts"
 import { CurrentTenant } from "../api/Security.ts"
 import { EndpointId } from "../domain/Ids.ts"
+import { pageRequest, pageResponse } from "./Cursor.ts"
 import { assertPreflighted } from "./EndpointPreflight.ts"
-import { notFound, orNotFound, pageRequest, pageResponse, pathId } from "./Params.ts"
+import { notFound, orNotFound, pathId } from "./Params.ts"
 
 const endpointId = pathId(EndpointId, "endpoint")
 
@@ -38,7 +39,9 @@ export const EndpointsHttp = HttpApiBuilder.group(
       .handle("list", ({ query }) =>
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
-          return pageResponse(yield* endpoints.list(tenant.id, pageRequest(query)).pipe(Effect.orDie))
+          const list = { name: "endpoints", owner: tenant.id, isId: Schema.is(EndpointId) }
+          const page = yield* endpoints.list(tenant.id, yield* pageRequest(list, query)).pipe(Effect.orDie)
+          return pageResponse(list)(page)
         })
       )
       .handle("get", ({ params }) =>

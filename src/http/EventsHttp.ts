@@ -1,11 +1,12 @@
-import { Effect, Option } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Events } from "../../services/Events.ts"
 import { Api } from "../api/Api.ts"
 import { KeyedRequest } from "../api/Idempotency.ts"
 import { CurrentTenant } from "../api/Security.ts"
 import { EventId } from "../domain/Ids.ts"
-import { orNotFound, pageRequest, pageResponse, pathId } from "./Params.ts"
+import { pageRequest, pageResponse } from "./Cursor.ts"
+import { orNotFound, pathId } from "./Params.ts"
 
 const eventId = pathId(EventId, "event")
 
@@ -34,10 +35,11 @@ export const EventsHttp = HttpApiBuilder.group(
       .handle("list", ({ query }) =>
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
+          const list = { name: "events", owner: tenant.id, isId: Schema.is(EventId) }
           const page = yield* events
-            .list(tenant.id, pageRequest(query), Option.fromNullishOr(query.type))
+            .list(tenant.id, yield* pageRequest(list, query), Option.fromNullishOr(query.type))
             .pipe(Effect.orDie)
-          return pageResponse(page)
+          return pageResponse(list)(page)
         })
       )
       .handle("get", ({ params }) =>

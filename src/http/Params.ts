@@ -1,6 +1,4 @@
 import { Effect, Option, Schema } from "effect"
-import type { PageRequest, PageResult } from "../../services/Tenants.ts"
-import { defaultPageSize } from "../api/Pagination.ts"
 import { NotFound } from "../api/Problems.ts"
 
 /**
@@ -21,17 +19,3 @@ export const orNotFound =
   (what: string) =>
   <A, E, R>(self: Effect.Effect<Option.Option<A>, E, R>): Effect.Effect<A, E | NotFound, R> =>
     Effect.flatMap(self, Option.match({ onNone: () => Effect.fail(notFound(what)), onSome: Effect.succeed }))
-
-export const pageRequest = (query: {
-  readonly limit?: number | undefined
-  readonly cursor?: string | undefined
-}): PageRequest => ({
-  limit: query.limit ?? defaultPageSize,
-  before: Option.fromNullishOr(query.cursor)
-})
-
-/** The cursor of the next page is the id of this page's last item (keyset pagination on time-ordered ids). */
-export const pageResponse = <A extends { readonly id: string }>(result: PageResult<A>) => ({
-  data: result.items,
-  nextCursor: result.hasMore ? (result.items.at(-1)?.id ?? null) : null
-})

@@ -19,6 +19,7 @@ import { EndpointsHttp } from "./EndpointsHttp.ts"
 import { EventsHttp } from "./EventsHttp.ts"
 import { IdempotencyLive } from "./Idempotency.ts"
 import { MetricsRoute } from "./MetricsHttp.ts"
+import { NoRequestBodyLive } from "./NoRequestBody.ts"
 import { RateLimitMiddleware } from "./RateLimit.ts"
 import { ApiKeyAuthObserved, RouteTemplate } from "./RequestContext.ts"
 import { SystemRoutes } from "./SystemHttp.ts"
@@ -31,10 +32,10 @@ const ApiKeys = ApiKeyAuthObserved.pipe(Layer.provide(ApiKeyAuthLive))
  * comes from the server, which shares it with the delivery worker.
  */
 const Handlers = Layer.mergeAll(
-  AdminHttp.pipe(Layer.provide([AdminAuthLive, IdempotencyLive])),
-  EndpointsHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive, EndpointPreflightLive])),
+  AdminHttp.pipe(Layer.provide([AdminAuthLive, IdempotencyLive, NoRequestBodyLive])),
+  EndpointsHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive, EndpointPreflightLive, NoRequestBodyLive])),
   EventsHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive])),
-  DeliveriesHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive]))
+  DeliveriesHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive, NoRequestBodyLive]))
 ).pipe(
   Layer.provide(Layer.mergeAll(TenantsLive, EndpointsLive, EventsLive, DeliveriesLive, IdempotencyStoreLive)),
   Layer.provide(ApiKeys)
