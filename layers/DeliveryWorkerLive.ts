@@ -316,11 +316,18 @@ export const DeliveryWorkerLive: Layer.Layer<
       Effect.gen(function* () {
         const body = webhookBody(row.event_type, row.event_occurred_at, row.event_data)
         const headers = webhookHeaders(secrets, row.event_id, Date.now() / 1000, body)
+        // Tracing on, the client injects the attempt span's own `traceparent` (a child of the stored one). Tracing
+        // off, its spans would be random and unrelated: the publisher's `traceparent` goes on unchanged, or none.
+        const exporting = (yield* Effect.tracer) !== Tracer.nativeTracer
+        const passedOn = !exporting && row.traceparent !== null ? { traceparent: row.traceparent } : {}
         const request = HttpClientRequest.post(row.url).pipe(
-          HttpClientRequest.setHeaders({ ...headers, "user-agent": userAgent }),
+          HttpClientRequest.setHeaders({ ...headers, ...passedOn, "user-agent": userAgent }),
           HttpClientRequest.bodyText(body, "application/json")
         )
-        const exchange = client.execute(request).pipe(
+        const execute = exporting
+          ? client.execute(request)
+          : client.execute(request).pipe(Effect.provideService(HttpClient.TracerPropagationEnabled, false))
+        const exchange = execute.pipe(
           Effect.flatMap((response) =>
             readExcerpt(response).pipe(
               Effect.map((excerpt) => ({ status: response.status, headers: response.headers, excerpt }))

@@ -1,10 +1,12 @@
-import { Effect, Layer, Option, Schema } from "effect"
+import { Context, Effect, Layer, Option, Schema, Tracer } from "effect"
+import { HttpServerRequest } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { Events } from "../services/Events.ts"
 import type { OwnWrite } from "../services/IdempotencyStore.ts"
 import { deliveryChannel } from "../src/domain/Delivery.ts"
 import type { Event, PublishEvent } from "../src/domain/Event.ts"
 import { EventId, newId, type TenantId } from "../src/domain/Ids.ts"
+import { validTraceparent } from "../src/domain/TraceContext.ts"
 import { iso, toPage } from "./SqlRows.ts"
 
 interface EventRow {
@@ -28,17 +30,25 @@ const PublishedRef = Schema.Struct({ event: EventId, deliveriesQueued: Schema.In
 const decodeRef = Schema.decodeUnknownOption(PublishedRef)
 
 /**
- * The W3C `traceparent` of the publishing span, stored with each delivery so that its attempts continue the trace.
- * Null when there is no span or its ids are not W3C-shaped.
+ * The W3C `traceparent` stored with each delivery, so that its attempts continue the publisher's trace. With tracing
+ * on: the publishing span's (null when its ids are not W3C-shaped). With tracing off (Effect's native tracer: its spans
+ * are exported nowhere, so their ids would be random and unrelated): the caller's own `traceparent`, unchanged, or
+ * none.
  */
-const currentTraceparent: Effect.Effect<string | null> = Effect.currentSpan.pipe(
-  Effect.map((span) =>
-    /^[0-9a-f]{32}$/.test(span.traceId) && /^[0-9a-f]{16}$/.test(span.spanId)
-      ? `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
-      : null
-  ),
-  Effect.orElseSucceed(() => null)
-)
+const outboxTraceparent: Effect.Effect<string | null> = Effect.withFiber((fiber) => {
+  if (fiber.getRef(Tracer.Tracer) === Tracer.nativeTracer) {
+    const request = Context.getOrUndefined(fiber.context, HttpServerRequest.HttpServerRequest)
+    return Effect.succeed(validTraceparent(request?.headers.traceparent) ?? null)
+  }
+  return Effect.currentSpan.pipe(
+    Effect.map((span) =>
+      /^[0-9a-f]{32}$/.test(span.traceId) && /^[0-9a-f]{16}$/.test(span.spanId)
+        ? `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
+        : null
+    ),
+    Effect.orElseSucceed(() => null)
+  )
+})
 
 export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient> = Layer.effect(
   Events,
@@ -53,7 +63,7 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient> = Layer
     const write = (tenantId: TenantId, input: PublishEvent, claim: OwnWrite | undefined) =>
       Effect.gen(function* () {
         const id = yield* newId("evt")
-        const traceparent = yield* currentTraceparent
+        const traceparent = yield* outboxTraceparent
         const held = claim === undefined ? sql`` : sql`held AS MATERIALIZED (${claim.held}),`
         const fromHeld = claim === undefined ? sql`` : sql`FROM held`
         const completed =

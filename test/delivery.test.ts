@@ -73,7 +73,7 @@ const tenantWithEndpoint = (url: string) =>
     const api = yield* apiClient(tenant.apiKey)
     const endpoint = yield* api.endpoints.create({ payload: { url } })
     const { secret } = yield* api.endpoints.getSecret({ params: { id: endpoint.id } })
-    return { api, endpointId: endpoint.id, secret }
+    return { api, apiKey: tenant.apiKey, endpointId: endpoint.id, secret }
   }).pipe(Effect.orDie)
 
 const publish = (api: Api, type = "order.created", data: Record<string, Schema.Json> = { orderId: "o_1" }) =>
@@ -83,6 +83,39 @@ const publish = (api: Api, type = "order.created", data: Record<string, Schema.J
 const workerConfig = { delivery, webhookAllowedPorts: [{ from: 1, to: 65535 }] }
 
 layer(testServerWithSql({ config: workerConfig }), { excludeTestServices: true })("the delivery worker", (it) => {
+  it.effect(
+    "tracing off: the publisher's traceparent reaches every attempt unchanged; a malformed one is dropped",
+    () =>
+      Effect.gen(function* () {
+        const { baseUrl } = yield* TestServer
+        const receiver = yield* makeReceiver((index, _, res) => answer(res, index === 0 ? 500 : 204))
+        const { api, apiKey } = yield* tenantWithEndpoint(receiver.url)
+        const publishWith = (traceparent: string) =>
+          Effect.promise(async () => {
+            const response = await fetch(`${baseUrl}/v1/events`, {
+              method: "POST",
+              headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json", traceparent },
+              body: JSON.stringify({ type: "order.created", data: { n: 1 } })
+            })
+            return (await response.json()) as { readonly event: { readonly id: string } }
+          })
+        const incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        const traced = yield* publishWith(incoming)
+        // Two attempts (500, then 204): both carry the caller's traceparent as it was sent, and nothing else of ours.
+        yield* settled(api, traced.event.id)
+        assert.deepStrictEqual(
+          receiver.requests.map((r) => r.headers.traceparent),
+          [incoming, incoming]
+        )
+        assert.isUndefined(receiver.requests[1]?.headers.b3)
+        // Upper-case hex is not W3C: dropped, not repaired.
+        const malformed = yield* publishWith("00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01")
+        yield* settled(api, malformed.event.id)
+        assert.strictEqual(receiver.requests.length, 3)
+        assert.isUndefined(receiver.requests[2]?.headers.traceparent)
+      })
+  )
+
   it.effect(
     "signed per Standard Webhooks: verified by the official library, also with both secrets during rotation",
     () =>
@@ -106,6 +139,7 @@ layer(testServerWithSql({ config: workerConfig }), { excludeTestServices: true }
         assert.strictEqual(headerOf(request, "webhook-id"), first.event.id)
         assert.strictEqual(headerOf(request, "content-type"), "application/json")
         assert.strictEqual(headerOf(request, "user-agent"), `codex-api/${packageVersion}`)
+        // The typed client sent its own traceparent with the publish: passed on (tracing is off here).
         assert.match(headerOf(request, "traceparent"), /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/)
         const attempts = yield* attemptsOf(api, row.id)
         assert.deepStrictEqual(
