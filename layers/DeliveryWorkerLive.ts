@@ -36,6 +36,7 @@ import {
   webhookBody
 } from "../src/domain/Delivery.ts"
 import { delayAfterAttempt, parseRetryAfter, retrySchedule } from "../src/domain/RetryPolicy.ts"
+import { basicAuthTarget } from "../src/domain/UrlCredentials.ts"
 import { webhookHeaders } from "../src/domain/WebhookSignature.ts"
 import { blockedAtConnect, DeliveryHttpClientLive } from "./DeliveryHttpClient.ts"
 import { UrlPolicyLive } from "./UrlPolicyLive.ts"
@@ -320,8 +321,11 @@ export const DeliveryWorkerLive: Layer.Layer<
         // off, its spans would be random and unrelated: the publisher's `traceparent` goes on unchanged, or none.
         const exporting = (yield* Effect.tracer) !== Tracer.nativeTracer
         const passedOn = !exporting && row.traceparent !== null ? { traceparent: row.traceparent } : {}
-        const request = HttpClientRequest.post(row.url).pipe(
-          HttpClientRequest.setHeaders({ ...headers, ...passedOn, "user-agent": userAgent }),
+        // Credentials in the URL become Basic authentication (the client would drop them without a word).
+        const target = basicAuthTarget(row.url)
+        const authorization = target.authorization === undefined ? {} : { authorization: target.authorization }
+        const request = HttpClientRequest.post(target.url).pipe(
+          HttpClientRequest.setHeaders({ ...headers, ...passedOn, ...authorization, "user-agent": userAgent }),
           HttpClientRequest.bodyText(body, "application/json")
         )
         const execute = exporting

@@ -5,6 +5,7 @@ import { Endpoints } from "../services/Endpoints.ts"
 import { SecretBox, SecretContext } from "../services/SecretBox.ts"
 import type { Endpoint, EndpointRecord } from "../src/domain/Endpoint.ts"
 import { type EndpointId, newId } from "../src/domain/Ids.ts"
+import { maskUrlPassword } from "../src/domain/UrlCredentials.ts"
 import { newWebhookSecret, secretRotationOverlap } from "../src/domain/WebhookSecret.ts"
 import { iso, toPage } from "./SqlRows.ts"
 
@@ -29,7 +30,8 @@ const columns = "id, url, description, event_types, enabled, metadata, created_a
 
 const toEndpoint = (row: EndpointRow): EndpointRecord => ({
   id: row.id,
-  url: row.url,
+  // Shown without its password (if it has one): the stored URL keeps it for the deliveries.
+  url: maskUrlPassword(row.url),
   description: row.description,
   eventTypes: row.event_types,
   enabled: row.enabled,
