@@ -1,6 +1,6 @@
 import { Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
-import { Deliveries, EndpointDisabled } from "../services/Deliveries.ts"
+import { Deliveries, EndpointDeleted, EndpointDisabled } from "../services/Deliveries.ts"
 import { type AttemptOutcome, type Delivery, type DeliveryAttempt, deliveryChannel } from "../src/domain/Delivery.ts"
 import { iso, isoOrNull, toPage } from "./SqlRows.ts"
 
@@ -8,6 +8,7 @@ interface DeliveryRow {
   readonly id: string
   readonly event_id: string
   readonly endpoint_id: string
+  readonly endpoint_deleted: boolean
   readonly status: Delivery["status"]
   readonly attempt_count: number
   readonly next_attempt_at: Date
@@ -29,12 +30,14 @@ interface AttemptRow {
 }
 
 const columns =
-  "id, event_id, endpoint_id, status, attempt_count, next_attempt_at, last_status, last_error, delivered_at, created_at, updated_at"
+  "d.id, d.event_id, d.endpoint_id, e.deleted_at IS NOT NULL AS endpoint_deleted, d.status, d.attempt_count, " +
+  "d.next_attempt_at, d.last_status, d.last_error, d.delivered_at, d.created_at, d.updated_at"
 
 const toDelivery = (row: DeliveryRow): Delivery => ({
   id: row.id,
   eventId: row.event_id,
   endpointId: row.endpoint_id,
+  endpointDeleted: row.endpoint_deleted,
   status: row.status,
   attemptCount: row.attempt_count,
   nextAttemptAt: row.status === "pending" ? iso(row.next_attempt_at) : null,
@@ -60,6 +63,8 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const select = sql.unsafe(columns)
+    /** Every delivery read shows whether its endpoint was deleted (the row stays: see EndpointsLive `delete`). */
+    const fromDeliveries = sql.unsafe("deliveries d JOIN endpoints e ON e.id = d.endpoint_id")
     // Due now, unleased. The attempt count is kept: numbering goes on, and the retry policy grants one more attempt
     // (or what is left of the budget), so a manual retry never restarts a full backoff series by surprise.
     const requeue = sql.unsafe(
@@ -72,45 +77,59 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient>
       listForEvent: Effect.fn("Deliveries.listForEvent")(function* (tenantId, eventId) {
         const [event] = yield* sql`SELECT 1 FROM events WHERE tenant_id = ${tenantId} AND id = ${eventId}`
         if (event === undefined) return Option.none()
+        // A deleted endpoint's deliveries stay here, marked `endpointDeleted`: the event's history is whole.
         const rows = yield* sql<DeliveryRow>`
-          SELECT ${select} FROM deliveries WHERE tenant_id = ${tenantId} AND event_id = ${eventId} ORDER BY id`
+          SELECT ${select} FROM ${fromDeliveries} WHERE d.tenant_id = ${tenantId} AND d.event_id = ${eventId}
+          ORDER BY d.id`
         return Option.some(rows.map(toDelivery))
       }),
       listForEndpoint: Effect.fn("Deliveries.listForEndpoint")(function* (tenantId, endpointId, page, status) {
-        const [endpoint] = yield* sql`SELECT 1 FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${endpointId}`
+        // A deleted endpoint is absent here as in every endpoint read (its deliveries: under their events).
+        const [endpoint] = yield* sql`
+          SELECT 1 FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${endpointId} AND deleted_at IS NULL`
         if (endpoint === undefined) return Option.none()
-        const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND id < ${id}` })
-        const ofStatus = Option.match(status, { onNone: () => sql``, onSome: (s) => sql`AND status = ${s}` })
+        const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND d.id < ${id}` })
+        const ofStatus = Option.match(status, { onNone: () => sql``, onSome: (s) => sql`AND d.status = ${s}` })
         const rows = yield* sql<DeliveryRow>`
-          SELECT ${select} FROM deliveries
-          WHERE tenant_id = ${tenantId} AND endpoint_id = ${endpointId} ${ofStatus} ${before}
-          ORDER BY id DESC LIMIT ${page.limit + 1}`
+          SELECT ${select} FROM ${fromDeliveries}
+          WHERE d.tenant_id = ${tenantId} AND d.endpoint_id = ${endpointId} ${ofStatus} ${before}
+          ORDER BY d.id DESC LIMIT ${page.limit + 1}`
         return Option.some(toPage(rows, page.limit, toDelivery))
       }),
 
       // retry and recover are transactions, which hold a pooled connection: SQL only inside, never a network wait.
       retry: Effect.fn("Deliveries.retry")(function* (tenantId, id) {
-        const [target] = yield* sql<{ readonly status: Delivery["status"]; readonly enabled: boolean }>`
-          SELECT d.status, e.enabled FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+        const [target] = yield* sql<{
+          readonly status: Delivery["status"]
+          readonly endpoint_id: string
+          readonly enabled: boolean
+          readonly deleted: boolean
+        }>`
+          SELECT d.status, d.endpoint_id, e.enabled, e.deleted_at IS NOT NULL AS deleted
+          FROM ${fromDeliveries}
           WHERE d.tenant_id = ${tenantId} AND d.id = ${id}
           FOR UPDATE OF d`
         if (target === undefined) return Option.none()
+        // The delivery exists (it stays readable), but there is nowhere to send it any more.
+        if (target.deleted) return yield* new EndpointDeleted({ endpointId: target.endpoint_id })
         if (target.status !== "pending" && !target.enabled) {
-          return yield* new EndpointDisabled({ endpointId: id })
+          return yield* new EndpointDisabled({ endpointId: target.endpoint_id })
         }
         // Pending already means queued (maybe being sent right now): leave it, so a second retry queues nothing more.
         const [row] =
           target.status === "pending"
-            ? yield* sql<DeliveryRow>`SELECT ${select} FROM deliveries WHERE id = ${id}`
+            ? yield* sql<DeliveryRow>`SELECT ${select} FROM ${fromDeliveries} WHERE d.id = ${id}`
             : yield* sql<DeliveryRow>`
-                UPDATE deliveries SET ${requeue} WHERE id = ${id} AND status <> 'pending' RETURNING ${select}`
+                UPDATE deliveries d SET ${requeue} FROM endpoints e
+                WHERE d.id = ${id} AND d.status <> 'pending' AND e.id = d.endpoint_id
+                RETURNING ${select}`
         if (target.status !== "pending") yield* notifyWorkers
         return Option.fromNullishOr(row).pipe(Option.map(toDelivery))
       }, sql.withTransaction),
 
       recover: Effect.fn("Deliveries.recover")(function* (tenantId, endpointId, since) {
         const [endpoint] = yield* sql<{ readonly enabled: boolean }>`
-          SELECT enabled FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${endpointId}`
+          SELECT enabled FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${endpointId} AND deleted_at IS NULL`
         if (endpoint === undefined) return Option.none()
         if (!endpoint.enabled) return yield* new EndpointDisabled({ endpointId })
         const rows = yield* sql`
@@ -124,7 +143,7 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient>
 
       get: Effect.fn("Deliveries.get")(function* (tenantId, id) {
         const [row] = yield* sql<DeliveryRow>`
-          SELECT ${select} FROM deliveries WHERE tenant_id = ${tenantId} AND id = ${id}`
+          SELECT ${select} FROM ${fromDeliveries} WHERE d.tenant_id = ${tenantId} AND d.id = ${id}`
         if (row === undefined) return Option.none()
         const attempts = yield* sql<AttemptRow>`
           SELECT attempt, started_at, duration_ms, outcome, status_code, error, response_excerpt

@@ -16,7 +16,7 @@ import {
   Tracer
 } from "effect"
 import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
-import { SqlClient, type Statement } from "effect/sql"
+import { SqlClient, type SqlError, type Statement } from "effect/sql"
 import { AppConfig } from "../services/AppConfig.ts"
 import { DeliveryWorker } from "../services/DeliveryWorker.ts"
 import { type CircuitRejected, CircuitVerdict, EndpointCircuits } from "../services/EndpointCircuits.ts"
@@ -26,6 +26,7 @@ import { destinationNotPermitted, UrlPolicy } from "../services/UrlPolicy.ts"
 import { isTransientStatus } from "../src/domain/CircuitPolicy.ts"
 import {
   type AttemptOutcome,
+  deletedEndpointError,
   deliveryChannel,
   invalidStatusError,
   isHttpStatus,
@@ -54,8 +55,9 @@ interface ClaimedRow {
   readonly event_created_at: Date
   readonly url: string
   readonly enabled: boolean
-  /** Sealed (SecretBox), or a legacy plaintext an older replica wrote. */
-  readonly secret: string
+  readonly endpoint_deleted: boolean
+  /** Sealed (SecretBox), or a legacy plaintext an older replica wrote; NULL once the endpoint is deleted. */
+  readonly secret: string | null
   /** Only while the rotation overlap lasts; sealed like `secret`. */
   readonly previous_secret: string | null
 }
@@ -247,7 +249,7 @@ export const DeliveryWorkerLive: Layer.Layer<
         SELECT c.id, c.event_id, c.endpoint_id, c.attempt_count, c.traceparent,
                ev.type AS event_type, ev.data AS event_data, ev.occurred_at AS event_occurred_at,
                ev.created_at AS event_created_at,
-               ep.url, ep.enabled, ep.secret,
+               ep.url, ep.enabled, ep.deleted_at IS NOT NULL AS endpoint_deleted, ep.secret,
                CASE WHEN ep.previous_secret_expires_at > now() THEN ep.previous_secret END AS previous_secret
         FROM claimed c
         JOIN events ev ON ev.id = c.event_id
@@ -292,10 +294,10 @@ export const DeliveryWorkerLive: Layer.Layer<
      * The secrets to sign with, opened: the current one (a failure when it cannot be opened: nothing can be signed),
      * then the previous one while its overlap lasts (dropped, with a warning, when it cannot be opened).
      */
-    const signingSecrets = (row: ClaimedRow) =>
+    const signingSecrets = (row: ClaimedRow, sealed: string) =>
       Effect.gen(function* () {
         const context = SecretContext.endpointSecret(row.endpoint_id)
-        const current = yield* box.open(row.secret, context)
+        const current = yield* box.open(sealed, context)
         if (row.previous_secret === null) return [current] as const
         const previous = yield* box
           .open(row.previous_secret, context)
@@ -417,64 +419,103 @@ export const DeliveryWorkerLive: Layer.Layer<
      * Records the attempt and moves the delivery on, atomically, the delivery only while this worker holds the lease
      * (the attempt is recorded either way: the request was sent). One statement (the attempt's INSERT and the
      * delivery's UPDATE as data-modifying CTEs) for every outcome but 410 Gone, which also disables the endpoint and
-     * cancels its other deliveries in a transaction: a round trip costs more here than the SQL in it.
+     * cancels its other deliveries in a transaction: a round trip costs more here than the SQL in it. A delivery
+     * cancelled while its attempt was in flight (its endpoint deleted, or disabled by a 410 elsewhere) stays cancelled
+     * with the attempt counted; one deleted meanwhile (its tenant deleted) has nothing left to record the attempt on.
      */
     const finish = (row: ClaimedRow, number: number, startedAt: Date, durationMs: number, result: AttemptResult) =>
       Effect.gen(function* () {
         const mine = sql`id = ${row.id} AND locked_by = ${workerId} AND status = 'pending'`
         const common = sql`attempt_count = ${number}, locked_until = NULL, locked_by = NULL,
           last_status = ${result.statusCode}, last_error = ${result.error}, updated_at = now()`
+        // The delivery, held against deletion until the statement ends (FOR KEY SHARE): deleted meanwhile, it yields
+        // no row and the INSERT below records nothing, where it would otherwise fail on the foreign key.
+        const target = sql`SELECT id FROM deliveries WHERE id = ${row.id} FOR KEY SHARE`
         const recorded = sql`
           INSERT INTO delivery_attempts
             (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error, response_excerpt)
-          VALUES (${row.id}, ${number}, ${startedAt}, ${durationMs}, ${result.outcome}, ${result.statusCode},
-                  ${result.error}, ${result.excerpt})`
-        /** The attempt's INSERT and `update` (an UPDATE of this delivery ... RETURNING id) in one statement. */
+          SELECT id, ${number}, ${startedAt}, ${durationMs}, ${result.outcome}, ${result.statusCode},
+                 ${result.error}, ${result.excerpt}
+          FROM target
+          RETURNING 1`
+        // Cancelled while in flight: it stays cancelled (its last_error says why), the attempt counts. No lease is
+        // asked for: the cancellation cleared it, and nothing ever claims a cancelled delivery.
+        const keepCancelled = sql`
+          UPDATE deliveries SET attempt_count = GREATEST(attempt_count, ${number}), last_status = ${result.statusCode},
+            locked_until = NULL, locked_by = NULL, updated_at = now()
+          WHERE id = ${row.id} AND status = 'cancelled'
+          RETURNING id`
+        /**
+         * The attempt's INSERT and `update` (an UPDATE of this delivery ... RETURNING id), or `keepCancelled`, in one
+         * statement: `update` asks for a pending delivery and `keepCancelled` for a cancelled one, so at most one of
+         * them applies, and readers never see the attempt without its count.
+         */
         const recordAnd = (update: Statement.Fragment) =>
           Effect.map(
-            sql`WITH recorded AS (${recorded}), moved AS (${update}) SELECT id FROM moved`,
-            (moved) => moved.length > 0
+            sql<{ readonly recorded: boolean; readonly moved: boolean; readonly kept: boolean }>`
+              WITH target AS (${target}), recorded AS (${recorded}), moved AS (${update}), kept AS (${keepCancelled})
+              SELECT EXISTS (SELECT 1 FROM recorded) AS recorded, EXISTS (SELECT 1 FROM moved) AS moved,
+                     EXISTS (SELECT 1 FROM kept) AS kept`,
+            ([row]) => ({ recorded: row?.recorded === true, moved: row?.moved === true, kept: row?.kept === true })
           )
+        /** The state after `recordAnd`: `moved` as the outcome, or why the delivery did not move. */
+        const settle = <A extends string>(
+          outcome: { readonly recorded: boolean; readonly moved: boolean; readonly kept: boolean },
+          moved: A
+        ): Effect.Effect<A | "cancelled" | "lease lost" | "delivery deleted", SqlError.SqlError> => {
+          if (outcome.moved) return Effect.succeed(moved)
+          if (outcome.kept) return Effect.succeed("cancelled" as const)
+          if (!outcome.recorded) return Effect.succeed("delivery deleted" as const)
+          // Cancelled while the statement ran, after its snapshot: a new statement sees it. Otherwise another worker
+          // holds the lease.
+          return Effect.map(keepCancelled, (rows) =>
+            rows.length > 0 ? ("cancelled" as const) : ("lease lost" as const)
+          )
+        }
         if (result.outcome === "succeeded") {
-          const done = yield* recordAnd(
+          const outcome = yield* recordAnd(
             sql`UPDATE deliveries SET status = 'succeeded', delivered_at = now(), ${common} WHERE ${mine} RETURNING id`
           )
-          return done ? ("succeeded" as const) : ("lease lost" as const)
+          return yield* settle(outcome, "succeeded" as const)
         }
         if (result.outcome === "gone") {
           // A transaction holds a pooled connection: SQL only inside (the send is over), never a network wait.
           return yield* Effect.gen(function* () {
-            yield* recorded
-            const done = yield* sql`UPDATE deliveries SET status = 'failed', ${common} WHERE ${mine} RETURNING id`
-            // 410 Gone: the receiver asks us to stop. Disable the endpoint and cancel everything still pending for it.
+            const outcome = yield* recordAnd(
+              sql`UPDATE deliveries SET status = 'failed', ${common} WHERE ${mine} RETURNING id`
+            )
+            const state = yield* settle(outcome, "endpoint disabled" as const)
+            if (state === "delivery deleted") return state
+            // 410 Gone: the receiver asks us to stop. Disable the endpoint and cancel everything still pending for it
+            // (a deleted endpoint stays as its deletion left it: it has nothing pending, and no one reads it).
             yield* sql`
               UPDATE endpoints SET enabled = false, updated_at = now(),
                 disabled_reason = ${`the endpoint answered 410 Gone (delivery ${row.id})`}
-              WHERE id = ${row.endpoint_id}`
+              WHERE id = ${row.endpoint_id} AND deleted_at IS NULL`
             yield* sql`
               UPDATE deliveries SET status = 'cancelled', locked_until = NULL, locked_by = NULL,
                 last_error = 'cancelled: the endpoint answered 410 Gone and was disabled', updated_at = now()
               WHERE endpoint_id = ${row.endpoint_id} AND status = 'pending'`
-            return done.length > 0 ? ("endpoint disabled" as const) : ("lease lost" as const)
+            return state
           }).pipe(sql.withTransaction)
         }
         const next = yield* delayAfterAttempt(schedule, number)
         if (Option.isNone(next)) {
-          const done = yield* recordAnd(
+          const outcome = yield* recordAnd(
             sql`UPDATE deliveries SET status = 'failed', ${common} WHERE ${mine} RETURNING id`
           )
-          return done ? ("failed" as const) : ("lease lost" as const)
+          return yield* settle(outcome, "failed" as const)
         }
         // A receiver's Retry-After (429/503...) is honoured up to DELIVERY_BACKOFF_MAX; the backoff is the floor.
         const delay = Option.match(result.retryAfter, {
           onNone: () => next.value,
           onSome: (asked) => Duration.max(next.value, Duration.min(asked, settings.backoffMax))
         })
-        const done = yield* recordAnd(sql`
+        const outcome = yield* recordAnd(sql`
           UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => ${Duration.toMillis(delay) / 1000}),
             ${common}
           WHERE ${mine} RETURNING id`)
-        return done ? ("retry scheduled" as const) : ("lease lost" as const)
+        return yield* settle(outcome, "retry scheduled" as const)
       })
 
     /**
@@ -505,23 +546,30 @@ export const DeliveryWorkerLive: Layer.Layer<
         )
       )
 
-    const cancelForDisabledEndpoint = (row: ClaimedRow) =>
+    /** Cancels a claimed delivery without sending it, `lastError` saying why. */
+    const cancelClaimed = (row: ClaimedRow, lastError: string) =>
       sql`
         UPDATE deliveries SET status = 'cancelled', locked_until = NULL, locked_by = NULL,
-          last_error = 'cancelled: the endpoint is disabled', updated_at = now()
+          last_error = ${lastError}, updated_at = now()
         WHERE id = ${row.id} AND locked_by = ${workerId} AND status = 'pending'`
 
     /** One claimed delivery, start to finish. Never fails: problems are logged, the lease then runs out. */
     const deliver = (row: ClaimedRow) =>
       Effect.gen(function* () {
+        // Deleted: queued by a publish that read the endpoint just before its deletion committed (see
+        // EndpointsLive `delete`). A deleted endpoint has no secret, and receives nothing any more.
+        if (row.endpoint_deleted || row.secret === null) {
+          yield* cancelClaimed(row, deletedEndpointError)
+          return
+        }
         if (!row.enabled) {
-          yield* cancelForDisabledEndpoint(row)
+          yield* cancelClaimed(row, "cancelled: the endpoint is disabled")
           return
         }
         const number = row.attempt_count + 1
         const startedAt = new Date()
         const started = performance.now()
-        const secrets = yield* signingSecrets(row).pipe(Effect.result)
+        const secrets = yield* signingSecrets(row, row.secret).pipe(Effect.result)
         if (secrets._tag === "Failure") {
           // Nothing can be signed (a key missing from ENCRYPTION_KEYS): record a failed attempt without sending, so
           // the delivery backs off and retries like any failure (and recovers once the key is configured again).

@@ -3,8 +3,9 @@ import { SqlClient } from "effect/sql"
 import { EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { Endpoints } from "../services/Endpoints.ts"
 import { SecretBox, SecretContext } from "../services/SecretBox.ts"
+import { deletedEndpointError } from "../src/domain/Delivery.ts"
 import type { Endpoint, EndpointRecord } from "../src/domain/Endpoint.ts"
-import { type EndpointId, newId } from "../src/domain/Ids.ts"
+import { type EndpointId, newId, type TenantId } from "../src/domain/Ids.ts"
 import { maskUrlPassword } from "../src/domain/UrlCredentials.ts"
 import { newWebhookSecret, secretRotationOverlap } from "../src/domain/WebhookSecret.ts"
 import { iso, toPage } from "./SqlRows.ts"
@@ -21,7 +22,8 @@ interface EndpointRow {
 }
 
 interface SecretRow {
-  readonly secret: string
+  /** NULL only once the endpoint is deleted (never read here: every read skips deleted endpoints). */
+  readonly secret: string | null
   readonly previous_secret: string | null
   readonly previous_secret_expires_at: Date | null
 }
@@ -87,6 +89,9 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
           )
         )
     const select = sql.unsafe(columns)
+    /** The tenant's endpoint, unless deleted: a deleted endpoint is absent from every read and write here. */
+    const live = (tenantId: TenantId, id: EndpointId) =>
+      sql`tenant_id = ${tenantId} AND id = ${id} AND deleted_at IS NULL`
     /** A text[] parameter, passed as JSON: the driver has no array encoder. */
     const textArray = (items: ReadonlyArray<string>) =>
       sql`ARRAY(SELECT jsonb_array_elements_text(${JSON.stringify(items)}::jsonb))`
@@ -109,7 +114,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
       list: Effect.fn("Endpoints.list")(function* (tenantId, page) {
         const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND id < ${id}` })
         const rows = yield* sql<EndpointRow>`
-          SELECT ${select} FROM endpoints WHERE tenant_id = ${tenantId} ${before}
+          SELECT ${select} FROM endpoints WHERE tenant_id = ${tenantId} AND deleted_at IS NULL ${before}
           ORDER BY id DESC LIMIT ${page.limit + 1}`
         const stored = toPage(rows, page.limit, toEndpoint)
         const items = yield* Effect.forEach(stored.items, withHealth, { concurrency: 8 })
@@ -118,7 +123,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
 
       get: Effect.fn("Endpoints.get")(function* (tenantId, id) {
         const [row] = yield* sql<EndpointRow>`
-          SELECT ${select} FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${id}`
+          SELECT ${select} FROM endpoints WHERE ${live(tenantId, id)}`
         return yield* oneWithHealth(row)
       }),
 
@@ -132,21 +137,42 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
             enabled = COALESCE(${patch.enabled ?? null}::boolean, enabled),
             metadata = COALESCE(${patch.metadata === undefined ? null : JSON.stringify(patch.metadata)}::jsonb, metadata),
             updated_at = now()
-          WHERE tenant_id = ${tenantId} AND id = ${id}
+          WHERE ${live(tenantId, id)}
           RETURNING ${select}`
         return Option.map(Option.fromNullishOr(row), toEndpoint)
       }),
 
       delete: Effect.fn("Endpoints.delete")(function* (tenantId, id) {
-        const rows = yield* sql`DELETE FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${id} RETURNING id`
-        return rows.length > 0
+        // One statement, so both happen or neither: the row stays (its deliveries and attempts are history) without
+        // its secrets, and what was still to be sent is cancelled. A delivery being sent right now is cancelled too,
+        // its lease cleared: its worker records the attempt and leaves it cancelled (DeliveryWorkerLive `finish`).
+        // A publish that read the endpoint before this committed may still queue one more delivery: the worker's
+        // claim cancels it.
+        const [row] = yield* sql<{ readonly cancelled: number }>`
+          WITH deleted AS (
+            UPDATE endpoints SET deleted_at = now(), secret = NULL, previous_secret = NULL,
+              previous_secret_expires_at = NULL, updated_at = now()
+            WHERE ${live(tenantId, id)}
+            RETURNING id
+          ), cancelled AS (
+            UPDATE deliveries d SET status = 'cancelled', locked_until = NULL, locked_by = NULL,
+              last_error = ${deletedEndpointError}, updated_at = now()
+            FROM deleted WHERE d.endpoint_id = deleted.id AND d.status = 'pending'
+            RETURNING d.id
+          )
+          SELECT (SELECT count(*)::int FROM cancelled) AS cancelled FROM deleted`
+        if (row === undefined) return false
+        yield* Effect.logInfo("endpoint deleted").pipe(
+          Effect.annotateLogs({ endpointId: id, deliveriesCancelled: row.cancelled })
+        )
+        return true
       }),
 
       getSecret: Effect.fn("Endpoints.getSecret")(function* (tenantId, id) {
         const [row] = yield* sql<SecretRow>`
           SELECT secret, previous_secret, previous_secret_expires_at
-          FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${id}`
-        if (row === undefined) return Option.none()
+          FROM endpoints WHERE ${live(tenantId, id)}`
+        if (row === undefined || row.secret === null) return Option.none()
         const context = SecretContext.endpointSecret(id)
         // The current secret must open (otherwise no delivery can be signed either: the caller answers 500).
         const secret = yield* box.open(row.secret, context)
@@ -172,9 +198,9 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
             previous_secret_expires_at = now() + make_interval(secs => ${overlapSeconds}),
             secret = ${sealed},
             updated_at = now()
-          WHERE tenant_id = ${tenantId} AND id = ${id}
+          WHERE ${live(tenantId, id)}
           RETURNING secret, previous_secret, previous_secret_expires_at`
-        if (row === undefined) return Option.none()
+        if (row === undefined || row.secret === null) return Option.none()
         const previous = livePrevious(row, Date.now())
         const previousSecret = previous === undefined ? null : yield* openPrevious(previous.sealed, context, "rotate")
         if (previous !== undefined && previousSecret === null) {

@@ -84,7 +84,7 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient> = Layer
             INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, traceparent)
             SELECT 'dlv_' || codex_ulid(), ${tenantId}, event.id, e.id, ${traceparent}
             FROM event CROSS JOIN endpoints e
-            WHERE e.tenant_id = ${tenantId} AND e.enabled
+            WHERE e.tenant_id = ${tenantId} AND e.enabled AND e.deleted_at IS NULL
               AND (cardinality(e.event_types) = 0
                    OR ${input.type} = ANY (e.event_types)
                    OR EXISTS (SELECT 1 FROM unnest(e.event_types) AS p(pattern)

@@ -52,7 +52,9 @@ export const makeIdempotencyStore = (options: IdempotencyStoreOptions) =>
     /**
      * The claim itself: ONE statement, so two requests can never both own a key (no check-then-insert). An existing
      * row is taken over only when it is forgotten (expired, and not a live claim) or a crashed claim of the same
-     * request (in progress for longer than the lock timeout, same fingerprint).
+     * request (in progress for longer than the lock timeout, same fingerprint). Taking it over clears every trace of
+     * the previous answer, stored response and ref alike: a ref left behind would be replayed as this request's
+     * answer (the schema refuses it since migration 0009).
      */
     const tryClaim = (request: IdempotencyRequest, token: string) =>
       sql<{ readonly lock_token: string }>`
@@ -62,7 +64,8 @@ export const makeIdempotencyStore = (options: IdempotencyStoreOptions) =>
         ON CONFLICT (scope, key) DO UPDATE SET
           fingerprint = EXCLUDED.fingerprint, method = EXCLUDED.method, path = EXCLUDED.path, state = 'in_progress',
           lock_token = EXCLUDED.lock_token, locked_at = now(), response_status = NULL, response_headers = NULL,
-          response_body = NULL, created_at = now(), completed_at = NULL, expires_at = EXCLUDED.expires_at
+          response_body = NULL, response_ref = NULL, created_at = now(), completed_at = NULL,
+          expires_at = EXCLUDED.expires_at
         WHERE (k.expires_at <= now() AND (k.state = 'completed' OR k.locked_at <= now() - ${lock}))
            OR (k.state = 'in_progress' AND k.locked_at <= now() - ${lock} AND k.fingerprint = EXCLUDED.fingerprint)
         RETURNING lock_token`
@@ -112,7 +115,7 @@ export const makeIdempotencyStore = (options: IdempotencyStoreOptions) =>
           UPDATE idempotency_keys
           SET state = 'completed', response_status = ${response.status},
               response_headers = ${JSON.stringify(response.headers)}::jsonb, response_body = ${body},
-              completed_at = now(), expires_at = now() + ${ttl}
+              response_ref = NULL, completed_at = now(), expires_at = now() + ${ttl}
           WHERE scope = ${request.scope} AND key = ${request.key} AND lock_token = ${token} AND state = 'in_progress'
           RETURNING 1`
         return rows.length === 1
@@ -124,7 +127,8 @@ export const makeIdempotencyStore = (options: IdempotencyStoreOptions) =>
           held: sql`SELECT 1 FROM idempotency_keys WHERE ${ours} FOR UPDATE`,
           complete: (ref) => sql`
             UPDATE idempotency_keys
-            SET state = 'completed', response_ref = ${ref}, completed_at = now(), expires_at = now() + ${ttl}
+            SET state = 'completed', response_ref = ${ref}, response_status = NULL, response_headers = NULL,
+                response_body = NULL, completed_at = now(), expires_at = now() + ${ttl}
             WHERE ${ours}
             RETURNING 1`
         }

@@ -31,7 +31,8 @@ export const defaultReencryptionOptions: ReencryptionOptions = { batchSize: 200 
 
 interface EndpointSecretRow {
   readonly id: string
-  readonly secret: string
+  /** NULL once the endpoint is deleted (with no previous secret either: such a row is never selected). */
+  readonly secret: string | null
   readonly previous_secret: string | null
 }
 
@@ -89,12 +90,12 @@ export const reencryptSecrets = (
           WHERE id > ${afterId} AND (${stale("secret")} OR ${stale("previous_secret")})
           ORDER BY id LIMIT ${options.batchSize}
           FOR UPDATE SKIP LOCKED`
-        const updates: Array<{ id: string; secret: string; previous_secret: string | null }> = []
+        const updates: Array<{ id: string; secret: string | null; previous_secret: string | null }> = []
         for (const row of rows) {
           const context = SecretContext.endpointSecret(row.id)
           let changed = 0
           let secret = row.secret
-          if (!secret.startsWith(prefix)) {
+          if (secret !== null && !secret.startsWith(prefix)) {
             const sealed = yield* reseal(secret, context)
             if (sealed === undefined) endpointSecretsUnreadable++
             else {

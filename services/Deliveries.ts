@@ -11,7 +11,7 @@ export interface DeliveriesShape {
     tenantId: TenantId,
     eventId: EventId
   ) => Effect.Effect<Option.Option<ReadonlyArray<Delivery>>, SqlError.SqlError>
-  /** The deliveries to one endpoint, newest first; None when the endpoint is not the tenant's. */
+  /** The deliveries to one endpoint, newest first; None when the endpoint is not the tenant's or was deleted. */
   readonly listForEndpoint: (
     tenantId: TenantId,
     endpointId: EndpointId,
@@ -24,13 +24,16 @@ export interface DeliveriesShape {
   ) => Effect.Effect<Option.Option<DeliveryWithAttempts>, SqlError.SqlError>
   /**
    * Queues a finished delivery (failed, cancelled or succeeded) for an attempt now; a pending one is left as it is.
-   * None when the delivery is not the tenant's.
+   * None when the delivery is not the tenant's; `EndpointDeleted` when its endpoint was deleted.
    */
   readonly retry: (
     tenantId: TenantId,
     id: DeliveryId
-  ) => Effect.Effect<Option.Option<Delivery>, SqlError.SqlError | EndpointDisabled>
-  /** Queues the endpoint's failed deliveries created since `since`; None when the endpoint is not the tenant's. */
+  ) => Effect.Effect<Option.Option<Delivery>, SqlError.SqlError | EndpointDisabled | EndpointDeleted>
+  /**
+   * Queues the endpoint's failed deliveries created since `since`; None when the endpoint is not the tenant's or was
+   * deleted.
+   */
   readonly recover: (
     tenantId: TenantId,
     endpointId: EndpointId,
@@ -40,5 +43,8 @@ export interface DeliveriesShape {
 
 /** The endpoint is disabled: nothing would be sent, so nothing is queued. */
 export class EndpointDisabled extends Data.TaggedError("EndpointDisabled")<{ readonly endpointId: string }> {}
+
+/** The delivery's endpoint was deleted: the delivery stays readable, but there is nowhere to send it. */
+export class EndpointDeleted extends Data.TaggedError("EndpointDeleted")<{ readonly endpointId: string }> {}
 
 export class Deliveries extends Context.Service<Deliveries, DeliveriesShape>()("codex/Deliveries") {}

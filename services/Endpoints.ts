@@ -12,7 +12,8 @@ import type { SecretUnreadable } from "./SecretBox.ts"
 import type { PageRequest, PageResult } from "./Tenants.ts"
 
 /**
- * A tenant's webhook endpoints. Every method is scoped by the tenant: other tenants' rows do not exist here. The writes
+ * A tenant's webhook endpoints. Every method is scoped by the tenant: other tenants' rows do not exist here, and
+ * neither do deleted endpoints (their rows stay, for the history of their deliveries: see `delete`). The writes
  * (`create`, `update`) touch only the database, so they may run inside a transaction: a new endpoint's circuit is
  * closed by definition, and an update's answer gets its health from the caller, read before the transaction.
  */
@@ -25,6 +26,10 @@ export interface EndpointsShape {
     id: EndpointId,
     patch: UpdateEndpoint
   ) => Effect.Effect<Option.Option<EndpointRecord>, SqlError.SqlError>
+  /**
+   * Marks the endpoint deleted, erases its signing secrets and cancels its pending deliveries, in one statement; its
+   * deliveries and attempts stay. `false` when there is no such endpoint (or it was already deleted).
+   */
   readonly delete: (tenantId: TenantId, id: EndpointId) => Effect.Effect<boolean, SqlError.SqlError>
   /**
    * The current secret, and the previous one while its overlap lasts. Fails with `SecretUnreadable` when the current

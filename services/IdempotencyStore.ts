@@ -33,7 +33,10 @@ export interface StoredResponse {
 export type ClaimResult =
   | { readonly _tag: "Claimed"; readonly token: string }
   | { readonly _tag: "Completed"; readonly response: StoredResponse }
-  /** Completed by a handler in its own write statement: `ref` is its record of what it answered (see OwnWrite). */
+  /**
+   * Completed by a handler in its own write statement: `ref` is its record of what it answered (see OwnWrite). Only
+   * that handler can answer from it: the fingerprint binds the key to the method and path that completed it.
+   */
   | { readonly _tag: "CompletedByHandler"; readonly ref: Schema.Json }
   | { readonly _tag: "InProgress" }
   | { readonly _tag: "Mismatch" }
@@ -47,7 +50,8 @@ export interface IdempotencyStoreShape {
   readonly claim: (request: IdempotencyRequest) => Effect.Effect<ClaimResult, SqlError.SqlError | SecretUnreadable>
   /**
    * Stores the response (its body sealed) and marks the key completed; run it inside the business write's transaction. `false` when
-   * the claim is no longer ours (the caller must then roll the transaction back).
+   * the claim is no longer ours (the caller must then roll the transaction back). A completed key holds exactly one
+   * answer (a CHECK since migration 0009): this one clears any ref, as OwnWrite's completion clears any stored response.
    */
   readonly complete: (
     request: IdempotencyRequest,

@@ -1,5 +1,5 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Deferred, Duration, Effect, Fiber } from "effect"
+import { Deferred, Duration, Effect, Fiber, type Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
 import { testEncryptionKeys } from "../layers/AppConfigLive.ts"
@@ -10,6 +10,7 @@ import { SecretBox, SecretContext } from "../services/SecretBox.ts"
 import { bodyDigest, fingerprintOf, parseIdempotencyKey } from "../src/http/Idempotency.ts"
 import { callUrl, createTenant, problemBody } from "./support/http.ts"
 import { startAppProcess, stopAppProcess, until } from "./support/processes.ts"
+import { eventually } from "./support/receiver.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestServer } from "./support/testServer.ts"
 
@@ -79,6 +80,18 @@ const keyRow = (scope: string, key: string) =>
       FROM idempotency_keys WHERE scope = ${scope} AND key = ${key}`
     return row
   })
+
+/** Polls until the key has expired (IDEMPOTENCY_TTL after its response), by the database's clock. */
+const untilExpired = (scope: string, key: string) =>
+  eventually(
+    "the key to expire",
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const [row] = yield* sql<{ readonly expired: boolean }>`
+        SELECT expires_at <= now() AS expired FROM idempotency_keys WHERE scope = ${scope} AND key = ${key}`
+      return row?.expired === true ? true : undefined
+    })
+  )
 
 const createEndpoint = (apiKey: string, eventTypes: ReadonlyArray<string> = []) =>
   Effect.gen(function* () {
@@ -487,6 +500,142 @@ layer(testServerWithSql(), { excludeTestServices: true })("idempotency keys", (i
       assert.deepStrictEqual(left, ["fresh", "live-claim"])
     })
   )
+
+  it.effect(
+    "one answer per key: a reclaim clears the previous answer, and each kind of completion clears the other",
+    () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const store = yield* storeWith({ ttl: Duration.minutes(5), lockTimeout: Duration.seconds(60) })
+        const scope = (yield* createTenant("Idem one answer")).tenantId
+        const key = freshKey()
+        const events = { scope, key, fingerprint: "e".repeat(64), method: "POST", path: "/v1/events" }
+        const endpoints = { ...events, fingerprint: "f".repeat(64), path: "/v1/endpoints" }
+        const expire = sql`UPDATE idempotency_keys SET expires_at = now() WHERE scope = ${scope} AND key = ${key}`
+        const answers = sql<{
+          readonly state: string
+          readonly response_status: number | null
+          readonly stored: boolean
+          readonly response_ref: unknown
+        }>`
+        SELECT state, response_status, response_ref,
+               response_headers IS NOT NULL OR response_body IS NOT NULL AS stored
+        FROM idempotency_keys WHERE scope = ${scope} AND key = ${key}`.pipe(Effect.map(([row]) => row))
+        const completeWithRef = (request: typeof events, token: string, ref: Schema.Json) => {
+          const own = store.ownWrite(request, token)
+          return sql`
+          WITH held AS MATERIALIZED (${own.held}),
+               completed AS (${own.complete(sql`${JSON.stringify(ref)}::jsonb`)})
+          SELECT 1 FROM held`
+        }
+        const claimed = (request: typeof events) =>
+          Effect.flatMap(store.claim(request), (claim) =>
+            claim._tag === "Claimed" ? Effect.succeed(claim.token) : Effect.die(new Error(claim._tag))
+          )
+
+        // Completed by its handler (the publish): a ref, nothing stored.
+        yield* completeWithRef(events, yield* claimed(events), { event: "evt_1" })
+        assert.deepStrictEqual(yield* answers, {
+          state: "completed",
+          response_status: null,
+          stored: false,
+          response_ref: { event: "evt_1" }
+        })
+        // Expired, reclaimed by another request: nothing of the old answer is left while the new one runs.
+        yield* expire
+        const token = yield* claimed(endpoints)
+        assert.deepStrictEqual(yield* answers, {
+          state: "in_progress",
+          response_status: null,
+          stored: false,
+          response_ref: null
+        })
+        // Completed with a stored response: that is its one answer, and what a retry gets.
+        assert.isTrue(yield* store.complete(endpoints, token, { status: 201, headers: {}, body: "{}" }))
+        assert.deepStrictEqual(yield* answers, {
+          state: "completed",
+          response_status: 201,
+          stored: true,
+          response_ref: null
+        })
+        const replay = yield* store.claim(endpoints)
+        assert.strictEqual(replay._tag, "Completed")
+        // And back: reclaimed and completed with a ref, the stored response is gone.
+        yield* expire
+        yield* completeWithRef(events, yield* claimed(events), { event: "evt_2" })
+        assert.deepStrictEqual(yield* answers, {
+          state: "completed",
+          response_status: null,
+          stored: false,
+          response_ref: { event: "evt_2" }
+        })
+        assert.strictEqual((yield* store.claim(events))._tag, "CompletedByHandler")
+      }).pipe(Effect.orDie)
+  )
+
+  it.effect("the schema holds a completed key to exactly one answer (stored response or ref), a claim to none", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const scope = (yield* createTenant("Idem check")).tenantId
+      const ref = JSON.stringify({ event: "evt_1" })
+      const insert = (key: string, state: string, columns: { stored: boolean; ref: boolean; status?: boolean }) =>
+        sql`
+          INSERT INTO idempotency_keys (scope, key, fingerprint, method, path, state, lock_token, response_status,
+                                        response_headers, response_body, response_ref, completed_at, expires_at)
+          VALUES (${scope}, ${key}, ${"0".repeat(64)}, 'POST', '/v1/events', ${state}, 't',
+                  ${columns.stored || columns.status === true ? 201 : null},
+                  ${columns.stored ? "{}" : null}::jsonb, ${columns.stored ? "{}" : null},
+                  ${columns.ref ? ref : null}::jsonb,
+                  ${state === "completed" ? sql`now()` : sql`NULL`}, now() + interval '5 minutes')`.pipe(Effect.result)
+      const refused = (
+        key: string,
+        state: string,
+        columns: { stored: boolean; ref: boolean; status?: boolean },
+        constraint: string
+      ) =>
+        Effect.gen(function* () {
+          const result = yield* insert(key, state, columns)
+          if (result._tag === "Success") return assert.fail(`${key}: accepted`)
+          assert.strictEqual(result.failure.reason._tag, "ConstraintError", key)
+          const cause = result.failure.reason.cause
+          assert.include(cause instanceof Error ? cause.message : String(cause), constraint, key)
+        })
+      yield* refused("both", "completed", { stored: true, ref: true }, "idempotency_keys_one_answer")
+      yield* refused("neither", "completed", { stored: false, ref: false }, "idempotency_keys_one_answer")
+      yield* refused("claim-with-ref", "in_progress", { stored: false, ref: true }, "idempotency_keys_one_answer")
+      yield* refused("claim-with-response", "in_progress", { stored: true, ref: false }, "idempotency_keys_one_answer")
+      yield* refused("half-stored", "completed", { stored: false, ref: false, status: true }, "response_whole")
+      for (const [key, state, columns] of [
+        ["stored", "completed", { stored: true, ref: false }],
+        ["ref", "completed", { stored: false, ref: true }],
+        ["claim", "in_progress", { stored: false, ref: false }]
+      ] as const) {
+        assert.strictEqual((yield* insert(key, state, columns))._tag, "Success", key)
+      }
+    }).pipe(Effect.orDie)
+  )
+
+  it.effect("a ref is replayed only on a route that completes its own key: elsewhere a 500, and nothing runs", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const { baseUrl } = yield* TestServer
+      const tenant = yield* createTenant("Idem ref elsewhere")
+      const key = freshKey()
+      const body = JSON.stringify({ url: `${baseUrl}/receiver`, eventTypes: [] })
+      // What no code writes any more (corrupt data, or a route that changed between versions): a ref on a key of
+      // POST /v1/endpoints, whose handler would not read it and would create the endpoint again.
+      yield* sql`
+        INSERT INTO idempotency_keys (scope, key, fingerprint, method, path, state, lock_token, response_ref,
+                                      completed_at, expires_at)
+        VALUES (${tenant.tenantId}, ${key}, ${fingerprintOf("POST", "/v1/endpoints", new TextEncoder().encode(body))},
+                'POST', '/v1/endpoints', 'completed', 't', ${JSON.stringify({ event: "evt_1" })}::jsonb, now(),
+                now() + interval '5 minutes')`
+      const reply = yield* send("/v1/endpoints", { bearer: tenant.apiKey, key, raw: body })
+      expectProblem(reply, 500)
+      assert.isFalse(isReplay(reply))
+      assert.strictEqual(yield* countFor("endpoints", tenant.tenantId), 0)
+    })
+  )
 })
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -540,6 +689,72 @@ layer(
       assert.isFalse(isReplay(reused))
       assert.strictEqual(yield* countFor("events", tenant.tenantId), 2)
     })
+  )
+
+  it.effect(
+    "the issue's sequence: a key used on POST /v1/events, reused after its TTL on POST /v1/endpoints, then retried → the retry replays that endpoint, never creates a second",
+    () =>
+      Effect.gen(function* () {
+        const { baseUrl } = yield* TestServer
+        const tenant = yield* createTenant("Idem route change")
+        const key = freshKey()
+        const event = { type: "a", data: { n: 1 } }
+        const published = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: event })
+        assert.strictEqual(published.status, 202, published.text)
+        assert.isNotNull(
+          (yield* keyRow(tenant.tenantId, key))?.response_ref,
+          "the publish completed its key with a ref"
+        )
+        yield* untilExpired(tenant.tenantId, key)
+
+        const endpoint = { url: `${baseUrl}/receiver`, eventTypes: [] }
+        const created = yield* send("/v1/endpoints", { bearer: tenant.apiKey, key, json: endpoint })
+        assert.strictEqual(created.status, 201, created.text)
+        assert.isFalse(isReplay(created))
+        const retried = yield* send("/v1/endpoints", { bearer: tenant.apiKey, key, json: endpoint })
+        assert.strictEqual(retried.status, 201, retried.text)
+        assert.isTrue(isReplay(retried))
+        assert.strictEqual(retried.text, created.text, "the same endpoint, replayed")
+        assert.strictEqual(yield* countFor("endpoints", tenant.tenantId), 1, "the create ran once")
+        // The key's answer is the endpoint's stored response now; the event's ref went with the reclaim.
+        const row = yield* keyRow(tenant.tenantId, key)
+        assert.deepStrictEqual([row?.state, row?.response_status, row?.response_ref], ["completed", 201, null])
+        // And it belongs to that route: the event's request with this key is another request (422), not a replay.
+        expectProblem(yield* send("/v1/events", { bearer: tenant.apiKey, key, json: event }), 422)
+        assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
+      })
+  )
+
+  it.effect(
+    "the other way round: a key whose stored response expired, reclaimed by POST /v1/events, keeps only the event's ref",
+    () =>
+      Effect.gen(function* () {
+        const { baseUrl } = yield* TestServer
+        const tenant = yield* createTenant("Idem route change back")
+        const key = freshKey()
+        const created = yield* send("/v1/endpoints", {
+          bearer: tenant.apiKey,
+          key,
+          json: { url: `${baseUrl}/receiver`, eventTypes: [] }
+        })
+        assert.strictEqual(created.status, 201, created.text)
+        yield* untilExpired(tenant.tenantId, key)
+
+        const event = { type: "a", data: { n: 2 } }
+        const published = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: event })
+        assert.strictEqual(published.status, 202, published.text)
+        assert.isFalse(isReplay(published))
+        const row = yield* keyRow(tenant.tenantId, key)
+        const { event: stored } = JSON.parse(published.text) as { readonly event: { readonly id: string } }
+        assert.deepStrictEqual(
+          [row?.state, row?.response_status, row?.response_body, row?.response_ref],
+          ["completed", null, null, { event: stored.id, deliveriesQueued: 1 }]
+        )
+        const retried = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: event })
+        assert.isTrue(isReplay(retried))
+        assert.strictEqual(retried.text, published.text)
+        assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
+      })
   )
 })
 

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto"
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { PgClient } from "@effect/sql-pg"
@@ -201,6 +201,86 @@ migrationSuite(
   FreshRunDatabase
 )
 migrationSuite("migrations on a fresh embedded PGlite", FreshPglite)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Upgrading a database that holds data written by the previous version
+
+/** The migrations of issue 15; the database is first migrated to just before the earliest of them. */
+const issue15Migrations = ["endpoint_soft_delete", "idempotency_one_answer"]
+
+const upgradeSuite = (label: string, database: Layer.Layer<SqlClient.SqlClient>) =>
+  layer(database, { excludeTestServices: true })(label, (it) => {
+    it.effect(
+      "endpoints stay live with their secrets; idempotency keys keep exactly one answer, stale refs cleared",
+      () =>
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          const first = Math.min(
+            ...expectedMigrations.filter(([, name]) => issue15Migrations.includes(name)).map(([id]) => id)
+          )
+          const directory = yield* tempDirectory
+          for (const [id, name] of expectedMigrations.filter(([id]) => id < first)) {
+            const file = `${String(id).padStart(4, "0")}_${name}.sql`
+            copyFileSync(join(migrationsDirectory, file), join(directory, file))
+          }
+          yield* Migrator.make({})({ loader: sqlFileLoader(directory), table: migrationsTable })
+
+          // Rows as the previous version left them.
+          const tenant = "ten_01HZZZZZZZZZZZZZZZZZZZZZZZ"
+          const endpoint = "ep_01HZZZZZZZZZZZZZZZZZZZZZZZ"
+          yield* sql`INSERT INTO tenants (id, name) VALUES (${tenant}, 'Upgrade')`
+          yield* sql`
+            INSERT INTO endpoints (id, tenant_id, url, secret, previous_secret, previous_secret_expires_at)
+            VALUES (${endpoint}, ${tenant}, 'https://example.com/hook', 'enc1:k:a:b', 'enc1:k:c:d',
+                    now() + interval '1 day')`
+          const ref = JSON.stringify({ event: "evt_1", deliveriesQueued: 1 })
+          const key = (name: string, state: string, status: number | null, body: string | null, withRef: boolean) =>
+            sql`
+              INSERT INTO idempotency_keys (scope, key, fingerprint, method, path, state, lock_token, response_status,
+                                            response_headers, response_body, response_ref, completed_at, expires_at)
+              VALUES ('admin', ${name}, ${"0".repeat(64)}, 'POST', '/v1/x', ${state}, 't', ${status},
+                      ${body === null ? null : "{}"}::jsonb, ${body}, ${withRef ? ref : null}::jsonb,
+                      ${state === "completed" ? sql`now()` : sql`NULL`}, now() + interval '5 minutes')`
+          // The issue's row: the endpoint's stored response beside the event's stale ref.
+          yield* key("stale-ref", "completed", 201, "enc1:k:e:f", true)
+          // The same key while the endpoint's request ran: a claim that still carried the ref.
+          yield* key("claim-with-ref", "in_progress", null, null, true)
+          yield* key("ref", "completed", null, null, true)
+          yield* key("stored", "completed", 201, "enc1:k:e:f", false)
+          // No code writes this; the previous schema allowed it, and nothing could replay it.
+          yield* key("status-only", "completed", 201, null, false)
+
+          const applied = yield* runMigrations
+          assert.deepStrictEqual(
+            applied,
+            expectedMigrations.filter(([id]) => id >= first)
+          )
+          const [row] = yield* sql<{ readonly deleted_at: Date | null; readonly secret: string | null }>`
+            SELECT deleted_at, secret FROM endpoints WHERE id = ${endpoint}`
+          assert.deepStrictEqual(row, { deleted_at: null, secret: "enc1:k:a:b" })
+          const keys = yield* sql<{
+            readonly key: string
+            readonly state: string
+            readonly response_status: number | null
+            readonly has_ref: boolean
+          }>`
+            SELECT key, state, response_status, response_ref IS NOT NULL AS has_ref
+            FROM idempotency_keys WHERE scope = 'admin' ORDER BY key`
+          assert.deepStrictEqual(keys, [
+            { key: "claim-with-ref", state: "in_progress", response_status: null, has_ref: false },
+            { key: "ref", state: "completed", response_status: null, has_ref: true },
+            { key: "stale-ref", state: "completed", response_status: 201, has_ref: false },
+            { key: "stored", state: "completed", response_status: 201, has_ref: false }
+          ])
+        })
+    )
+  })
+
+upgradeSuite(
+  `upgrading a ${mode.kind === "postgres" ? "PostgreSQL" : "PGlite"} database with data (this run's)`,
+  FreshRunDatabase
+)
+upgradeSuite("upgrading an embedded PGlite with data", FreshPglite)
 
 // ---------------------------------------------------------------------------------------------------------------
 // The pieces, without a database

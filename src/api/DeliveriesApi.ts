@@ -20,13 +20,25 @@ export class DeliveriesApi extends HttpApiGroup.make("deliveries")
       params: { id: Schema.String },
       success: DeliveryList,
       error: NotFound
-    }).annotateMerge(OpenApi.annotations({ summary: "The deliveries of an event, one per matching endpoint" })),
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "The deliveries of an event, one per matching endpoint",
+        description:
+          "Deliveries to endpoints deleted since stay listed, with `endpointDeleted: true`, and so do their attempts " +
+          "(GET /v1/deliveries/{id})."
+      })
+    ),
     HttpApiEndpoint.get("listForEndpoint", "/endpoints/:id/deliveries", {
       params: { id: Schema.String },
       query: { ...PageQuery, status: Schema.optional(DeliveryStatus) },
       success: Page(Delivery, "DeliveryPage"),
       error: [NotFound, BadRequest]
-    }).annotateMerge(OpenApi.annotations({ summary: "The deliveries to an endpoint, newest first" })),
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "The deliveries to an endpoint, newest first",
+        description: "404 for a deleted endpoint, as every read of it: its deliveries stay readable under their events."
+      })
+    ),
     HttpApiEndpoint.get("get", "/deliveries/:id", {
       params: { id: Schema.String },
       success: DeliveryWithAttempts,
@@ -45,7 +57,7 @@ export class DeliveriesApi extends HttpApiGroup.make("deliveries")
           description:
             "Re-queues a failed, cancelled or delivered delivery for an attempt now: one more attempt, or what is " +
             "left of its retry budget if more. A pending delivery is already queued and is returned unchanged, so " +
-            "retrying twice queues it once. 409 when its endpoint is disabled."
+            "retrying twice queues it once. 409 when its endpoint is disabled or was deleted."
         })
       ),
     HttpApiEndpoint.post("recover", "/endpoints/:id/recover", {

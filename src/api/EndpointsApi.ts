@@ -69,7 +69,16 @@ export class EndpointsApi extends HttpApiGroup.make("endpoints")
       params: idParam,
       success: HttpApiSchema.NoContent,
       error: NotFound
-    }),
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "Delete an endpoint",
+        description:
+          "The endpoint disappears from every endpoint read (404, also for a second DELETE) and receives no more " +
+          "events; its signing secrets are erased and its pending deliveries cancelled. Its deliveries and their " +
+          "attempts stay readable under their events, marked `endpointDeleted: true`. A send in flight finishes and " +
+          "its attempt is recorded; the delivery stays cancelled."
+      })
+    ),
     HttpApiEndpoint.get("getSecret", "/endpoints/:id/secret", {
       params: idParam,
       success: EndpointSecret,

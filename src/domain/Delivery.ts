@@ -8,6 +8,9 @@ export const deliveryChannel = "codex_deliveries"
 export const webhookBody = (type: string, timestamp: Date, data: Schema.Json): string =>
   JSON.stringify({ type, timestamp: timestamp.toISOString(), data })
 
+/** `last_error` of a delivery cancelled because its endpoint was deleted (by the deletion, or at the worker's claim). */
+export const deletedEndpointError = "cancelled: the endpoint was deleted"
+
 /** How one attempt ended, as stored in `delivery_attempts.outcome`. */
 export type AttemptOutcome = "succeeded" | "failed" | "gone" | "timeout" | "network_error" | "blocked"
 
@@ -67,6 +70,11 @@ export const Delivery = Schema.Struct({
   id: Schema.String,
   eventId: Schema.String,
   endpointId: Schema.String,
+  endpointDeleted: Schema.Boolean.annotate({
+    description:
+      "True when its endpoint has been deleted: the delivery and its attempts stay readable under the event, the " +
+      "endpoint itself is gone (404), and nothing more is sent (a delivery still pending then was cancelled)."
+  }),
   status: DeliveryStatus,
   attemptCount: Schema.Int,
   nextAttemptAt: Schema.NullOr(Schema.String),

@@ -1,6 +1,6 @@
 import { Effect, Option, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { Deliveries, type EndpointDisabled } from "../../services/Deliveries.ts"
+import { Deliveries, type EndpointDeleted, type EndpointDisabled } from "../../services/Deliveries.ts"
 import { Api } from "../api/Api.ts"
 import { Conflict } from "../api/Problems.ts"
 import { CurrentTenant } from "../api/Security.ts"
@@ -14,6 +14,12 @@ const deliveryId = pathId(DeliveryId, "delivery")
 
 const disabledConflict = (_: EndpointDisabled) =>
   new Conflict({ detail: "The endpoint is disabled: enable it (PATCH /v1/endpoints/{id}) before sending again." })
+
+/** 409, not 404: the delivery exists and stays readable; it is the sending that can no longer happen. */
+const deletedConflict = (error: EndpointDeleted) =>
+  new Conflict({
+    detail: `The endpoint of this delivery (${error.endpointId}) was deleted: it can no longer be sent.`
+  })
 
 export const DeliveriesHttp = HttpApiBuilder.group(
   Api,
@@ -53,6 +59,7 @@ export const DeliveriesHttp = HttpApiBuilder.group(
           const id = yield* deliveryId(params.id)
           return yield* deliveries.retry(tenant.id, id).pipe(
             Effect.catchTag("EndpointDisabled", (e) => Effect.fail(disabledConflict(e))),
+            Effect.catchTag("EndpointDeleted", (e) => Effect.fail(deletedConflict(e))),
             Effect.catchTag("SqlError", Effect.die),
             orNotFound("delivery")
           )

@@ -262,6 +262,17 @@ export const IdempotencyLive: Layer.Layer<
             metrics?.idempotencyOutcome("replayed")
             return replay(claim.response)
           case "CompletedByHandler":
+            // A ref is an answer only a handler that completes its own key can render again (it is handed the ref).
+            // Any other handler would not read it and would run the request a second time under a replay header.
+            // Unreachable by construction (the fingerprint binds the key to its route, a reclaim clears the ref): a
+            // ref here is corrupt data or a route that changed between versions, for an operator to see (500).
+            if (!Context.get(endpoint.annotations, CompletesOwnKey)) {
+              return yield* Effect.die(
+                new Error(
+                  `an idempotency key completed with a ref was claimed on ${request.method} ${request.path}, a route that does not complete its own key`
+                )
+              )
+            }
             metrics?.idempotencyOutcome("replayed")
             return yield* httpEffect.pipe(
               Effect.provideService(KeyedRequest, { _tag: "Replay", ref: claim.ref }),
