@@ -1,4 +1,4 @@
-import { Config, Duration, Effect, Layer, Option, Redacted, Schema, SchemaIssue } from "effect"
+import { Config, Duration, Effect, Layer, Option, Redacted, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import {
   AppConfig,
   type AppConfigShape,
@@ -12,6 +12,7 @@ import {
   type TracingConfig
 } from "../services/AppConfig.ts"
 import { defaultAllowedPorts, parseAllowedPorts } from "../src/domain/AllowedPorts.ts"
+import { durationTextExpected, parseDurationText } from "../src/domain/DurationText.ts"
 import {
   developmentKey,
   type EncryptionKeyList,
@@ -33,11 +34,31 @@ const toEffectLogLevel = {
   none: "None"
 } as const
 
+/**
+ * Every duration setting reads through this one schema: `30s`, `500ms`, `5m`, `1h30m`, `2d` as well as Effect's
+ * `30 seconds` / `500 millis` (src/domain/DurationText.ts). test/config.test.ts finds every variable that reads a
+ * duration and checks that it takes the shorthand, so a setting added with `Schema.DurationFromString` fails there.
+ */
+export const DurationSetting = Schema.String.pipe(
+  Schema.decodeTo(
+    Schema.Duration,
+    SchemaTransformation.transformEffect({
+      decode: (text: string) => {
+        const duration = parseDurationText(text)
+        return duration === undefined
+          ? Effect.fail(new SchemaIssue.InvalidValue({ message: `expected ${durationTextExpected} (not "${text}")` }))
+          : Effect.succeed(duration)
+      },
+      encode: (duration: Duration.Duration) => Effect.succeed(String(duration))
+    })
+  )
+)
+
 /** 0 asks the OS for a free port (tests and benchmarks); the bound port is logged at startup. */
 const PortOrZero = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 const PositiveInt = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10_000 }))
 /** `Infinity` parses as a Duration too, but an endless shutdown is never what an operator means. */
-const NonNegativeDuration = Schema.DurationFromString.check(
+const NonNegativeDuration = DurationSetting.check(
   Schema.makeFilter(
     (d: Duration.Duration) =>
       (Duration.isFinite(d) && !Duration.isNegative(d)) || "must be a finite, non-negative duration"
@@ -90,7 +111,7 @@ const tracingConfig: Config.Config<TracingConfig> = Config.all({
 )
 
 /** A duration above zero and finite (timeouts, backoff, poll interval). */
-const PositiveDuration = Schema.DurationFromString.check(
+const PositiveDuration = DurationSetting.check(
   Schema.makeFilter(
     (d: Duration.Duration) =>
       (Duration.isFinite(d) && Duration.isGreaterThan(d, Duration.zero)) || "must be a finite, positive duration"
@@ -199,7 +220,7 @@ const allowedPortsConfig = Config.option(Config.String("WEBHOOK_ALLOWED_PORTS"))
 
 const RateLimitMax = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000_000 }))
 /** Whole seconds: the RateLimit-Policy header states the window in seconds (`w=900`). */
-const RateLimitWindow = Schema.DurationFromString.check(
+const RateLimitWindow = DurationSetting.check(
   Schema.makeFilter(
     (d: Duration.Duration) =>
       (Duration.isFinite(d) && Duration.toMillis(d) >= 1000 && Duration.toMillis(d) % 1000 === 0) ||
@@ -274,7 +295,7 @@ const encryptionConfig = (appEnv: AppEnv): Config.Config<EncryptionConfig> =>
  * A listener timeout: positive, and at most a day (Node arms `keepAliveTimeout` with `setTimeout`, which fires at
  * once past 2^31-1 ms, about 24.8 days).
  */
-const ListenerTimeout = Schema.DurationFromString.check(
+const ListenerTimeout = DurationSetting.check(
   Schema.makeFilter(
     (d: Duration.Duration) =>
       (Duration.isGreaterThan(d, Duration.zero) && Duration.isLessThanOrEqualTo(d, Duration.days(1))) ||
