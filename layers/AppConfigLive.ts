@@ -228,32 +228,43 @@ const RateLimitWindow = DurationSetting.check(
   )
 )
 
+/** The product's quota, the default in staging and production: 100 requests per `RATE_LIMIT_WINDOW` (15 minutes). */
+export const productRateLimitMax = 100
 /**
- * `RATE_LIMIT_*` (defaults 100 requests per 15 minutes, the product spec), `REDIS_URL` (read always, required by
- * `RATE_LIMIT_STORE=redis`) and `TRUST_PROXY` (a hop count or CIDRs; see src/http/ClientIp.ts).
+ * The development default: exploring the API (the docs page's "try it", curl loops, a UI polling) used up the
+ * product's 100 within minutes. Same window, so the headers read the same; startup says which quota is in use.
  */
-const rateLimitConfig: Config.Config<RateLimitConfig> = Config.all({
-  enabled: Config.Boolean("RATE_LIMIT_ENABLED").pipe(Config.withDefault(true)),
-  max: Config.schema(RateLimitMax, "RATE_LIMIT_MAX").pipe(Config.withDefault(100)),
-  window: Config.schema(RateLimitWindow, "RATE_LIMIT_WINDOW").pipe(Config.withDefault(Duration.minutes(15))),
-  store: Config.Literals(["memory", "redis"], "RATE_LIMIT_STORE").pipe(
-    Config.withDefault<"memory" | "redis">("memory")
-  ),
-  redisUrl: Config.option(Config.Redacted("REDIS_URL")),
-  onStoreError: Config.Literals(["allow", "deny"], "RATE_LIMIT_ON_STORE_ERROR").pipe(
-    Config.withDefault<"allow" | "deny">("allow")
-  ),
-  trustProxy: Config.option(Config.String("TRUST_PROXY"))
-}).pipe(
-  Config.flatMap(({ trustProxy, ...rest }) => {
-    const trust = Option.match(trustProxy, { onNone: () => ({ _tag: "None" }) as const, onSome: parseTrustProxy })
-    if (typeof trust === "string") return configFailure("TRUST_PROXY", trust)
-    if (rest.store === "redis" && Option.isNone(rest.redisUrl)) {
-      return configFailure("REDIS_URL", "is required when RATE_LIMIT_STORE=redis")
-    }
-    return Config.succeed({ ...rest, trustProxy: trust })
-  })
-)
+export const developmentRateLimitMax = 10_000
+
+/**
+ * `RATE_LIMIT_*` (defaults 100 requests per 15 minutes, the product spec; 10,000 in development), `REDIS_URL` (read
+ * always, required by `RATE_LIMIT_STORE=redis`) and `TRUST_PROXY` (a hop count or CIDRs; see src/http/ClientIp.ts).
+ */
+const rateLimitConfig = (appEnv: AppEnv): Config.Config<RateLimitConfig> =>
+  Config.all({
+    enabled: Config.Boolean("RATE_LIMIT_ENABLED").pipe(Config.withDefault(true)),
+    max: Config.schema(RateLimitMax, "RATE_LIMIT_MAX").pipe(
+      Config.withDefault(appEnv === "development" ? developmentRateLimitMax : productRateLimitMax)
+    ),
+    window: Config.schema(RateLimitWindow, "RATE_LIMIT_WINDOW").pipe(Config.withDefault(Duration.minutes(15))),
+    store: Config.Literals(["memory", "redis"], "RATE_LIMIT_STORE").pipe(
+      Config.withDefault<"memory" | "redis">("memory")
+    ),
+    redisUrl: Config.option(Config.Redacted("REDIS_URL")),
+    onStoreError: Config.Literals(["allow", "deny"], "RATE_LIMIT_ON_STORE_ERROR").pipe(
+      Config.withDefault<"allow" | "deny">("allow")
+    ),
+    trustProxy: Config.option(Config.String("TRUST_PROXY"))
+  }).pipe(
+    Config.flatMap(({ trustProxy, ...rest }) => {
+      const trust = Option.match(trustProxy, { onNone: () => ({ _tag: "None" }) as const, onSome: parseTrustProxy })
+      if (typeof trust === "string") return configFailure("TRUST_PROXY", trust)
+      if (rest.store === "redis" && Option.isNone(rest.redisUrl)) {
+        return configFailure("REDIS_URL", "is required when RATE_LIMIT_STORE=redis")
+      }
+      return Config.succeed({ ...rest, trustProxy: trust })
+    })
+  )
 
 /**
  * `ENCRYPTION_KEYS` (secrets at rest): `id:base64-of-32-bytes,...`, the first key sealing. Required in staging and
@@ -393,7 +404,7 @@ export const appConfig: Config.Config<AppConfigShape> = Config.Literals(
       redisUrl: Config.option(Config.Redacted("REDIS_URL")),
       breaker: breakerConfig,
       idempotency: idempotencyConfig,
-      rateLimit: rateLimitConfig,
+      rateLimit: rateLimitConfig(appEnv),
       encryption: encryptionConfig(appEnv)
     })
   ),

@@ -54,6 +54,9 @@ describe("appConfig defaults", () => {
         { from: 1024, to: 65535 }
       ])
       assertHttpDefaults(config.http)
+      // Generous, for exploring the API; the product's quota is the default everywhere else.
+      assert.strictEqual(config.rateLimit.max, 10_000)
+      assert.isTrue(Duration.equals(config.rateLimit.window, Duration.minutes(15)))
     })
   )
 
@@ -69,9 +72,20 @@ describe("appConfig defaults", () => {
         assert.strictEqual(config.pgliteDir, ".data/pglite")
         assert.deepStrictEqual(config.webhookAllowedPorts, defaultAllowedPorts)
         assertHttpDefaults(config.http)
+        // The product's quota: 100 requests per 15 minutes.
+        assert.isTrue(config.rateLimit.enabled)
+        assert.strictEqual(config.rateLimit.max, 100)
+        assert.isTrue(Duration.equals(config.rateLimit.window, Duration.minutes(15)))
       })
     )
   }
+
+  it.effect("RATE_LIMIT_MAX set in development wins over the development default", () =>
+    Effect.gen(function* () {
+      assert.strictEqual((yield* parse({ RATE_LIMIT_MAX: "100" })).rateLimit.max, 100)
+      assert.strictEqual((yield* parse({ APP_ENV: "production", ...keys, RATE_LIMIT_MAX: "500" })).rateLimit.max, 500)
+    })
+  )
 
   it.effect("APP_ENV=development spelled out gives the development defaults", () =>
     Effect.gen(function* () {
@@ -298,7 +312,10 @@ describe("appConfig invalid values", () => {
       'invalid configuration: SHUTDOWN_TIMEOUT: expected a duration such as 30s, 500ms, 5m, 1h30m or 30 seconds (not "soon")'
     ],
     // A bare number has no unit: seconds or milliseconds would both be a guess.
-    [{ SHUTDOWN_TIMEOUT: "10" }, 'invalid configuration: SHUTDOWN_TIMEOUT: expected a duration such as 30s, 500ms, 5m, 1h30m or 30 seconds (not "10")'],
+    [
+      { SHUTDOWN_TIMEOUT: "10" },
+      'invalid configuration: SHUTDOWN_TIMEOUT: expected a duration such as 30s, 500ms, 5m, 1h30m or 30 seconds (not "10")'
+    ],
     [
       { SHUTDOWN_TIMEOUT: "Infinity" },
       "invalid configuration: SHUTDOWN_TIMEOUT: must be a finite, non-negative duration"
