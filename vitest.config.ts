@@ -4,7 +4,13 @@ import { defineConfig } from "vitest/config"
  * Tests that time child processes (startup, graceful shutdown, delivery workers killed and terminated): they run after
  * the rest, one file at a time, so their deadlines measure the code and not the CPU starvation of a loaded machine.
  */
-const processTimed = ["test/shutdown.test.ts", "test/startup.test.ts", "test/delivery-processes.test.ts"]
+const processTimed = [
+  "test/shutdown.test.ts",
+  "test/startup.test.ts",
+  "test/delivery-processes.test.ts",
+  "test/npm-scripts.test.ts",
+  "test/embedded-database-processes.test.ts"
+]
 
 export default defineConfig({
   test: {

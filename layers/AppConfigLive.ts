@@ -1,4 +1,4 @@
-import { Config, Duration, Effect, Layer, Option, Redacted, Schema, SchemaIssue } from "effect"
+import { Config, Duration, Effect, Layer, Option, Redacted, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import {
   AppConfig,
   type AppConfigShape,
@@ -12,6 +12,7 @@ import {
   type TracingConfig
 } from "../services/AppConfig.ts"
 import { defaultAllowedPorts, parseAllowedPorts } from "../src/domain/AllowedPorts.ts"
+import { durationTextExpected, parseDurationText } from "../src/domain/DurationText.ts"
 import {
   developmentKey,
   type EncryptionKeyList,
@@ -33,11 +34,31 @@ const toEffectLogLevel = {
   none: "None"
 } as const
 
+/**
+ * Every duration setting reads through this one schema: `30s`, `500ms`, `5m`, `1h30m`, `2d` as well as Effect's
+ * `30 seconds` / `500 millis` (src/domain/DurationText.ts). test/config.test.ts finds every variable that reads a
+ * duration and checks that it takes the shorthand, so a setting added with `Schema.DurationFromString` fails there.
+ */
+export const DurationSetting = Schema.String.pipe(
+  Schema.decodeTo(
+    Schema.Duration,
+    SchemaTransformation.transformEffect({
+      decode: (text: string) => {
+        const duration = parseDurationText(text)
+        return duration === undefined
+          ? Effect.fail(new SchemaIssue.InvalidValue({ message: `expected ${durationTextExpected} (not "${text}")` }))
+          : Effect.succeed(duration)
+      },
+      encode: (duration: Duration.Duration) => Effect.succeed(String(duration))
+    })
+  )
+)
+
 /** 0 asks the OS for a free port (tests and benchmarks); the bound port is logged at startup. */
 const PortOrZero = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 const PositiveInt = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10_000 }))
 /** `Infinity` parses as a Duration too, but an endless shutdown is never what an operator means. */
-const NonNegativeDuration = Schema.DurationFromString.check(
+const NonNegativeDuration = DurationSetting.check(
   Schema.makeFilter(
     (d: Duration.Duration) =>
       (Duration.isFinite(d) && !Duration.isNegative(d)) || "must be a finite, non-negative duration"
@@ -90,7 +111,7 @@ const tracingConfig: Config.Config<TracingConfig> = Config.all({
 )
 
 /** A duration above zero and finite (timeouts, backoff, poll interval). */
-const PositiveDuration = Schema.DurationFromString.check(
+const PositiveDuration = DurationSetting.check(
   Schema.makeFilter(
     (d: Duration.Duration) =>
       (Duration.isFinite(d) && Duration.isGreaterThan(d, Duration.zero)) || "must be a finite, positive duration"
@@ -199,7 +220,7 @@ const allowedPortsConfig = Config.option(Config.String("WEBHOOK_ALLOWED_PORTS"))
 
 const RateLimitMax = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000_000 }))
 /** Whole seconds: the RateLimit-Policy header states the window in seconds (`w=900`). */
-const RateLimitWindow = Schema.DurationFromString.check(
+const RateLimitWindow = DurationSetting.check(
   Schema.makeFilter(
     (d: Duration.Duration) =>
       (Duration.isFinite(d) && Duration.toMillis(d) >= 1000 && Duration.toMillis(d) % 1000 === 0) ||
@@ -207,32 +228,43 @@ const RateLimitWindow = Schema.DurationFromString.check(
   )
 )
 
+/** The product's quota, the default in staging and production: 100 requests per `RATE_LIMIT_WINDOW` (15 minutes). */
+export const productRateLimitMax = 100
 /**
- * `RATE_LIMIT_*` (defaults 100 requests per 15 minutes, the product spec), `REDIS_URL` (read always, required by
- * `RATE_LIMIT_STORE=redis`) and `TRUST_PROXY` (a hop count or CIDRs; see src/http/ClientIp.ts).
+ * The development default: exploring the API (the docs page's "try it", curl loops, a UI polling) used up the
+ * product's 100 within minutes. Same window, so the headers read the same; startup says which quota is in use.
  */
-const rateLimitConfig: Config.Config<RateLimitConfig> = Config.all({
-  enabled: Config.Boolean("RATE_LIMIT_ENABLED").pipe(Config.withDefault(true)),
-  max: Config.schema(RateLimitMax, "RATE_LIMIT_MAX").pipe(Config.withDefault(100)),
-  window: Config.schema(RateLimitWindow, "RATE_LIMIT_WINDOW").pipe(Config.withDefault(Duration.minutes(15))),
-  store: Config.Literals(["memory", "redis"], "RATE_LIMIT_STORE").pipe(
-    Config.withDefault<"memory" | "redis">("memory")
-  ),
-  redisUrl: Config.option(Config.Redacted("REDIS_URL")),
-  onStoreError: Config.Literals(["allow", "deny"], "RATE_LIMIT_ON_STORE_ERROR").pipe(
-    Config.withDefault<"allow" | "deny">("allow")
-  ),
-  trustProxy: Config.option(Config.String("TRUST_PROXY"))
-}).pipe(
-  Config.flatMap(({ trustProxy, ...rest }) => {
-    const trust = Option.match(trustProxy, { onNone: () => ({ _tag: "None" }) as const, onSome: parseTrustProxy })
-    if (typeof trust === "string") return configFailure("TRUST_PROXY", trust)
-    if (rest.store === "redis" && Option.isNone(rest.redisUrl)) {
-      return configFailure("REDIS_URL", "is required when RATE_LIMIT_STORE=redis")
-    }
-    return Config.succeed({ ...rest, trustProxy: trust })
-  })
-)
+export const developmentRateLimitMax = 10_000
+
+/**
+ * `RATE_LIMIT_*` (defaults 100 requests per 15 minutes, the product spec; 10,000 in development), `REDIS_URL` (read
+ * always, required by `RATE_LIMIT_STORE=redis`) and `TRUST_PROXY` (a hop count or CIDRs; see src/http/ClientIp.ts).
+ */
+const rateLimitConfig = (appEnv: AppEnv): Config.Config<RateLimitConfig> =>
+  Config.all({
+    enabled: Config.Boolean("RATE_LIMIT_ENABLED").pipe(Config.withDefault(true)),
+    max: Config.schema(RateLimitMax, "RATE_LIMIT_MAX").pipe(
+      Config.withDefault(appEnv === "development" ? developmentRateLimitMax : productRateLimitMax)
+    ),
+    window: Config.schema(RateLimitWindow, "RATE_LIMIT_WINDOW").pipe(Config.withDefault(Duration.minutes(15))),
+    store: Config.Literals(["memory", "redis"], "RATE_LIMIT_STORE").pipe(
+      Config.withDefault<"memory" | "redis">("memory")
+    ),
+    redisUrl: Config.option(Config.Redacted("REDIS_URL")),
+    onStoreError: Config.Literals(["allow", "deny"], "RATE_LIMIT_ON_STORE_ERROR").pipe(
+      Config.withDefault<"allow" | "deny">("allow")
+    ),
+    trustProxy: Config.option(Config.String("TRUST_PROXY"))
+  }).pipe(
+    Config.flatMap(({ trustProxy, ...rest }) => {
+      const trust = Option.match(trustProxy, { onNone: () => ({ _tag: "None" }) as const, onSome: parseTrustProxy })
+      if (typeof trust === "string") return configFailure("TRUST_PROXY", trust)
+      if (rest.store === "redis" && Option.isNone(rest.redisUrl)) {
+        return configFailure("REDIS_URL", "is required when RATE_LIMIT_STORE=redis")
+      }
+      return Config.succeed({ ...rest, trustProxy: trust })
+    })
+  )
 
 /**
  * `ENCRYPTION_KEYS` (secrets at rest): `id:base64-of-32-bytes,...`, the first key sealing. Required in staging and
@@ -274,7 +306,7 @@ const encryptionConfig = (appEnv: AppEnv): Config.Config<EncryptionConfig> =>
  * A listener timeout: positive, and at most a day (Node arms `keepAliveTimeout` with `setTimeout`, which fires at
  * once past 2^31-1 ms, about 24.8 days).
  */
-const ListenerTimeout = Schema.DurationFromString.check(
+const ListenerTimeout = DurationSetting.check(
   Schema.makeFilter(
     (d: Duration.Duration) =>
       (Duration.isGreaterThan(d, Duration.zero) && Duration.isLessThanOrEqualTo(d, Duration.days(1))) ||
@@ -372,7 +404,7 @@ export const appConfig: Config.Config<AppConfigShape> = Config.Literals(
       redisUrl: Config.option(Config.Redacted("REDIS_URL")),
       breaker: breakerConfig,
       idempotency: idempotencyConfig,
-      rateLimit: rateLimitConfig,
+      rateLimit: rateLimitConfig(appEnv),
       encryption: encryptionConfig(appEnv)
     })
   ),

@@ -2,6 +2,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Option } from "effect"
 import type { SqlClient, SqlError } from "effect/sql"
 import { AppConfig } from "../services/AppConfig.ts"
+import type { DataDirectoryInUse, DataDirectoryLockError } from "./DataDirectoryLock.ts"
 import { type EmbeddedPostgresError, startEmbeddedPostgres } from "./EmbeddedPostgres.ts"
 
 const applicationName = "codex-api"
@@ -13,7 +14,7 @@ const applicationName = "codex-api"
  */
 export const DatabaseLive: Layer.Layer<
   PgClient.PgClient | SqlClient.SqlClient,
-  SqlError.SqlError | EmbeddedPostgresError,
+  SqlError.SqlError | EmbeddedPostgresError | DataDirectoryInUse | DataDirectoryLockError,
   AppConfig
 > = Layer.unwrap(
   Effect.gen(function* () {

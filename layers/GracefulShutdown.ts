@@ -60,20 +60,37 @@ const onFirstSignal = (onSignal: (signal: NodeJS.Signals) => void): Effect.Effec
   )
 
 /**
+ * A repeat of the first signal within this window is that signal delivered twice, not a second request: whoever
+ * signals the whole process group (Ctrl-C in a terminal, systemd's default `KillMode=control-group`, pm2's tree kill)
+ * reaches this process directly and again through `npm`, which forwards SIGTERM and SIGINT to its script's process.
+ * npm's copy follows within milliseconds; a person pressing Ctrl-C again, or a supervisor escalating, comes later.
+ */
+export const duplicateSignalWindow = Duration.seconds(1)
+
+/**
  * A second SIGTERM/SIGINT during shutdown means "stop now": exit at once with code 1. Armed by the first signal;
- * the runtime's own handler only interrupts (which is already under way).
+ * the runtime's own handler only interrupts (which is already under way). The first signal repeated within
+ * `duplicateSignalWindow` is ignored (see there).
  */
 export const ExitOnSecondSignal: Layer.Layer<never> = Layer.effectDiscard(
   Effect.gen(function* () {
     const context = yield* Effect.context<never>()
-    const exitNow = (signal: NodeJS.Signals) => {
-      Effect.runSyncWith(context)(
-        Effect.logWarning("shutdown: second signal, exiting now").pipe(Effect.annotateLogs({ signal }))
-      )
-      process.exit(1)
-    }
-    yield* onFirstSignal(() => {
-      for (const name of shutdownSignals) process.once(name, exitNow)
+    const log = (effect: Effect.Effect<void>) => Effect.runSyncWith(context)(effect)
+    yield* onFirstSignal((first) => {
+      const firstAt = performance.now()
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (signal === first && performance.now() - firstAt < Duration.toMillis(duplicateSignalWindow)) {
+          log(
+            Effect.logDebug(
+              "the first signal again, within 1 s: the same request delivered twice (npm forwards it), not a second signal"
+            ).pipe(Effect.annotateLogs({ signal }))
+          )
+          return
+        }
+        log(Effect.logWarning("shutdown: second signal, exiting now").pipe(Effect.annotateLogs({ signal })))
+        process.exit(1)
+      }
+      for (const name of shutdownSignals) process.on(name, onSignal)
     })
   })
 )

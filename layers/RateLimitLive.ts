@@ -2,8 +2,9 @@ import type * as NodeRedis from "@effect/platform-node/NodeRedis"
 import { Duration, Effect, Layer, Redacted, References } from "effect"
 import * as RateLimiter from "effect/persistence/RateLimiter"
 import type * as Redis from "effect/persistence/Redis"
-import { AppConfig } from "../services/AppConfig.ts"
+import { AppConfig, type AppEnv, type RateLimitConfig } from "../services/AppConfig.ts"
 import { RateLimit, RateLimitStoreError, type RateLimitVerdict } from "../services/RateLimit.ts"
+import { developmentRateLimitMax, productRateLimitMax } from "./AppConfigLive.ts"
 import { RateLimitMemoryStore } from "./RateLimitMemoryStore.ts"
 
 /**
@@ -114,12 +115,33 @@ export const RateLimitRedis = (
   )
 
 /**
+ * One line at startup with the default quota in use, so nobody mistakes the development quota for the product's (or
+ * wonders where their 429s come from).
+ */
+const logQuota = (appEnv: AppEnv, rateLimit: RateLimitConfig): Effect.Effect<void> => {
+  if (!rateLimit.enabled) return Effect.logInfo("rate limiting is off (RATE_LIMIT_ENABLED=false)")
+  const quota = `${rateLimit.max} requests per ${Duration.format(rateLimit.window)}`
+  const note =
+    appEnv === "development" && rateLimit.max === developmentRateLimitMax
+      ? ` (the development default; staging and production default to ${productRateLimitMax})`
+      : ""
+  return Effect.logInfo(`rate limiting: ${quota} per tenant or client IP${note}`).pipe(
+    Effect.annotateLogs({
+      rateLimitMax: rateLimit.max,
+      rateLimitWindowSeconds: Duration.toSeconds(rateLimit.window),
+      rateLimitStore: rateLimit.store
+    })
+  )
+}
+
+/**
  * RATE_LIMIT_STORE picks the store (nothing connects to Redis while rate limiting is off). The Redis client is
  * loaded only when used: importing it costs ~0.3 s of startup.
  */
 export const RateLimitLive: Layer.Layer<RateLimit, Redis.RedisError, AppConfig> = Layer.unwrap(
   Effect.gen(function* () {
-    const { rateLimit } = yield* AppConfig
+    const { appEnv, rateLimit } = yield* AppConfig
+    yield* logQuota(appEnv, rateLimit)
     if (!rateLimit.enabled || rateLimit.store === "memory" || rateLimit.redisUrl._tag === "None") {
       return RateLimitMemory
     }

@@ -54,6 +54,9 @@ describe("appConfig defaults", () => {
         { from: 1024, to: 65535 }
       ])
       assertHttpDefaults(config.http)
+      // Generous, for exploring the API; the product's quota is the default everywhere else.
+      assert.strictEqual(config.rateLimit.max, 10_000)
+      assert.isTrue(Duration.equals(config.rateLimit.window, Duration.minutes(15)))
     })
   )
 
@@ -69,9 +72,20 @@ describe("appConfig defaults", () => {
         assert.strictEqual(config.pgliteDir, ".data/pglite")
         assert.deepStrictEqual(config.webhookAllowedPorts, defaultAllowedPorts)
         assertHttpDefaults(config.http)
+        // The product's quota: 100 requests per 15 minutes.
+        assert.isTrue(config.rateLimit.enabled)
+        assert.strictEqual(config.rateLimit.max, 100)
+        assert.isTrue(Duration.equals(config.rateLimit.window, Duration.minutes(15)))
       })
     )
   }
+
+  it.effect("RATE_LIMIT_MAX set in development wins over the development default", () =>
+    Effect.gen(function* () {
+      assert.strictEqual((yield* parse({ RATE_LIMIT_MAX: "100" })).rateLimit.max, 100)
+      assert.strictEqual((yield* parse({ APP_ENV: "production", ...keys, RATE_LIMIT_MAX: "500" })).rateLimit.max, 500)
+    })
+  )
 
   it.effect("APP_ENV=development spelled out gives the development defaults", () =>
     Effect.gen(function* () {
@@ -293,8 +307,15 @@ describe("appConfig invalid values", () => {
     ],
     [{ LOG_LEVEL: "INFO" }, "invalid configuration: LOG_LEVEL: Expected "],
     [{ LOG_FORMAT: "xml" }, 'invalid configuration: LOG_FORMAT: Expected "json" | "pretty"'],
-    [{ SHUTDOWN_TIMEOUT: "soon" }, "invalid configuration: SHUTDOWN_TIMEOUT: Expected a valid Duration string"],
-    [{ SHUTDOWN_TIMEOUT: "10" }, "invalid configuration: SHUTDOWN_TIMEOUT: Expected a valid Duration string"],
+    [
+      { SHUTDOWN_TIMEOUT: "soon" },
+      'invalid configuration: SHUTDOWN_TIMEOUT: expected a duration such as 30s, 500ms, 5m, 1h30m or 30 seconds (not "soon")'
+    ],
+    // A bare number has no unit: seconds or milliseconds would both be a guess.
+    [
+      { SHUTDOWN_TIMEOUT: "10" },
+      'invalid configuration: SHUTDOWN_TIMEOUT: expected a duration such as 30s, 500ms, 5m, 1h30m or 30 seconds (not "10")'
+    ],
     [
       { SHUTDOWN_TIMEOUT: "Infinity" },
       "invalid configuration: SHUTDOWN_TIMEOUT: must be a finite, non-negative duration"
@@ -338,7 +359,7 @@ describe("appConfig invalid values", () => {
     ],
     [
       { HTTP_KEEP_ALIVE_TIMEOUT: "5" },
-      "invalid configuration: HTTP_KEEP_ALIVE_TIMEOUT: Expected a valid Duration string"
+      'invalid configuration: HTTP_KEEP_ALIVE_TIMEOUT: expected a duration such as 30s, 500ms, 5m, 1h30m or 30 seconds (not "5")'
     ],
     [
       // Node refuses a headers timeout longer than the request timeout; the default request timeout is 30 s.
@@ -541,7 +562,10 @@ describe("src/main.ts with a bad configuration exits 1 with one line", () => {
   const cases: ReadonlyArray<readonly [env: Record<string, string>, line: RegExp]> = [
     [{ PORT: "abc" }, /^invalid configuration: PORT: Expected a string representing a finite number$/],
     [{ APP_ENV: "prod" }, /^invalid configuration: APP_ENV: Expected "development" \| "staging" \| "production"$/],
-    [{ SHUTDOWN_TIMEOUT: "soon" }, /^invalid configuration: SHUTDOWN_TIMEOUT: Expected a valid Duration string$/],
+    [
+      { SHUTDOWN_TIMEOUT: "soon" },
+      /^invalid configuration: SHUTDOWN_TIMEOUT: expected a duration such as 30s, 500ms, 5m, 1h30m or 30 seconds \(not "soon"\)$/
+    ],
     [{ LOG_LEVEL: "verbose" }, /^invalid configuration: LOG_LEVEL: Expected "trace" \| "debug" \| .*"none"$/],
     [{ DATABASE_POOL_MAX: "0" }, /^invalid configuration: DATABASE_POOL_MAX: Expected a value between 1 and 10000$/],
     [

@@ -15,7 +15,7 @@ import { pollUntil } from "./support/observedServer.ts"
 import { freePort } from "./support/ports.ts"
 import { startAppProcess, stopAppProcess, until } from "./support/processes.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
-import { TestDatabaseLive } from "./support/testDatabase.ts"
+import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
 import { startTestServer, TestServer } from "./support/testServer.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -573,6 +573,71 @@ const startApp = startAppProcess
 const stopApp = stopAppProcess
 
 const mode = inject("testDatabase")
+
+layer(TestDatabaseLive)("the default quota of a server process, per APP_ENV", (it) => {
+  /** A server process on this file's database (its own in-memory PGlite when no PostgreSQL server answers). */
+  const startOn = (env: Record<string, string>) =>
+    Effect.gen(function* () {
+      const database = yield* TestDatabase
+      return yield* Effect.acquireRelease(
+        Effect.promise(() =>
+          startApp(
+            Option.getOrElse(database.url, () => ""),
+            { PGLITE_DIR: "memory://", SHUTDOWN_DELAY: "0s", ...env }
+          )
+        ),
+        stopApp
+      )
+    })
+
+  const quotaLine = (app: { readonly logs: () => ReadonlyArray<Record<string, unknown>> }) =>
+    app.logs().find((entry) => typeof entry.message === "string" && entry.message.startsWith("rate limiting"))
+
+  it.effect(
+    "development: 10,000 requests per 15 minutes, said at startup",
+    () =>
+      Effect.gen(function* () {
+        const app = yield* startOn({ APP_ENV: "development" })
+        const reply = yield* get(app.ready, "/docs")
+        assert.strictEqual(reply.headers.get("ratelimit-policy"), '"ip";q=10000;w=900')
+        assert.strictEqual(remainingOf(reply), 9999)
+        const line = quotaLine(app)
+        assert.strictEqual(
+          line?.message,
+          "rate limiting: 10000 requests per 15m per tenant or client IP (the development default; staging and production default to 100)"
+        )
+        assert.strictEqual(line?.level, "info")
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  for (const appEnv of ["staging", "production"]) {
+    it.effect(
+      `${appEnv}: the product's quota, 100 requests per 15 minutes`,
+      () =>
+        Effect.gen(function* () {
+          const app = yield* startOn({ APP_ENV: appEnv })
+          const reply = yield* get(app.ready, "/docs")
+          assert.strictEqual(reply.headers.get("ratelimit-policy"), '"ip";q=100;w=900')
+          assert.strictEqual(remainingOf(reply), 99)
+          assert.strictEqual(quotaLine(app)?.message, "rate limiting: 100 requests per 15m per tenant or client IP")
+        }).pipe(Effect.scoped),
+      60_000
+    )
+  }
+
+  it.effect(
+    "RATE_LIMIT_MAX set in development wins over the development default",
+    () =>
+      Effect.gen(function* () {
+        const app = yield* startOn({ APP_ENV: "development", RATE_LIMIT_MAX: "100" })
+        const reply = yield* get(app.ready, "/docs")
+        assert.strictEqual(reply.headers.get("ratelimit-policy"), '"ip";q=100;w=900')
+        assert.strictEqual(quotaLine(app)?.message, "rate limiting: 100 requests per 15m per tenant or client IP")
+      }).pipe(Effect.scoped),
+    60_000
+  )
+})
 
 describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL server)", () => {
   layer(testServerWithSql(), { excludeTestServices: true })("two server processes sharing Redis", (it) => {

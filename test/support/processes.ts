@@ -1,4 +1,6 @@
 import { type ChildProcessByStdio, spawn } from "node:child_process"
+import { readdirSync, readFileSync } from "node:fs"
+import { delimiter } from "node:path"
 import type { Readable } from "node:stream"
 import { Effect } from "effect"
 import { testEncryptionKeysEnv } from "../../layers/AppConfigLive.ts"
@@ -12,9 +14,21 @@ export interface ProcessResult {
   readonly elapsedMs: number
 }
 
-/** `node <script>` from the package root, its stdout and stderr collected as they come. */
-const spawnScript = (script: string, env: NodeJS.ProcessEnv) => {
-  const child = spawn(process.execPath, [script], { cwd: packageRoot, env, stdio: ["ignore", "pipe", "pipe"] })
+/** How a child is started: `node <script>` (Node 24, types stripped) or a command such as `npm start`. */
+export type Command =
+  | string
+  | { readonly file: string; readonly args: ReadonlyArray<string>; readonly detached?: boolean }
+
+const describeCommand = (command: Command): string =>
+  typeof command === "string" ? command : [command.file, ...command.args].join(" ")
+
+/** The command from the package root, its stdout and stderr collected as they come. */
+const spawnScript = (command: Command, env: NodeJS.ProcessEnv) => {
+  const [file, args, detached] =
+    typeof command === "string"
+      ? [process.execPath, [command], false]
+      : [command.file, [...command.args], command.detached ?? false]
+  const child = spawn(file, args, { cwd: packageRoot, env, detached, stdio: ["ignore", "pipe", "pipe"] })
   let stdout = ""
   let stderr = ""
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
@@ -30,13 +44,14 @@ const spawnScript = (script: string, env: NodeJS.ProcessEnv) => {
  * Runs `node <script>` (a source file: Node 24 strips the types) from the package root until it exits, or kills it
  * at `deadlineMs`. Resolves on "close", not "exit", so all output has been read.
  */
-export const runToExit = (script: string, env: NodeJS.ProcessEnv, deadlineMs: number): Promise<ProcessResult> =>
+export const runToExit = (script: Command, env: NodeJS.ProcessEnv, deadlineMs: number): Promise<ProcessResult> =>
   new Promise((resolve, reject) => {
     const started = Date.now()
     const { child, output } = spawnScript(script, env)
     let timedOut = false
     const deadline = setTimeout(() => {
       timedOut = true
+      for (const pid of descendantsOf(child.pid ?? 0)) process.kill(pid, "SIGKILL")
       child.kill("SIGKILL")
     }, deadlineMs)
     child.once("error", (error) => {
@@ -65,6 +80,8 @@ export interface Service<A> {
   readonly child: ChildProcessByStdio<null, Readable, Readable>
   /** The parsed JSON lines of stdout so far. */
   readonly logs: () => ReadonlyArray<Record<string, unknown>>
+  /** Everything written so far, JSON or not. */
+  readonly output: () => { readonly stdout: string; readonly stderr: string }
   readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
   /** What `ready` returned for the first line it accepted. */
   readonly ready: A
@@ -75,7 +92,7 @@ export interface Service<A> {
  * `timeoutMs`); a child that exits first or never gets ready is killed and the promise fails with its output.
  */
 export const startService = async <A>(
-  script: string,
+  script: Command,
   env: NodeJS.ProcessEnv,
   ready: (entry: Record<string, unknown>) => A | undefined,
   timeoutMs = 30_000
@@ -89,10 +106,10 @@ export const startService = async <A>(
       .stdout.split("\n")
       .filter((line) => line.startsWith("{"))
       .map((line) => JSON.parse(line) as Record<string, unknown>)
-  const value = await until(`${script} to get ready`, timeoutMs, async () => {
+  const value = await until(`${describeCommand(script)} to get ready`, timeoutMs, async () => {
     if (child.exitCode !== null) {
       const { stdout, stderr } = output()
-      throw new Error(`${script} exited with ${child.exitCode}: ${stderr}${stdout}`)
+      throw new Error(`${describeCommand(script)} exited with ${child.exitCode}: ${stderr}${stdout}`)
     }
     for (const entry of logs()) {
       const accepted = ready(entry)
@@ -100,10 +117,12 @@ export const startService = async <A>(
     }
     return undefined
   }).catch((error: unknown) => {
+    // A command such as `npm start` has children of its own: they must not outlive the test.
+    for (const pid of descendantsOf(child.pid ?? 0)) process.kill(pid, "SIGKILL")
     child.kill("SIGKILL")
     throw error
   })
-  return { child, logs, exited, ready: value }
+  return { child, logs, output, exited, ready: value }
 }
 
 /** SIGTERM (if still running), then waits for the exit. */
@@ -138,3 +157,67 @@ export const startAppProcess = (databaseUrl: string, env: Record<string, string>
 
 /** SIGTERM the app process and wait for it, as an Effect (for `acquireRelease`). */
 export const stopAppProcess = (app: AppProcess) => Effect.promise(() => stopService(app))
+
+/**
+ * The environment of an operator's shell: this process's, without what `npx`/`npm test` added (the `npm_*`
+ * variables, `node_modules/.bin` first on PATH), so `npm` is the system's and runs on its own Node, as it does for
+ * someone typing `npm start`.
+ */
+export const operatorEnv = (env: Record<string, string> = {}): NodeJS.ProcessEnv => {
+  const inherited = Object.entries(process.env).filter(([name]) => !name.toLowerCase().startsWith("npm_"))
+  const path = (process.env.PATH ?? "")
+    .split(delimiter)
+    .filter((entry) => !entry.includes("node_modules/.bin"))
+    .join(delimiter)
+  return { ...Object.fromEntries(inherited), PATH: path, npm_config_update_notifier: "false", ...env }
+}
+
+/**
+ * `npm <args>` from the package root. `detached` gives npm a process group of its own, as a terminal or a service
+ * manager does, so a test can signal the whole group the way Ctrl-C or systemd's `KillMode=control-group` does.
+ */
+export const npm = (args: ReadonlyArray<string>, options: { readonly detached?: boolean } = {}): Command => ({
+  file: "npm",
+  args,
+  detached: options.detached ?? false
+})
+
+/** `pid (comm) state ppid ...` of every process (Linux /proc); comm may hold spaces, so fields are read after ")". */
+const processTable = (): ReadonlyArray<{ readonly pid: number; readonly ppid: number; readonly state: string }> =>
+  readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .flatMap((entry) => {
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, "utf8")
+        const [state = "", ppid = ""] = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+        return [{ pid: Number(entry), ppid: Number(ppid), state }]
+      } catch {
+        return []
+      }
+    })
+
+/** Every process below `pid` (children, grandchildren, ...), zombies excluded. */
+export const descendantsOf = (pid: number): ReadonlyArray<number> => {
+  const table = processTable().filter((p) => p.state !== "Z")
+  const found: Array<number> = []
+  for (let frontier = [pid]; frontier.length > 0; ) {
+    const children = table.filter((p) => frontier.includes(p.ppid)).map((p) => p.pid)
+    found.push(...children)
+    frontier = children
+  }
+  return found
+}
+
+/** Whether `pid` is a running process (a zombie has exited: it only waits to be reaped). */
+export const isRunning = (pid: number): boolean => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
+  } catch {
+    return false
+  }
+}
+
+/** The command line of a process, as `ps` shows it. */
+export const commandLineOf = (pid: number): string =>
+  readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).join(" ")
