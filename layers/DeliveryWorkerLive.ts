@@ -726,16 +726,11 @@ export const DeliveryWorkerLive: Layer.Layer<
 
     const loopFiber = yield* Effect.forkDetach(loop)
     const listenerFiber = listening ? Option.some(yield* Effect.forkDetach(listener)) : Option.none()
-    if (listening) {
-      const ready = yield* Deferred.await(listenerReady).pipe(Effect.timeoutOption(Duration.seconds(5)))
-      if (Option.isNone(ready)) yield* Effect.logWarning("delivery: LISTEN not confirmed after 5 s; polling meanwhile")
-    }
-    yield* Effect.logInfo("delivery worker started").pipe(
-      Effect.annotateLogs({ workerId, listening, concurrency: settings.concurrency })
-    )
 
     // Shutdown: stop claiming, let in-flight sends finish (at most one send timeout, within SHUTDOWN_TIMEOUT), then
-    // release the leases still held so another worker takes those deliveries at once.
+    // release the leases still held so another worker takes those deliveries at once. Registered as soon as the
+    // fibers exist: a shutdown that interrupts the rest of this startup (the wait for LISTEN below) must still stop
+    // them, or the detached claim loop would keep the process alive after "shutdown complete".
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         yield* Fiber.interrupt(loopFiber)
@@ -758,6 +753,14 @@ export const DeliveryWorkerLive: Layer.Layer<
         )
         yield* Effect.logInfo("delivery worker: stopped").pipe(Effect.annotateLogs({ leasesReleased: released.length }))
       })
+    )
+
+    if (listening) {
+      const ready = yield* Deferred.await(listenerReady).pipe(Effect.timeoutOption(Duration.seconds(5)))
+      if (Option.isNone(ready)) yield* Effect.logWarning("delivery: LISTEN not confirmed after 5 s; polling meanwhile")
+    }
+    yield* Effect.logInfo("delivery worker started").pipe(
+      Effect.annotateLogs({ workerId, listening, concurrency: settings.concurrency })
     )
 
     return DeliveryWorker.of({

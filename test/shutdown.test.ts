@@ -635,12 +635,12 @@ layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown of the
       Effect.gen(function* () {
         const url = yield* databaseUrl
         yield* Effect.promise(async () => {
-          // No delivery worker: a signal in its first milliseconds is another matter than the one tested here.
+          // With the delivery worker, still starting (waiting for LISTEN) when the signal comes: it must stop too.
           const app = await startApp(url, {
             SHUTDOWN_DELAY: "1s",
             SHUTDOWN_TIMEOUT: "10s",
             LOG_LEVEL: "debug",
-            DELIVERY_WORKER: "false"
+            DELIVERY_WORKER: "true"
           })
           try {
             const firstAt = performance.now()
