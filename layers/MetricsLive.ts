@@ -181,7 +181,7 @@ export const makeMetrics = (options: MetricsOptions): MetricsShape & { readonly 
   })
   const idempotency = new Prom.Counter({
     name: "idempotency_requests_total",
-    help: "Requests carrying an Idempotency-Key, by outcome (new, replayed, conflict, mismatch, missing).",
+    help: "Idempotency-Key checks, by outcome (new, replayed, in_progress, mismatch, missing).",
     labelNames: ["outcome"] as const,
     registers
   })
@@ -235,6 +235,16 @@ export const makeMetrics = (options: MetricsOptions): MetricsShape & { readonly 
     idempotency.inc({ outcome }, 0)
   for (const outcome of ["success", "failure", "timeout", "network_error", "rejected", "gone"] as const) {
     attempts.inc({ outcome }, 0)
+    attemptDuration.zero({ outcome })
+  }
+  // Every transition Effect's CircuitBreaker makes.
+  for (const [from, to] of [
+    ["closed", "open"],
+    ["open", "half_open"],
+    ["half_open", "closed"],
+    ["half_open", "open"]
+  ] as const) {
+    transitions.inc({ from, to }, 0)
   }
 
   return {
