@@ -1,13 +1,16 @@
-import { assert, layer } from "@effect/vitest"
+import { assert, describe, layer } from "@effect/vitest"
 import { Duration, Effect, Fiber } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { SqlClient } from "effect/sql"
+import { testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
 import { fingerprintOf } from "../src/http/Idempotency.ts"
 import { apiClient, createTenant, request } from "./support/http.ts"
-import { type Exposition, gaugeOf, samplesOf, scrape, scrapeUntil, sumOf } from "./support/metrics.ts"
+import { type Exposition, gaugeOf, samplesOf, scrape, scrapeUntil, scrapeUrl, sumOf } from "./support/metrics.ts"
 import { freePort } from "./support/ports.ts"
-import { answer, makeReceiver } from "./support/receiver.ts"
-import { testServerWithSql } from "./support/sharedDatabase.ts"
+import { startService, stopService } from "./support/processes.ts"
+import { answer, eventually, makeReceiver } from "./support/receiver.ts"
+import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
+import { TestDatabase } from "./support/testDatabase.ts"
 import { testServer } from "./support/testServer.ts"
 
 /**
@@ -233,4 +236,66 @@ layer(testServer({ extraRoutes: SlowRoute }), { excludeTestServices: true })("re
       assert.strictEqual(after.types.get("nodejs_gc_duration_seconds"), "histogram")
     })
   )
+})
+
+describe("npm run worker", () => {
+  layer(testServerWithSql(), { excludeTestServices: true })("a worker process with METRICS_PORT", (it) => {
+    it.effect(
+      "serves its own /metrics: the attempts it made, and the outbox gauges",
+      () =>
+        Effect.gen(function* () {
+          const database = yield* TestDatabase
+          const shared = yield* SharedDatabase
+          const port = yield* Effect.promise(freePort)
+          // On PostgreSQL the worker shares the test server's database; PGlite cannot be shared with another process,
+          // so there the worker embeds its own (and has nothing to deliver).
+          const onPostgres = database.kind === "postgres"
+          const worker = yield* Effect.acquireRelease(
+            Effect.promise(() =>
+              startService(
+                "src/worker.ts",
+                {
+                  ...process.env,
+                  APP_ENV: "development",
+                  LOG_FORMAT: "json",
+                  DATABASE_URL: onPostgres ? shared.url : "",
+                  PGLITE_DIR: "memory://",
+                  DELIVERY_POLL_INTERVAL: "200 millis",
+                  ENCRYPTION_KEYS: testEncryptionKeysEnv,
+                  METRICS_PORT: String(port)
+                },
+                (entry) => (entry.message === "metrics listening" ? true : undefined)
+              )
+            ),
+            (service) => Effect.promise(() => stopService(service))
+          )
+          const workerMetrics = `http://127.0.0.1:${port}/metrics`
+          const before = yield* scrapeUrl(workerMetrics)
+          assert.isNumber(gaugeOf(before, "webhook_deliveries_pending"))
+          assert.isNumber(gaugeOf(before, "webhook_outbox_oldest_age_seconds"))
+          assert.strictEqual(before.types.get("webhook_delivery_attempts_total"), "counter")
+          if (!onPostgres) return
+
+          // The API publishes (its own worker is off); the worker process sends and counts.
+          const receiver = yield* makeReceiver((_, __, res) => answer(res, 204))
+          const tenant = yield* createTenant("Metrics worker process")
+          const api = yield* apiClient(tenant.apiKey)
+          yield* api.endpoints.create({ payload: { url: receiver.url } }).pipe(Effect.orDie)
+          yield* api.events.publish({ payload: { type: "order.created", data: { n: 1 } } }).pipe(Effect.orDie)
+          const after = yield* eventually(
+            "the worker process's attempt in its /metrics",
+            Effect.map(scrapeUrl(workerMetrics), (e) =>
+              delta(before, e, "webhook_delivery_attempts_total", { outcome: "success" }) === 1 ? e : undefined
+            ),
+            20_000
+          )
+          assert.strictEqual(delta(before, after, "webhook_delivery_lag_seconds_count"), 1)
+          assert.strictEqual(receiver.requests.length, 1)
+          assert.isAbove(worker.logs().length, 0)
+          // Not in the API's: that process sent nothing.
+          assert.strictEqual(sumOf(yield* scrape, "webhook_delivery_attempts_total", { outcome: "success" }), 0)
+        }).pipe(Effect.scoped),
+      { timeout: 60_000 }
+    )
+  })
 })
