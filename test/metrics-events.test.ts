@@ -105,10 +105,12 @@ layer(
           network_error: 1,
           rejected: 1
         }
+        // The lag is observed once the success is recorded, just after the attempt is counted: wait for both.
         const after = yield* scrapeUntil(
-          "one attempt per outcome (two successes)",
+          "one attempt per outcome (two successes), and two lags",
           (e) =>
-            outcomes.every((o) => delta(before, e, "webhook_delivery_attempts_total", { outcome: o }) >= expected[o]),
+            outcomes.every((o) => delta(before, e, "webhook_delivery_attempts_total", { outcome: o }) >= expected[o]) &&
+            delta(before, e, "webhook_delivery_lag_seconds_count") >= 2,
           20_000
         )
         for (const outcome of outcomes) {
@@ -285,7 +287,10 @@ describe("npm run worker", () => {
           const after = yield* eventually(
             "the worker process's attempt in its /metrics",
             Effect.map(scrapeUrl(workerMetrics), (e) =>
-              delta(before, e, "webhook_delivery_attempts_total", { outcome: "success" }) === 1 ? e : undefined
+              delta(before, e, "webhook_delivery_attempts_total", { outcome: "success" }) === 1 &&
+              delta(before, e, "webhook_delivery_lag_seconds_count") === 1
+                ? e
+                : undefined
             ),
             20_000
           )
