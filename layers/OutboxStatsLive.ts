@@ -16,7 +16,8 @@ export const readTimeout = Duration.seconds(2)
 export const readMaxAge = Duration.seconds(5)
 
 /**
- * One statement, two index-only probes of `deliveries_due_idx` (`(next_attempt_at) WHERE status = 'pending'`):
+ * One statement, two reads of `deliveries_due_idx` alone (`(next_attempt_at) WHERE status = 'pending'`; index-only
+ * scans once the table is vacuumed):
  * the first `cap` entries in index order, counted (the ORDER BY keeps the planner on the index whatever the table's
  * statistics say), and the first entry, whose age is the oldest due delivery's (0 when the first is not due yet, or
  * when there is none). `now()` is the database's clock, so every replica reports the same values.
