@@ -1,6 +1,7 @@
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import * as Prom from "prom-client"
 import { type HttpMethodLabel, Metrics, type MetricsShape } from "../services/Metrics.ts"
+import { pendingCountCap } from "./OutboxStatsLive.ts"
 
 /** OpenTelemetry's HTTP server duration buckets (seconds). */
 export const httpDurationBuckets = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]
@@ -106,6 +107,21 @@ class HttpDurationHistogram extends Prom.Histogram<HttpLabel | "le"> {
   }
 }
 
+/**
+ * A gauge whose value can be unknown: then it is exported without a sample (its HELP and TYPE only). A made-up 0
+ * would read as "no backlog" exactly when the database cannot tell.
+ */
+class OptionalGauge extends Prom.Gauge {
+  current: Option.Option<number> = Option.none()
+  override async get() {
+    const base = await super.get()
+    return {
+      ...base,
+      values: Option.match(this.current, { onNone: () => [], onSome: (value) => [{ labels: {}, value }] })
+    }
+  }
+}
+
 export interface MetricsOptions {
   /** prom-client's process and Node.js metrics (`process_*`, `nodejs_*`). */
   readonly defaultMetrics: boolean
@@ -165,7 +181,7 @@ export const makeMetrics = (options: MetricsOptions): MetricsShape & { readonly 
   })
   const idempotency = new Prom.Counter({
     name: "idempotency_requests_total",
-    help: "Requests carrying an Idempotency-Key, by outcome (new, replayed, conflict, mismatch, missing).",
+    help: "Idempotency-Key checks, by outcome (new, replayed, in_progress, mismatch, missing).",
     labelNames: ["outcome"] as const,
     registers
   })
@@ -199,14 +215,15 @@ export const makeMetrics = (options: MetricsOptions): MetricsShape & { readonly 
     help: "Endpoints whose circuit breaker is open.",
     registers
   })
-  const pending = new Prom.Gauge({
+  // Database-wide, read at scrape time: every replica reports the same values (aggregate with max(), never sum()).
+  const pending = new OptionalGauge({
     name: "webhook_deliveries_pending",
-    help: "Deliveries waiting in the outbox (due or scheduled).",
+    help: `Pending deliveries in the whole outbox, due or scheduled (counted up to ${pendingCountCap}); max() across replicas.`,
     registers
   })
-  const oldest = new Prom.Gauge({
+  const oldest = new OptionalGauge({
     name: "webhook_outbox_oldest_age_seconds",
-    help: "Age of the oldest due delivery in the outbox (0 when none is due).",
+    help: "Seconds the oldest due pending delivery has waited, now() - min(next_attempt_at), 0 when none is due; max() across replicas.",
     registers
   })
 
@@ -218,6 +235,16 @@ export const makeMetrics = (options: MetricsOptions): MetricsShape & { readonly 
     idempotency.inc({ outcome }, 0)
   for (const outcome of ["success", "failure", "timeout", "network_error", "rejected", "gone"] as const) {
     attempts.inc({ outcome }, 0)
+    attemptDuration.zero({ outcome })
+  }
+  // Every transition Effect's CircuitBreaker makes.
+  for (const [from, to] of [
+    ["closed", "open"],
+    ["open", "half_open"],
+    ["half_open", "closed"],
+    ["half_open", "open"]
+  ] as const) {
+    transitions.inc({ from, to }, 0)
   }
 
   return {
@@ -248,8 +275,8 @@ export const makeMetrics = (options: MetricsOptions): MetricsShape & { readonly 
     breakerTransition: (from, to) => transitions.inc({ from, to }),
     breakersOpen: (count) => open.set(count),
     outbox: (state) => {
-      pending.set(state.pending)
-      oldest.set(state.oldestAgeSeconds)
+      pending.current = Option.map(state, (s) => s.pending)
+      oldest.current = Option.map(state, (s) => s.oldestAgeSeconds)
     }
   }
 }

@@ -1,4 +1,5 @@
-import { Context, type Effect } from "effect"
+import { Context, type Effect, type Option } from "effect"
+import type { OutboxState } from "./OutboxStats.ts"
 
 /**
  * The HTTP methods that become label values; anything else a client sends is counted as `_OTHER` (the OpenTelemetry
@@ -44,7 +45,8 @@ export interface MetricsShape {
   /** A connection over HTTP_MAX_CONNECTIONS was closed at once (`http_connections_dropped_total`). */
   readonly connectionDropped: () => void
 
-  // Hooks for later features; defined (and exported at 0) now so dashboards and alerts can rely on them.
+  // Written by the rate limiter, the idempotency middleware, the delivery worker and the endpoint circuits. Their
+  // labelled series are exported at 0 from the start, so rate() and ratios work before the first event.
   /** `rate_limit_decisions_total{policy,outcome}` */
   readonly rateLimitDecision: (policy: RateLimitPolicy, outcome: RateLimitOutcome) => void
   /** `idempotency_requests_total{outcome}` */
@@ -57,8 +59,12 @@ export interface MetricsShape {
   readonly breakerTransition: (from: BreakerState, to: BreakerState) => void
   /** `circuit_breakers_open`: endpoints whose circuit is open right now, as seen by this replica. */
   readonly breakersOpen: (count: number) => void
-  /** `webhook_deliveries_pending` and `webhook_outbox_oldest_age_seconds` (0 when empty). */
-  readonly outbox: (state: { readonly pending: number; readonly oldestAgeSeconds: number }) => void
+  /**
+   * `webhook_deliveries_pending` and `webhook_outbox_oldest_age_seconds`, set from the database before each scrape is
+   * rendered (OutboxStats). None (the database did not answer; or no database, as in unit tests): both series have no
+   * sample until the next Some.
+   */
+  readonly outbox: (state: Option.Option<OutboxState>) => void
 }
 
 export class Metrics extends Context.Service<Metrics, MetricsShape>()("codex/Metrics") {}

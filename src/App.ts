@@ -19,6 +19,7 @@ import { LoggerLive } from "../layers/LoggerLive.ts"
 import { LogSinkStdout } from "../layers/LogSinkLive.ts"
 import { MetricsLive } from "../layers/MetricsLive.ts"
 import { MigrationsLive } from "../layers/Migrations.ts"
+import { OutboxStatsLive } from "../layers/OutboxStatsLive.ts"
 import { ReadinessLive } from "../layers/ReadinessLive.ts"
 import { SecretBoxLive } from "../layers/SecretBoxLive.ts"
 import { SecretReencryptionLive, SecretReencryptionPeriodicLive } from "../layers/SecretReencryption.ts"
@@ -81,6 +82,7 @@ export const makeServer = <E = never, R = never>(
   )
   const Database = Layer.mergeAll(
     DatabaseHealthLive,
+    OutboxStatsLive,
     DemoSeedLive,
     DatabaseShutdownLog,
     IdempotencyPurge,

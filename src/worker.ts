@@ -6,9 +6,11 @@ import { EndpointCircuitsLive } from "../layers/EndpointCircuitsLive.ts"
 import { ExitAfterShutdownTimeout, ExitOnSecondSignal } from "../layers/GracefulShutdown.ts"
 import { MetricsLive } from "../layers/MetricsLive.ts"
 import { MigrationsLive } from "../layers/Migrations.ts"
+import { OutboxStatsLive } from "../layers/OutboxStatsLive.ts"
 import { SecretBoxLive } from "../layers/SecretBoxLive.ts"
 import { SecretReencryptionLive } from "../layers/SecretReencryption.ts"
 import { Foundation } from "./App.ts"
+import { MetricsServer } from "./http/MetricsHttp.ts"
 import { exitCodeTeardown } from "./StartupError.ts"
 
 /**
@@ -20,8 +22,14 @@ import { exitCodeTeardown } from "./StartupError.ts"
  */
 const Worker = Layer.mergeAll(DeliveryWorkerDefault, ExitOnSecondSignal, ExitAfterShutdownTimeout)
 
+/**
+ * `/metrics` on METRICS_PORT when it is set (a worker has no API port): its delivery attempts, lag and circuits are
+ * counted here, not in the API's registry.
+ */
+const WorkerMetrics = MetricsServer.pipe(Layer.provide(OutboxStatsLive))
+
 Layer.launch(
-  Worker.pipe(
+  Layer.merge(Worker, WorkerMetrics).pipe(
     Layer.provide(
       SecretReencryptionLive.pipe(Layer.provideMerge(MigrationsLive.pipe(Layer.provideMerge(DatabaseLive))))
     ),

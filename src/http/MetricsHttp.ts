@@ -4,31 +4,44 @@ import { HttpRouter, HttpServerResponse } from "effect/http"
 import { nodeServerOptions } from "../../layers/HttpServerLive.ts"
 import { AppConfig } from "../../services/AppConfig.ts"
 import { Metrics, type MetricsShape } from "../../services/Metrics.ts"
+import { OutboxStats, type OutboxStatsShape } from "../../services/OutboxStats.ts"
 import { RouteTemplate } from "./RequestContext.ts"
 
-const metricsResponse = (metrics: MetricsShape) =>
-  Effect.map(metrics.render, (text) => HttpServerResponse.text(text, { contentType: metrics.contentType }))
+/** One scrape: the outbox gauges read from the database (cached, bounded, never failing), then every metric. */
+const scrape = (metrics: MetricsShape, outbox: OutboxStatsShape) =>
+  Effect.gen(function* () {
+    metrics.outbox(yield* outbox.read)
+    return yield* metrics.render
+  })
+
+const metricsResponse = (metrics: MetricsShape, outbox: OutboxStatsShape) =>
+  Effect.map(scrape(metrics, outbox), (text) => HttpServerResponse.text(text, { contentType: metrics.contentType }))
 
 /** `GET /metrics` on the API port: when metrics are on and no METRICS_PORT is set. */
-export const MetricsRoute: Layer.Layer<never, never, HttpRouter.HttpRouter | Metrics | AppConfig> = Layer.unwrap(
-  Effect.gen(function* () {
-    const config = yield* AppConfig
-    if (!config.metricsEnabled || Option.isSome(config.metricsPort)) return Layer.empty
-    const metrics = yield* Metrics
-    return HttpRouter.add("GET", "/metrics", metricsResponse(metrics)).pipe(Layer.provide(RouteTemplate))
-  })
-)
+export const MetricsRoute: Layer.Layer<never, never, HttpRouter.HttpRouter | Metrics | OutboxStats | AppConfig> =
+  Layer.unwrap(
+    Effect.gen(function* () {
+      const config = yield* AppConfig
+      if (!config.metricsEnabled || Option.isSome(config.metricsPort)) return Layer.empty
+      const metrics = yield* Metrics
+      const outbox = yield* OutboxStats
+      return HttpRouter.add("GET", "/metrics", metricsResponse(metrics, outbox)).pipe(Layer.provide(RouteTemplate))
+    })
+  )
 
 /**
  * With METRICS_PORT set, `/metrics` is served there (on HOST) by a bare Node server, and not on the API port: scrapes
  * stay off the public listener. It closes when the application shuts down.
  */
-export const MetricsServer: Layer.Layer<never, never, Metrics | AppConfig> = Layer.unwrap(
+export const MetricsServer: Layer.Layer<never, never, Metrics | OutboxStats | AppConfig> = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* AppConfig
     if (!config.metricsEnabled || Option.isNone(config.metricsPort)) return Layer.empty
     const port = config.metricsPort.value
     const metrics = yield* Metrics
+    const outbox = yield* OutboxStats
+    // Scrapes run outside any request fiber: with the application's logger and tracer, not Effect's defaults.
+    const context = yield* Effect.context<never>()
     return Layer.effectDiscard(
       Effect.acquireRelease(
         Effect.callback<ReturnType<typeof createServer>>((resume) => {
@@ -39,7 +52,7 @@ export const MetricsServer: Layer.Layer<never, never, Metrics | AppConfig> = Lay
               response.writeHead(404, { "content-type": "text/plain" }).end("not found\n")
               return
             }
-            Effect.runPromise(metrics.render).then(
+            Effect.runPromiseWith(context)(scrape(metrics, outbox)).then(
               (text) => response.writeHead(200, { "content-type": metrics.contentType }).end(text),
               () => response.writeHead(500).end()
             )

@@ -54,8 +54,23 @@ interface QueryResponse {
   }
 }
 
+interface RulesResponse {
+  readonly data: {
+    readonly groups: ReadonlyArray<{
+      readonly rules: ReadonlyArray<{
+        readonly name: string
+        readonly type: "alerting" | "recording"
+        readonly health: string
+        readonly state?: string
+      }>
+    }>
+  }
+}
+
 describe("Prometheus scraping codex-api", () => {
-  it("answers http_requests_total for the scripted requests", { timeout: 90_000 }, async () => {
+  it("answers http_requests_total and the outbox gauges; the alert rules evaluate, none firing", {
+    timeout: 90_000
+  }, async () => {
     const apiPort = await freePort()
     const promPort = await freePort()
     const api = start(process.execPath, ["src/main.ts"], {
@@ -83,6 +98,8 @@ describe("Prometheus scraping codex-api", () => {
         "global:",
         "  scrape_interval: 1s",
         "  evaluation_interval: 1s",
+        "rule_files:",
+        `  - ${join(packageRoot, "infra", "observability", "prometheus", "alerts.yml")}`,
         "scrape_configs:",
         "  - job_name: codex-api",
         "    metrics_path: /metrics",
@@ -127,6 +144,28 @@ describe("Prometheus scraping codex-api", () => {
     // The recording rules' expression evaluates against the real series.
     const ratio = await query('sum by (route) (rate(http_requests_total{job="codex-api"}[1m]))')
     assert.strictEqual(ratio.status, "success")
+
+    // The outbox gauges are read from the database at each scrape: 0 on an empty outbox, never absent.
+    for (const expr of [
+      'max(webhook_deliveries_pending{job="codex-api"})',
+      'max(webhook_outbox_oldest_age_seconds{job="codex-api"})'
+    ]) {
+      const gauge = await query(expr)
+      assert.strictEqual(gauge.data.result[0]?.value[1], "0", expr)
+    }
+
+    // The shipped rules load and evaluate against the real series without errors.
+    const rules = await poll("every rule evaluated", 30_000, async () => {
+      const response = await fetch(`${promBase}/api/v1/rules`)
+      const body = (await response.json()) as RulesResponse
+      const all = body.data.groups.flatMap((g) => g.rules)
+      return all.length > 0 && all.every((r) => r.health === "ok") ? all : undefined
+    })
+    assert.isAtLeast(rules.filter((r) => r.type === "alerting").length, 7)
+    assert.isTrue(
+      rules.filter((r) => r.type === "alerting").every((r) => r.state === "inactive"),
+      JSON.stringify(rules.filter((r) => r.state !== "inactive").map((r) => r.name))
+    )
 
     api.child.kill("SIGTERM")
     prometheus.child.kill("SIGTERM")

@@ -5,6 +5,11 @@ export interface TcpProxy {
   readonly port: number
   /** Drops every open connection and refuses new ones: to clients, the server behind has gone away. */
   readonly cut: () => void
+  /**
+   * Keeps every connection open but forwards nothing either way, and accepts new ones that never reach the server:
+   * to clients, the server behind hangs (no error, no answer). `restore` lets the data flow again.
+   */
+  readonly stall: () => void
   readonly restore: () => void
 }
 
@@ -19,6 +24,7 @@ export const startTcpProxy = (targetPort: number): Effect.Effect<TcpProxy, never
         new Promise<{ proxy: TcpProxy; close: () => Promise<void> }>((resolve) => {
           const sockets = new Set<Socket>()
           let up = true
+          let stalled = false
           const server = createServer((client) => {
             if (!up) return client.destroy()
             const upstream = new Socket()
@@ -34,6 +40,11 @@ export const startTcpProxy = (targetPort: number): Effect.Effect<TcpProxy, never
             upstream.connect(targetPort, "127.0.0.1", () => {
               client.pipe(upstream)
               upstream.pipe(client)
+              // pipe() resumes its source: pause again after it.
+              if (stalled) {
+                client.pause()
+                upstream.pause()
+              }
             })
           })
           server.listen(0, "127.0.0.1", () => {
@@ -44,8 +55,17 @@ export const startTcpProxy = (targetPort: number): Effect.Effect<TcpProxy, never
               for (const socket of sockets) socket.destroy()
               sockets.clear()
             }
+            const stall = () => {
+              stalled = true
+              for (const socket of sockets) socket.pause()
+            }
+            const restore = () => {
+              up = true
+              stalled = false
+              for (const socket of sockets) socket.resume()
+            }
             resolve({
-              proxy: { port, cut, restore: () => (up = true) },
+              proxy: { port, cut, stall, restore },
               close: () =>
                 new Promise((done) => {
                   cut()
