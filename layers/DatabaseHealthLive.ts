@@ -1,6 +1,7 @@
 import { Clock, Duration, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { DatabaseHealth } from "../services/DatabaseHealth.ts"
+import { statementWithin } from "./StatementDeadline.ts"
 
 /** A probe slower than this counts as down: readiness must answer quickly even when the database hangs. */
 const probeTimeout = Duration.seconds(2)
@@ -19,10 +20,11 @@ export const DatabaseHealthLive: Layer.Layer<DatabaseHealth, never, SqlClient.Sq
   DatabaseHealth,
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const scope = yield* Effect.scope
     const probe = Effect.gen(function* () {
       const start = yield* Clock.currentTimeMillis
       const up = yield* sql`SELECT 1`.pipe(
-        Effect.timeout(probeTimeout),
+        statementWithin(scope, probeTimeout),
         Effect.as(true),
         Effect.catchCause(() => Effect.succeed(false))
       )

@@ -1,6 +1,7 @@
-import { Duration, Effect, Fiber, Layer, Option } from "effect"
+import { Duration, Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import { type OutboxState, OutboxStats } from "../services/OutboxStats.ts"
+import { statementWithin } from "./StatementDeadline.ts"
 
 /**
  * The pending count stops here, and the gauge then reads exactly this: counting walks the index entry by entry
@@ -54,15 +55,8 @@ export const OutboxStatsLive: Layer.Layer<OutboxStats, never, SqlClient.SqlClien
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const scope = yield* Effect.scope
-    const read = Effect.gen(function* () {
-      // The statement runs in a fiber of its own: giving up must not wait for the driver to cancel it, which on a
-      // database that went silent takes the driver's own cancel timeout (5 s). It is stopped in the background.
-      const statement = yield* Effect.forkIn(readOutboxState(sql), scope)
-      return yield* Fiber.join(statement).pipe(
-        Effect.timeout(readTimeout),
-        Effect.onError(() => Effect.forkIn(Fiber.interrupt(statement), scope))
-      )
-    }).pipe(
+    const read = readOutboxState(sql).pipe(
+      statementWithin(scope, readTimeout),
       Effect.map(Option.some),
       Effect.catchCause((cause) =>
         Effect.logWarning("metrics: could not read the outbox; its gauges are left out of this scrape", cause).pipe(
