@@ -122,21 +122,23 @@ layer(ServerBehindProxy, { excludeTestServices: true })("health endpoints with t
     })
   )
 
-  it.effect("a database that goes silent: readyz says so within its 2 s probe deadline, not the driver's cancel time", () =>
-    Effect.gen(function* () {
-      const proxy = yield* DatabaseProxy
-      yield* untilStatus("/readyz", 200)
-      proxy.stall()
-      // The last answer may be reused for up to a second; the next probe hangs and is given up after 2 s. The
-      // driver would take its own 5 s to cancel the statement on top: that wait is not the probe's.
-      const started = Date.now()
-      const ready = yield* untilStatus("/readyz", 503)
-      const waited = Date.now() - started
-      assert.strictEqual(ready.body.detail, "The database is not answering.")
-      assert.isBelow(waited, 4500, `503 after ${waited} ms`)
-      proxy.restore()
-      yield* untilStatus("/readyz", 200)
-    })
+  it.effect(
+    "a database that goes silent: readyz says so within its 2 s probe deadline, not the driver's cancel time",
+    () =>
+      Effect.gen(function* () {
+        const proxy = yield* DatabaseProxy
+        yield* untilStatus("/readyz", 200)
+        proxy.stall()
+        // The last answer may be reused for up to a second; the next probe hangs and is given up after 2 s. The
+        // driver would take its own 5 s to cancel the statement on top: that wait is not the probe's.
+        const started = Date.now()
+        const ready = yield* untilStatus("/readyz", 503)
+        const waited = Date.now() - started
+        assert.strictEqual(ready.body.detail, "The database is not answering.")
+        assert.isBelow(waited, 4500, `503 after ${waited} ms`)
+        proxy.restore()
+        yield* untilStatus("/readyz", 200)
+      })
   )
 })
 
