@@ -2,6 +2,7 @@ import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { CreatedTenant, CreateTenant, IssuedApiKey, Tenant, TenantDetail, UpdateTenant } from "../domain/Tenant.ts"
 import { Idempotency } from "./Idempotency.ts"
+import { JsonBody } from "./JsonBody.ts"
 import { Page, PageQuery } from "./Pagination.ts"
 import { NotFound } from "./Problems.ts"
 import { AdminAuth } from "./Security.ts"
@@ -58,6 +59,7 @@ export class AdminApi extends HttpApiGroup.make("admin")
       })
     )
   )
+  .middleware(JsonBody)
   .middleware(AdminAuth)
   .prefix("/admin")
   .annotateMerge(OpenApi.annotations({ title: "Admin", description: "Tenants and API keys. Bearer ADMIN_TOKEN." })) {}

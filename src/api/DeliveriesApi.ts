@@ -9,6 +9,7 @@ import {
   Recovered
 } from "../domain/Delivery.ts"
 import { Idempotency } from "./Idempotency.ts"
+import { JsonBody } from "./JsonBody.ts"
 import { Page, PageQuery } from "./Pagination.ts"
 import { Conflict, NotFound } from "./Problems.ts"
 import { TenantAuth } from "./Security.ts"
@@ -62,6 +63,7 @@ export class DeliveriesApi extends HttpApiGroup.make("deliveries")
         })
       )
   )
+  .middleware(JsonBody)
   .middleware(TenantAuth)
   .prefix("/v1")
   .annotateMerge(

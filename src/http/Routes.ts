@@ -18,6 +18,7 @@ import { EndpointPreflightLive } from "./EndpointPreflight.ts"
 import { EndpointsHttp } from "./EndpointsHttp.ts"
 import { EventsHttp } from "./EventsHttp.ts"
 import { IdempotencyLive } from "./Idempotency.ts"
+import { JsonBodyLive } from "./JsonBody.ts"
 import { MetricsRoute } from "./MetricsHttp.ts"
 import { RateLimitMiddleware } from "./RateLimit.ts"
 import { ApiKeyAuthObserved, RouteTemplate } from "./RequestContext.ts"
@@ -31,10 +32,10 @@ const ApiKeys = ApiKeyAuthObserved.pipe(Layer.provide(ApiKeyAuthLive))
  * comes from the server, which shares it with the delivery worker.
  */
 const Handlers = Layer.mergeAll(
-  AdminHttp.pipe(Layer.provide([AdminAuthLive, IdempotencyLive])),
-  EndpointsHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive, EndpointPreflightLive])),
-  EventsHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive])),
-  DeliveriesHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive]))
+  AdminHttp.pipe(Layer.provide([AdminAuthLive, JsonBodyLive, IdempotencyLive])),
+  EndpointsHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive, EndpointPreflightLive])),
+  EventsHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive])),
+  DeliveriesHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive]))
 ).pipe(
   Layer.provide(Layer.mergeAll(TenantsLive, EndpointsLive, EventsLive, DeliveriesLive, IdempotencyStoreLive)),
   Layer.provide(ApiKeys)
