@@ -11,7 +11,6 @@ import {
   Queue,
   Random,
   Schedule,
-  type Schema,
   Stream,
   Tracer
 } from "effect"
@@ -36,6 +35,7 @@ import {
   storableExcerpt,
   webhookBody
 } from "../src/domain/Delivery.ts"
+import type { JsonText } from "../src/domain/JsonText.ts"
 import { delayAfterAttempt, parseRetryAfter, retrySchedule } from "../src/domain/RetryPolicy.ts"
 import { basicAuthTarget } from "../src/domain/UrlCredentials.ts"
 import { webhookHeaders } from "../src/domain/WebhookSignature.ts"
@@ -50,7 +50,8 @@ interface ClaimedRow {
   readonly attempt_count: number
   readonly traceparent: string | null
   readonly event_type: string
-  readonly event_data: Schema.Json
+  /** `events.data` as text (`json` keeps it as published): the body embeds it without parsing it. */
+  readonly event_data: JsonText
   readonly event_occurred_at: Date
   readonly event_created_at: Date
   readonly url: string
@@ -247,7 +248,7 @@ export const DeliveryWorkerLive: Layer.Layer<
           RETURNING d.id, d.event_id, d.endpoint_id, d.attempt_count, d.traceparent
         )
         SELECT c.id, c.event_id, c.endpoint_id, c.attempt_count, c.traceparent,
-               ev.type AS event_type, ev.data AS event_data, ev.occurred_at AS event_occurred_at,
+               ev.type AS event_type, ev.data::text AS event_data, ev.occurred_at AS event_occurred_at,
                ev.created_at AS event_created_at,
                ep.url, ep.enabled, ep.deleted_at IS NOT NULL AS endpoint_deleted, ep.secret,
                CASE WHEN ep.previous_secret_expires_at > now() THEN ep.previous_secret END AS previous_secret

@@ -4,20 +4,27 @@ import { SqlClient } from "effect/sql"
 import { Events } from "../services/Events.ts"
 import type { OwnWrite } from "../services/IdempotencyStore.ts"
 import { deliveryChannel } from "../src/domain/Delivery.ts"
-import type { Event, PublishEvent } from "../src/domain/Event.ts"
+import type { NewEvent, StoredEvent } from "../src/domain/Event.ts"
 import { EventId, newId, type TenantId } from "../src/domain/Ids.ts"
+import type { JsonText } from "../src/domain/JsonText.ts"
 import { validTraceparent } from "../src/domain/TraceContext.ts"
 import { iso, toPage } from "./SqlRows.ts"
 
+/**
+ * `events.data` is a `json` column: PostgreSQL checks the text and keeps it as is (`jsonb` would reorder members and
+ * rewrite numbers). It is read as `data::text`, never as `data`, which the driver would `JSON.parse`.
+ */
 interface EventRow {
   readonly id: EventId
   readonly type: string
-  readonly data: Record<string, Schema.Json>
+  readonly data: JsonText
   readonly occurred_at: Date
   readonly created_at: Date
 }
 
-const toEvent = (row: EventRow): Event => ({
+const eventColumns = "id, type, data::text AS data, occurred_at, created_at"
+
+const toEvent = (row: EventRow): StoredEvent => ({
   id: row.id,
   type: row.type,
   data: row.data,
@@ -60,7 +67,7 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient> = Layer
      * Idempotency-Key claim, the same statement completes the key (OwnWrite): the event is selected FROM `held`, so
      * nothing is written once the claim is lost (None), and the key stores a ref to the event for replays.
      */
-    const write = (tenantId: TenantId, input: PublishEvent, claim: OwnWrite | undefined) =>
+    const write = (tenantId: TenantId, input: NewEvent, claim: OwnWrite | undefined) =>
       Effect.gen(function* () {
         const id = yield* newId("evt")
         const traceparent = yield* outboxTraceparent
@@ -73,13 +80,14 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient> = Layer
                 sql`jsonb_build_object('event', ${id}::text, 'deliveriesQueued', (SELECT count(*)::int FROM queued))`
               )})`
         // The endpoint filter is EventTypeFilter.matchesEventType in SQL: empty = all, exact type, or `prefix.*`.
-        const [row] = yield* sql<EventRow & { readonly deliveries_queued: number }>`
+        // `data` is not read back: the column holds exactly the text sent.
+        const [row] = yield* sql<Omit<EventRow, "data"> & { readonly deliveries_queued: number }>`
           WITH ${held} event AS (
             INSERT INTO events (id, tenant_id, type, data, occurred_at)
-            SELECT ${id}, ${tenantId}, ${input.type}, ${JSON.stringify(input.data)}::jsonb,
+            SELECT ${id}, ${tenantId}, ${input.type}, ${input.data}::json,
                    COALESCE(${input.occurredAt ?? null}::timestamptz, now())
             ${fromHeld}
-            RETURNING id, type, data, occurred_at, created_at
+            RETURNING id, type, occurred_at, created_at
           ), queued AS (
             INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, traceparent)
             SELECT 'dlv_' || codex_ulid(), ${tenantId}, event.id, e.id, ${traceparent}
@@ -100,14 +108,14 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient> = Layer
                  (SELECT count(*)::int FROM notified) AS notified
           FROM event`
         return Option.map(Option.fromNullishOr(row), (found) => ({
-          event: toEvent(found),
+          event: toEvent({ ...found, data: input.data }),
           deliveriesQueued: found.deliveries_queued
         }))
       })
 
     const find = (tenantId: TenantId, id: EventId) =>
       sql<EventRow>`
-        SELECT id, type, data, occurred_at, created_at FROM events WHERE tenant_id = ${tenantId} AND id = ${id}`.pipe(
+        SELECT ${sql.literal(eventColumns)} FROM events WHERE tenant_id = ${tenantId} AND id = ${id}`.pipe(
         Effect.map(([row]) => Option.map(Option.fromNullishOr(row), toEvent))
       )
 
@@ -134,7 +142,7 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient> = Layer
         const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND id < ${id}` })
         const ofType = Option.match(type, { onNone: () => sql``, onSome: (t) => sql`AND type = ${t}` })
         const rows = yield* sql<EventRow>`
-          SELECT id, type, data, occurred_at, created_at FROM events
+          SELECT ${sql.literal(eventColumns)} FROM events
           WHERE tenant_id = ${tenantId} ${ofType} ${before}
           ORDER BY id DESC LIMIT ${page.limit + 1}`
         return toPage(rows, page.limit, toEvent)

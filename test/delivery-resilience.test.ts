@@ -16,6 +16,7 @@ import { EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { Endpoints } from "../services/Endpoints.ts"
 import { Events } from "../services/Events.ts"
 import { Tenants } from "../services/Tenants.ts"
+import { JsonText } from "../src/domain/JsonText.ts"
 import { apiClient, createTenant } from "./support/http.ts"
 import { outboundGet } from "./support/outbound.ts"
 import { answer, eventually, makeReceiver } from "./support/receiver.ts"
@@ -260,7 +261,7 @@ layer(guardedWorker(), { excludeTestServices: true })("the SSRF guard at connect
         const targets = [`http://localhost:${port}/hook`, `http://127.0.0.1:${port}/hook`]
         const endpointIds: Array<string> = []
         for (const url of targets) endpointIds.push((yield* endpoints.create(tenant.id, { url })).id)
-        const published = yield* events.publish(tenant.id, { type: "order.created", data: { n: 1 } })
+        const published = yield* events.publish(tenant.id, { type: "order.created", data: JsonText('{"n":1}') })
         assert.strictEqual(published.deliveriesQueued, 2)
 
         const attempts = yield* eventually(

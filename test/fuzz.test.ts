@@ -1,5 +1,6 @@
 import { assert, layer } from "@effect/vitest"
-import { Arbitrary, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Arbitrary, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Webhook } from "standardwebhooks"
 import { EndpointMetadata, Endpoint as EndpointSchema, EndpointSecret } from "../src/domain/Endpoint.ts"
 import { Event as EventSchema, EventType, maxDataDepth, PublishedEvent } from "../src/domain/Event.ts"
 import { isStorableText } from "../src/domain/StorableText.ts"
@@ -14,7 +15,17 @@ import {
   transitionBytes,
   transitionKind
 } from "./support/addresses.ts"
-import { createTenant, errorPaths, expectProblem, problemBody, type RequestOptions, request } from "./support/http.ts"
+import {
+  apiClient,
+  createTenant,
+  errorPaths,
+  expectProblem,
+  problemBody,
+  type RequestOptions,
+  request
+} from "./support/http.ts"
+import { jsonObjectSource } from "./support/jsonText.ts"
+import { answer, eventually, headerOf, makeReceiver, type Receiver, verifyHeaders } from "./support/receiver.ts"
 import { TestServer, testServer, type WireResponse } from "./support/testServer.ts"
 
 /**
@@ -793,6 +804,82 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
       const response = yield* request("/v1/events", { bearer: apiKey, json: { type: "fuzz.done", data: { ok: true } } })
       assert.strictEqual(response.status, 202, response.text)
     })
+  )
+})
+
+// -------------------------------------------------------------------------------------------------------------------
+// Payload fidelity: generated JSON text, published, read back and delivered
+// -------------------------------------------------------------------------------------------------------------------
+
+interface FidelityFixtureShape {
+  readonly apiKey: string
+  /** The tenant's one endpoint: a receiver answering 204. */
+  readonly receiver: Receiver
+  readonly secret: string
+}
+
+class FidelityFixture extends Context.Service<FidelityFixture, FidelityFixtureShape>()("test/FuzzFidelityFixture") {}
+
+const FidelityFixtureLive = Layer.effect(
+  FidelityFixture,
+  Effect.gen(function* () {
+    const receiver = yield* makeReceiver((_, __, res) => answer(res, 204))
+    const tenant = yield* createTenant("Fuzz fidelity")
+    const api = yield* apiClient(tenant.apiKey)
+    const endpoint = yield* api.endpoints.create({ payload: { url: receiver.url } })
+    const { secret } = yield* api.endpoints.getSecret({ params: { id: endpoint.id } })
+    return { apiKey: tenant.apiKey, receiver, secret }
+  }).pipe(Effect.orDie)
+)
+
+// The worker on, polling often: every published event is delivered to the fixture's receiver.
+const FidelityServer = FidelityFixtureLive.pipe(
+  Layer.provideMerge(
+    testServer({
+      config: {
+        delivery: {
+          worker: true,
+          timeout: Duration.seconds(5),
+          maxAttempts: 5,
+          backoffBase: Duration.millis(50),
+          backoffMax: Duration.millis(200),
+          concurrency: 8,
+          endpointConcurrency: 4,
+          pollInterval: Duration.millis(100)
+        }
+      }
+    })
+  )
+)
+
+layer(FidelityServer, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing payload fidelity", (it) => {
+  it.effect.prop(
+    "generated data (any member order, number spelling, escapes, whitespace) comes back and is delivered as sent",
+    [jsonObjectSource, Arbitrary.schema(Schema.Boolean)],
+    ([data, dataFirst]) =>
+      Effect.gen(function* () {
+        const { apiKey, receiver, secret } = yield* FidelityFixture
+        const type = "fuzz.fidelity"
+        const body = dataFirst
+          ? `{ "data" : ${data.wire} , "type" : "${type}" }`
+          : `{"type":"${type}","data":${data.wire}}`
+        const published = sound(yield* request("/v1/events", { bearer: apiKey, raw: body }), body)
+        assert.strictEqual(published.status, 202, published.text)
+        const event = decoded(PublishedEvent, published).event
+        const eventText =
+          `{"id":"${event.id}","type":"${type}","data":${data.minified},` +
+          `"occurredAt":"${event.occurredAt}","createdAt":"${event.createdAt}"}`
+        assert.strictEqual(published.text, `{"event":${eventText},"deliveriesQueued":1}`)
+        const read = sound(yield* request(`/v1/events/${event.id}`, { bearer: apiKey }), body)
+        assert.strictEqual(read.text, eventText)
+        const webhook = yield* eventually(
+          `the delivery of ${event.id}`,
+          Effect.sync(() => receiver.requests.find((r) => headerOf(r, "webhook-id") === event.id))
+        )
+        assert.strictEqual(webhook.body, `{"type":"${type}","timestamp":"${event.occurredAt}","data":${data.minified}}`)
+        new Webhook(secret).verify(webhook.body, verifyHeaders(webhook))
+      }),
+    propertyOptions(100)
   )
 })
 

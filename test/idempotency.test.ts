@@ -143,11 +143,16 @@ describe("Idempotency-Key header", () => {
 
 describe("fingerprint", () => {
   const bytes = (text: string) => new TextEncoder().encode(text)
-  it("ignores key order and whitespace of a JSON body, not its values", () => {
+  it("ignores whitespace between the tokens of a JSON body, nothing else: data is delivered as sent", () => {
     assert.strictEqual(
-      bodyDigest(bytes('{"a":1,"b":{"c":[1,2],"d":null}}')),
-      bodyDigest(bytes('{ "b": {"d": null, "c": [1, 2]}, "a": 1 }'))
+      bodyDigest(bytes('{"a":1,"b":{"c":[1,2],"d":"x y"}}')),
+      bodyDigest(bytes(' {\n\t"a" : 1 ,"b":{ "c":[ 1,2 ] , "d":"x y"}}\r\n'))
     )
+    // Member order, number text and string escapes reach the receiver, so they make another request.
+    assert.notStrictEqual(bodyDigest(bytes('{"a":1,"b":2}')), bodyDigest(bytes('{"b":2,"a":1}')))
+    assert.notStrictEqual(bodyDigest(bytes('{"a":2.50}')), bodyDigest(bytes('{"a":2.5}')))
+    assert.notStrictEqual(bodyDigest(bytes('{"a":"\\u00e9"}')), bodyDigest(bytes('{"a":"é"}')))
+    assert.notStrictEqual(bodyDigest(bytes('{"a":"x y"}')), bodyDigest(bytes('{"a":"xy"}')))
     assert.notStrictEqual(bodyDigest(bytes('{"a":1}')), bodyDigest(bytes('{"a":2}')))
     assert.notStrictEqual(bodyDigest(bytes('{"a":[1,2]}')), bodyDigest(bytes('{"a":[2,1]}')))
   })
@@ -179,11 +184,11 @@ layer(testServerWithSql(), { excludeTestServices: true })("idempotency keys", (i
       })
       assert.strictEqual(first.status, 202, first.text)
       assert.isFalse(isReplay(first))
-      // The same request again, in the SF-string form and with the body's keys in another order.
+      // The same request again, in the SF-string form and with whitespace between the body's tokens.
       const again = yield* send("/v1/events", {
         bearer: tenant.apiKey,
         key: `"${key}"`,
-        raw: '{ "data": { "n": 1 }, "type": "order.created" }'
+        raw: '{ "type": "order.created", "data": { "n": 1 } }'
       })
       assert.strictEqual(again.status, 202, again.text)
       assert.isTrue(isReplay(again))

@@ -282,6 +282,54 @@ upgradeSuite(
 )
 upgradeSuite("upgrading an embedded PGlite with data", FreshPglite)
 
+// 0010: events.data from jsonb to json, on a database with events
+
+/** The project's migrations up to and including `last`. */
+const migrationsUpTo = (last: number): Migrator.Loader =>
+  Effect.map(sqlFileLoader(migrationsDirectory), (all) => all.filter(([id]) => id <= last))
+
+/** Events stored as jsonb before 0010, and the text each must have after it: jsonb's own, all that is left of them. */
+const jsonbEvents: ReadonlyArray<readonly [jsonb: string, after: string]> = [
+  // jsonb's member order and number text, and its spaces after `:` and `,`.
+  ['{"z":1,"a":2.50,"big":12345678901234567890123}', '{"a": 2.50, "z": 1, "big": 12345678901234567890123}'],
+  [
+    String.raw`{"a, b":"x: y","c\\":["\\","\", "],"e":[1,{"f":[],"g":{}}],"é":"\u00e9"}`,
+    String.raw`{"e": [1, {"f": [], "g": {}}], "c\\": ["\\", "\", "], "é": "é", "a, b": "x: y"}`
+  ],
+  ["{}", "{}"]
+]
+
+const eventDataMigration = (label: string, database: Layer.Layer<SqlClient.SqlClient>) =>
+  layer(database, { excludeTestServices: true })(label, (it) => {
+    it.effect("0010 makes events.data json, keeping each row's jsonb text", () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        yield* Migrator.make({})({ loader: migrationsUpTo(9), table: migrationsTable })
+        const tenant = "ten_00000000000000000000000000"
+        yield* sql`INSERT INTO tenants (id, name) VALUES (${tenant}, 'before 0010')`
+        for (const [i, [jsonb]] of jsonbEvents.entries()) {
+          yield* sql`
+            INSERT INTO events (id, tenant_id, type, data, occurred_at)
+            VALUES (${`evt_${String(i).padStart(26, "0")}`}, ${tenant}, 'old.event', ${jsonb}::jsonb, now())`
+        }
+        const applied = yield* runMigrations
+        assert.deepStrictEqual(applied[0], [10, "events_data_json"])
+        const rows = yield* sql<{ readonly text: string; readonly type: string }>`
+          SELECT data::text AS text, pg_typeof(data)::text AS type FROM events ORDER BY id`
+        assert.deepStrictEqual(
+          rows.map((row) => [row.type, row.text]),
+          jsonbEvents.map(([, after]) => ["json", after])
+        )
+      })
+    )
+  })
+
+eventDataMigration(
+  `0010 on a ${mode.kind === "postgres" ? "PostgreSQL" : "PGlite"} database with events (this run's)`,
+  FreshRunDatabase
+)
+eventDataMigration("0010 on an embedded PGlite with events", FreshPglite)
+
 // ---------------------------------------------------------------------------------------------------------------
 // The pieces, without a database
 

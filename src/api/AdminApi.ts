@@ -2,6 +2,7 @@ import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { CreatedTenant, CreateTenant, IssuedApiKey, Tenant, TenantDetail, UpdateTenant } from "../domain/Tenant.ts"
 import { Idempotency } from "./Idempotency.ts"
+import { JsonBody } from "./JsonBody.ts"
 import { NoRequestBody } from "./NoRequestBody.ts"
 import { Page, PageQuery } from "./Pagination.ts"
 import { BadRequest, NotFound } from "./Problems.ts"
@@ -61,6 +62,7 @@ export class AdminApi extends HttpApiGroup.make("admin")
       })
     )
   )
+  .middleware(JsonBody)
   .middleware(AdminAuth)
   .prefix("/admin")
   .annotateMerge(OpenApi.annotations({ title: "Admin", description: "Tenants and API keys. Bearer ADMIN_TOKEN." })) {}

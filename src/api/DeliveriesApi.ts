@@ -9,6 +9,7 @@ import {
   Recovered
 } from "../domain/Delivery.ts"
 import { Idempotency } from "./Idempotency.ts"
+import { JsonBody } from "./JsonBody.ts"
 import { NoRequestBody } from "./NoRequestBody.ts"
 import { Page, PageQuery } from "./Pagination.ts"
 import { BadRequest, Conflict, NotFound } from "./Problems.ts"
@@ -76,6 +77,7 @@ export class DeliveriesApi extends HttpApiGroup.make("deliveries")
         })
       )
   )
+  .middleware(JsonBody)
   .middleware(TenantAuth)
   .prefix("/v1")
   .annotateMerge(

@@ -2,6 +2,7 @@ import { Context, Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
 import { CreateEndpoint, Endpoint, type EndpointHealth, EndpointSecret, UpdateEndpoint } from "../domain/Endpoint.ts"
 import { Idempotency } from "./Idempotency.ts"
+import { JsonBody } from "./JsonBody.ts"
 import { NoRequestBody } from "./NoRequestBody.ts"
 import { Page, PageQuery } from "./Pagination.ts"
 import { BadRequest, NotFound, UnprocessableContent } from "./Problems.ts"
@@ -98,6 +99,7 @@ export class EndpointsApi extends HttpApiGroup.make("endpoints")
         })
       )
   )
+  .middleware(JsonBody)
   .middleware(TenantAuth)
   .prefix("/v1")
   .annotateMerge(OpenApi.annotations({ title: "Endpoints", description: "Where your events are delivered." })) {}

@@ -2,6 +2,7 @@ import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Event, EventType, PublishEvent, PublishedEvent } from "../domain/Event.ts"
 import { CompletesOwnKey, Idempotency } from "./Idempotency.ts"
+import { JsonBody } from "./JsonBody.ts"
 import { Page, PageQuery } from "./Pagination.ts"
 import { BadRequest, NotFound } from "./Problems.ts"
 import { TenantAuth } from "./Security.ts"
@@ -28,6 +29,7 @@ export class EventsApi extends HttpApiGroup.make("events")
     }).annotateMerge(OpenApi.annotations({ summary: "List events, newest first" })),
     HttpApiEndpoint.get("get", "/events/:id", { params: { id: Schema.String }, success: Event, error: NotFound })
   )
+  .middleware(JsonBody)
   .middleware(TenantAuth)
   .prefix("/v1")
   .annotateMerge(OpenApi.annotations({ title: "Events", description: "What happened in your system." })) {}

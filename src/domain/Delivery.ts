@@ -1,12 +1,17 @@
 import { Schema } from "effect"
 import { OccurredAt } from "./Event.ts"
+import type { JsonText } from "./JsonText.ts"
 
 /** The PostgreSQL channel the publishing transaction notifies and the delivery workers LISTEN on. */
 export const deliveryChannel = "codex_deliveries"
 
-/** The body of every webhook request (Standard Webhooks): `{ type, timestamp, data }`, `timestamp` in ISO 8601. */
-export const webhookBody = (type: string, timestamp: Date, data: Schema.Json): string =>
-  JSON.stringify({ type, timestamp: timestamp.toISOString(), data })
+/**
+ * The body of every webhook request (Standard Webhooks): `{ type, timestamp, data }`, `timestamp` in ISO 8601. `data`
+ * is the event's stored JSON text, embedded as is: the receiver gets the publisher's members in their order, numbers
+ * as written and strings with their escapes.
+ */
+export const webhookBody = (type: string, timestamp: Date, data: JsonText): string =>
+  `{"type":${JSON.stringify(type)},"timestamp":"${timestamp.toISOString()}","data":${data}}`
 
 /** `last_error` of a delivery cancelled because its endpoint was deleted (by the deletion, or at the worker's claim). */
 export const deletedEndpointError = "cancelled: the endpoint was deleted"

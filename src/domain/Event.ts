@@ -1,5 +1,6 @@
 import { Schema } from "effect"
 import { EventId } from "./Ids.ts"
+import type { JsonText } from "./JsonText.ts"
 import { approximateJsonSchema, isStorableText, storableTextMessage } from "./StorableText.ts"
 
 export const EventType = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_.-]{1,128}$/)).annotate({
@@ -7,7 +8,7 @@ export const EventType = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_.-]{1
   examples: ["order.created"]
 })
 
-/** Objects and arrays nested deeper than this are refused: JSON.stringify and PostgreSQL's jsonb parser recurse. */
+/** Objects and arrays nested deeper than this are refused: PostgreSQL's JSON parser and receivers' parsers recurse. */
 export const maxDataDepth = 64
 
 /**
@@ -35,14 +36,55 @@ const unstorableData = (data: Schema.Json): string | undefined => {
   return undefined
 }
 
-export const EventData = Schema.Record(Schema.String, Schema.Json)
+/** Marks the end of a container's members on the walk's stack: the container leaves the current path. */
+class Leave {
+  readonly container: object
+  constructor(container: object) {
+    this.container = container
+  }
+}
+
+/**
+ * A JSON value as `JSON.parse` reads it: `Schema.Json`'s trees of null, booleans, strings, numbers, arrays and plain
+ * objects, except that a number may be ±Infinity. That is how `JSON.parse` reads a valid literal beyond the double
+ * range (`1e400`); the event keeps the literal as written (see JsonText), so it is accepted. Explicit stack: any
+ * depth is safe to inspect; a cycle (only a client's own value can have one) is refused.
+ */
+const isParsedJson = (root: unknown): root is Schema.Json => {
+  const path = new Set<object>()
+  const stack: Array<unknown> = [root]
+  while (stack.length > 0) {
+    const value = stack.pop()
+    if (value instanceof Leave) {
+      path.delete(value.container)
+    } else if (typeof value === "number") {
+      if (Number.isNaN(value)) return false
+    } else if (typeof value === "object" && value !== null) {
+      if (path.has(value)) return false
+      const isArray = Array.isArray(value)
+      const prototype: unknown = Object.getPrototypeOf(value)
+      if (!isArray && prototype !== Object.prototype && prototype !== null) return false
+      path.add(value)
+      stack.push(new Leave(value))
+      for (const element of isArray ? value : Object.values(value)) stack.push(element)
+    } else if (value !== null && typeof value !== "string" && typeof value !== "boolean") {
+      return false
+    }
+  }
+  return true
+}
+
+const JsonValue = Schema.declare(isParsedJson, { expected: "JSON value", toCodecJson: () => undefined })
+
+export const EventData = Schema.Record(Schema.String, JsonValue)
   .check(
     Schema.makeFilter((data: Record<string, Schema.Json>) => unstorableData(data) ?? true, approximateJsonSchema())
   )
   .annotate({
     description:
-      `Any JSON object: delivered to the endpoints as \`data\`. At most ${maxDataDepth} levels deep; ` +
-      "strings and keys must not contain NUL characters or unpaired surrogates.",
+      "Any JSON object, delivered to the endpoints as `data` and returned exactly as sent: member order, number text " +
+      "and string escapes are kept, the whitespace between tokens is removed, duplicate member names are refused. " +
+      `At most ${maxDataDepth} levels deep; strings and keys must not contain NUL characters or unpaired surrogates.`,
     examples: [{ orderId: "o_123", amount: 4200 }]
   })
 
@@ -97,7 +139,7 @@ export const OccurredAt = Schema.String.check(
 export const Event = Schema.Struct({
   id: EventId,
   type: Schema.String,
-  data: Schema.Record(Schema.String, Schema.Json),
+  data: Schema.Record(Schema.String, JsonValue),
   occurredAt: Schema.String,
   createdAt: Schema.String
 }).annotate({ identifier: "Event" })
@@ -115,3 +157,28 @@ export const PublishedEvent = Schema.Struct({
   deliveriesQueued: Schema.Int.annotate({ description: "Deliveries created: one per enabled matching endpoint." })
 }).annotate({ identifier: "PublishedEvent" })
 export type PublishedEvent = typeof PublishedEvent.Type
+
+/** An event to store: `data` is the publisher's `data` member as sent, minified (see JsonText). */
+export interface NewEvent {
+  readonly type: string
+  readonly data: JsonText
+  readonly occurredAt?: string
+}
+
+/**
+ * An event as stored: `data` is the JSON text the publisher sent. It is delivered and returned as that text, never
+ * parsed and serialised again, so member order, number text and string escapes reach the receiver unchanged.
+ */
+export interface StoredEvent {
+  readonly id: EventId
+  readonly type: string
+  readonly data: JsonText
+  readonly occurredAt: string
+  readonly createdAt: string
+}
+
+/** What a publish answers: the stored event and the number of deliveries queued for it. */
+export interface Publication {
+  readonly event: StoredEvent
+  readonly deliveriesQueued: number
+}

@@ -3,13 +3,20 @@ import { HttpApiBuilder } from "effect/http-api"
 import { Events } from "../../services/Events.ts"
 import { Api } from "../api/Api.ts"
 import { KeyedRequest } from "../api/Idempotency.ts"
+import { RequestJson } from "../api/JsonBody.ts"
 import { CurrentTenant } from "../api/Security.ts"
+import type { NewEvent } from "../domain/Event.ts"
 import { EventId } from "../domain/Ids.ts"
 import { pageRequest, pageResponse } from "./Cursor.ts"
+import { eventPageResponse, eventResponse, publishedResponse } from "./EventResponses.ts"
 import { orNotFound, pathId } from "./Params.ts"
 
 const eventId = pathId(EventId, "event")
 
+/**
+ * Events are answered as text around their stored `data` (EventResponses): `data` is stored and returned as the
+ * publisher wrote it, and the decoded payload only validates it.
+ */
 export const EventsHttp = HttpApiBuilder.group(
   Api,
   "events",
@@ -20,16 +27,21 @@ export const EventsHttp = HttpApiBuilder.group(
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
           const keyed = yield* Effect.serviceOption(KeyedRequest)
-          if (Option.isNone(keyed)) return yield* events.publish(tenant.id, payload).pipe(Effect.orDie)
+          const source = yield* RequestJson
+          const data = source.member("data")
+          // The payload decoded, so the body is JSON with a `data` member: its text is there.
+          if (Option.isNone(data)) return yield* Effect.die(new Error("a decoded event has no data text"))
+          const input: NewEvent = { ...payload, data: data.value }
+          if (Option.isNone(keyed)) return publishedResponse(yield* events.publish(tenant.id, input).pipe(Effect.orDie))
           const run = keyed.value
           if (run._tag === "Replay") {
             const again = yield* events.published(tenant.id, run.ref).pipe(Effect.orDie)
             if (Option.isNone(again)) return yield* Effect.die(new Error("a replayed event is gone"))
-            return again.value
+            return publishedResponse(again.value)
           }
-          const published = yield* events.publishKeyed(tenant.id, payload, run.claim).pipe(Effect.orDie)
+          const published = yield* events.publishKeyed(tenant.id, input, run.claim).pipe(Effect.orDie)
           if (Option.isNone(published)) return yield* run.claimLost
-          return published.value
+          return publishedResponse(published.value)
         })
       )
       .handle("list", ({ query }) =>
@@ -39,14 +51,14 @@ export const EventsHttp = HttpApiBuilder.group(
           const page = yield* events
             .list(tenant.id, yield* pageRequest(list, query), Option.fromNullishOr(query.type))
             .pipe(Effect.orDie)
-          return pageResponse(list)(page)
+          return eventPageResponse(pageResponse(list)(page))
         })
       )
       .handle("get", ({ params }) =>
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
           const id = yield* eventId(params.id)
-          return yield* events.get(tenant.id, id).pipe(Effect.orDie, orNotFound("event"))
+          return eventResponse(yield* events.get(tenant.id, id).pipe(Effect.orDie, orNotFound("event")))
         })
       )
   })

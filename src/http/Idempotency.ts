@@ -14,6 +14,7 @@ import { Metrics } from "../../services/Metrics.ts"
 import { CompletesOwnKey, Idempotency, KeyedRequest } from "../api/Idempotency.ts"
 import { BadRequest, Conflict, UnprocessableContent } from "../api/Problems.ts"
 import { CurrentTenant } from "../api/Security.ts"
+import { minifyJson } from "../domain/JsonText.ts"
 
 const visibleAscii = /^[\x21-\x7E]{1,255}$/
 
@@ -47,24 +48,21 @@ export const parseIdempotencyKey = (raw: string): string | undefined => {
 
 const sha256 = (data: string | Uint8Array): string => createHash("sha256").update(data).digest("hex")
 
-/** JSON with object keys sorted at every level, so `{"a":1,"b":2}` and `{ "b": 2, "a": 1 }` are the same request. */
-const canonicalJson = (value: unknown): string => {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`
-  }
-  return JSON.stringify(value)
-}
+const utf8 = new TextDecoder("utf-8", { fatal: true })
 
-/** SHA-256 of the canonical body: canonical JSON when it parses, the raw bytes otherwise (then decoding fails anyway). */
+/**
+ * SHA-256 of the body as minified text (JsonText): insignificant whitespace aside, the same bytes. Member order, number
+ * text and escapes count, since `data` is delivered with them (`{"a":1,"b":2}` and `{"b":2,"a":1}` are different
+ * requests). A body that is not valid UTF-8 is digested as its raw bytes.
+ */
 export const bodyDigest = (body: Uint8Array): string => {
-  if (body.length === 0) return sha256("")
+  let text: string
   try {
-    return sha256(canonicalJson(JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body))))
+    text = utf8.decode(body)
   } catch {
     return sha256(body)
   }
+  return sha256(minifyJson(text))
 }
 
 /** Method + path + body digest: what a key must be reused with. The path carries the resource (`/v1/endpoints/ep_1`). */
@@ -75,8 +73,6 @@ const pathOf = (url: string): string => {
   const query = url.indexOf("?")
   return query === -1 ? url : url.slice(0, query)
 }
-
-const utf8 = new TextDecoder("utf-8", { fatal: true })
 
 /** The response to store, or `undefined` when it must not be (>= 500) or cannot be (a streamed or non-text body). */
 const toStored = (response: HttpServerResponse.HttpServerResponse): StoredResponse | undefined => {

@@ -18,6 +18,7 @@ import { EndpointPreflightLive } from "./EndpointPreflight.ts"
 import { EndpointsHttp } from "./EndpointsHttp.ts"
 import { EventsHttp } from "./EventsHttp.ts"
 import { IdempotencyLive } from "./Idempotency.ts"
+import { JsonBodyLive } from "./JsonBody.ts"
 import { MetricsRoute } from "./MetricsHttp.ts"
 import { NoRequestBodyLive } from "./NoRequestBody.ts"
 import { RateLimitMiddleware } from "./RateLimit.ts"
@@ -32,10 +33,12 @@ const ApiKeys = ApiKeyAuthObserved.pipe(Layer.provide(ApiKeyAuthLive))
  * comes from the server, which shares it with the delivery worker.
  */
 const Handlers = Layer.mergeAll(
-  AdminHttp.pipe(Layer.provide([AdminAuthLive, IdempotencyLive, NoRequestBodyLive])),
-  EndpointsHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive, EndpointPreflightLive, NoRequestBodyLive])),
-  EventsHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive])),
-  DeliveriesHttp.pipe(Layer.provide([TenantAuthLive, IdempotencyLive, NoRequestBodyLive]))
+  AdminHttp.pipe(Layer.provide([AdminAuthLive, JsonBodyLive, IdempotencyLive, NoRequestBodyLive])),
+  EndpointsHttp.pipe(
+    Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive, EndpointPreflightLive, NoRequestBodyLive])
+  ),
+  EventsHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive])),
+  DeliveriesHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive, NoRequestBodyLive]))
 ).pipe(
   Layer.provide(Layer.mergeAll(TenantsLive, EndpointsLive, EventsLive, DeliveriesLive, IdempotencyStoreLive)),
   Layer.provide(ApiKeys)
