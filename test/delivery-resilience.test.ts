@@ -17,6 +17,7 @@ import { Endpoints } from "../services/Endpoints.ts"
 import { Events } from "../services/Events.ts"
 import { Tenants } from "../services/Tenants.ts"
 import { JsonText } from "../src/domain/JsonText.ts"
+import { fastWorker } from "./support/deliveryApi.ts"
 import { apiClient, createTenant } from "./support/http.ts"
 import { outboundGet } from "./support/outbound.ts"
 import { answer, eventually, makeReceiver } from "./support/receiver.ts"
@@ -31,16 +32,7 @@ import { send } from "./support/testServer.ts"
 
 type Api = Effect.Success<ReturnType<typeof apiClient>>
 
-const delivery = {
-  worker: true,
-  timeout: Duration.seconds(10),
-  maxAttempts: 5,
-  backoffBase: Duration.millis(50),
-  backoffMax: Duration.millis(200),
-  concurrency: 8,
-  endpointConcurrency: 4,
-  pollInterval: Duration.millis(100)
-}
+const delivery = fastWorker({ timeout: Duration.seconds(10) })
 
 const tenantWithEndpoint = (url: string) =>
   Effect.gen(function* () {

@@ -1,5 +1,5 @@
 import { assert, layer } from "@effect/vitest"
-import { Arbitrary, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Arbitrary, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { Webhook } from "standardwebhooks"
 import { EndpointMetadata, Endpoint as EndpointSchema, EndpointSecret } from "../src/domain/Endpoint.ts"
 import { Event as EventSchema, EventType, maxDataDepth, PublishedEvent } from "../src/domain/Event.ts"
@@ -15,6 +15,7 @@ import {
   transitionBytes,
   transitionKind
 } from "./support/addresses.ts"
+import { fastWorker } from "./support/deliveryApi.ts"
 import {
   apiClient,
   createTenant,
@@ -837,16 +838,7 @@ const FidelityServer = FidelityFixtureLive.pipe(
   Layer.provideMerge(
     testServer({
       config: {
-        delivery: {
-          worker: true,
-          timeout: Duration.seconds(5),
-          maxAttempts: 5,
-          backoffBase: Duration.millis(50),
-          backoffMax: Duration.millis(200),
-          concurrency: 8,
-          endpointConcurrency: 4,
-          pollInterval: Duration.millis(100)
-        }
+        delivery: fastWorker()
       }
     })
   )

@@ -1,7 +1,8 @@
 import { assert, layer } from "@effect/vitest"
-import { Duration, Effect, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { Webhook } from "standardwebhooks"
 import { Event as EventSchema, PublishedEvent } from "../src/domain/Event.ts"
+import { fastWorker } from "./support/deliveryApi.ts"
 import { apiClient, createTenant, expectProblem, request, type WireResponse } from "./support/http.ts"
 import { answer, eventually, headerOf, makeReceiver, type Receiver, verifyHeaders } from "./support/receiver.ts"
 import { testServer } from "./support/testServer.ts"
@@ -13,16 +14,7 @@ import { testServer } from "./support/testServer.ts"
  */
 
 const workerConfig = {
-  delivery: {
-    worker: true,
-    timeout: Duration.seconds(5),
-    maxAttempts: 5,
-    backoffBase: Duration.millis(50),
-    backoffMax: Duration.millis(200),
-    concurrency: 8,
-    endpointConcurrency: 4,
-    pollInterval: Duration.millis(100)
-  }
+  delivery: fastWorker()
 }
 
 interface Case {

@@ -1,9 +1,10 @@
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Option } from "effect"
+import { Effect, Option } from "effect"
 import { HttpRouter } from "effect/http"
 import { testRateLimit } from "../layers/AppConfigLive.ts"
+import { fastWorker } from "./support/deliveryApi.ts"
 import { baseTracing, inMemoryTracing, type OtlpRequest, type OtlpSpan, spansOf } from "./support/inMemoryTracing.ts"
 import { parsedLogs, pollUntil } from "./support/observedServer.ts"
 import { answer, makeReceiver } from "./support/receiver.ts"
@@ -146,16 +147,7 @@ describe("tracing, in memory", () => {
         const server = yield* startTestServer({
           tracing: inMemoryTracing(requests),
           config: {
-            delivery: {
-              worker: true,
-              timeout: Duration.seconds(5),
-              maxAttempts: 5,
-              backoffBase: Duration.millis(50),
-              backoffMax: Duration.millis(200),
-              concurrency: 8,
-              endpointConcurrency: 4,
-              pollInterval: Duration.millis(100)
-            }
+            delivery: fastWorker()
           }
         })
         const post = (path: string, body: unknown, headers: Record<string, string>) =>

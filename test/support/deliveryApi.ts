@@ -1,4 +1,5 @@
-import { Effect, type Schema } from "effect"
+import { Duration, Effect, type Schema } from "effect"
+import type { DeliveryConfig } from "../../services/AppConfig.ts"
 import { apiClient, createTenant } from "./http.ts"
 import { eventually } from "./receiver.ts"
 
@@ -35,3 +36,19 @@ export const tenantWithEndpoint = (url: string) =>
 
 export const publish = (api: Api, type = "order.created", data: Record<string, Schema.Json> = { orderId: "o_1" }) =>
   api.events.publish({ payload: { type, data } }).pipe(Effect.orDie)
+
+/**
+ * The worker as delivery tests run it: on, with backoff shortened to milliseconds (50 ms base, 200 ms cap) and a
+ * 100 ms poll; everything else as in production. `overrides` change what a test is about.
+ */
+export const fastWorker = (overrides: Partial<DeliveryConfig> = {}): DeliveryConfig => ({
+  worker: true,
+  timeout: Duration.seconds(5),
+  maxAttempts: 5,
+  backoffBase: Duration.millis(50),
+  backoffMax: Duration.millis(200),
+  concurrency: 8,
+  endpointConcurrency: 4,
+  pollInterval: Duration.millis(100),
+  ...overrides
+})
