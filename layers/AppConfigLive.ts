@@ -129,7 +129,8 @@ const deliveryConfig: Config.Config<DeliveryConfig> = Config.all({
   backoffMax: Config.schema(PositiveDuration, "DELIVERY_BACKOFF_MAX").pipe(Config.withDefault(Duration.hours(1))),
   concurrency: Config.schema(Concurrency, "DELIVERY_CONCURRENCY").pipe(Config.withDefault(32)),
   endpointConcurrency: Config.schema(Concurrency, "DELIVERY_ENDPOINT_CONCURRENCY").pipe(Config.withDefault(4)),
-  pollInterval: Config.schema(PositiveDuration, "DELIVERY_POLL_INTERVAL").pipe(Config.withDefault(Duration.seconds(1)))
+  pollInterval: Config.schema(PositiveDuration, "DELIVERY_POLL_INTERVAL").pipe(Config.withDefault(Duration.seconds(1))),
+  leaseMargin: Config.schema(PositiveDuration, "DELIVERY_LEASE_MARGIN").pipe(Config.withDefault(Duration.seconds(30)))
 })
 
 const BreakerThreshold = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1000 }))
@@ -493,7 +494,8 @@ export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.La
       backoffMax: Duration.millis(200),
       concurrency: 8,
       endpointConcurrency: 4,
-      pollInterval: Duration.seconds(1)
+      pollInterval: Duration.seconds(1),
+      leaseMargin: Duration.seconds(30)
     },
     redisUrl: Option.none(),
     breaker: {

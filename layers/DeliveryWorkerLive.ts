@@ -206,7 +206,7 @@ export const DeliveryWorkerLive: Layer.Layer<
       max: settings.backoffMax
     })
     // The lease outlasts the longest send (timeout, plus the DNS check of the SSRF guard) with room to record it.
-    const leaseSeconds = Duration.toSeconds(settings.timeout) + 30
+    const leaseSeconds = Duration.toMillis(Duration.sum(settings.timeout, settings.leaseMargin)) / 1000
     // LISTEN holds a connection for good: not on a pool of one (the embedded database), which polls instead.
     const listening = Option.isSome(config.databaseUrl) && config.databasePoolMax >= 2
 

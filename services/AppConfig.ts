@@ -45,6 +45,11 @@ export interface DeliveryConfig {
   readonly endpointConcurrency: number
   /** How often the worker looks for due deliveries when no notification wakes it (retries, missed notifications). */
   readonly pollInterval: Duration.Duration
+  /**
+   * A claimed delivery is leased for `timeout` plus this margin (the SSRF guard's DNS check, recording the attempt):
+   * a crashed worker's deliveries come due again this long after their send deadline.
+   */
+  readonly leaseMargin: Duration.Duration
 }
 
 /** The per-endpoint circuit breaker of the delivery worker (issue 6); defaults argued in the README. */

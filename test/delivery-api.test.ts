@@ -18,7 +18,8 @@ const delivery = {
   backoffMax: Duration.millis(100),
   concurrency: 8,
   endpointConcurrency: 4,
-  pollInterval: Duration.millis(100)
+  pollInterval: Duration.millis(100),
+  leaseMargin: Duration.seconds(30)
 }
 
 /** A receiver that fails while `failing.value` is true. */

@@ -23,7 +23,8 @@ const delivery = {
   backoffMax: Duration.millis(50),
   concurrency: 8,
   endpointConcurrency: 4,
-  pollInterval: Duration.millis(50)
+  pollInterval: Duration.millis(50),
+  leaseMargin: Duration.seconds(30)
 }
 
 type Api = Effect.Success<ReturnType<typeof apiClient>>

@@ -25,7 +25,8 @@ const delivery = {
   backoffMax: policy.max,
   concurrency: 8,
   endpointConcurrency: 4,
-  pollInterval: Duration.millis(100)
+  pollInterval: Duration.millis(100),
+  leaseMargin: Duration.seconds(30)
 }
 
 type Api = Effect.Success<ReturnType<typeof apiClient>>

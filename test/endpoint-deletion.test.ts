@@ -23,7 +23,8 @@ const delivery = {
   backoffMax: Duration.millis(100),
   concurrency: 8,
   endpointConcurrency: 1,
-  pollInterval: Duration.millis(100)
+  pollInterval: Duration.millis(100),
+  leaseMargin: Duration.seconds(30)
 }
 
 interface LogEntry {

@@ -44,7 +44,8 @@ layer(
         backoffMax: Duration.millis(200),
         concurrency: 8,
         endpointConcurrency: 4,
-        pollInterval: Duration.millis(100)
+        pollInterval: Duration.millis(100),
+        leaseMargin: Duration.seconds(30)
       }
     }
   }),

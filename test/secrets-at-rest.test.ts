@@ -359,7 +359,8 @@ const workerOn: DeliveryConfig = {
   backoffMax: Duration.millis(100),
   concurrency: 4,
   endpointConcurrency: 2,
-  pollInterval: Duration.millis(100)
+  pollInterval: Duration.millis(100),
+  leaseMargin: Duration.seconds(30)
 }
 
 /** A SqlClient on the database the servers share (SharedDatabase: the clone, or a PGlite served on a socket). */

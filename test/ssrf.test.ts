@@ -659,7 +659,8 @@ const sendTimeDelivery = {
   backoffMax: Duration.millis(200),
   concurrency: 8,
   endpointConcurrency: 4,
-  pollInterval: Duration.millis(100)
+  pollInterval: Duration.millis(100),
+  leaseMargin: Duration.seconds(30)
 }
 
 const sendTimeDns = new Map<string, ReadonlyArray<string>>()

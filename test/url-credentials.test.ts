@@ -47,7 +47,8 @@ const delivery = {
   backoffMax: Duration.millis(50),
   concurrency: 4,
   endpointConcurrency: 4,
-  pollInterval: Duration.millis(50)
+  pollInterval: Duration.millis(50),
+  leaseMargin: Duration.seconds(30)
 }
 
 layer(testServerWithSql({ config: { delivery, logLevel: "Debug" } }), { excludeTestServices: true })(

@@ -50,5 +50,6 @@ export const fastWorker = (overrides: Partial<DeliveryConfig> = {}): DeliveryCon
   concurrency: 8,
   endpointConcurrency: 4,
   pollInterval: Duration.millis(100),
+  leaseMargin: Duration.seconds(30),
   ...overrides
 })
