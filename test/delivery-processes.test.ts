@@ -14,7 +14,7 @@ import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
  * hands its unfinished work back at once. The API (in process, its own worker off) publishes the events.
  */
 
-/** A worker process's settings: short timeout (so its lease, timeout + 30 s, is 31 s), quick retries. */
+/** A worker process's settings: short timeout (its lease: timeout + the default 30 s margin = 31 s), quick retries. */
 const workerEnv = (databaseUrl: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
   ...process.env,
   APP_ENV: "development",
@@ -141,7 +141,8 @@ describe.skipIf(mode.kind === "pglite")("delivery workers as processes (needs a 
             answer(res, 204)
           })
           const { api, tenantId } = yield* tenantWithEndpoint(receiver.url)
-          const victim = yield* startWorker(shared.url)
+          // The victim's leases last DELIVERY_TIMEOUT + DELIVERY_LEASE_MARGIN = 3 s (31 s with the default margin).
+          const victim = yield* startWorker(shared.url, { DELIVERY_LEASE_MARGIN: "2s" })
           yield* startWorker(shared.url)
 
           yield* publishMany(api, 300)
@@ -156,7 +157,7 @@ describe.skipIf(mode.kind === "pglite")("delivery workers as processes (needs a 
           const orphaned = yield* leasedBy(victim.ready)
           assert.isAbove(orphaned, 0, "the victim died holding leases")
 
-          // Its leases last DELIVERY_TIMEOUT + 30 s; then the survivor takes them over.
+          // Once its leases run out, the survivor takes them over.
           yield* allSucceeded(tenantId, 300, 90_000)
           assert.strictEqual(distinctIds(receiver), 300)
           const duplicates = receiver.requests.length - 300
