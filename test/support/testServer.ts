@@ -1,4 +1,4 @@
-import { Context, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Option, Random, Redacted, Scope } from "effect"
 import { type HttpRouter, HttpServer } from "effect/http"
 import { appConfigTest } from "../../layers/AppConfigLive.ts"
 import { LoggerLive } from "../../layers/LoggerLive.ts"
@@ -25,6 +25,8 @@ export interface TestServerOptions extends ServerOptions {
   readonly config?: Partial<AppConfigShape>
   /** Routes mounted beside the API, for behaviour only a test needs (a slow handler, say). */
   readonly extraRoutes?: Layer.Layer<never, never, HttpRouter.HttpRouter>
+  /** The server's `Random` (the delivery worker's backoff jitter draws from it), so a test knows every delay. */
+  readonly random?: Random.Random
 }
 
 /**
@@ -46,7 +48,9 @@ export const makeTestServer = (options: TestServerOptions = {}): Layer.Layer<Tes
         ...(options.tracing === undefined ? {} : { tracing: options.tracing }),
         ...(options.urlPolicy === undefined ? {} : { urlPolicy: options.urlPolicy })
       }
-      const server = makeServer(options.extraRoutes, serverOptions).pipe(Layer.provide(foundation))
+      const built = makeServer(options.extraRoutes, serverOptions).pipe(Layer.provide(foundation))
+      const server =
+        options.random === undefined ? built : built.pipe(Layer.provide(Layer.succeed(Random.Random, options.random)))
       const exposed = Layer.effect(
         TestServer,
         Effect.gen(function* () {
