@@ -453,7 +453,11 @@ export const testEncryption = (keys: EncryptionKeyList = testEncryptionKeys): En
   developmentDefault: false
 })
 
-/** A fixed configuration for tests: development defaults with the given overrides. */
+/**
+ * A fixed configuration for tests, with the given overrides: the production defaults, except where a test needs
+ * otherwise (development's open admin API, loopback and free ports, private receivers, shorter times, a quota no
+ * suite reaches). test/production-defaults.test.ts lists each departure with its reason and fails on any other.
+ */
 export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.Layer<AppConfig> =>
   Layer.succeed(AppConfig, {
     appEnv: "development",
@@ -472,6 +476,7 @@ export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.La
     bodyLimitBytes: 256 * 1024,
     // The production values: a test that needs them sooner shortens them.
     http: httpServerDefaults,
+    // The tests' receivers listen on 127.0.0.1 (production: false, the SSRF guard on).
     webhookAllowPrivateNetworks: true,
     webhookAllowedPorts: defaultAllowedPorts,
     accessLog: true,
@@ -492,7 +497,7 @@ export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.La
       maxAttempts: 5,
       backoffBase: Duration.millis(50),
       backoffMax: Duration.millis(200),
-      concurrency: 8,
+      concurrency: 32,
       endpointConcurrency: 4,
       pollInterval: Duration.seconds(1),
       leaseMargin: Duration.seconds(30)
