@@ -1,5 +1,5 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Deferred, Duration, Effect, Fiber, type Schema } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, type Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
 import { testEncryptionKeys } from "../layers/AppConfigLive.ts"
@@ -8,6 +8,7 @@ import { makeSecretBox } from "../layers/SecretBoxLive.ts"
 import { IdempotencyStore } from "../services/IdempotencyStore.ts"
 import { SecretBox, SecretContext } from "../services/SecretBox.ts"
 import { bodyDigest, fingerprintOf, parseIdempotencyKey } from "../src/http/Idempotency.ts"
+import { parseConfig } from "./support/defaultConfig.ts"
 import { callUrl, createTenant, problemBody } from "./support/http.ts"
 import { startAppProcess, stopAppProcess, until } from "./support/processes.ts"
 import { eventually } from "./support/receiver.ts"
@@ -171,7 +172,12 @@ describe("fingerprint", () => {
 // Every status path, in process
 // ---------------------------------------------------------------------------------------------------------------
 
-layer(testServerWithSql(), { excludeTestServices: true })("idempotency keys", (it) => {
+/** The server keeps keys as long as the real parser's default IDEMPOTENCY_TTL says, so the test below checks it. */
+const onDefaultIdempotency = Layer.unwrap(
+  Effect.map(parseConfig("production"), ({ idempotency }) => testServerWithSql({ config: { idempotency } }))
+)
+
+layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (it) => {
   it.effect("new → 202; same key and request → the stored status and body with Idempotent-Replayed; one event", () =>
     Effect.gen(function* () {
       const tenant = yield* createTenant("Idem replay")
