@@ -142,8 +142,10 @@ describe.skipIf(mode.kind === "pglite")("delivery workers as processes (needs a 
           })
           const { api, tenantId } = yield* tenantWithEndpoint(receiver.url)
           // The victim's leases last DELIVERY_TIMEOUT + DELIVERY_LEASE_MARGIN = 3 s (31 s with the default margin).
-          const victim = yield* startWorker(shared.url, { DELIVERY_LEASE_MARGIN: "2s" })
-          yield* startWorker(shared.url)
+          // 16 sends per endpoint (not 4): more in flight when the victim dies, and the 300 go through in seconds.
+          const busy = { DELIVERY_ENDPOINT_CONCURRENCY: "16" }
+          const victim = yield* startWorker(shared.url, { ...busy, DELIVERY_LEASE_MARGIN: "2s" })
+          yield* startWorker(shared.url, busy)
 
           yield* publishMany(api, 300)
           yield* eventually(
