@@ -1,4 +1,17 @@
-import { Clock, DateTime, Duration, Effect, Exit, Layer, Option, Redacted, Schedule, type Scope, Stream } from "effect"
+import {
+  Clock,
+  DateTime,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Option,
+  Redacted,
+  References,
+  Schedule,
+  type Scope,
+  Stream
+} from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import type { Redis, RedisError } from "effect/persistence/Redis"
 import { AppConfig } from "../services/AppConfig.ts"
@@ -152,12 +165,20 @@ export const makeEndpointCircuits = (
 
 /**
  * A node-redis client for the store. Imported only when Redis is configured: loading node-redis costs ~0.3 s of
- * startup, which processes on the memory store do not pay.
+ * startup, which processes on the memory store do not pay. While disconnected, commands fail at once instead of
+ * queueing until Redis is back (node-redis' default offline queue held every attempt and every health read ~5 s
+ * during an outage: fail open must not mean fail slow). The client's own line per failed reconnection is silenced:
+ * each call that cannot reach Redis is logged by the breaker (and `health`) instead, and a failed connection at
+ * startup is the one line the process exits with.
  */
 const redisClient = (url: string): Layer.Layer<Redis, RedisError> =>
   Layer.unwrap(
     Effect.promise(() => import("@effect/platform-node/NodeRedis")).pipe(
-      Effect.map((NodeRedis) => NodeRedis.layer({ url }))
+      Effect.map((NodeRedis) =>
+        NodeRedis.layer({ url, disableOfflineQueue: true, socket: { connectTimeout: 2000 } }).pipe(
+          Layer.provide(Layer.succeed(References.MinimumLogLevel, "None"))
+        )
+      )
     )
   )
 

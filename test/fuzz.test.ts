@@ -1,10 +1,17 @@
 import { assert, layer } from "@effect/vitest"
 import { Arbitrary, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { Webhook } from "standardwebhooks"
+import { Delivery as DeliverySchema, Recovered } from "../src/domain/Delivery.ts"
 import { EndpointMetadata, Endpoint as EndpointSchema, EndpointSecret } from "../src/domain/Endpoint.ts"
 import { Event as EventSchema, EventType, maxDataDepth, PublishedEvent } from "../src/domain/Event.ts"
 import { isStorableText } from "../src/domain/StorableText.ts"
-import { CreatedTenant, TenantName } from "../src/domain/Tenant.ts"
+import {
+  CreatedTenant,
+  IssuedApiKey,
+  TenantName,
+  TenantRateLimit,
+  Tenant as TenantSchema
+} from "../src/domain/Tenant.ts"
 import { maskUrlPassword } from "../src/domain/UrlCredentials.ts"
 import {
   filler,
@@ -320,6 +327,44 @@ const tenantBody = Arbitrary.map(
   compact
 )
 
+const sinceLike = oneOf<unknown>(validOccurredAt, constantFrom(trickyDates), anyString, tricky)
+
+/**
+ * `POST /v1/endpoints/:id/recover` bodies: a well-formed `since` alone (`valid`: never refused), or a `since` of any
+ * kind or none, maybe with more, or anything at all.
+ */
+const recoverRequest = oneOf<{ readonly body: unknown; readonly valid: boolean }>(
+  Arbitrary.map(validOccurredAt, (since) => ({ body: { since }, valid: true })),
+  Arbitrary.map(Arbitrary.all({ since: optional(sinceLike), extra: optional(anything) }), (fields) => ({
+    body: compact(fields),
+    valid: false
+  })),
+  Arbitrary.map(anything, (body) => ({ body, valid: false }))
+)
+
+const quotaLike = oneOf<unknown>(
+  Arbitrary.schema(TenantRateLimit),
+  Arbitrary.Constant(null),
+  Arbitrary.map(
+    Arbitrary.all({
+      limit: oneOf<unknown>(intBetween(-2, 2), Arbitrary.Constant(1_000_000_001), tricky),
+      windowSeconds: oneOf<unknown>(intBetween(-2, 2), Arbitrary.Constant(31_536_001), tricky)
+    }),
+    (quota) => quota
+  ),
+  tricky
+)
+
+/** `PATCH /admin/tenants/:id` bodies. */
+const tenantUpdateBody = Arbitrary.map(
+  Arbitrary.all({
+    name: optional(oneOf<unknown>(Arbitrary.schema(TenantName), anyString, trickyString, tricky)),
+    rateLimit: optional(quotaLike),
+    extra: optional(anything)
+  }),
+  compact
+)
+
 type Target =
   | { readonly _tag: "Own" }
   | { readonly _tag: "Foreign" }
@@ -335,6 +380,8 @@ const target = oneOf<Target>(
     [
       "ep_0000000000000000000000000Z",
       "ep_0000000000000000000000000z",
+      "dlv_0000000000000000000000000Z",
+      "ten_0000000000000000000000000Z",
       "ep_",
       "evt_0000000000000000000000000Z",
       "%00",
@@ -418,6 +465,36 @@ const sound = (response: WireResponse, input: unknown): WireResponse => {
   return response
 }
 
+/** A POST with `body` as JSON, or with no body at all when it is absent. */
+const postWith = (bearer: string | undefined, body: Maybe<unknown>): RequestOptions =>
+  body === absent ? { method: "POST", bearer } : { bearer, json: body }
+
+/**
+ * A route that takes no body: only none or `{}` passes; anything else is a 400 saying so (a member sent there must not
+ * be silently ignored). True when `body` was refused that way. (A path that names no route at all, or another route,
+ * is answered 404 or 405 first.)
+ */
+const refusedAsBody = (response: WireResponse, body: Maybe<unknown>): boolean => {
+  const wire = body === absent ? undefined : JSON.stringify(body)
+  const parsed: unknown = wire === undefined ? undefined : JSON.parse(wire)
+  const emptyObject =
+    typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) && Object.keys(parsed).length === 0
+  const routed = response.status !== 405 && !(response.status === 404 && response.text.includes("No route matches"))
+  if (wire === undefined || emptyObject || !routed) return false
+  assert.strictEqual(response.status, 400, response.text)
+  assert.include(String(problemBody(response).detail), "takes no request body")
+  return true
+}
+
+/**
+ * The answer for an id that is not the tenant's (or names nothing): 404. A raw segment may also change which route
+ * the path names (an empty one: `/v1/deliveries//retry` is `/v1/deliveries/retry`), then a 405 says so.
+ */
+const assertNotFound = (response: WireResponse, to: Target) => {
+  if (to._tag === "Raw" && response.status === 405) return
+  assert.strictEqual(response.status, 404, response.text)
+}
+
 /** The success body decodes with the contract's schema. */
 const decoded = <S extends Schema.ConstraintDecoder<unknown>>(schema: S, response: WireResponse): S["Type"] =>
   Schema.decodeUnknownSync(schema)(JSON.parse(response.text))
@@ -445,7 +522,20 @@ interface FixtureShape {
   readonly foreignEndpointId: string
 }
 
-class Fixture extends Context.Service<Fixture, FixtureShape>()("test/FuzzFixture") {}
+interface WriteFixtureShape extends FixtureShape {
+  readonly tenantId: string
+  /** A (pending: the worker is off) delivery of this tenant: the retry target. */
+  readonly deliveryId: string
+  /** A delivery of the other tenant: always 404 here. */
+  readonly foreignDeliveryId: string
+  /**
+   * A tenant of its own for the admin routes (PATCH, API keys): the quota the PATCH property sets there must never
+   * throttle the tenant the other properties send as.
+   */
+  readonly adminTenantId: string
+}
+
+class Fixture extends Context.Service<Fixture, WriteFixtureShape>()("test/FuzzFixture") {}
 
 const createEndpoint = (apiKey: string) =>
   Effect.map(request("/v1/endpoints", { bearer: apiKey, json: { url: "http://127.0.0.1:9999/hook" } }), (response) => {
@@ -453,15 +543,34 @@ const createEndpoint = (apiKey: string) =>
     return (JSON.parse(response.text) as { readonly id: string }).id
   })
 
+/** Publishes one event as `apiKey` (whose tenant has one endpoint); returns the id of its delivery. */
+const createDelivery = (apiKey: string) =>
+  Effect.gen(function* () {
+    const published = yield* request("/v1/events", { bearer: apiKey, json: { type: "fuzz.retry", data: {} } })
+    assert.strictEqual(published.status, 202, published.text)
+    const { event } = decoded(PublishedEvent, published)
+    const listed = yield* request(`/v1/events/${event.id}/deliveries`, { bearer: apiKey })
+    const [delivery] = (JSON.parse(listed.text) as { readonly data: ReadonlyArray<{ readonly id: string }> }).data
+    assert.isDefined(delivery, listed.text)
+    return delivery?.id ?? ""
+  })
+
 const FixtureLive = Layer.effect(
   Fixture,
   Effect.gen(function* () {
     const tenant = yield* createTenant("Fuzz tenant")
     const other = yield* createTenant("Fuzz neighbour")
+    const admin = yield* createTenant("Fuzz admin target")
+    const endpointId = yield* createEndpoint(tenant.apiKey)
+    const foreignEndpointId = yield* createEndpoint(other.apiKey)
     return {
       apiKey: tenant.apiKey,
-      endpointId: yield* createEndpoint(tenant.apiKey),
-      foreignEndpointId: yield* createEndpoint(other.apiKey)
+      tenantId: tenant.tenantId,
+      endpointId,
+      foreignEndpointId,
+      deliveryId: yield* createDelivery(tenant.apiKey),
+      foreignDeliveryId: yield* createDelivery(other.apiKey),
+      adminTenantId: admin.tenantId
     }
   })
 )
@@ -617,17 +726,124 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
   )
 
   it.effect.prop(
+    "POST /v1/deliveries/:id/retry: never a 5xx; only the tenant's own delivery, returned as the contract says",
+    [target, optional(anything)],
+    ([to, body]) =>
+      Effect.gen(function* () {
+        const { apiKey, deliveryId, foreignDeliveryId } = yield* Fixture
+        const id = to._tag === "Own" ? deliveryId : to._tag === "Foreign" ? foreignDeliveryId : to.segment
+        const response = sound(yield* request(`/v1/deliveries/${id}/retry`, postWith(apiKey, body)), { id, body })
+        if (refusedAsBody(response, body)) return
+        if (to._tag === "Own") {
+          // Pending (the worker is off): already queued, returned unchanged.
+          assert.strictEqual(response.status, 202, response.text)
+          const delivery = decoded(DeliverySchema, response)
+          assert.deepStrictEqual([delivery.id, delivery.status, delivery.attemptCount], [deliveryId, "pending", 0])
+        } else {
+          assertNotFound(response, to)
+        }
+      }),
+    propertyOptions(150)
+  )
+
+  it.effect.prop(
+    "POST /v1/endpoints/:id/recover: never a 5xx; a count for the tenant's own endpoint, 404 for any other",
+    [target, recoverRequest],
+    ([to, { body, valid }]) =>
+      Effect.gen(function* () {
+        const { apiKey, endpointId, foreignEndpointId } = yield* Fixture
+        const id = to._tag === "Own" ? endpointId : to._tag === "Foreign" ? foreignEndpointId : to.segment
+        const response = sound(yield* request(`/v1/endpoints/${id}/recover`, { bearer: apiKey, json: body }), {
+          id,
+          body
+        })
+        if (response.status === 202) {
+          assert.strictEqual(to._tag, "Own", response.text)
+          assert.isAtLeast(decoded(Recovered, response).queued, 0)
+          return
+        }
+        // 409: the PATCH property may have disabled the endpoint.
+        if (response.status === 409) {
+          assert.strictEqual(to._tag, "Own", response.text)
+        } else if (to._tag === "Own") {
+          assert.isFalse(valid, `a well-formed since is never refused: ${response.text}`)
+          assert.oneOf(response.status, [400, 413], response.text)
+        } else if (response.status !== 400 && response.status !== 413) {
+          assertNotFound(response, to)
+        }
+      }),
+    propertyOptions(150)
+  )
+
+  it.effect.prop(
+    "PATCH /admin/tenants/:id: never a 5xx; an existing tenant changes exactly as sent, any other id is 404",
+    [target, tenantUpdateBody],
+    ([to, body]) =>
+      Effect.gen(function* () {
+        const { adminTenantId } = yield* Fixture
+        const id =
+          to._tag === "Own" ? adminTenantId : to._tag === "Foreign" ? "ten_0000000000000000000000000Z" : to.segment
+        const response = sound(yield* request(`/admin/tenants/${id}`, { method: "PATCH", json: body }), { id, body })
+        if (response.status !== 200) {
+          if (to._tag === "Own") assert.oneOf(response.status, [400, 413, 422], response.text)
+          else if (response.status !== 400 && response.status !== 413) assertNotFound(response, to)
+          return
+        }
+        assert.strictEqual(to._tag, "Own")
+        const updated = decoded(TenantSchema, response)
+        assert.strictEqual(updated.id, adminTenantId)
+        if (body.name !== undefined) assert.strictEqual(updated.name, body.name)
+        if (body.rateLimit !== undefined) assert.deepStrictEqual(updated.rateLimit, body.rateLimit)
+        const read = sound(yield* request(`/admin/tenants/${id}`), { id, body })
+        const { apiKeys: _, ...stored } = JSON.parse(read.text) as Record<string, unknown>
+        assert.deepStrictEqual(stored, JSON.parse(response.text))
+      }),
+    propertyOptions(150)
+  )
+
+  it.effect.prop(
+    "POST /admin/tenants/:id/api-keys: never a 5xx; a working key for an existing tenant, 404 for any other id",
+    [target, optional(anything)],
+    ([to, body]) =>
+      Effect.gen(function* () {
+        const { adminTenantId } = yield* Fixture
+        const id =
+          to._tag === "Own" ? adminTenantId : to._tag === "Foreign" ? "ten_0000000000000000000000000Z" : to.segment
+        const response = sound(yield* request(`/admin/tenants/${id}/api-keys`, postWith(undefined, body)), {
+          id,
+          body
+        })
+        if (refusedAsBody(response, body)) return
+        if (to._tag !== "Own") {
+          assertNotFound(response, to)
+          return
+        }
+        assert.strictEqual(response.status, 201, response.text)
+        const issued = decoded(IssuedApiKey, response)
+        assert.match(issued.key, /^ck_/)
+        assert.isTrue(issued.key.startsWith(issued.prefix))
+        const authenticated = sound(yield* request("/v1/endpoints", { bearer: issued.key }), { id, body })
+        assert.strictEqual(authenticated.status, 200, authenticated.text)
+      }),
+    propertyOptions(100)
+  )
+
+  it.effect.prop(
     "raw bodies and content types on every write route: never a 5xx, every 4xx a problem",
-    [rawBody, contentType, intBetween(0, 4)],
+    [rawBody, contentType, intBetween(0, 8)],
     ([raw, type, route]) =>
       Effect.gen(function* () {
-        const { apiKey, endpointId } = yield* Fixture
+        const { apiKey, endpointId, deliveryId, adminTenantId } = yield* Fixture
         const routes: ReadonlyArray<readonly [string, string]> = [
           ["POST", "/v1/events"],
           ["POST", "/v1/endpoints"],
           ["PATCH", `/v1/endpoints/${endpointId}`],
           ["POST", "/admin/tenants"],
-          ["POST", `/v1/endpoints/${endpointId}/secret/rotate`]
+          ["POST", `/v1/endpoints/${endpointId}/secret/rotate`],
+          ["POST", `/v1/deliveries/${deliveryId}/retry`],
+          ["POST", `/v1/endpoints/${endpointId}/recover`],
+          ["PATCH", `/admin/tenants/${adminTenantId}`],
+          ["POST", `/admin/tenants/${adminTenantId}/api-keys`]
         ]
         const [method, path] = routes[route] ?? ["POST", "/v1/events"]
         const response = yield* request(path, { method, bearer: apiKey, raw, contentType: type })

@@ -374,7 +374,10 @@ describe("metrics", () => {
           const labelValues = samples.flatMap((s) => Object.values(s.labels)).join("\n")
           for (const value of [tenant.tenantId, tenant.apiKey, ...requestIds]) assert.notInclude(labelValues, value)
 
-          // Hooks of later features, and the process metrics the dashboard and alerts use.
+          // Every family is exported before its first event, and the process metrics the dashboard and alerts use. That
+          // each one moves when its event happens is asserted where the event is: metrics-events (deliveries,
+          // idempotency, requests), metrics-outbox (the outbox gauges), delivery-resilience (breakers), rate-limit,
+          // connection-limits.
           for (const name of [
             "http_connections_open",
             "http_connections_dropped_total",

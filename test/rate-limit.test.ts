@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process"
 import { request as httpRequest } from "node:http"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Duration, Effect, Layer, Option, Redacted } from "effect"
@@ -14,6 +13,7 @@ import { inMemoryTracing, type OtlpRequest, spansOf } from "./support/inMemoryTr
 import { pollUntil } from "./support/observedServer.ts"
 import { freePort } from "./support/ports.ts"
 import { startAppProcess, stopAppProcess, until } from "./support/processes.ts"
+import { throwawayRedis } from "./support/redis.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
 import { startTestServer, TestServer } from "./support/testServer.ts"
@@ -117,38 +117,6 @@ const sample = (metrics: string, series: string): number | undefined => {
   const line = metrics.split("\n").find((l) => l.startsWith(`${series} `))
   return line === undefined ? undefined : Number(line.slice(series.length + 1))
 }
-
-/**
- * A throwaway `redis-server` of this test's own (never the machine's shared one on 6379, which other suites use), on
- * a free port, without persistence; killed when the scope closes (or earlier by the test).
- */
-const throwawayRedis = (port: number) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const child = spawn(
-        "redis-server",
-        ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        { stdio: ["ignore", "pipe", "pipe"] }
-      )
-      let output = ""
-      child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-        output += chunk
-      })
-      const exited = new Promise((resolve) => child.once("exit", resolve))
-      await until("redis-server to accept connections", 15_000, async () => {
-        if (child.exitCode !== null) throw new Error(`redis-server exited: ${output}`)
-        return output.includes("Ready to accept connections") ? true : undefined
-      })
-      const kill = async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill("SIGKILL")
-          await exited
-        }
-      }
-      return { url: `redis://127.0.0.1:${port}`, kill }
-    }),
-    (redis) => Effect.promise(redis.kill)
-  )
 
 // ---------------------------------------------------------------------------------------------------------------
 // The header syntax and the store's window (TestClock)
