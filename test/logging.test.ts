@@ -2,7 +2,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Logger, Option, Redacted } from "effect"
+import { Console, Effect, Layer, Logger, Option, Redacted } from "effect"
 import { appConfigTest } from "../layers/AppConfigLive.ts"
 import { jsonLogger, LoggerLive } from "../layers/LoggerLive.ts"
 import { makeMemorySink, makeStdoutSink } from "../layers/LogSinkLive.ts"
@@ -84,14 +84,24 @@ describe("LoggerLive", () => {
     })
   )
 
-  it.effect("the pretty format does not write JSON lines to the sink", () =>
+  it.effect("the pretty format writes to the console, not JSON lines to the sink", () =>
     Effect.gen(function* () {
       const sink = makeMemorySink()
-      yield* Effect.logInfo("pretty").pipe(
+      // The console the pretty logger writes to, captured: a test that saw nothing logged anywhere must fail.
+      const printed: Array<string> = []
+      const capture = (...args: ReadonlyArray<unknown>) => {
+        printed.push(args.map(String).join(" "))
+      }
+      const testConsole: Console.Console = { ...globalThis.console, log: capture, info: capture, error: capture }
+      yield* Effect.logInfo("pretty line").pipe(
         Effect.provide(withConfig({ logFormat: "pretty", databaseUrl: Option.none() }, sink)),
-        Effect.provide(Logger.layer([]))
+        Effect.provide(Logger.layer([])),
+        Effect.provideService(Console.Console, testConsole)
       )
       assert.strictEqual(sink.lines.length, 0)
+      assert.lengthOf(printed, 1, printed.join("\n"))
+      assert.include(printed[0] ?? "", "pretty line")
+      assert.isFalse((printed[0] ?? "").trimStart().startsWith("{"), "a pretty line, not JSON")
     })
   )
 })
