@@ -18,6 +18,8 @@ export default defineConfig(async () => ({
     globalSetup: ["test/support/globalSetup.ts"],
     // Tests name the external tools they need as tags; a missing one skips them, except in CI (test/support/tools.ts).
     tags: await toolTags(),
+    // The default output, then the skipped tests and why, and the honest counts for .ci/run.
+    reporters: ["default", "./test/support/summaryReporter.ts"],
     // Each file gets its own database, so files run in parallel; most of the time is spent waiting on I/O and
     // child processes, so more workers than cores pays off.
     maxWorkers: 3,

@@ -7,8 +7,9 @@ import type { TestTagDefinition } from "vitest/config"
  * External programs and services some tests need besides Node, as vitest tags: a test (`{ tags: ["promtool"] }`),
  * a `describe` (same option) or a whole file (a `// @module-tag chromium` comment) names what it needs. The configs
  * probe each tool once per run (`toolTags`). Outside CI a missing one skips the tests tagged with it (`npm test`
- * passes on a machine with nothing but Node), and a line names the tool and how to install it; in CI (`CI` set)
- * they run anyway and fail, so a CI machine missing a tool can never go green by skipping.
+ * passes on a machine with nothing but Node), a line names the tool and how to install it, and the run ends with
+ * the list of skipped tests and why (test/support/summaryReporter.ts); in CI (`CI` set) they run anyway and fail,
+ * so a CI machine missing a tool can never go green by skipping.
  */
 export type Tool = "redis" | "redis-server" | "promtool" | "prometheus" | "chromium" | "curl"
 
