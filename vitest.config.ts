@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config"
+import { toolTags } from "./test/support/tools.ts"
 
 /**
  * Tests that time child processes (startup, graceful shutdown, delivery workers killed and terminated): they run after
@@ -12,9 +13,13 @@ const processTimed = [
   "test/embedded-database-processes.test.ts"
 ]
 
-export default defineConfig({
+export default defineConfig(async () => ({
   test: {
     globalSetup: ["test/support/globalSetup.ts"],
+    // Tests name the external tools they need as tags; a missing one skips them, except in CI (test/support/tools.ts).
+    tags: await toolTags(),
+    // The default output, then the skipped tests and why, and the honest counts for .ci/run.
+    reporters: ["default", "./test/support/summaryReporter.ts"],
     // Each file gets its own database, so files run in parallel; most of the time is spent waiting on I/O and
     // child processes, so more workers than cores pays off.
     maxWorkers: 3,
@@ -31,4 +36,4 @@ export default defineConfig({
       }
     ]
   }
-})
+}))

@@ -196,7 +196,7 @@ describe("endpoint circuits (TestClock, memory store)", () => {
   )
 })
 
-describe("endpoint circuits on Redis (127.0.0.1:6379)", () => {
+describe("endpoint circuits on Redis (127.0.0.1:6379)", { tags: ["redis"] }, () => {
   it.live("two instances (two replicas) share one circuit per endpoint", () =>
     Effect.gen(function* () {
       // A prefix of this run's own: nothing else's keys are touched, nothing of ours outlives the key TTL.

@@ -1,3 +1,4 @@
+// @module-tag chromium
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { assert, layer } from "@effect/vitest"
@@ -5,17 +6,18 @@ import { Effect } from "effect"
 import { type Browser, chromium } from "playwright-core"
 import { eventually } from "./support/receiver.ts"
 import { TestServer, testServer } from "./support/testServer.ts"
+import { chromiumPath } from "./support/tools.ts"
 
 /**
  * /docs in a real browser (Debian's Chromium, driven by playwright-core): under its Content-Security-Policy the
  * reference page still renders and its "try it" client still calls the API, nothing outside the page's own scripts
- * runs, and another site cannot frame it. `.ci/run` installs Chromium.
+ * runs, and another site cannot frame it. `.ci/run` installs Chromium; without it (outside CI) this file skips.
  */
 
 const launch = Effect.acquireRelease(
   Effect.promise(() =>
     chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+      executablePath: chromiumPath(),
       // As the machine's probe runs it: no sandbox as root, and no background traffic to a network that is closed.
       args: [
         "--no-sandbox",

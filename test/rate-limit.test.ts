@@ -476,60 +476,63 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
     }).pipe(Effect.scoped)
   )
 
-  it.effect("Redis stopped mid-test: allow serves requests (no count), deny answers 503; logged once, counted", () =>
-    Effect.gen(function* () {
-      const port = yield* Effect.promise(freePort)
-      const redis = yield* throwawayRedis(port)
-      const redisUrl = Option.some(Redacted.make(redis.url))
-      const allow = yield* startTestServer({
-        config: { rateLimit: rateLimit({ max: 3, store: "redis", redisUrl, onStoreError: "allow" }) }
-      })
-      const deny = yield* startTestServer({
-        config: { rateLimit: rateLimit({ max: 3, store: "redis", redisUrl, onStoreError: "deny" }) }
-      })
-      // Both servers count in the same Redis (both see this process as 127.0.0.1).
-      assert.strictEqual(remainingOf(yield* get(allow.baseUrl, "/nope")), 2)
-      assert.strictEqual(remainingOf(yield* get(deny.baseUrl, "/nope")), 1)
-
-      yield* Effect.promise(redis.kill)
-
-      for (let i = 0; i < 6; i++) {
-        const reply = yield* get(allow.baseUrl, "/nope")
-        assert.strictEqual(reply.status, 404, reply.text)
-        assert.strictEqual(reply.headers.get("ratelimit-policy"), '"ip";q=3;w=900')
-        assert.isNull(reply.headers.get("ratelimit"), "no count to report")
-      }
-      for (let i = 0; i < 3; i++) {
-        const reply = yield* get(deny.baseUrl, "/nope")
-        assert.strictEqual(reply.status, 503, reply.text)
-        assert.strictEqual(problemBody(reply).type, reducedCapacityType)
-        assert.strictEqual(reply.headers.get("retry-after"), "5")
-      }
-      // Probes never touch the store.
-      assert.strictEqual((yield* get(deny.baseUrl, "/livez")).status, 200)
-
-      const allowMetrics = (yield* get(allow.baseUrl, "/metrics")).text
-      assert.strictEqual(sample(allowMetrics, 'rate_limit_decisions_total{policy="ip",outcome="store_error"}'), 6)
-      const denyMetrics = (yield* get(deny.baseUrl, "/metrics")).text
-      assert.strictEqual(sample(denyMetrics, 'rate_limit_decisions_total{policy="ip",outcome="store_error"}'), 3)
-      for (const server of [allow, deny]) {
-        const incidents = server.logs.filter((l) => l.includes("rate-limit store unavailable"))
-        assert.strictEqual(incidents.length, 1, incidents.join("\n"))
-        assert.notInclude(server.logs.join("\n"), "NodeRedis")
-      }
-
-      // Redis back (empty: nothing was persisted): the client reconnects and counting resumes, logged once.
-      yield* throwawayRedis(port)
-      const counted = yield* Effect.promise(() =>
-        until("the store to answer again", 20_000, async () => {
-          const reply = await call(allow.baseUrl, "/nope")
-          return reply.headers.get("ratelimit") === null ? undefined : reply
+  it.effect(
+    "Redis stopped mid-test: allow serves requests (no count), deny answers 503; logged once, counted",
+    () =>
+      Effect.gen(function* () {
+        const port = yield* Effect.promise(freePort)
+        const redis = yield* throwawayRedis(port)
+        const redisUrl = Option.some(Redacted.make(redis.url))
+        const allow = yield* startTestServer({
+          config: { rateLimit: rateLimit({ max: 3, store: "redis", redisUrl, onStoreError: "allow" }) }
         })
-      )
-      assert.strictEqual(counted.status, 404)
-      assert.strictEqual(remainingOf(counted), 2)
-      assert.strictEqual(allow.logs.filter((l) => l.includes("rate-limit store answers again")).length, 1)
-    }).pipe(Effect.scoped)
+        const deny = yield* startTestServer({
+          config: { rateLimit: rateLimit({ max: 3, store: "redis", redisUrl, onStoreError: "deny" }) }
+        })
+        // Both servers count in the same Redis (both see this process as 127.0.0.1).
+        assert.strictEqual(remainingOf(yield* get(allow.baseUrl, "/nope")), 2)
+        assert.strictEqual(remainingOf(yield* get(deny.baseUrl, "/nope")), 1)
+
+        yield* Effect.promise(redis.kill)
+
+        for (let i = 0; i < 6; i++) {
+          const reply = yield* get(allow.baseUrl, "/nope")
+          assert.strictEqual(reply.status, 404, reply.text)
+          assert.strictEqual(reply.headers.get("ratelimit-policy"), '"ip";q=3;w=900')
+          assert.isNull(reply.headers.get("ratelimit"), "no count to report")
+        }
+        for (let i = 0; i < 3; i++) {
+          const reply = yield* get(deny.baseUrl, "/nope")
+          assert.strictEqual(reply.status, 503, reply.text)
+          assert.strictEqual(problemBody(reply).type, reducedCapacityType)
+          assert.strictEqual(reply.headers.get("retry-after"), "5")
+        }
+        // Probes never touch the store.
+        assert.strictEqual((yield* get(deny.baseUrl, "/livez")).status, 200)
+
+        const allowMetrics = (yield* get(allow.baseUrl, "/metrics")).text
+        assert.strictEqual(sample(allowMetrics, 'rate_limit_decisions_total{policy="ip",outcome="store_error"}'), 6)
+        const denyMetrics = (yield* get(deny.baseUrl, "/metrics")).text
+        assert.strictEqual(sample(denyMetrics, 'rate_limit_decisions_total{policy="ip",outcome="store_error"}'), 3)
+        for (const server of [allow, deny]) {
+          const incidents = server.logs.filter((l) => l.includes("rate-limit store unavailable"))
+          assert.strictEqual(incidents.length, 1, incidents.join("\n"))
+          assert.notInclude(server.logs.join("\n"), "NodeRedis")
+        }
+
+        // Redis back (empty: nothing was persisted): the client reconnects and counting resumes, logged once.
+        yield* throwawayRedis(port)
+        const counted = yield* Effect.promise(() =>
+          until("the store to answer again", 20_000, async () => {
+            const reply = await call(allow.baseUrl, "/nope")
+            return reply.headers.get("ratelimit") === null ? undefined : reply
+          })
+        )
+        assert.strictEqual(counted.status, 404)
+        assert.strictEqual(remainingOf(counted), 2)
+        assert.strictEqual(allow.logs.filter((l) => l.includes("rate-limit store answers again")).length, 1)
+      }).pipe(Effect.scoped),
+    { tags: ["redis-server"] }
   )
 })
 
@@ -607,7 +610,7 @@ layer(TestDatabaseLive)("the default quota of a server process, per APP_ENV", (i
   )
 })
 
-describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL server)", () => {
+describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL server)", { tags: ["redis"] }, () => {
   layer(testServerWithSql(), { excludeTestServices: true })("two server processes sharing Redis", (it) => {
     it.effect(
       "120 concurrent requests of one tenant spread over two processes → exactly its quota of 30 accepted",

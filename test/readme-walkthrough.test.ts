@@ -14,7 +14,7 @@ const walkthrough = (): string => {
   return readme.slice(start, end)
 }
 
-describe("README walkthrough", () => {
+describe("README walkthrough", { tags: ["curl"] }, () => {
   let child: ReturnType<typeof spawn> | undefined
   let port = 0
 
