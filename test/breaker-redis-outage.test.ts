@@ -1,3 +1,4 @@
+// @module-tag redis-server
 import { randomBytes } from "node:crypto"
 import type { ServerResponse } from "node:http"
 import { assert, layer } from "@effect/vitest"
