@@ -5,9 +5,8 @@
  *   latency     events published one at a time: publish request sent → receiver has the body (p50, p99, max)
  *   throughput  a burst published by 32 concurrent publishers: deliveries per second, first publish to last delivery
  */
-import { createServer } from "node:http"
-import type { AddressInfo } from "node:net"
 import { percentile, postJson, startServer } from "../lib.ts"
+import { startReceiver } from "./receiver.ts"
 
 export interface DeliveryFigures {
   readonly latencyEvents: number
@@ -29,21 +28,7 @@ export const measureDelivery = async (
     readonly burstEvents: number
   }
 ): Promise<DeliveryFigures> => {
-  const arrivals = new Map<string, number>()
-  const waiting = new Map<string, (at: number) => void>()
-  const receiver = createServer((req, res) => {
-    req.resume()
-    req.on("end", () => {
-      const id = String(req.headers["webhook-id"])
-      const at = performance.now()
-      if (!arrivals.has(id)) arrivals.set(id, at)
-      res.writeHead(204).end()
-      waiting.get(id)?.(at)
-      waiting.delete(id)
-    })
-  })
-  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve))
-  const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`
+  const receiver = await startReceiver()
   const server = await startServer("codex-api", script, {
     NODE_OPTIONS: options.nodeOptions,
     APP_ENV: "development",
@@ -59,19 +44,14 @@ export const measureDelivery = async (
       apiKey: { key: string }
     }
     const auth = { authorization: `Bearer ${tenant.apiKey.key}` }
-    await postJson(`${server.base}/v1/endpoints`, { url: receiverUrl }, auth)
+    await postJson(`${server.base}/v1/endpoints`, { url: receiver.url }, auth)
     const publish = async (i: number) =>
       (
         (await postJson(`${server.base}/v1/events`, { type: "bench.event", data: { i } }, auth)) as {
           event: { id: string }
         }
       ).event.id
-    const arrived = (id: string) =>
-      new Promise<number>((resolve) => {
-        const at = arrivals.get(id)
-        if (at !== undefined) resolve(at)
-        else waiting.set(id, resolve)
-      })
+    const arrived = receiver.arrived
 
     for (let i = 0; i < 20; i++) await arrived(await publish(i))
     const latencies: Array<number> = []
@@ -104,7 +84,6 @@ export const measureDelivery = async (
     }
   } finally {
     await server.stop()
-    receiver.closeAllConnections()
     receiver.close()
   }
 }

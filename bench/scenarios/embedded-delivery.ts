@@ -1,0 +1,68 @@
+/**
+ * Publish → delivery on the embedded database (PGlite, no `DATABASE_URL`: the default `npm start`), where the API and
+ * the worker share one process and a pool of one connection, so the worker cannot LISTEN: events published one at a
+ * time to a local receiver answering 204, publish request sent → receiver has the body (p50, p90, p99, max).
+ */
+import { percentile, postJson, startServer } from "../lib.ts"
+import { startReceiver } from "./receiver.ts"
+
+export interface EmbeddedDeliveryFigures {
+  readonly events: number
+  readonly p50Ms: number
+  readonly p90Ms: number
+  readonly p99Ms: number
+  readonly maxMs: number
+}
+
+export const measureEmbeddedDelivery = async (
+  script: string,
+  options: {
+    /** Node flags of the server process (the container's). */
+    readonly nodeOptions: string
+    readonly events: number
+  }
+): Promise<EmbeddedDeliveryFigures> => {
+  const receiver = await startReceiver()
+  const server = await startServer("codex-api (PGlite)", script, {
+    NODE_OPTIONS: options.nodeOptions,
+    APP_ENV: "development",
+    LOG_FORMAT: "json",
+    ACCESS_LOG: "false",
+    RATE_LIMIT_MAX: "1000000000",
+    SHUTDOWN_DELAY: "0 seconds",
+    DATABASE_URL: "",
+    PGLITE_DIR: "memory://"
+  })
+  try {
+    const tenant = (await postJson(`${server.base}/admin/tenants`, { name: "embedded delivery bench" })) as {
+      apiKey: { key: string }
+    }
+    const auth = { authorization: `Bearer ${tenant.apiKey.key}` }
+    await postJson(`${server.base}/v1/endpoints`, { url: receiver.url }, auth)
+    const publish = async (i: number) =>
+      (
+        (await postJson(`${server.base}/v1/events`, { type: "bench.event", data: { i } }, auth)) as {
+          event: { id: string }
+        }
+      ).event.id
+
+    for (let i = 0; i < 20; i++) await receiver.arrived(await publish(i))
+    const latencies: Array<number> = []
+    for (let i = 0; i < options.events; i++) {
+      const before = performance.now()
+      latencies.push((await receiver.arrived(await publish(i))) - before)
+    }
+    latencies.sort((a, b) => a - b)
+    const round = (n: number) => Math.round(n * 10) / 10
+    return {
+      events: options.events,
+      p50Ms: round(percentile(latencies, 50)),
+      p90Ms: round(percentile(latencies, 90)),
+      p99Ms: round(percentile(latencies, 99)),
+      maxMs: round(latencies.at(-1) ?? Number.NaN)
+    }
+  } finally {
+    await server.stop()
+    receiver.close()
+  }
+}
