@@ -1,6 +1,7 @@
 import { Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import { Deliveries, EndpointDeleted, EndpointDisabled } from "../services/Deliveries.ts"
+import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { type AttemptOutcome, type Delivery, type DeliveryAttempt, deliveryChannel } from "../src/domain/Delivery.ts"
 import { iso, isoOrNull, toPage } from "./SqlRows.ts"
 
@@ -58,10 +59,11 @@ const toAttempt = (row: AttemptRow): DeliveryAttempt => ({
   responseExcerpt: row.response_excerpt
 })
 
-export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient> = Layer.effect(
+export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient | DeliveryWakeups> = Layer.effect(
   Deliveries,
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const wakeups = yield* DeliveryWakeups
     const select = sql.unsafe(columns)
     /** Every delivery read shows whether its endpoint was deleted (the row stays: see EndpointsLive `delete`). */
     const fromDeliveries = sql.unsafe("deliveries d JOIN endpoints e ON e.id = d.endpoint_id")
@@ -71,8 +73,9 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient>
       "status = 'pending', next_attempt_at = now(), locked_until = NULL, locked_by = NULL, delivered_at = NULL, " +
         "updated_at = now()"
     )
-    // NOTIFY is transactional: the workers wake when the re-queue commits.
-    const notifyWorkers = sql`SELECT pg_notify(${deliveryChannel}, '')`
+    // NOTIFY is transactional: the workers that LISTEN wake when the re-queue commits. This process's worker, which
+    // cannot LISTEN on the embedded database, is woken after that commit too, however deep the transaction.
+    const wakeWorkers = Effect.andThen(sql`SELECT pg_notify(${deliveryChannel}, '')`, wakeups.queued)
     return Deliveries.of({
       listForEvent: Effect.fn("Deliveries.listForEvent")(function* (tenantId, eventId) {
         const [event] = yield* sql`SELECT 1 FROM events WHERE tenant_id = ${tenantId} AND id = ${eventId}`
@@ -123,7 +126,7 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient>
                 UPDATE deliveries d SET ${requeue} FROM endpoints e
                 WHERE d.id = ${id} AND d.status <> 'pending' AND e.id = d.endpoint_id
                 RETURNING ${select}`
-        if (target.status !== "pending") yield* notifyWorkers
+        if (target.status !== "pending") yield* wakeWorkers
         return Option.fromNullishOr(row).pipe(Option.map(toDelivery))
       }, sql.withTransaction),
 
@@ -137,7 +140,7 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient>
           WHERE tenant_id = ${tenantId} AND endpoint_id = ${endpointId} AND status = 'failed'
             AND created_at >= ${since}
           RETURNING id`
-        if (rows.length > 0) yield* notifyWorkers
+        if (rows.length > 0) yield* wakeWorkers
         return Option.some(rows.length)
       }, sql.withTransaction),
 

@@ -17,6 +17,7 @@ import {
 import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import { SqlClient, type SqlError, type Statement } from "effect/sql"
 import { AppConfig } from "../services/AppConfig.ts"
+import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { DeliveryWorker } from "../services/DeliveryWorker.ts"
 import { type CircuitRejected, CircuitVerdict, EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { type DeliveryOutcome, Metrics } from "../services/Metrics.ts"
@@ -168,7 +169,8 @@ const newWorkerId = (): string => `wkr_${randomBytes(8).toString("hex")}`
 
 /**
  * The delivery worker (see services/DeliveryWorker.ts). One claim loop fills up to `DELIVERY_CONCURRENCY` sends; it
- * sleeps until a publishing transaction's NOTIFY, a finished send or the poll interval wakes it. Each claim takes due
+ * sleeps until a publishing transaction's NOTIFY, this process's own writers (DeliveryWakeups, after their commit), a
+ * finished send or the poll interval wakes it. Each claim takes due
  * deliveries with `FOR UPDATE SKIP LOCKED` and leases them (`locked_until`, `locked_by`) for the send timeout plus a
  * margin, so concurrent workers never claim the same delivery, and a crashed worker's deliveries come due again when
  * the lease runs out. Finishing a delivery (attempt row + new state) is one transaction, conditional on still holding
@@ -186,6 +188,7 @@ export const DeliveryWorkerLive: Layer.Layer<
   | HttpClient.HttpClient
   | EndpointCircuits
   | SecretBox
+  | DeliveryWakeups
 > = Layer.effect(
   DeliveryWorker,
   Effect.gen(function* () {
@@ -197,6 +200,7 @@ export const DeliveryWorkerLive: Layer.Layer<
     const client = yield* HttpClient.HttpClient
     const circuits = yield* EndpointCircuits
     const box = yield* SecretBox
+    const inProcess = yield* DeliveryWakeups
     const settings = config.delivery
     const workerId = newWorkerId()
     const userAgent = `codex-api/${config.version}`
@@ -213,6 +217,8 @@ export const DeliveryWorkerLive: Layer.Layer<
     const wakeups = yield* Queue.dropping<void>(1)
     const wake = Queue.offer(wakeups, undefined).pipe(Effect.asVoid)
     const waitForWork = Queue.take(wakeups).pipe(Effect.timeoutOption(settings.pollInterval), Effect.asVoid)
+    // Deliveries queued by this process wake it directly: the only wake-up on a pool of one, which cannot LISTEN.
+    yield* inProcess.subscribe(wake)
     let inFlight = 0
 
     /**
@@ -781,21 +787,35 @@ export const DeliveryWorkerLive: Layer.Layer<
 const DeliveryWorkerWithClient: Layer.Layer<
   DeliveryWorker,
   never,
-  AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics | EndpointCircuits | UrlPolicy | SecretBox
+  | AppConfig
+  | SqlClient.SqlClient
+  | PgClient.PgClient
+  | Metrics
+  | EndpointCircuits
+  | UrlPolicy
+  | SecretBox
+  | DeliveryWakeups
 > = DeliveryWorkerLive.pipe(Layer.provide(DeliveryHttpClientLive))
 
 /** The worker on its own (`npm run worker`), with the system resolver's URL policy. */
 export const DeliveryWorkerDefault: Layer.Layer<
   DeliveryWorker,
   never,
-  AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics | EndpointCircuits | SecretBox
+  AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics | EndpointCircuits | SecretBox | DeliveryWakeups
 > = DeliveryWorkerWithClient.pipe(Layer.provide(UrlPolicyLive))
 
 /** In the API process: the worker unless `DELIVERY_WORKER=false`, with the URL policy the API uses. */
 export const DeliveryWorkerInServer: Layer.Layer<
   never,
   never,
-  AppConfig | SqlClient.SqlClient | PgClient.PgClient | Metrics | EndpointCircuits | UrlPolicy | SecretBox
+  | AppConfig
+  | SqlClient.SqlClient
+  | PgClient.PgClient
+  | Metrics
+  | EndpointCircuits
+  | UrlPolicy
+  | SecretBox
+  | DeliveryWakeups
 > = Layer.effectDiscard(
   Effect.gen(function* () {
     const config = yield* AppConfig

@@ -1,6 +1,7 @@
 import { Context, Effect, Layer, Option, Schema, Tracer } from "effect"
 import { HttpServerRequest } from "effect/http"
 import { SqlClient } from "effect/sql"
+import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { Events } from "../services/Events.ts"
 import type { OwnWrite } from "../services/IdempotencyStore.ts"
 import { deliveryChannel } from "../src/domain/Delivery.ts"
@@ -57,10 +58,11 @@ const outboxTraceparent: Effect.Effect<string | null> = Effect.withFiber((fiber)
   )
 })
 
-export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient> = Layer.effect(
+export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | DeliveryWakeups> = Layer.effect(
   Events,
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const wakeups = yield* DeliveryWakeups
 
     /**
      * The event and its deliveries (the outbox) in ONE statement: both are written or neither is. With an
@@ -100,13 +102,15 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient> = Layer
                                 AND starts_with(${input.type}, left(p.pattern, -1))))
             RETURNING 1
           ), notified AS (
-            -- Wakes the delivery workers (LISTEN codex_deliveries). NOTIFY is transactional: it reaches them when this
-            -- statement's transaction commits, never before and never on rollback.
+            -- Wakes the delivery workers that LISTEN codex_deliveries, in any process. NOTIFY is transactional: it
+            -- reaches them when this statement's transaction commits, never before and never on rollback.
             SELECT pg_notify(${deliveryChannel}, '') FROM (SELECT count(*) AS n FROM queued) q WHERE q.n > 0
           ) ${completed}
           SELECT event.*, (SELECT count(*)::int FROM queued) AS deliveries_queued,
                  (SELECT count(*)::int FROM notified) AS notified
           FROM event`
+        // This process's worker, which cannot LISTEN on the embedded database: woken once the statement has committed.
+        if (row !== undefined && row.deliveries_queued > 0) yield* wakeups.queued
         return Option.map(Option.fromNullishOr(row), (found) => ({
           event: toEvent({ ...found, data: input.data }),
           deliveriesQueued: found.deliveries_queued

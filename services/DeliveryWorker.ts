@@ -12,7 +12,10 @@ export interface DeliveryWorkerShape {
   readonly wake: Effect.Effect<void>
   /** Deliveries being sent right now by this worker. */
   readonly inFlight: Effect.Effect<number>
-  /** Whether the worker is woken by LISTEN/NOTIFY (false: polling only, e.g. on the embedded database). */
+  /**
+   * Whether the worker is woken by LISTEN/NOTIFY, i.e. by other processes' writes too (false on the embedded database:
+   * woken by this process's writes through DeliveryWakeups, otherwise by polling).
+   */
   readonly listening: boolean
 }
 

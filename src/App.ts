@@ -5,6 +5,7 @@ import type * as OtlpExporter from "effect/observability/OtlpExporter"
 import { AppConfigLive } from "../layers/AppConfigLive.ts"
 import { DatabaseLive } from "../layers/Database.ts"
 import { DatabaseHealthLive } from "../layers/DatabaseHealthLive.ts"
+import { DeliveryWakeupsLive } from "../layers/DeliveryWakeupsLive.ts"
 import { DeliveryWorkerInServer } from "../layers/DeliveryWorkerLive.ts"
 import { EndpointCircuitsLive } from "../layers/EndpointCircuitsLive.ts"
 import {
@@ -94,9 +95,11 @@ export const makeServer = <E = never, R = never>(
   }).pipe(Layer.provideMerge(HttpServerLive))
   const Telemetry = Layer.merge(options.metrics ?? MetricsLive, options.tracing ?? TracingLive)
   // The webhook delivery worker (unless DELIVERY_WORKER=false) stops and releases its leases before the pool closes.
-  // It and the API (endpoint health) share one set of endpoint circuits.
+  // It and the API (endpoint health) share one set of endpoint circuits, and one DeliveryWakeups: what the API queues
+  // wakes the worker once committed (on the embedded database, which cannot LISTEN, nothing else would but the poll).
   return Layer.mergeAll(GracefulShutdown, ListeningLog, MetricsServer, DeliveryWorkerInServer).pipe(
     Layer.provideMerge(Http),
+    Layer.provide(DeliveryWakeupsLive),
     Layer.provide(Database),
     Layer.provide(options.urlPolicy ?? UrlPolicyLive),
     Layer.provide(EndpointCircuitsLive),

@@ -1,6 +1,7 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Layer } from "effect"
 import { DatabaseLive } from "../layers/Database.ts"
+import { DeliveryWakeupsLive } from "../layers/DeliveryWakeupsLive.ts"
 import { DeliveryWorkerDefault } from "../layers/DeliveryWorkerLive.ts"
 import { EndpointCircuitsLive } from "../layers/EndpointCircuitsLive.ts"
 import { ExitAfterShutdownTimeout, ExitOnSecondSignal } from "../layers/GracefulShutdown.ts"
@@ -20,7 +21,12 @@ import { exitCodeTeardown } from "./StartupError.ts"
  * taken with SKIP LOCKED, so it shares the work too). On SIGTERM it stops claiming, lets in-flight sends finish and
  * releases its leases, then exits 0.
  */
-const Worker = Layer.mergeAll(DeliveryWorkerDefault, ExitOnSecondSignal, ExitAfterShutdownTimeout)
+const Worker = Layer.mergeAll(
+  // Nothing in this process queues deliveries: the API's processes wake it with NOTIFY (or the poll does).
+  DeliveryWorkerDefault.pipe(Layer.provide(DeliveryWakeupsLive)),
+  ExitOnSecondSignal,
+  ExitAfterShutdownTimeout
+)
 
 /**
  * `/metrics` on METRICS_PORT when it is set (a worker has no API port): its delivery attempts, lag and circuits are

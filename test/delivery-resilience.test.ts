@@ -4,6 +4,7 @@ import { Duration, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { appConfigTest } from "../layers/AppConfigLive.ts"
 import { DeliveryHttpClientLive } from "../layers/DeliveryHttpClient.ts"
+import { DeliveryWakeupsLive } from "../layers/DeliveryWakeupsLive.ts"
 import { DeliveryWorkerLive } from "../layers/DeliveryWorkerLive.ts"
 import { endpointCircuitsTest } from "../layers/EndpointCircuitsLive.ts"
 import { EndpointsLive } from "../layers/EndpointsLive.ts"
@@ -230,6 +231,7 @@ const guardedWorker = () => {
   const services = Layer.mergeAll(TenantsLive, EndpointsLive, EventsLive)
   const worker = DeliveryWorkerLive.pipe(Layer.provide([DeliveryHttpClientLive, scriptedPublicDns]))
   return Layer.merge(services, worker).pipe(
+    Layer.provide(DeliveryWakeupsLive),
     Layer.provideMerge(circuits),
     Layer.provide(metrics),
     Layer.provide(SecretBoxLive),
