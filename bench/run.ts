@@ -6,7 +6,8 @@
  *   (b) list          authenticated GET /v1/events?limit=20 on PostgreSQL, the same four servers
  *   (c) publish       POST /v1/events with a unique Idempotency-Key each, beside pgbench running the same statements
  *                     (the database's own ceiling)
- *   (d) delivery      publish → local receiver: p50/p99 latency one at a time, deliveries per second in a burst
+ *   (d) delivery      publish → local receiver: p50/p99 latency one at a time, deliveries per second in a burst;
+ *                     one at a time on the embedded database too (PGlite, API and worker in one process)
  *   (e) startup, RSS  time to ready and RSS idle and under load (a), embedded PGlite and PostgreSQL
  *
  * Servers run as child processes on 127.0.0.1, all with the container's Node flags (the Dockerfile's NODE_OPTIONS),
@@ -44,6 +45,7 @@ import {
 import { chartSvg } from "./report/chart.ts"
 import { type Results, renderMarkdown, type Target } from "./report/markdown.ts"
 import { type DeliveryFigures, measureDelivery } from "./scenarios/delivery.ts"
+import { type EmbeddedDeliveryFigures, measureEmbeddedDelivery } from "./scenarios/embedded-delivery.ts"
 
 const smoke = process.env.BENCH_SMOKE === "1" || process.env.BENCH_SMOKE === "true"
 const duration = Number(process.env.BENCH_DURATION ?? (smoke ? 1 : 8))
@@ -169,6 +171,12 @@ const delivery: DeliveryFigures = await measureDelivery(
   }
 )
 
+log("(d) publish → delivery on the embedded database")
+const deliveryEmbedded: EmbeddedDeliveryFigures = await measureEmbeddedDelivery(codexScript, {
+  nodeOptions,
+  events: smoke ? 20 : 200
+})
+
 log("(e) startup and RSS")
 const footprint = async (name: string, env: Record<string, string>, script = codexScript) => {
   const samples: Array<{ readyMs: number; idleMb: number; loadMb: number }> = []
@@ -259,6 +267,12 @@ const targets: ReadonlyArray<Target> = [
   },
   { name: "(d) publish → delivery p50", target: "< 20 ms", actual: `${delivery.p50Ms} ms`, met: delivery.p50Ms < 20 },
   {
+    name: "(d) publish → delivery on PGlite, p90 / max",
+    target: "< 50 ms / < 200 ms",
+    actual: `${deliveryEmbedded.p90Ms} ms / ${deliveryEmbedded.maxMs} ms`,
+    met: deliveryEmbedded.p90Ms < 50 && deliveryEmbedded.maxMs < 200
+  },
+  {
     name: "(e) RSS under load (a), PostgreSQL",
     target: "< 200 MB",
     actual: `${pgStartup.loadRssMb} MB`,
@@ -280,6 +294,7 @@ const results: Results = {
   list,
   publish: publish ?? { codex: medianLoad([]), pgbenchTps: 0 },
   delivery,
+  deliveryEmbedded,
   startup,
   targets
 }

@@ -1,6 +1,7 @@
 /** The benchmark's report as Markdown: absolute figures and ratios to the peer or ceiling, then the targets. */
 import type { Load } from "../lib.ts"
 import type { DeliveryFigures } from "../scenarios/delivery.ts"
+import type { EmbeddedDeliveryFigures } from "../scenarios/embedded-delivery.ts"
 
 export interface Target {
   readonly name: string
@@ -33,6 +34,8 @@ export interface Results {
   readonly publish: { readonly codex: Load; readonly pgbenchTps: number }
   /** (d) */
   readonly delivery: DeliveryFigures
+  /** (d) on the embedded database */
+  readonly deliveryEmbedded: EmbeddedDeliveryFigures
   /** (e) per database */
   readonly startup: Record<string, Footprint>
   readonly targets: ReadonlyArray<Target>
@@ -86,6 +89,13 @@ export const renderMarkdown = (r: Results): string =>
     "|---|---|---|---|---|---|---|",
     `| ${r.delivery.latencyEvents} events | ${r.delivery.p50Ms} ms | ${r.delivery.p99Ms} ms | ${r.delivery.maxMs} ms | ` +
       `${r.delivery.burstEvents} events, 32 publishers | ${r.delivery.publishedPerSecond} | ${r.delivery.deliveredPerSecond} |`,
+    "",
+    "On the embedded database (PGlite, no `DATABASE_URL`: the API and its worker in one process, woken in process):",
+    "",
+    "| one event at a time | p50 | p90 | p99 | max |",
+    "|---|---|---|---|---|",
+    `| ${r.deliveryEmbedded.events} events | ${r.deliveryEmbedded.p50Ms} ms | ${r.deliveryEmbedded.p90Ms} ms | ` +
+      `${r.deliveryEmbedded.p99Ms} ms | ${r.deliveryEmbedded.maxMs} ms |`,
     "",
     "### (e) Startup and memory",
     "",
