@@ -103,6 +103,31 @@ const mode = inject("testDatabase")
 describe.skipIf(mode.kind === "pglite")("delivery workers as processes (needs a PostgreSQL server)", () => {
   layer(testServerWithSql(), { excludeTestServices: true, timeout: "180 seconds" })("worker processes", (it) => {
     it.effect(
+      "a worker process polling once a minute is woken by the API's NOTIFY: each event arrives well before the poll",
+      () =>
+        Effect.gen(function* () {
+          const shared = yield* SharedDatabase
+          const receiver = yield* makeReceiver((_, __, res) => answer(res, 204))
+          const { api } = yield* tenantWithEndpoint(receiver.url)
+          // In another process the API's in-process wake-up cannot reach it: only NOTIFY explains a delivery.
+          const worker = yield* startWorker(shared.url, { DELIVERY_POLL_INTERVAL: "60 seconds" })
+          const started = worker.logs().find((entry) => entry.message === "delivery worker started")
+          assert.strictEqual(started?.listening, true, JSON.stringify(started))
+          for (let i = 0; i < 10; i++) {
+            const { event } = yield* publish(api, "order.created", { i })
+            yield* eventually(
+              `event ${i} delivered by the worker process (without NOTIFY it waits for the 60 s poll)`,
+              Effect.sync(() =>
+                receiver.requests.some((r) => r.headers["webhook-id"] === event.id) ? true : undefined
+              ),
+              10_000
+            )
+          }
+        }).pipe(Effect.scoped),
+      60_000
+    )
+
+    it.effect(
       "two workers, 1,000 events: every delivery sent exactly once, the work shared",
       () =>
         Effect.gen(function* () {

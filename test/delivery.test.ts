@@ -344,8 +344,11 @@ layer(testServerWithSql({ config: workerConfig }), { excludeTestServices: true }
   )
 })
 
-// On PostgreSQL the worker LISTENs, so polling is set to 30 s to prove NOTIFY wakes it. The embedded database (a pool
-// of one) cannot LISTEN: there the worker polls, every 200 ms here, and only delivery itself is checked.
+// On PostgreSQL the worker LISTENs, and polling is set to 30 s: NOTIFY and the API's in-process wake-up (both fire in
+// one process) deliver within milliseconds. Each is proved alone elsewhere: NOTIFY across processes in
+// delivery-processes.test.ts, the in-process wake-up on the embedded database in delivery-wakeup.test.ts. The
+// embedded database (a pool of one) cannot LISTEN: there the worker also polls every 200 ms, and only delivery
+// itself is checked.
 const pollInterval = inject("testDatabase").kind === "pglite" ? Duration.millis(200) : Duration.seconds(30)
 
 layer(testServerWithSql({ config: { delivery: { ...delivery, pollInterval } } }), { excludeTestServices: true })(
@@ -370,7 +373,7 @@ layer(testServerWithSql({ config: { delivery: { ...delivery, pollInterval } } })
             yield* eventually(
               "delivered",
               Effect.sync(() => (receiver.requests.length > i ? true : undefined)),
-              // Without LISTEN (the embedded database, a pool of one) the worker polls every 30 s here.
+              // On PostgreSQL the next poll is 30 s away: a wake-up (NOTIFY or in process) delivers it.
               2_000
             )
             latencies.push((receiver.requests[i]?.at ?? Number.POSITIVE_INFINITY) - before)
