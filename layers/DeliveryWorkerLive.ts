@@ -173,8 +173,9 @@ const newWorkerId = (): string => `wkr_${randomBytes(8).toString("hex")}`
  * finished send or the poll interval wakes it. Each claim takes due deliveries with `FOR UPDATE SKIP LOCKED` and
  * leases them (`locked_until`, `locked_by`) for the send timeout plus a margin, so concurrent workers never claim the
  * same delivery, and a crashed worker's deliveries come due again when the lease runs out. Finishing a delivery
- * (attempt row + new state) is one transaction, conditional on still holding the lease. Each attempt runs through its endpoint's circuit (EndpointCircuits); an open circuit defers the endpoint's
- * deliveries without using attempts. At most `DELIVERY_ENDPOINT_CONCURRENCY` sends per endpoint are in flight.
+ * (attempt row + new state) is one transaction, conditional on still holding the lease. Each attempt runs through
+ * its endpoint's circuit (EndpointCircuits); an open circuit defers the endpoint's deliveries without using attempts.
+ * At most `DELIVERY_ENDPOINT_CONCURRENCY` sends per endpoint are in flight.
  */
 export const DeliveryWorkerLive: Layer.Layer<
   DeliveryWorker,
