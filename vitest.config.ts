@@ -25,14 +25,27 @@ export default defineConfig(async () => ({
     maxWorkers: 3,
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // The tests of each file run in a random order (files keep theirs: the processes project runs last, one file at a
+    // time), so a test that leans on another's data fails here rather than when someone runs it alone. The seed is
+    // printed at the end of the run; `--sequence.seed=<seed>` replays that order (CONTRIBUTING.md).
     projects: [
       {
         extends: true,
-        test: { name: "suite", include: ["test/**/*.test.ts"], exclude: processTimed, sequence: { groupOrder: 0 } }
+        test: {
+          name: "suite",
+          include: ["test/**/*.test.ts"],
+          exclude: processTimed,
+          sequence: { groupOrder: 0, shuffle: { tests: true } }
+        }
       },
       {
         extends: true,
-        test: { name: "processes", include: processTimed, fileParallelism: false, sequence: { groupOrder: 1 } }
+        test: {
+          name: "processes",
+          include: processTimed,
+          fileParallelism: false,
+          sequence: { groupOrder: 1, shuffle: { tests: true } }
+        }
       }
     ]
   }

@@ -9,6 +9,7 @@ import { apiClient, createTenant } from "./support/http.ts"
 import { answer, eventually, headerOf, makeReceiver, verifyHeaders } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestServer } from "./support/testServer.ts"
+import { slack } from "./support/timing.ts"
 
 /**
  * The delivery engine end to end: the real server with its worker, real receivers (node:http on 127.0.0.1), the real
@@ -182,14 +183,19 @@ layer(testServerWithSql({ config: workerConfig }), { excludeTestServices: true }
           [4, "succeeded", 200, ""]
         ]
       )
-      // Gap between the end of attempt n and the start of n+1: at most the bound plus one poll interval and slack.
+      // Gap between the end of attempt n and the start of n+1: at most the bound plus one poll interval, with slack for
+      // the load (test/support/timing.ts).
       for (let n = 1; n < attempts.length; n++) {
         const previous = attempts[n - 1]
         const current = attempts[n]
         if (previous === undefined || current === undefined) continue
         const gap = current.started_ms - (previous.started_ms + previous.duration_ms)
         assert.isAtLeast(gap, -5)
-        assert.isAtMost(gap, Duration.toMillis(delayBound(policy, n + 1)) + 100 + 400, `gap before attempt ${n + 1}`)
+        assert.isAtMost(
+          gap,
+          Duration.toMillis(delayBound(policy, n + 1)) + 100 + slack(400),
+          `gap before attempt ${n + 1}`
+        )
       }
     })
   )
@@ -273,7 +279,7 @@ layer(testServerWithSql({ config: workerConfig }), { excludeTestServices: true }
       if (first === undefined || second === undefined) return assert.fail("two requests expected")
       const gap = second.at - first.at
       assert.isAtLeast(gap, 1_950, "waited for Retry-After")
-      assert.isAtMost(gap, 2_000 + 1_000, "not much longer than asked")
+      assert.isAtMost(gap, 2_000 + slack(1_000), "not much longer than asked")
       assert.deepStrictEqual(
         (yield* attemptsOf(api, row.id)).map((a) => [a.outcome, a.status_code]),
         [
@@ -302,9 +308,10 @@ layer(testServerWithSql({ config: workerConfig }), { excludeTestServices: true }
           ["succeeded", 200]
         ]
       )
+      // "timeout" above says the 500 ms timeout cut it, not the receiver's answer 2 s in; this bounds how soon.
       const [timedOut] = attempts
       assert.isAtLeast(timedOut?.duration_ms ?? 0, 450)
-      assert.isBelow(timedOut?.duration_ms ?? Number.POSITIVE_INFINITY, 1_500)
+      assert.isBelow(timedOut?.duration_ms ?? Number.POSITIVE_INFINITY, 500 + slack(500))
     })
   )
 
@@ -344,18 +351,18 @@ layer(testServerWithSql({ config: workerConfig }), { excludeTestServices: true }
   )
 })
 
-// On PostgreSQL the worker LISTENs, and polling is set to 30 s: NOTIFY and the API's in-process wake-up (both fire in
-// one process) deliver within milliseconds. Each is proved alone elsewhere: NOTIFY across processes in
-// delivery-processes.test.ts, the in-process wake-up on the embedded database in delivery-wakeup.test.ts. The
-// embedded database (a pool of one) cannot LISTEN: there the worker also polls every 200 ms, and only delivery
-// itself is checked.
-const pollInterval = inject("testDatabase").kind === "pglite" ? Duration.millis(200) : Duration.seconds(30)
+// On PostgreSQL the worker LISTENs, and polling is set to an hour: after its first look at startup, only NOTIFY or the
+// API's in-process wake-up (both fire in one process) can explain a delivery, however slow the machine. Each is proved
+// alone elsewhere: NOTIFY across processes in delivery-processes.test.ts, the in-process wake-up on the embedded
+// database in delivery-wakeup.test.ts. The embedded database (a pool of one) cannot LISTEN: there the worker also
+// polls every 200 ms, and only delivery itself is checked.
+const pollInterval = inject("testDatabase").kind === "pglite" ? Duration.millis(200) : Duration.hours(1)
 
 layer(testServerWithSql({ config: { delivery: { ...delivery, pollInterval } } }), { excludeTestServices: true })(
   "the delivery worker, woken by NOTIFY",
   (it) => {
     it.effect(
-      "a new event reaches a healthy receiver in milliseconds, not at the next poll",
+      "a new event reaches a healthy receiver when published (NOTIFY), not at the next poll",
       () =>
         Effect.gen(function* () {
           const { logs } = yield* TestServer
@@ -370,18 +377,19 @@ layer(testServerWithSql({ config: { delivery: { ...delivery, pollInterval } } })
           for (let i = 0; i < 20; i++) {
             const before = performance.now()
             yield* publish(api, "order.created", { i })
+            // Arriving at all is the proof: the next poll is an hour away (on PostgreSQL).
             yield* eventually(
               "delivered",
               Effect.sync(() => (receiver.requests.length > i ? true : undefined)),
-              // On PostgreSQL the next poll is 30 s away: a wake-up (NOTIFY or in process) delivers it.
-              2_000
+              // On PostgreSQL the next poll is an hour away: a wake-up (NOTIFY or in process) delivers it.
+              slack(2_000)
             )
             latencies.push((receiver.requests[i]?.at ?? Number.POSITIVE_INFINITY) - before)
           }
           latencies.sort((a, b) => a - b)
           const p50 = latencies[Math.floor(latencies.length / 2)] ?? Number.POSITIVE_INFINITY
           if (listening === true) {
-            assert.isBelow(p50, 250, `publish → delivery p50 ${p50.toFixed(1)} ms`)
+            // Reported, not asserted: a latency bound measures the machine's load as much as the code.
             console.log(
               `publish → receiver latency over ${latencies.length} events: p50 ${p50.toFixed(1)} ms, max ${latencies.at(-1)?.toFixed(1)} ms`
             )

@@ -1,8 +1,10 @@
+import { request } from "node:http"
 import { connect } from "node:net"
 import { assert, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Deferred, Effect, Layer } from "effect"
 import { freePort } from "./support/ports.ts"
 import { testServer } from "./support/testServer.ts"
+import { slack } from "./support/timing.ts"
 
 /**
  * The port is open before the routes are mounted (NodeHttpServer listens while its layer is built; the rest of the
@@ -27,25 +29,56 @@ const untilPortOpen = (port: number) =>
     }
   })
 
+interface Answer {
+  readonly status: number
+  readonly body: string
+  readonly mountedWhenAnswered: boolean
+}
+
+/**
+ * GET /livez: `sent` resolves once the whole request is written to the connection, `answer` with the response (or
+ * status 0 and the error).
+ */
+const getLivez = (port: number, mounted: () => boolean) => {
+  let sent: () => void = () => undefined
+  const written = new Promise<void>((resolve) => {
+    sent = resolve
+  })
+  const answer = new Promise<Answer>((resolve) => {
+    const req = request({ host: "127.0.0.1", port, path: "/livez", agent: false, timeout: slack(10_000) }, (res) => {
+      let body = ""
+      res.setEncoding("utf8").on("data", (chunk: string) => {
+        body += chunk
+      })
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, mountedWhenAnswered: mounted() }))
+    })
+    req.on("timeout", () => req.destroy(new Error("no answer")))
+    req.on("error", (error) => resolve({ status: 0, body: String(error), mountedWhenAnswered: mounted() }))
+    req.on("finish", sent)
+    req.end()
+  })
+  return { written, answer }
+}
+
 it.live(
   "a request that arrives after the port opens but before the routes are mounted is answered, not dropped",
   () =>
     Effect.gen(function* () {
       const port = yield* Effect.promise(freePort)
       let mounted = false
-      // Mounting the routes takes a while here, as the stores and the worker do under load in production.
+      // Mounting the routes waits for the test: the request is in the gap by construction, not by a race with a timer
+      // (the stores and the worker take a while to build in production, under load).
+      const mount = yield* Deferred.make<void>()
       const slowToMount = Layer.effectDiscard(
-        Effect.sleep("1500 millis").pipe(Effect.andThen(Effect.sync(() => (mounted = true))))
+        Deferred.await(mount).pipe(Effect.andThen(Effect.sync(() => (mounted = true))))
       )
       yield* Layer.build(testServer({ config: { port }, extraRoutes: slowToMount })).pipe(Effect.forkScoped)
       yield* untilPortOpen(port)
-      assert.isFalse(mounted, "the request goes into the gap")
-      const response = yield* Effect.promise(() =>
-        fetch(`http://127.0.0.1:${port}/livez`, { signal: AbortSignal.timeout(10_000) }).then(
-          async (r) => ({ status: r.status, body: await r.text(), mountedWhenAnswered: mounted }),
-          (error: unknown) => ({ status: 0, body: String(error), mountedWhenAnswered: mounted })
-        )
-      )
+      const livez = getLivez(port, () => mounted)
+      yield* Effect.promise(() => livez.written)
+      assert.isFalse(mounted, "the request went into the gap")
+      yield* Deferred.succeed(mount, undefined)
+      const response = yield* Effect.promise(() => livez.answer)
       assert.strictEqual(response.status, 200, response.body)
       assert.isTrue(response.mountedWhenAnswered)
     }).pipe(Effect.scoped),

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { dirname } from "node:path"
-import type { Reporter, TestCase, TestModule, TestSuite } from "vitest/node"
+import type { Reporter, TestCase, TestModule, TestSuite, Vitest } from "vitest/node"
 
 type Outcome = "passed" | "failed" | "skipped"
 
@@ -29,9 +29,15 @@ const ancestors = (test: TestCase): Array<TestSuite | TestModule> => {
  * "skipped" the tests of a file or `describe` whose setup failed (a `beforeAll`, a layer that did not build): here
  * they are failed, since they never ran; a file that failed before any test was collected (an import error) and a
  * suite whose teardown failed count one failed each, and so does every error outside any test; a test that never
- * finished (an interrupted run) is failed too.
+ * finished (an interrupted run) is failed too. Last, the seed the tests were shuffled with, to replay their order.
  */
 export default class SummaryReporter implements Reporter {
+  private seed: number | undefined
+
+  onInit(vitest: Vitest): void {
+    this.seed = vitest.config.sequence.seed
+  }
+
   onTestRunEnd(modules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
     const counts: Record<Outcome, number> = { passed: 0, failed: 0, skipped: 0 }
     const skippedBecause = new Map<string, Array<string>>()
@@ -70,6 +76,12 @@ export default class SummaryReporter implements Reporter {
     for (const [reason, tests] of skippedBecause) {
       process.stdout.write(`\n[tests] ${tests.length} skipped: ${reason}\n`)
       for (const test of tests) process.stdout.write(`  ${test}\n`)
+    }
+    const shuffled = modules.some(({ project }) => Boolean(project.config.sequence.shuffle))
+    if (shuffled && this.seed !== undefined) {
+      process.stdout.write(
+        `\n[tests] tests shuffled within files with seed ${this.seed}; the same order again: --sequence.seed=${this.seed}\n`
+      )
     }
     const file = process.env.VITEST_SUMMARY_FILE
     if (file !== undefined && file !== "") {
