@@ -3,10 +3,14 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Console, Effect, Layer, Logger, Option, Redacted } from "effect"
+import { vi } from "vitest"
 import { appConfigTest } from "../layers/AppConfigLive.ts"
 import { jsonLogger, LoggerLive } from "../layers/LoggerLive.ts"
 import { makeMemorySink, makeStdoutSink } from "../layers/LogSinkLive.ts"
 import { LogSink } from "../services/LogSink.ts"
+import { pollUntil } from "./support/observedServer.ts"
+import { TestDatabaseLive } from "./support/testDatabase.ts"
+import { startTestServer } from "./support/testServer.ts"
 
 const parse = (line: string | undefined): Record<string, unknown> => {
   assert.isDefined(line)
@@ -103,6 +107,44 @@ describe("LoggerLive", () => {
       assert.include(printed[0] ?? "", "pretty line")
       assert.isFalse((printed[0] ?? "").trimStart().startsWith("{"), "a pretty line, not JSON")
     })
+  )
+})
+
+describe("the access line with LOG_FORMAT=pretty", () => {
+  it.live("goes to the console as a pretty `request` line with the request id, not to the JSON sink", () =>
+    Effect.gen(function* () {
+      // The pretty logger writes through the global console: capture what it prints (nothing printed fails).
+      const printed: Array<string> = []
+      const capture = (...args: ReadonlyArray<unknown>) => {
+        printed.push(args.map(String).join(" "))
+      }
+      const spies = (["log", "info", "warn", "error", "debug"] as const).map((method) =>
+        vi.spyOn(console, method).mockImplementation(capture)
+      )
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          for (const spy of spies) spy.mockRestore()
+        })
+      )
+      const server = yield* startTestServer({ config: { logFormat: "pretty" } })
+      const response = yield* Effect.promise(() =>
+        fetch(`${server.baseUrl}/no/such/route`, { headers: { "x-request-id": "pretty-access-1" } })
+      )
+      assert.strictEqual(response.status, 404)
+      // The pretty logger prints the message, then one console line per annotation.
+      const output = yield* pollUntil(
+        () => printed.join("\n"),
+        (text) => text.includes("requestId: pretty-access-1")
+      )
+      assert.match(output, /\brequest\b/)
+      assert.include(output, "status: 404")
+      assert.include(output, "route: unmatched")
+      assert.isFalse(output.trimStart().startsWith("{"), "pretty lines, not JSON")
+      assert.isFalse(
+        server.logs.some((entry) => entry.includes("pretty-access-1")),
+        "the JSON sink stays out of the pretty format"
+      )
+    }).pipe(Effect.provide(TestDatabaseLive), Effect.scoped)
   )
 })
 
