@@ -290,7 +290,16 @@ layer(testServer({ config: { accessLog: false } }), { excludeTestServices: true 
       assert.strictEqual(response.headers.get("x-request-id"), "not-logged")
       // The response has been written, so its line would have been too.
       const { logs } = yield* TestServer
+      // The server does log into this sink (its startup line): the access line alone is missing.
+      assert.isTrue(
+        logs.some((line) => line.includes('"message":"listening"')),
+        logs.join("\n")
+      )
       assert.isFalse(logs.some((line) => line.includes('"message":"request"')))
+      assert.isFalse(
+        logs.some((line) => line.includes("not-logged")),
+        "no line of that request under another name"
+      )
     })
   )
 })
