@@ -10,6 +10,7 @@ import type { DeliveryConfig } from "../services/AppConfig.ts"
 import { SecretBox } from "../services/SecretBox.ts"
 import { developmentKey, type EncryptionKey, type EncryptionKeyList } from "../src/domain/EncryptionKeys.ts"
 import { callUrl, problemBody, type WireResponse } from "./support/http.ts"
+import { scrapeUrl, sumOf } from "./support/metrics.ts"
 import { answer, eventually, headerOf, makeReceiver, verifyHeaders } from "./support/receiver.ts"
 import { SharedDatabase, SharedDatabaseLive, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
@@ -487,6 +488,10 @@ layer(Shared, { excludeTestServices: true, timeout: "120 seconds" })("ENCRYPTION
         }
 
         // A delivery cannot be signed: each attempt is recorded as failed with a clear error, nothing is sent.
+        const failuresCounted = Effect.map(scrapeUrl(`${lost.baseUrl}/metrics`), (e) =>
+          sumOf(e, "webhook_delivery_attempts_total", { outcome: "failure" })
+        )
+        const failuresBefore = yield* failuresCounted
         const published = expectStatus(
           yield* at("/v1/events", { bearer: s.apiKey, json: { type: "order.created", data: {} } }),
           202
@@ -509,6 +514,8 @@ layer(Shared, { excludeTestServices: true, timeout: "120 seconds" })("ENCRYPTION
           assert.include(attempt.error ?? "", "signing secret cannot be decrypted")
         }
         assert.strictEqual(receiver.requests.length, 0, "nothing was sent")
+        // Counted as failed attempts, like any failure (README "Metrics").
+        assert.strictEqual((yield* failuresCounted) - failuresBefore, workerOn.maxAttempts)
         assert.isTrue(
           logEntries(lost).some(
             (e) => e.message === "delivery: the endpoint's signing secret cannot be opened; attempt recorded as failed"
