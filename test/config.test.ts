@@ -4,7 +4,6 @@ import { ConfigProvider, Duration, Effect, Option, Redacted } from "effect"
 import { appConfig, testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
 import { packageVersion } from "../layers/PackageInfo.ts"
 import type { HttpServerConfig } from "../services/AppConfig.ts"
-import { defaultAllowedPorts } from "../src/domain/AllowedPorts.ts"
 import { developmentKeyBase64, developmentKeyId } from "../src/domain/EncryptionKeys.ts"
 import { describeStartupFailure } from "../src/StartupError.ts"
 import { freePort } from "./support/ports.ts"
@@ -47,7 +46,7 @@ describe("appConfig defaults", () => {
       assert.isTrue(Duration.isZero(config.shutdownDelay))
       assert.isTrue(Option.isNone(config.adminToken))
       assert.isTrue(Option.isNone(config.corsOrigins))
-      assert.isAbove(config.bodyLimitBytes, 0)
+      assert.strictEqual(config.bodyLimitBytes, 262_144, "256 KiB (README)")
       assert.deepStrictEqual(config.webhookAllowedPorts, [
         { from: 80, to: 80 },
         { from: 443, to: 443 },
@@ -70,7 +69,12 @@ describe("appConfig defaults", () => {
         assert.isTrue(Duration.equals(config.shutdownTimeout, Duration.seconds(25)))
         assert.strictEqual(config.port, 3000)
         assert.strictEqual(config.pgliteDir, ".data/pglite")
-        assert.deepStrictEqual(config.webhookAllowedPorts, defaultAllowedPorts)
+        // README: 80,443,1024-65535.
+        assert.deepStrictEqual(config.webhookAllowedPorts, [
+          { from: 80, to: 80 },
+          { from: 443, to: 443 },
+          { from: 1024, to: 65535 }
+        ])
         assertHttpDefaults(config.http)
         // The product's quota: 100 requests per 15 minutes.
         assert.isTrue(config.rateLimit.enabled)

@@ -1,12 +1,14 @@
 import { assert, layer } from "@effect/vitest"
 import { Deferred, Duration, Effect } from "effect"
 import { SqlClient } from "effect/sql"
-import { deletedEndpointError } from "../src/domain/Delivery.ts"
 import { type Api, publish, settled, tenantWithEndpoint } from "./support/deliveryApi.ts"
 import { expectProblem, request } from "./support/http.ts"
 import { answer, eventually, makeReceiver, type Received } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestServer } from "./support/testServer.ts"
+
+/** README (deleting an endpoint): the `lastError` of its cancelled deliveries, as promised (not read from the code). */
+const deletedEndpointError = "cancelled: the endpoint was deleted"
 
 /**
  * Deleting an endpoint (issue 15): the endpoint is gone from every endpoint read and receives nothing more, but its
