@@ -156,40 +156,55 @@ layer(
   }),
   { excludeTestServices: true }
 )("idempotency metrics (IDEMPOTENCY_REQUIRED=true)", (it) => {
-  it.effect("idempotency_requests_total: new, replayed, mismatch, in_progress, missing, one each", () =>
-    Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
-      const tenant = yield* createTenant("Metrics idempotency")
-      const publish = (key: string | undefined, body: unknown) =>
-        request("/v1/events", {
-          bearer: tenant.apiKey,
-          json: body,
-          ...(key === undefined ? {} : { headers: { "idempotency-key": key } })
-        })
-      const body = { type: "order.created", data: { n: 1 } }
-      const before = yield* scrape
+  it.effect(
+    "idempotency_requests_total: new, replayed (re-rendered and stored replays), mismatch, in_progress, missing",
+    () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const tenant = yield* createTenant("Metrics idempotency")
+        const publish = (key: string | undefined, body: unknown) =>
+          request("/v1/events", {
+            bearer: tenant.apiKey,
+            json: body,
+            ...(key === undefined ? {} : { headers: { "idempotency-key": key } })
+          })
+        const body = { type: "order.created", data: { n: 1 } }
+        const before = yield* scrape
 
-      const key = freshKey()
-      assert.strictEqual((yield* publish(key, body)).status, 202) // new
-      const replay = yield* publish(key, body) // replayed
-      assert.strictEqual(replay.status, 202)
-      assert.strictEqual(replay.headers.get("idempotent-replayed"), "true")
-      assert.strictEqual((yield* publish(key, { ...body, data: { n: 2 } })).status, 422) // mismatch
-      assert.strictEqual((yield* publish(undefined, body)).status, 400) // missing
-      // A key another request holds right now, claimed exactly as a request in flight leaves it: in_progress.
-      const held = freshKey()
-      const raw = new TextEncoder().encode(JSON.stringify(body))
-      yield* sql`
+        const key = freshKey()
+        assert.strictEqual((yield* publish(key, body)).status, 202) // new
+        const replay = yield* publish(key, body) // replayed
+        assert.strictEqual(replay.status, 202)
+        assert.strictEqual(replay.headers.get("idempotent-replayed"), "true")
+        assert.strictEqual((yield* publish(key, { ...body, data: { n: 2 } })).status, 422) // mismatch
+        assert.strictEqual((yield* publish(undefined, body)).status, 400) // missing
+        // A key another request holds right now, claimed exactly as a request in flight leaves it: in_progress.
+        const held = freshKey()
+        const raw = new TextEncoder().encode(JSON.stringify(body))
+        yield* sql`
         INSERT INTO idempotency_keys (scope, key, fingerprint, method, path, state, lock_token, expires_at)
         VALUES (${tenant.tenantId}, ${held}, ${fingerprintOf("POST", "/v1/events", raw)}, 'POST', '/v1/events',
                 'in_progress', 'someone-else', now() + interval '5 minutes')`.pipe(Effect.orDie)
-      assert.strictEqual((yield* publish(held, body)).status, 409)
+        assert.strictEqual((yield* publish(held, body)).status, 409)
+        // A route whose response is stored and replayed as stored (not re-rendered by its handler): new, then replayed.
+        const endpointKey = freshKey()
+        const createEndpoint = () =>
+          request("/v1/endpoints", {
+            bearer: tenant.apiKey,
+            json: { url: "http://127.0.0.1:9999/hook" },
+            headers: { "idempotency-key": endpointKey }
+          })
+        assert.strictEqual((yield* createEndpoint()).status, 201)
+        const storedReplay = yield* createEndpoint()
+        assert.strictEqual(storedReplay.status, 201)
+        assert.strictEqual(storedReplay.headers.get("idempotent-replayed"), "true")
 
-      const after = yield* scrape
-      for (const outcome of ["new", "replayed", "mismatch", "missing", "in_progress"]) {
-        assert.strictEqual(delta(before, after, "idempotency_requests_total", { outcome }), 1, outcome)
-      }
-    })
+        const after = yield* scrape
+        const expected: Record<string, number> = { new: 2, replayed: 2, mismatch: 1, missing: 1, in_progress: 1 }
+        for (const [outcome, count] of Object.entries(expected)) {
+          assert.strictEqual(delta(before, after, "idempotency_requests_total", { outcome }), count, outcome)
+        }
+      })
   )
 })
 
