@@ -342,6 +342,17 @@ layer(TestDatabaseLive, { excludeTestServices: true })("connection limits, the r
             (await within("the extra connection to be closed", slackMs, extra.closed)) - extra.openedAt
           assert.strictEqual(extra.received(), "", "dropped without a response")
           assert.strictEqual(await sample("http_connections_dropped_total"), 1)
+          // And logged as a warning (README "Connections and timeouts").
+          const warning = await until("the warning about the dropped connection", 5000, async () =>
+            server.logs.find((line) => line.includes("HTTP_MAX_CONNECTIONS reached"))
+          )
+          const entry = JSON.parse(warning) as Record<string, unknown>
+          assert.deepInclude(entry, {
+            level: "warn",
+            message: "connections: HTTP_MAX_CONNECTIONS reached, closing new connections",
+            maxConnections: cap,
+            dropped: 1
+          })
 
           // The admitted connections still work (keep-alive, second request each).
           for (const connection of admitted) {
