@@ -24,7 +24,7 @@ import { outboundGet } from "./support/outbound.ts"
 import { answer, eventually, makeReceiver } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestSqlLive } from "./support/testDatabase.ts"
-import { send } from "./support/testServer.ts"
+import { send, TestServer } from "./support/testServer.ts"
 import { slack } from "./support/timing.ts"
 
 /**
@@ -128,6 +128,22 @@ layer(testServerWithSql({ config: { delivery, breaker } }), { excludeTestService
           // What makes the checks above mean something: they all ran while the circuit was open (a probe may follow
           // it), so the healthy endpoint was served without waiting for the dead one's circuit to close.
           assert.isBelow(Date.now(), openUntil, "the open period outlasted the checks: raise openBaseMs")
+          // And a log line per transition: a warning naming the endpoint and when the circuit reopens (README).
+          const { logs } = yield* TestServer
+          const circuitLines = () =>
+            logs
+              .map((line) => JSON.parse(line) as Record<string, unknown>)
+              .filter((e) => String(e.message).startsWith("circuit breaker:") && e.endpointId === d.endpointId)
+          const [openedLine, ...afterOpening] = circuitLines()
+          assert.deepInclude(openedLine, {
+            level: "warn",
+            message: "circuit breaker: endpoint circuit opened; its deliveries wait",
+            from: "closed",
+            to: "open"
+          })
+          // The same instant as the endpoint's health (computed separately: a millisecond apart at most).
+          assert.approximately(Date.parse(String(openedLine?.openUntil)), Date.parse(opened.health.openUntil ?? ""), 50)
+          assert.deepStrictEqual(afterOpening, [])
 
           // The receiver recovers: after the open period one probe closes the circuit and everything arrives, the
           // first delivery on its 4th attempt, the deferred ones on their 1st.
@@ -154,6 +170,14 @@ layer(testServerWithSql({ config: { delivery, breaker } }), { excludeTestService
           assert.strictEqual(metricValue(after, 'circuit_breaker_transitions_total{from="open",to="half_open"}'), 1)
           assert.strictEqual(metricValue(after, 'circuit_breaker_transitions_total{from="half_open",to="closed"}'), 1)
           assert.strictEqual(metricValue(after, "circuit_breakers_open"), 0)
+          assert.deepStrictEqual(
+            circuitLines().map((e) => [e.level, e.from, e.to]),
+            [
+              ["warn", "closed", "open"],
+              ["info", "open", "half_open"],
+              ["info", "half_open", "closed"]
+            ]
+          )
         }),
       { timeout: 60_000 }
     )
