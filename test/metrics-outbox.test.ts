@@ -15,7 +15,7 @@ import { freePort } from "./support/ports.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 import { startTcpProxy, type TcpProxy } from "./support/tcpProxy.ts"
 import { TestDatabase, TestDatabaseLive, TestSqlLive } from "./support/testDatabase.ts"
-import { makeTestServer, startTestServer, type TestServer } from "./support/testServer.ts"
+import { makeTestServer, startTestServer, TestServer } from "./support/testServer.ts"
 
 /**
  * `webhook_deliveries_pending` and `webhook_outbox_oldest_age_seconds`: read from the database when /metrics is
@@ -279,17 +279,28 @@ layer(ServerBehindProxy, { excludeTestServices: true })("the outbox gauges with 
     () =>
       Effect.gen(function* () {
         const proxy = yield* DatabaseProxy
+        const { logs } = yield* TestServer
+        // Each failed read is logged as a warning (README "Metrics").
+        const warnings = () =>
+          logs
+            .map((line) => JSON.parse(line) as Record<string, unknown>)
+            .filter((e) => e.message === "metrics: could not read the outbox; its gauges are left out of this scrape")
         yield* scrapeUntilOutbox(true, "the gauges while the database is up")
+        assert.deepStrictEqual(warnings(), [])
 
         // Hangs: no error, no answer. The read gives up after its timeout; the scrape answers without the gauges.
         proxy.stall()
         yield* scrapeUntilOutbox(false, "the gauges gone while the database hangs")
+        const afterHang = warnings()
+        assert.isNotEmpty(afterHang)
+        for (const warning of afterHang) assert.strictEqual(warning.level, "warn")
         proxy.restore()
         yield* scrapeUntilOutbox(true, "the gauges back after the hang")
 
         // Refuses: connections cut, new ones closed at once.
         proxy.cut()
         yield* scrapeUntilOutbox(false, "the gauges gone while the database refuses")
+        assert.isAbove(warnings().length, afterHang.length, "the outage logged too")
         proxy.restore()
         yield* scrapeUntilOutbox(true, "the gauges back after the outage")
       }),
