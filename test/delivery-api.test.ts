@@ -2,7 +2,8 @@ import { assert, layer } from "@effect/vitest"
 import { Deferred, Duration, Effect } from "effect"
 import { deliveryOf, publish, settled, tenantWithEndpoint } from "./support/deliveryApi.ts"
 import { createTenant, expectProblem, request } from "./support/http.ts"
-import { answer, eventually, makeReceiver } from "./support/receiver.ts"
+import { poll } from "./support/poll.ts"
+import { answer, makeReceiver } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 
 /**
@@ -121,9 +122,10 @@ layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true }
       })
       const { api } = yield* tenantWithEndpoint(receiver.url)
       const event = yield* publish(api)
-      yield* eventually(
+      yield* poll(
         "first send in flight",
-        Effect.sync(() => (receiver.requests.length === 1 ? true : undefined))
+        Effect.sync(() => receiver.requests.length),
+        (n) => n === 1
       )
       const row = yield* deliveryOf(api, event.event.id)
       if (row === undefined) return assert.fail("no delivery")

@@ -1,7 +1,8 @@
 import { assert, layer } from "@effect/vitest"
 import { Deferred, Effect } from "effect"
 import { type Api, fastWorker, publish, tenantWithEndpoint } from "./support/deliveryApi.ts"
-import { answer, eventually, makeReceiver, type Receiver } from "./support/receiver.ts"
+import { poll } from "./support/poll.ts"
+import { answer, makeReceiver, type Receiver } from "./support/receiver.ts"
 import { testServer } from "./support/testServer.ts"
 
 /**
@@ -24,9 +25,10 @@ const deliveryTo = (api: Api, eventId: string, endpointId: string) =>
   )
 
 const requestsAt = (receiver: Receiver, count: number, what: string) =>
-  eventually(
+  poll(
     what,
-    Effect.sync(() => (receiver.requests.length === count ? true : undefined))
+    Effect.sync(() => receiver.requests.length),
+    (n) => n === count
   )
 
 layer(testServer({ config: { delivery: fastWorker({ endpointConcurrency: 1 }) } }), { excludeTestServices: true })(
@@ -77,11 +79,10 @@ layer(testServer({ config: { delivery: fastWorker({ endpointConcurrency: 1 }) } 
           // The 410 arrives: the delivery fails, its endpoint is disabled, and its queued deliveries are cancelled
           // with the 410's reason (not later, one by one, as deliveries of a disabled endpoint).
           yield* Deferred.succeed(releaseGone, undefined)
-          const gone = yield* eventually(
+          const gone = yield* poll(
             "the 410 recorded",
-            Effect.map(deliveryTo(a.api, first ?? "", a.endpointId), (row) =>
-              row.status === "pending" ? undefined : row
-            )
+            deliveryTo(a.api, first ?? "", a.endpointId),
+            (row) => row.status !== "pending"
           )
           assert.deepStrictEqual([gone.status, gone.attemptCount, gone.lastStatus], ["failed", 1, 410])
           for (const eventId of queued) {
@@ -106,11 +107,10 @@ layer(testServer({ config: { delivery: fastWorker({ endpointConcurrency: 1 }) } 
             [b.api, neighbourEvents.map((e) => e.event.id), b.endpointId]
           ] as const) {
             for (const eventId of eventIds) {
-              yield* eventually(
+              yield* poll(
                 `delivery of ${eventId} to ${endpointId}`,
-                Effect.map(deliveryTo(api, eventId, endpointId), (row) =>
-                  row.status === "succeeded" ? row : undefined
-                )
+                deliveryTo(api, eventId, endpointId),
+                (row) => row.status === "succeeded"
               )
             }
           }

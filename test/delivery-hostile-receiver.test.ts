@@ -2,8 +2,9 @@ import { createServer, type Socket } from "node:net"
 import { assert, layer } from "@effect/vitest"
 import { Arbitrary, Duration, Effect, Schema, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
+import { settled } from "./support/deliveryApi.ts"
 import { apiClient, createTenant } from "./support/http.ts"
-import { answer, eventually, makeReceiver } from "./support/receiver.ts"
+import { answer, makeReceiver } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 
 /**
@@ -105,14 +106,8 @@ const statusLine = Arbitrary.flatMap(
 const publishAndSettle = (api: Api, data: { readonly [key: string]: string | number } = { n: 1 }) =>
   Effect.gen(function* () {
     const { event } = yield* api.events.publish({ payload: { type: "order.created", data } })
-    const settled = yield* eventually(
-      `delivery of ${event.id} settled`,
-      api.deliveries
-        .listForEvent({ params: { id: event.id } })
-        .pipe(Effect.map(({ data }) => (data[0] === undefined || data[0].status === "pending" ? undefined : data[0]))),
-      15_000
-    )
-    return yield* api.deliveries.get({ params: { id: settled.id } })
+    const delivery = yield* settled(api, event.id, 15_000)
+    return yield* api.deliveries.get({ params: { id: delivery.id } })
   }).pipe(Effect.orDie)
 
 layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true })("a hostile receiver", (it) => {

@@ -3,7 +3,8 @@ import { ConfigProvider, Duration, Effect, Option, Redacted } from "effect"
 import { appConfig } from "../layers/AppConfigLive.ts"
 import { parseDurationText } from "../src/domain/DurationText.ts"
 import { describeStartupFailure } from "../src/StartupError.ts"
-import { startAppProcess, stopAppProcess, until } from "./support/processes.ts"
+import { isDefined, pollPromise } from "./support/poll.ts"
+import { startAppProcess, stopAppProcess } from "./support/processes.ts"
 import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
 
 /**
@@ -211,8 +212,11 @@ layer(TestDatabaseLive)("a server process configured with shorthand durations", 
         const exit = yield* Effect.promise(() => app.exited)
         assert.strictEqual(exit.code, 0)
         const draining = yield* Effect.promise(() =>
-          until("the draining line", 5000, async () =>
-            app.logs().find((entry) => entry.message === "shutdown: draining, readiness now reports 503")
+          pollPromise(
+            "the draining line",
+            async () => app.logs().find((entry) => entry.message === "shutdown: draining, readiness now reports 503"),
+            isDefined,
+            { timeoutMs: 5000 }
           )
         )
         assert.strictEqual(draining.shutdownDelayMs, 0)

@@ -4,7 +4,8 @@ import { SqlClient } from "effect/sql"
 import { deletedEndpointError } from "../src/domain/Delivery.ts"
 import { type Api, publish, settled, tenantWithEndpoint } from "./support/deliveryApi.ts"
 import { expectProblem, request } from "./support/http.ts"
-import { answer, eventually, makeReceiver, type Received } from "./support/receiver.ts"
+import { isDefined, poll } from "./support/poll.ts"
+import { answer, makeReceiver, type Received } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestServer } from "./support/testServer.ts"
 
@@ -63,9 +64,10 @@ const deliveryTo = (api: Api, eventId: string, endpointId: string) =>
 
 /** The delivery of `eventId` to `endpointId`, once no longer pending. */
 const settledTo = (api: Api, eventId: string, endpointId: string) =>
-  eventually(
+  poll(
     "the delivery to settle",
-    Effect.map(deliveryTo(api, eventId, endpointId), (d) => (d === undefined || d.status === "pending" ? undefined : d))
+    deliveryTo(api, eventId, endpointId),
+    (d): d is NonNullable<typeof d> => d !== undefined && d.status !== "pending"
   )
 
 /**
@@ -76,10 +78,7 @@ const attemptRecorded = (api: Api, eventId: string, endpointId: string) =>
   Effect.gen(function* () {
     const found = yield* deliveryTo(api, eventId, endpointId)
     const read = api.deliveries.get({ params: { id: found?.id ?? "" } }).pipe(Effect.orDie)
-    yield* eventually(
-      "the attempt to be recorded",
-      Effect.map(read, (d) => (d.attempts.length > 0 ? d : undefined))
-    )
+    yield* poll("the attempt to be recorded", read, (d) => d.attempts.length > 0)
     return yield* read
   })
 
@@ -130,9 +129,10 @@ layer(testServerWithSql({ config: { delivery, logLevel: "Debug" } }), { excludeT
           assert.isFalse(okBefore?.endpointDeleted)
           // One send held open by the receiver: the endpoint's next delivery waits its turn (pending, not claimed).
           const held = yield* publish(api, "order.created", { mode: "hold" })
-          yield* eventually(
+          yield* poll(
             "the held send to arrive",
-            Effect.sync(() => (receiver.requests.some((r) => modeOf(r) === "hold") ? true : undefined))
+            Effect.sync(() => receiver.requests.map(modeOf)),
+            (modes) => modes.includes("hold")
           )
           const queued = yield* publish(api, "order.created", { mode: "queued" })
           assert.strictEqual((yield* deliveryTo(api, queued.event.id, endpointId))?.status, "pending")
@@ -223,9 +223,10 @@ layer(testServerWithSql({ config: { delivery, logLevel: "Debug" } }), { excludeT
           })
           const { api, apiKey, endpointId } = yield* tenantWithEndpoint(receiver.url)
           const event = yield* publish(api)
-          yield* eventually(
+          yield* poll(
             "the send in flight",
-            Effect.sync(() => (receiver.requests.length === 1 ? true : undefined))
+            Effect.sync(() => receiver.requests.length),
+            (n) => n === 1
           )
           const logsFrom = yield* logCount
           assert.strictEqual(
@@ -290,16 +291,18 @@ layer(testServerWithSql({ config: { delivery, logLevel: "Debug" } }), { excludeT
         })
         const { api, tenantId } = yield* tenantWithEndpoint(receiver.url)
         yield* publish(api)
-        yield* eventually(
+        yield* poll(
           "the send in flight",
-          Effect.sync(() => (receiver.requests.length === 1 ? true : undefined))
+          Effect.sync(() => receiver.requests.length),
+          (n) => n === 1
         )
         const logsFrom = yield* logCount
         yield* sql`DELETE FROM tenants WHERE id = ${tenantId}`
         yield* Deferred.succeed(release, undefined)
-        const line = yield* eventually(
+        const line = yield* poll(
           "the attempt's outcome to be logged",
-          Effect.map(logsSince(logsFrom), (entries) => entries.find((e) => e.message === "delivery attempt"))
+          Effect.map(logsSince(logsFrom), (entries) => entries.find((e) => e.message === "delivery attempt")),
+          isDefined
         )
         assert.strictEqual(line.state, "delivery deleted")
         yield* assertNoTroubleLogged(logsFrom)

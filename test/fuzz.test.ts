@@ -33,7 +33,8 @@ import {
   request
 } from "./support/http.ts"
 import { jsonObjectSource } from "./support/jsonText.ts"
-import { answer, eventually, headerOf, makeReceiver, type Receiver, verifyHeaders } from "./support/receiver.ts"
+import { isDefined, poll } from "./support/poll.ts"
+import { answer, headerOf, makeReceiver, type Receiver, verifyHeaders } from "./support/receiver.ts"
 import { TestServer, testServer, type WireResponse } from "./support/testServer.ts"
 
 /**
@@ -1080,9 +1081,10 @@ layer(FidelityServer, { excludeTestServices: true, timeout: "60 seconds" })("fuz
         assert.strictEqual(published.text, `{"event":${eventText},"deliveriesQueued":1}`)
         const read = sound(yield* request(`/v1/events/${event.id}`, { bearer: apiKey }), body)
         assert.strictEqual(read.text, eventText)
-        const webhook = yield* eventually(
+        const webhook = yield* poll(
           `the delivery of ${event.id}`,
-          Effect.sync(() => receiver.requests.find((r) => headerOf(r, "webhook-id") === event.id))
+          Effect.sync(() => receiver.requests.find((r) => headerOf(r, "webhook-id") === event.id)),
+          isDefined
         )
         assert.strictEqual(webhook.body, `{"type":"${type}","timestamp":"${event.occurredAt}","data":${data.minified}}`)
         new Webhook(secret).verify(webhook.body, verifyHeaders(webhook))

@@ -10,8 +10,8 @@ import { SecretBox, SecretContext } from "../services/SecretBox.ts"
 import { bodyDigest, fingerprintOf, parseIdempotencyKey } from "../src/http/Idempotency.ts"
 import { parseConfig } from "./support/defaultConfig.ts"
 import { callUrl, createTenant, problemBody } from "./support/http.ts"
-import { startAppProcess, stopAppProcess, until } from "./support/processes.ts"
-import { eventually } from "./support/receiver.ts"
+import { poll, pollPromise } from "./support/poll.ts"
+import { startAppProcess, stopAppProcess } from "./support/processes.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestServer } from "./support/testServer.ts"
 
@@ -84,14 +84,15 @@ const keyRow = (scope: string, key: string) =>
 
 /** Polls until the key has expired (IDEMPOTENCY_TTL after its response), by the database's clock. */
 const untilExpired = (scope: string, key: string) =>
-  eventually(
+  poll(
     "the key to expire",
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const [row] = yield* sql<{ readonly expired: boolean }>`
         SELECT expires_at <= now() AS expired FROM idempotency_keys WHERE scope = ${scope} AND key = ${key}`
-      return row?.expired === true ? true : undefined
-    })
+      return row
+    }),
+    (row) => row?.expired === true
   )
 
 const createEndpoint = (apiKey: string, eventTypes: ReadonlyArray<string> = []) =>
@@ -490,12 +491,9 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
         Effect.provideService(IdempotencyStore, store),
         Effect.forkChild
       )
-      const deadline = Date.now() + 10_000
-      let left = yield* remaining()
-      while (left.length > 2 && Date.now() < deadline) {
-        yield* Effect.sleep(Duration.millis(50))
-        left = yield* remaining()
-      }
+      const left = yield* poll("the purger to leave two keys", remaining(), (keys) => keys.length <= 2, {
+        intervalMs: 50
+      })
       yield* Fiber.interrupt(purger)
       assert.deepStrictEqual(left, ["fresh", "live-claim"])
     })
@@ -675,15 +673,11 @@ layer(
       assert.strictEqual((yield* keyRow(tenant.tenantId, key))?.ttl_seconds, 1)
       // Until it expires, another body is a mismatch; afterwards the key is free.
       const reused = yield* Effect.promise(() =>
-        until("the key to expire", 10_000, async () => {
-          const reply = await call(baseUrl, "/v1/events", {
-            bearer: tenant.apiKey,
-            key,
-            json: { type: "a", data: { n: 2 } }
-          })
-          if (reply.status === 422) return undefined
-          return reply
-        })
+        pollPromise(
+          "the key to expire",
+          () => call(baseUrl, "/v1/events", { bearer: tenant.apiKey, key, json: { type: "a", data: { n: 2 } } }),
+          (reply) => reply.status !== 422
+        )
       )
       assert.strictEqual(reused.status, 202, reused.text)
       assert.isFalse(isReplay(reused))
@@ -770,15 +764,20 @@ const mode = inject("testDatabase")
 /** Polls until a publish statement waits on a lock (LOCK TABLE events held by the test). */
 const waitForLockedInsert = (sql: SqlClient.SqlClient) =>
   Effect.promise(() =>
-    until("the publish INSERT to wait on the lock", 15_000, async () => {
-      const [row] = await Effect.runPromise(
-        sql<{ readonly waiting: number }>`
-          SELECT count(*)::int AS waiting FROM pg_stat_activity
-          WHERE datname = current_database() AND wait_event_type = 'Lock'
-            AND query LIKE '%INSERT INTO events%'`.pipe(Effect.orDie)
-      )
-      return (row?.waiting ?? 0) > 0 ? true : undefined
-    })
+    pollPromise(
+      "the publish INSERT to wait on the lock",
+      async () => {
+        const [row] = await Effect.runPromise(
+          sql<{ readonly waiting: number }>`
+            SELECT count(*)::int AS waiting FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock'
+              AND query LIKE '%INSERT INTO events%'`.pipe(Effect.orDie)
+        )
+        return row?.waiting ?? 0
+      },
+      (waiting) => waiting > 0,
+      { timeoutMs: 15_000 }
+    )
   )
 
 describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL server)", () => {
@@ -916,12 +915,15 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
             .pipe(Effect.orDie)
 
           const completed = yield* Effect.promise(() =>
-            until("the orphaned statement to commit", 15_000, async () => {
-              const row = await Effect.runPromise(
-                keyRow(tenant.tenantId, key).pipe(Effect.provideService(SqlClient.SqlClient, sql), Effect.orDie)
-              )
-              return row?.state === "completed" ? row : undefined
-            })
+            pollPromise(
+              "the orphaned statement to commit",
+              () =>
+                Effect.runPromise(
+                  keyRow(tenant.tenantId, key).pipe(Effect.provideService(SqlClient.SqlClient, sql), Effect.orDie)
+                ),
+              (row): row is NonNullable<typeof row> => row?.state === "completed",
+              { timeoutMs: 15_000 }
+            )
           )
           assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
           assert.strictEqual(yield* countFor("deliveries", tenant.tenantId), 1)

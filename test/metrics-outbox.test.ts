@@ -11,6 +11,7 @@ import {
 } from "../layers/OutboxStatsLive.ts"
 import { inMemoryTracing, type OtlpRequest, spansOf } from "./support/inMemoryTracing.ts"
 import { type Exposition, gaugeOf, scrape, scrapeUntil, scrapeUrl, sumOf } from "./support/metrics.ts"
+import { poll } from "./support/poll.ts"
 import { freePort } from "./support/ports.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 import { startTcpProxy, type TcpProxy } from "./support/tcpProxy.ts"
@@ -253,9 +254,9 @@ const scrapeBoundMs = Duration.toMillis(readTimeout) + 1_500
 
 /** Scrapes until the outbox gauges are absent (or present again), checking each scrape's time and the rest. */
 const scrapeUntilOutbox = (present: boolean, what: string) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + Duration.toMillis(readMaxAge) + Duration.toMillis(readTimeout) + 15_000
-    while (true) {
+  poll(
+    what,
+    Effect.gen(function* () {
       const { exposition, ms } = yield* timedScrape
       assert.isAtMost(ms, scrapeBoundMs, `a scrape took ${Math.round(ms)} ms (${what})`)
       // Everything else is still reported.
@@ -267,11 +268,15 @@ const scrapeUntilOutbox = (present: boolean, what: string) =>
       const oldest = oldestOf(exposition)
       // Both or neither: they come from one read.
       assert.strictEqual(pending === undefined, oldest === undefined)
-      if ((pending !== undefined) === present) return exposition
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out: ${what}`))
-      yield* Effect.sleep("100 millis")
+      return exposition
+    }),
+    (exposition) => (pendingOf(exposition) !== undefined) === present,
+    {
+      timeoutMs: Duration.toMillis(readMaxAge) + Duration.toMillis(readTimeout) + 15_000,
+      intervalMs: 100,
+      show: (exposition) => `pending ${pendingOf(exposition)}, oldest ${oldestOf(exposition)}`
     }
-  })
+  )
 
 layer(ServerBehindProxy, { excludeTestServices: true })("the outbox gauges with the database down", (it) => {
   it.effect(

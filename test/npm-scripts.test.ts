@@ -5,6 +5,7 @@ import { assert, layer } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
 import { lockFileName } from "../layers/DataDirectoryLock.ts"
+import { within } from "./support/poll.ts"
 import {
   commandLineOf,
   descendantsOf,
@@ -12,8 +13,7 @@ import {
   npm,
   operatorEnv,
   type Service,
-  startService,
-  until
+  startService
 } from "./support/processes.ts"
 import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
 
@@ -86,9 +86,7 @@ const assertNodeIsNpmsChild = (started: ReturnType<typeof processesOf>, script: 
 const exitOf = (service: Service<unknown>, leftovers: ReadonlyArray<number>) =>
   Effect.promise(async () => {
     const started = performance.now()
-    const exit = await until("npm to exit", stopTimeoutMs, async () =>
-      service.child.exitCode !== null || service.child.signalCode !== null ? service.exited : undefined
-    )
+    const exit = await within("npm to exit", stopTimeoutMs, service.exited)
     const elapsedMs = performance.now() - started
     for (const pid of leftovers) assert.isFalse(isRunning(pid), `process ${pid} still runs after npm exited`)
     return { ...exit, elapsedMs }

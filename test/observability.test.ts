@@ -4,7 +4,9 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Option, Redacted } from "effect"
 import { HttpRouter } from "effect/http"
 import { httpDurationBuckets } from "../layers/MetricsLive.ts"
-import { parsedLogs, pollUntil } from "./support/observedServer.ts"
+import { scrape, sumOf } from "./support/metrics.ts"
+import { parsedLogs } from "./support/observedServer.ts"
+import { poll } from "./support/poll.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
 import { startTestServer, TestServer, testServer } from "./support/testServer.ts"
 
@@ -76,8 +78,9 @@ const logEntries = Effect.gen(function* () {
 const accessLineOf = (requestId: string) =>
   Effect.gen(function* () {
     const server = yield* TestServer
-    const lines = yield* pollUntil(
-      () => parsedLogs(server.logs).filter((e) => e.message === "request" && e.requestId === requestId),
+    const lines = yield* poll(
+      `the access line of ${requestId}`,
+      Effect.sync(() => parsedLogs(server.logs).filter((e) => e.message === "request" && e.requestId === requestId)),
       (found) => found.length > 0
     )
     assert.lengthOf(lines, 1, `one access line for ${requestId}`)
@@ -297,32 +300,6 @@ layer(testServer({ config: { accessLog: false } }), { excludeTestServices: true 
 
 // ---- metrics ---------------------------------------------------------------------------------------------------------
 
-interface Sample {
-  readonly name: string
-  readonly labels: Record<string, string>
-  readonly value: number
-}
-
-/** Parses the text exposition format (enough of it for these assertions). */
-const parseExposition = (text: string): ReadonlyArray<Sample> =>
-  text
-    .split("\n")
-    .filter((line) => line !== "" && !line.startsWith("#"))
-    .map((line) => {
-      const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)/.exec(line)
-      assert.isNotNull(match, line)
-      const labels: Record<string, string> = {}
-      for (const pair of (match?.[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-        labels[pair[1] ?? ""] = pair[2] ?? ""
-      }
-      return { name: match?.[1] ?? "", labels, value: Number(match?.[3]) }
-    })
-
-const sampleValue = (samples: ReadonlyArray<Sample>, name: string, labels: Record<string, string> = {}) => {
-  const found = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
-  return found.reduce((sum, s) => sum + s.value, 0)
-}
-
 describe("metrics", () => {
   layer(testServer({ config: { adminToken: Option.some(Redacted.make(adminToken)) } }), { excludeTestServices: true })(
     "GET /metrics",
@@ -343,12 +320,11 @@ describe("metrics", () => {
           requestIds.push(missing.headers.get("x-request-id") ?? "")
           assert.strictEqual((yield* send("/livez", { method: "PROPFIND" })).status, 405)
 
-          const scrape = yield* send("/metrics")
-          assert.strictEqual(scrape.status, 200)
-          assert.strictEqual(scrape.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8")
-          const samples = parseExposition(scrape.text)
+          // (200 and the Prometheus content type asserted by `scrape`)
+          const exposition = yield* scrape
+          const samples = exposition.samples
 
-          const total = (labels: Record<string, string>) => sampleValue(samples, "http_requests_total", labels)
+          const total = (labels: Record<string, string>) => sumOf(exposition, "http_requests_total", labels)
           assert.strictEqual(total({ method: "GET", route: "/livez", status_code: "200" }), 3)
           assert.strictEqual(total({ method: "GET", route: "/v1/events", status_code: "401" }), 2)
           assert.strictEqual(total({ method: "GET", route: "unmatched", status_code: "404" }), 3)
@@ -356,7 +332,7 @@ describe("metrics", () => {
           assert.strictEqual(total({ method: "POST", route: "/admin/tenants", status_code: "201" }), 1)
           assert.strictEqual(total({ method: "_OTHER", route: "unmatched", status_code: "405" }), 1)
           // The scrape itself is in flight while it renders.
-          assert.strictEqual(sampleValue(samples, "http_requests_in_flight"), 1)
+          assert.strictEqual(sumOf(exposition, "http_requests_in_flight"), 1)
 
           // Histogram: the OTel buckets, and one observation per request.
           const les = samples
@@ -364,7 +340,7 @@ describe("metrics", () => {
             .map((s) => s.labels.le)
           assert.deepStrictEqual(les, [...httpDurationBuckets.map(String), "+Inf"])
           assert.strictEqual(
-            sampleValue(samples, "http_request_duration_seconds_count", { route: "/livez", status_code: "200" }),
+            sumOf(exposition, "http_request_duration_seconds_count", { route: "/livez", status_code: "200" }),
             3
           )
 
@@ -398,9 +374,9 @@ describe("metrics", () => {
             "nodejs_heap_size_used_bytes",
             "nodejs_eventloop_lag_p99_seconds"
           ]) {
-            assert.isTrue(scrape.text.includes(`# TYPE ${name.replace(/_count$/, "")} `), `${name} is exported`)
+            assert.isTrue(exposition.text.includes(`# TYPE ${name.replace(/_count$/, "")} `), `${name} is exported`)
           }
-          assert.strictEqual(sampleValue(samples, "webhook_delivery_attempts_total", { outcome: "success" }), 0)
+          assert.strictEqual(sumOf(exposition, "webhook_delivery_attempts_total", { outcome: "success" }), 0)
         })
       )
 

@@ -4,7 +4,8 @@ import { Webhook } from "standardwebhooks"
 import { Event as EventSchema, PublishedEvent } from "../src/domain/Event.ts"
 import { fastWorker } from "./support/deliveryApi.ts"
 import { apiClient, createTenant, expectProblem, request, type WireResponse } from "./support/http.ts"
-import { answer, eventually, headerOf, makeReceiver, type Receiver, verifyHeaders } from "./support/receiver.ts"
+import { isDefined, poll } from "./support/poll.ts"
+import { answer, headerOf, makeReceiver, type Receiver, verifyHeaders } from "./support/receiver.ts"
 import { testServer } from "./support/testServer.ts"
 
 /**
@@ -74,9 +75,10 @@ const tenantWithReceiver = (name: string) =>
   }).pipe(Effect.orDie)
 
 const delivered = (receiver: Receiver, eventId: string) =>
-  eventually(
+  poll(
     `the delivery of ${eventId}`,
-    Effect.sync(() => receiver.requests.find((r) => headerOf(r, "webhook-id") === eventId))
+    Effect.sync(() => receiver.requests.find((r) => headerOf(r, "webhook-id") === eventId)),
+    isDefined
   )
 
 const publishRaw = (apiKey: string, body: string, headers: Record<string, string> = {}) =>

@@ -10,9 +10,10 @@ import { RateLimit } from "../services/RateLimit.ts"
 import { policyHeader, quotaExceededType, reducedCapacityType, stateHeader } from "../src/http/RateLimit.ts"
 import { callUrl, problemBody } from "./support/http.ts"
 import { inMemoryTracing, type OtlpRequest, spansOf } from "./support/inMemoryTracing.ts"
-import { pollUntil } from "./support/observedServer.ts"
+import { type Exposition, scrapeUrl, seriesValue } from "./support/metrics.ts"
+import { poll, pollPromise } from "./support/poll.ts"
 import { freePort } from "./support/ports.ts"
-import { startAppProcess, stopAppProcess, until } from "./support/processes.ts"
+import { startAppProcess, stopAppProcess } from "./support/processes.ts"
 import { throwawayRedis } from "./support/redis.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
@@ -112,11 +113,9 @@ const createTenant = (baseUrl: string, name: string, quota: { limit: number; win
     return { tenantId: body.tenant.id, apiKey: body.apiKey.key }
   })
 
-/** `value` of one sample of the Prometheus text, e.g. `rate_limit_decisions_total{policy="ip",outcome="allowed"}`. */
-const sample = (metrics: string, series: string): number | undefined => {
-  const line = metrics.split("\n").find((l) => l.startsWith(`${series} `))
-  return line === undefined ? undefined : Number(line.slice(series.length + 1))
-}
+/** The count of the rate limiter's decisions of one policy and outcome, in a scrape. */
+const decisions = (exposition: Exposition, policy: string, outcome: string) =>
+  seriesValue(exposition, "rate_limit_decisions_total", { policy, outcome })
 
 // ---------------------------------------------------------------------------------------------------------------
 // The header syntax and the store's window (TestClock)
@@ -216,10 +215,10 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         assert.isNull(reply.headers.get("ratelimit"), probe)
         assert.isNull(reply.headers.get("ratelimit-policy"), probe)
       }
-      const metrics = (yield* get(base, "/metrics")).text
-      assert.strictEqual(sample(metrics, 'rate_limit_decisions_total{policy="ip",outcome="allowed"}'), 3)
-      assert.strictEqual(sample(metrics, 'rate_limit_decisions_total{policy="ip",outcome="limited"}'), 3)
-      assert.strictEqual(sample(metrics, 'rate_limit_decisions_total{policy="tenant",outcome="allowed"}'), 0)
+      const metrics = yield* scrapeUrl(`${base}/metrics`)
+      assert.strictEqual(decisions(metrics, "ip", "allowed"), 3)
+      assert.strictEqual(decisions(metrics, "ip", "limited"), 3)
+      assert.strictEqual(decisions(metrics, "tenant", "allowed"), 0)
     }).pipe(Effect.scoped)
   )
 
@@ -255,9 +254,9 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
       assert.strictEqual(wrongKey.status, 401)
       assert.strictEqual(wrongKey.headers.get("ratelimit-policy"), '"ip";q=50;w=900')
 
-      const metrics = (yield* get(base, "/metrics")).text
-      assert.strictEqual(sample(metrics, 'rate_limit_decisions_total{policy="tenant",outcome="limited"}'), 1)
-      assert.strictEqual(sample(metrics, 'rate_limit_decisions_total{policy="tenant",outcome="allowed"}'), 3)
+      const metrics = yield* scrapeUrl(`${base}/metrics`)
+      assert.strictEqual(decisions(metrics, "tenant", "limited"), 1)
+      assert.strictEqual(decisions(metrics, "tenant", "allowed"), 3)
 
       // Raising the quota through the admin API applies within the key cache's lifetime (5 s).
       const patched = yield* Effect.promise(() =>
@@ -272,10 +271,12 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         windowSeconds: 60
       })
       const raised = yield* Effect.promise(() =>
-        until("the new quota to apply", 15_000, async () => {
-          const reply = await call(base, "/v1/endpoints", { bearer: small.apiKey })
-          return reply.headers.get("ratelimit-policy") === '"tenant";q=10;w=60' ? reply : undefined
-        })
+        pollPromise(
+          "the new quota to apply",
+          () => call(base, "/v1/endpoints", { bearer: small.apiKey }),
+          (reply) => reply.headers.get("ratelimit-policy") === '"tenant";q=10;w=60',
+          { timeoutMs: 15_000 }
+        )
       )
       assert.strictEqual(raised.status, 200)
 
@@ -372,7 +373,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
       assert.strictEqual((yield* get(base, "/v1/events", { bearer: madeUp(4) })).status, 429)
       const lookups = () =>
         spansOf(requests).filter((span) => span.name === "ApiKeyAuth.lookup" && span.status.code !== 2).length
-      const before = yield* pollUntil(lookups, (n) => n >= 6)
+      const before = yield* poll("six key lookups", Effect.sync(lookups), (n) => n >= 6)
       assert.strictEqual(before, 6, "the tenant's key and five made-up ones")
 
       // From now on made-up keys are refused without asking the database.
@@ -510,10 +511,10 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         // Probes never touch the store.
         assert.strictEqual((yield* get(deny.baseUrl, "/livez")).status, 200)
 
-        const allowMetrics = (yield* get(allow.baseUrl, "/metrics")).text
-        assert.strictEqual(sample(allowMetrics, 'rate_limit_decisions_total{policy="ip",outcome="store_error"}'), 6)
-        const denyMetrics = (yield* get(deny.baseUrl, "/metrics")).text
-        assert.strictEqual(sample(denyMetrics, 'rate_limit_decisions_total{policy="ip",outcome="store_error"}'), 3)
+        const allowMetrics = yield* scrapeUrl(`${allow.baseUrl}/metrics`)
+        assert.strictEqual(decisions(allowMetrics, "ip", "store_error"), 6)
+        const denyMetrics = yield* scrapeUrl(`${deny.baseUrl}/metrics`)
+        assert.strictEqual(decisions(denyMetrics, "ip", "store_error"), 3)
         for (const server of [allow, deny]) {
           const incidents = server.logs.filter((l) => l.includes("rate-limit store unavailable"))
           assert.strictEqual(incidents.length, 1, incidents.join("\n"))
@@ -523,10 +524,12 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         // Redis back (empty: nothing was persisted): the client reconnects and counting resumes, logged once.
         yield* throwawayRedis(port)
         const counted = yield* Effect.promise(() =>
-          until("the store to answer again", 20_000, async () => {
-            const reply = await call(allow.baseUrl, "/nope")
-            return reply.headers.get("ratelimit") === null ? undefined : reply
-          })
+          pollPromise(
+            "the store to answer again",
+            () => call(allow.baseUrl, "/nope"),
+            (reply) => reply.headers.get("ratelimit") !== null,
+            { timeoutMs: 20_000 }
+          )
         )
         assert.strictEqual(counted.status, 404)
         assert.strictEqual(remainingOf(counted), 2)

@@ -10,7 +10,8 @@ import type { DeliveryConfig } from "../services/AppConfig.ts"
 import { SecretBox } from "../services/SecretBox.ts"
 import { developmentKey, type EncryptionKey, type EncryptionKeyList } from "../src/domain/EncryptionKeys.ts"
 import { callUrl, problemBody, type WireResponse } from "./support/http.ts"
-import { answer, eventually, headerOf, makeReceiver, verifyHeaders } from "./support/receiver.ts"
+import { isDefined, poll } from "./support/poll.ts"
+import { answer, headerOf, makeReceiver, verifyHeaders } from "./support/receiver.ts"
 import { SharedDatabase, SharedDatabaseLive, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
 import { type RunningTestServer, startTestServer, TestServer } from "./support/testServer.ts"
@@ -432,9 +433,10 @@ layer(Shared, { excludeTestServices: true, timeout: "120 seconds" })("ENCRYPTION
           json: { type: "order.created", data: { orderId: "o_1" } }
         })
         expectStatus(published, 202)
-        const request = yield* eventually(
+        const request = yield* poll(
           "the webhook to arrive",
-          Effect.sync(() => receiver.requests[0])
+          Effect.sync(() => receiver.requests[0]),
+          isDefined
         )
         const read = secretOf(yield* on(rotated)(`/v1/endpoints/${s.endpointId}/secret`, { bearer: s.apiKey }))
         // Signed with the current and the previous secret (the rotation overlap), each verifying on its own.
@@ -491,12 +493,12 @@ layer(Shared, { excludeTestServices: true, timeout: "120 seconds" })("ENCRYPTION
           yield* at("/v1/events", { bearer: s.apiKey, json: { type: "order.created", data: {} } }),
           202
         ) as { event: { id: string } }
-        const delivery = yield* eventually(
+        const delivery = yield* poll(
           "the delivery to fail",
           at(`/v1/events/${published.event.id}/deliveries`, { bearer: s.apiKey }).pipe(
-            Effect.map((r) => (JSON.parse(r.text) as { data: Array<{ id: string; status: string }> }).data[0]),
-            Effect.map((d) => (d === undefined || d.status === "pending" ? undefined : d))
-          )
+            Effect.map((r) => (JSON.parse(r.text) as { data: Array<{ id: string; status: string }> }).data[0])
+          ),
+          (d): d is NonNullable<typeof d> => d !== undefined && d.status !== "pending"
         )
         assert.strictEqual(delivery.status, "failed")
         const detail = expectStatus(yield* at(`/v1/deliveries/${delivery.id}`, { bearer: s.apiKey }), 200) as {
@@ -528,9 +530,10 @@ layer(Shared, { excludeTestServices: true, timeout: "120 seconds" })("ENCRYPTION
           rotated
         )
         expectStatus(yield* at("/v1/events", { bearer: s.apiKey, json: { type: "order.created", data: {} } }), 202)
-        const request = yield* eventually(
+        const request = yield* poll(
           "the webhook to arrive",
-          Effect.sync(() => receiver.requests[0])
+          Effect.sync(() => receiver.requests[0]),
+          isDefined
         )
         new Webhook(rotated.secret).verify(request.body, verifyHeaders(request))
         assert.strictEqual(headerOf(request, "webhook-signature").split(" ").length, 1)

@@ -7,9 +7,10 @@ import { makeUrlPolicy, type Resolver, UrlPolicyLive, urlPolicyWith } from "../l
 import type { AppConfigShape, AppEnv } from "../services/AppConfig.ts"
 import { AppConfig } from "../services/AppConfig.ts"
 import { UrlPolicy, type UrlPolicyShape } from "../services/UrlPolicy.ts"
+import { settled } from "./support/deliveryApi.ts"
 import { apiClient, createTenant, errorPaths, expectProblem, request } from "./support/http.ts"
 import { outboundGet } from "./support/outbound.ts"
-import { answer, eventually, makeReceiver } from "./support/receiver.ts"
+import { answer, makeReceiver } from "./support/receiver.ts"
 import { TestServer, testServer, type WireResponse } from "./support/testServer.ts"
 
 /**
@@ -674,16 +675,11 @@ layer(
 )("deliveries in production: a destination refused at send time", (it) => {
   /** The one attempt of the delivery of `eventId`, once there is one. */
   const onlyAttempt = (api: Effect.Success<ReturnType<typeof apiClient>>, eventId: string) =>
-    eventually(
-      "the delivery was attempted",
-      Effect.gen(function* () {
-        const { data } = yield* api.deliveries.listForEvent({ params: { id: eventId } })
-        const delivery = data[0]
-        if (delivery === undefined || delivery.status === "pending") return undefined
-        const { attempts } = yield* api.deliveries.get({ params: { id: delivery.id } })
-        return { delivery, attempts }
-      }).pipe(Effect.orDie)
-    )
+    Effect.gen(function* () {
+      const delivery = yield* settled(api, eventId)
+      const { attempts } = yield* api.deliveries.get({ params: { id: delivery.id } })
+      return { delivery, attempts }
+    }).pipe(Effect.orDie)
 
   it.effect("a name that resolves to a private address after it was saved: blocked, with the uniform error", () =>
     Effect.gen(function* () {

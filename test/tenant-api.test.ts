@@ -1,12 +1,13 @@
 import { createHash } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
-import { Duration, Effect, Option, Redacted, Schedule } from "effect"
+import { Duration, Effect, Option, Redacted } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import { SqlClient } from "effect/sql"
 import { apiKeyCacheTtl } from "../layers/ApiKeyAuthLive.ts"
 import type { AppConfigShape } from "../services/AppConfig.ts"
 import { Api } from "../src/api/Api.ts"
+import { poll } from "./support/poll.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
 import { startTestServer, TestServer } from "./support/testServer.ts"
@@ -111,17 +112,6 @@ const tenantWithClient = (name: string) =>
   })
 
 const sha256Hex = (value: string) => createHash("sha256").update(value).digest("hex")
-
-/** Polls `check` (every 100 ms) until it holds, failing the test after `deadline`. */
-const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, deadline: Duration.Input = "10 seconds") =>
-  check.pipe(
-    Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("100 millis") }),
-    Effect.timeoutOrElse({
-      duration: deadline,
-      orElse: () =>
-        Effect.die(new Error(`condition not met within ${Duration.format(Duration.fromInputUnsafe(deadline))}`))
-    })
-  )
 
 const statusOf = (path: string, init: RequestInit) => Effect.map(send(path, init), (r) => r.status)
 
@@ -462,7 +452,12 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       const doomed = yield* admin.admin.createApiKey({ params: { id: created.tenant.id } })
       yield* admin.admin.revokeApiKey({ params: { id: doomed.id } })
       // Wait out the key cache for the revoked key (it was never looked up, but be safe).
-      yield* eventually(Effect.map(statusOf("/v1/endpoints", { headers: bearer(doomed.key) }), (s) => s === 401))
+      yield* poll(
+        "the revoked key to be refused",
+        statusOf("/v1/endpoints", { headers: bearer(doomed.key) }),
+        (s) => s === 401,
+        { intervalMs: 100 }
+      )
 
       const wellFormedUnknown = `ck_${"A".repeat(43)}`
       const credentials: ReadonlyArray<Record<string, string>> = [
@@ -539,7 +534,9 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       yield* admin.admin.revokeApiKey({ params: { id: created.apiKey.id } })
       const revokedAt = Date.now()
       // Documented bound: the key cache's lifetime (5 s). Poll with a 10 s deadline.
-      yield* eventually(Effect.map(listWith(created.apiKey.key), (status) => status === 401))
+      yield* poll("the revoked key to be refused", listWith(created.apiKey.key), (status) => status === 401, {
+        intervalMs: 100
+      })
       const tookMs = Date.now() - revokedAt
       assert.isAtMost(tookMs, Duration.toMillis(apiKeyCacheTtl) + 2_000, `revocation took ${tookMs} ms`)
 

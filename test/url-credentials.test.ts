@@ -3,7 +3,8 @@ import { Duration, Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { basicAuthTarget, maskUrlPassword } from "../src/domain/UrlCredentials.ts"
 import { createTenant, request } from "./support/http.ts"
-import { answer, eventually, makeReceiver } from "./support/receiver.ts"
+import { isDefined, poll } from "./support/poll.ts"
+import { answer, makeReceiver } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestServer } from "./support/testServer.ts"
 
@@ -82,9 +83,10 @@ layer(testServerWithSql({ config: { delivery, logLevel: "Debug" } }), { excludeT
           json: { type: "order.created", data: { n: 1 } }
         })
         assert.strictEqual(published.status, 202, published.text)
-        const received = yield* eventually(
+        const received = yield* poll(
           "the webhook to arrive",
-          Effect.sync(() => receiver.requests[0])
+          Effect.sync(() => receiver.requests[0]),
+          isDefined
         )
         // Nor in any log line (access lines, delivery logs at debug included).
         const { logs } = yield* TestServer

@@ -7,6 +7,7 @@ import { layer } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { afterAll, assert } from "vitest"
 import { packageRoot } from "../../layers/PackageInfo.ts"
+import { pollPromise } from "../support/poll.ts"
 import { freePort } from "../support/ports.ts"
 import { TestDatabase, TestDatabaseLive } from "../support/testDatabase.ts"
 
@@ -23,21 +24,8 @@ afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
 })
 
-/** Polls `check` every 200 ms until it returns a value or the deadline passes. */
-const poll = async <A>(what: string, deadlineMs: number, check: () => Promise<A | undefined>): Promise<A> => {
-  const until = Date.now() + deadlineMs
-  let lastError: unknown
-  while (Date.now() < until) {
-    try {
-      const value = await check()
-      if (value !== undefined) return value
-    } catch (error) {
-      lastError = error
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-  throw new Error(`timed out waiting for ${what}${lastError === undefined ? "" : `: ${String(lastError)}`}`)
-}
+/** Every 200 ms; a read that throws (a process still starting) counts as "not yet". */
+const patiently = (timeoutMs: number) => ({ timeoutMs, intervalMs: 200, retryOnError: true })
 
 const start = (command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv) => {
   const child = spawn(command, args, { cwd: packageRoot, env, stdio: ["ignore", "pipe", "pipe"] })
@@ -86,8 +74,14 @@ const scrapedByPrometheus = async (databaseUrl: string) => {
     DATABASE_URL: databaseUrl
   })
   const base = `http://127.0.0.1:${apiPort}`
-  await poll(`codex-api on ${base}\n${api.output()}`, 30_000, async () =>
-    (await fetch(`${base}/livez`)).ok ? true : undefined
+  await pollPromise(
+    `codex-api on ${base}`,
+    async () => (await fetch(`${base}/livez`)).ok,
+    (ok) => ok,
+    {
+      ...patiently(30_000),
+      show: (ok) => `${ok}\n${api.output()}`
+    }
   )
   for (let i = 0; i < 5; i++) await (await fetch(`${base}/livez`)).text()
   await (await fetch(`${base}/no/such/route`)).text()
@@ -129,11 +123,15 @@ const scrapedByPrometheus = async (databaseUrl: string) => {
     return (await response.json()) as QueryResponse
   }
 
-  const livez = await poll(`Prometheus to scrape codex-api\n${prometheus.output()}`, 60_000, async () => {
-    const result = await query('http_requests_total{job="codex-api",route="/livez"}')
-    const sample = result.data.result.find((r) => r.metric.status_code === "200" && r.metric.method === "GET")
-    return sample !== undefined && Number(sample.value[1]) >= 5 ? sample : undefined
-  })
+  const livez = await pollPromise(
+    "Prometheus to scrape codex-api",
+    async () => {
+      const result = await query('http_requests_total{job="codex-api",route="/livez"}')
+      return result.data.result.find((r) => r.metric.status_code === "200" && r.metric.method === "GET")
+    },
+    (sample): sample is NonNullable<typeof sample> => sample !== undefined && Number(sample.value[1]) >= 5,
+    { ...patiently(60_000), show: (sample) => `${JSON.stringify(sample)}\n${prometheus.output()}` }
+  )
   assert.strictEqual(livez.metric.__name__, "http_requests_total")
   assert.strictEqual(livez.metric.job, "codex-api")
 
@@ -158,12 +156,16 @@ const scrapedByPrometheus = async (databaseUrl: string) => {
   }
 
   // The shipped rules load and evaluate against the real series without errors.
-  const rules = await poll("every rule evaluated", 30_000, async () => {
-    const response = await fetch(`${promBase}/api/v1/rules`)
-    const body = (await response.json()) as RulesResponse
-    const all = body.data.groups.flatMap((g) => g.rules)
-    return all.length > 0 && all.every((r) => r.health === "ok") ? all : undefined
-  })
+  const rules = await pollPromise(
+    "every rule evaluated",
+    async () => {
+      const response = await fetch(`${promBase}/api/v1/rules`)
+      const body = (await response.json()) as RulesResponse
+      return body.data.groups.flatMap((g) => g.rules)
+    },
+    (all) => all.length > 0 && all.every((r) => r.health === "ok"),
+    patiently(30_000)
+  )
   assert.isAtLeast(rules.filter((r) => r.type === "alerting").length, 7)
   assert.isTrue(
     rules.filter((r) => r.type === "alerting").every((r) => r.state === "inactive"),

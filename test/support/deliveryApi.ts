@@ -1,7 +1,7 @@
 import { Duration, Effect, type Schema } from "effect"
 import type { DeliveryConfig } from "../../services/AppConfig.ts"
 import { apiClient, createTenant } from "./http.ts"
-import { eventually } from "./receiver.ts"
+import { poll } from "./poll.ts"
 
 /** Helpers for delivery tests that read state through the API (not SQL: see the PGlite note in sharedDatabase.ts). */
 
@@ -16,12 +16,11 @@ export const deliveryOf = (api: Api, eventId: string) =>
 
 /** Waits until the delivery of `eventId` is no longer pending; returns it. */
 export const settled = (api: Api, eventId: string, deadlineMs = 10_000) =>
-  eventually(
-    `delivery of ${eventId} settled`,
-    deliveryOf(api, eventId).pipe(
-      Effect.map((row) => (row === undefined || row.status === "pending" ? undefined : row))
-    ),
-    deadlineMs
+  poll(
+    `the delivery of ${eventId} to settle`,
+    deliveryOf(api, eventId),
+    (row): row is NonNullable<typeof row> => row !== undefined && row.status !== "pending",
+    { timeoutMs: deadlineMs }
   )
 
 /** A tenant with one endpoint at `url`; returns the API client, the endpoint id and its secret. */
