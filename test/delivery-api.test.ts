@@ -1,8 +1,9 @@
 import { assert, layer } from "@effect/vitest"
 import { Deferred, Duration, Effect } from "effect"
 import { deliveryOf, publish, settled, tenantWithEndpoint } from "./support/deliveryApi.ts"
-import { createTenant, expectProblem, request } from "./support/http.ts"
+import { createTenant, request } from "./support/http.ts"
 import { poll } from "./support/poll.ts"
+import { expectProblem } from "./support/problems.ts"
 import { answer, makeReceiver } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 

@@ -23,17 +23,10 @@ import {
   transitionKind
 } from "./support/addresses.ts"
 import { fastWorker } from "./support/deliveryApi.ts"
-import {
-  apiClient,
-  createTenant,
-  errorPaths,
-  expectProblem,
-  problemBody,
-  type RequestOptions,
-  request
-} from "./support/http.ts"
+import { apiClient, createTenant, type RequestOptions, request } from "./support/http.ts"
 import { jsonObjectSource } from "./support/jsonText.ts"
 import { isDefined, poll } from "./support/poll.ts"
+import { errorPaths, expectProblem, problemBody } from "./support/problems.ts"
 import { answer, headerOf, makeReceiver, type Receiver, verifyHeaders } from "./support/receiver.ts"
 import { TestServer, testServer, type WireResponse } from "./support/testServer.ts"
 

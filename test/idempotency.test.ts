@@ -9,8 +9,9 @@ import { IdempotencyStore } from "../services/IdempotencyStore.ts"
 import { SecretBox, SecretContext } from "../services/SecretBox.ts"
 import { bodyDigest, fingerprintOf, parseIdempotencyKey } from "../src/http/Idempotency.ts"
 import { parseConfig } from "./support/defaultConfig.ts"
-import { callUrl, createTenant, problemBody } from "./support/http.ts"
+import { callUrl, createTenant } from "./support/http.ts"
 import { poll, pollPromise } from "./support/poll.ts"
+import { expectProblem } from "./support/problems.ts"
 import { startAppProcess, stopAppProcess } from "./support/processes.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestServer } from "./support/testServer.ts"
@@ -51,11 +52,6 @@ const send = (path: string, options: Call = {}) =>
   })
 
 const isReplay = (reply: Reply) => reply.headers.get("idempotent-replayed") === "true"
-
-const expectProblem = (reply: Reply, status: number) => {
-  assert.strictEqual(reply.status, status, reply.text)
-  return problemBody({ status: reply.status, headers: reply.headers, text: reply.text })
-}
 
 const countFor = (table: "events" | "deliveries" | "endpoints", tenantId: string) =>
   Effect.gen(function* () {

@@ -2,8 +2,9 @@ import { assert, layer } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
 import { SqlClient } from "effect/sql"
 import { urlPolicyWith } from "../layers/UrlPolicyLive.ts"
-import { createTenant, expectProblem, request } from "./support/http.ts"
+import { createTenant, request } from "./support/http.ts"
 import { poll } from "./support/poll.ts"
+import { expectProblem } from "./support/problems.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 
 /**

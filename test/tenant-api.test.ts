@@ -8,6 +8,7 @@ import { apiKeyCacheTtl } from "../layers/ApiKeyAuthLive.ts"
 import type { AppConfigShape } from "../services/AppConfig.ts"
 import { Api } from "../src/api/Api.ts"
 import { poll } from "./support/poll.ts"
+import { expectProblem } from "./support/problems.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
 import { startTestServer, TestServer } from "./support/testServer.ts"
@@ -78,18 +79,6 @@ const jsonInit = (method: string, body: unknown, headers: Record<string, string>
   headers: { ...headers, "content-type": "application/json" },
   body: JSON.stringify(body)
 })
-
-/** Asserts an RFC 9457 problem with `status` and returns its members. */
-const expectProblem = (response: WireResponse, status: number): Record<string, unknown> => {
-  assert.strictEqual(response.status, status, response.text)
-  assert.strictEqual(response.headers.get("content-type"), "application/problem+json")
-  const body = JSON.parse(response.text) as Record<string, unknown>
-  assert.strictEqual(body.type, "about:blank")
-  assert.strictEqual(body.status, status)
-  assert.isString(body.title)
-  assert.isString(body.detail)
-  return body
-}
 
 const expectJson = (response: WireResponse, status: number): unknown => {
   assert.strictEqual(response.status, status, response.text)
