@@ -3,8 +3,9 @@ import { assert, layer } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware } from "effect/http-api"
 import { SqlError } from "effect/sql"
+import { request } from "./support/http.ts"
 import { expectProblem } from "./support/problems.ts"
-import { send, TestServer, testServer } from "./support/testServer.ts"
+import { TestServer, testServer } from "./support/testServer.ts"
 
 /**
  * The real server with a test-only API mounted beside the main one: the main API has no JSON-body endpoint yet, and
@@ -53,7 +54,7 @@ const TestRoutes = HttpApiBuilder.layer(TestApi).pipe(
 const bodyLimitBytes = 256
 
 const postJson = (path: string, body: string, contentType = "application/json") =>
-  send(path, { method: "POST", headers: { "content-type": contentType }, body })
+  request(path, { method: "POST", contentType, raw: body })
 
 interface ProblemIssue {
   readonly path: ReadonlyArray<string | number>
@@ -94,13 +95,13 @@ layer(testServer({ config: { bodyLimitBytes }, extraRoutes: TestRoutes }), { exc
         const echo = yield* postJson("/test/echo", JSON.stringify({ name: "a", count: 2 }))
         assert.strictEqual(echo.status, 200)
         assert.deepStrictEqual(JSON.parse(echo.text), { name: "a", count: 2 })
-        assert.strictEqual((yield* send("/livez")).status, 200)
+        assert.strictEqual((yield* request("/livez")).status, 200)
       })
     )
 
     it.effect("unknown path: 404 naming the method and path, without the query string", () =>
       Effect.gen(function* () {
-        const body = expectProblem(yield* send("/no/such/route?token=secret"), 404, withheld)
+        const body = expectProblem(yield* request("/no/such/route?token=secret"), 404, withheld)
         assert.strictEqual(body.title, "Not Found")
         assert.strictEqual(body.detail, "No route matches GET /no/such/route.")
       })
@@ -119,18 +120,18 @@ layer(testServer({ config: { bodyLimitBytes }, extraRoutes: TestRoutes }), { exc
           ["OPTIONS", "/admin/tenants", "GET, HEAD, POST"]
         ]
         for (const [method, path, allow] of cases) {
-          const response = yield* send(path, { method })
+          const response = yield* request(path, { method })
           const problem = expectProblem(response, 405, withheld)
           assert.strictEqual(problem.title, "Method Not Allowed", path)
           assert.strictEqual(response.headers.get("allow"), allow, `${method} ${path}`)
           assert.include(String(problem.detail), `${method} is not allowed on`)
         }
         // A path nobody serves is still a 404, for any method.
-        const get = expectProblem(yield* send("/test/nope"), 404, withheld)
+        const get = expectProblem(yield* request("/test/nope"), 404, withheld)
         assert.strictEqual(get.detail, "No route matches GET /test/nope.")
-        const del = expectProblem(yield* send("/v1/nothing-here", { method: "DELETE" }), 404, withheld)
+        const del = expectProblem(yield* request("/v1/nothing-here", { method: "DELETE" }), 404, withheld)
         assert.strictEqual(del.detail, "No route matches DELETE /v1/nothing-here.")
-        assert.isNull((yield* send("/v1/nothing-here", { method: "DELETE" })).headers.get("allow"))
+        assert.isNull((yield* request("/v1/nothing-here", { method: "DELETE" })).headers.get("allow"))
       })
     )
 
@@ -188,12 +189,7 @@ layer(testServer({ config: { bodyLimitBytes }, extraRoutes: TestRoutes }), { exc
         assert.strictEqual(body.title, "Payload Too Large")
         assert.strictEqual(body.detail, `The request body exceeds the limit of ${bodyLimitBytes} bytes.`)
         // Without a Content-Length (chunked), the limit is enforced while reading.
-        const chunked = yield* send("/test/echo", {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: new Blob([big]).stream(),
-          duplex: "half"
-        })
+        const chunked = yield* request("/test/echo", { method: "POST", raw: new Blob([big]).stream() })
         expectProblem(chunked, 413, withheld)
         // Just under the limit still goes through.
         const fits = JSON.stringify({ name: "x".repeat(bodyLimitBytes - 40), count: 1 })
@@ -214,7 +210,7 @@ layer(testServer({ config: { bodyLimitBytes }, extraRoutes: TestRoutes }), { exc
     it.effect("client errors are not logged as errors", () =>
       Effect.gen(function* () {
         const mark = yield* logMark
-        yield* send("/nope")
+        yield* request("/nope")
         yield* postJson("/test/echo", "{")
         yield* postJson("/test/echo", JSON.stringify({ name: "", count: 1 }))
         yield* postJson("/test/echo", "x", "text/plain")
@@ -225,7 +221,7 @@ layer(testServer({ config: { bodyLimitBytes }, extraRoutes: TestRoutes }), { exc
     it.effect("a defect: generic 500 problem for the client, logged once with its stack", () =>
       Effect.gen(function* () {
         const mark = yield* logMark
-        const response = yield* send("/test/defect")
+        const response = yield* request("/test/defect")
         const body = expectProblem(response, 500, withheld)
         assert.strictEqual(body.title, "Internal Server Error")
         assert.strictEqual(body.detail, "An unexpected error occurred.")
@@ -245,22 +241,22 @@ layer(testServer({ config: { bodyLimitBytes }, extraRoutes: TestRoutes }), { exc
       Effect.gen(function* () {
         for (const code of ["57P01", "57P02", "57P03"]) {
           const mark = yield* logMark
-          const response = yield* send(`/test/sql-state/${code}`)
+          const response = yield* request(`/test/sql-state/${code}`)
           const body = expectProblem(response, 503, withheld)
           assert.strictEqual(body.title, "Service Unavailable")
           assert.strictEqual(response.headers.get("retry-after"), "5")
           assert.deepStrictEqual(yield* errorLogsSince(mark), [], "an outage is a warning, not a logged defect")
         }
         // Any other unclassified database error is still a bug: 500.
-        expectProblem(yield* send("/test/sql-state/XX000"), 500, withheld)
+        expectProblem(yield* request("/test/sql-state/XX000"), 500, withheld)
       })
     )
 
     it.effect("the server still answers normally after all of the above", () =>
       Effect.gen(function* () {
-        yield* send("/test/defect")
+        yield* request("/test/defect")
         yield* postJson("/test/echo", "x".repeat(bodyLimitBytes * 2))
-        const livez = yield* send("/livez")
+        const livez = yield* request("/livez")
         assert.strictEqual(livez.status, 200)
         assert.deepStrictEqual(JSON.parse(livez.text), { status: "pass" })
         const echo = yield* postJson("/test/echo", JSON.stringify({ name: "again", count: 3 }))

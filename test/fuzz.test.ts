@@ -23,12 +23,12 @@ import {
   transitionKind
 } from "./support/addresses.ts"
 import { fastWorker } from "./support/deliveryApi.ts"
-import { apiClient, createTenant, type RequestOptions, request } from "./support/http.ts"
+import { apiClient, createTenant, type RequestOptions, request, type WireResponse } from "./support/http.ts"
 import { jsonObjectSource } from "./support/jsonText.ts"
 import { isDefined, poll } from "./support/poll.ts"
 import { errorPaths, expectProblem, problemBody } from "./support/problems.ts"
 import { answer, headerOf, makeReceiver, type Receiver, verifyHeaders } from "./support/receiver.ts"
-import { TestServer, testServer, type WireResponse } from "./support/testServer.ts"
+import { TestServer, testServer } from "./support/testServer.ts"
 
 /**
  * Generated bodies against every write endpoint: no input may produce a 5xx or a hang (each request is aborted after
@@ -1097,8 +1097,8 @@ class ProductionFixture extends Context.Service<ProductionFixture, FixtureShape>
 const ProductionFixtureLive = Layer.effect(
   ProductionFixture,
   Effect.gen(function* () {
-    const tenant = yield* createTenant("Fuzz production tenant", productionAdminToken)
-    const other = yield* createTenant("Fuzz production neighbour", productionAdminToken)
+    const tenant = yield* createTenant("Fuzz production tenant", { adminToken: productionAdminToken })
+    const other = yield* createTenant("Fuzz production neighbour", { adminToken: productionAdminToken })
     const endpoint = (apiKey: string) =>
       Effect.map(request("/v1/endpoints", { bearer: apiKey, json: { url: "https://93.184.216.34/hook" } }), (r) => {
         assert.strictEqual(r.status, 201, r.text)

@@ -8,7 +8,7 @@ import { RateLimitTest } from "../layers/RateLimitLive.ts"
 import type { RateLimitConfig } from "../services/AppConfig.ts"
 import { RateLimit } from "../services/RateLimit.ts"
 import { policyHeader, quotaExceededType, reducedCapacityType, stateHeader } from "../src/http/RateLimit.ts"
-import { callUrl } from "./support/http.ts"
+import { callUrl, createTenantAt, type RequestOptions, requestAt, type WireResponse } from "./support/http.ts"
 import { inMemoryTracing, type OtlpRequest, spansOf } from "./support/inMemoryTracing.ts"
 import { type Exposition, scrapeUrl, seriesValue } from "./support/metrics.ts"
 import { poll, pollPromise } from "./support/poll.ts"
@@ -24,28 +24,10 @@ import { startTestServer, TestServer } from "./support/testServer.ts"
 // Helpers
 // ---------------------------------------------------------------------------------------------------------------
 
-interface Reply {
-  readonly status: number
-  readonly headers: Headers
-  readonly text: string
-}
+type Reply = WireResponse
 
-interface Call {
-  readonly method?: string
-  readonly bearer?: string
-  readonly json?: unknown
-  readonly forwardedFor?: string
-}
-
-const call = (baseUrl: string, path: string, options: Call = {}): Promise<Reply> =>
-  callUrl(baseUrl, path, {
-    method: options.method,
-    bearer: options.bearer,
-    json: options.json,
-    headers: options.forwardedFor === undefined ? [] : [["x-forwarded-for", options.forwardedFor]]
-  })
-
-const get = (baseUrl: string, path: string, options: Call = {}) => Effect.promise(() => call(baseUrl, path, options))
+/** A request from `ip`, as a proxy in front of the server says. */
+const from = (ip: string): RequestOptions => ({ headers: { "x-forwarded-for": ip } })
 
 /** A GET with its path sent exactly as written (fetch would normalise `/./`, and a URL object may re-encode). */
 const rawGet = (baseUrl: string, path: string, bearer?: string) =>
@@ -100,19 +82,6 @@ const remainingOf = (reply: Reply) => Number(parseItem(reply.headers.get("rateli
 const resetOf = (reply: Reply) => Number(parseItem(reply.headers.get("ratelimit")).t)
 
 const rateLimit = (overrides: Partial<RateLimitConfig>): RateLimitConfig => ({ ...testRateLimit, ...overrides })
-
-/** A tenant with its own quota (or the default with `null`), through the admin API. */
-const createTenant = (baseUrl: string, name: string, quota: { limit: number; windowSeconds: number } | null) =>
-  Effect.promise(async () => {
-    const reply = await call(baseUrl, "/admin/tenants", { json: { name, rateLimit: quota } })
-    assert.strictEqual(reply.status, 201, reply.text)
-    const body = JSON.parse(reply.text) as {
-      readonly tenant: { readonly id: string; readonly rateLimit: unknown }
-      readonly apiKey: { readonly key: string }
-    }
-    assert.deepStrictEqual(body.tenant.rateLimit, quota)
-    return { tenantId: body.tenant.id, apiKey: body.apiKey.key }
-  })
 
 /** The count of the rate limiter's decisions of one policy and outcome, in a scrape. */
 const decisions = (exposition: Exposition, policy: string, outcome: string) =>
@@ -175,7 +144,11 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
       })
       const base = server.baseUrl
       // An unknown route: the router answers it on the error channel, and it is limited all the same.
-      const replies = [yield* get(base, "/nope"), yield* get(base, "/nope"), yield* get(base, "/openapi.json")]
+      const replies = [
+        yield* requestAt(base, "/nope"),
+        yield* requestAt(base, "/nope"),
+        yield* requestAt(base, "/openapi.json")
+      ]
       assert.deepStrictEqual(
         replies.map((r) => r.status),
         [404, 404, 200]
@@ -189,7 +162,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         assert.isAtLeast(resetOf(reply), expected - 10)
       })
 
-      const refused = yield* get(base, "/openapi.json")
+      const refused = yield* requestAt(base, "/openapi.json")
       expectProblem(refused, 429, { type: quotaExceededType })
       const retryAfter = Number(refused.headers.get("retry-after"))
       assert.isAtLeast(retryAfter, 50)
@@ -205,11 +178,11 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         .find((l) => l.requestId === refused.headers.get("x-request-id"))
       assert.strictEqual(accessLine?.status, 429)
       // Unauthenticated /v1 and /admin count against the same IP quota.
-      assert.strictEqual((yield* get(base, "/v1/events")).status, 429)
-      assert.strictEqual((yield* get(base, "/admin/tenants")).status, 429)
+      assert.strictEqual((yield* requestAt(base, "/v1/events")).status, 429)
+      assert.strictEqual((yield* requestAt(base, "/admin/tenants")).status, 429)
 
       for (const probe of ["/livez", "/readyz", "/healthz", "/metrics"]) {
-        const reply = yield* get(base, probe)
+        const reply = yield* requestAt(base, probe)
         assert.strictEqual(reply.status, 200, probe)
         assert.isNull(reply.headers.get("ratelimit"), probe)
         assert.isNull(reply.headers.get("ratelimit-policy"), probe)
@@ -227,29 +200,29 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         config: { rateLimit: rateLimit({ max: 50, window: Duration.minutes(15) }) }
       })
       const base = server.baseUrl
-      const small = yield* createTenant(base, "RL small", { limit: 2, windowSeconds: 60 })
-      const regular = yield* createTenant(base, "RL default", null)
+      const small = yield* createTenantAt(base, "RL small", { rateLimit: { limit: 2, windowSeconds: 60 } })
+      const regular = yield* createTenantAt(base, "RL default", { rateLimit: null })
 
-      const first = yield* get(base, "/v1/endpoints", { bearer: small.apiKey })
-      const second = yield* get(base, "/v1/events", { bearer: small.apiKey })
+      const first = yield* requestAt(base, "/v1/endpoints", { bearer: small.apiKey })
+      const second = yield* requestAt(base, "/v1/events", { bearer: small.apiKey })
       assert.deepStrictEqual([first.status, second.status], [200, 200])
       assert.strictEqual(first.headers.get("ratelimit-policy"), '"tenant";q=2;w=60')
       assert.deepStrictEqual([remainingOf(first), remainingOf(second)], [1, 0])
-      const refused = yield* get(base, "/v1/endpoints", { bearer: small.apiKey })
+      const refused = yield* requestAt(base, "/v1/endpoints", { bearer: small.apiKey })
       assert.strictEqual(refused.status, 429)
       problemBody(refused, { type: quotaExceededType })
       assert.isAtLeast(Number(refused.headers.get("retry-after")), 1)
 
       // Another tenant, on the default quota, from the same IP, is unaffected; so is the admin API (IP quota).
-      const other = yield* get(base, "/v1/endpoints", { bearer: regular.apiKey })
+      const other = yield* requestAt(base, "/v1/endpoints", { bearer: regular.apiKey })
       assert.strictEqual(other.status, 200)
       assert.strictEqual(other.headers.get("ratelimit-policy"), '"tenant";q=50;w=900')
       assert.strictEqual(remainingOf(other), 49)
-      const admin = yield* get(base, "/admin/tenants")
+      const admin = yield* requestAt(base, "/admin/tenants")
       assert.strictEqual(admin.status, 200)
       assert.strictEqual(admin.headers.get("ratelimit-policy"), '"ip";q=50;w=900')
       // A wrong key on /v1 is an unauthenticated request: the IP's quota, then 401.
-      const wrongKey = yield* get(base, "/v1/endpoints", { bearer: `ck_${"x".repeat(43)}` })
+      const wrongKey = yield* requestAt(base, "/v1/endpoints", { bearer: `ck_${"x".repeat(43)}` })
       assert.strictEqual(wrongKey.status, 401)
       assert.strictEqual(wrongKey.headers.get("ratelimit-policy"), '"ip";q=50;w=900')
 
@@ -259,7 +232,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
 
       // Raising the quota through the admin API applies within the key cache's lifetime (5 s).
       const patched = yield* Effect.promise(() =>
-        call(base, `/admin/tenants/${small.tenantId}`, {
+        callUrl(base, `/admin/tenants/${small.tenantId}`, {
           method: "PATCH",
           json: { rateLimit: { limit: 10, windowSeconds: 60 } }
         })
@@ -272,7 +245,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
       const raised = yield* Effect.promise(() =>
         pollPromise(
           "the new quota to apply",
-          () => call(base, "/v1/endpoints", { bearer: small.apiKey }),
+          () => callUrl(base, "/v1/endpoints", { bearer: small.apiKey }),
           (reply) => reply.headers.get("ratelimit-policy") === '"tenant";q=10;w=60',
           { timeoutMs: 15_000 }
         )
@@ -281,19 +254,19 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
 
       // null returns the tenant to the default; nonsense is a 400 problem, not a 500.
       const reset = yield* Effect.promise(() =>
-        call(base, `/admin/tenants/${small.tenantId}`, { method: "PATCH", json: { rateLimit: null } })
+        callUrl(base, `/admin/tenants/${small.tenantId}`, { method: "PATCH", json: { rateLimit: null } })
       )
       assert.strictEqual(reset.status, 200, reset.text)
       assert.isNull((JSON.parse(reset.text) as { rateLimit: unknown }).rateLimit)
       // A rename leaves the quota alone; an unknown tenant is a 404 problem.
       yield* Effect.promise(() =>
-        call(base, `/admin/tenants/${regular.tenantId}`, {
+        callUrl(base, `/admin/tenants/${regular.tenantId}`, {
           method: "PATCH",
           json: { rateLimit: { limit: 7, windowSeconds: 70 } }
         })
       )
       const renamed = yield* Effect.promise(() =>
-        call(base, `/admin/tenants/${regular.tenantId}`, { method: "PATCH", json: { name: "RL renamed" } })
+        callUrl(base, `/admin/tenants/${regular.tenantId}`, { method: "PATCH", json: { name: "RL renamed" } })
       )
       assert.deepStrictEqual(JSON.parse(renamed.text), {
         id: regular.tenantId,
@@ -302,12 +275,12 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         createdAt: (JSON.parse(renamed.text) as { createdAt: string }).createdAt
       })
       const missing = yield* Effect.promise(() =>
-        call(base, "/admin/tenants/ten_01JD0000000000000000000000", { method: "PATCH", json: { name: "x" } })
+        callUrl(base, "/admin/tenants/ten_01JD0000000000000000000000", { method: "PATCH", json: { name: "x" } })
       )
       expectProblem(missing, 404)
       for (const rateLimit of [{ limit: 0, windowSeconds: 60 }, { limit: 5 }, { limit: 1.5, windowSeconds: 1 }, "x"]) {
         const bad = yield* Effect.promise(() =>
-          call(base, `/admin/tenants/${small.tenantId}`, { method: "PATCH", json: { rateLimit } })
+          callUrl(base, `/admin/tenants/${small.tenantId}`, { method: "PATCH", json: { rateLimit } })
         )
         expectProblem(bad, 400)
       }
@@ -320,7 +293,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         config: { rateLimit: rateLimit({ max: 1000, window: Duration.minutes(15) }) }
       })
       const base = server.baseUrl
-      const tenant = yield* createTenant(base, "RL spellings", { limit: 3, windowSeconds: 60 })
+      const tenant = yield* createTenantAt(base, "RL spellings", { rateLimit: { limit: 3, windowSeconds: 60 } })
       const counted = [
         yield* rawGet(base, "/v1/events", tenant.apiKey),
         yield* rawGet(base, "/V1/events", tenant.apiKey),
@@ -358,16 +331,16 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
       })
       const base = server.baseUrl
       // One admin call (IP quota: 1 of 5), and the tenant's key seen valid once.
-      const tenant = yield* createTenant(base, "RL known key", { limit: 100, windowSeconds: 60 })
-      assert.strictEqual((yield* get(base, "/v1/events", { bearer: tenant.apiKey })).status, 200)
+      const tenant = yield* createTenantAt(base, "RL known key", { rateLimit: { limit: 100, windowSeconds: 60 } })
+      assert.strictEqual((yield* requestAt(base, "/v1/events", { bearer: tenant.apiKey })).status, 200)
       const madeUp = (i: number) => `ck_${String(i).padStart(43, "x")}`
       // Four made-up keys: looked up, unknown, 401 on the IP's quota (2..5 of 5).
       for (let i = 0; i < 4; i++) {
-        const reply = yield* get(base, "/v1/events", { bearer: madeUp(i) })
+        const reply = yield* requestAt(base, "/v1/events", { bearer: madeUp(i) })
         assert.strictEqual(reply.status, 401, reply.text)
       }
       // The quota is used up: the next one is refused, once more after a lookup.
-      assert.strictEqual((yield* get(base, "/v1/events", { bearer: madeUp(4) })).status, 429)
+      assert.strictEqual((yield* requestAt(base, "/v1/events", { bearer: madeUp(4) })).status, 429)
       const lookups = () =>
         spansOf(requests).filter((span) => span.name === "ApiKeyAuth.lookup" && span.status.code !== 2).length
       const before = yield* poll("six key lookups", Effect.sync(lookups), (n) => n >= 6)
@@ -375,12 +348,12 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
 
       // From now on made-up keys are refused without asking the database.
       for (let i = 5; i < 55; i++) {
-        const reply = yield* get(base, "/v1/events", { bearer: madeUp(i) })
+        const reply = yield* requestAt(base, "/v1/events", { bearer: madeUp(i) })
         assert.strictEqual(reply.status, 429)
         assert.strictEqual(reply.headers.get("ratelimit-policy"), '"ip";q=5;w=900')
       }
       // The tenant from the same address is not the address: its own quota, served.
-      const served = yield* get(base, "/v1/events", { bearer: tenant.apiKey })
+      const served = yield* requestAt(base, "/v1/events", { bearer: tenant.apiKey })
       assert.strictEqual(served.status, 200)
       assert.strictEqual(served.headers.get("ratelimit-policy"), '"tenant";q=100;w=60')
       // Spans are exported every 20 ms; the shutdown flushes the rest.
@@ -393,7 +366,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
     Effect.gen(function* () {
       const server = yield* startTestServer({ config: { rateLimit: rateLimit({ enabled: false, max: 1 }) } })
       for (let i = 0; i < 3; i++) {
-        const reply = yield* get(server.baseUrl, "/nope")
+        const reply = yield* requestAt(server.baseUrl, "/nope")
         assert.strictEqual(reply.status, 404)
         assert.isNull(reply.headers.get("ratelimit-policy"))
         assert.isNull(reply.headers.get("ratelimit"))
@@ -406,9 +379,9 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
       const server = yield* startTestServer({ config: { rateLimit: rateLimit({ max: 2 }) } })
       const base = server.baseUrl
       const replies = [
-        yield* get(base, "/nope", { forwardedFor: "203.0.113.1" }),
-        yield* get(base, "/nope", { forwardedFor: "203.0.113.2" }),
-        yield* get(base, "/nope", { forwardedFor: "203.0.113.3, 198.51.100.9" })
+        yield* requestAt(base, "/nope", from("203.0.113.1")),
+        yield* requestAt(base, "/nope", from("203.0.113.2")),
+        yield* requestAt(base, "/nope", from("203.0.113.3, 198.51.100.9"))
       ]
       assert.deepStrictEqual(
         replies.map((r) => r.status),
@@ -436,7 +409,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
           "203.0.113.1",
           "203.0.113.2"
         ],
-        (forwardedFor) => get(base, "/nope", { forwardedFor })
+        (forwardedFor) => requestAt(base, "/nope", from(forwardedFor))
       )).map((r) => r.status)
       assert.deepStrictEqual(statuses, [404, 404, 429, 404])
       const clientIps = server.logs
@@ -459,16 +432,16 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         "2001:db8:aa:bbff::ffff",
         "2001:db8:aa:bb42::9"
       ]
-      const statuses = (yield* Effect.forEach(sameSlash56, (ip) => get(base, "/nope", { forwardedFor: ip }))).map(
+      const statuses = (yield* Effect.forEach(sameSlash56, (ip) => requestAt(base, "/nope", from(ip)))).map(
         (r) => r.status
       )
       assert.deepStrictEqual(statuses, [404, 404, 404, 429])
       // The neighbouring /56 is another subscriber.
-      assert.strictEqual((yield* get(base, "/nope", { forwardedFor: "2001:db8:aa:bc00::1" })).status, 404)
+      assert.strictEqual((yield* requestAt(base, "/nope", from("2001:db8:aa:bc00::1"))).status, 404)
 
       const mapped = (yield* Effect.forEach(
         ["198.51.100.7", "::ffff:198.51.100.7", "::ffff:c633:6407", "198.51.100.7"],
-        (ip) => get(base, "/nope", { forwardedFor: ip })
+        (ip) => requestAt(base, "/nope", from(ip))
       )).map((r) => r.status)
       assert.deepStrictEqual(mapped, [404, 404, 404, 429])
     }).pipe(Effect.scoped)
@@ -488,25 +461,25 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
           config: { rateLimit: rateLimit({ max: 3, store: "redis", redisUrl, onStoreError: "deny" }) }
         })
         // Both servers count in the same Redis (both see this process as 127.0.0.1).
-        assert.strictEqual(remainingOf(yield* get(allow.baseUrl, "/nope")), 2)
-        assert.strictEqual(remainingOf(yield* get(deny.baseUrl, "/nope")), 1)
+        assert.strictEqual(remainingOf(yield* requestAt(allow.baseUrl, "/nope")), 2)
+        assert.strictEqual(remainingOf(yield* requestAt(deny.baseUrl, "/nope")), 1)
 
         yield* Effect.promise(redis.kill)
 
         for (let i = 0; i < 6; i++) {
-          const reply = yield* get(allow.baseUrl, "/nope")
+          const reply = yield* requestAt(allow.baseUrl, "/nope")
           assert.strictEqual(reply.status, 404, reply.text)
           assert.strictEqual(reply.headers.get("ratelimit-policy"), '"ip";q=3;w=900')
           assert.isNull(reply.headers.get("ratelimit"), "no count to report")
         }
         for (let i = 0; i < 3; i++) {
-          const reply = yield* get(deny.baseUrl, "/nope")
+          const reply = yield* requestAt(deny.baseUrl, "/nope")
           assert.strictEqual(reply.status, 503, reply.text)
           problemBody(reply, { type: reducedCapacityType })
           assert.strictEqual(reply.headers.get("retry-after"), "5")
         }
         // Probes never touch the store.
-        assert.strictEqual((yield* get(deny.baseUrl, "/livez")).status, 200)
+        assert.strictEqual((yield* requestAt(deny.baseUrl, "/livez")).status, 200)
 
         const allowMetrics = yield* scrapeUrl(`${allow.baseUrl}/metrics`)
         assert.strictEqual(decisions(allowMetrics, "ip", "store_error"), 6)
@@ -523,7 +496,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         const counted = yield* Effect.promise(() =>
           pollPromise(
             "the store to answer again",
-            () => call(allow.baseUrl, "/nope"),
+            () => callUrl(allow.baseUrl, "/nope"),
             (reply) => reply.headers.get("ratelimit") !== null,
             { timeoutMs: 20_000 }
           )
@@ -569,7 +542,7 @@ layer(TestDatabaseLive)("the default quota of a server process, per APP_ENV", (i
     () =>
       Effect.gen(function* () {
         const app = yield* startOn({ APP_ENV: "development" })
-        const reply = yield* get(app.ready, "/docs")
+        const reply = yield* requestAt(app.ready, "/docs")
         assert.strictEqual(reply.headers.get("ratelimit-policy"), '"ip";q=10000;w=900')
         assert.strictEqual(remainingOf(reply), 9999)
         const line = quotaLine(app)
@@ -588,7 +561,7 @@ layer(TestDatabaseLive)("the default quota of a server process, per APP_ENV", (i
       () =>
         Effect.gen(function* () {
           const app = yield* startOn({ APP_ENV: appEnv })
-          const reply = yield* get(app.ready, "/docs")
+          const reply = yield* requestAt(app.ready, "/docs")
           assert.strictEqual(reply.headers.get("ratelimit-policy"), '"ip";q=100;w=900')
           assert.strictEqual(remainingOf(reply), 99)
           assert.strictEqual(quotaLine(app)?.message, "rate limiting: 100 requests per 15m per tenant or client IP")
@@ -602,7 +575,7 @@ layer(TestDatabaseLive)("the default quota of a server process, per APP_ENV", (i
     () =>
       Effect.gen(function* () {
         const app = yield* startOn({ APP_ENV: "development", RATE_LIMIT_MAX: "100" })
-        const reply = yield* get(app.ready, "/docs")
+        const reply = yield* requestAt(app.ready, "/docs")
         assert.strictEqual(reply.headers.get("ratelimit-policy"), '"ip";q=100;w=900')
         assert.strictEqual(quotaLine(app)?.message, "rate limiting: 100 requests per 15m per tenant or client IP")
       }).pipe(Effect.scoped),
@@ -624,11 +597,13 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
             Effect.promise(() => Promise.all([startApp(shared.url, env), startApp(shared.url, env)])),
             (apps) => Effect.forEach(apps, stopApp, { discard: true })
           )
-          const tenant = yield* createTenant(server.baseUrl, "RL two processes", { limit: 30, windowSeconds: 600 })
+          const tenant = yield* createTenantAt(server.baseUrl, "RL two processes", {
+            rateLimit: { limit: 30, windowSeconds: 600 }
+          })
           const replies = yield* Effect.promise(() =>
             Promise.all(
               Array.from({ length: 120 }, (_, i) =>
-                call(apps[i % 2]?.ready ?? "", "/v1/endpoints", { bearer: tenant.apiKey })
+                callUrl(apps[i % 2]?.ready ?? "", "/v1/endpoints", { bearer: tenant.apiKey })
               )
             )
           )

@@ -8,11 +8,11 @@ import type { AppConfigShape, AppEnv } from "../services/AppConfig.ts"
 import { AppConfig } from "../services/AppConfig.ts"
 import { UrlPolicy, type UrlPolicyShape } from "../services/UrlPolicy.ts"
 import { settled } from "./support/deliveryApi.ts"
-import { apiClient, createTenant, request } from "./support/http.ts"
+import { apiClient, createTenant, request, type WireResponse } from "./support/http.ts"
 import { outboundGet } from "./support/outbound.ts"
 import { errorPaths, expectProblem } from "./support/problems.ts"
 import { answer, makeReceiver } from "./support/receiver.ts"
-import { TestServer, testServer, type WireResponse } from "./support/testServer.ts"
+import { TestServer, testServer } from "./support/testServer.ts"
 
 /**
  * The SSRF guard and URL rules for webhook endpoints. Nothing here connects anywhere: IP literals are judged without
@@ -362,7 +362,7 @@ describe("the outbound client's connect-time port check", () => {
 
 const adminToken = "ssrf-test-admin-token"
 
-const tenantKey = (token?: string) => Effect.map(createTenant("SSRF tenant", token), (t) => t.apiKey)
+const tenantKey = (token?: string) => Effect.map(createTenant("SSRF tenant", { adminToken: token }), (t) => t.apiKey)
 
 const createEndpoint = (key: string, body: Record<string, unknown>) =>
   request("/v1/endpoints", { bearer: key, json: body })

@@ -1,4 +1,5 @@
 import { assert } from "@effect/vitest"
+import { quotaExceededType } from "../../src/http/RateLimit.ts"
 
 /**
  * Asserting RFC 9457 problem details on the wire: every error answer of the API is an `application/problem+json`
@@ -17,7 +18,10 @@ export interface ProblemResponse {
 }
 
 export interface ProblemExpectation {
-  /** The `type` member. Default `about:blank`: every problem but the rate limiter's IANA-registered two. */
+  /**
+   * The `type` member. Default `about:blank`, or for a 429 the quota-exceeded type: only the rate limiter answers
+   * 429, and it uses the IANA-registered types (the other, reduced capacity, a 503 a test names itself).
+   */
   readonly type?: string
   /** Strings that must not reach the client (a defect's message, a secret the request carried). */
   readonly withholds?: ReadonlyArray<string>
@@ -45,7 +49,8 @@ export const problemBody = (
   assert.strictEqual(response.headers.get("content-type"), "application/problem+json", response.text)
   const body = JSON.parse(response.text) as Record<string, unknown>
   assert.strictEqual(body.status, response.status, response.text)
-  assert.strictEqual(body.type, expectation.type ?? "about:blank", response.text)
+  const type = expectation.type ?? (response.status === 429 ? quotaExceededType : "about:blank")
+  assert.strictEqual(body.type, type, response.text)
   assert.isString(body.title)
   assert.isNotEmpty(body.title)
   assert.isString(body.detail)
