@@ -3,8 +3,8 @@ import { ConfigProvider, Duration, Effect, Option, Redacted } from "effect"
 import { appConfig } from "../layers/AppConfigLive.ts"
 import { parseDurationText } from "../src/domain/DurationText.ts"
 import { describeStartupFailure } from "../src/StartupError.ts"
+import { appProcess } from "./support/apps.ts"
 import { isDefined, pollPromise } from "./support/poll.ts"
-import { startAppProcess, stopAppProcess } from "./support/processes.ts"
 import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
 
 /**
@@ -188,22 +188,17 @@ layer(TestDatabaseLive)("a server process configured with shorthand durations", 
         const database = yield* TestDatabase
         // On PGlite (no server reachable) the process embeds its own in-memory database.
         const url = Option.getOrElse(database.url, () => "")
-        const app = yield* Effect.acquireRelease(
-          Effect.promise(() =>
-            startAppProcess(url, {
-              PGLITE_DIR: "memory://",
-              SHUTDOWN_DELAY: "0s",
-              SHUTDOWN_TIMEOUT: "1m30s",
-              HTTP_HEADERS_TIMEOUT: "10s",
-              HTTP_REQUEST_TIMEOUT: "1m",
-              HTTP_KEEP_ALIVE_TIMEOUT: "65s",
-              DELIVERY_TIMEOUT: "500ms",
-              RATE_LIMIT_WINDOW: "1h",
-              IDEMPOTENCY_TTL: "2d"
-            })
-          ),
-          stopAppProcess
-        )
+        const app = yield* appProcess(url, {
+          PGLITE_DIR: "memory://",
+          SHUTDOWN_DELAY: "0s",
+          SHUTDOWN_TIMEOUT: "1m30s",
+          HTTP_HEADERS_TIMEOUT: "10s",
+          HTTP_REQUEST_TIMEOUT: "1m",
+          HTTP_KEEP_ALIVE_TIMEOUT: "65s",
+          DELIVERY_TIMEOUT: "500ms",
+          RATE_LIMIT_WINDOW: "1h",
+          IDEMPOTENCY_TTL: "2d"
+        })
         const livez = yield* Effect.promise(() => fetch(`${app.ready}/livez`))
         assert.strictEqual(livez.status, 200)
         const policy = yield* Effect.promise(() => fetch(`${app.ready}/docs`).then((r) => r.headers))

@@ -8,11 +8,11 @@ import { makeSecretBox } from "../layers/SecretBoxLive.ts"
 import { IdempotencyStore } from "../services/IdempotencyStore.ts"
 import { SecretBox, SecretContext } from "../services/SecretBox.ts"
 import { bodyDigest, fingerprintOf, parseIdempotencyKey } from "../src/http/Idempotency.ts"
+import { appProcess } from "./support/apps.ts"
 import { parseConfig } from "./support/defaultConfig.ts"
 import { callUrl, createTenant, isReplay, type RequestOptions, request } from "./support/http.ts"
 import { poll, pollPromise } from "./support/poll.ts"
 import { expectProblem } from "./support/problems.ts"
-import { startAppProcess, stopAppProcess } from "./support/processes.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestServer } from "./support/testServer.ts"
 
@@ -756,9 +756,6 @@ layer(
 // Several processes on one PostgreSQL database
 // ---------------------------------------------------------------------------------------------------------------
 
-const startApp = startAppProcess
-const stopApp = stopAppProcess
-
 const mode = inject("testDatabase")
 
 /** Polls until a publish statement waits on a lock (LOCK TABLE events held by the test). */
@@ -849,10 +846,7 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
           const tenant = yield* createTenant("Idem two processes")
           yield* createEndpoint(tenant.apiKey)
           yield* createEndpoint(tenant.apiKey, ["order.*"])
-          const apps = yield* Effect.acquireRelease(
-            Effect.promise(() => Promise.all([startApp(shared.url), startApp(shared.url)])),
-            (apps) => Effect.forEach(apps, stopApp, { discard: true })
-          )
+          const apps = yield* Effect.all([appProcess(shared.url), appProcess(shared.url)], { concurrency: 2 })
           const key = freshKey()
           const replies = yield* Effect.promise(() =>
             Promise.all(
@@ -883,10 +877,9 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
           const sql = yield* SqlClient.SqlClient
           const tenant = yield* createTenant("Idem SIGKILL")
           yield* createEndpoint(tenant.apiKey)
-          const [victim, survivor] = yield* Effect.acquireRelease(
-            Effect.promise(() => Promise.all([startApp(shared.url), startApp(shared.url)])),
-            (apps) => Effect.forEach(apps, stopApp, { discard: true })
-          )
+          const [victim, survivor] = yield* Effect.all([appProcess(shared.url), appProcess(shared.url)], {
+            concurrency: 2
+          })
           const key = freshKey()
           const body = { type: "order.created", data: { n: 1 } }
 

@@ -8,13 +8,13 @@ import { RateLimitTest } from "../layers/RateLimitLive.ts"
 import type { RateLimitConfig } from "../services/AppConfig.ts"
 import { RateLimit } from "../services/RateLimit.ts"
 import { policyHeader, quotaExceededType, reducedCapacityType, stateHeader } from "../src/http/RateLimit.ts"
+import { appProcess } from "./support/apps.ts"
 import { callUrl, createTenantAt, type RequestOptions, requestAt, type WireResponse } from "./support/http.ts"
 import { inMemoryTracing, type OtlpRequest, spansOf } from "./support/inMemoryTracing.ts"
 import { type Exposition, scrapeUrl, seriesValue } from "./support/metrics.ts"
 import { poll, pollPromise } from "./support/poll.ts"
 import { freePort } from "./support/ports.ts"
 import { expectProblem, problemBody } from "./support/problems.ts"
-import { startAppProcess, stopAppProcess } from "./support/processes.ts"
 import { throwawayRedis } from "./support/redis.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
@@ -513,9 +513,6 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
 // Two processes sharing Redis
 // ---------------------------------------------------------------------------------------------------------------
 
-const startApp = startAppProcess
-const stopApp = stopAppProcess
-
 const mode = inject("testDatabase")
 
 layer(TestDatabaseLive)("the default quota of a server process, per APP_ENV", (it) => {
@@ -523,14 +520,13 @@ layer(TestDatabaseLive)("the default quota of a server process, per APP_ENV", (i
   const startOn = (env: Record<string, string>) =>
     Effect.gen(function* () {
       const database = yield* TestDatabase
-      return yield* Effect.acquireRelease(
-        Effect.promise(() =>
-          startApp(
-            Option.getOrElse(database.url, () => ""),
-            { PGLITE_DIR: "memory://", SHUTDOWN_DELAY: "0s", ...env }
-          )
-        ),
-        stopApp
+      return yield* appProcess(
+        Option.getOrElse(database.url, () => ""),
+        {
+          PGLITE_DIR: "memory://",
+          SHUTDOWN_DELAY: "0s",
+          ...env
+        }
       )
     })
 
@@ -593,10 +589,9 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
           const server = yield* TestServer
           // The machine's Redis: tenant ids are unique, so these counters cannot collide with anything else.
           const env = { RATE_LIMIT_STORE: "redis", REDIS_URL: "redis://127.0.0.1:6379", RATE_LIMIT_MAX: "1000" }
-          const apps = yield* Effect.acquireRelease(
-            Effect.promise(() => Promise.all([startApp(shared.url, env), startApp(shared.url, env)])),
-            (apps) => Effect.forEach(apps, stopApp, { discard: true })
-          )
+          const apps = yield* Effect.all([appProcess(shared.url, env), appProcess(shared.url, env)], {
+            concurrency: 2
+          })
           const tenant = yield* createTenantAt(server.baseUrl, "RL two processes", {
             rateLimit: { limit: 30, windowSeconds: 600 }
           })

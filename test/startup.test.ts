@@ -7,7 +7,7 @@ import { pollPromise } from "./support/poll.ts"
 import { freePort } from "./support/ports.ts"
 
 /** Starts `src/main.ts` as `npm start` does, on the embedded database in `dataDir`, in development. */
-const startApp = async (dataDir: string) => {
+const startAsNpmStartDoes = async (dataDir: string) => {
   const port = await freePort()
   const child = spawn(process.execPath, ["src/main.ts"], {
     env: {
@@ -48,7 +48,7 @@ describe("npm start on the embedded database", () => {
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }))
 
   it("serves /healthz, prints the demo key once, warns about the development encryption key, and exits 0 on Ctrl-C", async () => {
-    const first = await startApp(dataDir)
+    const first = await startAsNpmStartDoes(dataDir)
     await untilHealthy(first.port, readyWithinMs)
     expect(first.output()).toMatch(/API key: ck_[A-Za-z0-9_-]{43}\n/)
     // No ENCRYPTION_KEYS in development: the public development key, said once.
@@ -59,7 +59,7 @@ describe("npm start on the embedded database", () => {
     expect(await first.exited).toBe(0)
 
     // Same data directory: the seed already ran, so no key is printed again.
-    const second = await startApp(dataDir)
+    const second = await startAsNpmStartDoes(dataDir)
     await untilHealthy(second.port, readyWithinMs)
     expect(second.output()).not.toMatch(/API key/)
     second.child.kill("SIGINT")

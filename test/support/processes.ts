@@ -2,8 +2,6 @@ import { type ChildProcessByStdio, spawn } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import { delimiter } from "node:path"
 import type { Readable } from "node:stream"
-import { Effect } from "effect"
-import { testEncryptionKeysEnv } from "../../layers/AppConfigLive.ts"
 import { packageRoot } from "../../layers/PackageInfo.ts"
 import { isDefined, pollPromise } from "./poll.ts"
 
@@ -132,33 +130,6 @@ export const stopService = async (service: Service<unknown>): Promise<void> => {
   if (service.child.exitCode === null && service.child.signalCode === null) service.child.kill("SIGTERM")
   await service.exited
 }
-
-/** `src/main.ts` as a process on `databaseUrl`; `ready` is its base URL, once it logs `listening`. */
-export type AppProcess = Service<string>
-
-export const startAppProcess = (databaseUrl: string, env: Record<string, string> = {}): Promise<AppProcess> =>
-  startService(
-    "src/main.ts",
-    {
-      ...process.env,
-      APP_ENV: "development",
-      HOST: "127.0.0.1",
-      PORT: "0",
-      LOG_FORMAT: "json",
-      LOG_LEVEL: "info",
-      ACCESS_LOG: "false",
-      DATABASE_URL: databaseUrl,
-      DELIVERY_WORKER: "false",
-      // The in-process test server's key: processes and the test server share the database and its sealed values.
-      ENCRYPTION_KEYS: testEncryptionKeysEnv,
-      ...env
-    },
-    (entry) =>
-      entry.message === "listening" && typeof entry.port === "number" ? `http://127.0.0.1:${entry.port}` : undefined
-  )
-
-/** SIGTERM the app process and wait for it, as an Effect (for `acquireRelease`). */
-export const stopAppProcess = (app: AppProcess) => Effect.promise(() => stopService(app))
 
 /**
  * The environment of an operator's shell: this process's, without what `npx`/`npm test` added (the `npm_*`
