@@ -4,7 +4,7 @@ import type { ServerResponse } from "node:http"
 import { assert, layer } from "@effect/vitest"
 import { Duration, Effect, Option, Redacted } from "effect"
 import { createClient } from "redis"
-import { type Api, deliveryOf, fastWorker, publish, tenantWithEndpoint } from "./support/deliveryApi.ts"
+import { type Api, deliveryOf, fastWorker, publish, succeeded, tenantWithEndpoint } from "./support/deliveryApi.ts"
 import { poll } from "./support/poll.ts"
 import { freePort } from "./support/ports.ts"
 import { answer, makeReceiver } from "./support/receiver.ts"
@@ -40,15 +40,6 @@ const healthOf = (api: Api, id: string) =>
   api.endpoints.get({ params: { id } }).pipe(
     Effect.map((endpoint) => endpoint.health),
     Effect.orDie
-  )
-
-/** Polls until the delivery of `eventId` has succeeded; returns it. */
-const delivered = (api: Api, eventId: string, deadlineMs = 10_000) =>
-  poll(
-    `delivery of ${eventId} to succeed`,
-    deliveryOf(api, eventId),
-    (row): row is NonNullable<typeof row> => row?.status === "succeeded",
-    { timeoutMs: deadlineMs }
   )
 
 layer(TestDatabaseLive, { excludeTestServices: true })("endpoint circuits on Redis, Redis failing later", (it) => {
@@ -149,10 +140,10 @@ layer(TestDatabaseLive, { excludeTestServices: true })("endpoint circuits on Red
           )
           assert.deepStrictEqual(unknown, { circuit: "unknown", openUntil: null })
           for (const published of waiting)
-            assert.strictEqual((yield* delivered(api, published.event.id)).attemptCount, 1)
+            assert.strictEqual((yield* succeeded(api, published.event.id)).attemptCount, 1)
           // Without waiting on Redis either: a new event goes out as promptly as usual.
           const during = yield* publish(api, "order.created", { n: 4 })
-          assert.strictEqual((yield* delivered(api, during.event.id, 4_000)).attemptCount, 1)
+          assert.strictEqual((yield* succeeded(api, during.event.id, 4_000)).attemptCount, 1)
           const logged = server.logs.join("\n")
           assert.include(logged, "CircuitBreaker store unavailable, running the call unrecorded")
           assert.include(logged, "circuit breaker: could not read an endpoint's circuit")
@@ -160,7 +151,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("endpoint circuits on Red
 
           // The probe's answer arrives: recorded as a delivery like any other (its outcome cannot reach Redis).
           probe?.writeHead(204).end()
-          assert.strictEqual((yield* delivered(api, first.event.id)).attemptCount, 3)
+          assert.strictEqual((yield* succeeded(api, first.event.id)).attemptCount, 3)
           assert.strictEqual(receiver.requests.length, 6)
 
           // Redis is back (empty: nothing was persisted). The client reconnects; circuits are read and kept again.
@@ -169,7 +160,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("endpoint circuits on Red
             timeoutMs: 20_000
           })
           const after = yield* publish(api, "order.created", { n: 5 })
-          yield* delivered(api, after.event.id)
+          yield* succeeded(api, after.event.id)
           assert.strictEqual((yield* circuitInRedis(redis.url, key)).hash.state, "Closed", "guarded again")
         }).pipe(Effect.provideService(TestServer, server))
       }).pipe(Effect.scoped),

@@ -2,8 +2,7 @@ import { createServer, type Socket } from "node:net"
 import { assert, layer } from "@effect/vitest"
 import { Arbitrary, Duration, Effect, Schema, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
-import { settled } from "./support/deliveryApi.ts"
-import { apiClient, createTenant } from "./support/http.ts"
+import { type Api, settled, tenantWithEndpoint } from "./support/deliveryApi.ts"
 import { answer, makeReceiver } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 
@@ -27,15 +26,6 @@ const delivery = {
   pollInterval: Duration.millis(50),
   leaseMargin: Duration.seconds(30)
 }
-
-type Api = Effect.Success<ReturnType<typeof apiClient>>
-
-const tenantWithEndpoint = (url: string) =>
-  Effect.gen(function* () {
-    const api = yield* apiClient((yield* createTenant("Hostile receiver")).apiKey)
-    yield* api.endpoints.create({ payload: { url } })
-    return api
-  }).pipe(Effect.orDie)
 
 /**
  * A receiver on a raw socket (node:http refuses to write a malformed status line): it answers each webhook with the
@@ -120,7 +110,7 @@ layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true }
           res.writeHead(status)
           res.end("weird")
         })
-        const api = yield* tenantWithEndpoint(receiver.url)
+        const { api } = yield* tenantWithEndpoint(receiver.url)
         const settled = yield* publishAndSettle(api)
 
         assert.strictEqual(settled.status, "failed")
@@ -152,7 +142,7 @@ layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true }
         yield* sql`ALTER TABLE delivery_attempts ADD CONSTRAINT test_refuses_poison
           CHECK (response_excerpt IS NULL OR response_excerpt NOT LIKE '%poison%')`
         const receiver = yield* makeReceiver((_, __, res) => answer(res, 500, {}, "poison"))
-        const api = yield* tenantWithEndpoint(receiver.url)
+        const { api } = yield* tenantWithEndpoint(receiver.url)
         const settled = yield* publishAndSettle(api).pipe(
           Effect.ensuring(Effect.orDie(sql`ALTER TABLE delivery_attempts DROP CONSTRAINT test_refuses_poison`))
         )
@@ -177,7 +167,7 @@ layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true }
     [statusLine],
     ([line]) =>
       Effect.gen(function* () {
-        const api = yield* tenantWithEndpoint(yield* rawReceiver)
+        const { api } = yield* tenantWithEndpoint(yield* rawReceiver)
         const settled = yield* publishAndSettle(api, { line: Buffer.from(line, "latin1").toString("base64") })
         assert.oneOf(settled.status, ["succeeded", "failed"], line)
         assert.isAtMost(settled.attemptCount, maxAttempts, line)

@@ -17,7 +17,7 @@ import { Endpoints } from "../services/Endpoints.ts"
 import { Events } from "../services/Events.ts"
 import { Tenants } from "../services/Tenants.ts"
 import { JsonText } from "../src/domain/JsonText.ts"
-import { type Api, deliveryOf, fastWorker, publish, tenantWithEndpoint } from "./support/deliveryApi.ts"
+import { type Api, deliveryOf, fastWorker, publish, succeeded, tenantWithEndpoint } from "./support/deliveryApi.ts"
 import { type Exposition, gaugeOf, scrape, seriesValue } from "./support/metrics.ts"
 import { outboundGet } from "./support/outbound.ts"
 import { poll } from "./support/poll.ts"
@@ -110,12 +110,7 @@ layer(testServerWithSql({ config: { delivery, breaker } }), { excludeTestService
           // first delivery on its 4th attempt, the deferred ones on their 1st.
           healed = true
           for (const published of [first, ...waiting]) {
-            yield* poll(
-              "delivered after the circuit closed",
-              deliveryOf(d.api, published.event.id),
-              (row) => row?.status === "succeeded",
-              { timeoutMs: 15_000 }
-            )
+            yield* succeeded(d.api, published.event.id, 15_000)
           }
           assert.strictEqual((yield* deliveryOf(d.api, first.event.id))?.attemptCount, 4)
           for (const published of waiting) {

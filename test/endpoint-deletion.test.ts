@@ -2,7 +2,7 @@ import { assert, layer } from "@effect/vitest"
 import { Deferred, Duration, Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { deletedEndpointError } from "../src/domain/Delivery.ts"
-import { type Api, publish, settled, tenantWithEndpoint } from "./support/deliveryApi.ts"
+import { type Api, deliveryTo, publish, settled, settledTo, tenantWithEndpoint } from "./support/deliveryApi.ts"
 import { request } from "./support/http.ts"
 import { isDefined, poll } from "./support/poll.ts"
 import { expectProblem } from "./support/problems.ts"
@@ -55,21 +55,6 @@ const assertNoTroubleLogged = (from: number) =>
 /** What a receiver does with each request, by the `mode` of the event's data. */
 const modeOf = (received: Received): string =>
   (JSON.parse(received.body) as { readonly data: { readonly mode?: string } }).data.mode ?? "ok"
-
-/** The delivery of `eventId` to `endpointId`, through the API. */
-const deliveryTo = (api: Api, eventId: string, endpointId: string) =>
-  api.deliveries.listForEvent({ params: { id: eventId } }).pipe(
-    Effect.map(({ data }) => data.find((d) => d.endpointId === endpointId)),
-    Effect.orDie
-  )
-
-/** The delivery of `eventId` to `endpointId`, once no longer pending. */
-const settledTo = (api: Api, eventId: string, endpointId: string) =>
-  poll(
-    "the delivery to settle",
-    deliveryTo(api, eventId, endpointId),
-    (d): d is NonNullable<typeof d> => d !== undefined && d.status !== "pending"
-  )
 
 /**
  * The delivery of `eventId` to `endpointId` with its attempts, once it has one, read again after that: one read of a

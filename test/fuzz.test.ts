@@ -25,9 +25,8 @@ import {
 import { fastWorker } from "./support/deliveryApi.ts"
 import { apiClient, createTenant, type RequestOptions, request, type WireResponse } from "./support/http.ts"
 import { jsonObjectSource } from "./support/jsonText.ts"
-import { isDefined, poll } from "./support/poll.ts"
 import { errorPaths, expectProblem, problemBody } from "./support/problems.ts"
-import { answer, headerOf, makeReceiver, type Receiver, verifyHeaders } from "./support/receiver.ts"
+import { answer, makeReceiver, type Receiver, verifyHeaders, webhookOf } from "./support/receiver.ts"
 import { TestServer, testServer } from "./support/testServer.ts"
 
 /**
@@ -1074,11 +1073,7 @@ layer(FidelityServer, { excludeTestServices: true, timeout: "60 seconds" })("fuz
         assert.strictEqual(published.text, `{"event":${eventText},"deliveriesQueued":1}`)
         const read = sound(yield* request(`/v1/events/${event.id}`, { bearer: apiKey }), body)
         assert.strictEqual(read.text, eventText)
-        const webhook = yield* poll(
-          `the delivery of ${event.id}`,
-          Effect.sync(() => receiver.requests.find((r) => headerOf(r, "webhook-id") === event.id)),
-          isDefined
-        )
+        const webhook = yield* webhookOf(receiver, event.id)
         assert.strictEqual(webhook.body, `{"type":"${type}","timestamp":"${event.occurredAt}","data":${data.minified}}`)
         new Webhook(secret).verify(webhook.body, verifyHeaders(webhook))
       }),

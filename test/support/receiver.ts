@@ -71,6 +71,15 @@ export const eventually = <A, E, R>(
   deadlineMs = 10_000
 ): Effect.Effect<A, E, R> => poll(what, check, isDefined, { timeoutMs: deadlineMs })
 
+/** Waits for the webhook of event `eventId` (its `webhook-id`) to reach `receiver`; returns that request. */
+export const webhookOf = (receiver: Receiver, eventId: string, deadlineMs = 10_000) =>
+  poll(
+    `the webhook of ${eventId}`,
+    Effect.sync(() => receiver.requests.find((r) => headerOf(r, "webhook-id") === eventId)),
+    isDefined,
+    { timeoutMs: deadlineMs }
+  )
+
 /** One header of a received request, `""` when absent or repeated. */
 export const headerOf = (request: Received, name: string): string => {
   const value = request.headers[name]
