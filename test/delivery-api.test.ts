@@ -1,6 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import { Deferred, Duration, Effect } from "effect"
-import { deliveryOf, publish, settled, tenantWithEndpoint } from "./support/deliveryApi.ts"
+import { deliveryOf, fastWorker, publish, settled, tenantWithEndpoint } from "./support/deliveryApi.ts"
 import { createTenant, request } from "./support/http.ts"
 import { poll } from "./support/poll.ts"
 import { expectProblem } from "./support/problems.ts"
@@ -12,17 +12,12 @@ import { testServerWithSql } from "./support/sharedDatabase.ts"
  * recovery. Real server with its worker, real receivers, the real database; two attempts per delivery keep it quick.
  */
 
-const delivery = {
-  worker: true,
+const delivery = fastWorker({
   timeout: Duration.millis(500),
   maxAttempts: 2,
   backoffBase: Duration.millis(20),
-  backoffMax: Duration.millis(100),
-  concurrency: 8,
-  endpointConcurrency: 4,
-  pollInterval: Duration.millis(100),
-  leaseMargin: Duration.seconds(30)
-}
+  backoffMax: Duration.millis(100)
+})
 
 /** A receiver that fails while `failing.value` is true. */
 const switchableReceiver = () =>

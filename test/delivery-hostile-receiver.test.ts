@@ -2,7 +2,7 @@ import { createServer, type Socket } from "node:net"
 import { assert, layer } from "@effect/vitest"
 import { Arbitrary, Duration, Effect, Schema, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
-import { type Api, settled, tenantWithEndpoint } from "./support/deliveryApi.ts"
+import { type Api, fastWorker, settled, tenantWithEndpoint } from "./support/deliveryApi.ts"
 import { answer, makeReceiver } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 
@@ -15,17 +15,13 @@ import { testServerWithSql } from "./support/sharedDatabase.ts"
 
 const maxAttempts = 3
 
-const delivery = {
-  worker: true,
+const delivery = fastWorker({
   timeout: Duration.seconds(2),
   maxAttempts,
   backoffBase: Duration.millis(20),
   backoffMax: Duration.millis(50),
-  concurrency: 8,
-  endpointConcurrency: 4,
-  pollInterval: Duration.millis(50),
-  leaseMargin: Duration.seconds(30)
-}
+  pollInterval: Duration.millis(50)
+})
 
 /**
  * A receiver on a raw socket (node:http refuses to write a malformed status line): it answers each webhook with the

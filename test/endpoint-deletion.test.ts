@@ -2,7 +2,15 @@ import { assert, layer } from "@effect/vitest"
 import { Deferred, Duration, Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { deletedEndpointError } from "../src/domain/Delivery.ts"
-import { type Api, deliveryTo, publish, settled, settledTo, tenantWithEndpoint } from "./support/deliveryApi.ts"
+import {
+  type Api,
+  deliveryTo,
+  fastWorker,
+  publish,
+  settled,
+  settledTo,
+  tenantWithEndpoint
+} from "./support/deliveryApi.ts"
 import { request } from "./support/http.ts"
 import { isDefined, poll } from "./support/poll.ts"
 import { expectProblem } from "./support/problems.ts"
@@ -17,17 +25,12 @@ import { TestServer } from "./support/testServer.ts"
  * per endpoint at a time, so a send held open by the receiver keeps the endpoint's next delivery queued (pending).
  */
 
-const delivery = {
-  worker: true,
-  timeout: Duration.seconds(5),
+const delivery = fastWorker({
   maxAttempts: 2,
   backoffBase: Duration.millis(20),
   backoffMax: Duration.millis(100),
-  concurrency: 8,
-  endpointConcurrency: 1,
-  pollInterval: Duration.millis(100),
-  leaseMargin: Duration.seconds(30)
-}
+  endpointConcurrency: 1
+})
 
 interface LogEntry {
   readonly level: string

@@ -1,13 +1,12 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Context, Effect, Layer, Option, Redacted } from "effect"
-import { startEmbeddedPostgres } from "../layers/EmbeddedPostgres.ts"
+import { Effect } from "effect"
 import { Unhealthy } from "../src/api/SystemApi.ts"
+import { DatabaseProxy, testServerBehindProxy } from "./support/databaseProxy.ts"
 import { apiClient, request } from "./support/http.ts"
 import { inMemoryTracing, type OtlpRequest, spansOf } from "./support/inMemoryTracing.ts"
 import { poll } from "./support/poll.ts"
-import { startTcpProxy, type TcpProxy } from "./support/tcpProxy.ts"
-import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
-import { makeTestServer, startTestServer, TestServer, testServer } from "./support/testServer.ts"
+import { TestDatabaseLive } from "./support/testDatabase.ts"
+import { startTestServer, TestServer, testServer } from "./support/testServer.ts"
 
 const getStatus = (path: string) =>
   Effect.map(request(path), (response) => ({
@@ -47,42 +46,10 @@ layer(testServer())("health endpoints with the database up", (it) => {
   )
 })
 
-class DatabaseProxy extends Context.Service<DatabaseProxy, TcpProxy>()("test/DatabaseProxy") {}
-
-/**
- * The server on a database it reaches through a TCP proxy the test controls: this file's database, or an
- * embedded one when no PostgreSQL server is around.
- */
-const ServerBehindProxy = Layer.unwrap(
-  Effect.gen(function* () {
-    const database = yield* TestDatabase
-    let targetPort: number
-    let target: URL
-    if (Option.isSome(database.url)) {
-      target = new URL(database.url.value)
-      targetPort = Number(target.port || 5432)
-    } else {
-      const embedded = yield* startEmbeddedPostgres("memory://")
-      targetPort = embedded.port
-      // The server migrates it at startup.
-      target = new URL(`postgres://postgres@127.0.0.1:${embedded.port}/postgres`)
-    }
-    const proxy = yield* startTcpProxy(targetPort)
-    target.port = String(proxy.port)
-    const server = makeTestServer({
-      config: {
-        databaseUrl: Option.some(Redacted.make(target.toString())),
-        databasePoolMax: Option.isSome(database.url) ? 4 : 1
-      }
-    })
-    return Layer.merge(server, Layer.succeed(DatabaseProxy, proxy))
-  })
-).pipe(Layer.provideMerge(TestDatabaseLive))
-
 const untilStatus = (path: string, expected: number) =>
   poll(`${path} to answer ${expected}`, getStatus(path), (r) => r.status === expected, { intervalMs: 50 })
 
-layer(ServerBehindProxy, { excludeTestServices: true })("health endpoints with the database down", (it) => {
+layer(testServerBehindProxy, { excludeTestServices: true })("health endpoints with the database down", (it) => {
   it.effect("readyz and healthz report 503 while the database is gone, livez stays 200, all recover", () =>
     Effect.gen(function* () {
       const proxy = yield* DatabaseProxy

@@ -4,6 +4,7 @@ import { HttpRouter, HttpServerResponse } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
 import { fingerprintOf } from "../src/http/Idempotency.ts"
+import { fastWorker } from "./support/deliveryApi.ts"
 import { apiClient, createTenant, request } from "./support/http.ts"
 import { type Exposition, gaugeOf, samplesOf, scrape, scrapeUntil, scrapeUrl, sumOf } from "./support/metrics.ts"
 import { poll } from "./support/poll.ts"
@@ -36,18 +37,8 @@ const deliveryTimeout = Duration.millis(500)
 layer(
   testServerWithSql({
     config: {
-      delivery: {
-        worker: true,
-        timeout: deliveryTimeout,
-        // One attempt each: every delivery ends with exactly one outcome.
-        maxAttempts: 1,
-        backoffBase: Duration.millis(50),
-        backoffMax: Duration.millis(200),
-        concurrency: 8,
-        endpointConcurrency: 4,
-        pollInterval: Duration.millis(100),
-        leaseMargin: Duration.seconds(30)
-      }
+      // One attempt each: every delivery ends with exactly one outcome.
+      delivery: fastWorker({ timeout: deliveryTimeout, maxAttempts: 1 })
     }
   }),
   { excludeTestServices: true }

@@ -1,7 +1,6 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Context, Duration, Effect, Layer, Option, Redacted, type Scope } from "effect"
+import { Duration, Effect, Option, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
-import { startEmbeddedPostgres } from "../layers/EmbeddedPostgres.ts"
 import {
   outboxStateStatement,
   pendingCountCap,
@@ -9,14 +8,14 @@ import {
   readOutboxState,
   readTimeout
 } from "../layers/OutboxStatsLive.ts"
+import { DatabaseProxy, testServerBehindProxy } from "./support/databaseProxy.ts"
 import { inMemoryTracing, type OtlpRequest, spansOf } from "./support/inMemoryTracing.ts"
 import { type Exposition, gaugeOf, scrape, scrapeUntil, scrapeUrl, sumOf } from "./support/metrics.ts"
 import { poll } from "./support/poll.ts"
 import { freePort } from "./support/ports.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
-import { startTcpProxy, type TcpProxy } from "./support/tcpProxy.ts"
-import { TestDatabase, TestDatabaseLive, TestSqlLive } from "./support/testDatabase.ts"
-import { makeTestServer, startTestServer, type TestServer } from "./support/testServer.ts"
+import { TestDatabaseLive, TestSqlLive } from "./support/testDatabase.ts"
+import { startTestServer } from "./support/testServer.ts"
 
 /**
  * `webhook_deliveries_pending` and `webhook_outbox_oldest_age_seconds`: read from the database when /metrics is
@@ -214,34 +213,6 @@ describe("the outbox query", () => {
   })
 })
 
-class DatabaseProxy extends Context.Service<DatabaseProxy, TcpProxy>()("test/DatabaseProxy") {}
-
-/**
- * The server on a database it reaches through a TCP proxy the test controls: this file's database, or an embedded one
- * when no PostgreSQL server is around.
- */
-const ServerBehindProxy: Layer.Layer<TestServer | DatabaseProxy | TestDatabase, unknown> = Layer.unwrap(
-  Effect.gen(function* () {
-    const database = yield* TestDatabase
-    let target: URL
-    if (Option.isSome(database.url)) {
-      target = new URL(database.url.value)
-    } else {
-      const embedded = yield* startEmbeddedPostgres("memory://")
-      target = new URL(`postgres://postgres@127.0.0.1:${embedded.port}/postgres`)
-    }
-    const proxy = yield* startTcpProxy(Number(target.port || 5432))
-    target.port = String(proxy.port)
-    const server = makeTestServer({
-      config: {
-        databaseUrl: Option.some(Redacted.make(target.toString())),
-        databasePoolMax: Option.isSome(database.url) ? 4 : 1
-      }
-    })
-    return Layer.merge(server, Layer.succeed(DatabaseProxy, proxy))
-  })
-).pipe(Layer.provideMerge(TestDatabaseLive))
-
 /** A scrape, timed. */
 const timedScrape = Effect.gen(function* () {
   const started = performance.now()
@@ -278,7 +249,7 @@ const scrapeUntilOutbox = (present: boolean, what: string) =>
     }
   )
 
-layer(ServerBehindProxy, { excludeTestServices: true })("the outbox gauges with the database down", (it) => {
+layer(testServerBehindProxy, { excludeTestServices: true })("the outbox gauges with the database down", (it) => {
   it.effect(
     "a database that hangs or refuses: /metrics still answers 200 at once, without the two gauges; back when it is",
     () =>

@@ -9,6 +9,7 @@ import { reencryptSecrets } from "../layers/SecretReencryption.ts"
 import type { DeliveryConfig } from "../services/AppConfig.ts"
 import { SecretBox } from "../services/SecretBox.ts"
 import { developmentKey, type EncryptionKey, type EncryptionKeyList } from "../src/domain/EncryptionKeys.ts"
+import { fastWorker } from "./support/deliveryApi.ts"
 import { isReplay, type RequestOptions, request, requestAt, type WireResponse } from "./support/http.ts"
 import { isDefined, poll } from "./support/poll.ts"
 import { problemBody } from "./support/problems.ts"
@@ -337,17 +338,13 @@ const keyA = keyOf("a", 11)
 const keyB = keyOf("b", 22)
 const keyC = keyOf("c", 33)
 
-const workerOn: DeliveryConfig = {
-  worker: true,
+const workerOn: DeliveryConfig = fastWorker({
   timeout: Duration.seconds(2),
   maxAttempts: 2,
-  backoffBase: Duration.millis(50),
   backoffMax: Duration.millis(100),
   concurrency: 4,
-  endpointConcurrency: 2,
-  pollInterval: Duration.millis(100),
-  leaseMargin: Duration.seconds(30)
-}
+  endpointConcurrency: 2
+})
 
 /** A SqlClient on the database the servers share (SharedDatabase: the clone, or a PGlite served on a socket). */
 const SharedSql = Layer.unwrap(

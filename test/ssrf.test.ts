@@ -1,5 +1,5 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer, Option, Redacted } from "effect"
+import { Effect, Fiber, Layer, Option, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import { appConfigTest } from "../layers/AppConfigLive.ts"
 import { DeliveryHttpClientLive } from "../layers/DeliveryHttpClient.ts"
@@ -7,7 +7,7 @@ import { makeUrlPolicy, type Resolver, UrlPolicyLive, urlPolicyWith } from "../l
 import type { AppConfigShape, AppEnv } from "../services/AppConfig.ts"
 import { AppConfig } from "../services/AppConfig.ts"
 import { UrlPolicy, type UrlPolicyShape } from "../services/UrlPolicy.ts"
-import { settled } from "./support/deliveryApi.ts"
+import { fastWorker, settled } from "./support/deliveryApi.ts"
 import { apiClient, createTenant, request, type WireResponse } from "./support/http.ts"
 import { outboundGet } from "./support/outbound.ts"
 import { errorPaths, expectProblem } from "./support/problems.ts"
@@ -653,17 +653,7 @@ layer(testServer({ config: production, urlPolicy: urlPolicyWith(scriptedResolver
   )
 })
 
-const sendTimeDelivery = {
-  worker: true,
-  timeout: Duration.seconds(5),
-  maxAttempts: 1,
-  backoffBase: Duration.millis(50),
-  backoffMax: Duration.millis(200),
-  concurrency: 8,
-  endpointConcurrency: 4,
-  pollInterval: Duration.millis(100),
-  leaseMargin: Duration.seconds(30)
-}
+const sendTimeDelivery = fastWorker({ maxAttempts: 1 })
 
 const sendTimeDns = new Map<string, ReadonlyArray<string>>()
 

@@ -2,6 +2,7 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { basicAuthTarget, maskUrlPassword } from "../src/domain/UrlCredentials.ts"
+import { fastWorker } from "./support/deliveryApi.ts"
 import { createTenant, request } from "./support/http.ts"
 import { isDefined, poll } from "./support/poll.ts"
 import { answer, makeReceiver } from "./support/receiver.ts"
@@ -40,17 +41,13 @@ describe("maskUrlPassword", () => {
   })
 })
 
-const delivery = {
-  worker: true,
-  timeout: Duration.seconds(5),
+const delivery = fastWorker({
   maxAttempts: 3,
   backoffBase: Duration.millis(20),
   backoffMax: Duration.millis(50),
   concurrency: 4,
-  endpointConcurrency: 4,
-  pollInterval: Duration.millis(50),
-  leaseMargin: Duration.seconds(30)
-}
+  pollInterval: Duration.millis(50)
+})
 
 layer(testServerWithSql({ config: { delivery, logLevel: "Debug" } }), { excludeTestServices: true })(
   "an endpoint URL with credentials",
