@@ -1,9 +1,9 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Option, Redacted } from "effect"
-import { appConfig } from "../layers/AppConfigLive.ts"
+import { Duration, Effect, Option } from "effect"
 import { parseDurationText } from "../src/domain/DurationText.ts"
 import { describeStartupFailure } from "../src/StartupError.ts"
 import { appProcess } from "./support/apps.ts"
+import { parseRecording, reveal } from "./support/defaultConfig.ts"
 import { isDefined, pollPromise } from "./support/poll.ts"
 import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
 
@@ -70,31 +70,6 @@ describe("parseDurationText", () => {
     })
   }
 })
-
-/** Parses the configuration from exactly these variables, recording every variable it reads. */
-const parseRecording = (env: Record<string, string>) => {
-  const read = new Set<string>()
-  const inner = ConfigProvider.fromEnv({ env })
-  const recording = ConfigProvider.make((path) => {
-    read.add(path.join("_"))
-    return inner.load(path)
-  })
-  return { result: Effect.runSync(Effect.result(appConfig.parse(recording))), read }
-}
-
-/** A plain copy of a parsed configuration, secrets and durations spelled out, so two parses can be compared. */
-const reveal = (value: unknown): unknown => {
-  if (Redacted.isRedacted(value)) return { redacted: reveal(Redacted.value(value)) }
-  if (Option.isOption(value)) return Option.isSome(value) ? { some: reveal(value.value) } : "none"
-  if (Duration.isDuration(value)) return Duration.format(value)
-  if (value instanceof Uint8Array) return Buffer.from(value).toString("hex")
-  if (Array.isArray(value)) return value.map(reveal)
-  if (typeof value === "bigint") return `${value}n`
-  if (typeof value === "object" && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([key, field]) => [key, reveal(field)]))
-  }
-  return value
-}
 
 const render = (config: unknown): string => JSON.stringify(reveal(config))
 
