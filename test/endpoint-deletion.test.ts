@@ -12,11 +12,11 @@ import {
   tenantWithEndpoint
 } from "./support/deliveryApi.ts"
 import { request } from "./support/http.ts"
+import { logMark, logsSince } from "./support/observedServer.ts"
 import { isDefined, poll } from "./support/poll.ts"
 import { expectProblem } from "./support/problems.ts"
 import { answer, makeReceiver, type Received } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
-import { TestServer } from "./support/testServer.ts"
 
 /**
  * Deleting an endpoint (issue 15): the endpoint is gone from every endpoint read and receives nothing more, but its
@@ -32,25 +32,12 @@ const delivery = fastWorker({
   endpointConcurrency: 1
 })
 
-interface LogEntry {
-  readonly level: string
-  readonly message: string
-  /** What became of an attempt ("delivery attempt" lines). */
-  readonly state?: string
-}
-
-/** The server's log entries from index `from` on. */
-const logsSince = (from: number) =>
-  Effect.map(TestServer, ({ logs }) => logs.slice(from).map((line) => JSON.parse(line) as LogEntry))
-
-const logCount = Effect.map(TestServer, ({ logs }) => logs.length)
-
 /** Asserts that nothing since `from` was logged as an error, nor as a failure to record an attempt. */
 const assertNoTroubleLogged = (from: number) =>
   Effect.gen(function* () {
     const entries = yield* logsSince(from)
     const trouble = entries.filter(
-      (e) => e.level === "error" || e.level === "fatal" || /could not|lease lost/.test(e.message)
+      (e) => e.level === "error" || e.level === "fatal" || /could not|lease lost/.test(String(e.message))
     )
     assert.deepStrictEqual(trouble, [], JSON.stringify(trouble))
   })
@@ -125,7 +112,7 @@ layer(testServerWithSql({ config: { delivery, logLevel: "Debug" } }), { excludeT
           )
           const queued = yield* publish(api, "order.created", { mode: "queued" })
           assert.strictEqual((yield* deliveryTo(api, queued.event.id, endpointId))?.status, "pending")
-          const logsFrom = yield* logCount
+          const logsFrom = yield* logMark
 
           const path = `/v1/endpoints/${endpointId}`
           const deleted = yield* request(path, { method: "DELETE", bearer: apiKey })
@@ -217,7 +204,7 @@ layer(testServerWithSql({ config: { delivery, logLevel: "Debug" } }), { excludeT
             Effect.sync(() => receiver.requests.length),
             (n) => n === 1
           )
-          const logsFrom = yield* logCount
+          const logsFrom = yield* logMark
           assert.strictEqual(
             (yield* request(`/v1/endpoints/${endpointId}`, { method: "DELETE", bearer: apiKey })).status,
             204
@@ -285,7 +272,7 @@ layer(testServerWithSql({ config: { delivery, logLevel: "Debug" } }), { excludeT
           Effect.sync(() => receiver.requests.length),
           (n) => n === 1
         )
-        const logsFrom = yield* logCount
+        const logsFrom = yield* logMark
         yield* sql`DELETE FROM tenants WHERE id = ${tenantId}`
         yield* Deferred.succeed(release, undefined)
         const line = yield* poll(

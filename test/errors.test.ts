@@ -4,8 +4,9 @@ import { Effect, Layer, Schema } from "effect"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware } from "effect/http-api"
 import { SqlError } from "effect/sql"
 import { request } from "./support/http.ts"
+import { logMark, logsSince } from "./support/observedServer.ts"
 import { expectProblem } from "./support/problems.ts"
-import { TestServer, testServer } from "./support/testServer.ts"
+import { testServer } from "./support/testServer.ts"
 
 /**
  * The real server with a test-only API mounted beside the main one: the main API has no JSON-body endpoint yet, and
@@ -68,18 +69,6 @@ const issuesOf = (body: Record<string, unknown>): ReadonlyArray<ProblemIssue> =>
   assert.isArray(body.errors)
   return body.errors as ReadonlyArray<ProblemIssue>
 }
-
-/** Log entries written since `from` (an index into `TestServer.logs`). */
-const logsSince = (from: number) =>
-  Effect.gen(function* () {
-    const { logs } = yield* TestServer
-    return logs.slice(from).map((line) => JSON.parse(line) as Record<string, unknown>)
-  })
-
-const logMark = Effect.gen(function* () {
-  const { logs } = yield* TestServer
-  return logs.length
-})
 
 const errorLogsSince = (from: number) =>
   Effect.map(logsSince(from), (entries) =>
