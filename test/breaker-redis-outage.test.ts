@@ -4,9 +4,10 @@ import type { ServerResponse } from "node:http"
 import { assert, layer } from "@effect/vitest"
 import { Duration, Effect, Option, Redacted } from "effect"
 import { createClient } from "redis"
-import { type Api, deliveryOf, fastWorker, publish, tenantWithEndpoint } from "./support/deliveryApi.ts"
+import { type Api, deliveryOf, fastWorker, publish, succeeded, tenantWithEndpoint } from "./support/deliveryApi.ts"
+import { poll } from "./support/poll.ts"
 import { freePort } from "./support/ports.ts"
-import { answer, eventually, makeReceiver } from "./support/receiver.ts"
+import { answer, makeReceiver } from "./support/receiver.ts"
 import { throwawayRedis } from "./support/redis.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
 import { startTestServer, TestServer } from "./support/testServer.ts"
@@ -39,14 +40,6 @@ const healthOf = (api: Api, id: string) =>
   api.endpoints.get({ params: { id } }).pipe(
     Effect.map((endpoint) => endpoint.health),
     Effect.orDie
-  )
-
-/** Polls until the delivery of `eventId` has succeeded; returns it. */
-const delivered = (api: Api, eventId: string, deadlineMs = 10_000) =>
-  eventually(
-    `delivery of ${eventId} succeeded`,
-    deliveryOf(api, eventId).pipe(Effect.map((row) => (row?.status === "succeeded" ? row : undefined))),
-    deadlineMs
   )
 
 layer(TestDatabaseLive, { excludeTestServices: true })("endpoint circuits on Redis, Redis failing later", (it) => {
@@ -90,19 +83,17 @@ layer(TestDatabaseLive, { excludeTestServices: true })("endpoint circuits on Red
 
           // Two failed attempts in a row open the circuit, in Redis.
           const first = yield* publish(api, "order.created", { n: 1 })
-          yield* eventually(
-            "the circuit open",
-            Effect.map(healthOf(api, endpointId), (h) => (h.circuit === "open" ? h : undefined))
-          )
+          yield* poll("the circuit open", healthOf(api, endpointId), (h) => h.circuit === "open")
           assert.strictEqual(receiver.requests.length, 2)
           assert.strictEqual((yield* circuitInRedis(redis.url, key)).hash.state, "Open")
 
           // After the open period the next attempt is the one probe: it holds a lease in Redis while it runs.
           mode = "hold"
-          yield* eventually(
+          yield* poll(
             "the probe sent",
-            Effect.sync(() => (probe === undefined ? undefined : true)),
-            15_000
+            Effect.sync(() => probe),
+            (p) => p !== undefined,
+            { timeoutMs: 15_000 }
           )
           const atStart = yield* circuitInRedis(redis.url, key)
           assert.strictEqual(atStart.hash.state, "HalfOpen")
@@ -118,10 +109,11 @@ layer(TestDatabaseLive, { excludeTestServices: true })("endpoint circuits on Red
 
           // Past the first lease's end (by Redis' clock), the probe still holds the circuit: the lease was renewed,
           // so no second probe was let through.
-          const later = yield* eventually(
+          const later = yield* poll(
             "Redis' clock past the first lease",
-            Effect.map(circuitInRedis(redis.url, key), (c) => (c.nowMs > leaseAtStart + 500 ? c : undefined)),
-            15_000
+            circuitInRedis(redis.url, key),
+            (c) => c.nowMs > leaseAtStart + 500,
+            { timeoutMs: 15_000 }
           )
           assert.strictEqual(later.hash.state, "HalfOpen")
           assert.isAbove(Number(later.hash.leaseUntil), later.nowMs, "the lease runs on")
@@ -135,22 +127,23 @@ layer(TestDatabaseLive, { excludeTestServices: true })("endpoint circuits on Red
           // Redis goes away while the probe runs. Health cannot be read (and says so, at once); deliveries run
           // unguarded: the waiting ones and a new one are sent although the circuit in Redis still holds the probe.
           yield* Effect.promise(redis.kill)
-          const unknown = yield* eventually(
+          const unknown = yield* poll(
             "health unknown",
             Effect.gen(function* () {
               const started = performance.now()
               const health = yield* healthOf(api, endpointId)
               // (node-redis' offline queue once held each read ~5 s, until a timeout, during an outage)
               assert.isBelow(performance.now() - started, 4_000, "a health read does not wait for Redis")
-              return health.circuit === "unknown" ? health : undefined
-            })
+              return health
+            }),
+            (health) => health.circuit === "unknown"
           )
           assert.deepStrictEqual(unknown, { circuit: "unknown", openUntil: null })
           for (const published of waiting)
-            assert.strictEqual((yield* delivered(api, published.event.id)).attemptCount, 1)
+            assert.strictEqual((yield* succeeded(api, published.event.id)).attemptCount, 1)
           // Without waiting on Redis either: a new event goes out as promptly as usual.
           const during = yield* publish(api, "order.created", { n: 4 })
-          assert.strictEqual((yield* delivered(api, during.event.id, 4_000)).attemptCount, 1)
+          assert.strictEqual((yield* succeeded(api, during.event.id, 4_000)).attemptCount, 1)
           const logged = server.logs.join("\n")
           assert.include(logged, "CircuitBreaker store unavailable, running the call unrecorded")
           assert.include(logged, "circuit breaker: could not read an endpoint's circuit")
@@ -158,18 +151,16 @@ layer(TestDatabaseLive, { excludeTestServices: true })("endpoint circuits on Red
 
           // The probe's answer arrives: recorded as a delivery like any other (its outcome cannot reach Redis).
           probe?.writeHead(204).end()
-          assert.strictEqual((yield* delivered(api, first.event.id)).attemptCount, 3)
+          assert.strictEqual((yield* succeeded(api, first.event.id)).attemptCount, 3)
           assert.strictEqual(receiver.requests.length, 6)
 
           // Redis is back (empty: nothing was persisted). The client reconnects; circuits are read and kept again.
           yield* throwawayRedis(port)
-          yield* eventually(
-            "health read from Redis again",
-            Effect.map(healthOf(api, endpointId), (h) => (h.circuit === "closed" ? h : undefined)),
-            20_000
-          )
+          yield* poll("health read from Redis again", healthOf(api, endpointId), (h) => h.circuit === "closed", {
+            timeoutMs: 20_000
+          })
           const after = yield* publish(api, "order.created", { n: 5 })
-          yield* delivered(api, after.event.id)
+          yield* succeeded(api, after.event.id)
           assert.strictEqual((yield* circuitInRedis(redis.url, key)).hash.state, "Closed", "guarded again")
         }).pipe(Effect.provideService(TestServer, server))
       }).pipe(Effect.scoped),

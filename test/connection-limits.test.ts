@@ -6,7 +6,7 @@ import { appConfig, appConfigTest, httpServerDefaults, testEncryptionKeysEnv } f
 import { nodeServerOptions } from "../layers/HttpServerLive.ts"
 import { makeMetricsTest } from "../layers/MetricsLive.ts"
 import { AppConfig, type HttpServerConfig } from "../services/AppConfig.ts"
-import { until } from "./support/processes.ts"
+import { isDefined, pollPromise, within } from "./support/poll.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
 import { type RunningTestServer, startTestServer } from "./support/testServer.ts"
 
@@ -52,15 +52,6 @@ const makeResources = () => {
 type Resources = ReturnType<typeof makeResources>
 
 const resources = Effect.acquireRelease(Effect.sync(makeResources), (r) => Effect.sync(r.release))
-
-/** Resolves within `timeoutMs` or fails naming what never happened. */
-const within = <A>(what: string, timeoutMs: number, promise: Promise<A>): Promise<A> => {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
 
 /**
  * A TCP connection to the server; errors (a reset, EPIPE after the server closed) are ignored. `allowHalfOpen` is a
@@ -343,8 +334,11 @@ layer(TestDatabaseLive, { excludeTestServices: true })("connection limits, the r
           assert.strictEqual(extra.received(), "", "dropped without a response")
           assert.strictEqual(await sample("http_connections_dropped_total"), 1)
           // And logged as a warning (README "Connections and timeouts").
-          const warning = await until("the warning about the dropped connection", 5000, async () =>
-            server.logs.find((line) => line.includes("HTTP_MAX_CONNECTIONS reached"))
+          const warning = await pollPromise(
+            "the warning about the dropped connection",
+            async () => server.logs.find((line) => line.includes("HTTP_MAX_CONNECTIONS reached")),
+            isDefined,
+            { timeoutMs: 5000 }
           )
           const entry = JSON.parse(warning) as Record<string, unknown>
           assert.deepInclude(entry, {
@@ -362,8 +356,11 @@ layer(TestDatabaseLive, { excludeTestServices: true })("connection limits, the r
           const first = admitted[0]
           if (first === undefined) return assert.fail("no admitted connection")
           first.socket.destroy()
-          await until("the server to count the closed connection", 5000, async () =>
-            (await sample("http_connections_open")) === cap - 1 ? true : undefined
+          await pollPromise(
+            "the server to count the closed connection",
+            () => sample("http_connections_open"),
+            (open) => open === cap - 1,
+            { timeoutMs: 5000 }
           )
           const later = await open(res, port)
           later.socket.write(get("/livez"))

@@ -2,8 +2,9 @@ import { assert, describe, it, layer, type Vitest } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import type { AppConfigShape } from "../services/AppConfig.ts"
 import { makeCorsPolicy } from "../src/http/Cors.ts"
+import { request, type WireResponse } from "./support/http.ts"
 import type { TestDatabase } from "./support/testDatabase.ts"
-import { send, type TestServer, testServer, type WireResponse } from "./support/testServer.ts"
+import { type TestServer, testServer } from "./support/testServer.ts"
 
 /**
  * CORS and security headers, per environment, on the wire. Each block runs the real server with its own
@@ -19,10 +20,10 @@ const requiredRequestHeaders = ["Authorization", "Content-Type", "Idempotency-Ke
 const requiredMethods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 const requiredExposed = ["X-Request-Id", "RateLimit", "RateLimit-Policy", "Retry-After", "Idempotent-Replayed"]
 
-const get = (path: string, origin?: string) => send(path, origin === undefined ? {} : { headers: { origin } })
+const get = (path: string, origin?: string) => request(path, origin === undefined ? {} : { headers: { origin } })
 
 const preflight = (path: string, origin: string, method = "POST") =>
-  send(path, {
+  request(path, {
     method: "OPTIONS",
     headers: {
       origin,
@@ -113,7 +114,7 @@ const securityChecks = (it: ServerTests, appEnv: AppConfigShape["appEnv"]) => {
       const notFound = yield* get("/no/such/route", stranger)
       assert.strictEqual(notFound.status, 404)
       assertSecurityHeaders(notFound, appEnv)
-      const wrongMethod = yield* send("/livez", { method: "DELETE" })
+      const wrongMethod = yield* request("/livez", { method: "DELETE" })
       assert.strictEqual(wrongMethod.status, 405)
       assertSecurityHeaders(wrongMethod, appEnv)
       assertSecurityHeaders(yield* preflight("/livez", listed), appEnv)

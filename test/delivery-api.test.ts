@@ -1,8 +1,10 @@
 import { assert, layer } from "@effect/vitest"
 import { Deferred, Duration, Effect } from "effect"
-import { deliveryOf, publish, settled, tenantWithEndpoint } from "./support/deliveryApi.ts"
-import { createTenant, expectProblem, request } from "./support/http.ts"
-import { answer, eventually, makeReceiver } from "./support/receiver.ts"
+import { deliveryOf, fastWorker, publish, settled, tenantWithEndpoint } from "./support/deliveryApi.ts"
+import { createTenant, request } from "./support/http.ts"
+import { poll } from "./support/poll.ts"
+import { expectProblem } from "./support/problems.ts"
+import { answer, makeReceiver } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 
 /**
@@ -10,17 +12,12 @@ import { testServerWithSql } from "./support/sharedDatabase.ts"
  * recovery. Real server with its worker, real receivers, the real database; two attempts per delivery keep it quick.
  */
 
-const delivery = {
-  worker: true,
+const delivery = fastWorker({
   timeout: Duration.millis(500),
   maxAttempts: 2,
   backoffBase: Duration.millis(20),
-  backoffMax: Duration.millis(100),
-  concurrency: 8,
-  endpointConcurrency: 4,
-  pollInterval: Duration.millis(100),
-  leaseMargin: Duration.seconds(30)
-}
+  backoffMax: Duration.millis(100)
+})
 
 /** A receiver that fails while `failing.value` is true. */
 const switchableReceiver = () =>
@@ -121,9 +118,10 @@ layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true }
       })
       const { api } = yield* tenantWithEndpoint(receiver.url)
       const event = yield* publish(api)
-      yield* eventually(
+      yield* poll(
         "first send in flight",
-        Effect.sync(() => (receiver.requests.length === 1 ? true : undefined))
+        Effect.sync(() => receiver.requests.length),
+        (n) => n === 1
       )
       const row = yield* deliveryOf(api, event.event.id)
       if (row === undefined) return assert.fail("no delivery")

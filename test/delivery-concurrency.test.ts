@@ -3,7 +3,8 @@ import { assert, layer } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { fastWorker, publish } from "./support/deliveryApi.ts"
 import { apiClient, createTenant } from "./support/http.ts"
-import { answer, eventually, makeReceiver } from "./support/receiver.ts"
+import { poll } from "./support/poll.ts"
+import { answer, makeReceiver } from "./support/receiver.ts"
 import { testServer } from "./support/testServer.ts"
 
 /**
@@ -56,12 +57,13 @@ layer(
         // which the next delivery takes.
         for (let answered = 0; answered < total; answered++) {
           const expected = Math.min(cap, total - answered)
-          yield* eventually(
+          yield* poll(
             `${expected} sends in flight after ${answered} answered`,
             Effect.sync(() => {
               assert.isAtMost(held.length, cap, `more than ${cap} requests in flight at once`)
-              return held.length === expected ? true : undefined
-            })
+              return held.length
+            }),
+            (n) => n === expected
           )
           const next = held.shift()
           if (next !== undefined) answer(next, 204)
@@ -73,12 +75,10 @@ layer(
           "one request per delivery"
         )
         for (const { event } of published) {
-          const { data } = yield* eventually(
+          const { data } = yield* poll(
             `the deliveries of ${event.id} recorded`,
-            api.deliveries.listForEvent({ params: { id: event.id } }).pipe(
-              Effect.orDie,
-              Effect.map((list) => (list.data.every((d) => d.status === "succeeded") ? list : undefined))
-            )
+            api.deliveries.listForEvent({ params: { id: event.id } }).pipe(Effect.orDie),
+            (list) => list.data.every((d) => d.status === "succeeded")
           )
           assert.lengthOf(data, endpoints)
         }

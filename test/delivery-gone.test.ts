@@ -1,7 +1,8 @@
 import { assert, layer } from "@effect/vitest"
 import { Deferred, Effect } from "effect"
-import { type Api, fastWorker, publish, tenantWithEndpoint } from "./support/deliveryApi.ts"
-import { answer, eventually, makeReceiver, type Receiver } from "./support/receiver.ts"
+import { deliveryTo, fastWorker, publish, settledTo, tenantWithEndpoint } from "./support/deliveryApi.ts"
+import { poll } from "./support/poll.ts"
+import { answer, makeReceiver, type Receiver } from "./support/receiver.ts"
 import { testServer } from "./support/testServer.ts"
 
 /**
@@ -13,20 +14,11 @@ import { testServer } from "./support/testServer.ts"
 
 const goneReason = "cancelled: the endpoint answered 410 Gone and was disabled"
 
-/** The delivery of `eventId` to `endpointId`. */
-const deliveryTo = (api: Api, eventId: string, endpointId: string) =>
-  api.deliveries.listForEvent({ params: { id: eventId } }).pipe(
-    Effect.map(({ data }) => data.find((d) => d.endpointId === endpointId)),
-    Effect.flatMap((row) =>
-      row === undefined ? Effect.die(new Error(`no delivery to ${endpointId}`)) : Effect.succeed(row)
-    ),
-    Effect.orDie
-  )
-
 const requestsAt = (receiver: Receiver, count: number, what: string) =>
-  eventually(
+  poll(
     what,
-    Effect.sync(() => (receiver.requests.length === count ? true : undefined))
+    Effect.sync(() => receiver.requests.length),
+    (n) => n === count
   )
 
 layer(testServer({ config: { delivery: fastWorker({ endpointConcurrency: 1 }) } }), { excludeTestServices: true })(
@@ -77,12 +69,7 @@ layer(testServer({ config: { delivery: fastWorker({ endpointConcurrency: 1 }) } 
           // The 410 arrives: the delivery fails, its endpoint is disabled, and its queued deliveries are cancelled
           // with the 410's reason (not later, one by one, as deliveries of a disabled endpoint).
           yield* Deferred.succeed(releaseGone, undefined)
-          const gone = yield* eventually(
-            "the 410 recorded",
-            Effect.map(deliveryTo(a.api, first ?? "", a.endpointId), (row) =>
-              row.status === "pending" ? undefined : row
-            )
-          )
+          const gone = yield* settledTo(a.api, first ?? "", a.endpointId)
           assert.deepStrictEqual([gone.status, gone.attemptCount, gone.lastStatus], ["failed", 1, 410])
           for (const eventId of queued) {
             const row = yield* deliveryTo(a.api, eventId, a.endpointId)
@@ -106,11 +93,10 @@ layer(testServer({ config: { delivery: fastWorker({ endpointConcurrency: 1 }) } 
             [b.api, neighbourEvents.map((e) => e.event.id), b.endpointId]
           ] as const) {
             for (const eventId of eventIds) {
-              yield* eventually(
+              yield* poll(
                 `delivery of ${eventId} to ${endpointId}`,
-                Effect.map(deliveryTo(api, eventId, endpointId), (row) =>
-                  row.status === "succeeded" ? row : undefined
-                )
+                deliveryTo(api, eventId, endpointId),
+                (row) => row.status === "succeeded"
               )
             }
           }

@@ -2,8 +2,8 @@ import { createServer, type Socket } from "node:net"
 import { assert, layer } from "@effect/vitest"
 import { Arbitrary, Duration, Effect, Schema, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
-import { apiClient, createTenant } from "./support/http.ts"
-import { answer, eventually, makeReceiver } from "./support/receiver.ts"
+import { type Api, fastWorker, settled, tenantWithEndpoint } from "./support/deliveryApi.ts"
+import { answer, makeReceiver } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 
 /**
@@ -15,26 +15,13 @@ import { testServerWithSql } from "./support/sharedDatabase.ts"
 
 const maxAttempts = 3
 
-const delivery = {
-  worker: true,
+const delivery = fastWorker({
   timeout: Duration.seconds(2),
   maxAttempts,
   backoffBase: Duration.millis(20),
   backoffMax: Duration.millis(50),
-  concurrency: 8,
-  endpointConcurrency: 4,
-  pollInterval: Duration.millis(50),
-  leaseMargin: Duration.seconds(30)
-}
-
-type Api = Effect.Success<ReturnType<typeof apiClient>>
-
-const tenantWithEndpoint = (url: string) =>
-  Effect.gen(function* () {
-    const api = yield* apiClient((yield* createTenant("Hostile receiver")).apiKey)
-    yield* api.endpoints.create({ payload: { url } })
-    return api
-  }).pipe(Effect.orDie)
+  pollInterval: Duration.millis(50)
+})
 
 /**
  * A receiver on a raw socket (node:http refuses to write a malformed status line): it answers each webhook with the
@@ -105,14 +92,8 @@ const statusLine = Arbitrary.flatMap(
 const publishAndSettle = (api: Api, data: { readonly [key: string]: string | number } = { n: 1 }) =>
   Effect.gen(function* () {
     const { event } = yield* api.events.publish({ payload: { type: "order.created", data } })
-    const settled = yield* eventually(
-      `delivery of ${event.id} settled`,
-      api.deliveries
-        .listForEvent({ params: { id: event.id } })
-        .pipe(Effect.map(({ data }) => (data[0] === undefined || data[0].status === "pending" ? undefined : data[0]))),
-      15_000
-    )
-    return yield* api.deliveries.get({ params: { id: settled.id } })
+    const delivery = yield* settled(api, event.id, 15_000)
+    return yield* api.deliveries.get({ params: { id: delivery.id } })
   }).pipe(Effect.orDie)
 
 layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true })("a hostile receiver", (it) => {
@@ -125,7 +106,7 @@ layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true }
           res.writeHead(status)
           res.end("weird")
         })
-        const api = yield* tenantWithEndpoint(receiver.url)
+        const { api } = yield* tenantWithEndpoint(receiver.url)
         const settled = yield* publishAndSettle(api)
 
         assert.strictEqual(settled.status, "failed")
@@ -157,7 +138,7 @@ layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true }
         yield* sql`ALTER TABLE delivery_attempts ADD CONSTRAINT test_refuses_poison
           CHECK (response_excerpt IS NULL OR response_excerpt NOT LIKE '%poison%')`
         const receiver = yield* makeReceiver((_, __, res) => answer(res, 500, {}, "poison"))
-        const api = yield* tenantWithEndpoint(receiver.url)
+        const { api } = yield* tenantWithEndpoint(receiver.url)
         const settled = yield* publishAndSettle(api).pipe(
           Effect.ensuring(Effect.orDie(sql`ALTER TABLE delivery_attempts DROP CONSTRAINT test_refuses_poison`))
         )
@@ -182,7 +163,7 @@ layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true }
     [statusLine],
     ([line]) =>
       Effect.gen(function* () {
-        const api = yield* tenantWithEndpoint(yield* rawReceiver)
+        const { api } = yield* tenantWithEndpoint(yield* rawReceiver)
         const settled = yield* publishAndSettle(api, { line: Buffer.from(line, "latin1").toString("base64") })
         assert.oneOf(settled.status, ["succeeded", "failed"], line)
         assert.isAtMost(settled.attemptCount, maxAttempts, line)

@@ -4,8 +4,9 @@ import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
 import { testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
 import { publish, tenantWithEndpoint } from "./support/deliveryApi.ts"
+import { poll } from "./support/poll.ts"
 import { type Service, startService, stopService } from "./support/processes.ts"
-import { answer, eventually, makeReceiver, type Receiver } from "./support/receiver.ts"
+import { answer, makeReceiver, type Receiver } from "./support/receiver.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 
 /**
@@ -79,17 +80,16 @@ const leasedBy = (workerId: string) =>
 
 /** Polls the database until every one of `total` deliveries of the tenant succeeded. */
 const allSucceeded = (tenantId: string, total: number, timeoutMs: number) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const states = yield* deliveryStates(tenantId)
-      if (states.count("succeeded") === total) return
-      if (Date.now() > deadline) {
-        return assert.fail(`not all ${total} delivered after ${timeoutMs} ms: ${JSON.stringify(states.rows)}`)
-      }
-      yield* Effect.sleep("50 millis")
+  poll(
+    `all ${total} deliveries to succeed`,
+    deliveryStates(tenantId),
+    (states) => states.count("succeeded") === total,
+    {
+      timeoutMs,
+      intervalMs: 50,
+      show: (states) => JSON.stringify(states.rows)
     }
-  })
+  )
 
 const publishMany = (api: Parameters<typeof publish>[0], n: number) =>
   Effect.forEach(
@@ -115,12 +115,11 @@ describe.skipIf(mode.kind === "pglite")("delivery workers as processes (needs a 
           assert.strictEqual(started?.listening, true, JSON.stringify(started))
           for (let i = 0; i < 10; i++) {
             const { event } = yield* publish(api, "order.created", { i })
-            yield* eventually(
+            yield* poll(
               `event ${i} delivered by the worker process (without NOTIFY it waits for the 60 s poll)`,
-              Effect.sync(() =>
-                receiver.requests.some((r) => r.headers["webhook-id"] === event.id) ? true : undefined
-              ),
-              10_000
+              Effect.sync(() => receiver.requests.some((r) => r.headers["webhook-id"] === event.id)),
+              (arrived) => arrived,
+              { timeoutMs: 10_000 }
             )
           }
         }).pipe(Effect.scoped),
@@ -173,11 +172,7 @@ describe.skipIf(mode.kind === "pglite")("delivery workers as processes (needs a 
           yield* startWorker(shared.url, busy)
 
           yield* publishMany(api, 300)
-          yield* eventually(
-            "the victim to hold leases",
-            Effect.map(leasedBy(victim.ready), (n) => (n > 0 ? n : undefined)),
-            30_000
-          )
+          yield* poll("the victim to hold leases", leasedBy(victim.ready), (n) => n > 0, { timeoutMs: 30_000 })
           victim.child.kill("SIGKILL")
           const { signal } = yield* Effect.promise(() => victim.exited)
           assert.strictEqual(signal, "SIGKILL")
@@ -216,10 +211,11 @@ describe.skipIf(mode.kind === "pglite")("delivery workers as processes (needs a 
           const { api, tenantId } = yield* tenantWithEndpoint(receiver.url)
           const first = yield* startWorker(shared.url, { DELIVERY_CONCURRENCY: "4" })
           yield* publishMany(api, 40)
-          yield* eventually(
+          yield* poll(
             "sends in flight",
-            Effect.sync(() => (receiver.requests.length >= 2 ? true : undefined)),
-            30_000
+            Effect.sync(() => receiver.requests.length),
+            (n) => n >= 2,
+            { timeoutMs: 30_000 }
           )
 
           first.child.kill("SIGTERM")

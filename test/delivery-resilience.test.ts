@@ -18,13 +18,14 @@ import { Endpoints } from "../services/Endpoints.ts"
 import { Events } from "../services/Events.ts"
 import { Tenants } from "../services/Tenants.ts"
 import { JsonText } from "../src/domain/JsonText.ts"
-import { fastWorker } from "./support/deliveryApi.ts"
-import { apiClient, createTenant } from "./support/http.ts"
+import { type Api, deliveryOf, fastWorker, publish, succeeded, tenantWithEndpoint } from "./support/deliveryApi.ts"
+import { type Exposition, gaugeOf, scrape, seriesValue } from "./support/metrics.ts"
 import { outboundGet } from "./support/outbound.ts"
-import { answer, eventually, makeReceiver } from "./support/receiver.ts"
+import { poll } from "./support/poll.ts"
+import { answer, makeReceiver } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestSqlLive } from "./support/testDatabase.ts"
-import { send, TestServer } from "./support/testServer.ts"
+import { TestServer } from "./support/testServer.ts"
 import { slack } from "./support/timing.ts"
 
 /**
@@ -32,34 +33,16 @@ import { slack } from "./support/timing.ts"
  * circuit breaker, the per-endpoint bulkhead, and the SSRF guard at connect time.
  */
 
-type Api = Effect.Success<ReturnType<typeof apiClient>>
-
 const delivery = fastWorker({ timeout: Duration.seconds(10) })
 
-const tenantWithEndpoint = (url: string) =>
-  Effect.gen(function* () {
-    const tenant = yield* createTenant("Resilience")
-    const api = yield* apiClient(tenant.apiKey)
-    const endpoint = yield* api.endpoints.create({ payload: { url } })
-    return { api, endpointId: endpoint.id }
-  }).pipe(Effect.orDie)
-
-const publish = (api: Api, n: number) =>
-  api.events.publish({ payload: { type: "order.created", data: { n } } }).pipe(Effect.orDie)
-
-const deliveryOf = (api: Api, eventId: string) =>
-  api.deliveries.listForEvent({ params: { id: eventId } }).pipe(
-    Effect.map(({ data }) => data[0]),
-    Effect.orDie
-  )
+/** One event numbered `n` for the tenant of `api`. */
+const publishNumbered = (api: Api, n: number) => publish(api, "order.created", { n })
 
 const endpointOf = (api: Api, id: string) => api.endpoints.get({ params: { id } }).pipe(Effect.orDie)
 
-/** The value of one exposition line of `/metrics`, e.g. `circuit_breakers_open`; 0 when absent. */
-const metricValue = (text: string, series: string): number => {
-  const line = text.split("\n").find((l) => l.startsWith(`${series} `))
-  return line === undefined ? 0 : Number(line.slice(series.length + 1))
-}
+/** Breaker transitions `from` → `to` in a scrape. */
+const transitions = (exposition: Exposition, from: string, to: string) =>
+  seriesValue(exposition, "circuit_breaker_transitions_total", { from, to })
 
 // The open period must outlast the checks made while the circuit is open (past it the worker sends a probe, which
 // they would count): about 2 s of work on an idle machine, more under load. The test asserts it did.
@@ -86,10 +69,11 @@ layer(testServerWithSql({ config: { delivery, breaker } }), { excludeTestService
 
           // Three failed attempts in a row (500) open the dead endpoint's circuit.
           const beforeFirst = Date.now()
-          const first = yield* publish(d.api, 0)
-          const opened = yield* eventually(
+          const first = yield* publishNumbered(d.api, 0)
+          const opened = yield* poll(
             "the dead endpoint's circuit opened",
-            endpointOf(d.api, d.endpointId).pipe(Effect.map((e) => (e.health.circuit === "open" ? e : undefined)))
+            endpointOf(d.api, d.endpointId),
+            (e) => e.health.circuit === "open"
           )
           const afterRead = Date.now()
           const openUntil = Date.parse(opened.health.openUntil ?? "")
@@ -104,13 +88,14 @@ layer(testServerWithSql({ config: { delivery, breaker } }), { excludeTestService
           })
 
           // While it is open: new events for it wait, and the healthy endpoint keeps receiving promptly.
-          const waiting = yield* Effect.forEach([1, 2, 3, 4, 5], (n) => publish(d.api, n))
+          const waiting = yield* Effect.forEach([1, 2, 3, 4, 5], (n) => publishNumbered(d.api, n))
           for (let i = 0; i < 10; i++) {
-            yield* publish(g.api, i)
-            yield* eventually(
+            yield* publishNumbered(g.api, i)
+            yield* poll(
               "delivered to the healthy endpoint",
-              Effect.sync(() => (good.requests.length > i ? true : undefined)),
-              slack(1_000)
+              Effect.sync(() => good.requests.length),
+              (n) => n > i,
+              { timeoutMs: slack(1_000) }
             )
           }
           assert.strictEqual(dead.requests.length, 3, "nothing is sent to an open circuit")
@@ -122,9 +107,9 @@ layer(testServerWithSql({ config: { delivery, breaker } }), { excludeTestService
             assert.strictEqual(row?.status, "pending")
             assert.strictEqual(row?.attemptCount, 0)
           }
-          const metrics = (yield* send("/metrics")).text
-          assert.strictEqual(metricValue(metrics, 'circuit_breaker_transitions_total{from="closed",to="open"}'), 1)
-          assert.strictEqual(metricValue(metrics, "circuit_breakers_open"), 1)
+          const metrics = yield* scrape
+          assert.strictEqual(transitions(metrics, "closed", "open"), 1)
+          assert.strictEqual(gaugeOf(metrics, "circuit_breakers_open"), 1)
           // What makes the checks above mean something: they all ran while the circuit was open (a probe may follow
           // it), so the healthy endpoint was served without waiting for the dead one's circuit to close.
           assert.isBelow(Date.now(), openUntil, "the open period outlasted the checks: raise openBaseMs")
@@ -149,13 +134,7 @@ layer(testServerWithSql({ config: { delivery, breaker } }), { excludeTestService
           // first delivery on its 4th attempt, the deferred ones on their 1st.
           healed = true
           for (const published of [first, ...waiting]) {
-            yield* eventually(
-              "delivered after the circuit closed",
-              deliveryOf(d.api, published.event.id).pipe(
-                Effect.map((row) => (row?.status === "succeeded" ? row : undefined))
-              ),
-              Math.max(0, openUntil - Date.now()) + slack(5_000)
-            )
+            yield* succeeded(d.api, published.event.id, Math.max(0, openUntil - Date.now()) + slack(5_000))
           }
           assert.strictEqual((yield* deliveryOf(d.api, first.event.id))?.attemptCount, 4)
           for (const published of waiting) {
@@ -166,10 +145,10 @@ layer(testServerWithSql({ config: { delivery, breaker } }), { excludeTestService
             circuit: "closed",
             openUntil: null
           })
-          const after = (yield* send("/metrics")).text
-          assert.strictEqual(metricValue(after, 'circuit_breaker_transitions_total{from="open",to="half_open"}'), 1)
-          assert.strictEqual(metricValue(after, 'circuit_breaker_transitions_total{from="half_open",to="closed"}'), 1)
-          assert.strictEqual(metricValue(after, "circuit_breakers_open"), 0)
+          const after = yield* scrape
+          assert.strictEqual(transitions(after, "open", "half_open"), 1)
+          assert.strictEqual(transitions(after, "half_open", "closed"), 1)
+          assert.strictEqual(gaugeOf(after, "circuit_breakers_open"), 0)
           assert.deepStrictEqual(
             circuitLines().map((e) => [e.level, e.from, e.to]),
             [
@@ -211,30 +190,33 @@ layer(testServerWithSql({ config: { delivery: { ...delivery, concurrency: 6, end
 
         yield* Effect.forEach(
           Array.from({ length: 12 }, (_, n) => n),
-          (n) => publish(s.api, n)
+          (n) => publishNumbered(s.api, n)
         )
-        yield* eventually(
+        yield* poll(
           "the slow receiver holds its share",
-          Effect.sync(() => (inFlight === 2 ? true : undefined))
+          Effect.sync(() => inFlight),
+          (n) => n === 2
         )
         // Without the per-endpoint limit the slow receiver would hold all 6 slots, and these would wait for it: until
         // release() below, i.e. forever, so arriving at all is the proof (no latency bound needed).
         for (let i = 0; i < 5; i++) {
-          yield* publish(f.api, i)
-          yield* eventually(
+          yield* publishNumbered(f.api, i)
+          yield* poll(
             "delivered to the other endpoint while the slow one holds its requests",
-            Effect.sync(() => (fast.requests.length > i ? true : undefined)),
-            slack(1_000)
+            Effect.sync(() => fast.requests.length),
+            (n) => n > i,
+            { timeoutMs: slack(1_000) }
           )
         }
         assert.strictEqual(slow.requests.length, 2, "only 2 of the slow endpoint's deliveries were sent")
         assert.strictEqual(most, 2)
 
         release()
-        yield* eventually(
+        yield* poll(
           "every slow delivery arrives",
-          Effect.sync(() => (slow.requests.length === 12 ? true : undefined)),
-          15_000
+          Effect.sync(() => slow.requests.length),
+          (n) => n === 12,
+          { timeoutMs: 15_000 }
         )
         assert.strictEqual(most, 2, "never more than 2 in flight to one endpoint")
       }),
@@ -287,7 +269,7 @@ layer(guardedWorker(), { excludeTestServices: true })("the SSRF guard at connect
         const published = yield* events.publish(tenant.id, { type: "order.created", data: JsonText('{"n":1}') })
         assert.strictEqual(published.deliveriesQueued, 2)
 
-        const attempts = yield* eventually(
+        const attempts = yield* poll(
           "both deliveries attempted",
           sql<{ url: string; status: string; outcome: string; status_code: number | null; error: string | null }>`
             SELECT ep.url, d.status, a.outcome, a.status_code, a.error
@@ -295,7 +277,8 @@ layer(guardedWorker(), { excludeTestServices: true })("the SSRF guard at connect
             JOIN endpoints ep ON ep.id = d.endpoint_id
             JOIN delivery_attempts a ON a.delivery_id = d.id
             WHERE d.event_id = ${published.event.id} AND d.status <> 'pending'
-            ORDER BY ep.url`.pipe(Effect.map((rows) => (rows.length === 2 ? rows : undefined)))
+            ORDER BY ep.url`,
+          (rows) => rows.length === 2
         )
         for (const attempt of attempts) {
           assert.strictEqual(attempt.status, "failed", attempt.url)

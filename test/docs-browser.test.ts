@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net"
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { type Browser, chromium } from "playwright-core"
-import { eventually } from "./support/receiver.ts"
+import { poll } from "./support/poll.ts"
 import { TestServer, testServer } from "./support/testServer.ts"
 import { chromiumPath } from "./support/tools.ts"
 
@@ -84,9 +84,10 @@ layer(testServer({ config: { appEnv: "production" } }), { excludeTestServices: t
           page.evaluate("fetch('http://127.0.0.1:9/').then(() => 'fetched', () => 'blocked')")
         )
         assert.strictEqual(foreign, "blocked")
-        yield* eventually(
+        yield* poll(
           "the foreign fetch reported as a CSP violation",
-          Effect.sync(() => (violations.some((v) => v.startsWith("connect-src")) ? true : undefined))
+          Effect.sync(() => [...violations]),
+          (seen) => seen.some((v) => v.startsWith("connect-src"))
         )
         // Scalar probes whether `new Function` works and falls back when it does not: the only refusal expected
         // besides the foreign fetch above.
@@ -98,12 +99,10 @@ layer(testServer({ config: { appEnv: "production" } }), { excludeTestServices: t
         const framer = yield* Effect.promise(() => browser.newPage())
         yield* Effect.promise(() => framer.goto(site))
         // Chromium replaces a frame refused by frame-ancestors with its error page (once the frame has navigated).
-        const framed = yield* eventually(
+        const framed = yield* poll(
           "the frame to settle",
-          Effect.sync(() => {
-            const url = framer.frames()[1]?.url()
-            return url === undefined || url === "" || url === "about:blank" ? undefined : url
-          })
+          Effect.sync(() => framer.frames()[1]?.url()),
+          (url): url is string => url !== undefined && url !== "" && url !== "about:blank"
         )
         assert.strictEqual(framed, "chrome-error://chromewebdata/")
         assert.strictEqual(framer.frames().length, 2)

@@ -1,6 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import { createTenant, expectProblem, request, type WireResponse } from "./support/http.ts"
+import { createTenant, request, type WireResponse } from "./support/http.ts"
+import { expectProblem } from "./support/problems.ts"
 import { testServer } from "./support/testServer.ts"
 
 /**

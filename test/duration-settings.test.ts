@@ -1,9 +1,10 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Option, Redacted } from "effect"
-import { appConfig } from "../layers/AppConfigLive.ts"
+import { Duration, Effect, Option } from "effect"
 import { parseDurationText } from "../src/domain/DurationText.ts"
 import { describeStartupFailure } from "../src/StartupError.ts"
-import { startAppProcess, stopAppProcess, until } from "./support/processes.ts"
+import { appProcess } from "./support/apps.ts"
+import { parseRecording, reveal } from "./support/defaultConfig.ts"
+import { isDefined, pollPromise } from "./support/poll.ts"
 import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
 
 /**
@@ -69,31 +70,6 @@ describe("parseDurationText", () => {
     })
   }
 })
-
-/** Parses the configuration from exactly these variables, recording every variable it reads. */
-const parseRecording = (env: Record<string, string>) => {
-  const read = new Set<string>()
-  const inner = ConfigProvider.fromEnv({ env })
-  const recording = ConfigProvider.make((path) => {
-    read.add(path.join("_"))
-    return inner.load(path)
-  })
-  return { result: Effect.runSync(Effect.result(appConfig.parse(recording))), read }
-}
-
-/** A plain copy of a parsed configuration, secrets and durations spelled out, so two parses can be compared. */
-const reveal = (value: unknown): unknown => {
-  if (Redacted.isRedacted(value)) return { redacted: reveal(Redacted.value(value)) }
-  if (Option.isOption(value)) return Option.isSome(value) ? { some: reveal(value.value) } : "none"
-  if (Duration.isDuration(value)) return Duration.format(value)
-  if (value instanceof Uint8Array) return Buffer.from(value).toString("hex")
-  if (Array.isArray(value)) return value.map(reveal)
-  if (typeof value === "bigint") return `${value}n`
-  if (typeof value === "object" && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([key, field]) => [key, reveal(field)]))
-  }
-  return value
-}
 
 const render = (config: unknown): string => JSON.stringify(reveal(config))
 
@@ -187,22 +163,17 @@ layer(TestDatabaseLive)("a server process configured with shorthand durations", 
         const database = yield* TestDatabase
         // On PGlite (no server reachable) the process embeds its own in-memory database.
         const url = Option.getOrElse(database.url, () => "")
-        const app = yield* Effect.acquireRelease(
-          Effect.promise(() =>
-            startAppProcess(url, {
-              PGLITE_DIR: "memory://",
-              SHUTDOWN_DELAY: "0s",
-              SHUTDOWN_TIMEOUT: "1m30s",
-              HTTP_HEADERS_TIMEOUT: "10s",
-              HTTP_REQUEST_TIMEOUT: "1m",
-              HTTP_KEEP_ALIVE_TIMEOUT: "65s",
-              DELIVERY_TIMEOUT: "500ms",
-              RATE_LIMIT_WINDOW: "1h",
-              IDEMPOTENCY_TTL: "2d"
-            })
-          ),
-          stopAppProcess
-        )
+        const app = yield* appProcess(url, {
+          PGLITE_DIR: "memory://",
+          SHUTDOWN_DELAY: "0s",
+          SHUTDOWN_TIMEOUT: "1m30s",
+          HTTP_HEADERS_TIMEOUT: "10s",
+          HTTP_REQUEST_TIMEOUT: "1m",
+          HTTP_KEEP_ALIVE_TIMEOUT: "65s",
+          DELIVERY_TIMEOUT: "500ms",
+          RATE_LIMIT_WINDOW: "1h",
+          IDEMPOTENCY_TTL: "2d"
+        })
         const livez = yield* Effect.promise(() => fetch(`${app.ready}/livez`))
         assert.strictEqual(livez.status, 200)
         const policy = yield* Effect.promise(() => fetch(`${app.ready}/docs`).then((r) => r.headers))
@@ -211,8 +182,11 @@ layer(TestDatabaseLive)("a server process configured with shorthand durations", 
         const exit = yield* Effect.promise(() => app.exited)
         assert.strictEqual(exit.code, 0)
         const draining = yield* Effect.promise(() =>
-          until("the draining line", 5000, async () =>
-            app.logs().find((entry) => entry.message === "shutdown: draining, readiness now reports 503")
+          pollPromise(
+            "the draining line",
+            async () => app.logs().find((entry) => entry.message === "shutdown: draining, readiness now reports 503"),
+            isDefined,
+            { timeoutMs: 5000 }
           )
         )
         assert.strictEqual(draining.shutdownDelayMs, 0)

@@ -4,6 +4,7 @@ import { join, resolve } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { lockFileName } from "../layers/DataDirectoryLock.ts"
+import { listeningUrl } from "./support/apps.ts"
 import {
   descendantsOf,
   isRunning,
@@ -37,13 +38,10 @@ const envOn = (dataDir: string) =>
     PGLITE_DIR: dataDir
   })
 
-const listening = (entry: Record<string, unknown>) =>
-  entry.message === "listening" && typeof entry.port === "number" ? `http://127.0.0.1:${entry.port}` : undefined
-
 /** `node src/main.ts` on the directory, stopped (SIGKILL, and its children) if the test leaves it running. */
 const startServer = (dataDir: string) =>
   Effect.acquireRelease(
-    Effect.promise(() => startService("src/main.ts", envOn(dataDir), listening, readyTimeoutMs)),
+    Effect.promise(() => startService("src/main.ts", envOn(dataDir), listeningUrl, readyTimeoutMs)),
     (server) =>
       Effect.promise(async () => {
         for (const pid of [...descendantsOf(server.child.pid ?? 0), server.child.pid ?? 0]) {

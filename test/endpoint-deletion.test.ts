@@ -1,11 +1,21 @@
 import { assert, layer } from "@effect/vitest"
 import { Deferred, Duration, Effect } from "effect"
 import { SqlClient } from "effect/sql"
-import { type Api, publish, settled, tenantWithEndpoint } from "./support/deliveryApi.ts"
-import { expectProblem, request } from "./support/http.ts"
-import { answer, eventually, makeReceiver, type Received } from "./support/receiver.ts"
+import {
+  type Api,
+  deliveryTo,
+  fastWorker,
+  publish,
+  settled,
+  settledTo,
+  tenantWithEndpoint
+} from "./support/deliveryApi.ts"
+import { request } from "./support/http.ts"
+import { logMark, logsSince } from "./support/observedServer.ts"
+import { isDefined, poll } from "./support/poll.ts"
+import { expectProblem } from "./support/problems.ts"
+import { answer, makeReceiver, type Received } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
-import { TestServer } from "./support/testServer.ts"
 
 /** README (deleting an endpoint): the `lastError` of its cancelled deliveries, as promised (not read from the code). */
 const deletedEndpointError = "cancelled: the endpoint was deleted"
@@ -17,37 +27,19 @@ const deletedEndpointError = "cancelled: the endpoint was deleted"
  * per endpoint at a time, so a send held open by the receiver keeps the endpoint's next delivery queued (pending).
  */
 
-const delivery = {
-  worker: true,
-  timeout: Duration.seconds(5),
+const delivery = fastWorker({
   maxAttempts: 2,
   backoffBase: Duration.millis(20),
   backoffMax: Duration.millis(100),
-  concurrency: 8,
-  endpointConcurrency: 1,
-  pollInterval: Duration.millis(100),
-  leaseMargin: Duration.seconds(30)
-}
-
-interface LogEntry {
-  readonly level: string
-  readonly message: string
-  /** What became of an attempt ("delivery attempt" lines). */
-  readonly state?: string
-}
-
-/** The server's log entries from index `from` on. */
-const logsSince = (from: number) =>
-  Effect.map(TestServer, ({ logs }) => logs.slice(from).map((line) => JSON.parse(line) as LogEntry))
-
-const logCount = Effect.map(TestServer, ({ logs }) => logs.length)
+  endpointConcurrency: 1
+})
 
 /** Asserts that nothing since `from` was logged as an error, nor as a failure to record an attempt. */
 const assertNoTroubleLogged = (from: number) =>
   Effect.gen(function* () {
     const entries = yield* logsSince(from)
     const trouble = entries.filter(
-      (e) => e.level === "error" || e.level === "fatal" || /could not|lease lost/.test(e.message)
+      (e) => e.level === "error" || e.level === "fatal" || /could not|lease lost/.test(String(e.message))
     )
     assert.deepStrictEqual(trouble, [], JSON.stringify(trouble))
   })
@@ -55,20 +47,6 @@ const assertNoTroubleLogged = (from: number) =>
 /** What a receiver does with each request, by the `mode` of the event's data. */
 const modeOf = (received: Received): string =>
   (JSON.parse(received.body) as { readonly data: { readonly mode?: string } }).data.mode ?? "ok"
-
-/** The delivery of `eventId` to `endpointId`, through the API. */
-const deliveryTo = (api: Api, eventId: string, endpointId: string) =>
-  api.deliveries.listForEvent({ params: { id: eventId } }).pipe(
-    Effect.map(({ data }) => data.find((d) => d.endpointId === endpointId)),
-    Effect.orDie
-  )
-
-/** The delivery of `eventId` to `endpointId`, once no longer pending. */
-const settledTo = (api: Api, eventId: string, endpointId: string) =>
-  eventually(
-    "the delivery to settle",
-    Effect.map(deliveryTo(api, eventId, endpointId), (d) => (d === undefined || d.status === "pending" ? undefined : d))
-  )
 
 /**
  * The delivery of `eventId` to `endpointId` with its attempts, once it has one, read again after that: one read of a
@@ -78,10 +56,7 @@ const attemptRecorded = (api: Api, eventId: string, endpointId: string) =>
   Effect.gen(function* () {
     const found = yield* deliveryTo(api, eventId, endpointId)
     const read = api.deliveries.get({ params: { id: found?.id ?? "" } }).pipe(Effect.orDie)
-    yield* eventually(
-      "the attempt to be recorded",
-      Effect.map(read, (d) => (d.attempts.length > 0 ? d : undefined))
-    )
+    yield* poll("the attempt to be recorded", read, (d) => d.attempts.length > 0)
     return yield* read
   })
 
@@ -132,13 +107,14 @@ layer(testServerWithSql({ config: { delivery, logLevel: "Debug" } }), { excludeT
           assert.isFalse(okBefore?.endpointDeleted)
           // One send held open by the receiver: the endpoint's next delivery waits its turn (pending, not claimed).
           const held = yield* publish(api, "order.created", { mode: "hold" })
-          yield* eventually(
+          yield* poll(
             "the held send to arrive",
-            Effect.sync(() => (receiver.requests.some((r) => modeOf(r) === "hold") ? true : undefined))
+            Effect.sync(() => receiver.requests.map(modeOf)),
+            (modes) => modes.includes("hold")
           )
           const queued = yield* publish(api, "order.created", { mode: "queued" })
           assert.strictEqual((yield* deliveryTo(api, queued.event.id, endpointId))?.status, "pending")
-          const logsFrom = yield* logCount
+          const logsFrom = yield* logMark
 
           const path = `/v1/endpoints/${endpointId}`
           const deleted = yield* request(path, { method: "DELETE", bearer: apiKey })
@@ -225,11 +201,12 @@ layer(testServerWithSql({ config: { delivery, logLevel: "Debug" } }), { excludeT
           })
           const { api, apiKey, endpointId } = yield* tenantWithEndpoint(receiver.url)
           const event = yield* publish(api)
-          yield* eventually(
+          yield* poll(
             "the send in flight",
-            Effect.sync(() => (receiver.requests.length === 1 ? true : undefined))
+            Effect.sync(() => receiver.requests.length),
+            (n) => n === 1
           )
-          const logsFrom = yield* logCount
+          const logsFrom = yield* logMark
           assert.strictEqual(
             (yield* request(`/v1/endpoints/${endpointId}`, { method: "DELETE", bearer: apiKey })).status,
             204
@@ -292,16 +269,18 @@ layer(testServerWithSql({ config: { delivery, logLevel: "Debug" } }), { excludeT
         })
         const { api, tenantId } = yield* tenantWithEndpoint(receiver.url)
         yield* publish(api)
-        yield* eventually(
+        yield* poll(
           "the send in flight",
-          Effect.sync(() => (receiver.requests.length === 1 ? true : undefined))
+          Effect.sync(() => receiver.requests.length),
+          (n) => n === 1
         )
-        const logsFrom = yield* logCount
+        const logsFrom = yield* logMark
         yield* sql`DELETE FROM tenants WHERE id = ${tenantId}`
         yield* Deferred.succeed(release, undefined)
-        const line = yield* eventually(
+        const line = yield* poll(
           "the attempt's outcome to be logged",
-          Effect.map(logsSince(logsFrom), (entries) => entries.find((e) => e.message === "delivery attempt"))
+          Effect.map(logsSince(logsFrom), (entries) => entries.find((e) => e.message === "delivery attempt")),
+          isDefined
         )
         assert.strictEqual(line.state, "delivery deleted")
         yield* assertNoTroubleLogged(logsFrom)

@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { ConfigProvider, Duration, Effect, Option } from "effect"
+import { Duration, Option } from "effect"
 import { describe, expect, it } from "vitest"
-import { appConfig, testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
+import { testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
 import { packageRoot } from "../layers/PackageInfo.ts"
+import { parseRecording } from "./support/defaultConfig.ts"
 
 /**
  * infra/app/environments/*.env.example must list exactly the variables the service reads, and every file must pass the
@@ -47,18 +48,6 @@ const parseEnvFile = (text: string): { env: Record<string, string>; comments: Ma
     pending = []
   }
   return { env, comments }
-}
-
-/** Parses `appConfig` from `env`, recording every variable name the config asks the provider for. */
-const parseRecording = (env: Record<string, string>) => {
-  const read = new Set<string>()
-  const inner = ConfigProvider.fromEnv({ env })
-  const recording = ConfigProvider.make((path) => {
-    read.add(path.join("_"))
-    return inner.load(path)
-  })
-  const result = Effect.runSync(Effect.result(appConfig.parse(recording)))
-  return { result, read }
 }
 
 /** What must be set outside development (startup stops without it): valid values, so the rest can be recorded. */

@@ -23,18 +23,11 @@ import {
   transitionKind
 } from "./support/addresses.ts"
 import { fastWorker } from "./support/deliveryApi.ts"
-import {
-  apiClient,
-  createTenant,
-  errorPaths,
-  expectProblem,
-  problemBody,
-  type RequestOptions,
-  request
-} from "./support/http.ts"
+import { apiClient, createTenant, type RequestOptions, request, type WireResponse } from "./support/http.ts"
 import { jsonObjectSource } from "./support/jsonText.ts"
-import { answer, eventually, headerOf, makeReceiver, type Receiver, verifyHeaders } from "./support/receiver.ts"
-import { TestServer, testServer, type WireResponse } from "./support/testServer.ts"
+import { errorPaths, expectProblem, problemBody } from "./support/problems.ts"
+import { answer, makeReceiver, type Receiver, verifyHeaders, webhookOf } from "./support/receiver.ts"
+import { TestServer, testServer } from "./support/testServer.ts"
 
 /**
  * Generated bodies against every write endpoint: no input may produce a 5xx or a hang (each request is aborted after
@@ -1097,10 +1090,7 @@ layer(FidelityServer, { excludeTestServices: true, timeout: "60 seconds" })("fuz
         assert.strictEqual(published.text, `{"event":${eventText},"deliveriesQueued":1}`)
         const read = sound(yield* request(`/v1/events/${event.id}`, { bearer: apiKey }), body)
         assert.strictEqual(read.text, eventText)
-        const webhook = yield* eventually(
-          `the delivery of ${event.id}`,
-          Effect.sync(() => receiver.requests.find((r) => headerOf(r, "webhook-id") === event.id))
-        )
+        const webhook = yield* webhookOf(receiver, event.id)
         assert.strictEqual(webhook.body, `{"type":"${type}","timestamp":"${event.occurredAt}","data":${data.minified}}`)
         new Webhook(secret).verify(webhook.body, verifyHeaders(webhook))
       }),
@@ -1119,8 +1109,8 @@ class ProductionFixture extends Context.Service<ProductionFixture, FixtureShape>
 const ProductionFixtureLive = Layer.effect(
   ProductionFixture,
   Effect.gen(function* () {
-    const tenant = yield* createTenant("Fuzz production tenant", productionAdminToken)
-    const other = yield* createTenant("Fuzz production neighbour", productionAdminToken)
+    const tenant = yield* createTenant("Fuzz production tenant", { adminToken: productionAdminToken })
+    const other = yield* createTenant("Fuzz production neighbour", { adminToken: productionAdminToken })
     const endpoint = (apiKey: string) =>
       Effect.map(request("/v1/endpoints", { bearer: apiKey, json: { url: "https://93.184.216.34/hook" } }), (r) => {
         assert.strictEqual(r.status, 201, r.text)

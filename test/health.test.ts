@@ -1,31 +1,23 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Context, Effect, Layer, Option, Redacted, Schedule } from "effect"
-import { FetchHttpClient } from "effect/http"
-import { HttpApiClient } from "effect/http-api"
-import { startEmbeddedPostgres } from "../layers/EmbeddedPostgres.ts"
-import { Api } from "../src/api/Api.ts"
+import { Effect } from "effect"
 import { Unhealthy } from "../src/api/SystemApi.ts"
+import { DatabaseProxy, testServerBehindProxy } from "./support/databaseProxy.ts"
+import { apiClient, request } from "./support/http.ts"
 import { inMemoryTracing, type OtlpRequest, spansOf } from "./support/inMemoryTracing.ts"
-import { startTcpProxy, type TcpProxy } from "./support/tcpProxy.ts"
-import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
-import { makeTestServer, startTestServer, TestServer, testServer } from "./support/testServer.ts"
-
-const apiClient = Effect.gen(function* () {
-  const { baseUrl } = yield* TestServer
-  return yield* HttpApiClient.make(Api, { baseUrl })
-}).pipe(Effect.provide(FetchHttpClient.layer))
+import { poll } from "./support/poll.ts"
+import { TestDatabaseLive } from "./support/testDatabase.ts"
+import { startTestServer, TestServer, testServer } from "./support/testServer.ts"
 
 const getStatus = (path: string) =>
-  Effect.gen(function* () {
-    const { baseUrl } = yield* TestServer
-    const response = yield* Effect.promise(() => fetch(`${baseUrl}${path}`))
-    return { status: response.status, body: (yield* Effect.promise(() => response.json())) as Record<string, unknown> }
-  })
+  Effect.map(request(path), (response) => ({
+    status: response.status,
+    body: JSON.parse(response.text) as Record<string, unknown>
+  }))
 
 layer(testServer())("health endpoints with the database up", (it) => {
   it.effect("livez, readyz and healthz answer 200 through the typed client", () =>
     Effect.gen(function* () {
-      const api = yield* apiClient
+      const api = yield* apiClient()
       assert.deepStrictEqual(yield* api.livez(), { status: "pass" })
       assert.deepStrictEqual(yield* api.readyz(), { status: "ready" })
       const health = yield* api.healthz()
@@ -46,7 +38,7 @@ layer(testServer())("health endpoints with the database up", (it) => {
         paths: Record<string, { get?: { responses: Record<string, unknown> } }>
       }
       // The document's version is the build's, the one /healthz reports.
-      assert.strictEqual(document.info.version, (yield* (yield* apiClient).healthz()).version)
+      assert.strictEqual(document.info.version, (yield* (yield* apiClient()).healthz()).version)
       assert.deepStrictEqual(Object.keys(document.paths["/livez"]?.get?.responses ?? {}), ["200"])
       assert.sameMembers(Object.keys(document.paths["/readyz"]?.get?.responses ?? {}), ["200", "503"])
       assert.sameMembers(Object.keys(document.paths["/healthz"]?.get?.responses ?? {}), ["200", "503"])
@@ -54,45 +46,10 @@ layer(testServer())("health endpoints with the database up", (it) => {
   )
 })
 
-class DatabaseProxy extends Context.Service<DatabaseProxy, TcpProxy>()("test/DatabaseProxy") {}
-
-/**
- * The server on a database it reaches through a TCP proxy the test controls: this file's database, or an
- * embedded one when no PostgreSQL server is around.
- */
-const ServerBehindProxy = Layer.unwrap(
-  Effect.gen(function* () {
-    const database = yield* TestDatabase
-    let targetPort: number
-    let target: URL
-    if (Option.isSome(database.url)) {
-      target = new URL(database.url.value)
-      targetPort = Number(target.port || 5432)
-    } else {
-      const embedded = yield* startEmbeddedPostgres("memory://")
-      targetPort = embedded.port
-      // The server migrates it at startup.
-      target = new URL(`postgres://postgres@127.0.0.1:${embedded.port}/postgres`)
-    }
-    const proxy = yield* startTcpProxy(targetPort)
-    target.port = String(proxy.port)
-    const server = makeTestServer({
-      config: {
-        databaseUrl: Option.some(Redacted.make(target.toString())),
-        databasePoolMax: Option.isSome(database.url) ? 4 : 1
-      }
-    })
-    return Layer.merge(server, Layer.succeed(DatabaseProxy, proxy))
-  })
-).pipe(Layer.provideMerge(TestDatabaseLive))
-
 const untilStatus = (path: string, expected: number) =>
-  getStatus(path).pipe(
-    Effect.repeat({ until: (r) => r.status === expected, schedule: Schedule.spaced("50 millis") }),
-    Effect.timeout("10 seconds")
-  )
+  poll(`${path} to answer ${expected}`, getStatus(path), (r) => r.status === expected, { intervalMs: 50 })
 
-layer(ServerBehindProxy, { excludeTestServices: true })("health endpoints with the database down", (it) => {
+layer(testServerBehindProxy, { excludeTestServices: true })("health endpoints with the database down", (it) => {
   it.effect("readyz and healthz report 503 while the database is gone, livez stays 200, all recover", () =>
     Effect.gen(function* () {
       const proxy = yield* DatabaseProxy
@@ -108,7 +65,7 @@ layer(ServerBehindProxy, { excludeTestServices: true })("health endpoints with t
       const checks = health.body.checks as { database: { status: string } }
       assert.strictEqual(checks.database.status, "down")
       // The 503s are the contract's errors: the typed client decodes them.
-      const api = yield* apiClient
+      const api = yield* apiClient()
       const notReady = yield* Effect.flip(api.readyz())
       assert.strictEqual(notReady._tag, "ServiceUnavailable")
       const unhealthy = yield* Effect.flip(api.healthz())

@@ -1,7 +1,8 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { type Api, deliveryOf, fastWorker, publish, settled, tenantWithEndpoint } from "./support/deliveryApi.ts"
-import { createTenant, expectProblem, type RequestOptions, request, type WireResponse } from "./support/http.ts"
+import { createTenant, type RequestOptions, request, type WireResponse } from "./support/http.ts"
+import { expectProblem } from "./support/problems.ts"
 import { answer, makeReceiver } from "./support/receiver.ts"
 import { testServer } from "./support/testServer.ts"
 

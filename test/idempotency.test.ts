@@ -8,54 +8,17 @@ import { makeSecretBox } from "../layers/SecretBoxLive.ts"
 import { IdempotencyStore } from "../services/IdempotencyStore.ts"
 import { SecretBox, SecretContext } from "../services/SecretBox.ts"
 import { bodyDigest, fingerprintOf, parseIdempotencyKey } from "../src/http/Idempotency.ts"
+import { appProcess } from "./support/apps.ts"
 import { parseConfig } from "./support/defaultConfig.ts"
-import { callUrl, createTenant, problemBody } from "./support/http.ts"
-import { startAppProcess, stopAppProcess, until } from "./support/processes.ts"
-import { eventually } from "./support/receiver.ts"
+import { callUrl, createTenant, isReplay, type RequestOptions, request } from "./support/http.ts"
+import { poll, pollPromise } from "./support/poll.ts"
+import { expectProblem } from "./support/problems.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestServer } from "./support/testServer.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------------------------
-
-interface Reply {
-  readonly status: number
-  readonly headers: Headers
-  readonly text: string
-}
-
-interface Call {
-  readonly method?: string
-  readonly bearer?: string
-  /** The raw Idempotency-Key header value (absent = no header). */
-  readonly key?: string
-  readonly json?: unknown
-  readonly raw?: string
-  readonly headers?: ReadonlyArray<readonly [string, string]>
-}
-
-const call = (baseUrl: string, path: string, options: Call = {}): Promise<Reply> =>
-  callUrl(baseUrl, path, {
-    ...options,
-    headers: [
-      ...(options.key === undefined ? [] : [["idempotency-key", options.key] as const]),
-      ...(options.headers ?? [])
-    ]
-  })
-
-const send = (path: string, options: Call = {}) =>
-  Effect.gen(function* () {
-    const { baseUrl } = yield* TestServer
-    return yield* Effect.promise(() => call(baseUrl, path, options))
-  })
-
-const isReplay = (reply: Reply) => reply.headers.get("idempotent-replayed") === "true"
-
-const expectProblem = (reply: Reply, status: number) => {
-  assert.strictEqual(reply.status, status, reply.text)
-  return problemBody({ status: reply.status, headers: reply.headers, text: reply.text })
-}
 
 const countFor = (table: "events" | "deliveries" | "endpoints", tenantId: string) =>
   Effect.gen(function* () {
@@ -84,20 +47,21 @@ const keyRow = (scope: string, key: string) =>
 
 /** Polls until the key has expired (IDEMPOTENCY_TTL after its response), by the database's clock. */
 const untilExpired = (scope: string, key: string) =>
-  eventually(
+  poll(
     "the key to expire",
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const [row] = yield* sql<{ readonly expired: boolean }>`
         SELECT expires_at <= now() AS expired FROM idempotency_keys WHERE scope = ${scope} AND key = ${key}`
-      return row?.expired === true ? true : undefined
-    })
+      return row
+    }),
+    (row) => row?.expired === true
   )
 
 const createEndpoint = (apiKey: string, eventTypes: ReadonlyArray<string> = []) =>
   Effect.gen(function* () {
     const { baseUrl } = yield* TestServer
-    const reply = yield* send("/v1/endpoints", { bearer: apiKey, json: { url: `${baseUrl}/receiver`, eventTypes } })
+    const reply = yield* request("/v1/endpoints", { bearer: apiKey, json: { url: `${baseUrl}/receiver`, eventTypes } })
     assert.strictEqual(reply.status, 201, reply.text)
     return (JSON.parse(reply.text) as { readonly id: string }).id
   })
@@ -183,17 +147,17 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
       const tenant = yield* createTenant("Idem replay")
       yield* createEndpoint(tenant.apiKey)
       const key = freshKey()
-      const first = yield* send("/v1/events", {
+      const first = yield* request("/v1/events", {
         bearer: tenant.apiKey,
-        key,
+        idempotencyKey: key,
         json: { type: "order.created", data: { n: 1 } }
       })
       assert.strictEqual(first.status, 202, first.text)
       assert.isFalse(isReplay(first))
       // The same request again, in the SF-string form and with whitespace between the body's tokens.
-      const again = yield* send("/v1/events", {
+      const again = yield* request("/v1/events", {
         bearer: tenant.apiKey,
-        key: `"${key}"`,
+        idempotencyKey: `"${key}"`,
         raw: '{ "type": "order.created", "data": { "n": 1 } }'
       })
       assert.strictEqual(again.status, 202, again.text)
@@ -218,7 +182,7 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
     Effect.gen(function* () {
       const tenant = yield* createTenant("Idem optional")
       for (let i = 0; i < 2; i++) {
-        const reply = yield* send("/v1/events", { bearer: tenant.apiKey, json: { type: "a", data: {} } })
+        const reply = yield* request("/v1/events", { bearer: tenant.apiKey, json: { type: "a", data: {} } })
         assert.strictEqual(reply.status, 202, reply.text)
         assert.isNull(reply.headers.get("idempotent-replayed"))
       }
@@ -230,14 +194,22 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
     Effect.gen(function* () {
       const tenant = yield* createTenant("Idem mismatch")
       const key = freshKey()
-      const first = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: { type: "a", data: { n: 1 } } })
+      const first = yield* request("/v1/events", {
+        bearer: tenant.apiKey,
+        idempotencyKey: key,
+        json: { type: "a", data: { n: 1 } }
+      })
       assert.strictEqual(first.status, 202, first.text)
-      const otherBody = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: { type: "a", data: { n: 2 } } })
+      const otherBody = yield* request("/v1/events", {
+        bearer: tenant.apiKey,
+        idempotencyKey: key,
+        json: { type: "a", data: { n: 2 } }
+      })
       const problem = expectProblem(otherBody, 422)
       assert.include(String(problem.detail), "different request")
-      const otherRoute = yield* send("/v1/endpoints", {
+      const otherRoute = yield* request("/v1/endpoints", {
         bearer: tenant.apiKey,
-        key,
+        idempotencyKey: key,
         json: { url: "http://127.0.0.1:9999/x", eventTypes: [] }
       })
       expectProblem(otherRoute, 422)
@@ -257,19 +229,22 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
         INSERT INTO idempotency_keys (scope, key, fingerprint, method, path, state, lock_token, expires_at)
         VALUES (${tenant.tenantId}, ${key}, ${fingerprintOf("POST", "/v1/events", new TextEncoder().encode(body))},
                 'POST', '/v1/events', 'in_progress', 'someone-else', now() + interval '5 minutes')`
-      const busy = yield* send("/v1/events", { bearer: tenant.apiKey, key, raw: body })
+      const busy = yield* request("/v1/events", { bearer: tenant.apiKey, idempotencyKey: key, raw: body })
       const problem = expectProblem(busy, 409)
       assert.include(String(problem.detail), "still being processed")
       // A different body is a different request even while the first runs.
-      expectProblem(yield* send("/v1/events", { bearer: tenant.apiKey, key, json: { type: "b", data: {} } }), 422)
+      expectProblem(
+        yield* request("/v1/events", { bearer: tenant.apiKey, idempotencyKey: key, json: { type: "b", data: {} } }),
+        422
+      )
       assert.strictEqual(yield* countFor("events", tenant.tenantId), 0)
 
       // The holder crashed 61 s ago (IDEMPOTENCY_LOCK_TIMEOUT is 60 s): the next request takes the key over.
       yield* sql`UPDATE idempotency_keys SET locked_at = now() - interval '61 seconds' WHERE key = ${key}`
-      const reclaimed = yield* send("/v1/events", { bearer: tenant.apiKey, key, raw: body })
+      const reclaimed = yield* request("/v1/events", { bearer: tenant.apiKey, idempotencyKey: key, raw: body })
       assert.strictEqual(reclaimed.status, 202, reclaimed.text)
       assert.isFalse(isReplay(reclaimed))
-      const replayed = yield* send("/v1/events", { bearer: tenant.apiKey, key, raw: body })
+      const replayed = yield* request("/v1/events", { bearer: tenant.apiKey, idempotencyKey: key, raw: body })
       assert.isTrue(isReplay(replayed))
       assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
     })
@@ -278,13 +253,13 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
   it.effect("malformed keys → 400 problem, and the request does not run", () =>
     Effect.gen(function* () {
       const tenant = yield* createTenant("Idem malformed")
-      const bad: ReadonlyArray<Call> = [
-        { key: "" },
-        { key: '""' },
-        { key: "x".repeat(256) },
-        { key: "a b" },
-        { key: '"unterminated' },
-        { key: '"abc";p=1' },
+      const bad: ReadonlyArray<RequestOptions> = [
+        { idempotencyKey: "" },
+        { idempotencyKey: '""' },
+        { idempotencyKey: "x".repeat(256) },
+        { idempotencyKey: "a b" },
+        { idempotencyKey: '"unterminated' },
+        { idempotencyKey: '"abc";p=1' },
         {
           headers: [
             ["idempotency-key", "one"],
@@ -293,7 +268,7 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
         }
       ]
       for (const options of bad) {
-        const reply = yield* send("/v1/events", { ...options, bearer: tenant.apiKey, json: { type: "a", data: {} } })
+        const reply = yield* request("/v1/events", { ...options, bearer: tenant.apiKey, json: { type: "a", data: {} } })
         const problem = expectProblem(reply, 400)
         assert.include(String(problem.detail), "Idempotency-Key", JSON.stringify(options))
       }
@@ -307,7 +282,11 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
       const b = yield* createTenant("Idem scope B")
       const key = freshKey()
       for (const tenant of [a, b]) {
-        const reply = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: { type: "a", data: {} } })
+        const reply = yield* request("/v1/events", {
+          bearer: tenant.apiKey,
+          idempotencyKey: key,
+          json: { type: "a", data: {} }
+        })
         assert.strictEqual(reply.status, 202, reply.text)
         assert.isFalse(isReplay(reply))
         assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
@@ -320,9 +299,9 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
       const sql = yield* SqlClient.SqlClient
       const key = freshKey()
       const name = `Idem admin ${key}`
-      const first = yield* send("/admin/tenants", { key, json: { name } })
+      const first = yield* request("/admin/tenants", { idempotencyKey: key, json: { name } })
       assert.strictEqual(first.status, 201, first.text)
-      const again = yield* send("/admin/tenants", { key, json: { name } })
+      const again = yield* request("/admin/tenants", { idempotencyKey: key, json: { name } })
       assert.strictEqual(again.status, 201, again.text)
       assert.isTrue(isReplay(again))
       assert.strictEqual(again.text, first.text)
@@ -338,7 +317,12 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
       const endpoint = yield* createEndpoint(tenant.apiKey)
       const key = freshKey()
       const patch = (id: string, description: string) =>
-        send(`/v1/endpoints/${id}`, { method: "PATCH", bearer: tenant.apiKey, key, json: { description } })
+        request(`/v1/endpoints/${id}`, {
+          method: "PATCH",
+          bearer: tenant.apiKey,
+          idempotencyKey: key,
+          json: { description }
+        })
       const first = yield* patch(endpoint, "one")
       assert.strictEqual(first.status, 200, first.text)
       const again = yield* patch(endpoint, "one")
@@ -359,10 +343,10 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
 
       const missingKey = freshKey()
       const missing = () =>
-        send("/v1/endpoints/ep_01HZZZZZZZZZZZZZZZZZZZZZZZ", {
+        request("/v1/endpoints/ep_01HZZZZZZZZZZZZZZZZZZZZZZZ", {
           method: "PATCH",
           bearer: tenant.apiKey,
-          key: missingKey,
+          idempotencyKey: missingKey,
           json: { description: "x" }
         })
       const notFound = yield* missing()
@@ -379,10 +363,18 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
     Effect.gen(function* () {
       const tenant = yield* createTenant("Idem decode")
       const key = freshKey()
-      const invalid = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: { type: "", data: {} } })
+      const invalid = yield* request("/v1/events", {
+        bearer: tenant.apiKey,
+        idempotencyKey: key,
+        json: { type: "", data: {} }
+      })
       expectProblem(invalid, 400)
       assert.isUndefined(yield* keyRow(tenant.tenantId, key))
-      const valid = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: { type: "a", data: {} } })
+      const valid = yield* request("/v1/events", {
+        bearer: tenant.apiKey,
+        idempotencyKey: key,
+        json: { type: "a", data: {} }
+      })
       assert.strictEqual(valid.status, 202, valid.text)
       assert.isFalse(isReplay(valid))
     })
@@ -406,12 +398,12 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
         yield* sql.unsafe(
           "CREATE TRIGGER idem_test_fail AFTER INSERT ON deliveries FOR EACH ROW EXECUTE FUNCTION idem_test_fail()"
         )
-        const failed = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: body })
+        const failed = yield* request("/v1/events", { bearer: tenant.apiKey, idempotencyKey: key, json: body })
         expectProblem(failed, 500)
         assert.isUndefined(yield* keyRow(tenant.tenantId, key), "released")
         assert.strictEqual(yield* countFor("events", tenant.tenantId), 0)
       }).pipe(Effect.ensuring(dropTrigger))
-      const retried = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: body })
+      const retried = yield* request("/v1/events", { bearer: tenant.apiKey, idempotencyKey: key, json: body })
       assert.strictEqual(retried.status, 202, retried.text)
       assert.isFalse(isReplay(retried))
       assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
@@ -420,7 +412,7 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
 
   it.effect("the OpenAPI description publishes the expiry policy", () =>
     Effect.gen(function* () {
-      const reply = yield* send("/openapi.json")
+      const reply = yield* request("/openapi.json")
       const doc = JSON.parse(reply.text) as { readonly info: { readonly description: string } }
       assert.include(doc.info.description, "Idempotency-Key")
       assert.include(doc.info.description, "5 minutes")
@@ -439,9 +431,9 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
         const replies = yield* Effect.promise(() =>
           Promise.all(
             Array.from({ length: 200 }, () =>
-              call(baseUrl, "/v1/events", {
+              callUrl(baseUrl, "/v1/events", {
                 bearer: tenant.apiKey,
-                key,
+                idempotencyKey: key,
                 json: { type: "order.created", data: { n: 1 } }
               })
             )
@@ -490,12 +482,9 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
         Effect.provideService(IdempotencyStore, store),
         Effect.forkChild
       )
-      const deadline = Date.now() + 10_000
-      let left = yield* remaining()
-      while (left.length > 2 && Date.now() < deadline) {
-        yield* Effect.sleep(Duration.millis(50))
-        left = yield* remaining()
-      }
+      const left = yield* poll("the purger to leave two keys", remaining(), (keys) => keys.length <= 2, {
+        intervalMs: 50
+      })
       yield* Fiber.interrupt(purger)
       assert.deepStrictEqual(left, ["fresh", "live-claim"])
     })
@@ -630,7 +619,7 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
         VALUES (${tenant.tenantId}, ${key}, ${fingerprintOf("POST", "/v1/endpoints", new TextEncoder().encode(body))},
                 'POST', '/v1/endpoints', 'completed', 't', ${JSON.stringify({ event: "evt_1" })}::jsonb, now(),
                 now() + interval '5 minutes')`
-      const reply = yield* send("/v1/endpoints", { bearer: tenant.apiKey, key, raw: body })
+      const reply = yield* request("/v1/endpoints", { bearer: tenant.apiKey, idempotencyKey: key, raw: body })
       expectProblem(reply, 500)
       assert.isFalse(isReplay(reply))
       assert.strictEqual(yield* countFor("endpoints", tenant.tenantId), 0)
@@ -651,13 +640,13 @@ layer(
   it.effect("POST /v1/events without a key → 400 problem; other endpoints stay optional", () =>
     Effect.gen(function* () {
       const tenant = yield* createTenant("Idem required")
-      const missing = yield* send("/v1/events", { bearer: tenant.apiKey, json: { type: "a", data: {} } })
+      const missing = yield* request("/v1/events", { bearer: tenant.apiKey, json: { type: "a", data: {} } })
       const problem = expectProblem(missing, 400)
       assert.include(String(problem.detail), "required")
       assert.strictEqual(yield* countFor("events", tenant.tenantId), 0)
-      const withKey = yield* send("/v1/events", {
+      const withKey = yield* request("/v1/events", {
         bearer: tenant.apiKey,
-        key: freshKey(),
+        idempotencyKey: freshKey(),
         json: { type: "a", data: {} }
       })
       assert.strictEqual(withKey.status, 202, withKey.text)
@@ -670,20 +659,25 @@ layer(
       const { baseUrl } = yield* TestServer
       const tenant = yield* createTenant("Idem expiry")
       const key = freshKey()
-      const first = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: { type: "a", data: { n: 1 } } })
+      const first = yield* request("/v1/events", {
+        bearer: tenant.apiKey,
+        idempotencyKey: key,
+        json: { type: "a", data: { n: 1 } }
+      })
       assert.strictEqual(first.status, 202, first.text)
       assert.strictEqual((yield* keyRow(tenant.tenantId, key))?.ttl_seconds, 1)
       // Until it expires, another body is a mismatch; afterwards the key is free.
       const reused = yield* Effect.promise(() =>
-        until("the key to expire", 10_000, async () => {
-          const reply = await call(baseUrl, "/v1/events", {
-            bearer: tenant.apiKey,
-            key,
-            json: { type: "a", data: { n: 2 } }
-          })
-          if (reply.status === 422) return undefined
-          return reply
-        })
+        pollPromise(
+          "the key to expire",
+          () =>
+            callUrl(baseUrl, "/v1/events", {
+              bearer: tenant.apiKey,
+              idempotencyKey: key,
+              json: { type: "a", data: { n: 2 } }
+            }),
+          (reply) => reply.status !== 422
+        )
       )
       assert.strictEqual(reused.status, 202, reused.text)
       assert.isFalse(isReplay(reused))
@@ -699,7 +693,7 @@ layer(
         const tenant = yield* createTenant("Idem route change")
         const key = freshKey()
         const event = { type: "a", data: { n: 1 } }
-        const published = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: event })
+        const published = yield* request("/v1/events", { bearer: tenant.apiKey, idempotencyKey: key, json: event })
         assert.strictEqual(published.status, 202, published.text)
         assert.isNotNull(
           (yield* keyRow(tenant.tenantId, key))?.response_ref,
@@ -708,10 +702,10 @@ layer(
         yield* untilExpired(tenant.tenantId, key)
 
         const endpoint = { url: `${baseUrl}/receiver`, eventTypes: [] }
-        const created = yield* send("/v1/endpoints", { bearer: tenant.apiKey, key, json: endpoint })
+        const created = yield* request("/v1/endpoints", { bearer: tenant.apiKey, idempotencyKey: key, json: endpoint })
         assert.strictEqual(created.status, 201, created.text)
         assert.isFalse(isReplay(created))
-        const retried = yield* send("/v1/endpoints", { bearer: tenant.apiKey, key, json: endpoint })
+        const retried = yield* request("/v1/endpoints", { bearer: tenant.apiKey, idempotencyKey: key, json: endpoint })
         assert.strictEqual(retried.status, 201, retried.text)
         assert.isTrue(isReplay(retried))
         assert.strictEqual(retried.text, created.text, "the same endpoint, replayed")
@@ -720,7 +714,7 @@ layer(
         const row = yield* keyRow(tenant.tenantId, key)
         assert.deepStrictEqual([row?.state, row?.response_status, row?.response_ref], ["completed", 201, null])
         // And it belongs to that route: the event's request with this key is another request (422), not a replay.
-        expectProblem(yield* send("/v1/events", { bearer: tenant.apiKey, key, json: event }), 422)
+        expectProblem(yield* request("/v1/events", { bearer: tenant.apiKey, idempotencyKey: key, json: event }), 422)
         assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
       })
   )
@@ -732,16 +726,16 @@ layer(
         const { baseUrl } = yield* TestServer
         const tenant = yield* createTenant("Idem route change back")
         const key = freshKey()
-        const created = yield* send("/v1/endpoints", {
+        const created = yield* request("/v1/endpoints", {
           bearer: tenant.apiKey,
-          key,
+          idempotencyKey: key,
           json: { url: `${baseUrl}/receiver`, eventTypes: [] }
         })
         assert.strictEqual(created.status, 201, created.text)
         yield* untilExpired(tenant.tenantId, key)
 
         const event = { type: "a", data: { n: 2 } }
-        const published = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: event })
+        const published = yield* request("/v1/events", { bearer: tenant.apiKey, idempotencyKey: key, json: event })
         assert.strictEqual(published.status, 202, published.text)
         assert.isFalse(isReplay(published))
         const row = yield* keyRow(tenant.tenantId, key)
@@ -750,7 +744,7 @@ layer(
           [row?.state, row?.response_status, row?.response_body, row?.response_ref],
           ["completed", null, null, { event: stored.id, deliveriesQueued: 1 }]
         )
-        const retried = yield* send("/v1/events", { bearer: tenant.apiKey, key, json: event })
+        const retried = yield* request("/v1/events", { bearer: tenant.apiKey, idempotencyKey: key, json: event })
         assert.isTrue(isReplay(retried))
         assert.strictEqual(retried.text, published.text)
         assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
@@ -762,23 +756,25 @@ layer(
 // Several processes on one PostgreSQL database
 // ---------------------------------------------------------------------------------------------------------------
 
-const startApp = startAppProcess
-const stopApp = stopAppProcess
-
 const mode = inject("testDatabase")
 
 /** Polls until a publish statement waits on a lock (LOCK TABLE events held by the test). */
 const waitForLockedInsert = (sql: SqlClient.SqlClient) =>
   Effect.promise(() =>
-    until("the publish INSERT to wait on the lock", 15_000, async () => {
-      const [row] = await Effect.runPromise(
-        sql<{ readonly waiting: number }>`
-          SELECT count(*)::int AS waiting FROM pg_stat_activity
-          WHERE datname = current_database() AND wait_event_type = 'Lock'
-            AND query LIKE '%INSERT INTO events%'`.pipe(Effect.orDie)
-      )
-      return (row?.waiting ?? 0) > 0 ? true : undefined
-    })
+    pollPromise(
+      "the publish INSERT to wait on the lock",
+      async () => {
+        const [row] = await Effect.runPromise(
+          sql<{ readonly waiting: number }>`
+            SELECT count(*)::int AS waiting FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock'
+              AND query LIKE '%INSERT INTO events%'`.pipe(Effect.orDie)
+        )
+        return row?.waiting ?? 0
+      },
+      (waiting) => waiting > 0,
+      { timeoutMs: 15_000 }
+    )
   )
 
 describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL server)", () => {
@@ -850,17 +846,14 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
           const tenant = yield* createTenant("Idem two processes")
           yield* createEndpoint(tenant.apiKey)
           yield* createEndpoint(tenant.apiKey, ["order.*"])
-          const apps = yield* Effect.acquireRelease(
-            Effect.promise(() => Promise.all([startApp(shared.url), startApp(shared.url)])),
-            (apps) => Effect.forEach(apps, stopApp, { discard: true })
-          )
+          const apps = yield* Effect.all([appProcess(shared.url), appProcess(shared.url)], { concurrency: 2 })
           const key = freshKey()
           const replies = yield* Effect.promise(() =>
             Promise.all(
               Array.from({ length: 200 }, (_, i) =>
-                call(apps[i % 2]?.ready ?? "", "/v1/events", {
+                callUrl(apps[i % 2]?.ready ?? "", "/v1/events", {
                   bearer: tenant.apiKey,
-                  key,
+                  idempotencyKey: key,
                   json: { type: "order.created", data: { n: 1 } }
                 })
               )
@@ -884,10 +877,9 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
           const sql = yield* SqlClient.SqlClient
           const tenant = yield* createTenant("Idem SIGKILL")
           yield* createEndpoint(tenant.apiKey)
-          const [victim, survivor] = yield* Effect.acquireRelease(
-            Effect.promise(() => Promise.all([startApp(shared.url), startApp(shared.url)])),
-            (apps) => Effect.forEach(apps, stopApp, { discard: true })
-          )
+          const [victim, survivor] = yield* Effect.all([appProcess(shared.url), appProcess(shared.url)], {
+            concurrency: 2
+          })
           const key = freshKey()
           const body = { type: "order.created", data: { n: 1 } }
 
@@ -899,9 +891,9 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
             .withTransaction(
               Effect.gen(function* () {
                 yield* sql`LOCK TABLE events IN EXCLUSIVE MODE`
-                const inFlight = call(victim?.ready ?? "", "/v1/events", {
+                const inFlight = callUrl(victim?.ready ?? "", "/v1/events", {
                   bearer: tenant.apiKey,
-                  key,
+                  idempotencyKey: key,
                   json: body
                 }).catch((error: unknown) => error)
                 yield* waitForLockedInsert(sql)
@@ -916,19 +908,22 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
             .pipe(Effect.orDie)
 
           const completed = yield* Effect.promise(() =>
-            until("the orphaned statement to commit", 15_000, async () => {
-              const row = await Effect.runPromise(
-                keyRow(tenant.tenantId, key).pipe(Effect.provideService(SqlClient.SqlClient, sql), Effect.orDie)
-              )
-              return row?.state === "completed" ? row : undefined
-            })
+            pollPromise(
+              "the orphaned statement to commit",
+              () =>
+                Effect.runPromise(
+                  keyRow(tenant.tenantId, key).pipe(Effect.provideService(SqlClient.SqlClient, sql), Effect.orDie)
+                ),
+              (row): row is NonNullable<typeof row> => row?.state === "completed",
+              { timeoutMs: 15_000 }
+            )
           )
           assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
           assert.strictEqual(yield* countFor("deliveries", tenant.tenantId), 1)
           const ref = completed.response_ref as { readonly event: string }
           for (let i = 0; i < 2; i++) {
             const retried = yield* Effect.promise(() =>
-              call(survivor?.ready ?? "", "/v1/events", { bearer: tenant.apiKey, key, json: body })
+              callUrl(survivor?.ready ?? "", "/v1/events", { bearer: tenant.apiKey, idempotencyKey: key, json: body })
             )
             assert.strictEqual(retried.status, 202, retried.text)
             assert.isTrue(isReplay(retried))
@@ -956,9 +951,9 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
           )
           .pipe(Effect.forkChild)
         yield* Deferred.await(locked)
-        const request = yield* send("/v1/events", {
+        const publishing = yield* request("/v1/events", {
           bearer: tenant.apiKey,
-          key,
+          idempotencyKey: key,
           json: { type: "order.created", data: { n: 1 } }
         }).pipe(Effect.forkChild)
         yield* waitForLockedInsert(sql)
@@ -968,7 +963,7 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
           WHERE scope = ${tenant.tenantId} AND key = ${key}`
         yield* Deferred.succeed(release, undefined)
         yield* Fiber.join(holder)
-        const lost = yield* Fiber.join(request)
+        const lost = yield* Fiber.join(publishing)
         const problem = expectProblem(lost, 409)
         assert.include(String(problem.detail), "IDEMPOTENCY_LOCK_TIMEOUT")
         assert.strictEqual(yield* countFor("events", tenant.tenantId), 0)

@@ -8,7 +8,7 @@ import { appConfigTest } from "../layers/AppConfigLive.ts"
 import { jsonLogger, LoggerLive } from "../layers/LoggerLive.ts"
 import { makeMemorySink, makeStdoutSink } from "../layers/LogSinkLive.ts"
 import { LogSink } from "../services/LogSink.ts"
-import { pollUntil } from "./support/observedServer.ts"
+import { poll } from "./support/poll.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
 import { startTestServer } from "./support/testServer.ts"
 
@@ -132,8 +132,9 @@ describe("the access line with LOG_FORMAT=pretty", () => {
       )
       assert.strictEqual(response.status, 404)
       // The pretty logger prints the message, then one console line per annotation.
-      const output = yield* pollUntil(
-        () => printed.join("\n"),
+      const output = yield* poll(
+        "the pretty access line on the console",
+        Effect.sync(() => printed.join("\n")),
         (text) => text.includes("requestId: pretty-access-1")
       )
       assert.match(output, /\brequest\b/)

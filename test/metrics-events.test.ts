@@ -5,11 +5,13 @@ import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
 import { testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
 import { fingerprintOf } from "../src/http/Idempotency.ts"
+import { fastWorker } from "./support/deliveryApi.ts"
 import { apiClient, createTenant, request } from "./support/http.ts"
 import { type Exposition, gaugeOf, samplesOf, scrape, scrapeUntil, scrapeUrl, sumOf } from "./support/metrics.ts"
+import { poll } from "./support/poll.ts"
 import { freePort } from "./support/ports.ts"
 import { startService, stopService } from "./support/processes.ts"
-import { answer, eventually, makeReceiver } from "./support/receiver.ts"
+import { answer, makeReceiver } from "./support/receiver.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestDatabase } from "./support/testDatabase.ts"
 import { testServer } from "./support/testServer.ts"
@@ -36,18 +38,8 @@ const deliveryTimeout = Duration.millis(500)
 layer(
   testServerWithSql({
     config: {
-      delivery: {
-        worker: true,
-        timeout: deliveryTimeout,
-        // One attempt each: every delivery ends with exactly one outcome.
-        maxAttempts: 1,
-        backoffBase: Duration.millis(50),
-        backoffMax: Duration.millis(200),
-        concurrency: 8,
-        endpointConcurrency: 4,
-        pollInterval: Duration.millis(100),
-        leaseMargin: Duration.seconds(30)
-      }
+      // One attempt each: every delivery ends with exactly one outcome.
+      delivery: fastWorker({ timeout: deliveryTimeout, maxAttempts: 1 })
     }
   }),
   { excludeTestServices: true }
@@ -311,15 +303,20 @@ describe("npm run worker", () => {
           const api = yield* apiClient(tenant.apiKey)
           yield* api.endpoints.create({ payload: { url: receiver.url } }).pipe(Effect.orDie)
           yield* api.events.publish({ payload: { type: "order.created", data: { n: 1 } } }).pipe(Effect.orDie)
-          const after = yield* eventually(
+          const after = yield* poll(
             "the worker process's attempt in its /metrics",
-            Effect.map(scrapeUrl(workerMetrics), (e) =>
+            scrapeUrl(workerMetrics),
+            (e) =>
               delta(before, e, "webhook_delivery_attempts_total", { outcome: "success" }) === 1 &&
-              delta(before, e, "webhook_delivery_lag_seconds_count") === 1
-                ? e
-                : undefined
-            ),
-            20_000
+              delta(before, e, "webhook_delivery_lag_seconds_count") === 1,
+            {
+              timeoutMs: 20_000,
+              show: (e) =>
+                e.text
+                  .split("\n")
+                  .filter((l) => l.startsWith("webhook_"))
+                  .join("\n")
+            }
           )
           assert.strictEqual(delta(before, after, "webhook_delivery_lag_seconds_count"), 1)
           assert.strictEqual(receiver.requests.length, 1)

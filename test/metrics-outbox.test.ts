@@ -1,7 +1,6 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Context, Duration, Effect, Layer, Option, Redacted, type Scope } from "effect"
+import { Duration, Effect, Option, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
-import { startEmbeddedPostgres } from "../layers/EmbeddedPostgres.ts"
 import {
   outboxStateStatement,
   pendingCountCap,
@@ -9,13 +8,14 @@ import {
   readOutboxState,
   readTimeout
 } from "../layers/OutboxStatsLive.ts"
+import { DatabaseProxy, testServerBehindProxy } from "./support/databaseProxy.ts"
 import { inMemoryTracing, type OtlpRequest, spansOf } from "./support/inMemoryTracing.ts"
 import { type Exposition, gaugeOf, scrape, scrapeUntil, scrapeUrl, sumOf } from "./support/metrics.ts"
+import { poll } from "./support/poll.ts"
 import { freePort } from "./support/ports.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
-import { startTcpProxy, type TcpProxy } from "./support/tcpProxy.ts"
-import { TestDatabase, TestDatabaseLive, TestSqlLive } from "./support/testDatabase.ts"
-import { makeTestServer, startTestServer, TestServer } from "./support/testServer.ts"
+import { TestDatabaseLive, TestSqlLive } from "./support/testDatabase.ts"
+import { startTestServer, TestServer } from "./support/testServer.ts"
 
 /**
  * `webhook_deliveries_pending` and `webhook_outbox_oldest_age_seconds`: read from the database when /metrics is
@@ -213,34 +213,6 @@ describe("the outbox query", () => {
   })
 })
 
-class DatabaseProxy extends Context.Service<DatabaseProxy, TcpProxy>()("test/DatabaseProxy") {}
-
-/**
- * The server on a database it reaches through a TCP proxy the test controls: this file's database, or an embedded one
- * when no PostgreSQL server is around.
- */
-const ServerBehindProxy: Layer.Layer<TestServer | DatabaseProxy | TestDatabase, unknown> = Layer.unwrap(
-  Effect.gen(function* () {
-    const database = yield* TestDatabase
-    let target: URL
-    if (Option.isSome(database.url)) {
-      target = new URL(database.url.value)
-    } else {
-      const embedded = yield* startEmbeddedPostgres("memory://")
-      target = new URL(`postgres://postgres@127.0.0.1:${embedded.port}/postgres`)
-    }
-    const proxy = yield* startTcpProxy(Number(target.port || 5432))
-    target.port = String(proxy.port)
-    const server = makeTestServer({
-      config: {
-        databaseUrl: Option.some(Redacted.make(target.toString())),
-        databasePoolMax: Option.isSome(database.url) ? 4 : 1
-      }
-    })
-    return Layer.merge(server, Layer.succeed(DatabaseProxy, proxy))
-  })
-).pipe(Layer.provideMerge(TestDatabaseLive))
-
 /** A scrape, timed. */
 const timedScrape = Effect.gen(function* () {
   const started = performance.now()
@@ -253,9 +225,9 @@ const scrapeBoundMs = Duration.toMillis(readTimeout) + 1_500
 
 /** Scrapes until the outbox gauges are absent (or present again), checking each scrape's time and the rest. */
 const scrapeUntilOutbox = (present: boolean, what: string) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + Duration.toMillis(readMaxAge) + Duration.toMillis(readTimeout) + 15_000
-    while (true) {
+  poll(
+    what,
+    Effect.gen(function* () {
       const { exposition, ms } = yield* timedScrape
       assert.isAtMost(ms, scrapeBoundMs, `a scrape took ${Math.round(ms)} ms (${what})`)
       // Everything else is still reported.
@@ -267,13 +239,17 @@ const scrapeUntilOutbox = (present: boolean, what: string) =>
       const oldest = oldestOf(exposition)
       // Both or neither: they come from one read.
       assert.strictEqual(pending === undefined, oldest === undefined)
-      if ((pending !== undefined) === present) return exposition
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out: ${what}`))
-      yield* Effect.sleep("100 millis")
+      return exposition
+    }),
+    (exposition) => (pendingOf(exposition) !== undefined) === present,
+    {
+      timeoutMs: Duration.toMillis(readMaxAge) + Duration.toMillis(readTimeout) + 15_000,
+      intervalMs: 100,
+      show: (exposition) => `pending ${pendingOf(exposition)}, oldest ${oldestOf(exposition)}`
     }
-  })
+  )
 
-layer(ServerBehindProxy, { excludeTestServices: true })("the outbox gauges with the database down", (it) => {
+layer(testServerBehindProxy, { excludeTestServices: true })("the outbox gauges with the database down", (it) => {
   it.effect(
     "a database that hangs or refuses: /metrics still answers 200 at once, without the two gauges; back when it is",
     () =>

@@ -2,8 +2,9 @@ import { assert, layer } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
 import { SqlClient } from "effect/sql"
 import { urlPolicyWith } from "../layers/UrlPolicyLive.ts"
-import { createTenant, expectProblem, request } from "./support/http.ts"
-import { eventually } from "./support/receiver.ts"
+import { createTenant, request } from "./support/http.ts"
+import { poll } from "./support/poll.ts"
+import { expectProblem } from "./support/problems.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 
 /**
@@ -62,9 +63,10 @@ layer(testServerWithSql({ urlPolicy: urlPolicyWith(resolver), config: { webhookA
       )
 
       // Every one of them is waiting on DNS at once: none waits for a connection first.
-      yield* eventually(
+      yield* poll(
         `${attackers} lookups in flight`,
-        Effect.sync(() => (stalled.length === attackers ? true : undefined))
+        Effect.sync(() => stalled.length),
+        (n) => n === attackers
       )
       const [holding] = yield* sql<{ readonly n: number }>`
         SELECT count(*)::int AS n FROM pg_stat_activity

@@ -5,6 +5,8 @@ import { assert, layer } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
 import { lockFileName } from "../layers/DataDirectoryLock.ts"
+import { listeningUrl } from "./support/apps.ts"
+import { within } from "./support/poll.ts"
 import {
   commandLineOf,
   descendantsOf,
@@ -12,8 +14,7 @@ import {
   npm,
   operatorEnv,
   type Service,
-  startService,
-  until
+  startService
 } from "./support/processes.ts"
 import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
 
@@ -29,9 +30,6 @@ const readyTimeoutMs = 60_000
 /** A graceful stop of an idle process is well under a second; the bound allows for a loaded machine. */
 const stopTimeoutMs = 15_000
 
-const listening = (entry: Record<string, unknown>) =>
-  entry.message === "listening" && typeof entry.port === "number" ? `http://127.0.0.1:${entry.port}` : undefined
-
 /** `npm <script>` on a fresh embedded database directory, once it logs `listening`. */
 const startNpmServer = (args: ReadonlyArray<string>, options: { readonly detached?: boolean } = {}) =>
   Effect.acquireRelease(
@@ -46,7 +44,7 @@ const startNpmServer = (args: ReadonlyArray<string>, options: { readonly detache
         DATABASE_URL: "",
         PGLITE_DIR: dataDir
       })
-      const service = await startService(npm(args, options), env, listening, readyTimeoutMs)
+      const service = await startService(npm(args, options), env, listeningUrl, readyTimeoutMs)
       return { service, dataDir, started: descendantsOf(service.child.pid ?? 0) }
     }),
     ({ service, dataDir, started }) =>
@@ -86,9 +84,7 @@ const assertNodeIsNpmsChild = (started: ReturnType<typeof processesOf>, script: 
 const exitOf = (service: Service<unknown>, leftovers: ReadonlyArray<number>) =>
   Effect.promise(async () => {
     const started = performance.now()
-    const exit = await until("npm to exit", stopTimeoutMs, async () =>
-      service.child.exitCode !== null || service.child.signalCode !== null ? service.exited : undefined
-    )
+    const exit = await within("npm to exit", stopTimeoutMs, service.exited)
     const elapsedMs = performance.now() - started
     for (const pid of leftovers) assert.isFalse(isRunning(pid), `process ${pid} still runs after npm exited`)
     return { ...exit, elapsedMs }

@@ -3,7 +3,10 @@ import { createServer as createNetServer } from "node:net"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Option, Redacted } from "effect"
 import { HttpRouter } from "effect/http"
-import { parsedLogs, pollUntil } from "./support/observedServer.ts"
+import { createTenant, request, type WireResponse } from "./support/http.ts"
+import { scrape, sumOf } from "./support/metrics.ts"
+import { parsedLogs } from "./support/observedServer.ts"
+import { poll } from "./support/poll.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
 import { startTestServer, TestServer, testServer } from "./support/testServer.ts"
 
@@ -21,50 +24,7 @@ const TestRoutes = HttpRouter.add("GET", "/test/boom", Effect.die(new Error(defe
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/
 
-interface WireResponse {
-  readonly status: number
-  readonly headers: Headers
-  readonly text: string
-}
-
-interface SendOptions {
-  readonly method?: string
-  readonly bearer?: string
-  readonly json?: unknown
-  readonly raw?: string
-  readonly headers?: Record<string, string>
-}
-
-/** A raw request to the test server (kept local: these tests are about the wire itself). */
-const send = (path: string, options: SendOptions = {}): Effect.Effect<WireResponse, never, TestServer> =>
-  Effect.gen(function* () {
-    const { baseUrl } = yield* TestServer
-    const headers: Record<string, string> = { ...options.headers }
-    if (options.bearer !== undefined) headers.authorization = `Bearer ${options.bearer}`
-    const body = options.raw ?? (options.json === undefined ? undefined : JSON.stringify(options.json))
-    if (body !== undefined) headers["content-type"] = "application/json"
-    const init: RequestInit = {
-      method: options.method ?? (body === undefined ? "GET" : "POST"),
-      headers,
-      signal: AbortSignal.timeout(10_000)
-    }
-    if (body !== undefined) init.body = body
-    return yield* Effect.promise(async (): Promise<WireResponse> => {
-      const response = await fetch(`${baseUrl}${path}`, init)
-      return { status: response.status, headers: response.headers, text: await response.text() }
-    })
-  })
-
-const withHeaders = (path: string, headers: Record<string, string>) => send(path, { headers })
-
-/** A tenant and its first API key, through the admin API. */
-const createTenant = (name: string, token: string) =>
-  Effect.gen(function* () {
-    const response = yield* send("/admin/tenants", { bearer: token, json: { name } })
-    assert.strictEqual(response.status, 201, response.text)
-    const body = JSON.parse(response.text) as { tenant: { id: string }; apiKey: { key: string } }
-    return { tenantId: body.tenant.id, apiKey: body.apiKey.key }
-  })
+const withHeaders = (path: string, headers: Record<string, string>) => request(path, { headers })
 
 const logEntries = Effect.gen(function* () {
   const server = yield* TestServer
@@ -75,8 +35,9 @@ const logEntries = Effect.gen(function* () {
 const accessLineOf = (requestId: string) =>
   Effect.gen(function* () {
     const server = yield* TestServer
-    const lines = yield* pollUntil(
-      () => parsedLogs(server.logs).filter((e) => e.message === "request" && e.requestId === requestId),
+    const lines = yield* poll(
+      `the access line of ${requestId}`,
+      Effect.sync(() => parsedLogs(server.logs).filter((e) => e.message === "request" && e.requestId === requestId)),
       (found) => found.length > 0
     )
     assert.lengthOf(lines, 1, `one access line for ${requestId}`)
@@ -102,12 +63,12 @@ layer(
   it.effect("X-Request-Id on 200/400/401/404/413/500 responses, the same id in their access line", () =>
     Effect.gen(function* () {
       const cases: ReadonlyArray<readonly [number, Effect.Effect<WireResponse, never, TestServer>]> = [
-        [200, send("/livez")],
-        [400, send("/admin/tenants", { bearer: adminToken, raw: "{not json" })],
-        [401, send("/v1/events")],
-        [404, send("/no/such/route/42")],
-        [413, send("/admin/tenants", { bearer: adminToken, json: { name: "x".repeat(2 * bodyLimitBytes) } })],
-        [500, send("/test/boom")]
+        [200, request("/livez")],
+        [400, request("/admin/tenants", { bearer: adminToken, raw: "{not json" })],
+        [401, request("/v1/events")],
+        [404, request("/no/such/route/42")],
+        [413, request("/admin/tenants", { bearer: adminToken, json: { name: "x".repeat(2 * bodyLimitBytes) } })],
+        [500, request("/test/boom")]
       ]
       for (const [status, request] of cases) {
         const response = yield* request
@@ -151,7 +112,7 @@ layer(
 
   it.effect("access line fields: template route, path without query, tenant, client, duration", () =>
     Effect.gen(function* () {
-      const tenant = yield* createTenant("Access log tenant", adminToken)
+      const tenant = yield* createTenant("Access log tenant", { adminToken })
       const response = yield* withHeaders("/v1/events/evt_doesnotexist?cursor=abc", {
         authorization: `Bearer ${tenant.apiKey}`,
         "user-agent": "codex-test/1.0",
@@ -210,7 +171,7 @@ layer(
     Effect.gen(function* () {
       const { baseUrl } = yield* TestServer
       const tenantBody = { name: "Redaction tenant body-marker-5f1c" }
-      const created = yield* send("/admin/tenants", { bearer: adminToken, json: tenantBody })
+      const created = yield* request("/admin/tenants", { bearer: adminToken, json: tenantBody })
       assert.strictEqual(created.status, 201, created.text)
       const { apiKey } = JSON.parse(created.text) as { apiKey: { key: string } }
       const key = apiKey.key
@@ -220,22 +181,22 @@ layer(
         eventTypes: ["order.*"],
         description: "description-marker-77aa"
       }
-      const endpoint = yield* send("/v1/endpoints", { bearer: key, json: endpointBody })
+      const endpoint = yield* request("/v1/endpoints", { bearer: key, json: endpointBody })
       assert.strictEqual(endpoint.status, 201, endpoint.text)
       const endpointId = (JSON.parse(endpoint.text) as { id: string }).id
-      const secretResponse = yield* send(`/v1/endpoints/${endpointId}/secret`, { bearer: key })
+      const secretResponse = yield* request(`/v1/endpoints/${endpointId}/secret`, { bearer: key })
       assert.strictEqual(secretResponse.status, 200, secretResponse.text)
       const { secret } = JSON.parse(secretResponse.text) as { secret: string }
       assert.match(secret, /^whsec_/)
 
       const eventBody = { type: "order.created", data: { orderId: "order-marker-c0ffee", card: "4111111111111111" } }
-      const published = yield* send("/v1/events", { bearer: key, json: eventBody })
+      const published = yield* request("/v1/events", { bearer: key, json: eventBody })
       assert.strictEqual(published.status, 202, published.text)
       // Failures log too: a wrong key and a wrong admin token.
       const wrongKey = `${key.slice(0, -4)}zzzz`
-      assert.strictEqual((yield* send("/v1/events", { bearer: wrongKey })).status, 401)
+      assert.strictEqual((yield* request("/v1/events", { bearer: wrongKey })).status, 401)
       assert.strictEqual(
-        (yield* send("/admin/tenants", { bearer: `${adminToken}-wrong`, json: tenantBody })).status,
+        (yield* request("/admin/tenants", { bearer: `${adminToken}-wrong`, json: tenantBody })).status,
         401
       )
       const last = yield* withHeaders("/no/such/route", { "x-request-id": "redaction-last" })
@@ -305,58 +266,31 @@ layer(testServer({ config: { accessLog: false } }), { excludeTestServices: true 
 
 // ---- metrics ---------------------------------------------------------------------------------------------------------
 
-interface Sample {
-  readonly name: string
-  readonly labels: Record<string, string>
-  readonly value: number
-}
-
-/** Parses the text exposition format (enough of it for these assertions). */
-const parseExposition = (text: string): ReadonlyArray<Sample> =>
-  text
-    .split("\n")
-    .filter((line) => line !== "" && !line.startsWith("#"))
-    .map((line) => {
-      const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)/.exec(line)
-      assert.isNotNull(match, line)
-      const labels: Record<string, string> = {}
-      for (const pair of (match?.[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-        labels[pair[1] ?? ""] = pair[2] ?? ""
-      }
-      return { name: match?.[1] ?? "", labels, value: Number(match?.[3]) }
-    })
-
-const sampleValue = (samples: ReadonlyArray<Sample>, name: string, labels: Record<string, string> = {}) => {
-  const found = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
-  return found.reduce((sum, s) => sum + s.value, 0)
-}
-
 describe("metrics", () => {
   layer(testServer({ config: { adminToken: Option.some(Redacted.make(adminToken)) } }), { excludeTestServices: true })(
     "GET /metrics",
     (it) => {
       it.effect("names, labels and values after a scripted set of requests", () =>
         Effect.gen(function* () {
-          const tenant = yield* createTenant("Metrics tenant", adminToken)
-          for (let i = 0; i < 3; i++) assert.strictEqual((yield* send("/livez")).status, 200)
-          for (let i = 0; i < 2; i++) assert.strictEqual((yield* send("/v1/events")).status, 401)
+          const tenant = yield* createTenant("Metrics tenant", { adminToken })
+          for (let i = 0; i < 3; i++) assert.strictEqual((yield* request("/livez")).status, 200)
+          for (let i = 0; i < 2; i++) assert.strictEqual((yield* request("/v1/events")).status, 401)
           const requestIds: Array<string> = []
           for (const path of ["/unknown/a1b2c3", "/v1/events/evt_zzz/nope", `/tenant-id-in-path/${tenant.tenantId}`]) {
-            const response = yield* send(path)
+            const response = yield* request(path)
             assert.strictEqual(response.status, 404)
             requestIds.push(response.headers.get("x-request-id") ?? "")
           }
-          const missing = yield* send("/v1/events/evt_metrics_missing", { bearer: tenant.apiKey })
+          const missing = yield* request("/v1/events/evt_metrics_missing", { bearer: tenant.apiKey })
           assert.strictEqual(missing.status, 404)
           requestIds.push(missing.headers.get("x-request-id") ?? "")
-          assert.strictEqual((yield* send("/livez", { method: "PROPFIND" })).status, 405)
+          assert.strictEqual((yield* request("/livez", { method: "PROPFIND" })).status, 405)
 
-          const scrape = yield* send("/metrics")
-          assert.strictEqual(scrape.status, 200)
-          assert.strictEqual(scrape.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8")
-          const samples = parseExposition(scrape.text)
+          // (200 and the Prometheus content type asserted by `scrape`)
+          const exposition = yield* scrape
+          const samples = exposition.samples
 
-          const total = (labels: Record<string, string>) => sampleValue(samples, "http_requests_total", labels)
+          const total = (labels: Record<string, string>) => sumOf(exposition, "http_requests_total", labels)
           assert.strictEqual(total({ method: "GET", route: "/livez", status_code: "200" }), 3)
           assert.strictEqual(total({ method: "GET", route: "/v1/events", status_code: "401" }), 2)
           assert.strictEqual(total({ method: "GET", route: "unmatched", status_code: "404" }), 3)
@@ -364,7 +298,7 @@ describe("metrics", () => {
           assert.strictEqual(total({ method: "POST", route: "/admin/tenants", status_code: "201" }), 1)
           assert.strictEqual(total({ method: "_OTHER", route: "unmatched", status_code: "405" }), 1)
           // The scrape itself is in flight while it renders.
-          assert.strictEqual(sampleValue(samples, "http_requests_in_flight"), 1)
+          assert.strictEqual(sumOf(exposition, "http_requests_in_flight"), 1)
 
           // Histogram: the OTel buckets, and one observation per request.
           const les = samples
@@ -376,7 +310,7 @@ describe("metrics", () => {
             "+Inf"
           ])
           assert.strictEqual(
-            sampleValue(samples, "http_request_duration_seconds_count", { route: "/livez", status_code: "200" }),
+            sumOf(exposition, "http_request_duration_seconds_count", { route: "/livez", status_code: "200" }),
             3
           )
 
@@ -410,9 +344,9 @@ describe("metrics", () => {
             "nodejs_heap_size_used_bytes",
             "nodejs_eventloop_lag_p99_seconds"
           ]) {
-            assert.isTrue(scrape.text.includes(`# TYPE ${name.replace(/_count$/, "")} `), `${name} is exported`)
+            assert.isTrue(exposition.text.includes(`# TYPE ${name.replace(/_count$/, "")} `), `${name} is exported`)
           }
-          assert.strictEqual(sampleValue(samples, "webhook_delivery_attempts_total", { outcome: "success" }), 0)
+          assert.strictEqual(sumOf(exposition, "webhook_delivery_attempts_total", { outcome: "success" }), 0)
         })
       )
 
@@ -421,7 +355,7 @@ describe("metrics", () => {
         "promtool check metrics finds nothing",
         () =>
           Effect.gen(function* () {
-            const scrape = yield* send("/metrics")
+            const scrape = yield* request("/metrics")
             assert.strictEqual(scrape.status, 200)
             const promtool = spawnSync("promtool", ["check", "metrics"], { input: scrape.text, encoding: "utf8" })
             assert.isUndefined(promtool.error, "promtool (Debian package prometheus) must be installed")
@@ -469,7 +403,7 @@ describe("metrics", () => {
     (it) => {
       it.effect("no /metrics route", () =>
         Effect.gen(function* () {
-          assert.strictEqual((yield* send("/metrics")).status, 404)
+          assert.strictEqual((yield* request("/metrics")).status, 404)
         })
       )
     }

@@ -3,8 +3,9 @@ import { Effect, Schema } from "effect"
 import { Webhook } from "standardwebhooks"
 import { Event as EventSchema, PublishedEvent } from "../src/domain/Event.ts"
 import { fastWorker } from "./support/deliveryApi.ts"
-import { apiClient, createTenant, expectProblem, request, type WireResponse } from "./support/http.ts"
-import { answer, eventually, headerOf, makeReceiver, type Receiver, verifyHeaders } from "./support/receiver.ts"
+import { apiClient, createTenant, request, type WireResponse } from "./support/http.ts"
+import { expectProblem } from "./support/problems.ts"
+import { answer, makeReceiver, verifyHeaders, webhookOf } from "./support/receiver.ts"
 import { testServer } from "./support/testServer.ts"
 
 /**
@@ -73,12 +74,6 @@ const tenantWithReceiver = (name: string) =>
     return { apiKey: tenant.apiKey, receiver, secret }
   }).pipe(Effect.orDie)
 
-const delivered = (receiver: Receiver, eventId: string) =>
-  eventually(
-    `the delivery of ${eventId}`,
-    Effect.sync(() => receiver.requests.find((r) => headerOf(r, "webhook-id") === eventId))
-  )
-
 const publishRaw = (apiKey: string, body: string, headers: Record<string, string> = {}) =>
   request("/v1/events", { bearer: apiKey, raw: body, headers })
 
@@ -113,7 +108,7 @@ layer(testServer({ config: workerConfig }), { excludeTestServices: true })("payl
         assert.strictEqual(listed.status, 200, listed.text)
         assert.strictEqual(listed.text, `{"data":[${expected}],"nextCursor":null}`, name)
 
-        const webhook = yield* delivered(receiver, event.id)
+        const webhook = yield* webhookOf(receiver, event.id)
         assert.strictEqual(
           webhook.body,
           `{"type":"${type}","timestamp":"${event.occurredAt}","data":${minified}}`,

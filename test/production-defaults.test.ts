@@ -10,7 +10,8 @@ import { Tenants } from "../services/Tenants.ts"
 import { developmentKey } from "../src/domain/EncryptionKeys.ts"
 import { describeStartupFailure } from "../src/StartupError.ts"
 import { parseConfig, requiredVariables, settingsOf } from "./support/defaultConfig.ts"
-import { expectProblem, request } from "./support/http.ts"
+import { request } from "./support/http.ts"
+import { expectProblem } from "./support/problems.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 
 /**

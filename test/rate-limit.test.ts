@@ -8,11 +8,13 @@ import { RateLimitTest } from "../layers/RateLimitLive.ts"
 import type { RateLimitConfig } from "../services/AppConfig.ts"
 import { RateLimit } from "../services/RateLimit.ts"
 import { policyHeader, quotaExceededType, reducedCapacityType, stateHeader } from "../src/http/RateLimit.ts"
-import { callUrl, problemBody } from "./support/http.ts"
+import { appProcess } from "./support/apps.ts"
+import { callUrl, createTenantAt, type RequestOptions, requestAt, type WireResponse } from "./support/http.ts"
 import { inMemoryTracing, type OtlpRequest, spansOf } from "./support/inMemoryTracing.ts"
-import { pollUntil } from "./support/observedServer.ts"
+import { type Exposition, scrapeUrl, seriesValue } from "./support/metrics.ts"
+import { poll, pollPromise } from "./support/poll.ts"
 import { freePort } from "./support/ports.ts"
-import { startAppProcess, stopAppProcess, until } from "./support/processes.ts"
+import { expectProblem, problemBody } from "./support/problems.ts"
 import { throwawayRedis } from "./support/redis.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
@@ -22,28 +24,10 @@ import { startTestServer, TestServer } from "./support/testServer.ts"
 // Helpers
 // ---------------------------------------------------------------------------------------------------------------
 
-interface Reply {
-  readonly status: number
-  readonly headers: Headers
-  readonly text: string
-}
+type Reply = WireResponse
 
-interface Call {
-  readonly method?: string
-  readonly bearer?: string
-  readonly json?: unknown
-  readonly forwardedFor?: string
-}
-
-const call = (baseUrl: string, path: string, options: Call = {}): Promise<Reply> =>
-  callUrl(baseUrl, path, {
-    method: options.method,
-    bearer: options.bearer,
-    json: options.json,
-    headers: options.forwardedFor === undefined ? [] : [["x-forwarded-for", options.forwardedFor]]
-  })
-
-const get = (baseUrl: string, path: string, options: Call = {}) => Effect.promise(() => call(baseUrl, path, options))
+/** A request from `ip`, as a proxy in front of the server says. */
+const from = (ip: string): RequestOptions => ({ headers: { "x-forwarded-for": ip } })
 
 /** A GET with its path sent exactly as written (fetch would normalise `/./`, and a URL object may re-encode). */
 const rawGet = (baseUrl: string, path: string, bearer?: string) =>
@@ -99,24 +83,9 @@ const resetOf = (reply: Reply) => Number(parseItem(reply.headers.get("ratelimit"
 
 const rateLimit = (overrides: Partial<RateLimitConfig>): RateLimitConfig => ({ ...testRateLimit, ...overrides })
 
-/** A tenant with its own quota (or the default with `null`), through the admin API. */
-const createTenant = (baseUrl: string, name: string, quota: { limit: number; windowSeconds: number } | null) =>
-  Effect.promise(async () => {
-    const reply = await call(baseUrl, "/admin/tenants", { json: { name, rateLimit: quota } })
-    assert.strictEqual(reply.status, 201, reply.text)
-    const body = JSON.parse(reply.text) as {
-      readonly tenant: { readonly id: string; readonly rateLimit: unknown }
-      readonly apiKey: { readonly key: string }
-    }
-    assert.deepStrictEqual(body.tenant.rateLimit, quota)
-    return { tenantId: body.tenant.id, apiKey: body.apiKey.key }
-  })
-
-/** `value` of one sample of the Prometheus text, e.g. `rate_limit_decisions_total{policy="ip",outcome="allowed"}`. */
-const sample = (metrics: string, series: string): number | undefined => {
-  const line = metrics.split("\n").find((l) => l.startsWith(`${series} `))
-  return line === undefined ? undefined : Number(line.slice(series.length + 1))
-}
+/** The count of the rate limiter's decisions of one policy and outcome, in a scrape. */
+const decisions = (exposition: Exposition, policy: string, outcome: string) =>
+  seriesValue(exposition, "rate_limit_decisions_total", { policy, outcome })
 
 // ---------------------------------------------------------------------------------------------------------------
 // The header syntax and the store's window (TestClock)
@@ -175,7 +144,11 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
       })
       const base = server.baseUrl
       // An unknown route: the router answers it on the error channel, and it is limited all the same.
-      const replies = [yield* get(base, "/nope"), yield* get(base, "/nope"), yield* get(base, "/openapi.json")]
+      const replies = [
+        yield* requestAt(base, "/nope"),
+        yield* requestAt(base, "/nope"),
+        yield* requestAt(base, "/openapi.json")
+      ]
       assert.deepStrictEqual(
         replies.map((r) => r.status),
         [404, 404, 200]
@@ -189,10 +162,8 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         assert.isAtLeast(resetOf(reply), expected - 10)
       })
 
-      const refused = yield* get(base, "/openapi.json")
-      const problem = problemBody(refused)
-      assert.strictEqual(refused.status, 429)
-      assert.strictEqual(problem.type, quotaExceededType)
+      const refused = yield* requestAt(base, "/openapi.json")
+      expectProblem(refused, 429, { type: quotaExceededType })
       const retryAfter = Number(refused.headers.get("retry-after"))
       assert.isAtLeast(retryAfter, 50)
       assert.isAtMost(retryAfter, 60)
@@ -207,19 +178,19 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         .find((l) => l.requestId === refused.headers.get("x-request-id"))
       assert.strictEqual(accessLine?.status, 429)
       // Unauthenticated /v1 and /admin count against the same IP quota.
-      assert.strictEqual((yield* get(base, "/v1/events")).status, 429)
-      assert.strictEqual((yield* get(base, "/admin/tenants")).status, 429)
+      assert.strictEqual((yield* requestAt(base, "/v1/events")).status, 429)
+      assert.strictEqual((yield* requestAt(base, "/admin/tenants")).status, 429)
 
       for (const probe of ["/livez", "/readyz", "/healthz", "/metrics"]) {
-        const reply = yield* get(base, probe)
+        const reply = yield* requestAt(base, probe)
         assert.strictEqual(reply.status, 200, probe)
         assert.isNull(reply.headers.get("ratelimit"), probe)
         assert.isNull(reply.headers.get("ratelimit-policy"), probe)
       }
-      const metrics = (yield* get(base, "/metrics")).text
-      assert.strictEqual(sample(metrics, 'rate_limit_decisions_total{policy="ip",outcome="allowed"}'), 3)
-      assert.strictEqual(sample(metrics, 'rate_limit_decisions_total{policy="ip",outcome="limited"}'), 3)
-      assert.strictEqual(sample(metrics, 'rate_limit_decisions_total{policy="tenant",outcome="allowed"}'), 0)
+      const metrics = yield* scrapeUrl(`${base}/metrics`)
+      assert.strictEqual(decisions(metrics, "ip", "allowed"), 3)
+      assert.strictEqual(decisions(metrics, "ip", "limited"), 3)
+      assert.strictEqual(decisions(metrics, "tenant", "allowed"), 0)
     }).pipe(Effect.scoped)
   )
 
@@ -229,39 +200,39 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         config: { rateLimit: rateLimit({ max: 50, window: Duration.minutes(15) }) }
       })
       const base = server.baseUrl
-      const small = yield* createTenant(base, "RL small", { limit: 2, windowSeconds: 60 })
-      const regular = yield* createTenant(base, "RL default", null)
+      const small = yield* createTenantAt(base, "RL small", { rateLimit: { limit: 2, windowSeconds: 60 } })
+      const regular = yield* createTenantAt(base, "RL default", { rateLimit: null })
 
-      const first = yield* get(base, "/v1/endpoints", { bearer: small.apiKey })
-      const second = yield* get(base, "/v1/events", { bearer: small.apiKey })
+      const first = yield* requestAt(base, "/v1/endpoints", { bearer: small.apiKey })
+      const second = yield* requestAt(base, "/v1/events", { bearer: small.apiKey })
       assert.deepStrictEqual([first.status, second.status], [200, 200])
       assert.strictEqual(first.headers.get("ratelimit-policy"), '"tenant";q=2;w=60')
       assert.deepStrictEqual([remainingOf(first), remainingOf(second)], [1, 0])
-      const refused = yield* get(base, "/v1/endpoints", { bearer: small.apiKey })
+      const refused = yield* requestAt(base, "/v1/endpoints", { bearer: small.apiKey })
       assert.strictEqual(refused.status, 429)
-      assert.strictEqual(problemBody(refused).type, quotaExceededType)
+      problemBody(refused, { type: quotaExceededType })
       assert.isAtLeast(Number(refused.headers.get("retry-after")), 1)
 
       // Another tenant, on the default quota, from the same IP, is unaffected; so is the admin API (IP quota).
-      const other = yield* get(base, "/v1/endpoints", { bearer: regular.apiKey })
+      const other = yield* requestAt(base, "/v1/endpoints", { bearer: regular.apiKey })
       assert.strictEqual(other.status, 200)
       assert.strictEqual(other.headers.get("ratelimit-policy"), '"tenant";q=50;w=900')
       assert.strictEqual(remainingOf(other), 49)
-      const admin = yield* get(base, "/admin/tenants")
+      const admin = yield* requestAt(base, "/admin/tenants")
       assert.strictEqual(admin.status, 200)
       assert.strictEqual(admin.headers.get("ratelimit-policy"), '"ip";q=50;w=900')
       // A wrong key on /v1 is an unauthenticated request: the IP's quota, then 401.
-      const wrongKey = yield* get(base, "/v1/endpoints", { bearer: `ck_${"x".repeat(43)}` })
+      const wrongKey = yield* requestAt(base, "/v1/endpoints", { bearer: `ck_${"x".repeat(43)}` })
       assert.strictEqual(wrongKey.status, 401)
       assert.strictEqual(wrongKey.headers.get("ratelimit-policy"), '"ip";q=50;w=900')
 
-      const metrics = (yield* get(base, "/metrics")).text
-      assert.strictEqual(sample(metrics, 'rate_limit_decisions_total{policy="tenant",outcome="limited"}'), 1)
-      assert.strictEqual(sample(metrics, 'rate_limit_decisions_total{policy="tenant",outcome="allowed"}'), 3)
+      const metrics = yield* scrapeUrl(`${base}/metrics`)
+      assert.strictEqual(decisions(metrics, "tenant", "limited"), 1)
+      assert.strictEqual(decisions(metrics, "tenant", "allowed"), 3)
 
       // Raising the quota through the admin API applies within the key cache's lifetime (5 s).
       const patched = yield* Effect.promise(() =>
-        call(base, `/admin/tenants/${small.tenantId}`, {
+        callUrl(base, `/admin/tenants/${small.tenantId}`, {
           method: "PATCH",
           json: { rateLimit: { limit: 10, windowSeconds: 60 } }
         })
@@ -272,28 +243,30 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         windowSeconds: 60
       })
       const raised = yield* Effect.promise(() =>
-        until("the new quota to apply", 15_000, async () => {
-          const reply = await call(base, "/v1/endpoints", { bearer: small.apiKey })
-          return reply.headers.get("ratelimit-policy") === '"tenant";q=10;w=60' ? reply : undefined
-        })
+        pollPromise(
+          "the new quota to apply",
+          () => callUrl(base, "/v1/endpoints", { bearer: small.apiKey }),
+          (reply) => reply.headers.get("ratelimit-policy") === '"tenant";q=10;w=60',
+          { timeoutMs: 15_000 }
+        )
       )
       assert.strictEqual(raised.status, 200)
 
       // null returns the tenant to the default; nonsense is a 400 problem, not a 500.
       const reset = yield* Effect.promise(() =>
-        call(base, `/admin/tenants/${small.tenantId}`, { method: "PATCH", json: { rateLimit: null } })
+        callUrl(base, `/admin/tenants/${small.tenantId}`, { method: "PATCH", json: { rateLimit: null } })
       )
       assert.strictEqual(reset.status, 200, reset.text)
       assert.isNull((JSON.parse(reset.text) as { rateLimit: unknown }).rateLimit)
       // A rename leaves the quota alone; an unknown tenant is a 404 problem.
       yield* Effect.promise(() =>
-        call(base, `/admin/tenants/${regular.tenantId}`, {
+        callUrl(base, `/admin/tenants/${regular.tenantId}`, {
           method: "PATCH",
           json: { rateLimit: { limit: 7, windowSeconds: 70 } }
         })
       )
       const renamed = yield* Effect.promise(() =>
-        call(base, `/admin/tenants/${regular.tenantId}`, { method: "PATCH", json: { name: "RL renamed" } })
+        callUrl(base, `/admin/tenants/${regular.tenantId}`, { method: "PATCH", json: { name: "RL renamed" } })
       )
       assert.deepStrictEqual(JSON.parse(renamed.text), {
         id: regular.tenantId,
@@ -302,16 +275,14 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         createdAt: (JSON.parse(renamed.text) as { createdAt: string }).createdAt
       })
       const missing = yield* Effect.promise(() =>
-        call(base, "/admin/tenants/ten_01JD0000000000000000000000", { method: "PATCH", json: { name: "x" } })
+        callUrl(base, "/admin/tenants/ten_01JD0000000000000000000000", { method: "PATCH", json: { name: "x" } })
       )
-      assert.strictEqual(missing.status, 404, missing.text)
-      problemBody(missing)
+      expectProblem(missing, 404)
       for (const rateLimit of [{ limit: 0, windowSeconds: 60 }, { limit: 5 }, { limit: 1.5, windowSeconds: 1 }, "x"]) {
         const bad = yield* Effect.promise(() =>
-          call(base, `/admin/tenants/${small.tenantId}`, { method: "PATCH", json: { rateLimit } })
+          callUrl(base, `/admin/tenants/${small.tenantId}`, { method: "PATCH", json: { rateLimit } })
         )
-        assert.strictEqual(bad.status, 400, bad.text)
-        problemBody(bad)
+        expectProblem(bad, 400)
       }
     }).pipe(Effect.scoped)
   )
@@ -322,7 +293,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         config: { rateLimit: rateLimit({ max: 1000, window: Duration.minutes(15) }) }
       })
       const base = server.baseUrl
-      const tenant = yield* createTenant(base, "RL spellings", { limit: 3, windowSeconds: 60 })
+      const tenant = yield* createTenantAt(base, "RL spellings", { rateLimit: { limit: 3, windowSeconds: 60 } })
       const counted = [
         yield* rawGet(base, "/v1/events", tenant.apiKey),
         yield* rawGet(base, "/V1/events", tenant.apiKey),
@@ -341,7 +312,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         const refused = yield* rawGet(base, path, tenant.apiKey)
         assert.strictEqual(refused.status, 429, `${path}: ${refused.text}`)
         assert.strictEqual(refused.headers.get("ratelimit-policy"), '"tenant";q=3;w=60', path)
-        assert.strictEqual(problemBody(refused).type, quotaExceededType, path)
+        problemBody(refused, { type: quotaExceededType })
       }
       // Probes are exempt however they are spelled, and everything else still counts against the IP.
       const probe = yield* rawGet(base, "/LIVEZ")
@@ -360,29 +331,29 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
       })
       const base = server.baseUrl
       // One admin call (IP quota: 1 of 5), and the tenant's key seen valid once.
-      const tenant = yield* createTenant(base, "RL known key", { limit: 100, windowSeconds: 60 })
-      assert.strictEqual((yield* get(base, "/v1/events", { bearer: tenant.apiKey })).status, 200)
+      const tenant = yield* createTenantAt(base, "RL known key", { rateLimit: { limit: 100, windowSeconds: 60 } })
+      assert.strictEqual((yield* requestAt(base, "/v1/events", { bearer: tenant.apiKey })).status, 200)
       const madeUp = (i: number) => `ck_${String(i).padStart(43, "x")}`
       // Four made-up keys: looked up, unknown, 401 on the IP's quota (2..5 of 5).
       for (let i = 0; i < 4; i++) {
-        const reply = yield* get(base, "/v1/events", { bearer: madeUp(i) })
+        const reply = yield* requestAt(base, "/v1/events", { bearer: madeUp(i) })
         assert.strictEqual(reply.status, 401, reply.text)
       }
       // The quota is used up: the next one is refused, once more after a lookup.
-      assert.strictEqual((yield* get(base, "/v1/events", { bearer: madeUp(4) })).status, 429)
+      assert.strictEqual((yield* requestAt(base, "/v1/events", { bearer: madeUp(4) })).status, 429)
       const lookups = () =>
         spansOf(requests).filter((span) => span.name === "ApiKeyAuth.lookup" && span.status.code !== 2).length
-      const before = yield* pollUntil(lookups, (n) => n >= 6)
+      const before = yield* poll("six key lookups", Effect.sync(lookups), (n) => n >= 6)
       assert.strictEqual(before, 6, "the tenant's key and five made-up ones")
 
       // From now on made-up keys are refused without asking the database.
       for (let i = 5; i < 55; i++) {
-        const reply = yield* get(base, "/v1/events", { bearer: madeUp(i) })
+        const reply = yield* requestAt(base, "/v1/events", { bearer: madeUp(i) })
         assert.strictEqual(reply.status, 429)
         assert.strictEqual(reply.headers.get("ratelimit-policy"), '"ip";q=5;w=900')
       }
       // The tenant from the same address is not the address: its own quota, served.
-      const served = yield* get(base, "/v1/events", { bearer: tenant.apiKey })
+      const served = yield* requestAt(base, "/v1/events", { bearer: tenant.apiKey })
       assert.strictEqual(served.status, 200)
       assert.strictEqual(served.headers.get("ratelimit-policy"), '"tenant";q=100;w=60')
       // Spans are exported every 20 ms; the shutdown flushes the rest.
@@ -395,7 +366,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
     Effect.gen(function* () {
       const server = yield* startTestServer({ config: { rateLimit: rateLimit({ enabled: false, max: 1 }) } })
       for (let i = 0; i < 3; i++) {
-        const reply = yield* get(server.baseUrl, "/nope")
+        const reply = yield* requestAt(server.baseUrl, "/nope")
         assert.strictEqual(reply.status, 404)
         assert.isNull(reply.headers.get("ratelimit-policy"))
         assert.isNull(reply.headers.get("ratelimit"))
@@ -408,9 +379,9 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
       const server = yield* startTestServer({ config: { rateLimit: rateLimit({ max: 2 }) } })
       const base = server.baseUrl
       const replies = [
-        yield* get(base, "/nope", { forwardedFor: "203.0.113.1" }),
-        yield* get(base, "/nope", { forwardedFor: "203.0.113.2" }),
-        yield* get(base, "/nope", { forwardedFor: "203.0.113.3, 198.51.100.9" })
+        yield* requestAt(base, "/nope", from("203.0.113.1")),
+        yield* requestAt(base, "/nope", from("203.0.113.2")),
+        yield* requestAt(base, "/nope", from("203.0.113.3, 198.51.100.9"))
       ]
       assert.deepStrictEqual(
         replies.map((r) => r.status),
@@ -438,7 +409,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
           "203.0.113.1",
           "203.0.113.2"
         ],
-        (forwardedFor) => get(base, "/nope", { forwardedFor })
+        (forwardedFor) => requestAt(base, "/nope", from(forwardedFor))
       )).map((r) => r.status)
       assert.deepStrictEqual(statuses, [404, 404, 429, 404])
       const clientIps = server.logs
@@ -461,16 +432,16 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         "2001:db8:aa:bbff::ffff",
         "2001:db8:aa:bb42::9"
       ]
-      const statuses = (yield* Effect.forEach(sameSlash56, (ip) => get(base, "/nope", { forwardedFor: ip }))).map(
+      const statuses = (yield* Effect.forEach(sameSlash56, (ip) => requestAt(base, "/nope", from(ip)))).map(
         (r) => r.status
       )
       assert.deepStrictEqual(statuses, [404, 404, 404, 429])
       // The neighbouring /56 is another subscriber.
-      assert.strictEqual((yield* get(base, "/nope", { forwardedFor: "2001:db8:aa:bc00::1" })).status, 404)
+      assert.strictEqual((yield* requestAt(base, "/nope", from("2001:db8:aa:bc00::1"))).status, 404)
 
       const mapped = (yield* Effect.forEach(
         ["198.51.100.7", "::ffff:198.51.100.7", "::ffff:c633:6407", "198.51.100.7"],
-        (ip) => get(base, "/nope", { forwardedFor: ip })
+        (ip) => requestAt(base, "/nope", from(ip))
       )).map((r) => r.status)
       assert.deepStrictEqual(mapped, [404, 404, 404, 429])
     }).pipe(Effect.scoped)
@@ -490,30 +461,30 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
           config: { rateLimit: rateLimit({ max: 3, store: "redis", redisUrl, onStoreError: "deny" }) }
         })
         // Both servers count in the same Redis (both see this process as 127.0.0.1).
-        assert.strictEqual(remainingOf(yield* get(allow.baseUrl, "/nope")), 2)
-        assert.strictEqual(remainingOf(yield* get(deny.baseUrl, "/nope")), 1)
+        assert.strictEqual(remainingOf(yield* requestAt(allow.baseUrl, "/nope")), 2)
+        assert.strictEqual(remainingOf(yield* requestAt(deny.baseUrl, "/nope")), 1)
 
         yield* Effect.promise(redis.kill)
 
         for (let i = 0; i < 6; i++) {
-          const reply = yield* get(allow.baseUrl, "/nope")
+          const reply = yield* requestAt(allow.baseUrl, "/nope")
           assert.strictEqual(reply.status, 404, reply.text)
           assert.strictEqual(reply.headers.get("ratelimit-policy"), '"ip";q=3;w=900')
           assert.isNull(reply.headers.get("ratelimit"), "no count to report")
         }
         for (let i = 0; i < 3; i++) {
-          const reply = yield* get(deny.baseUrl, "/nope")
+          const reply = yield* requestAt(deny.baseUrl, "/nope")
           assert.strictEqual(reply.status, 503, reply.text)
-          assert.strictEqual(problemBody(reply).type, reducedCapacityType)
+          problemBody(reply, { type: reducedCapacityType })
           assert.strictEqual(reply.headers.get("retry-after"), "5")
         }
         // Probes never touch the store.
-        assert.strictEqual((yield* get(deny.baseUrl, "/livez")).status, 200)
+        assert.strictEqual((yield* requestAt(deny.baseUrl, "/livez")).status, 200)
 
-        const allowMetrics = (yield* get(allow.baseUrl, "/metrics")).text
-        assert.strictEqual(sample(allowMetrics, 'rate_limit_decisions_total{policy="ip",outcome="store_error"}'), 6)
-        const denyMetrics = (yield* get(deny.baseUrl, "/metrics")).text
-        assert.strictEqual(sample(denyMetrics, 'rate_limit_decisions_total{policy="ip",outcome="store_error"}'), 3)
+        const allowMetrics = yield* scrapeUrl(`${allow.baseUrl}/metrics`)
+        assert.strictEqual(decisions(allowMetrics, "ip", "store_error"), 6)
+        const denyMetrics = yield* scrapeUrl(`${deny.baseUrl}/metrics`)
+        assert.strictEqual(decisions(denyMetrics, "ip", "store_error"), 3)
         for (const server of [allow, deny]) {
           const incidents = server.logs.filter((l) => l.includes("rate-limit store unavailable"))
           assert.strictEqual(incidents.length, 1, incidents.join("\n"))
@@ -523,10 +494,12 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         // Redis back (empty: nothing was persisted): the client reconnects and counting resumes, logged once.
         yield* throwawayRedis(port)
         const counted = yield* Effect.promise(() =>
-          until("the store to answer again", 20_000, async () => {
-            const reply = await call(allow.baseUrl, "/nope")
-            return reply.headers.get("ratelimit") === null ? undefined : reply
-          })
+          pollPromise(
+            "the store to answer again",
+            () => callUrl(allow.baseUrl, "/nope"),
+            (reply) => reply.headers.get("ratelimit") !== null,
+            { timeoutMs: 20_000 }
+          )
         )
         assert.strictEqual(counted.status, 404)
         assert.strictEqual(remainingOf(counted), 2)
@@ -540,9 +513,6 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
 // Two processes sharing Redis
 // ---------------------------------------------------------------------------------------------------------------
 
-const startApp = startAppProcess
-const stopApp = stopAppProcess
-
 const mode = inject("testDatabase")
 
 layer(TestDatabaseLive)("the default quota of a server process, per APP_ENV", (it) => {
@@ -550,14 +520,13 @@ layer(TestDatabaseLive)("the default quota of a server process, per APP_ENV", (i
   const startOn = (env: Record<string, string>) =>
     Effect.gen(function* () {
       const database = yield* TestDatabase
-      return yield* Effect.acquireRelease(
-        Effect.promise(() =>
-          startApp(
-            Option.getOrElse(database.url, () => ""),
-            { PGLITE_DIR: "memory://", SHUTDOWN_DELAY: "0s", ...env }
-          )
-        ),
-        stopApp
+      return yield* appProcess(
+        Option.getOrElse(database.url, () => ""),
+        {
+          PGLITE_DIR: "memory://",
+          SHUTDOWN_DELAY: "0s",
+          ...env
+        }
       )
     })
 
@@ -569,7 +538,7 @@ layer(TestDatabaseLive)("the default quota of a server process, per APP_ENV", (i
     () =>
       Effect.gen(function* () {
         const app = yield* startOn({ APP_ENV: "development" })
-        const reply = yield* get(app.ready, "/docs")
+        const reply = yield* requestAt(app.ready, "/docs")
         assert.strictEqual(reply.headers.get("ratelimit-policy"), '"ip";q=10000;w=900')
         assert.strictEqual(remainingOf(reply), 9999)
         const line = quotaLine(app)
@@ -588,7 +557,7 @@ layer(TestDatabaseLive)("the default quota of a server process, per APP_ENV", (i
       () =>
         Effect.gen(function* () {
           const app = yield* startOn({ APP_ENV: appEnv })
-          const reply = yield* get(app.ready, "/docs")
+          const reply = yield* requestAt(app.ready, "/docs")
           assert.strictEqual(reply.headers.get("ratelimit-policy"), '"ip";q=100;w=900')
           assert.strictEqual(remainingOf(reply), 99)
           assert.strictEqual(quotaLine(app)?.message, "rate limiting: 100 requests per 15m per tenant or client IP")
@@ -602,7 +571,7 @@ layer(TestDatabaseLive)("the default quota of a server process, per APP_ENV", (i
     () =>
       Effect.gen(function* () {
         const app = yield* startOn({ APP_ENV: "development", RATE_LIMIT_MAX: "100" })
-        const reply = yield* get(app.ready, "/docs")
+        const reply = yield* requestAt(app.ready, "/docs")
         assert.strictEqual(reply.headers.get("ratelimit-policy"), '"ip";q=100;w=900')
         assert.strictEqual(quotaLine(app)?.message, "rate limiting: 100 requests per 15m per tenant or client IP")
       }).pipe(Effect.scoped),
@@ -620,15 +589,16 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
           const server = yield* TestServer
           // The machine's Redis: tenant ids are unique, so these counters cannot collide with anything else.
           const env = { RATE_LIMIT_STORE: "redis", REDIS_URL: "redis://127.0.0.1:6379", RATE_LIMIT_MAX: "1000" }
-          const apps = yield* Effect.acquireRelease(
-            Effect.promise(() => Promise.all([startApp(shared.url, env), startApp(shared.url, env)])),
-            (apps) => Effect.forEach(apps, stopApp, { discard: true })
-          )
-          const tenant = yield* createTenant(server.baseUrl, "RL two processes", { limit: 30, windowSeconds: 600 })
+          const apps = yield* Effect.all([appProcess(shared.url, env), appProcess(shared.url, env)], {
+            concurrency: 2
+          })
+          const tenant = yield* createTenantAt(server.baseUrl, "RL two processes", {
+            rateLimit: { limit: 30, windowSeconds: 600 }
+          })
           const replies = yield* Effect.promise(() =>
             Promise.all(
               Array.from({ length: 120 }, (_, i) =>
-                call(apps[i % 2]?.ready ?? "", "/v1/endpoints", { bearer: tenant.apiKey })
+                callUrl(apps[i % 2]?.ready ?? "", "/v1/endpoints", { bearer: tenant.apiKey })
               )
             )
           )

@@ -9,12 +9,15 @@ import { reencryptSecrets } from "../layers/SecretReencryption.ts"
 import type { DeliveryConfig } from "../services/AppConfig.ts"
 import { SecretBox } from "../services/SecretBox.ts"
 import { developmentKey, type EncryptionKey, type EncryptionKeyList } from "../src/domain/EncryptionKeys.ts"
-import { callUrl, problemBody, type WireResponse } from "./support/http.ts"
+import { fastWorker } from "./support/deliveryApi.ts"
+import { isReplay, type RequestOptions, request, requestAt, type WireResponse } from "./support/http.ts"
 import { scrapeUrl, sumOf } from "./support/metrics.ts"
-import { answer, eventually, headerOf, makeReceiver, verifyHeaders } from "./support/receiver.ts"
+import { isDefined, poll } from "./support/poll.ts"
+import { problemBody } from "./support/problems.ts"
+import { answer, headerOf, makeReceiver, verifyHeaders } from "./support/receiver.ts"
 import { SharedDatabase, SharedDatabaseLive, testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
-import { type RunningTestServer, startTestServer, TestServer } from "./support/testServer.ts"
+import { type RunningTestServer, startTestServer } from "./support/testServer.ts"
 
 /**
  * Issue 14, item 10: signing secrets and the API keys / secrets shown once in stored idempotent responses must not be
@@ -26,36 +29,10 @@ import { type RunningTestServer, startTestServer, TestServer } from "./support/t
 // Helpers
 // ---------------------------------------------------------------------------------------------------------------
 
-interface Call {
-  readonly method?: string
-  readonly bearer?: string
-  readonly json?: unknown
-  /** The Idempotency-Key header. */
-  readonly key?: string
-}
-
-const callAt = (baseUrl: string, path: string, options: Call = {}) =>
-  Effect.promise(() =>
-    callUrl(baseUrl, path, {
-      method: options.method,
-      bearer: options.bearer,
-      json: options.json,
-      headers: options.key === undefined ? [] : [["idempotency-key", options.key]]
-    })
-  )
-
-const call = (path: string, options: Call = {}) =>
-  Effect.gen(function* () {
-    const { baseUrl } = yield* TestServer
-    return yield* callAt(baseUrl, path, options)
-  })
-
 const expectStatus = (response: WireResponse, status: number): Record<string, unknown> => {
   assert.strictEqual(response.status, status, response.text)
   return JSON.parse(response.text) as Record<string, unknown>
 }
-
-const isReplay = (response: WireResponse) => response.headers.get("idempotent-replayed") === "true"
 
 /** The same status and the very same bytes again, marked as a replay. */
 const assertReplayed = (again: WireResponse, first: WireResponse) => {
@@ -79,18 +56,18 @@ const signingSecret = /^whsec_[A-Za-z0-9+/]{43}=$/
 const apiKeyFormat = /^ck_[A-Za-z0-9_-]{43}$/
 
 /** A tenant, its API keys and one endpoint; every write sent with an Idempotency-Key (so its response is stored). */
-type At<R> = (path: string, options?: Call) => Effect.Effect<WireResponse, never, R>
+type At<R> = (path: string, options?: RequestOptions) => Effect.Effect<WireResponse, never, R>
 
 const scenario = <R>(at: At<R>, url: string) =>
   Effect.gen(function* () {
     const tenantKey = freshKey("tenant")
-    const tenantCreated = yield* at("/admin/tenants", { json: { name: "Secrets at rest" }, key: tenantKey })
+    const tenantCreated = yield* at("/admin/tenants", { json: { name: "Secrets at rest" }, idempotencyKey: tenantKey })
     const tenant = expectStatus(tenantCreated, 201) as { tenant: { id: string }; apiKey: { key: string } }
     const apiKey = tenant.apiKey.key
     assert.match(apiKey, apiKeyFormat)
 
     const endpointKey = freshKey("endpoint")
-    const endpointCreated = yield* at("/v1/endpoints", { bearer: apiKey, json: { url }, key: endpointKey })
+    const endpointCreated = yield* at("/v1/endpoints", { bearer: apiKey, json: { url }, idempotencyKey: endpointKey })
     const endpointId = String(expectStatus(endpointCreated, 201).id)
     const original = secretOf(yield* at(`/v1/endpoints/${endpointId}/secret`, { bearer: apiKey })).secret
     assert.match(original, signingSecret)
@@ -99,14 +76,17 @@ const scenario = <R>(at: At<R>, url: string) =>
     const rotated = yield* at(`/v1/endpoints/${endpointId}/secret/rotate`, {
       method: "POST",
       bearer: apiKey,
-      key: rotateKey
+      idempotencyKey: rotateKey
     })
     const afterRotation = secretOf(rotated)
     assert.match(afterRotation.secret, signingSecret)
     assert.strictEqual(afterRotation.previousSecret, original)
 
     const apiKeyKey = freshKey("api-key")
-    const apiKeyCreated = yield* at(`/admin/tenants/${tenant.tenant.id}/api-keys`, { method: "POST", key: apiKeyKey })
+    const apiKeyCreated = yield* at(`/admin/tenants/${tenant.tenant.id}/api-keys`, {
+      method: "POST",
+      idempotencyKey: apiKeyKey
+    })
     const secondApiKey = String(expectStatus(apiKeyCreated, 201).key)
     assert.match(secondApiKey, apiKeyFormat)
 
@@ -121,18 +101,22 @@ const scenario = <R>(at: At<R>, url: string) =>
       stored: [
         {
           path: "/admin/tenants",
-          options: { json: { name: "Secrets at rest" }, key: tenantKey },
+          options: { json: { name: "Secrets at rest" }, idempotencyKey: tenantKey },
           first: tenantCreated
         },
-        { path: "/v1/endpoints", options: { bearer: apiKey, json: { url }, key: endpointKey }, first: endpointCreated },
+        {
+          path: "/v1/endpoints",
+          options: { bearer: apiKey, json: { url }, idempotencyKey: endpointKey },
+          first: endpointCreated
+        },
         {
           path: `/v1/endpoints/${endpointId}/secret/rotate`,
-          options: { method: "POST", bearer: apiKey, key: rotateKey },
+          options: { method: "POST", bearer: apiKey, idempotencyKey: rotateKey },
           first: rotated
         },
         {
           path: `/admin/tenants/${tenant.tenant.id}/api-keys`,
-          options: { method: "POST", key: apiKeyKey },
+          options: { method: "POST", idempotencyKey: apiKeyKey },
           first: apiKeyCreated
         }
       ]
@@ -195,7 +179,7 @@ const endpointRow = (endpointId: string) =>
 const storedBodies = (s: Scenario) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const keys = s.stored.map((entry) => entry.options.key)
+    const keys = s.stored.map((entry) => entry.options.idempotencyKey)
     const rows = yield* sql<{ readonly key: string; readonly response_body: string | null }>`
       SELECT key, response_body FROM idempotency_keys
       WHERE scope IN ('admin', ${s.tenantId}) AND key IN ${sql.in(keys)} ORDER BY key`
@@ -239,8 +223,8 @@ layer(testServerWithSql(), { excludeTestServices: true })("secrets at rest, thro
     "a direct read of every table finds no signing secret and no API key; the API still returns them, replays are byte for byte",
     () =>
       Effect.gen(function* () {
-        const s = yield* scenario(call, "http://127.0.0.1:9999/hook")
-        yield* assertReadsBack(s, call)
+        const s = yield* scenario(request, "http://127.0.0.1:9999/hook")
+        yield* assertReadsBack(s, request)
         yield* assertAllSealedUnder(s, "test")
         assert.deepStrictEqual(yield* dumpHits(needlesOf(s)), [])
         // The rotation's stored answer shows both secrets and the admin answers show the keys: sealed, yet they
@@ -256,7 +240,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("secrets at rest, thro
     () =>
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
-        const s = yield* scenario(call, "http://127.0.0.1:9999/hook")
+        const s = yield* scenario(request, "http://127.0.0.1:9999/hook")
         // Put the rows back the way the previous version wrote them: plaintext secrets and response bodies.
         yield* sql`
           UPDATE endpoints SET secret = ${s.secrets.current}, previous_secret = ${s.secrets.previous}
@@ -264,7 +248,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("secrets at rest, thro
         for (const entry of s.stored) {
           yield* sql`
             UPDATE idempotency_keys SET response_body = ${entry.first.text}
-            WHERE key = ${entry.options.key} AND response_body IS NOT NULL`
+            WHERE key = ${entry.options.idempotencyKey} AND response_body IS NOT NULL`
         }
         // The attack, reproduced: a direct read gives away both signing secrets and both API keys.
         const hits = yield* dumpHits(needlesOf(s))
@@ -278,7 +262,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("secrets at rest, thro
           assert.include(hits, expected)
         }
         // A replica of this version reads them as they are (a rolling upgrade, before the sweep has run).
-        yield* assertReadsBack(s, call)
+        yield* assertReadsBack(s, request)
 
         // The sweep (what every start and `npm run migrate` run after the migrations), in small batches.
         const report = yield* sweep(1)
@@ -287,7 +271,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("secrets at rest, thro
         assert.strictEqual(report.endpointSecretsUnreadable + report.responsesUnreadable, 0)
         yield* assertAllSealedUnder(s, "test")
         assert.deepStrictEqual(yield* dumpHits(needlesOf(s)), [])
-        yield* assertReadsBack(s, call)
+        yield* assertReadsBack(s, request)
         // Nothing left to do: a second run changes nothing.
         const again = yield* sweep(100)
         assert.strictEqual(again.endpointSecretsSealed + again.responsesSealed, 0)
@@ -299,7 +283,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("secrets at rest, thro
     () =>
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
-        const s = yield* scenario(call, "http://127.0.0.1:9999/hook")
+        const s = yield* scenario(request, "http://127.0.0.1:9999/hook")
         yield* sql`UPDATE endpoints SET secret = ${s.secrets.current} WHERE id = ${s.endpointId}`
         // A `npm run migrate` from a checkout without ENCRYPTION_KEYS, against this database: it must not re-seal the
         // rows under a key the servers do not have (nor under a public one).
@@ -319,10 +303,13 @@ layer(testServerWithSql(), { excludeTestServices: true })("secrets at rest, thro
   it.effect("replicas sweeping at once (FOR UPDATE SKIP LOCKED): every value sealed exactly once, no error", () =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
-      const s = yield* scenario(call, "http://127.0.0.1:9999/hook")
+      const s = yield* scenario(request, "http://127.0.0.1:9999/hook")
       const endpointIds: Array<string> = [s.endpointId]
       for (let i = 0; i < 11; i++) {
-        const created = yield* call("/v1/endpoints", { bearer: s.apiKey, json: { url: `http://127.0.0.1:9999/${i}` } })
+        const created = yield* request("/v1/endpoints", {
+          bearer: s.apiKey,
+          json: { url: `http://127.0.0.1:9999/${i}` }
+        })
         endpointIds.push(String(expectStatus(created, 201).id))
       }
       // Plaintext again, as the previous version wrote them (previous_secret only on the first endpoint).
@@ -352,17 +339,13 @@ const keyA = keyOf("a", 11)
 const keyB = keyOf("b", 22)
 const keyC = keyOf("c", 33)
 
-const workerOn: DeliveryConfig = {
-  worker: true,
+const workerOn: DeliveryConfig = fastWorker({
   timeout: Duration.seconds(2),
   maxAttempts: 2,
-  backoffBase: Duration.millis(50),
   backoffMax: Duration.millis(100),
   concurrency: 4,
-  endpointConcurrency: 2,
-  pollInterval: Duration.millis(100),
-  leaseMargin: Duration.seconds(30)
-}
+  endpointConcurrency: 2
+})
 
 /** A SqlClient on the database the servers share (SharedDatabase: the clone, or a PGlite served on a socket). */
 const SharedSql = Layer.unwrap(
@@ -386,7 +369,8 @@ const startWith = (keys: EncryptionKeyList, delivery?: DeliveryConfig) =>
     })
   })
 
-const on = (server: RunningTestServer) => (path: string, options?: Call) => callAt(server.baseUrl, path, options)
+const on = (server: RunningTestServer) => (path: string, options?: RequestOptions) =>
+  requestAt(server.baseUrl, path, options)
 
 type LogEntry = Record<string, unknown>
 const logEntries = (server: RunningTestServer): ReadonlyArray<LogEntry> =>
@@ -433,9 +417,10 @@ layer(Shared, { excludeTestServices: true, timeout: "120 seconds" })("ENCRYPTION
           json: { type: "order.created", data: { orderId: "o_1" } }
         })
         expectStatus(published, 202)
-        const request = yield* eventually(
+        const request = yield* poll(
           "the webhook to arrive",
-          Effect.sync(() => receiver.requests[0])
+          Effect.sync(() => receiver.requests[0]),
+          isDefined
         )
         const read = secretOf(yield* on(rotated)(`/v1/endpoints/${s.endpointId}/secret`, { bearer: s.apiKey }))
         // Signed with the current and the previous secret (the rotation overlap), each verifying on its own.
@@ -496,12 +481,12 @@ layer(Shared, { excludeTestServices: true, timeout: "120 seconds" })("ENCRYPTION
           yield* at("/v1/events", { bearer: s.apiKey, json: { type: "order.created", data: {} } }),
           202
         ) as { event: { id: string } }
-        const delivery = yield* eventually(
+        const delivery = yield* poll(
           "the delivery to fail",
           at(`/v1/events/${published.event.id}/deliveries`, { bearer: s.apiKey }).pipe(
-            Effect.map((r) => (JSON.parse(r.text) as { data: Array<{ id: string; status: string }> }).data[0]),
-            Effect.map((d) => (d === undefined || d.status === "pending" ? undefined : d))
-          )
+            Effect.map((r) => (JSON.parse(r.text) as { data: Array<{ id: string; status: string }> }).data[0])
+          ),
+          (d): d is NonNullable<typeof d> => d !== undefined && d.status !== "pending"
         )
         assert.strictEqual(delivery.status, "failed")
         const detail = expectStatus(yield* at(`/v1/deliveries/${delivery.id}`, { bearer: s.apiKey }), 200) as {
@@ -535,9 +520,10 @@ layer(Shared, { excludeTestServices: true, timeout: "120 seconds" })("ENCRYPTION
           rotated
         )
         expectStatus(yield* at("/v1/events", { bearer: s.apiKey, json: { type: "order.created", data: {} } }), 202)
-        const request = yield* eventually(
+        const request = yield* poll(
           "the webhook to arrive",
-          Effect.sync(() => receiver.requests[0])
+          Effect.sync(() => receiver.requests[0]),
+          isDefined
         )
         new Webhook(rotated.secret).verify(request.body, verifyHeaders(request))
         assert.strictEqual(headerOf(request, "webhook-signature").split(" ").length, 1)

@@ -1,5 +1,5 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer, Option, Redacted } from "effect"
+import { Effect, Fiber, Layer, Option, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import { appConfigTest } from "../layers/AppConfigLive.ts"
 import { DeliveryHttpClientLive } from "../layers/DeliveryHttpClient.ts"
@@ -7,10 +7,12 @@ import { makeUrlPolicy, type Resolver, UrlPolicyLive, urlPolicyWith } from "../l
 import type { AppConfigShape, AppEnv } from "../services/AppConfig.ts"
 import { AppConfig } from "../services/AppConfig.ts"
 import { UrlPolicy, type UrlPolicyShape } from "../services/UrlPolicy.ts"
-import { apiClient, createTenant, errorPaths, expectProblem, request } from "./support/http.ts"
+import { fastWorker, settled } from "./support/deliveryApi.ts"
+import { apiClient, createTenant, request, type WireResponse } from "./support/http.ts"
 import { outboundGet } from "./support/outbound.ts"
-import { answer, eventually, makeReceiver } from "./support/receiver.ts"
-import { TestServer, testServer, type WireResponse } from "./support/testServer.ts"
+import { errorPaths, expectProblem } from "./support/problems.ts"
+import { answer, makeReceiver } from "./support/receiver.ts"
+import { TestServer, testServer } from "./support/testServer.ts"
 
 /**
  * The SSRF guard and URL rules for webhook endpoints. Nothing here connects anywhere: IP literals are judged without
@@ -360,7 +362,7 @@ describe("the outbound client's connect-time port check", () => {
 
 const adminToken = "ssrf-test-admin-token"
 
-const tenantKey = (token?: string) => Effect.map(createTenant("SSRF tenant", token), (t) => t.apiKey)
+const tenantKey = (token?: string) => Effect.map(createTenant("SSRF tenant", { adminToken: token }), (t) => t.apiKey)
 
 const createEndpoint = (key: string, body: Record<string, unknown>) =>
   request("/v1/endpoints", { bearer: key, json: body })
@@ -651,17 +653,7 @@ layer(testServer({ config: production, urlPolicy: urlPolicyWith(scriptedResolver
   )
 })
 
-const sendTimeDelivery = {
-  worker: true,
-  timeout: Duration.seconds(5),
-  maxAttempts: 1,
-  backoffBase: Duration.millis(50),
-  backoffMax: Duration.millis(200),
-  concurrency: 8,
-  endpointConcurrency: 4,
-  pollInterval: Duration.millis(100),
-  leaseMargin: Duration.seconds(30)
-}
+const sendTimeDelivery = fastWorker({ maxAttempts: 1 })
 
 const sendTimeDns = new Map<string, ReadonlyArray<string>>()
 
@@ -674,16 +666,11 @@ layer(
 )("deliveries in production: a destination refused at send time", (it) => {
   /** The one attempt of the delivery of `eventId`, once there is one. */
   const onlyAttempt = (api: Effect.Success<ReturnType<typeof apiClient>>, eventId: string) =>
-    eventually(
-      "the delivery was attempted",
-      Effect.gen(function* () {
-        const { data } = yield* api.deliveries.listForEvent({ params: { id: eventId } })
-        const delivery = data[0]
-        if (delivery === undefined || delivery.status === "pending") return undefined
-        const { attempts } = yield* api.deliveries.get({ params: { id: delivery.id } })
-        return { delivery, attempts }
-      }).pipe(Effect.orDie)
-    )
+    Effect.gen(function* () {
+      const delivery = yield* settled(api, eventId)
+      const { attempts } = yield* api.deliveries.get({ params: { id: delivery.id } })
+      return { delivery, attempts }
+    }).pipe(Effect.orDie)
 
   it.effect("a name that resolves to a private address after it was saved: blocked, with the uniform error", () =>
     Effect.gen(function* () {

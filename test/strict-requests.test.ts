@@ -1,6 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import { createTenant, errorPaths, expectProblem, request } from "./support/http.ts"
+import { createTenant, request } from "./support/http.ts"
+import { errorPaths, expectProblem } from "./support/problems.ts"
 import { testServer } from "./support/testServer.ts"
 
 /**

@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
-import { Duration, Effect, Option, Redacted, Schedule } from "effect"
-import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
-import { HttpApiClient } from "effect/http-api"
+import { Duration, Effect, Option, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import { apiKeyCacheTtl } from "../layers/ApiKeyAuthLive.ts"
 import type { AppConfigShape } from "../services/AppConfig.ts"
-import { Api } from "../src/api/Api.ts"
+import { apiClient, createTenant, type RequestOptions, request, type WireResponse } from "./support/http.ts"
+import { poll } from "./support/poll.ts"
+import { expectProblem } from "./support/problems.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
 import { startTestServer, TestServer } from "./support/testServer.ts"
@@ -39,56 +39,19 @@ const malformedIds = (prefix: string): ReadonlyArray<string> => [
   "x".repeat(3000)
 ]
 
-/** The typed client derived from the contract, optionally sending `Authorization: Bearer <token>`. */
-const clientWith = (token: string | undefined) =>
-  Effect.gen(function* () {
-    const { baseUrl } = yield* TestServer
-    return yield* HttpApiClient.make(Api, {
-      baseUrl,
-      transformClient: token === undefined ? undefined : HttpClient.mapRequest(HttpClientRequest.bearerToken(token))
-    })
-  }).pipe(Effect.provide(FetchHttpClient.layer))
-
-const adminClient = clientWith(adminToken)
+const adminClient = apiClient(adminToken)
 
 /** The `_tag` of the failure of `self` (which must fail). */
 const failureTag = <A, E extends { readonly _tag: string }, R>(self: Effect.Effect<A, E, R>) =>
   Effect.map(Effect.flip(self), (error) => error._tag)
 
-interface WireResponse {
-  readonly status: number
-  readonly headers: Headers
-  readonly text: string
-}
-
-const send = (path: string, init: RequestInit = {}) =>
-  Effect.gen(function* () {
-    const { baseUrl } = yield* TestServer
-    return yield* Effect.promise(async (): Promise<WireResponse> => {
-      const response = await fetch(`${baseUrl}${path}`, init)
-      return { status: response.status, headers: response.headers, text: await response.text() }
-    })
-  })
-
 const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })
 
-const jsonInit = (method: string, body: unknown, headers: Record<string, string>): RequestInit => ({
+const jsonInit = (method: string, body: unknown, headers: Record<string, string>): RequestOptions => ({
   method,
-  headers: { ...headers, "content-type": "application/json" },
-  body: JSON.stringify(body)
+  headers,
+  json: body
 })
-
-/** Asserts an RFC 9457 problem with `status` and returns its members. */
-const expectProblem = (response: WireResponse, status: number): Record<string, unknown> => {
-  assert.strictEqual(response.status, status, response.text)
-  assert.strictEqual(response.headers.get("content-type"), "application/problem+json")
-  const body = JSON.parse(response.text) as Record<string, unknown>
-  assert.strictEqual(body.type, "about:blank")
-  assert.strictEqual(body.status, status)
-  assert.isString(body.title)
-  assert.isString(body.detail)
-  return body
-}
 
 const expectJson = (response: WireResponse, status: number): unknown => {
   assert.strictEqual(response.status, status, response.text)
@@ -96,34 +59,17 @@ const expectJson = (response: WireResponse, status: number): unknown => {
   return JSON.parse(response.text)
 }
 
-const createTenant = (name: string) =>
-  Effect.gen(function* () {
-    const admin = yield* adminClient
-    return yield* admin.admin.createTenant({ payload: { name } })
-  })
-
 /** A fresh tenant and the typed client authenticated as it. */
 const tenantWithClient = (name: string) =>
   Effect.gen(function* () {
-    const created = yield* createTenant(name)
-    const client = yield* clientWith(created.apiKey.key)
+    const { created } = yield* createTenant(name, { adminToken })
+    const client = yield* apiClient(created.apiKey.key)
     return { ...created, client }
   })
 
 const sha256Hex = (value: string) => createHash("sha256").update(value).digest("hex")
 
-/** Polls `check` (every 100 ms) until it holds, failing the test after `deadline`. */
-const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, deadline: Duration.Input = "10 seconds") =>
-  check.pipe(
-    Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("100 millis") }),
-    Effect.timeoutOrElse({
-      duration: deadline,
-      orElse: () =>
-        Effect.die(new Error(`condition not met within ${Duration.format(Duration.fromInputUnsafe(deadline))}`))
-    })
-  )
-
-const statusOf = (path: string, init: RequestInit) => Effect.map(send(path, init), (r) => r.status)
+const statusOf = (path: string, init: RequestOptions) => Effect.map(request(path, init), (r) => r.status)
 
 // ---------------------------------------------------------------------------------------------------------------
 // The main server: staging, ADMIN_TOKEN set, and a SqlClient on its database
@@ -150,7 +96,7 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       assert.match(created.apiKey.createdAt, isoPattern)
 
       // The key works.
-      const tenant = yield* clientWith(created.apiKey.key)
+      const tenant = yield* apiClient(created.apiKey.key)
       assert.deepStrictEqual((yield* tenant.endpoints.list({ query: {} })).data, [])
 
       // It is never shown again: not by get, not by list.
@@ -166,8 +112,8 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
           }
         ]
       })
-      const wireGet = yield* send(`/admin/tenants/${created.tenant.id}`, { headers: bearer(adminToken) })
-      const wireList = yield* send("/admin/tenants?limit=100", { headers: bearer(adminToken) })
+      const wireGet = yield* request(`/admin/tenants/${created.tenant.id}`, { headers: bearer(adminToken) })
+      const wireList = yield* request("/admin/tenants?limit=100", { headers: bearer(adminToken) })
       for (const response of [wireGet, wireList]) {
         assert.strictEqual(response.status, 200)
         assert.notInclude(response.text, created.apiKey.key)
@@ -182,7 +128,7 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       )
 
       // On the wire: 201 with JSON.
-      const raw = yield* send("/admin/tenants", jsonInit("POST", { name: "Wire Ltd" }, bearer(adminToken)))
+      const raw = yield* request("/admin/tenants", jsonInit("POST", { name: "Wire Ltd" }, bearer(adminToken)))
       const body = expectJson(raw, 201) as { tenant: { name: string }; apiKey: { key: string } }
       assert.strictEqual(body.tenant.name, "Wire Ltd")
       assert.match(body.apiKey.key, apiKeyPattern)
@@ -193,7 +139,7 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const { logs } = yield* TestServer
-      const created = yield* createTenant("Stored keys")
+      const { created } = yield* createTenant("Stored keys", { adminToken })
       const admin = yield* adminClient
       const second = yield* admin.admin.createApiKey({ params: { id: created.tenant.id } })
 
@@ -236,7 +182,7 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       const sql = yield* SqlClient.SqlClient
       const admin = yield* adminClient
       const createdIds: Array<string> = []
-      for (let i = 0; i < 5; i++) createdIds.push((yield* createTenant(`Paged ${i}`)).tenant.id)
+      for (let i = 0; i < 5; i++) createdIds.push((yield* createTenant(`Paged ${i}`, { adminToken })).tenantId)
 
       const seen: Array<{ readonly id: string; readonly createdAt: string }> = []
       let cursor: string | undefined
@@ -294,7 +240,7 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       ).toString("base64url")
       const altered = `${(firstThree.nextCursor ?? "").slice(0, -2)}AA`
       for (const cursor of [createdIds[2] ?? "", otherList, altered, "djF8dGVuYW50c3xhZG1pbnw"]) {
-        const response = yield* send(`/admin/tenants?cursor=${cursor}`, { headers: bearer(adminToken) })
+        const response = yield* request(`/admin/tenants?cursor=${cursor}`, { headers: bearer(adminToken) })
         const problem = expectProblem(response, 400)
         assert.match(String(problem.detail), /^The cursor is not one this list returned/, cursor)
       }
@@ -312,7 +258,7 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
         "cursor=not%20a%20cursor",
         `cursor=${"a".repeat(257)}`
       ]) {
-        const response = yield* send(`/admin/tenants?${query}`, { headers: bearer(adminToken) })
+        const response = yield* request(`/admin/tenants?${query}`, { headers: bearer(adminToken) })
         const problem = expectProblem(response, 400)
         const errors = problem.errors as ReadonlyArray<{ readonly path: ReadonlyArray<string> }>
         assert.strictEqual(errors[0]?.path[0], "query", response.text)
@@ -323,7 +269,7 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
   it.effect("admin: issue another key, revoke a key; revoking is idempotent and keeps the first revokedAt", () =>
     Effect.gen(function* () {
       const admin = yield* adminClient
-      const created = yield* createTenant("Two keys")
+      const { created } = yield* createTenant("Two keys", { adminToken })
       const second = yield* admin.admin.createApiKey({ params: { id: created.tenant.id } })
       assert.match(second.id, idPattern("key"))
       assert.match(second.key, apiKeyPattern)
@@ -331,7 +277,7 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       assert.notStrictEqual(second.id, created.apiKey.id)
       assert.strictEqual(second.prefix, second.key.slice(0, 11))
 
-      const raw = yield* send(`/admin/tenants/${created.tenant.id}/api-keys`, {
+      const raw = yield* request(`/admin/tenants/${created.tenant.id}/api-keys`, {
         method: "POST",
         headers: bearer(adminToken)
       })
@@ -345,7 +291,7 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       )
       assert.isTrue(before.apiKeys.every((k) => k.revokedAt === null))
 
-      const revoke = yield* send(`/admin/api-keys/${second.id}`, { method: "DELETE", headers: bearer(adminToken) })
+      const revoke = yield* request(`/admin/api-keys/${second.id}`, { method: "DELETE", headers: bearer(adminToken) })
       assert.strictEqual(revoke.status, 204)
       assert.strictEqual(revoke.text, "")
       const after = yield* admin.admin.getTenant({ params: { id: created.tenant.id } })
@@ -367,7 +313,7 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
   it.effect("admin: unknown and malformed ids are 404 problems, never 400 or 500", () =>
     Effect.gen(function* () {
       const admin = yield* adminClient
-      const created = yield* createTenant("Ids")
+      const { created } = yield* createTenant("Ids", { adminToken })
       assert.strictEqual(yield* failureTag(admin.admin.getTenant({ params: { id: unknownId("ten") } })), "NotFound")
       assert.strictEqual(yield* failureTag(admin.admin.createApiKey({ params: { id: unknownId("ten") } })), "NotFound")
       assert.strictEqual(yield* failureTag(admin.admin.revokeApiKey({ params: { id: unknownId("key") } })), "NotFound")
@@ -378,12 +324,12 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       const auth = bearer(adminToken)
       for (const id of [...malformedIds("ten"), unknownId("ten")]) {
         const path = encodeURIComponent(id)
-        expectProblem(yield* send(`/admin/tenants/${path}`, { headers: auth }), 404)
-        expectProblem(yield* send(`/admin/tenants/${path}/api-keys`, { method: "POST", headers: auth }), 404)
+        expectProblem(yield* request(`/admin/tenants/${path}`, { headers: auth }), 404)
+        expectProblem(yield* request(`/admin/tenants/${path}/api-keys`, { method: "POST", headers: auth }), 404)
       }
       for (const id of [...malformedIds("key"), unknownId("key")]) {
         expectProblem(
-          yield* send(`/admin/api-keys/${encodeURIComponent(id)}`, { method: "DELETE", headers: auth }),
+          yield* request(`/admin/api-keys/${encodeURIComponent(id)}`, { method: "DELETE", headers: auth }),
           404
         )
       }
@@ -399,7 +345,7 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
 
   it.effect("admin: a missing, empty or wrong admin token is a 401 problem on every admin route", () =>
     Effect.gen(function* () {
-      const created = yield* createTenant("Guarded")
+      const { created } = yield* createTenant("Guarded", { adminToken })
       const routes: ReadonlyArray<readonly [method: string, path: string, body?: unknown]> = [
         ["POST", "/admin/tenants", { name: "Intruder" }],
         ["POST", "/admin/tenants", { name: "" }], // an invalid body is not looked at before the token
@@ -426,8 +372,8 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       const bodies = new Set<string>()
       for (const [method, path, body] of routes) {
         for (const headers of badHeaders) {
-          const init: RequestInit = body === undefined ? { method, headers } : jsonInit(method, body, headers)
-          const response = yield* send(path, init)
+          const init: RequestOptions = body === undefined ? { method, headers } : jsonInit(method, body, headers)
+          const response = yield* request(path, init)
           const problem = expectProblem(response, 401)
           assert.strictEqual(problem.title, "Unauthorized")
           assert.strictEqual(response.headers.get("www-authenticate"), "Bearer")
@@ -437,9 +383,9 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       assert.strictEqual(bodies.size, 1, [...bodies].join("\n"))
 
       // The typed client without a token fails with the Unauthorized problem.
-      const anonymous = yield* clientWith(undefined)
+      const anonymous = yield* apiClient()
       assert.strictEqual(yield* failureTag(anonymous.admin.listTenants({ query: {} })), "Unauthorized")
-      const wrong = yield* clientWith("wrong")
+      const wrong = yield* apiClient("wrong")
       assert.strictEqual(
         yield* failureTag(wrong.admin.getTenant({ params: { id: created.tenant.id } })),
         "Unauthorized"
@@ -462,11 +408,16 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
   it.effect("API keys: missing, empty, malformed, unknown and revoked keys all get the same 401 problem", () =>
     Effect.gen(function* () {
       const admin = yield* adminClient
-      const created = yield* createTenant("Credentials")
+      const { created } = yield* createTenant("Credentials", { adminToken })
       const doomed = yield* admin.admin.createApiKey({ params: { id: created.tenant.id } })
       yield* admin.admin.revokeApiKey({ params: { id: doomed.id } })
       // Wait out the key cache for the revoked key (it was never looked up, but be safe).
-      yield* eventually(Effect.map(statusOf("/v1/endpoints", { headers: bearer(doomed.key) }), (s) => s === 401))
+      yield* poll(
+        "the revoked key to be refused",
+        statusOf("/v1/endpoints", { headers: bearer(doomed.key) }),
+        (s) => s === 401,
+        { intervalMs: 100 }
+      )
 
       const wellFormedUnknown = `ck_${"A".repeat(43)}`
       const credentials: ReadonlyArray<Record<string, string>> = [
@@ -502,8 +453,8 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       const bodies = new Set<string>()
       for (const [method, path, body] of routes) {
         for (const headers of credentials) {
-          const init: RequestInit = body === undefined ? { method, headers } : jsonInit(method, body, headers)
-          const response = yield* send(path, init)
+          const init: RequestOptions = body === undefined ? { method, headers } : jsonInit(method, body, headers)
+          const response = yield* request(path, init)
           const problem = expectProblem(response, 401)
           assert.strictEqual(problem.title, "Unauthorized")
           // RFC 9110 §11.6.1: a 401 carries the challenge.
@@ -520,11 +471,11 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
 
       // The same through the typed client.
       for (const key of ["", "ck_nope", wellFormedUnknown, doomed.key]) {
-        const client = yield* clientWith(key)
+        const client = yield* apiClient(key)
         assert.strictEqual(yield* failureTag(client.events.list({ query: {} })), "Unauthorized")
       }
       // Nothing was written by the rejected requests.
-      const tenant = yield* clientWith(created.apiKey.key)
+      const tenant = yield* apiClient(created.apiKey.key)
       assert.deepStrictEqual((yield* tenant.endpoints.list({ query: {} })).data, [])
       assert.deepStrictEqual((yield* tenant.events.list({ query: {} })).data, [])
     })
@@ -533,7 +484,7 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
   it.effect("API keys: a revoked key stops working within the key cache's lifetime; another key keeps working", () =>
     Effect.gen(function* () {
       const admin = yield* adminClient
-      const created = yield* createTenant("Revocation")
+      const { created } = yield* createTenant("Revocation", { adminToken })
       const spare = yield* admin.admin.createApiKey({ params: { id: created.tenant.id } })
       const listWith = (key: string) => statusOf("/v1/endpoints", { headers: bearer(key) })
       // Both keys are in use, so their lookups are cached.
@@ -543,13 +494,15 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       yield* admin.admin.revokeApiKey({ params: { id: created.apiKey.id } })
       const revokedAt = Date.now()
       // Documented bound: the key cache's lifetime (5 s). Poll with a 10 s deadline.
-      yield* eventually(Effect.map(listWith(created.apiKey.key), (status) => status === 401))
+      yield* poll("the revoked key to be refused", listWith(created.apiKey.key), (status) => status === 401, {
+        intervalMs: 100
+      })
       const tookMs = Date.now() - revokedAt
       assert.isAtMost(tookMs, Duration.toMillis(apiKeyCacheTtl) + 2_000, `revocation took ${tookMs} ms`)
 
       // It stays revoked, and the tenant's other key is unaffected.
       for (let i = 0; i < 3; i++) assert.strictEqual(yield* listWith(created.apiKey.key), 401)
-      const tenant = yield* clientWith(spare.key)
+      const tenant = yield* apiClient(spare.key)
       const endpoint = yield* tenant.endpoints.create({ payload: { url: "https://example.com/after-revoke" } })
       assert.strictEqual((yield* tenant.endpoints.get({ params: { id: endpoint.id } })).id, endpoint.id)
     })
@@ -560,7 +513,7 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       const admin = yield* adminClient
       const one = yield* tenantWithClient("Shared data")
       const other = yield* admin.admin.createApiKey({ params: { id: one.tenant.id } })
-      const two = yield* clientWith(other.key)
+      const two = yield* apiClient(other.key)
       const endpoint = yield* one.client.endpoints.create({ payload: { url: "https://example.com/shared" } })
       const published = yield* two.events.publish({ payload: { type: "shared.thing", data: { n: 1 } } })
       assert.strictEqual((yield* two.endpoints.get({ params: { id: endpoint.id } })).id, endpoint.id)
@@ -627,7 +580,7 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       // ...and on the wire the 404 is exactly the one for an id that does not exist at all.
       const auth = bearer(b.apiKey.key)
       const wire = (method: string, path: string, body?: unknown) =>
-        send(path, body === undefined ? { method, headers: auth } : jsonInit(method, body, auth))
+        request(path, body === undefined ? { method, headers: auth } : jsonInit(method, body, auth))
       const endpointCalls = (id: string) =>
         [
           wire("GET", `/v1/endpoints/${id}`),
@@ -753,7 +706,7 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       assert.notProperty(minimal, "secret")
 
       // On the wire: 201 JSON with exactly the documented fields (no secret).
-      const raw = yield* send("/v1/endpoints", jsonInit("POST", { url: "https://example.com/webhooks/raw" }, auth))
+      const raw = yield* request("/v1/endpoints", jsonInit("POST", { url: "https://example.com/webhooks/raw" }, auth))
       const rawBody = expectJson(raw, 201) as Record<string, unknown>
       assert.deepStrictEqual(Object.keys(rawBody).sort(), [
         "createdAt",
@@ -770,8 +723,8 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       assert.deepStrictEqual(rawBody.health, { circuit: "closed", openUntil: null })
       assert.notMatch(raw.text, /whsec_/)
       const rawId = String(rawBody.id)
-      expectJson(yield* send(`/v1/endpoints/${rawId}`, { headers: auth }), 200)
-      const rawDelete = yield* send(`/v1/endpoints/${rawId}`, { method: "DELETE", headers: auth })
+      expectJson(yield* request(`/v1/endpoints/${rawId}`, { headers: auth }), 200)
+      const rawDelete = yield* request(`/v1/endpoints/${rawId}`, { method: "DELETE", headers: auth })
       assert.strictEqual(rawDelete.status, 204)
       assert.strictEqual(rawDelete.text, "")
 
@@ -874,10 +827,10 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
 
       // On the wire.
       const auth = bearer(apiKey.key)
-      const secret = expectJson(yield* send(`/v1/endpoints/${endpoint.id}/secret`, { headers: auth }), 200)
+      const secret = expectJson(yield* request(`/v1/endpoints/${endpoint.id}/secret`, { headers: auth }), 200)
       assert.deepStrictEqual(secret, twice)
       const rotatedRaw = expectJson(
-        yield* send(`/v1/endpoints/${endpoint.id}/secret/rotate`, { method: "POST", headers: auth }),
+        yield* request(`/v1/endpoints/${endpoint.id}/secret/rotate`, { method: "POST", headers: auth }),
         200
       ) as { previousSecret: string }
       assert.strictEqual(rotatedRaw.previousSecret, twice.secret)
@@ -891,11 +844,11 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       const auth = bearer(apiKey.key)
       for (const id of [...malformedIds("ep"), unknownId("ep"), kept.id.toLowerCase()]) {
         const path = `/v1/endpoints/${encodeURIComponent(id)}`
-        expectProblem(yield* send(path, { headers: auth }), 404)
-        expectProblem(yield* send(path, jsonInit("PATCH", { description: "x" }, auth)), 404)
-        expectProblem(yield* send(path, { method: "DELETE", headers: auth }), 404)
-        expectProblem(yield* send(`${path}/secret`, { headers: auth }), 404)
-        expectProblem(yield* send(`${path}/secret/rotate`, { method: "POST", headers: auth }), 404)
+        expectProblem(yield* request(path, { headers: auth }), 404)
+        expectProblem(yield* request(path, jsonInit("PATCH", { description: "x" }, auth)), 404)
+        expectProblem(yield* request(path, { method: "DELETE", headers: auth }), 404)
+        expectProblem(yield* request(`${path}/secret`, { headers: auth }), 404)
+        expectProblem(yield* request(`${path}/secret/rotate`, { method: "POST", headers: auth }), 404)
       }
       assert.strictEqual(yield* failureTag(client.endpoints.get({ params: { id: unknownId("ep") } })), "NotFound")
       assert.strictEqual(yield* failureTag(client.endpoints.rotateSecret({ params: { id: "nope" } })), "NotFound")
@@ -933,7 +886,7 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       assert.strictEqual(second.deliveriesQueued, 2)
 
       // On the wire: 202 with JSON.
-      const raw = yield* send("/v1/events", jsonInit("POST", { type: "order", data: { via: "fetch" } }, auth))
+      const raw = yield* request("/v1/events", jsonInit("POST", { type: "order", data: { via: "fetch" } }, auth))
       const third = expectJson(raw, 202) as { event: { id: string; type: string }; deliveriesQueued: number }
       assert.strictEqual(third.event.type, "order")
       assert.strictEqual(third.deliveriesQueued, 1, "`order.*` does not match `order` itself")
@@ -983,18 +936,18 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
       assert.deepStrictEqual((yield* client.events.list({ query: { type: "order" } })).data.length, 1)
       assert.deepStrictEqual((yield* client.events.list({ query: { type: "nothing.here" } })).data, [])
       // A malformed type filter is a 400 problem naming the query field.
-      const badType = expectProblem(yield* send("/v1/events?type=not%20valid", { headers: auth }), 400)
+      const badType = expectProblem(yield* request("/v1/events?type=not%20valid", { headers: auth }), 400)
       const issues = badType.errors as ReadonlyArray<{ readonly path: ReadonlyArray<string> }>
       assert.deepStrictEqual(issues[0]?.path, ["query", "type"])
 
       // Get.
       assert.deepStrictEqual(yield* client.events.get({ params: { id: second.event.id } }), second.event)
       assert.deepStrictEqual(
-        expectJson(yield* send(`/v1/events/${first.event.id}`, { headers: auth }), 200),
+        expectJson(yield* request(`/v1/events/${first.event.id}`, { headers: auth }), 200),
         first.event
       )
       for (const id of [...malformedIds("evt"), unknownId("evt"), first.event.id.toLowerCase()]) {
-        expectProblem(yield* send(`/v1/events/${encodeURIComponent(id)}`, { headers: auth }), 404)
+        expectProblem(yield* request(`/v1/events/${encodeURIComponent(id)}`, { headers: auth }), 404)
       }
       assert.strictEqual(yield* failureTag(client.events.get({ params: { id: unknownId("evt") } })), "NotFound")
     })
@@ -1027,8 +980,8 @@ layer(TestDatabaseLive, { excludeTestServices: true })("admin API without ADMIN_
         yield* Effect.gen(function* () {
           for (const [method, path, body] of adminRoutes) {
             for (const headers of [{}, bearer("anything"), { authorization: "" }]) {
-              const init: RequestInit = body === undefined ? { method, headers } : jsonInit(method, body, headers)
-              const response = yield* send(path, init)
+              const init: RequestOptions = body === undefined ? { method, headers } : jsonInit(method, body, headers)
+              const response = yield* request(path, init)
               const problem = expectProblem(response, 404)
               const pathname = path.split("?")[0] ?? path
               assert.deepStrictEqual(problem, {
@@ -1038,17 +991,17 @@ layer(TestDatabaseLive, { excludeTestServices: true })("admin API without ADMIN_
                 detail: `No route matches ${method} ${pathname}.`
               })
               // Word for word what a route that does not exist answers (same method, a path nobody serves).
-              const unknown = yield* send(pathname.replace("/admin/", "/no-such-admin/"), init)
+              const unknown = yield* request(pathname.replace("/admin/", "/no-such-admin/"), init)
               assert.deepStrictEqual(
                 { ...(expectProblem(unknown, 404) as object), detail: "" },
                 { ...problem, detail: "" }
               )
             }
           }
-          const anonymous = yield* clientWith("anything")
+          const anonymous = yield* apiClient("anything")
           assert.strictEqual(yield* failureTag(anonymous.admin.listTenants({ query: {} })), "NotFound")
           // The tenant API is still there.
-          expectProblem(yield* send("/v1/endpoints"), 401)
+          expectProblem(yield* request("/v1/endpoints"), 401)
         }).pipe(Effect.provideService(TestServer, server))
       })
     )
@@ -1060,7 +1013,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("admin API without ADMIN_
       const open = server.logs.filter((line) => line.includes("ADMIN_TOKEN is unset: the admin API is open"))
       assert.strictEqual(open.length, 1, server.logs.join("\n"))
       yield* Effect.gen(function* () {
-        const open = yield* clientWith(undefined)
+        const open = yield* apiClient()
         const created = yield* open.admin.createTenant({ payload: { name: "Dev tenant" } })
         assert.match(created.apiKey.key, apiKeyPattern)
         const detail = yield* open.admin.getTenant({ params: { id: created.tenant.id } })
@@ -1068,7 +1021,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("admin API without ADMIN_
         const listed = yield* open.admin.listTenants({ query: {} })
         assert.isTrue(listed.data.some((t) => t.id === created.tenant.id))
         // Any or no header at all.
-        const raw = yield* send("/admin/tenants", jsonInit("POST", { name: "Also dev" }, bearer("whatever")))
+        const raw = yield* request("/admin/tenants", jsonInit("POST", { name: "Also dev" }, bearer("whatever")))
         expectJson(raw, 201)
         const key = yield* open.admin.createApiKey({ params: { id: created.tenant.id } })
         yield* open.admin.revokeApiKey({ params: { id: key.id } })

@@ -6,7 +6,8 @@ import { HttpRouter } from "effect/http"
 import { testRateLimit } from "../layers/AppConfigLive.ts"
 import { fastWorker } from "./support/deliveryApi.ts"
 import { baseTracing, inMemoryTracing, type OtlpRequest, type OtlpSpan, spansOf } from "./support/inMemoryTracing.ts"
-import { parsedLogs, pollUntil } from "./support/observedServer.ts"
+import { parsedLogs } from "./support/observedServer.ts"
+import { isDefined, poll } from "./support/poll.ts"
 import { answer, makeReceiver } from "./support/receiver.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
 import { startTestServer } from "./support/testServer.ts"
@@ -60,9 +61,12 @@ describe("tracing, in memory", () => {
         config: { accessLogProbes: true }
       })
       const serverSpan = (requestId: string) =>
-        pollUntil(
-          () => spansOf(requests).find((s) => s.kind === spanKind.server && attrValue(s, "request.id") === requestId),
-          (s) => s !== undefined
+        poll(
+          `the server span of ${requestId}`,
+          Effect.sync(() =>
+            spansOf(requests).find((s) => s.kind === spanKind.server && attrValue(s, "request.id") === requestId)
+          ),
+          isDefined
         )
 
       // 200 with an incoming traceparent, touching the database.
@@ -90,23 +94,26 @@ describe("tracing, in memory", () => {
       assert.deepInclude(resource, { key: "deployment.environment", value: { stringValue: "test" } })
 
       // SQL spans descend from the server span, in the same trace.
-      const sqlSpans = yield* pollUntil(
-        () =>
+      const sqlSpans = yield* poll(
+        "SQL spans below the /healthz span",
+        Effect.sync(() =>
           spansOf(requests).filter(
             (s) =>
               s.kind === spanKind.client &&
               attrValue(s, "db.query.text") !== undefined &&
               descendsFrom(spansOf(requests), s, healthz)
-          ),
+          )
+        ),
         (found) => found.length > 0
       )
       assert.isNotEmpty(sqlSpans, JSON.stringify(spansOf(requests).map((s) => [s.name, s.kind, s.parentSpanId])))
       for (const sql of sqlSpans) assert.strictEqual(sql.traceId, incomingTraceId)
 
       // The access line of the request names the same trace and span.
-      const line = yield* pollUntil(
-        () => parsedLogs(server.logs).find((e) => e.message === "request" && e.requestId === "trace-200"),
-        (e) => e !== undefined
+      const line = yield* poll(
+        "the access line of trace-200",
+        Effect.sync(() => parsedLogs(server.logs).find((e) => e.message === "request" && e.requestId === "trace-200")),
+        isDefined
       )
       assert.strictEqual(line?.traceId, incomingTraceId)
       assert.strictEqual(line?.spanId, healthz.spanId)
@@ -169,14 +176,18 @@ describe("tracing, in memory", () => {
           { ...auth, traceparent, "x-request-id": "pub-1" }
         )
 
-        const publish = yield* pollUntil(
-          () => spansOf(requests).find((s) => s.kind === spanKind.server && attrValue(s, "request.id") === "pub-1"),
-          (s) => s !== undefined
+        const publish = yield* poll(
+          "the server span of pub-1",
+          Effect.sync(() =>
+            spansOf(requests).find((s) => s.kind === spanKind.server && attrValue(s, "request.id") === "pub-1")
+          ),
+          isDefined
         )
-        const deliver = yield* pollUntil(
-          () => spansOf(requests).find((s) => s.name === "webhook.deliver"),
-          (s) => s !== undefined,
-          15_000
+        const deliver = yield* poll(
+          "the webhook.deliver span",
+          Effect.sync(() => spansOf(requests).find((s) => s.name === "webhook.deliver")),
+          isDefined,
+          { timeoutMs: 15_000 }
         )
         if (publish === undefined || deliver === undefined) return assert.fail("spans missing")
         assert.strictEqual(deliver.kind, spanKind.client)
@@ -203,9 +214,10 @@ describe("tracing, in memory", () => {
       })
       assert.strictEqual(response.status, 200)
       yield* get(server.baseUrl, "/livez", { "x-request-id": "sampled" })
-      yield* pollUntil(
-        () => spansOf(requests).find((s) => attrValue(s, "request.id") === "sampled"),
-        (s) => s !== undefined
+      yield* poll(
+        "the span of the sampled request",
+        Effect.sync(() => spansOf(requests).find((s) => attrValue(s, "request.id") === "sampled")),
+        isDefined
       )
       assert.isFalse(spansOf(requests).some((s) => s.traceId === incomingTraceId))
       yield* server.shutdown
@@ -220,9 +232,10 @@ describe("tracing, in memory", () => {
         config: { rateLimit: { ...testRateLimit, trustProxy: { _tag: "Cidrs", cidrs: ["127.0.0.1/32"] } } }
       })
       const spanOf = (requestId: string) =>
-        pollUntil(
-          () => spansOf(requests).find((s) => attrValue(s, "request.id") === requestId),
-          (s) => s !== undefined
+        poll(
+          `the span of ${requestId}`,
+          Effect.sync(() => spansOf(requests).find((s) => attrValue(s, "request.id") === requestId)),
+          isDefined
         )
       yield* get(server.baseUrl, "/livez", { "x-request-id": "via-proxy", "x-forwarded-for": "203.0.113.9" })
       const proxied = yield* spanOf("via-proxy")

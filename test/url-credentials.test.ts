@@ -2,8 +2,10 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { basicAuthTarget, maskUrlPassword } from "../src/domain/UrlCredentials.ts"
+import { fastWorker } from "./support/deliveryApi.ts"
 import { createTenant, request } from "./support/http.ts"
-import { answer, eventually, makeReceiver } from "./support/receiver.ts"
+import { isDefined, poll } from "./support/poll.ts"
+import { answer, makeReceiver } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestServer } from "./support/testServer.ts"
 
@@ -39,17 +41,13 @@ describe("maskUrlPassword", () => {
   })
 })
 
-const delivery = {
-  worker: true,
-  timeout: Duration.seconds(5),
+const delivery = fastWorker({
   maxAttempts: 3,
   backoffBase: Duration.millis(20),
   backoffMax: Duration.millis(50),
   concurrency: 4,
-  endpointConcurrency: 4,
-  pollInterval: Duration.millis(50),
-  leaseMargin: Duration.seconds(30)
-}
+  pollInterval: Duration.millis(50)
+})
 
 layer(testServerWithSql({ config: { delivery, logLevel: "Debug" } }), { excludeTestServices: true })(
   "an endpoint URL with credentials",
@@ -82,9 +80,10 @@ layer(testServerWithSql({ config: { delivery, logLevel: "Debug" } }), { excludeT
           json: { type: "order.created", data: { n: 1 } }
         })
         assert.strictEqual(published.status, 202, published.text)
-        const received = yield* eventually(
+        const received = yield* poll(
           "the webhook to arrive",
-          Effect.sync(() => receiver.requests[0])
+          Effect.sync(() => receiver.requests[0]),
+          isDefined
         )
         // Nor in any log line (access lines, delivery logs at debug included).
         const { logs } = yield* TestServer

@@ -8,6 +8,7 @@ import { Effect, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import { afterAll, assert, describe, inject } from "vitest"
 import { packageRoot } from "../../layers/PackageInfo.ts"
+import { isDefined, pollPromise } from "../support/poll.ts"
 import { freePort } from "../support/ports.ts"
 import { TestDatabase, TestDatabaseLive, TestSqlLive } from "../support/testDatabase.ts"
 
@@ -29,21 +30,9 @@ afterAll(() => {
 const shippedDir = join(packageRoot, "infra", "observability", "prometheus")
 const adminToken = "e2e-admin-token"
 
-/** Polls `check` every 200 ms until it returns a value or the deadline passes. */
-const poll = async <A>(what: string, deadlineMs: number, check: () => Promise<A | undefined>): Promise<A> => {
-  const until = Date.now() + deadlineMs
-  let lastError: unknown
-  while (Date.now() < until) {
-    try {
-      const value = await check()
-      if (value !== undefined) return value
-    } catch (error) {
-      lastError = error
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-  throw new Error(`timed out waiting for ${what}${lastError === undefined ? "" : `: ${String(lastError)}`}`)
-}
+/** Every 200 ms until `check` returns a value; a read that throws (a process still starting) counts as "not yet". */
+const poll = <A>(what: string, deadlineMs: number, check: () => Promise<A | undefined>): Promise<A> =>
+  pollPromise(what, check, isDefined, { timeoutMs: deadlineMs, intervalMs: 200, retryOnError: true })
 
 const start = (command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv) => {
   const child = spawn(command, args, { cwd: packageRoot, env, stdio: ["ignore", "pipe", "pipe"] })

@@ -1,4 +1,4 @@
-import { type Config, ConfigProvider, Duration, type Effect, Option, Predicate, Redacted } from "effect"
+import { type Config, ConfigProvider, Duration, Effect, Option, Predicate, Redacted } from "effect"
 import { appConfig, testEncryptionKeysEnv } from "../../layers/AppConfigLive.ts"
 import type { AppConfigShape, AppEnv } from "../../services/AppConfig.ts"
 
@@ -16,6 +16,17 @@ export const parseConfig = (
 ): Effect.Effect<AppConfigShape, Config.ConfigError> =>
   appConfig.parse(ConfigProvider.fromEnv({ env: { APP_ENV: appEnv, ...requiredVariables(appEnv), ...env } }))
 
+/** Parses `appConfig` from exactly `env`, recording every variable name the config asks the provider for. */
+export const parseRecording = (env: Record<string, string>) => {
+  const read = new Set<string>()
+  const inner = ConfigProvider.fromEnv({ env })
+  const recording = ConfigProvider.make((path) => {
+    read.add(path.join("_"))
+    return inner.load(path)
+  })
+  return { result: Effect.runSync(Effect.result(appConfig.parse(recording))), read }
+}
+
 /** A plain copy of a configuration (secrets, options and durations spelled out), for comparing two of them. */
 export const reveal = (value: unknown): unknown => {
   if (Redacted.isRedacted(value)) return { redacted: reveal(Redacted.value(value)) }
@@ -23,6 +34,8 @@ export const reveal = (value: unknown): unknown => {
   if (Duration.isDuration(value)) return `${Duration.toMillis(value)} ms`
   if (Predicate.isUint8Array(value)) return Buffer.from(value).toString("hex")
   if (Array.isArray(value)) return value.map(reveal)
+  // JSON.stringify throws on a bigint.
+  if (typeof value === "bigint") return `${value}n`
   if (Predicate.isObject(value)) {
     return Object.fromEntries(Object.entries(value).map(([key, field]) => [key, reveal(field)]))
   }

@@ -1,7 +1,7 @@
 import { Duration, Effect, type Schema } from "effect"
 import type { DeliveryConfig } from "../../services/AppConfig.ts"
 import { apiClient, createTenant } from "./http.ts"
-import { eventually } from "./receiver.ts"
+import { poll } from "./poll.ts"
 
 /** Helpers for delivery tests that read state through the API (not SQL: see the PGlite note in sharedDatabase.ts). */
 
@@ -14,14 +14,43 @@ export const deliveryOf = (api: Api, eventId: string) =>
     Effect.orDie
   )
 
+/** The delivery of `eventId` to `endpointId` (an event with several endpoints); the test fails when there is none. */
+export const deliveryTo = (api: Api, eventId: string, endpointId: string) =>
+  api.deliveries.listForEvent({ params: { id: eventId } }).pipe(
+    Effect.map(({ data }) => data.find((d) => d.endpointId === endpointId)),
+    Effect.flatMap((row) =>
+      row === undefined ? Effect.die(new Error(`no delivery of ${eventId} to ${endpointId}`)) : Effect.succeed(row)
+    ),
+    Effect.orDie
+  )
+
+/** Waits until the delivery of `eventId` to `endpointId` is no longer pending; returns it. */
+export const settledTo = (api: Api, eventId: string, endpointId: string, deadlineMs = 10_000) =>
+  poll(
+    `the delivery of ${eventId} to ${endpointId} to settle`,
+    deliveryTo(api, eventId, endpointId),
+    (row) => row.status !== "pending",
+    {
+      timeoutMs: deadlineMs
+    }
+  )
+
 /** Waits until the delivery of `eventId` is no longer pending; returns it. */
 export const settled = (api: Api, eventId: string, deadlineMs = 10_000) =>
-  eventually(
-    `delivery of ${eventId} settled`,
-    deliveryOf(api, eventId).pipe(
-      Effect.map((row) => (row === undefined || row.status === "pending" ? undefined : row))
-    ),
-    deadlineMs
+  poll(
+    `the delivery of ${eventId} to settle`,
+    deliveryOf(api, eventId),
+    (row): row is NonNullable<typeof row> => row !== undefined && row.status !== "pending",
+    { timeoutMs: deadlineMs }
+  )
+
+/** Waits until the delivery of `eventId` has succeeded; returns it. */
+export const succeeded = (api: Api, eventId: string, deadlineMs = 10_000) =>
+  poll(
+    `the delivery of ${eventId} to succeed`,
+    deliveryOf(api, eventId),
+    (row): row is NonNullable<typeof row> => row?.status === "succeeded",
+    { timeoutMs: deadlineMs }
   )
 
 /** A tenant with one endpoint at `url`; returns the API client, the endpoint id and its secret. */

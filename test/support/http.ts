@@ -3,129 +3,114 @@ import { Effect, Option, Redacted } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import { Api } from "../../src/api/Api.ts"
-import { send, TestServer, type WireResponse } from "./testServer.ts"
+import type { TenantRateLimit } from "../../src/domain/Tenant.ts"
+import { TestServer } from "./testServer.ts"
 
-/** How long a single request may take before the test calls it a hang. */
-const requestTimeoutMs = 10_000
+/** An answer read whole. */
+export interface WireResponse {
+  readonly status: number
+  readonly headers: Headers
+  readonly text: string
+}
 
 export interface RequestOptions {
-  readonly method?: string
-  /** Sent as `Authorization: Bearer <bearer>`. */
-  readonly bearer?: string | undefined
-  /** A value to send as JSON. */
-  readonly json?: unknown
-  /** A raw body, sent as is (with `contentType`, default application/json). */
-  readonly raw?: string | Uint8Array
-  readonly contentType?: string
-  /** More headers (an `Idempotency-Key`, say). */
-  readonly headers?: Readonly<Record<string, string>>
-}
-
-/**
- * A raw HTTP request to the test server (fetch, no client-side encoding), for tests of the wire format itself. It
- * fails the test (a defect) when no answer comes within 10 seconds.
- */
-export const request = (path: string, options: RequestOptions = {}) => {
-  const headers: Record<string, string> = { ...options.headers }
-  if (options.bearer !== undefined) headers.authorization = `Bearer ${options.bearer}`
-  let body: string | Uint8Array | undefined
-  if (options.raw !== undefined) body = options.raw
-  else if (options.json !== undefined) body = JSON.stringify(options.json)
-  if (body !== undefined) headers["content-type"] = options.contentType ?? "application/json"
-  const init: RequestInit = {
-    method: options.method ?? (body === undefined ? "GET" : "POST"),
-    headers,
-    signal: AbortSignal.timeout(requestTimeoutMs)
-  }
-  if (body !== undefined) init.body = body
-  return send(path, init)
-}
-
-export type { WireResponse }
-
-/** Asserts an RFC 9457 problem with `status` and returns its members. */
-export const expectProblem = (response: WireResponse, status: number): Record<string, unknown> => {
-  assert.strictEqual(response.status, status, response.text)
-  return problemBody(response)
-}
-
-/** Asserts the response is an `application/problem+json` document consistent with its status; returns it. */
-export const problemBody = (response: WireResponse): Record<string, unknown> => {
-  assert.strictEqual(response.headers.get("content-type"), "application/problem+json", response.text)
-  const body = JSON.parse(response.text) as Record<string, unknown>
-  assert.strictEqual(body.status, response.status, response.text)
-  assert.isString(body.type)
-  assert.isString(body.title)
-  assert.isNotEmpty(body.title)
-  assert.isString(body.detail)
-  return body
-}
-
-/** The `errors[].path` of a 400 problem. */
-export const errorPaths = (body: Record<string, unknown>): ReadonlyArray<ReadonlyArray<string | number>> => {
-  assert.isArray(body.errors)
-  return (body.errors as ReadonlyArray<{ readonly path: ReadonlyArray<string | number> }>).map((e) => e.path)
-}
-
-export interface TenantCredentials {
-  readonly tenantId: string
-  readonly apiKey: string
-}
-
-/**
- * A new tenant and its first API key, through `POST /admin/tenants` (typed client). The admin API is open in
- * development when no ADMIN_TOKEN is configured; pass the token otherwise.
- */
-export const createTenant = (name = "Test tenant", adminToken?: Redacted.Redacted<string> | string) =>
-  Effect.gen(function* () {
-    const token = adminToken === undefined || typeof adminToken === "string" ? adminToken : Redacted.value(adminToken)
-    const api = yield* apiClient(Option.fromNullishOr(token))
-    const created = yield* api.admin.createTenant({ payload: { name } }).pipe(Effect.orDie)
-    return { tenantId: created.tenant.id, apiKey: created.apiKey.key } satisfies TenantCredentials
-  })
-
-/** The typed client derived from the contract, sending `apiKey` (if any) as the bearer token. */
-export const apiClient = (apiKey: Option.Option<string> | string = Option.none()) =>
-  Effect.gen(function* () {
-    const { baseUrl } = yield* TestServer
-    const key = typeof apiKey === "string" ? Option.some(apiKey) : apiKey
-    return yield* HttpApiClient.make(Api, {
-      baseUrl,
-      transformClient: Option.match(key, {
-        onNone: () => (client: HttpClient.HttpClient) => client,
-        onSome: (k) => HttpClient.mapRequest(HttpClientRequest.bearerToken(k))
-      })
-    })
-  }).pipe(Effect.provide(FetchHttpClient.layer))
-
-export interface RawCall {
+  /** Default GET, or POST when there is a body. */
   readonly method?: string | undefined
   /** Sent as `Authorization: Bearer <bearer>`. */
   readonly bearer?: string | undefined
+  /** Sent as the `Idempotency-Key` header, exactly as given. */
+  readonly idempotencyKey?: string | undefined
   /** A value to send as JSON. */
   readonly json?: unknown
-  /** A raw JSON body, sent as is. */
-  readonly raw?: string | undefined
-  /** More headers, appended in order (a name may repeat). */
-  readonly headers?: ReadonlyArray<readonly [string, string]>
+  /** A raw body, sent as is (with `contentType`); a stream goes out chunked. */
+  readonly raw?: string | Uint8Array | ReadableStream<Uint8Array> | undefined
+  /** The Content-Type of a body; default application/json. */
+  readonly contentType?: string
+  /** More headers: a record, or pairs appended in order (a name may repeat). */
+  readonly headers?: Readonly<Record<string, string>> | ReadonlyArray<readonly [string, string]>
+  /** How long the answer may take before the test calls it a hang. */
+  readonly timeoutMs?: number
 }
 
-/** A request to any server by base URL (another process, say), with a 20 s deadline; the answer read whole. */
-export const callUrl = (baseUrl: string, path: string, options: RawCall = {}): Promise<WireResponse> => {
+/**
+ * A raw HTTP request to any server by base URL (another process, say), fetch with no client-side encoding, for tests
+ * of the wire format itself; the answer read whole. Rejects when none comes within `timeoutMs` (default 20 s).
+ */
+export const callUrl = async (baseUrl: string, path: string, options: RequestOptions = {}): Promise<WireResponse> => {
   const headers = new Headers()
+  if (options.idempotencyKey !== undefined) headers.set("idempotency-key", options.idempotencyKey)
+  for (const [name, value] of Array.isArray(options.headers) ? options.headers : Object.entries(options.headers ?? {}))
+    headers.append(name, value)
   if (options.bearer !== undefined) headers.set("authorization", `Bearer ${options.bearer}`)
-  for (const [name, value] of options.headers ?? []) headers.append(name, value)
   const body = options.raw ?? (options.json === undefined ? undefined : JSON.stringify(options.json))
-  if (body !== undefined) headers.set("content-type", "application/json")
-  const init: RequestInit = {
+  if (body !== undefined) headers.set("content-type", options.contentType ?? "application/json")
+  const init: RequestInit & { duplex?: "half" } = {
     method: options.method ?? (body === undefined ? "GET" : "POST"),
     headers,
-    signal: AbortSignal.timeout(20_000)
+    signal: AbortSignal.timeout(options.timeoutMs ?? 20_000)
   }
   if (body !== undefined) init.body = body
-  return fetch(`${baseUrl}${path}`, init).then(async (r) => ({
-    status: r.status,
-    headers: r.headers,
-    text: await r.text()
-  }))
+  // fetch sends a stream only half-duplex (and then chunked).
+  if (body instanceof ReadableStream) init.duplex = "half"
+  const response = await fetch(`${baseUrl}${path}`, init)
+  return { status: response.status, headers: response.headers, text: await response.text() }
+}
+
+/** `callUrl` as an Effect; no answer within the deadline fails the test (a defect). */
+export const requestAt = (baseUrl: string, path: string, options: RequestOptions = {}): Effect.Effect<WireResponse> =>
+  Effect.promise(() => callUrl(baseUrl, path, options))
+
+/** A raw request to the test server (`requestAt`), with a 10 s deadline unless `timeoutMs` says otherwise. */
+export const request = (path: string, options: RequestOptions = {}): Effect.Effect<WireResponse, never, TestServer> =>
+  Effect.flatMap(TestServer, ({ baseUrl }) => requestAt(baseUrl, path, { timeoutMs: 10_000, ...options }))
+
+/** Whether the answer is a stored one, replayed for a repeated `Idempotency-Key`. */
+export const isReplay = (response: WireResponse): boolean => response.headers.get("idempotent-replayed") === "true"
+
+/** @deprecated import from problems.ts; kept for outbox.test.ts, which another branch edits. */
+export { expectProblem } from "./problems.ts"
+
+export interface TenantOptions {
+  /** The admin API is open in development when no ADMIN_TOKEN is configured; pass the token otherwise. */
+  readonly adminToken?: Redacted.Redacted<string> | string | undefined
+  /** The tenant's own quota (`null`: the server's default), asserted to be stored as given. */
+  readonly rateLimit?: TenantRateLimit | null
+}
+
+/**
+ * A new tenant and its first API key, through the test server's `POST /admin/tenants` (typed client): its id and
+ * key, and `created`, the whole answer (the key's id and prefix, the tenant's fields).
+ */
+export const createTenant = (name = "Test tenant", options: TenantOptions = {}) =>
+  Effect.flatMap(TestServer, ({ baseUrl }) => createTenantAt(baseUrl, name, options))
+
+/** `createTenant` on the server at `baseUrl` (a process, a second test server). */
+export const createTenantAt = (baseUrl: string, name: string, options: TenantOptions = {}) =>
+  Effect.gen(function* () {
+    const { adminToken } = options
+    const token = adminToken === undefined || typeof adminToken === "string" ? adminToken : Redacted.value(adminToken)
+    const api = yield* apiClientAt(baseUrl, Option.fromNullishOr(token))
+    const payload = options.rateLimit === undefined ? { name } : { name, rateLimit: options.rateLimit }
+    const created = yield* api.admin.createTenant({ payload }).pipe(Effect.orDie)
+    if (options.rateLimit !== undefined) assert.deepStrictEqual(created.tenant.rateLimit, options.rateLimit)
+    return { tenantId: created.tenant.id, apiKey: created.apiKey.key, created }
+  })
+
+/** The typed client derived from the contract, for the test server, sending `apiKey` (if any) as the bearer token. */
+export const apiClient = (apiKey: Option.Option<string> | string = Option.none()) =>
+  Effect.gen(function* () {
+    const { baseUrl } = yield* TestServer
+    return yield* apiClientAt(baseUrl, apiKey)
+  })
+
+/** The typed client for the server at `baseUrl`. */
+export const apiClientAt = (baseUrl: string, apiKey: Option.Option<string> | string = Option.none()) => {
+  const key = typeof apiKey === "string" ? Option.some(apiKey) : apiKey
+  return HttpApiClient.make(Api, {
+    baseUrl,
+    transformClient: Option.match(key, {
+      onNone: () => (client: HttpClient.HttpClient) => client,
+      onSome: (k) => HttpClient.mapRequest(HttpClientRequest.bearerToken(k))
+    })
+  }).pipe(Effect.provide(FetchHttpClient.layer))
 }

@@ -1,5 +1,6 @@
 import { assert } from "@effect/vitest"
 import { Effect } from "effect"
+import { poll } from "./poll.ts"
 import { TestServer } from "./testServer.ts"
 
 /** Reading `GET /metrics` of a running server the way Prometheus does: fetch the text, parse the exposition. */
@@ -48,6 +49,21 @@ export const samplesOf = (exposition: Exposition, name: string, labels: Readonly
 export const sumOf = (exposition: Exposition, name: string, labels: Readonly<Record<string, string>> = {}) =>
   samplesOf(exposition, name, labels).reduce((sum, s) => sum + s.value, 0)
 
+/**
+ * The value of the one sample of `name` with exactly `labels` (no more, no fewer), as a series is written in
+ * PromQL; undefined when there is none.
+ */
+export const seriesValue = (
+  exposition: Exposition,
+  name: string,
+  labels: Readonly<Record<string, string>> = {}
+): number | undefined => {
+  const wanted = Object.keys(labels).length
+  const found = samplesOf(exposition, name, labels).filter((s) => Object.keys(s.labels).length === wanted)
+  assert.isAtMost(found.length, 1, `${name} ${JSON.stringify(labels)}`)
+  return found[0]?.value
+}
+
 /** The value of the one unlabelled sample of `name`; undefined when the metric has no sample. */
 export const gaugeOf = (exposition: Exposition, name: string): number | undefined => {
   const found = samplesOf(exposition, name)
@@ -80,17 +96,13 @@ export const scrapeUntil = (
   done: (exposition: Exposition) => boolean,
   deadlineMs = 10_000
 ): Effect.Effect<Exposition, never, TestServer> =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + deadlineMs
-    while (true) {
-      const exposition = yield* scrape
-      if (done(exposition)) return exposition
-      if (Date.now() > deadline) {
-        const interesting = exposition.text
-          .split("\n")
-          .filter((l) => !l.startsWith("#") && !/^(process|nodejs|http_request_duration)_/.test(l))
-        return yield* Effect.die(new Error(`timed out after ${deadlineMs} ms: ${what}\n${interesting.join("\n")}`))
-      }
-      yield* Effect.sleep("50 millis")
-    }
+  poll(what, scrape, done, {
+    timeoutMs: deadlineMs,
+    intervalMs: 50,
+    // The samples a test waits on, without the runtime's and the latency histogram's.
+    show: (exposition) =>
+      `\n${exposition.text
+        .split("\n")
+        .filter((l) => !l.startsWith("#") && !/^(process|nodejs|http_request_duration)_/.test(l))
+        .join("\n")}`
   })

@@ -1,25 +1,14 @@
 /** Helpers for tests that read the server's telemetry (start it with `startTestServer` and its `metrics`/`tracing`). */
 import { Effect } from "effect"
+import { TestServer } from "./testServer.ts"
 
 /** The JSON log lines, parsed. */
 export const parsedLogs = (lines: ReadonlyArray<string>): ReadonlyArray<Record<string, unknown>> =>
   lines.map((line) => JSON.parse(line) as Record<string, unknown>)
 
-/**
- * Polls `read` every 20 ms until `done` holds; returns that value. Fails the test (a defect) when the deadline passes
- * first: a poll that gave up quietly would let the assertions after it pass on nothing (a broken export, say).
- */
-export const pollUntil = <A>(read: () => A, done: (a: A) => boolean, deadlineMs = 10_000): Effect.Effect<A> =>
-  Effect.gen(function* () {
-    const until = Date.now() + deadlineMs
-    let value = read()
-    while (!done(value)) {
-      if (Date.now() >= until) {
-        const last = JSON.stringify(value)?.slice(0, 300) ?? String(value)
-        return yield* Effect.die(new Error(`pollUntil: timed out after ${deadlineMs} ms; the last value read: ${last}`))
-      }
-      yield* Effect.sleep("20 millis")
-      value = read()
-    }
-    return value
-  })
+/** How many lines the test server has logged so far: a mark for `logsSince`. */
+export const logMark: Effect.Effect<number, never, TestServer> = Effect.map(TestServer, ({ logs }) => logs.length)
+
+/** The test server's log entries from index `from` (a `logMark`) on, parsed. */
+export const logsSince = (from: number): Effect.Effect<ReadonlyArray<Record<string, unknown>>, never, TestServer> =>
+  Effect.map(TestServer, ({ logs }) => parsedLogs(logs.slice(from)))

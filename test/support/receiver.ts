@@ -1,6 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Effect, type Scope } from "effect"
+import { isDefined, poll } from "./poll.ts"
 
 /** One request a receiver got. */
 export interface Received {
@@ -62,23 +63,22 @@ export const answer = (
 }
 
 /**
- * Polls `check` every 20 ms until it returns a value (not undefined) or `deadlineMs` passes, then fails the test with
- * `what`. Never a fixed sleep.
+ * @deprecated `poll` in poll.ts; kept (as `poll` with `isDefined`) for delivery.test.ts, which another branch edits.
  */
 export const eventually = <A, E, R>(
   what: string,
   check: Effect.Effect<A | undefined, E, R>,
   deadlineMs = 10_000
-): Effect.Effect<A, E, R> =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + deadlineMs
-    while (true) {
-      const value = yield* check
-      if (value !== undefined) return value
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out after ${deadlineMs} ms: ${what}`))
-      yield* Effect.sleep("20 millis")
-    }
-  })
+): Effect.Effect<A, E, R> => poll(what, check, isDefined, { timeoutMs: deadlineMs })
+
+/** Waits for the webhook of event `eventId` (its `webhook-id`) to reach `receiver`; returns that request. */
+export const webhookOf = (receiver: Receiver, eventId: string, deadlineMs = 10_000) =>
+  poll(
+    `the webhook of ${eventId}`,
+    Effect.sync(() => receiver.requests.find((r) => headerOf(r, "webhook-id") === eventId)),
+    isDefined,
+    { timeoutMs: deadlineMs }
+  )
 
 /** One header of a received request, `""` when absent or repeated. */
 export const headerOf = (request: Received, name: string): string => {

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process"
 import { Effect } from "effect"
-import { until } from "./processes.ts"
+import { pollPromise } from "./poll.ts"
 
 export interface ThrowawayRedis {
   /** `redis://127.0.0.1:<port>` */
@@ -27,10 +27,15 @@ export const throwawayRedis = (port: number) =>
         output += chunk
       })
       const exited = new Promise((resolve) => child.once("exit", resolve))
-      await until("redis-server to accept connections", 15_000, async () => {
-        if (child.exitCode !== null) throw new Error(`redis-server exited: ${output}`)
-        return output.includes("Ready to accept connections") ? true : undefined
-      })
+      await pollPromise(
+        "redis-server to accept connections",
+        async () => {
+          if (child.exitCode !== null) throw new Error(`redis-server exited: ${output}`)
+          return output
+        },
+        (soFar) => soFar.includes("Ready to accept connections"),
+        { timeoutMs: 15_000, show: (soFar) => soFar.slice(-500) }
+      )
       const kill = async () => {
         if (child.exitCode === null && child.signalCode === null) {
           child.kill("SIGKILL")

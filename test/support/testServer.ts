@@ -89,19 +89,3 @@ export const startTestServer = (
     const server = Context.get(context, TestServer)
     return { ...server, shutdown: Scope.close(scope, Exit.interrupt()) }
   })
-
-export interface WireResponse {
-  readonly status: number
-  readonly headers: Headers
-  readonly text: string
-}
-
-/** A raw request to the test server, for tests of the wire format itself (headers, problem bodies). */
-export const send = (path: string, init: RequestInit = {}) =>
-  Effect.gen(function* () {
-    const { baseUrl } = yield* TestServer
-    return yield* Effect.promise(async (): Promise<WireResponse> => {
-      const response = await fetch(`${baseUrl}${path}`, init)
-      return { status: response.status, headers: response.headers, text: await response.text() }
-    })
-  })
