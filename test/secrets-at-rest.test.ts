@@ -382,7 +382,10 @@ const sweepLine = (server: RunningTestServer) => {
   return entry
 }
 
-/** The first PGlite socket connection is the server's; on PGlite the test's own client is built once it is up. */
+/**
+ * The first PGlite socket connection is the server's; on PGlite the test's own client is built once it is up. Each
+ * `layer(Shared)` block gets a database of its own.
+ */
 const Shared = SharedDatabaseLive.pipe(Layer.provideMerge(TestDatabaseLive))
 
 layer(Shared, { excludeTestServices: true, timeout: "120 seconds" })("ENCRYPTION_KEYS across restarts", (it) => {
@@ -435,7 +438,10 @@ layer(Shared, { excludeTestServices: true, timeout: "120 seconds" })("ENCRYPTION
         )
       })
   )
+})
 
+// A database of its own per test: each test's counts (what the startup sweep re-seals) are of its own rows only.
+layer(Shared, { excludeTestServices: true, timeout: "120 seconds" })("ENCRYPTION_KEYS: a key removed", (it) => {
   it.effect(
     "a key no longer configured: the server starts and says so; reads answer a generic 500; deliveries record a failed attempt without sending; a rotation recovers the endpoint",
     () =>
