@@ -3,6 +3,7 @@ import { Effect, Schema } from "effect"
 import { makeSecretBox } from "../layers/SecretBoxLive.ts"
 import { SecretContext, type SecretUnreadable } from "../services/SecretBox.ts"
 import { type EncryptionKey, parseEncryptionKeys } from "../src/domain/EncryptionKeys.ts"
+import { loadPerCore } from "./support/timing.ts"
 
 /** Fixed keys, so a failure reproduces. */
 const key = (id: string, fill: number): EncryptionKey => ({ id, material: new Uint8Array(32).fill(fill) })
@@ -172,8 +173,9 @@ describe("SecretBox", () => {
       const started = performance.now()
       for (let i = 0; i < rounds; i++) yield* boxA.open(sealed, endpointA)
       const perOpenMs = (performance.now() - started) / rounds
-      // ~10 µs here (2 shared cores); the bound only catches something pathological (a KDF, a blocking call).
-      assert.isBelow(perOpenMs, 0.5, `${perOpenMs} ms per open`)
+      // ~10 µs here (2 shared cores); the bound (50×, scaled by the load per core) only catches something
+      // pathological (a KDF, a blocking call): speed itself is for the benchmarks.
+      assert.isBelow(perOpenMs, 0.5 * loadPerCore(), `${perOpenMs} ms per open`)
     })
   )
 })

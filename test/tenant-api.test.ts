@@ -2,7 +2,6 @@ import { createHash } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
 import { Duration, Effect, Option, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
-import { apiKeyCacheTtl } from "../layers/ApiKeyAuthLive.ts"
 import type { AppConfigShape } from "../services/AppConfig.ts"
 import { apiClient, createTenant, type RequestOptions, request, type WireResponse } from "./support/http.ts"
 import { poll } from "./support/poll.ts"
@@ -10,6 +9,7 @@ import { expectProblem } from "./support/problems.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
 import { startTestServer, TestServer } from "./support/testServer.ts"
+import { slack } from "./support/timing.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -498,7 +498,9 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
         intervalMs: 100
       })
       const tookMs = Date.now() - revokedAt
-      assert.isAtMost(tookMs, Duration.toMillis(apiKeyCacheTtl) + 2_000, `revocation took ${tookMs} ms`)
+      // README: a revoked key stops working within the key cache's 5 s (written out, not read from the code); the
+      // margin is the poll's and the machine's, not the cache's.
+      assert.isAtMost(tookMs, 5_000 + slack(700), `revocation took ${tookMs} ms`)
 
       // It stays revoked, and the tenant's other key is unaffected.
       for (let i = 0; i < 3; i++) assert.strictEqual(yield* listWith(created.apiKey.key), 401)
