@@ -7,6 +7,7 @@ import { EndpointCircuitsLive, endpointCircuitsRedis, endpointCircuitsTest } fro
 import { makeMetricsTest } from "../layers/MetricsLive.ts"
 import { CircuitRejected, CircuitVerdict, EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { openSchedule } from "../src/domain/CircuitPolicy.ts"
+import { gaugeOf, readRegistry, seriesValue } from "./support/metrics.ts"
 
 /**
  * The endpoints' circuit breaker through OUR contract (services/EndpointCircuits.ts), on Effect's CircuitBreaker:
@@ -47,16 +48,14 @@ const settle = Effect.gen(function* () {
   for (let i = 0; i < 20; i++) yield* Effect.yieldNow
 })
 
-const transitionCount = async (metrics: ReturnType<typeof makeMetricsTest>["metrics"], from: string, to: string) => {
-  const json = await metrics.registry.getMetricsAsJSON()
-  const counter = json.find((m) => m.name === "circuit_breaker_transitions_total")
-  return counter?.values.find((v) => v.labels.from === from && v.labels.to === to)?.value ?? 0
-}
+type TestMetrics = ReturnType<typeof makeMetricsTest>["metrics"]
 
-const gauge = async (metrics: ReturnType<typeof makeMetricsTest>["metrics"]) => {
-  const json = await metrics.registry.getMetricsAsJSON()
-  return json.find((m) => m.name === "circuit_breakers_open")?.values[0]?.value
-}
+/** How often the circuits went from `from` to `to` (0 before the first time). */
+const transitionCount = async (metrics: TestMetrics, from: string, to: string) =>
+  seriesValue(await readRegistry(metrics.registry), "circuit_breaker_transitions_total", { from, to }) ?? 0
+
+/** `circuit_breakers_open`. */
+const gauge = async (metrics: TestMetrics) => gaugeOf(await readRegistry(metrics.registry), "circuit_breakers_open")
 
 describe("endpoint circuits (TestClock, memory store)", () => {
   it.effect("closed → open after 3 consecutive failures; open refuses without running, for the open period", () => {

@@ -6,6 +6,7 @@ import { appConfig, appConfigTest, httpServerDefaults, testEncryptionKeysEnv } f
 import { nodeServerOptions } from "../layers/HttpServerLive.ts"
 import { makeMetricsTest } from "../layers/MetricsLive.ts"
 import { AppConfig, type HttpServerConfig } from "../services/AppConfig.ts"
+import { gaugeOf, readRegistry } from "./support/metrics.ts"
 import { isDefined, pollPromise, within } from "./support/poll.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
 import { type RunningTestServer, startTestServer } from "./support/testServer.ts"
@@ -310,10 +311,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("connection limits, the r
         const res = yield* resources
         const { metrics, layer: metricsLayer } = makeMetricsTest()
         const server = yield* startTestServer({ config: shortened({ maxConnections: cap }), metrics: metricsLayer })
-        const sample = async (name: string) => {
-          const metric = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name)
-          return metric?.values[0]?.value
-        }
+        const sample = async (name: string) => gaugeOf(await readRegistry(metrics.registry), name)
         yield* Effect.promise(async () => {
           assert.strictEqual(await sample("http_connections_dropped_total"), 0)
           const port = portOf(server)

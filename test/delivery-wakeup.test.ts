@@ -5,7 +5,8 @@ import { DeliveryWakeupsLive } from "../layers/DeliveryWakeupsLive.ts"
 import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { fastWorker, publish, settled, tenantWithEndpoint } from "./support/deliveryApi.ts"
 import { request } from "./support/http.ts"
-import { answer, eventually, headerOf, makeReceiver, type Receiver } from "./support/receiver.ts"
+import { poll } from "./support/poll.ts"
+import { answer, headerOf, makeReceiver, type Receiver } from "./support/receiver.ts"
 import { TestDatabase, TestSqlLive } from "./support/testDatabase.ts"
 import { makeTestServer, TestServer } from "./support/testServer.ts"
 
@@ -37,10 +38,11 @@ const receivedFor = (receiver: Receiver, eventId: string) =>
 
 /** Waits (10 s at most, far below the 60 s poll) until the receiver got `count` requests for the event. */
 const deliveredTimes = (receiver: Receiver, eventId: string, count: number) =>
-  eventually(
+  poll(
     `${count} deliveries of ${eventId} (without the in-process wake-up they wait for the 60 s poll)`,
-    Effect.sync(() => (receivedFor(receiver, eventId) >= count ? true : undefined)),
-    deadlineMs
+    Effect.sync(() => receivedFor(receiver, eventId)),
+    (received) => received >= count,
+    { timeoutMs: deadlineMs }
   )
 
 let keys = 0

@@ -1,12 +1,13 @@
 import { assert, layer } from "@effect/vitest"
-import { Deferred, Duration, Effect, type Schema } from "effect"
+import { Deferred, Duration, Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { Webhook } from "standardwebhooks"
 import { inject } from "vitest"
 import { packageVersion } from "../layers/PackageInfo.ts"
 import { delayBound } from "../src/domain/RetryPolicy.ts"
-import { apiClient, createTenant } from "./support/http.ts"
-import { answer, eventually, headerOf, makeReceiver, verifyHeaders } from "./support/receiver.ts"
+import { type Api, deliveryOf, fastWorker, publish, settled, tenantWithEndpoint } from "./support/deliveryApi.ts"
+import { isDefined, poll } from "./support/poll.ts"
+import { answer, headerOf, makeReceiver, verifyHeaders } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestServer } from "./support/testServer.ts"
 import { slack } from "./support/timing.ts"
@@ -16,32 +17,15 @@ import { slack } from "./support/timing.ts"
  * database. Backoff is shortened through the configuration (base 50 ms); the timeout is 500 ms.
  */
 
-const policy = { maxAttempts: 5, base: Duration.millis(50), max: Duration.seconds(5) }
+const delivery = fastWorker({ timeout: Duration.millis(500), backoffMax: Duration.seconds(5) })
 
-const delivery = {
-  worker: true,
-  timeout: Duration.millis(500),
-  maxAttempts: policy.maxAttempts,
-  backoffBase: policy.base,
-  backoffMax: policy.max,
-  concurrency: 8,
-  endpointConcurrency: 4,
-  pollInterval: Duration.millis(100),
-  leaseMargin: Duration.seconds(30)
-}
-
-type Api = Effect.Success<ReturnType<typeof apiClient>>
+/** The retry policy the worker runs with (5 attempts, 50 ms base, 5 s cap), for the backoff bounds. */
+const policy = { maxAttempts: delivery.maxAttempts, base: delivery.backoffBase, max: delivery.backoffMax }
 
 /**
  * Rows are read through the API (`GET /v1/events/{id}/deliveries`, `GET /v1/deliveries/{id}`), not with SQL: on the
  * embedded database a second connection may not query while the worker does.
  */
-const deliveryOf = (api: Api, eventId: string) =>
-  api.deliveries.listForEvent({ params: { id: eventId } }).pipe(
-    Effect.map(({ data }) => data[0]),
-    Effect.orDie
-  )
-
 const attemptsOf = (api: Api, deliveryId: string) =>
   api.deliveries.get({ params: { id: deliveryId } }).pipe(
     Effect.map(({ attempts }) =>
@@ -57,29 +41,6 @@ const attemptsOf = (api: Api, deliveryId: string) =>
     ),
     Effect.orDie
   )
-
-/** Waits until the delivery of `eventId` is no longer pending; returns it. */
-const settled = (api: Api, eventId: string, deadlineMs = 10_000) =>
-  eventually(
-    `delivery of ${eventId} settled`,
-    deliveryOf(api, eventId).pipe(
-      Effect.map((row) => (row === undefined || row.status === "pending" ? undefined : row))
-    ),
-    deadlineMs
-  )
-
-/** A tenant with one endpoint at `url`; returns the API client, the endpoint id and its secret. */
-const tenantWithEndpoint = (url: string) =>
-  Effect.gen(function* () {
-    const tenant = yield* createTenant("Delivery")
-    const api = yield* apiClient(tenant.apiKey)
-    const endpoint = yield* api.endpoints.create({ payload: { url } })
-    const { secret } = yield* api.endpoints.getSecret({ params: { id: endpoint.id } })
-    return { api, apiKey: tenant.apiKey, endpointId: endpoint.id, secret }
-  }).pipe(Effect.orDie)
-
-const publish = (api: Api, type = "order.created", data: Record<string, Schema.Json> = { orderId: "o_1" }) =>
-  api.events.publish({ payload: { type, data } }).pipe(Effect.orDie)
 
 // Port 1, where nobody listens, is outside the default WEBHOOK_ALLOWED_PORTS: allowed here for the refused-connection case.
 const workerConfig = { delivery, webhookAllowedPorts: [{ from: 1, to: 65535 }] }
@@ -210,18 +171,20 @@ layer(testServerWithSql({ config: workerConfig }), { excludeTestServices: true }
       })
       const { api } = yield* tenantWithEndpoint(receiver.url)
       const published = yield* publish(api)
-      yield* eventually(
-        "the first request arrived",
-        Effect.sync(() => receiver.requests[0])
+      yield* poll(
+        "the first request to arrive",
+        Effect.sync(() => receiver.requests[0]),
+        isDefined
       )
       const row = yield* deliveryOf(api, published.event.id)
       if (row === undefined) return assert.fail("no delivery")
       // Another worker took the delivery over while this one was sending (its lease ran out, say).
       yield* sql`UPDATE deliveries SET locked_by = 'another-worker' WHERE id = ${row.id}`
       yield* Deferred.succeed(release, undefined)
-      const [attempt] = yield* eventually(
-        "the attempt recorded",
-        Effect.map(attemptsOf(api, row.id), (attempts) => (attempts.length > 0 ? attempts : undefined))
+      const [attempt] = yield* poll(
+        "the attempt to be recorded",
+        attemptsOf(api, row.id),
+        (attempts) => attempts.length > 0
       )
       assert.strictEqual(attempt?.attempt, 1)
       const [after] = yield* sql<{ status: string; locked_by: string | null; attempt_count: number }>`
@@ -378,11 +341,12 @@ layer(testServerWithSql({ config: { delivery: { ...delivery, pollInterval } } })
             const before = performance.now()
             yield* publish(api, "order.created", { i })
             // Arriving at all is the proof: the next poll is an hour away (on PostgreSQL).
-            yield* eventually(
-              "delivered",
-              Effect.sync(() => (receiver.requests.length > i ? true : undefined)),
+            yield* poll(
+              `event ${i} to be delivered`,
+              Effect.sync(() => receiver.requests.length > i),
+              (delivered) => delivered,
               // On PostgreSQL the next poll is an hour away: a wake-up (NOTIFY or in process) delivers it.
-              slack(2_000)
+              { timeoutMs: slack(2_000) }
             )
             latencies.push((receiver.requests[i]?.at ?? Number.POSITIVE_INFINITY) - before)
           }

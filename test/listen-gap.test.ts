@@ -2,6 +2,7 @@ import { request } from "node:http"
 import { connect } from "node:net"
 import { assert, it } from "@effect/vitest"
 import { Deferred, Effect, Layer } from "effect"
+import { pollPromise } from "./support/poll.ts"
 import { freePort } from "./support/ports.ts"
 import { testServer } from "./support/testServer.ts"
 import { slack } from "./support/timing.ts"
@@ -12,22 +13,30 @@ import { slack } from "./support/timing.ts"
  * restart: they must wait for the routes and be answered, not hang.
  */
 
-/** Resolves once something accepts TCP connections on `port` (polling every 10 ms). */
-const untilPortOpen = (port: number) =>
-  Effect.promise(async () => {
-    for (;;) {
-      const open = await new Promise<boolean>((resolve) => {
-        const socket = connect(port, "127.0.0.1")
-        socket.once("connect", () => {
-          socket.destroy()
-          resolve(true)
-        })
-        socket.once("error", () => resolve(false))
-      })
-      if (open) return
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
+/** Whether something accepts a TCP connection on `port` now. */
+const isOpen = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect(port, "127.0.0.1")
+    socket.once("connect", () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once("error", () => resolve(false))
   })
+
+/** Resolves once something accepts TCP connections on `port` (polling every 10 ms); fails the test after 30 s. */
+const untilPortOpen = (port: number) =>
+  Effect.promise(() =>
+    pollPromise(
+      `port ${port} to accept connections`,
+      () => isOpen(port),
+      (open) => open,
+      {
+        intervalMs: 10,
+        timeoutMs: 30_000
+      }
+    )
+  )
 
 interface Answer {
   readonly status: number

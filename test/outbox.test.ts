@@ -2,7 +2,9 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Arbitrary, Effect, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { matchesEventType } from "../src/domain/EventTypeFilter.ts"
-import { apiClient, createTenant, expectProblem, request } from "./support/http.ts"
+import { publish } from "./support/deliveryApi.ts"
+import { apiClient, createTenant, request } from "./support/http.ts"
+import { expectProblem } from "./support/problems.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 import { TestServer } from "./support/testServer.ts"
 
@@ -48,12 +50,9 @@ const countRows = (table: "events" | "deliveries", tenantId: string) =>
     return row?.n ?? -1
   })
 
-/** Publishes through the typed client derived from the contract. */
-const publish = (apiKey: string, type: string, data: Record<string, Schema.Json> = { n: 1 }) =>
-  Effect.gen(function* () {
-    const api = yield* apiClient(apiKey)
-    return yield* api.events.publish({ payload: { type, data } })
-  })
+/** Publishes as the tenant of `apiKey`, through the typed client derived from the contract. */
+const publishAs = (apiKey: string, type: string, data: Record<string, Schema.Json> = { n: 1 }) =>
+  Effect.flatMap(apiClient(apiKey), (api) => publish(api, type, data))
 
 const createEndpoint = (apiKey: string, body: { readonly eventTypes: ReadonlyArray<string>; enabled?: boolean }) =>
   Effect.gen(function* () {
@@ -122,7 +121,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("the outbox", (it) => 
       const neighbour = yield* createTenant("Outbox B")
       const neighbourEndpoint = yield* createEndpoint(neighbour.apiKey, { eventTypes: [] })
 
-      const published = yield* publish(tenant.apiKey, "order.created", { orderId: "o_1" })
+      const published = yield* publishAs(tenant.apiKey, "order.created", { orderId: "o_1" })
       assert.strictEqual(published.deliveriesQueued, 3)
       assert.match(published.event.id, idPattern("evt"))
 
@@ -153,7 +152,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("the outbox", (it) => 
       assert.strictEqual(yield* countRows("deliveries", neighbour.tenantId), 0)
 
       // The neighbour's own event reaches only the neighbour's endpoint.
-      const theirs = yield* publish(neighbour.apiKey, "order.created")
+      const theirs = yield* publishAs(neighbour.apiKey, "order.created")
       assert.strictEqual(theirs.deliveriesQueued, 1)
       assert.deepStrictEqual(
         (yield* deliveriesOf(theirs.event.id)).map((row) => [row.endpoint_id, row.tenant_id]),
@@ -180,7 +179,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("the outbox", (it) => 
         ["invoice.paid", [all, invoice, both]]
       ]
       for (const [type, endpoints] of expected) {
-        const published = yield* publish(tenant.apiKey, type)
+        const published = yield* publishAs(tenant.apiKey, type)
         assert.strictEqual(published.deliveriesQueued, endpoints.length, type)
         const rows = yield* deliveriesOf(published.event.id)
         assert.deepStrictEqual(rows.map((row) => row.endpoint_id).sort(), [...endpoints].sort(), type)
@@ -193,7 +192,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("the outbox", (it) => 
       const tenant = yield* createTenant("Outbox none")
       yield* createEndpoint(tenant.apiKey, { eventTypes: ["invoice.*"] })
       yield* createEndpoint(tenant.apiKey, { eventTypes: [], enabled: false })
-      const published = yield* publish(tenant.apiKey, "order.created")
+      const published = yield* publishAs(tenant.apiKey, "order.created")
       assert.strictEqual(published.deliveriesQueued, 0)
       assert.strictEqual(yield* countRows("events", tenant.tenantId), 1)
       assert.strictEqual(yield* countRows("deliveries", tenant.tenantId), 0)
@@ -208,10 +207,10 @@ layer(testServerWithSql(), { excludeTestServices: true })("the outbox", (it) => 
       const patch = (payload: { readonly enabled: boolean; eventTypes?: ReadonlyArray<string> }) =>
         api.endpoints.update({ params: { id: endpoint }, payload })
       yield* patch({ enabled: false })
-      assert.strictEqual((yield* publish(tenant.apiKey, "order.created")).deliveriesQueued, 0)
+      assert.strictEqual((yield* publishAs(tenant.apiKey, "order.created")).deliveriesQueued, 0)
       yield* patch({ enabled: true, eventTypes: ["invoice.paid"] })
-      assert.strictEqual((yield* publish(tenant.apiKey, "order.created")).deliveriesQueued, 0)
-      assert.strictEqual((yield* publish(tenant.apiKey, "invoice.paid")).deliveriesQueued, 1)
+      assert.strictEqual((yield* publishAs(tenant.apiKey, "order.created")).deliveriesQueued, 0)
+      assert.strictEqual((yield* publishAs(tenant.apiKey, "invoice.paid")).deliveriesQueued, 1)
     })
   )
 
@@ -226,7 +225,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("the outbox", (it) => 
           const id = yield* createEndpoint(tenant.apiKey, endpoint)
           created.push({ id, expected: endpoint.enabled && matchesEventType(endpoint.eventTypes, type) })
         }
-        const published = yield* publish(tenant.apiKey, type)
+        const published = yield* publishAs(tenant.apiKey, type)
         const expected = created.filter((endpoint) => endpoint.expected).map((endpoint) => endpoint.id)
         const rows = yield* deliveriesOf(published.event.id)
         assert.deepStrictEqual(
@@ -248,7 +247,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("the outbox", (it) => 
       const tenants = [yield* createTenant("Outbox boundary A"), yield* createTenant("Outbox boundary B")]
       for (const tenant of tenants) yield* createEndpoint(tenant.apiKey, { eventTypes: [] })
       for (const tenant of tenants)
-        assert.strictEqual((yield* publish(tenant.apiKey, "order.created")).deliveriesQueued, 1)
+        assert.strictEqual((yield* publishAs(tenant.apiKey, "order.created")).deliveriesQueued, 1)
       const [row] = yield* sql<{ readonly total: number; readonly crossing: number }>`
         SELECT count(*)::int AS total,
                count(*) FILTER (WHERE d.tenant_id <> e.tenant_id OR d.tenant_id <> ev.tenant_id)::int AS crossing
@@ -307,7 +306,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("the outbox", (it) => 
       }).pipe(Effect.ensuring(dropTrigger))
 
       // Without the trigger the same request goes through, and the connection it failed on is healthy.
-      const published = yield* publish(tenant.apiKey, "order.created", { attempt: 2 })
+      const published = yield* publishAs(tenant.apiKey, "order.created", { attempt: 2 })
       assert.strictEqual(published.deliveriesQueued, 2)
       assert.deepStrictEqual(
         (yield* deliveriesOf(published.event.id)).map((row) => row.endpoint_id).sort(),

@@ -1,14 +1,14 @@
-import { type ChildProcessByStdio, spawn } from "node:child_process"
 import { Agent, get, type IncomingHttpHeaders } from "node:http"
 import { connect, type Socket } from "node:net"
 import { performance } from "node:perf_hooks"
-import type { Readable } from "node:stream"
 import { assert, layer } from "@effect/vitest"
 import { Duration, Effect, Option } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
 import { duplicateSignalWindow } from "../layers/GracefulShutdown.ts"
-import { until } from "./support/processes.ts"
+import { parsedLogs } from "./support/observedServer.ts"
+import { pollPromise, within } from "./support/poll.ts"
+import { type Service, startService } from "./support/processes.ts"
 import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
 import { type RunningTestServer, startTestServer } from "./support/testServer.ts"
 import { slack } from "./support/timing.ts"
@@ -79,15 +79,6 @@ const closedAt = (socket: Socket): Promise<number> =>
     ? Promise.resolve(performance.now())
     : new Promise((resolve) => socket.once("close", () => resolve(performance.now())))
 
-/** Resolves within `timeoutMs` or fails with a message naming what never happened. */
-const within = <A>(what: string, timeoutMs: number, promise: Promise<A>): Promise<A> => {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
 /** A promise and the function that resolves it, for a route handler to report that it started. */
 const signal = () => {
   let fire = () => {}
@@ -101,28 +92,10 @@ const signal = () => {
 // Reading the JSON log.
 // ---------------------------------------------------------------------------------------------------------------
 
-interface LogEntry {
-  readonly level: string
-  readonly message: string
-  readonly time: string
-  readonly [key: string]: unknown
-}
+type LogEntry = Record<string, unknown>
 
-const parseLog = (lines: ReadonlyArray<string>): Array<LogEntry> =>
-  lines.flatMap((line) => {
-    if (!line.startsWith("{")) return []
-    try {
-      const entry: unknown = JSON.parse(line)
-      return typeof entry === "object" && entry !== null && "message" in entry ? [entry as LogEntry] : []
-    } catch {
-      return []
-    }
-  })
-
-const shutdownSteps = (lines: ReadonlyArray<string>): Array<string> =>
-  parseLog(lines)
-    .map((e) => e.message)
-    .filter((m) => m.startsWith("shutdown:"))
+const shutdownSteps = (entries: ReadonlyArray<LogEntry>): Array<string> =>
+  entries.flatMap((e) => (typeof e.message === "string" && e.message.startsWith("shutdown:") ? [e.message] : []))
 
 /** The steps of a shutdown in the order they must be logged. */
 const steps = {
@@ -133,8 +106,8 @@ const steps = {
   pool: "shutdown: closing the database pool; shutdown complete"
 }
 
-const assertSteps = (lines: ReadonlyArray<string>, expected: ReadonlyArray<string | RegExp>) => {
-  const logged = shutdownSteps(lines)
+const assertSteps = (entries: ReadonlyArray<LogEntry>, expected: ReadonlyArray<string | RegExp>) => {
+  const logged = shutdownSteps(entries)
   assert.strictEqual(logged.length, expected.length, `shutdown steps logged: ${JSON.stringify(logged)}`)
   expected.forEach((step, i) => {
     const line = logged[i] ?? ""
@@ -157,8 +130,22 @@ const beginShutdown = (server: RunningTestServer) => {
 }
 
 const untilRefused = (port: number, timeoutMs: number) =>
-  until("new connections to be refused", timeoutMs, async () =>
-    (await tryConnect(port)) === "refused" ? true : undefined
+  pollPromise(
+    "new connections to be refused",
+    () => tryConnect(port),
+    (outcome) => outcome === "refused",
+    { timeoutMs }
+  )
+
+/** The 503 `GET /readyz` answers once the shutdown began. */
+const untilNotReady = (baseUrl: string, timeoutMs: number) =>
+  pollPromise(
+    "/readyz to answer 503",
+    () => request(`${baseUrl}/readyz`, false),
+    (r) => r.status === 503,
+    {
+      timeoutMs
+    }
   )
 
 const timing = (config: { readonly delayMs: number; readonly timeoutMs: number }) => ({
@@ -194,10 +181,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown, in pr
           const idleClosed = closedAt((await request(`${server.baseUrl}/livez`, idle)).socket)
 
           const { startedAt, done } = beginShutdown(server)
-          const readyz = await until("/readyz to answer 503", 3000, async () => {
-            const r = await request(`${server.baseUrl}/readyz`, false)
-            return r.status === 503 ? r : undefined
-          })
+          const readyz = await untilNotReady(server.baseUrl, 3000)
           const flippedAfter = performance.now() - startedAt
           assert.isBelow(flippedAfter, slack(300), "readiness flips at once")
           assert.include(String(readyz.headers["content-type"]), "application/problem+json")
@@ -229,7 +213,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown, in pr
             `[shutdown] in process, idle: readyz 503 after ${flippedAfter.toFixed(0)} ms, refused after ${refusedAfter.toFixed(0)} ms, idle keep-alive socket closed after ${idleClosedAfter.toFixed(0)} ms, done after ${finishedAfter.toFixed(0)} ms`
           )
         })
-        assertSteps(server.logs, [steps.draining, steps.closingListener, steps.drained, steps.pool])
+        assertSteps(parsedLogs(server.logs), [steps.draining, steps.closingListener, steps.drained, steps.pool])
       })
   )
 
@@ -290,7 +274,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown, in pr
             `[shutdown] in process, slow request: refused after ${refusedAfter.toFixed(0)} ms, slow request 200 after ${answeredAfter.toFixed(0)} ms, its socket closed after ${socketClosedAfter.toFixed(0)} ms, done after ${finishedAfter.toFixed(0)} ms`
           )
         })
-        assertSteps(server.logs, [steps.draining, steps.closingListener, steps.drained, steps.pool])
+        assertSteps(parsedLogs(server.logs), [steps.draining, steps.closingListener, steps.drained, steps.pool])
       })
   )
 
@@ -334,7 +318,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown, in pr
         )
       })
       assert.isTrue(interrupted, "the handler is interrupted")
-      assertSteps(server.logs, [steps.draining, steps.closingListener, steps.deadline, steps.pool])
+      assertSteps(parsedLogs(server.logs), [steps.draining, steps.closingListener, steps.deadline, steps.pool])
     })
   )
 
@@ -376,7 +360,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown, in pr
           `[shutdown] in process, handler ignoring interruption: connection cut after ${cutAfter.toFixed(0)} ms, teardown done after ${finishedAfter.toFixed(0)} ms`
         )
       })
-      assertSteps(server.logs, [steps.draining, steps.closingListener, steps.deadline, steps.pool])
+      assertSteps(parsedLogs(server.logs), [steps.draining, steps.closingListener, steps.deadline, steps.pool])
     })
   )
 })
@@ -385,13 +369,9 @@ layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown, in pr
 // The process: `src/main.ts` started as in production, stopped with real signals.
 // ---------------------------------------------------------------------------------------------------------------
 
-interface App {
-  readonly child: ChildProcessByStdio<null, Readable, Readable>
+/** The app process; `port` is where it listens. */
+interface App extends Service<LogEntry> {
   readonly port: number
-  readonly stdout: () => string
-  readonly stderr: () => string
-  /** Resolves with the exit code and performance.now() of the exit. */
-  readonly exited: Promise<{ readonly code: number | null; readonly signal: string | null; readonly at: number }>
 }
 
 /** Starts `src/main.ts` (or another entry point: `args` for node) as in production and waits for `listening`. */
@@ -400,8 +380,9 @@ const startApp = async (
   env: Record<string, string>,
   args: ReadonlyArray<string> = ["src/main.ts"]
 ): Promise<App> => {
-  const child = spawn(process.execPath, args, {
-    env: {
+  const app = await startService(
+    { file: process.execPath, args },
+    {
       ...process.env,
       APP_ENV: "production",
       ENCRYPTION_KEYS: testEncryptionKeysEnv,
@@ -413,33 +394,24 @@ const startApp = async (
       PGLITE_DIR: "memory://",
       ...env
     },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  let stdout = ""
-  let stderr = ""
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-    stdout += chunk
-  })
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-    stderr += chunk
-  })
-  const exited = new Promise<{ code: number | null; signal: string | null; at: number }>((resolve) =>
-    child.once("exit", (code, killedBy) => resolve({ code, signal: killedBy, at: performance.now() }))
+    (entry) => (entry.message === "listening" ? entry : undefined)
   )
-  const lines = () => stdout.split("\n")
-  const listening = await until("the app to log `listening`", 30_000, async () => {
-    if (child.exitCode !== null) throw new Error(`the app exited with ${child.exitCode}: ${stderr}${stdout}`)
-    return parseLog(lines()).find((e) => e.message === "listening")
-  }).catch((error: unknown) => {
-    child.kill("SIGKILL")
-    throw error
-  })
-  assert.strictEqual(listening.host, "127.0.0.1")
-  assert.isNumber(listening.port)
-  return { child, port: Number(listening.port), stdout: () => stdout, stderr: () => stderr, exited }
+  assert.strictEqual(app.ready.host, "127.0.0.1")
+  assert.isNumber(app.ready.port)
+  return { ...app, port: Number(app.ready.port) }
 }
 
-const appLines = (app: App) => app.stdout().split("\n")
+/** What the process wrote, for a failure message. */
+const outputOf = (app: App) => `${app.output().stderr}\n${app.output().stdout}`
+
+/** Waits until the process logged that the shutdown began. */
+const untilDraining = (app: App) =>
+  pollPromise(
+    "the draining log line",
+    async () => shutdownSteps(app.logs()),
+    (logged) => logged.includes(steps.draining),
+    { timeoutMs: 10_000 }
+  )
 
 /**
  * `src/main.ts` with one more route, whose handler ignores interruption for 30 s: something a real handler might do
@@ -517,13 +489,8 @@ layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown of the
             const startedAt = performance.now()
             app.child.kill("SIGTERM")
 
-            await until("/readyz to answer 503", slack(1000), async () => {
-              const r = await request(`http://127.0.0.1:${app.port}/readyz`, false)
-              return r.status === 503 ? r : undefined
-            })
-            await until("new connections to be refused", delayMs + slack(2000), async () =>
-              (await tryConnect(app.port)) === "refused" ? true : undefined
-            )
+            await untilNotReady(`http://127.0.0.1:${app.port}`, slack(1000))
+            await untilRefused(app.port, delayMs + slack(2000))
             const refusedAfter = performance.now() - startedAt
             assert.isAtLeast(refusedAfter, delayMs - 20)
             const idleClosedAfter = (await within("the idle socket to close", timeoutMs, idleClosed)) - startedAt
@@ -531,8 +498,11 @@ layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown of the
 
             // The in-flight request completes after the listener closed.
             inFlight.socket.write("\r\n")
-            const response = await until("the in-flight response", slack(2000), async () =>
-              inFlight.received().includes('{"status":"pass"}') ? inFlight.received() : undefined
+            const response = await pollPromise(
+              "the in-flight response",
+              async () => inFlight.received(),
+              (received) => received.includes('{"status":"pass"}'),
+              { timeoutMs: slack(2000) }
             )
             assert.match(response, /^HTTP\/1\.1 200 OK\r\n/)
             assert.match(response, /\r\nconnection: close\r\n/i)
@@ -546,9 +516,9 @@ layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown of the
             // Exit code 0 is itself the proof of "in time": past SHUTDOWN_TIMEOUT + 2 s the process exits 1 by itself.
             const exit = await within("the process to exit", timeoutMs + 10_000, app.exited)
             const exitedAfter = exit.at - startedAt
-            assert.strictEqual(exit.code, 0, `${app.stderr()}\n${appLines(app).join("\n")}`)
+            assert.strictEqual(exit.code, 0, outputOf(app))
             assert.isBelow(exitedAfter, timeoutMs + 2000 + slack(500), "exits soon after the deadline")
-            assertSteps(appLines(app), [steps.draining, steps.closingListener, steps.deadline, steps.pool])
+            assertSteps(app.logs(), [steps.draining, steps.closingListener, steps.deadline, steps.pool])
             console.log(
               `[shutdown] process SIGTERM: refused after ${refusedAfter.toFixed(0)} ms, idle socket closed after ${idleClosedAfter.toFixed(0)} ms, stuck connection cut after ${stuckClosedAfter.toFixed(0)} ms, exit 0 after ${exitedAfter.toFixed(0)} ms`
             )
@@ -578,8 +548,11 @@ layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown of the
           )
           try {
             const stubborn = settle(request(`http://127.0.0.1:${app.port}/test/stubborn`, false))
-            await until("the stubborn handler to start", slack(2000), async () =>
-              parseLog(appLines(app)).some((e) => e.message === "test: stubborn handler started") ? true : undefined
+            await pollPromise(
+              "the stubborn handler to start",
+              async () => app.logs().some((e) => e.message === "test: stubborn handler started"),
+              (started) => started,
+              { timeoutMs: slack(2000) }
             )
             const startedAt = performance.now()
             app.child.kill("SIGTERM")
@@ -595,7 +568,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown of the
             assert.strictEqual(exit.code, 1)
             assert.isAtLeast(exitedAfter, timeoutMs + 2000 - 20, "the rest of the teardown gets 2 s")
             assert.isBelow(exitedAfter, timeoutMs + 2000 + slack(500), "not later than the backstop")
-            assertSteps(appLines(app), [
+            assertSteps(app.logs(), [
               steps.draining,
               steps.closingListener,
               steps.deadline,
@@ -622,29 +595,27 @@ layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown of the
           try {
             app.child.kill("SIGTERM")
             // Generous bounds: the full suite loads two cores; "at once" is still far below the 10 s delay.
-            await until("the draining log line", 10_000, async () =>
-              shutdownSteps(appLines(app)).includes(steps.draining) ? true : undefined
-            )
+            await untilDraining(app)
             // Within duplicateSignalWindow of the process handling the first (no later than this line was seen),
             // the same signal counts as the first one delivered twice (the next test).
             const drainingSeenAt = performance.now()
-            await until("the duplicate-signal window to pass", 10_000, async () =>
-              performance.now() - drainingSeenAt > Duration.toMillis(duplicateSignalWindow) ? true : undefined
+            await pollPromise(
+              "the duplicate-signal window to pass",
+              async () => performance.now() - drainingSeenAt,
+              (elapsed) => elapsed > Duration.toMillis(duplicateSignalWindow),
+              { timeoutMs: 10_000 }
             )
             const secondAt = performance.now()
             app.child.kill("SIGTERM")
             const exit = await within("the process to exit", 8000, app.exited).catch((error: unknown) => {
-              throw new Error(`${String(error)}\n${app.stderr()}\n${appLines(app).join("\n")}`)
+              throw new Error(`${String(error)}\n${outputOf(app)}`)
             })
             const exitedAfter = exit.at - secondAt
             assert.isNotNull(exit.code)
             assert.notStrictEqual(exit.code, 0)
             // At once: during the 10 s delay, which would have ended with "closing the listener".
-            assert.deepStrictEqual(shutdownSteps(appLines(app)), [
-              steps.draining,
-              "shutdown: second signal, exiting now"
-            ])
-            const logged = parseLog(appLines(app))
+            assert.deepStrictEqual(shutdownSteps(app.logs()), [steps.draining, "shutdown: second signal, exiting now"])
+            const logged = app.logs()
             assert.isDefined(
               logged.find((e) => e.message === "shutdown: second signal, exiting now" && e.level === "warn")
             )
@@ -674,24 +645,24 @@ layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown of the
             const firstAt = performance.now()
             app.child.kill("SIGTERM")
             // npm's copy, a few milliseconds later: after the first has been handled, so it is not merged with it.
-            await until("the draining log line", 10_000, async () =>
-              shutdownSteps(appLines(app)).includes(steps.draining) ? true : undefined
-            )
+            await untilDraining(app)
             // The test's clock started before the process's: within the window here is within it there too. (A
             // machine so loaded that the line took a second to show cannot test this; the drain is still checked.)
             const repeated = performance.now() - firstAt < Duration.toMillis(duplicateSignalWindow)
             if (repeated) app.child.kill("SIGTERM")
             // On a timeout, what the process logged says which step it hung in.
             const exit = await within("the process to exit", 10_000, app.exited).catch((error: unknown) => {
-              throw new Error(`${String(error)}\n${app.stderr()}\n${appLines(app).join("\n")}`)
+              throw new Error(`${String(error)}\n${outputOf(app)}`)
             })
-            assert.strictEqual(exit.code, 0, `${app.stderr()}\n${appLines(app).join("\n")}`)
+            assert.strictEqual(exit.code, 0, outputOf(app))
             assert.isAtLeast(exit.at - firstAt, 1000, "the whole SHUTDOWN_DELAY was served")
-            assertSteps(appLines(app), [steps.draining, steps.closingListener, steps.drained, steps.pool])
-            const logged = parseLog(appLines(app))
+            assertSteps(app.logs(), [steps.draining, steps.closingListener, steps.drained, steps.pool])
+            const logged = app.logs()
             if (repeated) {
               assert.isDefined(
-                logged.find((e) => e.message.startsWith("the first signal again, within 1 s")),
+                logged.find(
+                  (e) => typeof e.message === "string" && e.message.startsWith("the first signal again, within 1 s")
+                ),
                 "the repeat is logged at debug"
               )
             }
@@ -716,15 +687,15 @@ layer(TestDatabaseLive, { excludeTestServices: true })("graceful shutdown of the
             app.child.kill("SIGINT")
             // On a timeout, what the process logged says which step it hung in.
             const exit = await within("the process to exit", 10_000, app.exited).catch((error: unknown) => {
-              throw new Error(`${String(error)}\n${app.stderr()}\n${appLines(app).join("\n")}`)
+              throw new Error(`${String(error)}\n${outputOf(app)}`)
             })
             const exitedAfter = exit.at - startedAt
-            assert.strictEqual(exit.code, 0, `${app.stderr()}\n${appLines(app).join("\n")}`)
+            assert.strictEqual(exit.code, 0, outputOf(app))
             // At once: no delay to serve (what the draining line reports), and nothing slow after it.
-            const draining = parseLog(appLines(app)).find((e) => e.message === steps.draining)
+            const draining = app.logs().find((e) => e.message === steps.draining)
             assert.strictEqual(draining?.shutdownDelayMs, 0)
             assert.isBelow(exitedAfter, slack(1500))
-            assertSteps(appLines(app), [steps.draining, steps.closingListener, steps.drained, steps.pool])
+            assertSteps(app.logs(), [steps.draining, steps.closingListener, steps.drained, steps.pool])
             console.log(`[shutdown] SIGINT idle: exit 0 after ${exitedAfter.toFixed(0)} ms`)
           } finally {
             app.child.kill("SIGKILL")

@@ -67,9 +67,6 @@ export const request = (path: string, options: RequestOptions = {}): Effect.Effe
 /** Whether the answer is a stored one, replayed for a repeated `Idempotency-Key`. */
 export const isReplay = (response: WireResponse): boolean => response.headers.get("idempotent-replayed") === "true"
 
-/** @deprecated import from problems.ts; kept for outbox.test.ts, which another branch edits. */
-export { expectProblem } from "./problems.ts"
-
 export interface TenantOptions {
   /** The admin API is open in development when no ADMIN_TOKEN is configured; pass the token otherwise. */
   readonly adminToken?: Redacted.Redacted<string> | string | undefined

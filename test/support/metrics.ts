@@ -1,5 +1,6 @@
 import { assert } from "@effect/vitest"
 import { Effect } from "effect"
+import type { Registry } from "prom-client"
 import { poll } from "./poll.ts"
 import { TestServer } from "./testServer.ts"
 
@@ -70,6 +71,12 @@ export const gaugeOf = (exposition: Exposition, name: string): number | undefine
   assert.isAtMost(found.length, 1, name)
   return found[0]?.value
 }
+
+/**
+ * What a prom-client registry would answer a scrape with, parsed: for tests that hold the registry (`makeMetricsTest`)
+ * rather than a server's `/metrics`.
+ */
+export const readRegistry = async (registry: Registry): Promise<Exposition> => parseExposition(await registry.metrics())
 
 /** Fetches a `/metrics` URL (any port) and parses it; the scrape must answer 200 with the Prometheus content type. */
 export const scrapeUrl = (url: string) =>

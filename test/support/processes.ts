@@ -63,21 +63,19 @@ export const runToExit = (script: Command, env: NodeJS.ProcessEnv, deadlineMs: n
     })
   })
 
-/**
- * @deprecated `pollPromise` in poll.ts; kept (as `pollPromise` with `isDefined`) for shutdown.test.ts, which another
- * branch edits.
- */
-export const until = <A>(what: string, timeoutMs: number, probe: () => Promise<A | undefined>): Promise<A> =>
-  pollPromise(what, probe, isDefined, { timeoutMs })
-
 /** A long-running `node <script>` child whose JSON log lines are kept. */
 export interface Service<A> {
   readonly child: ChildProcessByStdio<null, Readable, Readable>
-  /** The parsed JSON lines of stdout so far. */
+  /** The parsed JSON lines of stdout so far (whole lines: not one still being written). */
   readonly logs: () => ReadonlyArray<Record<string, unknown>>
   /** Everything written so far, JSON or not. */
   readonly output: () => { readonly stdout: string; readonly stderr: string }
-  readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
+  /** The exit code or signal, and `at`, performance.now() when the process exited. */
+  readonly exited: Promise<{
+    readonly code: number | null
+    readonly signal: NodeJS.Signals | null
+    readonly at: number
+  }>
   /** What `ready` returned for the first line it accepted. */
   readonly ready: A
 }
@@ -93,12 +91,14 @@ export const startService = async <A>(
   timeoutMs = 30_000
 ): Promise<Service<A>> => {
   const { child, output } = spawnScript(script, env)
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal }))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal, at: performance.now() }))
   )
   const logs = () =>
     output()
       .stdout.split("\n")
+      // After the last newline: "" or a line still being written, to be read once it is whole.
+      .slice(0, -1)
       .filter((line) => line.startsWith("{"))
       .map((line) => JSON.parse(line) as Record<string, unknown>)
   const readyEntry = async () => {

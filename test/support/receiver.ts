@@ -62,15 +62,6 @@ export const answer = (
   response.end(body)
 }
 
-/**
- * @deprecated `poll` in poll.ts; kept (as `poll` with `isDefined`) for delivery.test.ts, which another branch edits.
- */
-export const eventually = <A, E, R>(
-  what: string,
-  check: Effect.Effect<A | undefined, E, R>,
-  deadlineMs = 10_000
-): Effect.Effect<A, E, R> => poll(what, check, isDefined, { timeoutMs: deadlineMs })
-
 /** Waits for the webhook of event `eventId` (its `webhook-id`) to reach `receiver`; returns that request. */
 export const webhookOf = (receiver: Receiver, eventId: string, deadlineMs = 10_000) =>
   poll(
