@@ -516,6 +516,9 @@ layer(TestSqlLive, { excludeTestServices: true })("demo seed", (it) => {
   it.effect("creates the demo tenant and one key once; the row holds the SHA-256 of the key, never the key", () =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
+      // From a database never seeded, whatever ran before in this file (the tests run in any order).
+      yield* sql`DELETE FROM codex_seeds`
+      yield* sql`DELETE FROM tenants`
       const first = yield* seedDemoTenant
       assert.isTrue(Option.isSome(first))
       if (Option.isNone(first)) return
