@@ -18,6 +18,7 @@ const delivery = {
   backoffMax: Duration.millis(100),
   concurrency: 8,
   endpointConcurrency: 4,
+  tenantConcurrency: 8,
   pollInterval: Duration.millis(100),
   leaseMargin: Duration.seconds(30)
 }

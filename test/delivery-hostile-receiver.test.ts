@@ -23,6 +23,7 @@ const delivery = {
   backoffMax: Duration.millis(50),
   concurrency: 8,
   endpointConcurrency: 4,
+  tenantConcurrency: 8,
   pollInterval: Duration.millis(50),
   leaseMargin: Duration.seconds(30)
 }

@@ -25,6 +25,7 @@ const delivery = {
   backoffMax: policy.max,
   concurrency: 8,
   endpointConcurrency: 4,
+  tenantConcurrency: 8,
   pollInterval: Duration.millis(100),
   leaseMargin: Duration.seconds(30)
 }

@@ -23,6 +23,7 @@ const delivery = {
   backoffMax: Duration.millis(100),
   concurrency: 8,
   endpointConcurrency: 1,
+  tenantConcurrency: 8,
   pollInterval: Duration.millis(100),
   leaseMargin: Duration.seconds(30)
 }

@@ -44,6 +44,7 @@ layer(
         backoffMax: Duration.millis(200),
         concurrency: 8,
         endpointConcurrency: 4,
+        tenantConcurrency: 8,
         pollInterval: Duration.millis(100),
         leaseMargin: Duration.seconds(30)
       }

@@ -359,6 +359,7 @@ const workerOn: DeliveryConfig = {
   backoffMax: Duration.millis(100),
   concurrency: 4,
   endpointConcurrency: 2,
+  tenantConcurrency: 4,
   pollInterval: Duration.millis(100),
   leaseMargin: Duration.seconds(30)
 }

@@ -659,6 +659,7 @@ const sendTimeDelivery = {
   backoffMax: Duration.millis(200),
   concurrency: 8,
   endpointConcurrency: 4,
+  tenantConcurrency: 8,
   pollInterval: Duration.millis(100),
   leaseMargin: Duration.seconds(30)
 }

@@ -47,6 +47,7 @@ const delivery = {
   backoffMax: Duration.millis(50),
   concurrency: 4,
   endpointConcurrency: 4,
+  tenantConcurrency: 4,
   pollInterval: Duration.millis(50),
   leaseMargin: Duration.seconds(30)
 }
