@@ -47,6 +47,10 @@ export interface ClaimRequest {
  * - It then hands out the free slots round-robin: each tenant's candidates ranked across its endpoints (every
  *   endpoint's oldest first), and tenants by how many sends they would have in flight, the least first. So a quiet
  *   tenant's new delivery goes ahead of a noisy tenant's older backlog, and no tenant goes past its cap.
+ * - Both reads name an endpoint by row comparisons on `(endpoint_id, next_attempt_at)` and sort by that pair, not by
+ *   `endpoint_id = ...` and `next_attempt_at`: only that index can serve them so. With an equality the planner may
+ *   walk `deliveries_due_idx` in time order instead, filtering on the endpoint, and read a hot endpoint's whole
+ *   backlog to find a quiet endpoint's one delivery (measured: 1,298 pages with 50,000 due rows, 98 with 1,000).
  * - Candidates locked but not taken are released when the statement ends (it runs alone, outside a transaction).
  */
 export const claimDue = (sql: SqlClient.SqlClient, request: ClaimRequest) => {
@@ -54,11 +58,11 @@ export const claimDue = (sql: SqlClient.SqlClient, request: ClaimRequest) => {
   const busyTenants = JSON.stringify(Object.fromEntries(request.busyTenants))
   return sql<ClaimedRow>`
     WITH RECURSIVE pending_endpoints AS (
-      (SELECT endpoint_id FROM deliveries WHERE status = 'pending' ORDER BY endpoint_id LIMIT 1)
+      (SELECT endpoint_id FROM deliveries WHERE status = 'pending' ORDER BY endpoint_id, next_attempt_at LIMIT 1)
       UNION ALL
       SELECT (SELECT d.endpoint_id FROM deliveries d
-              WHERE d.status = 'pending' AND d.endpoint_id > p.endpoint_id
-              ORDER BY d.endpoint_id LIMIT 1)
+              WHERE d.status = 'pending' AND (d.endpoint_id, d.next_attempt_at) > (p.endpoint_id, 'infinity')
+              ORDER BY d.endpoint_id, d.next_attempt_at LIMIT 1)
       FROM pending_endpoints p WHERE p.endpoint_id IS NOT NULL
     ), open AS (
       SELECT ep.id AS endpoint_id, ep.tenant_id,
@@ -70,9 +74,10 @@ export const claimDue = (sql: SqlClient.SqlClient, request: ClaimRequest) => {
              row_number() OVER (PARTITION BY o.endpoint_id ORDER BY c.next_attempt_at, c.id) AS endpoint_nth
       FROM open o CROSS JOIN LATERAL (
         SELECT d.id, d.next_attempt_at FROM deliveries d
-        WHERE d.endpoint_id = o.endpoint_id AND d.status = 'pending' AND d.next_attempt_at <= now()
+        WHERE d.status = 'pending'
+          AND (d.endpoint_id, d.next_attempt_at) BETWEEN (o.endpoint_id, '-infinity') AND (o.endpoint_id, now())
           AND (d.locked_until IS NULL OR d.locked_until < now())
-        ORDER BY d.next_attempt_at
+        ORDER BY d.endpoint_id, d.next_attempt_at
         LIMIT LEAST(o.endpoint_room, ${request.tenantConcurrency} - o.tenant_busy, ${request.limit})
         FOR UPDATE SKIP LOCKED
       ) c
