@@ -40,55 +40,84 @@ export interface ClaimRequest {
 /**
  * The claim: due deliveries, fairly across tenants and endpoints, leased to this worker, in one statement.
  *
- * - It walks the endpoints that have pending deliveries (a loose scan of `deliveries_endpoint_due_idx`: one index probe
- *   per endpoint, however long its backlog) and takes from each, in `next_attempt_at` order, at most the room the
- *   endpoint and its tenant have left in this process (`FOR UPDATE SKIP LOCKED`: rows another worker is claiming are
- *   passed over, never waited for). An endpoint or a tenant at its limit is skipped before any of its rows is read.
+ * - It walks the endpoints that have pending deliveries, reading each one's oldest (a loose scan of
+ *   `deliveries_endpoint_due_idx`: one index probe per endpoint, however long its backlog). An endpoint with nothing
+ *   due yet, at its own limit, or whose tenant is at its limit is left there; for the others one more probe finds
+ *   the oldest due delivery that no worker holds (past the few in flight).
+ * - Of the rest, each tenant gets at most as many endpoints as it has room, its longest-waiting first, and at most
+ *   `limit` endpoints in all, the tenants with the fewest sends in flight first. From each, it takes in
+ *   `next_attempt_at` order at most the room the endpoint and its tenant have left (`FOR UPDATE SKIP LOCKED`: rows
+ *   another worker is claiming are passed over, never waited for). So a claim locks at most `limit` ×
+ *   `endpointConcurrency` rows, however many endpoints have deliveries due.
  * - It then hands out the free slots round-robin: each tenant's candidates ranked across its endpoints (every
  *   endpoint's oldest first), and tenants by how many sends they would have in flight, the least first. So a quiet
  *   tenant's new delivery goes ahead of a noisy tenant's older backlog, and no tenant goes past its cap.
- * - Both reads name an endpoint by row comparisons on `(endpoint_id, next_attempt_at)` and sort by that pair, not by
- *   `endpoint_id = ...` and `next_attempt_at`: only that index can serve them so. With an equality the planner may
- *   walk `deliveries_due_idx` in time order instead, filtering on the endpoint, and read a hot endpoint's whole
- *   backlog to find a quiet endpoint's one delivery (measured: 1,298 pages with 50,000 due rows, 98 with 1,000).
+ * - Both reads of deliveries name an endpoint by row comparisons on `(endpoint_id, next_attempt_at)` and sort by that
+ *   pair, not by `endpoint_id = ...` and `next_attempt_at`: only that index can serve them so. With an equality the
+ *   planner may walk `deliveries_due_idx` in time order instead, filtering on the endpoint, and read a hot endpoint's
+ *   whole backlog to find a quiet endpoint's one delivery (measured: 1,298 pages with 50,000 due rows, 98 with 1,000).
  * - Candidates locked but not taken are released when the statement ends (it runs alone, outside a transaction).
  */
 export const claimDue = (sql: SqlClient.SqlClient, request: ClaimRequest) => {
   const busyEndpoints = JSON.stringify(Object.fromEntries(request.busyEndpoints))
   const busyTenants = JSON.stringify(Object.fromEntries(request.busyTenants))
+  const tenantCap = request.tenantConcurrency
   return sql<ClaimedRow>`
     WITH RECURSIVE pending_endpoints AS (
-      (SELECT endpoint_id FROM deliveries WHERE status = 'pending' ORDER BY endpoint_id, next_attempt_at LIMIT 1)
+      (SELECT endpoint_id, next_attempt_at AS oldest FROM deliveries WHERE status = 'pending'
+       ORDER BY endpoint_id, next_attempt_at LIMIT 1)
       UNION ALL
-      SELECT (SELECT d.endpoint_id FROM deliveries d
-              WHERE d.status = 'pending' AND (d.endpoint_id, d.next_attempt_at) > (p.endpoint_id, 'infinity')
-              ORDER BY d.endpoint_id, d.next_attempt_at LIMIT 1)
-      FROM pending_endpoints p WHERE p.endpoint_id IS NOT NULL
+      SELECT next.endpoint_id, next.oldest
+      FROM pending_endpoints p CROSS JOIN LATERAL (
+        SELECT d.endpoint_id, d.next_attempt_at AS oldest FROM deliveries d
+        WHERE d.status = 'pending' AND (d.endpoint_id, d.next_attempt_at) > (p.endpoint_id, 'infinity')
+        ORDER BY d.endpoint_id, d.next_attempt_at LIMIT 1
+      ) next
     ), open AS (
-      SELECT ep.id AS endpoint_id, ep.tenant_id,
-             ${request.endpointConcurrency} - COALESCE((${busyEndpoints}::jsonb ->> ep.id)::int, 0) AS endpoint_room,
-             COALESCE((${busyTenants}::jsonb ->> ep.tenant_id)::int, 0) AS tenant_busy
-      FROM pending_endpoints p JOIN endpoints ep ON ep.id = p.endpoint_id
+      SELECT o.*, free.oldest FROM (
+        SELECT ep.id AS endpoint_id, ep.tenant_id,
+               ${request.endpointConcurrency} - COALESCE((${busyEndpoints}::jsonb ->> ep.id)::int, 0) AS endpoint_room,
+               COALESCE((${busyTenants}::jsonb ->> ep.tenant_id)::int, 0) AS tenant_busy
+        FROM pending_endpoints p JOIN endpoints ep ON ep.id = p.endpoint_id
+        WHERE p.oldest <= now()
+      ) o
+      -- Its oldest due delivery nobody holds: one leased elsewhere must not make the endpoint look claimable.
+      CROSS JOIN LATERAL (
+        SELECT d.next_attempt_at AS oldest FROM deliveries d
+        WHERE d.status = 'pending'
+          AND (d.endpoint_id, d.next_attempt_at) BETWEEN (o.endpoint_id, '-infinity') AND (o.endpoint_id, now())
+          AND (d.locked_until IS NULL OR d.locked_until < now())
+        ORDER BY d.endpoint_id, d.next_attempt_at
+        LIMIT 1
+      ) free
+      WHERE o.endpoint_room > 0 AND o.tenant_busy < ${tenantCap}
+    ), chosen AS (
+      SELECT * FROM (
+        SELECT o.*, row_number() OVER (PARTITION BY tenant_id ORDER BY oldest, endpoint_id) AS endpoint_rank
+        FROM open o
+      ) r
+      WHERE tenant_busy + endpoint_rank <= ${tenantCap}
+      ORDER BY tenant_busy + endpoint_rank, oldest, endpoint_id
+      LIMIT ${request.limit}
     ), candidates AS (
       SELECT c.id, o.tenant_id, c.next_attempt_at, o.tenant_busy,
              row_number() OVER (PARTITION BY o.endpoint_id ORDER BY c.next_attempt_at, c.id) AS endpoint_nth
-      FROM open o CROSS JOIN LATERAL (
+      FROM chosen o CROSS JOIN LATERAL (
         SELECT d.id, d.next_attempt_at FROM deliveries d
         WHERE d.status = 'pending'
           AND (d.endpoint_id, d.next_attempt_at) BETWEEN (o.endpoint_id, '-infinity') AND (o.endpoint_id, now())
           AND (d.locked_until IS NULL OR d.locked_until < now())
         ORDER BY d.endpoint_id, d.next_attempt_at
-        LIMIT LEAST(o.endpoint_room, ${request.tenantConcurrency} - o.tenant_busy, ${request.limit})
+        LIMIT LEAST(o.endpoint_room, ${tenantCap} - o.tenant_busy, ${request.limit})
         FOR UPDATE SKIP LOCKED
       ) c
-      WHERE o.endpoint_room > 0 AND o.tenant_busy < ${request.tenantConcurrency}
     ), ranked AS (
       SELECT id, next_attempt_at, tenant_busy,
              row_number() OVER (PARTITION BY tenant_id ORDER BY endpoint_nth, next_attempt_at, id) AS tenant_nth
       FROM candidates
     ), picked AS (
       SELECT id FROM ranked
-      WHERE tenant_busy + tenant_nth <= ${request.tenantConcurrency}
+      WHERE tenant_busy + tenant_nth <= ${tenantCap}
       ORDER BY tenant_busy + tenant_nth, next_attempt_at, id
       LIMIT ${request.limit}
     ), claimed AS (
