@@ -620,14 +620,24 @@ export const DeliveryWorkerLive: Layer.Layer<
       increment(perEndpoint, row.endpoint_id)
       increment(perTenant, row.tenant_id)
     }
+    let finishedSinceClaim = 0
     const sendEnded = (row: ClaimedRow) => {
       inFlight--
+      finishedSinceClaim++
       decrement(perEndpoint, row.endpoint_id)
       decrement(perTenant, row.tenant_id)
     }
 
+    // While more is due than the last claim could take, a send or two finished since then wait a few milliseconds
+    // for others to join them: one claim per handful of sends, not one per send (a claim looks at every endpoint with
+    // pending deliveries, so it costs more than the send it refills).
+    const refillBatch = Math.max(1, Math.ceil(settings.concurrency / 8))
+    const refillWait = Duration.millis(5)
+    let moreDue = false
     const loop = Effect.gen(function* () {
       while (true) {
+        if (moreDue && finishedSinceClaim < refillBatch) yield* Effect.sleep(refillWait)
+        finishedSinceClaim = 0
         const free = settings.concurrency - inFlight
         if (free <= 0) {
           yield* waitForWork
@@ -662,9 +672,11 @@ export const DeliveryWorkerLive: Layer.Layer<
             )
           )
         }
-        // The claim looks at every endpoint with room at once: fewer rows than free slots means nothing else is due
-        // that this process may take now.
-        if (rows.length < free) yield* waitForWork
+        // The claim looks at every endpoint with room at once: fewer rows than free slots, none of them filling its
+        // tenant's share, means nothing else is due that this process may take now.
+        moreDue =
+          rows.length === free || rows.some((row) => perTenant.get(row.tenant_id) === settings.tenantConcurrency)
+        if (!moreDue) yield* waitForWork
       }
     })
 
