@@ -730,7 +730,13 @@ export const DeliveryWorkerLive: Layer.Layer<
       if (Option.isNone(ready)) yield* Effect.logWarning("delivery: LISTEN not confirmed after 5 s; polling meanwhile")
     }
     yield* Effect.logInfo("delivery worker started").pipe(
-      Effect.annotateLogs({ workerId, listening, concurrency: settings.concurrency })
+      Effect.annotateLogs({
+        workerId,
+        listening,
+        concurrency: settings.concurrency,
+        tenantConcurrency: settings.tenantConcurrency,
+        endpointConcurrency: settings.endpointConcurrency
+      })
     )
 
     return DeliveryWorker.of({
