@@ -130,8 +130,16 @@ const deliveryConfig: Config.Config<DeliveryConfig> = Config.all({
   concurrency: Config.schema(Concurrency, "DELIVERY_CONCURRENCY").pipe(Config.withDefault(32)),
   endpointConcurrency: Config.schema(Concurrency, "DELIVERY_ENDPOINT_CONCURRENCY").pipe(Config.withDefault(4)),
   pollInterval: Config.schema(PositiveDuration, "DELIVERY_POLL_INTERVAL").pipe(Config.withDefault(Duration.seconds(1))),
-  leaseMargin: Config.schema(PositiveDuration, "DELIVERY_LEASE_MARGIN").pipe(Config.withDefault(Duration.seconds(30)))
-})
+  leaseMargin: Config.schema(PositiveDuration, "DELIVERY_LEASE_MARGIN").pipe(Config.withDefault(Duration.seconds(30))),
+  tenantConcurrency: Config.option(Config.schema(Concurrency, "DELIVERY_TENANT_CONCURRENCY"))
+}).pipe(
+  // Half the slots by default: one tenant alone still gets half the worker, and whatever it does, the other half
+  // stays free for everyone else.
+  Config.map(({ tenantConcurrency, ...rest }) => ({
+    ...rest,
+    tenantConcurrency: Option.getOrElse(tenantConcurrency, () => Math.ceil(rest.concurrency / 2))
+  }))
+)
 
 const BreakerThreshold = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1000 }))
 
@@ -499,6 +507,7 @@ export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.La
       backoffMax: Duration.millis(200),
       concurrency: 32,
       endpointConcurrency: 4,
+      tenantConcurrency: 16,
       pollInterval: Duration.seconds(1),
       leaseMargin: Duration.seconds(30)
     },

@@ -36,33 +36,12 @@ import {
   storableExcerpt,
   webhookBody
 } from "../src/domain/Delivery.ts"
-import type { JsonText } from "../src/domain/JsonText.ts"
 import { delayAfterAttempt, parseRetryAfter, retrySchedule } from "../src/domain/RetryPolicy.ts"
 import { basicAuthTarget } from "../src/domain/UrlCredentials.ts"
 import { webhookHeaders } from "../src/domain/WebhookSignature.ts"
+import { type ClaimedRow, claimDue } from "./DeliveryClaim.ts"
 import { blockedAtConnect, DeliveryHttpClientLive } from "./DeliveryHttpClient.ts"
 import { UrlPolicyLive } from "./UrlPolicyLive.ts"
-
-/** A due delivery, claimed by this worker, with what is needed to send it. */
-interface ClaimedRow {
-  readonly id: string
-  readonly event_id: string
-  readonly endpoint_id: string
-  readonly attempt_count: number
-  readonly traceparent: string | null
-  readonly event_type: string
-  /** `events.data` as text (`json` keeps it as published): the body embeds it without parsing it. */
-  readonly event_data: JsonText
-  readonly event_occurred_at: Date
-  readonly event_created_at: Date
-  readonly url: string
-  readonly enabled: boolean
-  readonly endpoint_deleted: boolean
-  /** Sealed (SecretBox), or a legacy plaintext an older replica wrote; NULL once the endpoint is deleted. */
-  readonly secret: string | null
-  /** Only while the rotation overlap lasts; sealed like `secret`. */
-  readonly previous_secret: string | null
-}
 
 /** The attempt's error when the endpoint's secret cannot be opened: for the tenant, without the operator's details. */
 const unreadableSecretError =
@@ -170,12 +149,13 @@ const newWorkerId = (): string => `wkr_${randomBytes(8).toString("hex")}`
 /**
  * The delivery worker (see services/DeliveryWorker.ts). One claim loop fills up to `DELIVERY_CONCURRENCY` sends; it
  * sleeps until a publishing transaction's NOTIFY, this process's own writers (DeliveryWakeups, after their commit), a
- * finished send or the poll interval wakes it. Each claim takes due deliveries with `FOR UPDATE SKIP LOCKED` and
- * leases them (`locked_until`, `locked_by`) for the send timeout plus a margin, so concurrent workers never claim the
+ * finished send or the poll interval wakes it. Each claim (DeliveryClaim.ts) takes due deliveries fairly across
+ * tenants and endpoints with `FOR UPDATE SKIP LOCKED` and leases them (`locked_until`, `locked_by`) for the send timeout plus a margin, so concurrent workers never claim the
  * same delivery, and a crashed worker's deliveries come due again when the lease runs out. Finishing a delivery
  * (attempt row + new state) is one transaction, conditional on still holding the lease. Each attempt runs through
  * its endpoint's circuit (EndpointCircuits); an open circuit defers the endpoint's deliveries without using attempts.
- * At most `DELIVERY_ENDPOINT_CONCURRENCY` sends per endpoint are in flight.
+ * At most `DELIVERY_TENANT_CONCURRENCY` sends per tenant and `DELIVERY_ENDPOINT_CONCURRENCY` per endpoint are in
+ * flight.
  */
 export const DeliveryWorkerLive: Layer.Layer<
   DeliveryWorker,
@@ -220,48 +200,6 @@ export const DeliveryWorkerLive: Layer.Layer<
     // Deliveries queued by this process wake it directly: the only wake-up on a pool of one, which cannot LISTEN.
     yield* inProcess.subscribe(wake)
     let inFlight = 0
-
-    /**
-     * Claims up to `limit` due deliveries, at most `endpointConcurrency` in flight per endpoint in this process
-     * (`busy`: what each endpoint already has in flight here). Endpoints at their limit are skipped outright; within a
-     * batch, each endpoint gets the rest of its room in `next_attempt_at` order. Candidates locked but not taken are
-     * released when the statement ends.
-     */
-    const claim = (limit: number, busy: ReadonlyMap<string, number>) => {
-      const busyJson = JSON.stringify(Object.fromEntries(busy))
-      const room = sql`${settings.endpointConcurrency} - COALESCE((${busyJson}::jsonb ->> endpoint_id)::int, 0)`
-      return sql<ClaimedRow>`
-        WITH candidates AS (
-          SELECT id, endpoint_id, next_attempt_at FROM deliveries
-          WHERE status = 'pending' AND next_attempt_at <= now()
-            AND (locked_until IS NULL OR locked_until < now())
-            AND ${room} > 0
-          ORDER BY next_attempt_at
-          LIMIT ${limit * 4}
-          FOR UPDATE SKIP LOCKED
-        ), picked AS (
-          SELECT id FROM (
-            SELECT id, next_attempt_at, ${room} AS room,
-                   row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS nth
-            FROM candidates) ranked
-          WHERE nth <= room
-          ORDER BY next_attempt_at
-          LIMIT ${limit}
-        ), claimed AS (
-          UPDATE deliveries d
-          SET locked_until = now() + make_interval(secs => ${leaseSeconds}), locked_by = ${workerId}, updated_at = now()
-          WHERE d.id IN (SELECT id FROM picked)
-          RETURNING d.id, d.event_id, d.endpoint_id, d.attempt_count, d.traceparent
-        )
-        SELECT c.id, c.event_id, c.endpoint_id, c.attempt_count, c.traceparent,
-               ev.type AS event_type, ev.data::text AS event_data, ev.occurred_at AS event_occurred_at,
-               ev.created_at AS event_created_at,
-               ep.url, ep.enabled, ep.deleted_at IS NOT NULL AS endpoint_deleted, ep.secret,
-               CASE WHEN ep.previous_secret_expires_at > now() THEN ep.previous_secret END AS previous_secret
-        FROM claimed c
-        JOIN events ev ON ev.id = c.event_id
-        JOIN endpoints ep ON ep.id = c.endpoint_id`
-    }
 
     /**
      * The endpoint's circuit refused the attempt: no attempt is recorded and none is used up. This delivery, and the
@@ -667,53 +605,78 @@ export const DeliveryWorkerLive: Layer.Layer<
 
     const sends = yield* FiberSet.make<void, never>()
 
-    // Bulkheads: at most `concurrency` sends in this process, and at most `endpointConcurrency` of them per endpoint,
-    // so a slow receiver ties up a few slots and never the whole worker.
+    // Bulkheads: at most `concurrency` sends in this process, at most `tenantConcurrency` of them per tenant and
+    // `endpointConcurrency` per endpoint, so a slow receiver or a noisy tenant ties up a few slots, never the worker.
     const perEndpoint = new Map<string, number>()
-    const sendStarted = (endpointId: string) => {
-      inFlight++
-      perEndpoint.set(endpointId, (perEndpoint.get(endpointId) ?? 0) + 1)
+    const perTenant = new Map<string, number>()
+    const increment = (counts: Map<string, number>, key: string) => counts.set(key, (counts.get(key) ?? 0) + 1)
+    const decrement = (counts: Map<string, number>, key: string) => {
+      const left = (counts.get(key) ?? 1) - 1
+      if (left <= 0) counts.delete(key)
+      else counts.set(key, left)
     }
-    const sendEnded = (endpointId: string) => {
+    const sendStarted = (row: ClaimedRow) => {
+      inFlight++
+      increment(perEndpoint, row.endpoint_id)
+      increment(perTenant, row.tenant_id)
+    }
+    let finishedSinceClaim = 0
+    const sendEnded = (row: ClaimedRow) => {
       inFlight--
-      const left = (perEndpoint.get(endpointId) ?? 1) - 1
-      if (left <= 0) perEndpoint.delete(endpointId)
-      else perEndpoint.set(endpointId, left)
+      finishedSinceClaim++
+      decrement(perEndpoint, row.endpoint_id)
+      decrement(perTenant, row.tenant_id)
     }
 
+    // While more is due than the last claim could take, a send or two finished since then wait a few milliseconds
+    // for others to join them: one claim per handful of sends, not one per send (a claim looks at every endpoint with
+    // pending deliveries, so it costs more than the send it refills).
+    const refillBatch = Math.max(1, Math.ceil(settings.concurrency / 8))
+    const refillWait = Duration.millis(5)
+    let moreDue = false
     const loop = Effect.gen(function* () {
       while (true) {
+        if (moreDue && finishedSinceClaim < refillBatch) yield* Effect.sleep(refillWait)
+        finishedSinceClaim = 0
         const free = settings.concurrency - inFlight
         if (free <= 0) {
           yield* waitForWork
           continue
         }
-        const rows = yield* claim(free, perEndpoint).pipe(
+        const rows = yield* claimDue(sql, {
+          limit: free,
+          busyEndpoints: perEndpoint,
+          busyTenants: perTenant,
+          endpointConcurrency: settings.endpointConcurrency,
+          tenantConcurrency: settings.tenantConcurrency,
+          leaseSeconds,
+          workerId
+        }).pipe(
           Effect.catchCause((cause) =>
             Effect.logWarning("delivery: claiming failed; trying again at the next poll", cause).pipe(
               Effect.as([] as ReadonlyArray<ClaimedRow>)
             )
           )
         )
-        // An endpoint that reached its limit in this batch may have left due deliveries of others unclaimed behind
-        // its own: look again at once (it is skipped now) instead of waiting for the next wake-up.
-        let filledAnEndpoint = false
         for (const row of rows) {
-          sendStarted(row.endpoint_id)
-          if (perEndpoint.get(row.endpoint_id) === settings.endpointConcurrency) filledAnEndpoint = true
+          sendStarted(row)
           yield* FiberSet.run(
             sends,
             deliver(row).pipe(
               Effect.ensuring(
                 Effect.suspend(() => {
-                  sendEnded(row.endpoint_id)
+                  sendEnded(row)
                   return wake
                 })
               )
             )
           )
         }
-        if (rows.length < free && !filledAnEndpoint) yield* waitForWork
+        // The claim looks at every endpoint with room at once: fewer rows than free slots, none of them filling its
+        // tenant's share, means nothing else is due that this process may take now.
+        moreDue =
+          rows.length === free || rows.some((row) => perTenant.get(row.tenant_id) === settings.tenantConcurrency)
+        if (!moreDue) yield* waitForWork
       }
     })
 
@@ -767,7 +730,13 @@ export const DeliveryWorkerLive: Layer.Layer<
       if (Option.isNone(ready)) yield* Effect.logWarning("delivery: LISTEN not confirmed after 5 s; polling meanwhile")
     }
     yield* Effect.logInfo("delivery worker started").pipe(
-      Effect.annotateLogs({ workerId, listening, concurrency: settings.concurrency })
+      Effect.annotateLogs({
+        workerId,
+        listening,
+        concurrency: settings.concurrency,
+        tenantConcurrency: settings.tenantConcurrency,
+        endpointConcurrency: settings.endpointConcurrency
+      })
     )
 
     return DeliveryWorker.of({

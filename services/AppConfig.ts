@@ -43,6 +43,11 @@ export interface DeliveryConfig {
   readonly concurrency: number
   /** Deliveries in flight at once per endpoint in this process (bulkhead: a slow receiver holds at most this many). */
   readonly endpointConcurrency: number
+  /**
+   * Deliveries in flight at once per tenant in this process: a tenant whose receivers hang holds at most this many of
+   * the `concurrency` slots, the rest stay free for the other tenants.
+   */
+  readonly tenantConcurrency: number
   /** How often the worker looks for due deliveries when no notification wakes it (retries, missed notifications). */
   readonly pollInterval: Duration.Duration
   /**

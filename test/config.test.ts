@@ -219,6 +219,30 @@ describe("appConfig overrides", () => {
   )
 })
 
+describe("DELIVERY_TENANT_CONCURRENCY", () => {
+  it.effect("unset: half of DELIVERY_CONCURRENCY, rounded up, whatever that is set to", () =>
+    Effect.gen(function* () {
+      const halves: ReadonlyArray<readonly [concurrency: string | undefined, tenant: number]> = [
+        [undefined, 16],
+        ["64", 32],
+        ["5", 3],
+        ["1", 1]
+      ]
+      for (const [concurrency, tenant] of halves) {
+        const config = yield* parse(concurrency === undefined ? {} : { DELIVERY_CONCURRENCY: concurrency })
+        assert.strictEqual(config.delivery.tenantConcurrency, tenant, `DELIVERY_CONCURRENCY=${concurrency}`)
+      }
+    })
+  )
+
+  it.effect("set: taken as is, even above DELIVERY_CONCURRENCY (then no tenant is held back)", () =>
+    Effect.gen(function* () {
+      const config = yield* parse({ DELIVERY_CONCURRENCY: "8", DELIVERY_TENANT_CONCURRENCY: "12" })
+      assert.deepStrictEqual([config.delivery.concurrency, config.delivery.tenantConcurrency], [8, 12])
+    })
+  )
+})
+
 describe("ADMIN_TOKEN strength", () => {
   const short = "x".repeat(31)
   const long = "x".repeat(32)
@@ -378,7 +402,15 @@ describe("appConfig invalid values", () => {
       { HTTP_MAX_CONNECTIONS: "0" },
       "invalid configuration: HTTP_MAX_CONNECTIONS: Expected a value between 1 and 1000000"
     ],
-    [{ HTTP_MAX_CONNECTIONS: "lots" }, "invalid configuration: HTTP_MAX_CONNECTIONS: Expected a string representing"]
+    [{ HTTP_MAX_CONNECTIONS: "lots" }, "invalid configuration: HTTP_MAX_CONNECTIONS: Expected a string representing"],
+    [
+      { DELIVERY_TENANT_CONCURRENCY: "0" },
+      "invalid configuration: DELIVERY_TENANT_CONCURRENCY: Expected a value between 1 and 1024"
+    ],
+    [
+      { DELIVERY_TENANT_CONCURRENCY: "1025" },
+      "invalid configuration: DELIVERY_TENANT_CONCURRENCY: Expected a value between 1 and 1024"
+    ]
   ]
 
   for (const [env, line] of cases) {

@@ -73,6 +73,7 @@ const documentedDefaults = (appEnv: AppEnv): AppConfigShape => {
       backoffMax: Duration.hours(1),
       concurrency: 32,
       endpointConcurrency: 4,
+      tenantConcurrency: 16,
       pollInterval: Duration.seconds(1),
       leaseMargin: Duration.seconds(30)
     },

@@ -68,7 +68,8 @@ export const publish = (api: Api, type = "order.created", data: Record<string, S
 
 /**
  * The worker as delivery tests run it: on, with backoff shortened to milliseconds (50 ms base, 200 ms cap) and a
- * 100 ms poll; everything else as in production. `overrides` change what a test is about.
+ * 100 ms poll; everything else as in production, but for the per-tenant cap, which is the whole concurrency unless a
+ * test sets it (most tests have one tenant, and count on every slot). `overrides` change what a test is about.
  */
 export const fastWorker = (overrides: Partial<DeliveryConfig> = {}): DeliveryConfig => ({
   worker: true,
@@ -80,5 +81,6 @@ export const fastWorker = (overrides: Partial<DeliveryConfig> = {}): DeliveryCon
   endpointConcurrency: 4,
   pollInterval: Duration.millis(100),
   leaseMargin: Duration.seconds(30),
+  tenantConcurrency: overrides.concurrency ?? 8,
   ...overrides
 })

@@ -1,0 +1,138 @@
+import type { SqlClient } from "effect/sql"
+import type { JsonText } from "../src/domain/JsonText.ts"
+
+/** A due delivery, claimed by this worker, with what is needed to send it. */
+export interface ClaimedRow {
+  readonly id: string
+  readonly tenant_id: string
+  readonly event_id: string
+  readonly endpoint_id: string
+  readonly attempt_count: number
+  readonly traceparent: string | null
+  readonly event_type: string
+  /** `events.data` as text (`json` keeps it as published): the body embeds it without parsing it. */
+  readonly event_data: JsonText
+  readonly event_occurred_at: Date
+  readonly event_created_at: Date
+  readonly url: string
+  readonly enabled: boolean
+  readonly endpoint_deleted: boolean
+  /** Sealed (SecretBox), or a legacy plaintext an older replica wrote; NULL once the endpoint is deleted. */
+  readonly secret: string | null
+  /** Only while the rotation overlap lasts; sealed like `secret`. */
+  readonly previous_secret: string | null
+}
+
+/** What one claim may take, and what this process already has in flight. */
+export interface ClaimRequest {
+  /** Free slots of the process (`DELIVERY_CONCURRENCY` minus its sends in flight). */
+  readonly limit: number
+  /** Sends in flight here per endpoint id, and per tenant id. */
+  readonly busyEndpoints: ReadonlyMap<string, number>
+  readonly busyTenants: ReadonlyMap<string, number>
+  /** `DELIVERY_ENDPOINT_CONCURRENCY` and `DELIVERY_TENANT_CONCURRENCY`. */
+  readonly endpointConcurrency: number
+  readonly tenantConcurrency: number
+  readonly leaseSeconds: number
+  readonly workerId: string
+}
+
+/**
+ * The claim: due deliveries, fairly across tenants and endpoints, leased to this worker, in one statement.
+ *
+ * - It walks the endpoints that have pending deliveries, reading each one's oldest (a loose scan of
+ *   `deliveries_endpoint_due_idx`: one index probe per endpoint, however long its backlog). An endpoint with nothing
+ *   due yet, at its own limit, or whose tenant is at its limit is left there; for the others one more probe finds
+ *   the oldest due delivery that no worker holds (past the few in flight).
+ * - Of the rest, each tenant gets at most as many endpoints as it has room, its longest-waiting first, and at most
+ *   `limit` endpoints in all, the tenants with the fewest sends in flight first. From each, it takes in
+ *   `next_attempt_at` order at most the room the endpoint and its tenant have left (`FOR UPDATE SKIP LOCKED`: rows
+ *   another worker is claiming are passed over, never waited for). So a claim locks at most `limit` ×
+ *   `endpointConcurrency` rows, however many endpoints have deliveries due.
+ * - It then hands out the free slots round-robin: each tenant's candidates ranked across its endpoints (every
+ *   endpoint's oldest first), and tenants by how many sends they would have in flight, the least first. So a quiet
+ *   tenant's new delivery goes ahead of a noisy tenant's older backlog, and no tenant goes past its cap.
+ * - Both reads of deliveries name an endpoint by row comparisons on `(endpoint_id, next_attempt_at)` and sort by that
+ *   pair, not by `endpoint_id = ...` and `next_attempt_at`: only that index can serve them so. With an equality the
+ *   planner may walk `deliveries_due_idx` in time order instead, filtering on the endpoint, and read a hot endpoint's
+ *   whole backlog to find a quiet endpoint's one delivery (measured: 1,298 pages with 50,000 due rows, 98 with 1,000).
+ * - Candidates locked but not taken are released when the statement ends (it runs alone, outside a transaction).
+ */
+export const claimDue = (sql: SqlClient.SqlClient, request: ClaimRequest) => {
+  const busyEndpoints = JSON.stringify(Object.fromEntries(request.busyEndpoints))
+  const busyTenants = JSON.stringify(Object.fromEntries(request.busyTenants))
+  const tenantCap = request.tenantConcurrency
+  return sql<ClaimedRow>`
+    WITH RECURSIVE pending_endpoints AS (
+      (SELECT endpoint_id, next_attempt_at AS oldest FROM deliveries WHERE status = 'pending'
+       ORDER BY endpoint_id, next_attempt_at LIMIT 1)
+      UNION ALL
+      SELECT next.endpoint_id, next.oldest
+      FROM pending_endpoints p CROSS JOIN LATERAL (
+        SELECT d.endpoint_id, d.next_attempt_at AS oldest FROM deliveries d
+        WHERE d.status = 'pending' AND (d.endpoint_id, d.next_attempt_at) > (p.endpoint_id, 'infinity')
+        ORDER BY d.endpoint_id, d.next_attempt_at LIMIT 1
+      ) next
+    ), open AS (
+      SELECT o.*, free.oldest FROM (
+        SELECT ep.id AS endpoint_id, ep.tenant_id,
+               ${request.endpointConcurrency} - COALESCE((${busyEndpoints}::jsonb ->> ep.id)::int, 0) AS endpoint_room,
+               COALESCE((${busyTenants}::jsonb ->> ep.tenant_id)::int, 0) AS tenant_busy
+        FROM pending_endpoints p JOIN endpoints ep ON ep.id = p.endpoint_id
+        WHERE p.oldest <= now()
+      ) o
+      -- Its oldest due delivery nobody holds: one leased elsewhere must not make the endpoint look claimable.
+      CROSS JOIN LATERAL (
+        SELECT d.next_attempt_at AS oldest FROM deliveries d
+        WHERE d.status = 'pending'
+          AND (d.endpoint_id, d.next_attempt_at) BETWEEN (o.endpoint_id, '-infinity') AND (o.endpoint_id, now())
+          AND (d.locked_until IS NULL OR d.locked_until < now())
+        ORDER BY d.endpoint_id, d.next_attempt_at
+        LIMIT 1
+      ) free
+      WHERE o.endpoint_room > 0 AND o.tenant_busy < ${tenantCap}
+    ), chosen AS (
+      SELECT * FROM (
+        SELECT o.*, row_number() OVER (PARTITION BY tenant_id ORDER BY oldest, endpoint_id) AS endpoint_rank
+        FROM open o
+      ) r
+      WHERE tenant_busy + endpoint_rank <= ${tenantCap}
+      ORDER BY tenant_busy + endpoint_rank, oldest, endpoint_id
+      LIMIT ${request.limit}
+    ), candidates AS (
+      SELECT c.id, o.tenant_id, c.next_attempt_at, o.tenant_busy,
+             row_number() OVER (PARTITION BY o.endpoint_id ORDER BY c.next_attempt_at, c.id) AS endpoint_nth
+      FROM chosen o CROSS JOIN LATERAL (
+        SELECT d.id, d.next_attempt_at FROM deliveries d
+        WHERE d.status = 'pending'
+          AND (d.endpoint_id, d.next_attempt_at) BETWEEN (o.endpoint_id, '-infinity') AND (o.endpoint_id, now())
+          AND (d.locked_until IS NULL OR d.locked_until < now())
+        ORDER BY d.endpoint_id, d.next_attempt_at
+        LIMIT LEAST(o.endpoint_room, ${tenantCap} - o.tenant_busy, ${request.limit})
+        FOR UPDATE SKIP LOCKED
+      ) c
+    ), ranked AS (
+      SELECT id, next_attempt_at, tenant_busy,
+             row_number() OVER (PARTITION BY tenant_id ORDER BY endpoint_nth, next_attempt_at, id) AS tenant_nth
+      FROM candidates
+    ), picked AS (
+      SELECT id FROM ranked
+      WHERE tenant_busy + tenant_nth <= ${tenantCap}
+      ORDER BY tenant_busy + tenant_nth, next_attempt_at, id
+      LIMIT ${request.limit}
+    ), claimed AS (
+      UPDATE deliveries d
+      SET locked_until = now() + make_interval(secs => ${request.leaseSeconds}), locked_by = ${request.workerId},
+          updated_at = now()
+      WHERE d.id IN (SELECT id FROM picked)
+      RETURNING d.id, d.tenant_id, d.event_id, d.endpoint_id, d.attempt_count, d.traceparent
+    )
+    SELECT c.id, c.tenant_id, c.event_id, c.endpoint_id, c.attempt_count, c.traceparent,
+           ev.type AS event_type, ev.data::text AS event_data, ev.occurred_at AS event_occurred_at,
+           ev.created_at AS event_created_at,
+           ep.url, ep.enabled, ep.deleted_at IS NOT NULL AS endpoint_deleted, ep.secret,
+           CASE WHEN ep.previous_secret_expires_at > now() THEN ep.previous_secret END AS previous_secret
+    FROM claimed c
+    JOIN events ev ON ev.id = c.event_id
+    JOIN endpoints ep ON ep.id = c.endpoint_id`
+}
