@@ -60,6 +60,20 @@ export interface Server {
  * `node <script>` on a free port of 127.0.0.1 (PORT and HOST in its environment), ready once `GET readyPath` is 200.
  * Its stdout (the JSON log) goes to /dev/null: written for real, read by no one.
  */
+/**
+ * The environment of a codex-api server under a delivery benchmark: development (no keys to provide), JSON logs, no
+ * access log, a rate limit it never reaches, no shutdown delay; `env` adds or overrides.
+ */
+export const deliveryBenchEnv = (nodeOptions: string, env: Record<string, string>): Record<string, string> => ({
+  NODE_OPTIONS: nodeOptions,
+  APP_ENV: "development",
+  LOG_FORMAT: "json",
+  ACCESS_LOG: "false",
+  RATE_LIMIT_MAX: "1000000000",
+  SHUTDOWN_DELAY: "0 seconds",
+  ...env
+})
+
 export const startServer = async (
   name: string,
   script: string,

@@ -2,6 +2,7 @@ import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { claimDue } from "../layers/DeliveryClaim.ts"
+import { insertDueBacklog } from "./support/backlog.ts"
 import { TestSqlLive } from "./support/testDatabase.ts"
 
 /**
@@ -45,16 +46,8 @@ layer(TestSqlLive, { excludeTestServices: true })("the claim with a long backlog
           RETURNING tenant_id, id AS endpoint_id`
         if (hot === undefined || quiet === undefined) return assert.fail("endpoints not created")
 
-        const addBacklog = (rows: number) => sql`
-          WITH ev AS (
-            INSERT INTO events (id, tenant_id, type, data, occurred_at)
-            SELECT 'evt_' || codex_ulid(), ${hot.tenant_id}, 'backlog.item', '{}', now()
-            FROM generate_series(1, ${rows})
-            RETURNING id
-          )
-          INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, next_attempt_at)
-          SELECT 'dlv_' || codex_ulid(), ${hot.tenant_id}, ev.id, ${hot.endpoint_id}, now() - interval '1 hour'
-          FROM ev`
+        const addBacklog = (rows: number) =>
+          insertDueBacklog(sql, { tenantId: hot.tenant_id, events: rows, endpointId: hot.endpoint_id })
         const addQuiet = sql`
           WITH ev AS (
             INSERT INTO events (id, tenant_id, type, data, occurred_at)

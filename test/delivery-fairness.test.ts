@@ -2,6 +2,7 @@ import type { ServerResponse } from "node:http"
 import { assert, describe, layer } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { SqlClient } from "effect/sql"
+import { insertDueBacklog } from "./support/backlog.ts"
 import { type Api, fastWorker, publish, tenantWithEndpoint } from "./support/deliveryApi.ts"
 import { apiClient, createTenant } from "./support/http.ts"
 import { isDefined, poll } from "./support/poll.ts"
@@ -170,16 +171,7 @@ layer(
         })
         const a = yield* tenantWithEndpoints("Backlog", slow.url, backlogEndpoints)
         // The backlog, due an hour ago: written in one statement, it wakes nobody; the worker's poll finds it.
-        yield* sql`
-          WITH ev AS (
-            INSERT INTO events (id, tenant_id, type, data, occurred_at)
-            SELECT 'evt_' || codex_ulid(), ${a.tenantId}, 'backlog.item', '{}', now()
-            FROM generate_series(1, ${backlogEvents})
-            RETURNING id
-          )
-          INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, next_attempt_at)
-          SELECT 'dlv_' || codex_ulid(), ${a.tenantId}, ev.id, ep.id, now() - interval '1 hour'
-          FROM ev CROSS JOIN (SELECT id FROM endpoints WHERE tenant_id = ${a.tenantId}) ep`
+        yield* insertDueBacklog(sql, { tenantId: a.tenantId, events: backlogEvents })
         yield* poll(
           "A's backlog draining",
           Effect.sync(() => slow.requests.length),

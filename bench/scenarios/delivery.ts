@@ -5,7 +5,7 @@
  *   latency     events published one at a time: publish request sent → receiver has the body (p50, p99, max)
  *   throughput  a burst published by 32 concurrent publishers: deliveries per second, first publish to last delivery
  */
-import { percentile, postJson, startServer } from "../lib.ts"
+import { deliveryBenchEnv, percentile, postJson, startServer } from "../lib.ts"
 import { startReceiver } from "./receiver.ts"
 
 export interface DeliveryFigures {
@@ -29,16 +29,11 @@ export const measureDelivery = async (
   }
 ): Promise<DeliveryFigures> => {
   const receiver = await startReceiver()
-  const server = await startServer("codex-api", script, {
-    NODE_OPTIONS: options.nodeOptions,
-    APP_ENV: "development",
-    LOG_FORMAT: "json",
-    ACCESS_LOG: "false",
-    // A limit the benchmark never reaches.
-    RATE_LIMIT_MAX: "1000000000",
-    SHUTDOWN_DELAY: "0 seconds",
-    DATABASE_URL: databaseUrl
-  })
+  const server = await startServer(
+    "codex-api",
+    script,
+    deliveryBenchEnv(options.nodeOptions, { DATABASE_URL: databaseUrl })
+  )
   try {
     const tenant = (await postJson(`${server.base}/admin/tenants`, { name: "delivery bench" })) as {
       apiKey: { key: string }

@@ -3,7 +3,7 @@
  * the worker share one process and a pool of one connection, so the worker cannot LISTEN: events published one at a
  * time to a local receiver answering 204, publish request sent → receiver has the body (p50, p90, p99, max).
  */
-import { percentile, postJson, startServer } from "../lib.ts"
+import { deliveryBenchEnv, percentile, postJson, startServer } from "../lib.ts"
 import { startReceiver } from "./receiver.ts"
 
 export interface EmbeddedDeliveryFigures {
@@ -23,16 +23,11 @@ export const measureEmbeddedDelivery = async (
   }
 ): Promise<EmbeddedDeliveryFigures> => {
   const receiver = await startReceiver()
-  const server = await startServer("codex-api (PGlite)", script, {
-    NODE_OPTIONS: options.nodeOptions,
-    APP_ENV: "development",
-    LOG_FORMAT: "json",
-    ACCESS_LOG: "false",
-    RATE_LIMIT_MAX: "1000000000",
-    SHUTDOWN_DELAY: "0 seconds",
-    DATABASE_URL: "",
-    PGLITE_DIR: "memory://"
-  })
+  const server = await startServer(
+    "codex-api (PGlite)",
+    script,
+    deliveryBenchEnv(options.nodeOptions, { DATABASE_URL: "", PGLITE_DIR: "memory://" })
+  )
   try {
     const tenant = (await postJson(`${server.base}/admin/tenants`, { name: "embedded delivery bench" })) as {
       apiKey: { key: string }

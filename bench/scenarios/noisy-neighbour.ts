@@ -6,7 +6,7 @@
  */
 import { createServer, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { percentile, postJson, startServer } from "../lib.ts"
+import { deliveryBenchEnv, percentile, postJson, startServer } from "../lib.ts"
 import { startReceiver } from "./receiver.ts"
 
 export interface NoisyNeighbourFigures {
@@ -47,19 +47,17 @@ export const measureNoisyNeighbour = async (
   const noisyEvents = 3
   const hanging = await startHangingReceiver()
   const receiver = await startReceiver()
-  const server = await startServer("codex-api", script, {
-    NODE_OPTIONS: options.nodeOptions,
-    APP_ENV: "development",
-    LOG_FORMAT: "json",
-    LOG_LEVEL: "warn",
-    ACCESS_LOG: "false",
-    RATE_LIMIT_MAX: "1000000000",
-    SHUTDOWN_DELAY: "0 seconds",
-    SHUTDOWN_TIMEOUT: "2 seconds",
-    DELIVERY_TIMEOUT: "60 seconds",
-    DATABASE_URL: databaseUrl,
-    ...options.env
-  })
+  const server = await startServer(
+    "codex-api",
+    script,
+    deliveryBenchEnv(options.nodeOptions, {
+      LOG_LEVEL: "warn",
+      SHUTDOWN_TIMEOUT: "2 seconds",
+      DELIVERY_TIMEOUT: "60 seconds",
+      DATABASE_URL: databaseUrl,
+      ...options.env
+    })
+  )
   try {
     const tenant = async (name: string) => {
       const created = (await postJson(`${server.base}/admin/tenants`, { name })) as { apiKey: { key: string } }
