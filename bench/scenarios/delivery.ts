@@ -5,7 +5,8 @@
  *   latency     events published one at a time: publish request sent → receiver has the body (p50, p99, max)
  *   throughput  a burst published by 32 concurrent publishers: deliveries per second, first publish to last delivery
  */
-import { deliveryBenchEnv, percentile, postJson, startServer } from "../lib.ts"
+import { deliveryBenchEnv, percentile, startServer } from "../lib.ts"
+import { oneAtATimeLatencies, tenantPublishingTo } from "./publishing.ts"
 import { startReceiver } from "./receiver.ts"
 
 export interface DeliveryFigures {
@@ -35,26 +36,9 @@ export const measureDelivery = async (
     deliveryBenchEnv(options.nodeOptions, { DATABASE_URL: databaseUrl })
   )
   try {
-    const tenant = (await postJson(`${server.base}/admin/tenants`, { name: "delivery bench" })) as {
-      apiKey: { key: string }
-    }
-    const auth = { authorization: `Bearer ${tenant.apiKey.key}` }
-    await postJson(`${server.base}/v1/endpoints`, { url: receiver.url }, auth)
-    const publish = async (i: number) =>
-      (
-        (await postJson(`${server.base}/v1/events`, { type: "bench.event", data: { i } }, auth)) as {
-          event: { id: string }
-        }
-      ).event.id
+    const publish = await tenantPublishingTo(server.base, receiver, "delivery bench")
     const arrived = receiver.arrived
-
-    for (let i = 0; i < 20; i++) await arrived(await publish(i))
-    const latencies: Array<number> = []
-    for (let i = 0; i < options.latencyEvents; i++) {
-      const before = performance.now()
-      latencies.push((await arrived(await publish(i))) - before)
-    }
-    latencies.sort((a, b) => a - b)
+    const latencies = await oneAtATimeLatencies(publish, receiver, options.latencyEvents)
 
     const burstStart = performance.now()
     const ids: Array<string> = []

@@ -3,7 +3,8 @@
  * the worker share one process and a pool of one connection, so the worker cannot LISTEN: events published one at a
  * time to a local receiver answering 204, publish request sent → receiver has the body (p50, p90, p99, max).
  */
-import { deliveryBenchEnv, percentile, postJson, startServer } from "../lib.ts"
+import { deliveryBenchEnv, percentile, startServer } from "../lib.ts"
+import { oneAtATimeLatencies, tenantPublishingTo } from "./publishing.ts"
 import { startReceiver } from "./receiver.ts"
 
 export interface EmbeddedDeliveryFigures {
@@ -29,25 +30,8 @@ export const measureEmbeddedDelivery = async (
     deliveryBenchEnv(options.nodeOptions, { DATABASE_URL: "", PGLITE_DIR: "memory://" })
   )
   try {
-    const tenant = (await postJson(`${server.base}/admin/tenants`, { name: "embedded delivery bench" })) as {
-      apiKey: { key: string }
-    }
-    const auth = { authorization: `Bearer ${tenant.apiKey.key}` }
-    await postJson(`${server.base}/v1/endpoints`, { url: receiver.url }, auth)
-    const publish = async (i: number) =>
-      (
-        (await postJson(`${server.base}/v1/events`, { type: "bench.event", data: { i } }, auth)) as {
-          event: { id: string }
-        }
-      ).event.id
-
-    for (let i = 0; i < 20; i++) await receiver.arrived(await publish(i))
-    const latencies: Array<number> = []
-    for (let i = 0; i < options.events; i++) {
-      const before = performance.now()
-      latencies.push((await receiver.arrived(await publish(i))) - before)
-    }
-    latencies.sort((a, b) => a - b)
+    const publish = await tenantPublishingTo(server.base, receiver, "embedded delivery bench")
+    const latencies = await oneAtATimeLatencies(publish, receiver, options.events)
     const round = (n: number) => Math.round(n * 10) / 10
     return {
       events: options.events,
