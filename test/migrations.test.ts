@@ -117,7 +117,8 @@ const migrationSuite = (label: string, database: Layer.Layer<SqlClient.SqlClient
           expectedMigrations,
           "one row per migration file"
         )
-      })
+        // A database of its own: the block's other tests migrate the shared one, and tests run in any order.
+      }).pipe(Effect.provide(Layer.fresh(database)))
     )
 
     it.effect("creates tenants, api_keys (a hash and a display prefix, never the key) and codex_seeds", () =>
