@@ -161,12 +161,12 @@ type WorkerRequirements =
  * The delivery worker (see services/DeliveryWorker.ts). One claim loop fills up to `DELIVERY_CONCURRENCY` sends; it
  * sleeps until a publishing transaction's NOTIFY, this process's own writers (DeliveryWakeups, after their commit), a
  * finished send or the poll interval wakes it. Each claim (DeliveryClaim.ts) takes due deliveries fairly across
- * tenants and endpoints with `FOR UPDATE SKIP LOCKED` and leases them (`locked_until`, `locked_by`) for the send timeout plus a margin, so concurrent workers never claim the
- * same delivery, and a crashed worker's deliveries come due again when the lease runs out. Finishing a delivery
- * (attempt row + new state) is one transaction, conditional on still holding the lease. Each attempt runs through
- * its endpoint's circuit (EndpointCircuits); an open circuit defers the endpoint's deliveries without using attempts.
- * At most `DELIVERY_TENANT_CONCURRENCY` sends per tenant and `DELIVERY_ENDPOINT_CONCURRENCY` per endpoint are in
- * flight.
+ * tenants and endpoints with `FOR UPDATE SKIP LOCKED` and leases them (`locked_until`, `locked_by`) for the send
+ * timeout plus a margin, so concurrent workers never claim the same delivery, and a crashed worker's deliveries come
+ * due again when the lease runs out. Finishing a delivery (attempt row + new state) is one transaction, conditional
+ * on still holding the lease. Each attempt runs through its endpoint's circuit (EndpointCircuits); an open circuit
+ * defers the endpoint's deliveries without using attempts. At most `DELIVERY_TENANT_CONCURRENCY` sends per tenant and
+ * `DELIVERY_ENDPOINT_CONCURRENCY` per endpoint are in flight.
  */
 export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequirements | HttpClient.HttpClient> =
   Layer.effect(
