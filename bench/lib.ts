@@ -1,5 +1,5 @@
 /** Shared pieces of the benchmarks: child servers on 127.0.0.1, autocannon runs, medians, RSS, scratch databases. */
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import autocannon from "autocannon"
@@ -41,6 +41,24 @@ export const rssMb = (pid: number | undefined) => {
   try {
     const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0)
     return Math.round(kb / 102.4) / 10
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's CPU times (`getconf CLK_TCK`; 100 on Linux). */
+let clockTicks: number | undefined
+
+/** CPU time (user + system) a running process has used so far, in seconds (Linux). */
+export const cpuSeconds = (pid: number | undefined): number => {
+  if (pid === undefined) return Number.NaN
+  clockTicks ??= Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100
+  try {
+    // The fields after the command name (which may hold spaces, hence after the last ")"): utime and stime are the
+    // 14th and 15th of the line, the 12th and 13th here.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return (Number(fields[11]) + Number(fields[12])) / clockTicks
   } catch {
     return Number.NaN
   }
