@@ -9,6 +9,9 @@
  *   (d) delivery      publish → local receiver: p50/p99 latency one at a time, deliveries per second in a burst;
  *                     one at a time on the embedded database too (PGlite, API and worker in one process)
  *   (e) startup, RSS  time to ready and RSS idle and under load (a), embedded PGlite and PostgreSQL
+ *   (f) worker        10,000 queued deliveries drained by one worker process: codex-api beside graphile-worker,
+ *                     BullMQ and the bare loop doing the same job (bench/peers/); one drain each (BENCH_WORKER_RUNS),
+ *                     `npm run bench:worker` runs three
  *
  * Servers run as child processes on 127.0.0.1, all with the container's Node flags (the Dockerfile's NODE_OPTIONS),
  * and are measured in rotation, BENCH_ROUNDS rounds of BENCH_DURATION
@@ -46,6 +49,7 @@ import { chartSvg } from "./report/chart.ts"
 import { type Results, renderMarkdown, type Target } from "./report/markdown.ts"
 import { type DeliveryFigures, measureDelivery } from "./scenarios/delivery.ts"
 import { type EmbeddedDeliveryFigures, measureEmbeddedDelivery } from "./scenarios/embedded-delivery.ts"
+import { measureWorkerThroughput, type WorkerThroughputFigures } from "./scenarios/worker-throughput.ts"
 
 const smoke = process.env.BENCH_SMOKE === "1" || process.env.BENCH_SMOKE === "true"
 const duration = Number(process.env.BENCH_DURATION ?? (smoke ? 1 : 8))
@@ -217,6 +221,20 @@ const startup = {
   )
 }
 
+log("(f) worker throughput: codex-api, graphile-worker, BullMQ, the bare loop")
+const redisUrl = process.env.REDIS_URL
+const workerThroughput: WorkerThroughputFigures = await measureWorkerThroughput(serverUrl, {
+  nodeOptions,
+  apiScript: codexScript,
+  workerScript: "dist/src/worker.js",
+  events: smoke ? 10 : 100,
+  endpoints: smoke ? 30 : 100,
+  concurrency: 32,
+  runs: Number(process.env.BENCH_WORKER_RUNS ?? 1),
+  ...(redisUrl === undefined || redisUrl === "" ? {} : { redisUrl }),
+  log: (line) => log(`(f) ${line}`)
+})
+
 /**
  * pgbench running codex-api's publish statements with an idempotency key: the claim, then ONE statement writing the
  * event and its deliveries and completing the key (the key row locked as the gate, as codex-api does).
@@ -246,6 +264,8 @@ const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 100) / 100
 const fastifyOps = ops["Fastify 5"]
 const codexOps = ops["codex-api"]
 const pgStartup = startup.PostgreSQL
+const drained = (key: string) =>
+  median(workerThroughput.rows.find((row) => row.key === key)?.runs.map((run) => run.perSecond) ?? [])
 const targets: ReadonlyArray<Target> = [
   {
     name: "(a) req/s vs Fastify with plugins",
@@ -273,6 +293,18 @@ const targets: ReadonlyArray<Target> = [
     met: deliveryEmbedded.p90Ms < 50 && deliveryEmbedded.maxMs < 200
   },
   {
+    name: "(f) one worker's drain vs graphile-worker with attempt rows",
+    target: ">= 2x",
+    actual: `${ratio(drained("codex"), drained("graphile-attempt"))}x`,
+    met: ratio(drained("codex"), drained("graphile-attempt")) >= 2
+  },
+  {
+    name: "(f) one worker's drain vs the bare loop",
+    target: ">= 0.35x",
+    actual: `${ratio(drained("codex"), drained("loop"))}x`,
+    met: ratio(drained("codex"), drained("loop")) >= 0.35
+  },
+  {
     name: "(e) RSS under load (a), PostgreSQL",
     target: "< 200 MB",
     actual: `${pgStartup.loadRssMb} MB`,
@@ -296,6 +328,7 @@ const results: Results = {
   delivery,
   deliveryEmbedded,
   startup,
+  workerThroughput,
   targets
 }
 

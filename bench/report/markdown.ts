@@ -2,6 +2,7 @@
 import type { Load } from "../lib.ts"
 import type { DeliveryFigures } from "../scenarios/delivery.ts"
 import type { EmbeddedDeliveryFigures } from "../scenarios/embedded-delivery.ts"
+import { type WorkerThroughputFigures, workerThroughputTable } from "../scenarios/worker-throughput.ts"
 
 export interface Target {
   readonly name: string
@@ -38,6 +39,8 @@ export interface Results {
   readonly deliveryEmbedded: EmbeddedDeliveryFigures
   /** (e) per database */
   readonly startup: Record<string, Footprint>
+  /** (f) */
+  readonly workerThroughput: WorkerThroughputFigures
   readonly targets: ReadonlyArray<Target>
 }
 
@@ -104,6 +107,14 @@ export const renderMarkdown = (r: Results): string =>
     ...Object.entries(r.startup).map(
       ([name, f]) => `| ${name} | ${f.readyMs} ms | ${f.idleRssMb} MB | ${f.loadRssMb} MB |`
     ),
+    "",
+    "### (f) Worker throughput: a queue drained by one worker process",
+    "",
+    "From the worker's spawn to the receiver's last delivery (each peer doing codex-api's job: body, Standard Webhooks " +
+      "signature, keep-alive POST; see bench/peers/), the CPU time of the worker process only (not the database's " +
+      "or Redis').",
+    "",
+    workerThroughputTable(r.workerThroughput),
     "",
     "### Targets of this round",
     "",
