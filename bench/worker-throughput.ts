@@ -2,7 +2,7 @@
  * Worker throughput (issue 17): 10,000 queued deliveries drained by one worker process at concurrency 32, codex-api
  * beside graphile-worker, BullMQ and the bare loop doing the same job (see scenarios/worker-throughput.ts). Builds
  * codex-api first (its worker runs compiled, as the container runs it). Writes bench/results/worker-throughput.{json,md}
- * (not with BENCH_SMOKE).
+ * (not with BENCH_SMOKE or BENCH_WORKER_ROWS).
  *
  *   npm run bench:worker          (BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres: any database of the
  *                                  server, scratch databases codex_bench_worker and codex_bench_graphile are created
@@ -26,7 +26,8 @@ const log = (line: string) => console.error(`[bench:worker] ${line}`)
 log("npm run build (codex-api's worker is measured as compiled JavaScript, as the container runs it)")
 execFileSync("npm", ["run", "build"], { stdio: ["ignore", "ignore", "inherit"] })
 
-const only = process.env.BENCH_WORKER_ROWS
+const rows = process.env.BENCH_WORKER_ROWS ?? ""
+const only = rows === "" ? undefined : rows.split(",").map((key) => key.trim())
 const redisUrl = process.env.REDIS_URL
 const cpuProfileDir = process.env.BENCH_CPU_PROF
 const began = Date.now()
@@ -40,7 +41,7 @@ const figures = await measureWorkerThroughput(
     endpoints: Number(process.env.BENCH_WORKER_ENDPOINTS ?? (smoke ? 30 : 100)),
     concurrency: Number(process.env.BENCH_WORKER_CONCURRENCY ?? 32),
     runs: Number(process.env.BENCH_WORKER_RUNS ?? (smoke ? 1 : 3)),
-    ...(only === undefined || only === "" ? {} : { only: only.split(",").map((key) => key.trim()) }),
+    ...(only === undefined ? {} : { only }),
     ...(redisUrl === undefined || redisUrl === "" ? {} : { redisUrl }),
     ...(cpuProfileDir === undefined || cpuProfileDir === "" ? {} : { cpuProfileDir }),
     log
@@ -49,7 +50,8 @@ const figures = await measureWorkerThroughput(
 const table = workerThroughputTable(figures)
 console.log(table)
 log(`${Math.round((Date.now() - began) / 1000)} s`)
-if (!smoke) {
+// Only a full run (every row) is a result to keep.
+if (!smoke && only === undefined) {
   const outDir = join("bench", "results")
   mkdirSync(outDir, { recursive: true })
   const meta = { date: new Date().toISOString(), node: process.version, elapsedSeconds: (Date.now() - began) / 1000 }

@@ -17,6 +17,7 @@
  * runs with the container's Node flags. Each drain checks its store afterwards: every delivery recorded as done.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { connect } from "node:net"
 import { Queue } from "bullmq"
 import { makeWorkerUtils } from "graphile-worker"
@@ -39,6 +40,12 @@ export interface DrainRun {
   /** CPU time of the worker process(es), user + system, at the last delivery. */
   readonly cpuSeconds: number
   readonly perCpuSecond: number
+  /**
+   * CPU time of the store's side over the same span: the PostgreSQL backends serving the drain's database, or the
+   * redis-server this benchmark started (NaN for the bare loop, or a REDIS_URL Redis). Background processes
+   * (WAL writer, checkpointer, autovacuum) are not in it.
+   */
+  readonly storeCpuSeconds: number
   /** Requests the receiver got twice (same `webhook-id` and endpoint). */
   readonly duplicates: number
 }
@@ -84,6 +91,8 @@ interface Drain {
    * done, as the drain should leave it). Asked again for a few seconds: the last completions commit after the sends.
    */
   readonly unfinished: () => Promise<string | undefined>
+  /** CPU seconds the store's processes have used so far (see `DrainRun.storeCpuSeconds`). */
+  readonly storeCpu: () => Promise<number>
   /** After the worker stopped. */
   readonly cleanUp: () => Promise<void>
 }
@@ -114,6 +123,7 @@ const stopChild = async (child: ChildProcess): Promise<void> => {
 const timeDrain = async (receiver: BenchReceiver, deliveries: number, drain: Drain): Promise<DrainRun> => {
   await drain.queue()
   receiver.reset()
+  const storeBefore = await drain.storeCpu()
   const started = performance.now()
   const children = drain.start()
   const failed = new Promise<never>((_, reject) => {
@@ -131,6 +141,7 @@ const timeDrain = async (receiver: BenchReceiver, deliveries: number, drain: Dra
   try {
     const last = await Promise.race([receiver.reached(deliveries), failed, timedOut])
     const cpu = children.reduce((sum, child) => sum + cpuSeconds(child.pid), 0)
+    const storeCpu = (await drain.storeCpu()) - storeBefore
     const tally = receiver.tally()
     const deadline = Date.now() + 10_000
     for (let left = await drain.unfinished(); left !== undefined; left = await drain.unfinished()) {
@@ -146,6 +157,7 @@ const timeDrain = async (receiver: BenchReceiver, deliveries: number, drain: Dra
       steadyPerSecond: round((deliveries - 1) / ((last - tally.firstAt) / 1000)),
       cpuSeconds: round(cpu, 2),
       perCpuSecond: round(deliveries / cpu),
+      storeCpuSeconds: round(storeCpu, 2),
       duplicates: tally.repeated
     }
   } finally {
@@ -168,7 +180,11 @@ const listening = (port: number) =>
   })
 
 /** redis-server on a free port of 127.0.0.1, without persistence (no RDB snapshots, no AOF). */
-const startRedis = async (): Promise<{ readonly url: string; readonly stop: () => Promise<void> }> => {
+const startRedis = async (): Promise<{
+  readonly url: string
+  readonly pid: number | undefined
+  readonly stop: () => Promise<void>
+}> => {
   const port = await freePort()
   const child = spawn(
     "redis-server",
@@ -183,7 +199,7 @@ const startRedis = async (): Promise<{ readonly url: string; readonly stop: () =
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
   const url = `redis://127.0.0.1:${port}`
-  return { url, stop: () => stopChild(child) }
+  return { url, pid: child.pid, stop: () => stopChild(child) }
 }
 
 export const measureWorkerThroughput = async (
@@ -251,6 +267,7 @@ export const measureWorkerThroughput = async (
       const worker = (env: Record<string, string>, processes: number): Drain => ({
         queue,
         unfinished,
+        storeCpu: () => backendsCpu(db, "codex_bench_worker"),
         cleanUp: async () => {},
         start: () =>
           Array.from({ length: processes }, () => {
@@ -356,6 +373,7 @@ export const measureWorkerThroughput = async (
                 ? undefined
                 : `graphile-worker has ${left?.jobs} jobs left and ${left?.attempts} attempts recorded`
             },
+            storeCpu: () => utils.withPgClient((client) => backendsCpu(client, "codex_bench_graphile")),
             cleanUp: async () => {}
           }
         })
@@ -365,10 +383,12 @@ export const measureWorkerThroughput = async (
     // BullMQ: each drain on a queue of its own, queued with `addBulk` in chunks, obliterated afterwards.
     if (wanted("bullmq")) {
       let redisUrl = options.redisUrl
+      let redisPid: number | undefined
       if (redisUrl === undefined) {
         const redis = await startRedis()
         cleanups.push(redis.stop)
         redisUrl = redis.url
+        redisPid = redis.pid
       }
       const url = redisUrl
       let drains = 0
@@ -391,6 +411,7 @@ export const measureWorkerThroughput = async (
             const counts = await queue?.getJobCounts("completed", "failed", "wait", "active")
             return counts?.completed === deliveries ? undefined : `BullMQ's jobs: ${JSON.stringify(counts)}`
           },
+          storeCpu: async () => cpuSeconds(redisPid),
           cleanUp: async () => {
             await queue?.obliterate({ force: true })
             await queue?.close()
@@ -415,6 +436,7 @@ export const measureWorkerThroughput = async (
             })
           ],
           unfinished: async () => undefined,
+          storeCpu: async () => Number.NaN,
           cleanUp: async () => {}
         }
       })
@@ -428,7 +450,7 @@ export const measureWorkerThroughput = async (
         log(
           `run ${run}/${options.runs} ${row.name}: ${drained.perSecond}/s (${drained.seconds} s, first delivery after ` +
             `${drained.firstDeliverySeconds} s, then ${drained.steadyPerSecond}/s), ${drained.cpuSeconds} CPU s, ` +
-            `${drained.perCpuSecond}/CPU s, ${drained.duplicates} duplicates`
+            `${drained.perCpuSecond}/CPU s (store ${drained.storeCpuSeconds} CPU s), ${drained.duplicates} duplicates`
         )
       }
     }
@@ -440,6 +462,26 @@ export const measureWorkerThroughput = async (
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup()
   }
+}
+
+/**
+ * CPU time of one PostgreSQL backend (one thread) so far, in seconds, to the nanosecond: `/proc/<pid>/schedstat`
+ * (its first field), where `/proc/<pid>/stat` counts in 10 ms ticks and a drain's 34 backends use a few ticks each.
+ */
+const backendCpuSeconds = (pid: number): number => {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[0]) / 1e9
+  } catch {
+    return cpuSeconds(pid)
+  }
+}
+
+/** CPU seconds used so far by the PostgreSQL backends connected to `database` (this server runs on this host). */
+const backendsCpu = async (client: pg.ClientBase, database: string): Promise<number> => {
+  const { rows } = await client.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = $1", [
+    database
+  ])
+  return rows.reduce((sum, row) => sum + (backendCpuSeconds(row.pid) || 0), 0)
 }
 
 const dropDatabase = async (serverUrl: string, name: string) => {
@@ -463,11 +505,17 @@ export const spread = (
   return `${format(sorted[0] ?? Number.NaN)} – ${format(sorted.at(-1) ?? Number.NaN)} (median ${format(median(sorted))})`
 }
 
+/** The median store CPU time per delivery, in µs ("–" without one). */
+const storePerDelivery = (seconds: ReadonlyArray<number>, deliveries: number): string => {
+  const known = seconds.filter((n) => Number.isFinite(n))
+  return known.length === 0 ? "–" : `${Math.round((median(known) * 1e6) / deliveries)} µs`
+}
+
 /** The markdown table of the figures. */
 export const workerThroughputTable = (figures: WorkerThroughputFigures): string => {
   const lines = [
-    `| worker (${figures.deliveries.toLocaleString("en-US")} deliveries, concurrency ${figures.concurrency}) | deliveries/s, spawn → last delivery | first delivery after | deliveries/s, first → last | deliveries per CPU-second | duplicates |`,
-    "|---|---|---|---|---|---|"
+    `| worker (${figures.deliveries.toLocaleString("en-US")} deliveries, concurrency ${figures.concurrency}) | deliveries/s, spawn → last delivery | first delivery after | deliveries/s, first → last | deliveries per CPU-second | store CPU per delivery | duplicates |`,
+    "|---|---|---|---|---|---|---|"
   ]
   for (const row of figures.rows) {
     const of = (pick: (run: DrainRun) => number) => row.runs.map(pick)
@@ -475,9 +523,10 @@ export const workerThroughputTable = (figures: WorkerThroughputFigures): string 
       `| ${row.name} | ${spread(of((r) => r.perSecond))} | ${spread(
         of((r) => r.firstDeliverySeconds),
         (n) => `${n} s`
-      )} | ${spread(of((r) => r.steadyPerSecond))} | ${spread(of((r) => r.perCpuSecond))} | ${of(
-        (r) => r.duplicates
-      ).reduce((a, b) => a + b, 0)} |`
+      )} | ${spread(of((r) => r.steadyPerSecond))} | ${spread(of((r) => r.perCpuSecond))} | ${storePerDelivery(
+        of((r) => r.storeCpuSeconds),
+        figures.deliveries
+      )} | ${of((r) => r.duplicates).reduce((a, b) => a + b, 0)} |`
     )
   }
   return lines.join("\n")
