@@ -111,8 +111,8 @@ export const renderMarkdown = (r: Results): string =>
     "### (f) Worker throughput: a queue drained by one worker process",
     "",
     "From the worker's spawn to the receiver's last delivery (each peer doing codex-api's job: body, Standard Webhooks " +
-      "signature, keep-alive POST; see bench/peers/), the CPU time of the worker process only (not the database's " +
-      "or Redis').",
+      "signature, keep-alive POST; see bench/peers/); CPU per second of the worker process(es), and apart the " +
+      "store's: the PostgreSQL backends of the drain's database, or redis-server.",
     "",
     workerThroughputTable(r.workerThroughput),
     "",

@@ -13,8 +13,9 @@
  *
  * Each run times one drain per row, the rows in rotation: from the worker process's spawn (its start-up included) to
  * the receiver's last delivery, plus the rate from the first delivery to the last, and the CPU time of the worker
- * process(es) at that moment (deliveries per CPU-second; the database's or Redis' own CPU is not in it). Every worker
- * runs with the container's Node flags. Each drain checks its store afterwards: every delivery recorded as done.
+ * process(es) at that moment (deliveries per CPU-second), and apart the store's (the PostgreSQL backends of the
+ * drain's database, or the redis-server it started). Every worker runs with the container's Node flags. Each drain
+ * checks its store afterwards: every delivery recorded as done.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
