@@ -1,9 +1,8 @@
 import { request } from "node:http"
-import { connect } from "node:net"
 import { assert, it } from "@effect/vitest"
 import { Deferred, Effect, Layer } from "effect"
 import { pollPromise } from "./support/poll.ts"
-import { freePort } from "./support/ports.ts"
+import { acceptsConnections, freePort } from "./support/ports.ts"
 import { testServer } from "./support/testServer.ts"
 import { slack } from "./support/timing.ts"
 
@@ -13,23 +12,12 @@ import { slack } from "./support/timing.ts"
  * restart: they must wait for the routes and be answered, not hang.
  */
 
-/** Whether something accepts a TCP connection on `port` now. */
-const isOpen = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = connect(port, "127.0.0.1")
-    socket.once("connect", () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once("error", () => resolve(false))
-  })
-
 /** Resolves once something accepts TCP connections on `port` (polling every 10 ms); fails the test after 30 s. */
 const untilPortOpen = (port: number) =>
   Effect.promise(() =>
     pollPromise(
       `port ${port} to accept connections`,
-      () => isOpen(port),
+      () => acceptsConnections(port),
       (open) => open,
       {
         intervalMs: 10,

@@ -8,6 +8,7 @@ import { testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
 import { duplicateSignalWindow } from "../layers/GracefulShutdown.ts"
 import { parsedLogs } from "./support/observedServer.ts"
 import { pollPromise, within } from "./support/poll.ts"
+import { acceptsConnections } from "./support/ports.ts"
 import { type Service, startService } from "./support/processes.ts"
 import { TestDatabase, TestDatabaseLive } from "./support/testDatabase.ts"
 import { type RunningTestServer, startTestServer } from "./support/testServer.ts"
@@ -61,17 +62,6 @@ const settle = (reply: Promise<Reply>): Promise<Outcome> =>
     (r): Outcome => ({ _tag: "Reply", reply: r }),
     (error: Error): Outcome => ({ _tag: "Failed", error, at: performance.now() })
   )
-
-/** Whether a new TCP connection to the port is accepted. */
-const tryConnect = (port: number): Promise<"accepted" | "refused"> =>
-  new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1")
-    socket.once("connect", () => {
-      socket.destroy()
-      resolve("accepted")
-    })
-    socket.once("error", () => resolve("refused"))
-  })
 
 /** performance.now() when the socket closes. */
 const closedAt = (socket: Socket): Promise<number> =>
@@ -132,8 +122,8 @@ const beginShutdown = (server: RunningTestServer) => {
 const untilRefused = (port: number, timeoutMs: number) =>
   pollPromise(
     "new connections to be refused",
-    () => tryConnect(port),
-    (outcome) => outcome === "refused",
+    () => acceptsConnections(port),
+    (accepted) => !accepted,
     { timeoutMs }
   )
 
