@@ -92,6 +92,30 @@ export const deliveryBenchEnv = (nodeOptions: string, env: Record<string, string
   ...env
 })
 
+/** Calls `check` every `intervalMs` until it holds or `timeoutMs` has passed; whether it held. */
+export const waitFor = async (
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  intervalMs = 50
+): Promise<boolean> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await check()) return true
+    if (Date.now() > deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, intervalMs))
+  }
+}
+
+/** SIGTERM, then the exit; SIGKILL if it has not exited after `killAfterMs`. */
+export const stopProcess = async (child: ChildProcess, killAfterMs: number): Promise<void> => {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  child.kill("SIGTERM")
+  const killer = setTimeout(() => child.kill("SIGKILL"), killAfterMs)
+  await exited
+  clearTimeout(killer)
+}
+
 export const startServer = async (
   name: string,
   script: string,
@@ -104,31 +128,19 @@ export const startServer = async (
     env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), ...env },
     stdio: ["ignore", "ignore", "inherit"]
   })
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
   const base = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    try {
-      if ((await fetch(`${base}${readyPath}`)).status === 200) break
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline || child.exitCode !== null) {
-      child.kill("SIGKILL")
-      throw new Error(`${name} did not get ready`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10))
+  const answers = () =>
+    fetch(`${base}${readyPath}`).then(
+      (response) => response.status === 200,
+      () => false // not listening yet
+    )
+  const ready = await waitFor(async () => child.exitCode !== null || (await answers()), 60_000, 10)
+  if (!ready || child.exitCode !== null) {
+    child.kill("SIGKILL")
+    throw new Error(`${name} did not get ready`)
   }
   const readyMs = performance.now() - started
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      process.kill(child.pid, "SIGTERM")
-      const killer = setTimeout(() => child.kill("SIGKILL"), 10_000)
-      await exited
-      clearTimeout(killer)
-    }
-  }
-  return { name, base, child, readyMs, stop }
+  return { name, base, child, readyMs, stop: () => stopProcess(child, 10_000) }
 }
 
 export interface Load {

@@ -6,7 +6,7 @@
  */
 import { createServer, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { deliveryBenchEnv, percentile, postJson, startServer } from "../lib.ts"
+import { deliveryBenchEnv, percentile, postJson, startServer, waitFor } from "../lib.ts"
 import { startReceiver } from "./receiver.ts"
 
 export interface NoisyNeighbourFigures {
@@ -71,8 +71,7 @@ export const measureNoisyNeighbour = async (
       await postJson(`${server.base}/v1/events`, { type: "noisy.event", data: { n } }, noisy)
     }
     // The noisy tenant holds what it may of the worker before the quiet one publishes anything.
-    const deadline = Date.now() + 10_000
-    while (hanging.held.length < 8 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    await waitFor(() => hanging.held.length >= 8, 10_000, 20)
     const noisyInFlight = hanging.held.length
 
     const quiet = await tenant("quiet neighbour")

@@ -24,7 +24,17 @@ import { Queue } from "bullmq"
 import { makeWorkerUtils } from "graphile-worker"
 import { Redis } from "ioredis"
 import pg from "pg"
-import { cpuSeconds, deliveryBenchEnv, freePort, median, postJson, scratchDatabase, startServer } from "../lib.ts"
+import {
+  cpuSeconds,
+  deliveryBenchEnv,
+  freePort,
+  median,
+  postJson,
+  scratchDatabase,
+  startServer,
+  stopProcess,
+  waitFor
+} from "../lib.ts"
 import type { WebhookMessage } from "../peers/webhooks.ts"
 import { webhookMessages } from "../peers/webhooks.ts"
 import { type BenchReceiver, startReceiver } from "./receiver.ts"
@@ -111,14 +121,7 @@ const spawnNode = (script: string, env: Record<string, string>, execArgv: Readon
   })
 
 /** SIGTERM, then the exit (SIGKILL after 15 s). */
-const stopChild = async (child: ChildProcess): Promise<void> => {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-  child.kill("SIGTERM")
-  const killer = setTimeout(() => child.kill("SIGKILL"), 15_000)
-  await exited
-  clearTimeout(killer)
-}
+const stopChild = (child: ChildProcess): Promise<void> => stopProcess(child, 15_000)
 
 /** Times one drain of `deliveries` deliveries. */
 const timeDrain = async (receiver: BenchReceiver, deliveries: number, drain: Drain): Promise<DrainRun> => {
@@ -144,10 +147,13 @@ const timeDrain = async (receiver: BenchReceiver, deliveries: number, drain: Dra
     const cpu = children.reduce((sum, child) => sum + cpuSeconds(child.pid), 0)
     const storeCpu = (await drain.storeCpu()) - storeBefore
     const tally = receiver.tally()
-    const deadline = Date.now() + 10_000
-    for (let left = await drain.unfinished(); left !== undefined; left = await drain.unfinished()) {
-      if (Date.now() > deadline) throw new Error(`drained, but 10 s after the last delivery ${left}`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
+    let left: string | undefined
+    const finished = async () => {
+      left = await drain.unfinished()
+      return left === undefined
+    }
+    if (!(await waitFor(finished, 10_000))) {
+      throw new Error(`drained, but 10 s after the last delivery ${left}`)
     }
     const seconds = (last - started) / 1000
     const round = (n: number, digits = 0) => Math.round(n * 10 ** digits) / 10 ** digits
@@ -194,11 +200,8 @@ const startRedis = async (): Promise<{
       stdio: "ignore"
     }
   )
-  const deadline = Date.now() + 10_000
-  while (!(await listening(port))) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error("redis-server did not start")
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  const started = await waitFor(async () => child.exitCode !== null || (await listening(port)), 10_000)
+  if (!started || child.exitCode !== null) throw new Error("redis-server did not start")
   const url = `redis://127.0.0.1:${port}`
   return { url, pid: child.pid, stop: () => stopChild(child) }
 }
