@@ -5,10 +5,11 @@ import { SqlClient } from "effect/sql"
 import { insertDueBacklog } from "./support/backlog.ts"
 import { type Api, fastWorker, publish, tenantWithEndpoint } from "./support/deliveryApi.ts"
 import { apiClient, createTenant } from "./support/http.ts"
+import { parsedLogs } from "./support/observedServer.ts"
 import { isDefined, poll } from "./support/poll.ts"
 import { answer, makeReceiver, type Receiver } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
-import { testServer } from "./support/testServer.ts"
+import { TestServer, testServer } from "./support/testServer.ts"
 
 /**
  * Fairness between tenants (issue 17), on the real server, the real database and real receivers on 127.0.0.1:
@@ -140,6 +141,10 @@ describe("DELIVERY_TENANT_CONCURRENCY", () => {
             }
             assert.strictEqual(most, cap)
             assert.strictEqual(hanging.receiver.requests.length, total, "one request per delivery")
+            // The start-up line names the caps the worker runs with.
+            const { logs } = yield* TestServer
+            const [started] = parsedLogs(logs).filter((entry) => entry.message === "delivery worker started")
+            assert.deepInclude(started, { concurrency: 8, tenantConcurrency: cap, endpointConcurrency: 4 })
           }),
         { timeout: 90_000 }
       )
