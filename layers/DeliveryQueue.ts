@@ -1,0 +1,243 @@
+import { Duration, Effect } from "effect"
+import type { SqlClient, SqlError } from "effect/sql"
+import type { AttemptResult, Decision } from "../src/domain/DeliveryDecision.ts"
+import { storedDecision } from "../src/domain/DeliveryDecision.ts"
+import { type ClaimedRow, type ClaimRequest, claimDue } from "./DeliveryClaim.ts"
+
+/** One finished attempt, to be recorded with the delivery's next state. */
+export interface Completion {
+  readonly row: ClaimedRow
+  /** 1-based: the delivery's attempt count once this one is recorded. */
+  readonly attempt: number
+  readonly startedAt: Date
+  readonly durationMs: number
+  readonly result: AttemptResult
+  readonly decision: Decision
+}
+
+/**
+ * What recording an attempt did to its delivery: moved on as decided (`succeeded`, `failed`, `retry scheduled`,
+ * `endpoint disabled`); left `cancelled` (cancelled while the attempt was in flight: the attempt counts); `lease lost`
+ * (another worker holds it now: the attempt is recorded, the delivery left to that worker); `delivery deleted` (its
+ * tenant was deleted meanwhile: nothing is left to record the attempt on).
+ */
+export type CompletionState =
+  | "succeeded"
+  | "failed"
+  | "retry scheduled"
+  | "endpoint disabled"
+  | "cancelled"
+  | "lease lost"
+  | "delivery deleted"
+
+const movedState = (decision: Decision): CompletionState => {
+  switch (decision._tag) {
+    case "Succeeded":
+      return "succeeded"
+    case "Failed":
+      return "failed"
+    case "Gone":
+      return "endpoint disabled"
+    case "Retry":
+      return "retry scheduled"
+  }
+}
+
+/** A completion as one element of the JSON array `complete` reads with `json_to_recordset`. */
+const completionRecord = (completion: Completion) => {
+  const { status, delaySeconds } = storedDecision(completion.decision)
+  return {
+    id: completion.row.id,
+    attempt: completion.attempt,
+    started_at: completion.startedAt.toISOString(),
+    duration_ms: completion.durationMs,
+    outcome: completion.result.outcome,
+    status_code: completion.result.statusCode,
+    error: completion.result.error,
+    excerpt: completion.result.excerpt,
+    status,
+    delay_seconds: delaySeconds
+  }
+}
+
+/** The queue's state in SQL, for one worker: what it claims, records, defers, cancels and releases. */
+export interface DeliveryQueue {
+  /** Due deliveries, fairly across tenants and endpoints, leased to this worker (see DeliveryClaim.ts). */
+  readonly claim: (
+    request: Omit<ClaimRequest, "leaseSeconds" | "workerId">
+  ) => Effect.Effect<ReadonlyArray<ClaimedRow>, SqlError.SqlError>
+  /**
+   * Records finished attempts and moves their deliveries on, in one statement for the whole batch, each delivery only
+   * while this worker holds its lease (the attempt is recorded either way: the request was sent). Not for `Gone`.
+   */
+  readonly complete: (
+    batch: ReadonlyArray<Completion>
+  ) => Effect.Effect<ReadonlyMap<string, CompletionState>, SqlError.SqlError>
+  /** Records a 410 Gone attempt, disables the endpoint and cancels everything still pending for it: one transaction. */
+  readonly completeGone: (completion: Completion) => Effect.Effect<CompletionState, SqlError.SqlError>
+  /**
+   * Moves a claimed delivery, and its endpoint's other due deliveries nobody holds, `wait` into the future without
+   * using an attempt (the endpoint's circuit refused it). Returns how many moved.
+   */
+  readonly defer: (row: ClaimedRow, wait: Duration.Duration) => Effect.Effect<number, SqlError.SqlError>
+  /** Cancels a claimed delivery without sending it, `lastError` saying why. */
+  readonly cancel: (row: ClaimedRow, lastError: string) => Effect.Effect<void, SqlError.SqlError>
+  /**
+   * Gives back the leases this worker still holds among `ids` (at shutdown): another worker takes those deliveries at
+   * once. By id, so that no index on `locked_by` is needed (one would make every claim a non-HOT update).
+   */
+  readonly releaseHeld: (ids: ReadonlyArray<string>) => Effect.Effect<number, SqlError.SqlError>
+}
+
+export const makeDeliveryQueue = (
+  sql: SqlClient.SqlClient,
+  options: { readonly workerId: string; readonly leaseSeconds: number }
+): DeliveryQueue => {
+  const { workerId, leaseSeconds } = options
+
+  /**
+   * The batch as rows (`json_to_recordset`, one parameter whatever its size), its deliveries held against deletion
+   * until the statement ends (FOR KEY SHARE: one deleted meanwhile yields no row, and its attempt is not recorded,
+   * where it would otherwise fail on the foreign key), the attempts INSERTed, and each delivery UPDATEd as decided if
+   * this worker still holds it, or kept cancelled if it was cancelled in flight (its attempt counted). The two UPDATEs
+   * ask for different statuses, so at most one applies to a delivery, and readers never see an attempt without its
+   * count. Sorted by id, so concurrent batches lock rows in the same order.
+   */
+  const record = (batch: ReadonlyArray<Completion>) =>
+    sql<{ readonly id: string; readonly recorded: boolean; readonly moved: boolean; readonly kept: boolean }>`
+      WITH input AS (
+        SELECT * FROM json_to_recordset(${JSON.stringify(batch.map(completionRecord))}::json) AS i(
+          id text, attempt int, started_at timestamptz, duration_ms int, outcome text, status_code int, error text,
+          excerpt text, status text, delay_seconds float8)
+      ), target AS (
+        SELECT d.id FROM deliveries d WHERE d.id IN (SELECT id FROM input) ORDER BY d.id FOR KEY SHARE
+      ), recorded AS (
+        INSERT INTO delivery_attempts
+          (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error, response_excerpt)
+        SELECT i.id, i.attempt, i.started_at, i.duration_ms, i.outcome, i.status_code, i.error, i.excerpt
+        FROM input i JOIN target t ON t.id = i.id
+        RETURNING delivery_id
+      ), moved AS (
+        UPDATE deliveries d SET status = i.status,
+          delivered_at = CASE WHEN i.status = 'succeeded' THEN now() ELSE d.delivered_at END,
+          next_attempt_at = CASE WHEN i.delay_seconds IS NULL THEN d.next_attempt_at
+                                 ELSE now() + make_interval(secs => i.delay_seconds) END,
+          attempt_count = i.attempt, locked_until = NULL, locked_by = NULL, last_status = i.status_code,
+          last_error = i.error, updated_at = now()
+        FROM input i
+        WHERE d.id = i.id AND d.locked_by = ${workerId} AND d.status = 'pending'
+        RETURNING d.id
+      ), kept AS (
+        UPDATE deliveries d SET attempt_count = GREATEST(d.attempt_count, i.attempt), last_status = i.status_code,
+          locked_until = NULL, locked_by = NULL, updated_at = now()
+        FROM input i
+        WHERE d.id = i.id AND d.status = 'cancelled'
+        RETURNING d.id
+      )
+      SELECT i.id,
+             EXISTS (SELECT 1 FROM recorded r WHERE r.delivery_id = i.id) AS recorded,
+             EXISTS (SELECT 1 FROM moved m WHERE m.id = i.id) AS moved,
+             EXISTS (SELECT 1 FROM kept k WHERE k.id = i.id) AS kept
+      FROM input i`
+
+  /** Deliveries cancelled after the statement's snapshot was taken, which only a new statement sees; kept so. */
+  const keepCancelled = (batch: ReadonlyArray<Completion>) =>
+    batch.length === 0
+      ? Effect.succeed(new Set<string>())
+      : Effect.map(
+          sql<{ readonly id: string }>`
+            UPDATE deliveries d SET attempt_count = GREATEST(d.attempt_count, i.attempt), last_status = i.status_code,
+              locked_until = NULL, locked_by = NULL, updated_at = now()
+            FROM json_to_recordset(${JSON.stringify(batch.map(completionRecord))}::json) AS i(
+              id text, attempt int, status_code int)
+            WHERE d.id = i.id AND d.status = 'cancelled'
+            RETURNING d.id`,
+          (rows) => new Set(rows.map((row) => row.id))
+        )
+
+  const complete = (batch: ReadonlyArray<Completion>) =>
+    Effect.gen(function* () {
+      const sorted = [...batch].sort((a, b) => (a.row.id < b.row.id ? -1 : a.row.id > b.row.id ? 1 : 0))
+      const rows = yield* record(sorted)
+      const outcomes = new Map(rows.map((row) => [row.id, row]))
+      const states = new Map<string, CompletionState>()
+      const unsettled: Array<Completion> = []
+      for (const completion of sorted) {
+        const outcome = outcomes.get(completion.row.id)
+        if (outcome?.moved === true) states.set(completion.row.id, movedState(completion.decision))
+        else if (outcome?.kept === true) states.set(completion.row.id, "cancelled")
+        else if (outcome?.recorded !== true) states.set(completion.row.id, "delivery deleted")
+        else unsettled.push(completion)
+      }
+      // Recorded but neither moved nor kept: cancelled after the snapshot, or another worker holds the lease.
+      const cancelled = yield* keepCancelled(unsettled)
+      for (const completion of unsettled) {
+        states.set(completion.row.id, cancelled.has(completion.row.id) ? "cancelled" : "lease lost")
+      }
+      return states as ReadonlyMap<string, CompletionState>
+    })
+
+  const completeGone = (completion: Completion) =>
+    // A transaction holds a pooled connection: SQL only inside (the send is over), never a network wait.
+    Effect.gen(function* () {
+      const states = yield* complete([completion])
+      const state = states.get(completion.row.id) ?? "delivery deleted"
+      if (state === "delivery deleted") return state
+      // 410 Gone: the receiver asks us to stop. Disable the endpoint and cancel everything still pending for it (a
+      // deleted endpoint stays as its deletion left it: it has nothing pending, and no one reads it).
+      yield* sql`
+        UPDATE endpoints SET enabled = false, updated_at = now(),
+          disabled_reason = ${`the endpoint answered 410 Gone (delivery ${completion.row.id})`}
+        WHERE id = ${completion.row.endpoint_id} AND deleted_at IS NULL`
+      yield* sql`
+        UPDATE deliveries SET status = 'cancelled', locked_until = NULL, locked_by = NULL,
+          last_error = 'cancelled: the endpoint answered 410 Gone and was disabled', updated_at = now()
+        WHERE endpoint_id = ${completion.row.endpoint_id} AND status = 'pending'`
+      return state
+    }).pipe(sql.withTransaction)
+
+  /** SKIP LOCKED keeps the deferral clear of rows being claimed; moving them all spares claiming each to be refused. */
+  const defer = (row: ClaimedRow, wait: Duration.Duration) => {
+    const until = sql`now() + make_interval(secs => ${Duration.toMillis(wait) / 1000})`
+    return Effect.map(
+      sql`
+        WITH others AS (
+          SELECT id FROM deliveries
+          WHERE endpoint_id = ${row.endpoint_id} AND status = 'pending' AND next_attempt_at < ${until}
+            AND (locked_until IS NULL OR locked_until < now())
+          FOR UPDATE SKIP LOCKED
+        )
+        UPDATE deliveries SET next_attempt_at = ${until}, locked_until = NULL, locked_by = NULL, updated_at = now()
+        WHERE (id = ${row.id} AND locked_by = ${workerId} AND status = 'pending') OR id IN (SELECT id FROM others)
+        RETURNING id`,
+      (moved) => moved.length
+    )
+  }
+
+  const cancel = (row: ClaimedRow, lastError: string) =>
+    Effect.asVoid(sql`
+      UPDATE deliveries SET status = 'cancelled', locked_until = NULL, locked_by = NULL,
+        last_error = ${lastError}, updated_at = now()
+      WHERE id = ${row.id} AND locked_by = ${workerId} AND status = 'pending'`)
+
+  const releaseHeld = (ids: ReadonlyArray<string>) =>
+    ids.length === 0
+      ? Effect.succeed(0)
+      : Effect.map(
+          sql`
+            UPDATE deliveries SET locked_until = NULL, locked_by = NULL, updated_at = now()
+            WHERE id IN (SELECT value FROM json_array_elements_text(${JSON.stringify(ids)}::json))
+              AND locked_by = ${workerId} AND status = 'pending'
+            RETURNING id`,
+          (rows) => rows.length
+        )
+
+  return {
+    claim: (request) => claimDue(sql, { ...request, leaseSeconds, workerId }),
+    complete,
+    completeGone,
+    defer,
+    cancel,
+    releaseHeld
+  }
+}
