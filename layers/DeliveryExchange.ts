@@ -1,25 +1,22 @@
-import { Duration, Effect, Option, Stream, Tracer } from "effect"
-import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
+import { Effect, Option, Tracer } from "effect"
 import type { AppConfigShape } from "../services/AppConfig.ts"
 import { type CircuitRejected, CircuitVerdict, type EndpointCircuitsShape } from "../services/EndpointCircuits.ts"
-import { type SecretBoxShape, SecretContext } from "../services/SecretBox.ts"
+import { type SecretBoxShape, SecretContext, type SecretUnreadable } from "../services/SecretBox.ts"
 import { destinationNotPermitted, type UrlPolicyShape } from "../services/UrlPolicy.ts"
+import type { WebhookSenderShape } from "../services/WebhookSender.ts"
 import { isTransientStatus } from "../src/domain/CircuitPolicy.ts"
 import {
   invalidStatusError,
   isHttpStatus,
   outcomeOfStatus,
   parseTraceparent,
-  responseExcerptBytes,
-  storableExcerpt,
   webhookBody
 } from "../src/domain/Delivery.ts"
 import type { AttemptResult } from "../src/domain/DeliveryDecision.ts"
 import { parseRetryAfter } from "../src/domain/RetryPolicy.ts"
 import { basicAuthTarget } from "../src/domain/UrlCredentials.ts"
-import { webhookHeaders } from "../src/domain/WebhookSignature.ts"
+import { type SigningSecret, signingKeyObject, webhookHeaders } from "../src/domain/WebhookSignature.ts"
 import type { ClaimedRow } from "./DeliveryClaim.ts"
-import { blockedAtConnect } from "./DeliveryHttpClient.ts"
 
 /** The attempt's error when the endpoint's secret cannot be opened: for the tenant, without the operator's details. */
 const unreadableSecretError =
@@ -63,38 +60,6 @@ export const circuitVerdict = (result: AttemptResult): CircuitVerdict => {
   }
 }
 
-/** Reads at most `responseExcerptBytes` of the body, then stops (the rest is never downloaded). */
-const readExcerpt = (response: HttpClientResponse.HttpClientResponse) =>
-  Effect.gen(function* () {
-    const chunks: Array<Uint8Array> = []
-    let size = 0
-    yield* Stream.runForEachWhile(response.stream, (chunk) =>
-      Effect.sync(() => {
-        const take = chunk.subarray(0, responseExcerptBytes - size)
-        chunks.push(take)
-        size += take.length
-        return size < responseExcerptBytes
-      })
-    )
-    const bytes = new Uint8Array(size)
-    let offset = 0
-    for (const chunk of chunks) {
-      bytes.set(chunk, offset)
-      offset += chunk.length
-    }
-    return storableExcerpt(bytes)
-  })
-
-/** `TransportError: connect ECONNREFUSED 127.0.0.1:1` — the reason and the Node error code, never a stack. */
-const describeClientError = (error: HttpClientError.HttpClientError): string => {
-  const reason = error.reason
-  const cause: unknown = "cause" in reason ? reason.cause : undefined
-  const code =
-    typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string" ? cause.code : ""
-  const message = cause instanceof Error ? cause.message : (reason.description ?? "")
-  return `${reason._tag}${code === "" ? "" : ` ${code}`}${message === "" ? "" : `: ${message}`}`.slice(0, 1024)
-}
-
 /**
  * OpenTelemetry HTTP client attributes of a delivery attempt. `url.full` without credentials, query or fragment: an
  * endpoint URL may carry a token there, and traces are not a place for secrets.
@@ -122,9 +87,14 @@ const noResponse = (outcome: AttemptResult["outcome"], error: string): AttemptRe
   retryAfter: Option.none()
 })
 
+type SigningKeys = readonly [SigningSecret, ...ReadonlyArray<SigningSecret>]
+
+/** How many endpoints' opened signing keys a worker keeps. */
+const signingKeyCacheSize = 10_000
+
 export interface DeliveryExchangeOptions {
   readonly config: AppConfigShape
-  readonly client: HttpClient.HttpClient
+  readonly sender: WebhookSenderShape
   readonly urlPolicy: UrlPolicyShape
   readonly circuits: EndpointCircuitsShape
   readonly box: SecretBoxShape
@@ -139,7 +109,7 @@ export interface DeliveryExchangeOptions {
 export const makeDeliveryExchange = (
   options: DeliveryExchangeOptions
 ): ((row: ClaimedRow) => Effect.Effect<Exchange>) => {
-  const { config, client, urlPolicy, circuits, box } = options
+  const { config, sender, urlPolicy, circuits, box } = options
   const timeout = config.delivery.timeout
   const userAgent = `codex-api/${config.version}`
 
@@ -167,72 +137,90 @@ export const makeDeliveryExchange = (
       return previous === undefined ? ([current] as const) : ([current, previous] as const)
     })
 
+  /**
+   * The HMAC keys of an endpoint's secrets as they are stored, opened once and kept (the most recent
+   * `signingKeyCacheSize` sets): opening (AES-GCM) and importing a key cost more per delivery than signing. A rotated
+   * secret is stored anew, so it is a new entry; one that cannot be opened is never kept.
+   */
+  const openedKeys = new Map<string, SigningKeys>()
+  const signingKeys = (row: ClaimedRow, sealed: string): Effect.Effect<SigningKeys, SecretUnreadable> => {
+    const cacheKey = `${row.endpoint_id}\n${sealed}\n${row.previous_secret ?? ""}`
+    const cached = openedKeys.get(cacheKey)
+    if (cached !== undefined) return Effect.succeed(cached)
+    return Effect.map(signingSecrets(row, sealed), ([current, ...rest]) => {
+      const keys: SigningKeys = [signingKeyObject(current), ...rest.map(signingKeyObject)]
+      if (openedKeys.size >= signingKeyCacheSize) openedKeys.delete(openedKeys.keys().next().value ?? "")
+      openedKeys.set(cacheKey, keys)
+      return keys
+    })
+  }
+
   /** The HTTP request itself: at most `DELIVERY_TIMEOUT` for connect, send, headers and the body excerpt. */
-  const send = (row: ClaimedRow, secrets: readonly [string, ...ReadonlyArray<string>]) =>
+  const send = (row: ClaimedRow, secrets: SigningKeys) =>
     Effect.gen(function* () {
       const body = webhookBody(row.event_type, row.event_occurred_at, row.event_data)
       const headers = webhookHeaders(secrets, row.event_id, Date.now() / 1000, body)
-      // Tracing on, the client injects the attempt span's own `traceparent` (a child of the stored one). Tracing
-      // off, its spans would be random and unrelated: the publisher's `traceparent` goes on unchanged, or none.
-      const exporting = (yield* Effect.tracer) !== Tracer.nativeTracer
-      const passedOn = !exporting && row.traceparent !== null ? { traceparent: row.traceparent } : {}
-      // Credentials in the URL become Basic authentication (the client would drop them without a word).
+      // Tracing on, the receiver gets the attempt span's own `traceparent` (a child of the stored one). Tracing off,
+      // spans are random and unrelated: the publisher's `traceparent` goes on unchanged, or none.
+      const traceparent =
+        (yield* Effect.tracer) === Tracer.nativeTracer
+          ? row.traceparent
+          : Option.match(yield* Effect.option(Effect.currentSpan), {
+              onNone: () => row.traceparent,
+              onSome: (span) => `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
+            })
+      // Credentials in the URL become Basic authentication (a client would drop them without a word).
       const target = basicAuthTarget(row.url)
-      const authorization = target.authorization === undefined ? {} : { authorization: target.authorization }
-      const request = HttpClientRequest.post(target.url).pipe(
-        HttpClientRequest.setHeaders({ ...headers, ...passedOn, ...authorization, "user-agent": userAgent }),
-        HttpClientRequest.bodyText(body, "application/json")
-      )
-      const execute = exporting
-        ? client.execute(request)
-        : client.execute(request).pipe(Effect.provideService(HttpClient.TracerPropagationEnabled, false))
-      const exchange = execute.pipe(
-        Effect.flatMap((response) =>
-          readExcerpt(response).pipe(
-            Effect.map((excerpt) => ({ status: response.status, headers: response.headers, excerpt }))
-          )
-        ),
-        Effect.scoped
-      )
-      const result = yield* exchange.pipe(Effect.timeoutOption(timeout), Effect.result)
-      if (result._tag === "Failure") {
-        const blocked = blockedAtConnect(result.failure)
-        if (blocked === undefined) return noResponse("network_error", describeClientError(result.failure))
+      const response = yield* sender
+        .post({
+          url: target.url,
+          headers: {
+            ...headers,
+            ...(traceparent === null ? {} : { traceparent }),
+            ...(target.authorization === undefined ? {} : { authorization: target.authorization }),
+            "content-type": "application/json",
+            "user-agent": userAgent
+          },
+          body,
+          timeout
+        })
+        .pipe(Effect.result)
+      if (response._tag === "Failure") {
+        const failure = response.failure
+        if (failure.reason === "timeout") return noResponse("timeout", failure.detail)
+        if (failure.reason === "network") return noResponse("network_error", failure.detail)
         // As at the URL check: the detail (it names the address a name resolved to) is for development and logs.
         yield* Effect.logDebug("delivery blocked at connect time").pipe(
-          Effect.annotateLogs({ deliveryId: row.id, reason: blocked })
+          Effect.annotateLogs({ deliveryId: row.id, reason: failure.detail })
         )
         return noResponse(
           "blocked",
           config.appEnv === "development"
-            ? `address not allowed at connect time: ${blocked}`
+            ? `address not allowed at connect time: ${failure.detail}`
             : `URL not allowed: ${destinationNotPermitted}`
         )
       }
-      if (Option.isNone(result.success)) {
-        return noResponse("timeout", `no complete response within ${Duration.format(timeout)}`)
-      }
-      const response = result.success.value
-      if (!isHttpStatus(response.status)) {
+      const { status, excerpt, retryAfter } = response.success
+      if (!isHttpStatus(status)) {
         return {
           outcome: "failed",
           statusCode: null,
-          error: invalidStatusError(response.status),
-          excerpt: response.excerpt,
+          error: invalidStatusError(status),
+          excerpt,
           retryAfter: Option.none()
         } satisfies AttemptResult
       }
       return {
-        outcome: outcomeOfStatus(response.status),
-        statusCode: response.status,
+        outcome: outcomeOfStatus(status),
+        statusCode: status,
         error: null,
-        excerpt: response.excerpt,
-        retryAfter: parseRetryAfter(response.headers["retry-after"], Date.now())
+        excerpt,
+        retryAfter: parseRetryAfter(retryAfter, Date.now())
       } satisfies AttemptResult
     })
 
   /** The SSRF guard again, right before sending, then the request, in the attempt's client span. */
-  const attempt = (row: ClaimedRow, secrets: readonly [string, ...ReadonlyArray<string>], number: number) => {
+  const attempt = (row: ClaimedRow, secrets: SigningKeys, number: number) => {
     const parent = parseTraceparent(row.traceparent)
     return urlPolicy.check(row.url).pipe(
       Effect.matchEffect({
@@ -249,17 +237,22 @@ export const makeDeliveryExchange = (
               }
         )
       ),
-      Effect.withSpan("webhook.deliver", {
-        kind: "client",
-        attributes: {
-          ...clientSpanAttributes(row.url),
-          "codex.delivery.id": row.id,
-          "codex.delivery.attempt": number,
-          "codex.event.id": row.event_id,
-          "codex.endpoint.id": row.endpoint_id
+      Effect.withSpan(
+        "webhook.deliver",
+        {
+          kind: "client",
+          attributes: {
+            ...clientSpanAttributes(row.url),
+            "codex.delivery.id": row.id,
+            "codex.delivery.attempt": number,
+            "codex.event.id": row.event_id,
+            "codex.endpoint.id": row.endpoint_id
+          },
+          ...(parent === undefined ? {} : { parent: Tracer.externalSpan(parent) })
         },
-        ...(parent === undefined ? {} : { parent: Tracer.externalSpan(parent) })
-      })
+        // Always the same place in this file: not worth an Error's stack at every attempt.
+        { captureStackTrace: false }
+      )
     )
   }
 
@@ -267,7 +260,7 @@ export const makeDeliveryExchange = (
     Effect.gen(function* () {
       const startedAt = new Date()
       const started = performance.now()
-      const secrets = yield* signingSecrets(row, row.secret ?? "").pipe(Effect.result)
+      const secrets = yield* signingKeys(row, row.secret ?? "").pipe(Effect.result)
       if (secrets._tag === "Failure") {
         // Nothing can be signed (a key missing from ENCRYPTION_KEYS): a failed attempt without sending, so the
         // delivery backs off and retries like any failure (and recovers once the key is configured again).

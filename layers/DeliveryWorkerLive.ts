@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto"
 import { PgClient } from "@effect/sql-pg"
 import { Deferred, Duration, Effect, Exit, FiberSet, Layer, Option, Queue, Random, Schedule } from "effect"
-import { HttpClient } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { AppConfig } from "../services/AppConfig.ts"
 import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
@@ -10,15 +9,16 @@ import { type CircuitRejected, EndpointCircuits } from "../services/EndpointCirc
 import { type DeliveryOutcome, Metrics } from "../services/Metrics.ts"
 import { SecretBox } from "../services/SecretBox.ts"
 import { UrlPolicy } from "../services/UrlPolicy.ts"
+import { WebhookSender } from "../services/WebhookSender.ts"
 import { type AttemptOutcome, deletedEndpointError, deliveryChannel } from "../src/domain/Delivery.ts"
 import { decide } from "../src/domain/DeliveryDecision.ts"
 import { delayAfterAttempt, retrySchedule } from "../src/domain/RetryPolicy.ts"
 import type { ClaimedRow } from "./DeliveryClaim.ts"
 import { makeDeliveryCompletions } from "./DeliveryCompletions.ts"
 import { makeDeliveryExchange } from "./DeliveryExchange.ts"
-import { DeliveryHttpClientLive } from "./DeliveryHttpClient.ts"
 import { makeDeliveryQueue } from "./DeliveryQueue.ts"
 import { UrlPolicyLive } from "./UrlPolicyLive.ts"
+import { WebhookSenderLive } from "./WebhookSenderLive.ts"
 
 const metricOutcome: Record<AttemptOutcome, DeliveryOutcome> = {
   succeeded: "success",
@@ -69,250 +69,246 @@ const decrement = (counts: Map<string, number>, key: string) => {
  * defers the endpoint's deliveries without using attempts. At most `DELIVERY_TENANT_CONCURRENCY` sends per tenant and
  * `DELIVERY_ENDPOINT_CONCURRENCY` per endpoint are in flight.
  */
-export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequirements | HttpClient.HttpClient> =
-  Layer.effect(
-    DeliveryWorker,
-    Effect.gen(function* () {
-      const config = yield* AppConfig
-      const sql = yield* SqlClient.SqlClient
-      const pg = yield* PgClient.PgClient
-      const metrics = yield* Metrics
-      const inProcess = yield* DeliveryWakeups
-      const settings = config.delivery
-      const workerId = newWorkerId()
-      const schedule = retrySchedule({
-        maxAttempts: settings.maxAttempts,
-        base: settings.backoffBase,
-        max: settings.backoffMax
-      })
-      // The lease outlasts the longest send (timeout, plus the DNS check of the SSRF guard) with room to record it.
-      const leaseSeconds = Duration.toMillis(Duration.sum(settings.timeout, settings.leaseMargin)) / 1000
-      // LISTEN holds a connection for good: not on a pool of one (the embedded database), which polls instead.
-      const listening = Option.isSome(config.databaseUrl) && config.databasePoolMax >= 2
-
-      const queue = makeDeliveryQueue(sql, { workerId, leaseSeconds })
-      const exchange = makeDeliveryExchange({
-        config,
-        client: yield* HttpClient.HttpClient,
-        urlPolicy: yield* UrlPolicy,
-        circuits: yield* EndpointCircuits,
-        box: yield* SecretBox
-      })
-      const completions = yield* makeDeliveryCompletions(queue)
-
-      const wakeups = yield* Queue.dropping<void>(1)
-      const wake = Queue.offer(wakeups, undefined).pipe(Effect.asVoid)
-      const waitForWork = Queue.take(wakeups).pipe(Effect.timeoutOption(settings.pollInterval), Effect.asVoid)
-      // Deliveries queued by this process wake it directly: the only wake-up on a pool of one, which cannot LISTEN.
-      yield* inProcess.subscribe(wake)
-
-      /**
-       * The endpoint's circuit refused the attempt: no attempt is recorded and none is used up. This delivery, and the
-       * endpoint's other deliveries due before then that nobody holds, wait until the circuit lets a probe through
-       * (`open`), or look again shortly while another worker's probe runs (`half_open`).
-       */
-      const defer = (row: ClaimedRow, rejected: CircuitRejected) =>
-        Effect.gen(function* () {
-          const wait =
-            rejected.circuit === "open"
-              ? Duration.max(rejected.retryAfter, Duration.millis(50))
-              : Duration.times(halfOpenRecheck, yield* Random.nextBetween(0.8, 1.2))
-          const deferred = yield* queue.defer(row, wait)
-          yield* Effect.logDebug("delivery deferred: the endpoint's circuit is not closed").pipe(
-            Effect.annotateLogs({
-              deliveryId: row.id,
-              endpointId: row.endpoint_id,
-              circuit: rejected.circuit,
-              waitMs: Math.round(Duration.toMillis(wait)),
-              deferred
-            })
-          )
-        })
-
-      // The deliveries this worker has claimed and not yet finished with, released by id at shutdown.
-      const held = new Set<string>()
-
-      /** One claimed delivery, start to finish. Never fails: problems are logged, the lease then runs out. */
-      const deliver = (row: ClaimedRow) =>
-        Effect.gen(function* () {
-          // Deleted: queued by a publish that read the endpoint just before its deletion committed (see
-          // EndpointsLive `delete`). A deleted endpoint has no secret, and receives nothing any more.
-          if (row.endpoint_deleted || row.secret === null) return yield* queue.cancel(row, deletedEndpointError)
-          if (!row.enabled) return yield* queue.cancel(row, "cancelled: the endpoint is disabled")
-          const exchanged = yield* exchange(row)
-          if (exchanged._tag === "Refused") return yield* defer(row, exchanged.rejected)
-          const { result, startedAt, durationMs } = exchanged
-          const attempt = row.attempt_count + 1
-          metrics.deliveryAttempt(metricOutcome[result.outcome], durationMs / 1000)
-          const decision = decide(result, yield* delayAfterAttempt(schedule, attempt), settings.backoffMax)
-          const state = yield* completions.record({ row, attempt, startedAt, durationMs, result, decision })
-          if (state === "succeeded") metrics.deliveryLag((Date.now() - row.event_created_at.getTime()) / 1000)
-          yield* Effect.logDebug("delivery attempt").pipe(
-            Effect.annotateLogs({
-              deliveryId: row.id,
-              attempt,
-              outcome: result.outcome,
-              status: result.statusCode,
-              durationMs,
-              state
-            })
-          )
-          if (state === "lease lost") {
-            yield* Effect.logWarning("delivery: lease lost before the attempt was recorded").pipe(
-              Effect.annotateLogs({ deliveryId: row.id, attempt })
-            )
-          }
-        }).pipe(
-          Effect.catchCause((cause) =>
-            Effect.logError(
-              "delivery: could not finish the delivery; it is retried when the lease expires",
-              cause
-            ).pipe(Effect.annotateLogs({ deliveryId: row.id }))
-          ),
-          // Interrupted (shutdown), the delivery may be neither sent nor recorded: it stays held, to be released.
-          Effect.onExit((exit) => Effect.sync(() => Exit.hasInterrupts(exit) || held.delete(row.id)))
-        )
-
-      const sends = yield* FiberSet.make<void, never>()
-
-      // Bulkheads: at most `concurrency` sends in this process, at most `tenantConcurrency` of them per tenant and
-      // `endpointConcurrency` per endpoint, so a slow receiver or a noisy tenant ties up a few slots, never the worker.
-      const perEndpoint = new Map<string, number>()
-      const perTenant = new Map<string, number>()
-      let inFlight = 0
-      let finishedSinceClaim = 0
-      const sendStarted = (row: ClaimedRow) => {
-        inFlight++
-        held.add(row.id)
-        increment(perEndpoint, row.endpoint_id)
-        increment(perTenant, row.tenant_id)
-      }
-      const sendEnded = (row: ClaimedRow) => {
-        inFlight--
-        finishedSinceClaim++
-        decrement(perEndpoint, row.endpoint_id)
-        decrement(perTenant, row.tenant_id)
-      }
-
-      // While more is due than the last claim could take, a send or two finished since then wait a few milliseconds
-      // for others to join them: one claim per handful of sends, not one per send (a claim looks at every endpoint with
-      // pending deliveries, so it costs more than the send it refills).
-      const refillBatch = Math.max(1, Math.ceil(settings.concurrency / 8))
-      const refillWait = Duration.millis(5)
-      let moreDue = false
-      const loop = Effect.gen(function* () {
-        while (true) {
-          if (moreDue && finishedSinceClaim < refillBatch) yield* Effect.sleep(refillWait)
-          finishedSinceClaim = 0
-          const free = settings.concurrency - inFlight
-          if (free <= 0) {
-            yield* waitForWork
-            continue
-          }
-          const rows = yield* queue
-            .claim({
-              limit: free,
-              busyEndpoints: perEndpoint,
-              busyTenants: perTenant,
-              endpointConcurrency: settings.endpointConcurrency,
-              tenantConcurrency: settings.tenantConcurrency
-            })
-            .pipe(
-              Effect.catchCause((cause) =>
-                Effect.logWarning("delivery: claiming failed; trying again at the next poll", cause).pipe(
-                  Effect.as([] as ReadonlyArray<ClaimedRow>)
-                )
-              )
-            )
-          for (const row of rows) {
-            sendStarted(row)
-            yield* FiberSet.run(
-              sends,
-              deliver(row).pipe(
-                Effect.ensuring(
-                  Effect.suspend(() => {
-                    sendEnded(row)
-                    return wake
-                  })
-                )
-              )
-            )
-          }
-          // The claim looks at every endpoint with room at once: fewer rows than free slots, none of them filling its
-          // tenant's share, means nothing else is due that this process may take now.
-          moreDue =
-            rows.length === free || rows.some((row) => perTenant.get(row.tenant_id) === settings.tenantConcurrency)
-          if (!moreDue) yield* waitForWork
-        }
-      })
-
-      const listenerReady = yield* Deferred.make<void>()
-      const listener = Effect.gen(function* () {
-        const notifications = yield* pg.listen(deliveryChannel)
-        yield* Deferred.succeed(listenerReady, undefined)
-        // Anything published while not listening is found by this first look.
-        yield* wake
-        return yield* Effect.forever(Queue.take(notifications).pipe(Effect.andThen(wake)))
-      }).pipe(
-        Effect.scoped,
-        Effect.tapCause((cause) => Effect.logWarning("delivery: LISTEN failed; polling until it is back", cause)),
-        Effect.retry(Schedule.spaced(settings.pollInterval)),
-        Effect.ignore
-      )
-
-      // Shutdown, registered before the fibers exist so that a start-up interrupted anywhere still runs it. The claim
-      // loop and the listener are forked into this layer's scope below, so they are interrupted first (finalizers run
-      // in reverse); then this lets in-flight sends finish (at most one send timeout, within SHUTDOWN_TIMEOUT), records
-      // what they finished, and releases the leases still held so another worker takes those deliveries at once.
-      yield* Effect.addFinalizer(() =>
-        Effect.gen(function* () {
-          const pending = yield* FiberSet.size(sends)
-          yield* Effect.logInfo("delivery worker: draining, stopped claiming; waiting for in-flight sends").pipe(
-            Effect.annotateLogs({ inFlight: pending })
-          )
-          const drain = Duration.min(Duration.sum(settings.timeout, Duration.seconds(1)), config.shutdownTimeout)
-          yield* FiberSet.awaitEmpty(sends).pipe(Effect.timeoutOption(drain))
-          yield* FiberSet.clear(sends)
-          yield* completions.close
-          const released = yield* queue
-            .releaseHeld([...held])
-            .pipe(
-              Effect.catchCause((cause) =>
-                Effect.logWarning(
-                  "delivery worker: could not release its leases; they expire by themselves",
-                  cause
-                ).pipe(Effect.as(0))
-              )
-            )
-          yield* Effect.logInfo("delivery worker: stopped").pipe(Effect.annotateLogs({ leasesReleased: released }))
-        })
-      )
-
-      yield* Effect.forkScoped(loop)
-      if (listening) {
-        yield* Effect.forkScoped(listener)
-        const ready = yield* Deferred.await(listenerReady).pipe(Effect.timeoutOption(Duration.seconds(5)))
-        if (Option.isNone(ready))
-          yield* Effect.logWarning("delivery: LISTEN not confirmed after 5 s; polling meanwhile")
-      }
-      yield* Effect.logInfo("delivery worker started").pipe(
-        Effect.annotateLogs({
-          workerId,
-          listening,
-          concurrency: settings.concurrency,
-          tenantConcurrency: settings.tenantConcurrency,
-          endpointConcurrency: settings.endpointConcurrency
-        })
-      )
-
-      return DeliveryWorker.of({
-        workerId,
-        wake,
-        inFlight: Effect.sync(() => inFlight),
-        listening
-      })
+export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequirements | WebhookSender> = Layer.effect(
+  DeliveryWorker,
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const sql = yield* SqlClient.SqlClient
+    const pg = yield* PgClient.PgClient
+    const metrics = yield* Metrics
+    const inProcess = yield* DeliveryWakeups
+    const settings = config.delivery
+    const workerId = newWorkerId()
+    const schedule = retrySchedule({
+      maxAttempts: settings.maxAttempts,
+      base: settings.backoffBase,
+      max: settings.backoffMax
     })
-  )
+    // The lease outlasts the longest send (timeout, plus the DNS check of the SSRF guard) with room to record it.
+    const leaseSeconds = Duration.toMillis(Duration.sum(settings.timeout, settings.leaseMargin)) / 1000
+    // LISTEN holds a connection for good: not on a pool of one (the embedded database), which polls instead.
+    const listening = Option.isSome(config.databaseUrl) && config.databasePoolMax >= 2
+
+    const queue = makeDeliveryQueue(sql, { workerId, leaseSeconds })
+    const exchange = makeDeliveryExchange({
+      config,
+      sender: yield* WebhookSender,
+      urlPolicy: yield* UrlPolicy,
+      circuits: yield* EndpointCircuits,
+      box: yield* SecretBox
+    })
+    const completions = yield* makeDeliveryCompletions(queue)
+
+    const wakeups = yield* Queue.dropping<void>(1)
+    const wake = Queue.offer(wakeups, undefined).pipe(Effect.asVoid)
+    const waitForWork = Queue.take(wakeups).pipe(Effect.timeoutOption(settings.pollInterval), Effect.asVoid)
+    // Deliveries queued by this process wake it directly: the only wake-up on a pool of one, which cannot LISTEN.
+    yield* inProcess.subscribe(wake)
+
+    /**
+     * The endpoint's circuit refused the attempt: no attempt is recorded and none is used up. This delivery, and the
+     * endpoint's other deliveries due before then that nobody holds, wait until the circuit lets a probe through
+     * (`open`), or look again shortly while another worker's probe runs (`half_open`).
+     */
+    const defer = (row: ClaimedRow, rejected: CircuitRejected) =>
+      Effect.gen(function* () {
+        const wait =
+          rejected.circuit === "open"
+            ? Duration.max(rejected.retryAfter, Duration.millis(50))
+            : Duration.times(halfOpenRecheck, yield* Random.nextBetween(0.8, 1.2))
+        const deferred = yield* queue.defer(row, wait)
+        yield* Effect.logDebug("delivery deferred: the endpoint's circuit is not closed").pipe(
+          Effect.annotateLogs({
+            deliveryId: row.id,
+            endpointId: row.endpoint_id,
+            circuit: rejected.circuit,
+            waitMs: Math.round(Duration.toMillis(wait)),
+            deferred
+          })
+        )
+      })
+
+    // The deliveries this worker has claimed and not yet finished with, released by id at shutdown.
+    const held = new Set<string>()
+
+    /** One claimed delivery, start to finish. Never fails: problems are logged, the lease then runs out. */
+    const deliver = (row: ClaimedRow) =>
+      Effect.gen(function* () {
+        // Deleted: queued by a publish that read the endpoint just before its deletion committed (see
+        // EndpointsLive `delete`). A deleted endpoint has no secret, and receives nothing any more.
+        if (row.endpoint_deleted || row.secret === null) return yield* queue.cancel(row, deletedEndpointError)
+        if (!row.enabled) return yield* queue.cancel(row, "cancelled: the endpoint is disabled")
+        const exchanged = yield* exchange(row)
+        if (exchanged._tag === "Refused") return yield* defer(row, exchanged.rejected)
+        const { result, startedAt, durationMs } = exchanged
+        const attempt = row.attempt_count + 1
+        metrics.deliveryAttempt(metricOutcome[result.outcome], durationMs / 1000)
+        const decision = decide(result, yield* delayAfterAttempt(schedule, attempt), settings.backoffMax)
+        const state = yield* completions.record({ row, attempt, startedAt, durationMs, result, decision })
+        if (state === "succeeded") metrics.deliveryLag((Date.now() - row.event_created_at.getTime()) / 1000)
+        yield* Effect.logDebug("delivery attempt").pipe(
+          Effect.annotateLogs({
+            deliveryId: row.id,
+            attempt,
+            outcome: result.outcome,
+            status: result.statusCode,
+            durationMs,
+            state
+          })
+        )
+        if (state === "lease lost") {
+          yield* Effect.logWarning("delivery: lease lost before the attempt was recorded").pipe(
+            Effect.annotateLogs({ deliveryId: row.id, attempt })
+          )
+        }
+      }).pipe(
+        Effect.catchCause((cause) =>
+          Effect.logError("delivery: could not finish the delivery; it is retried when the lease expires", cause).pipe(
+            Effect.annotateLogs({ deliveryId: row.id })
+          )
+        ),
+        // Interrupted (shutdown), the delivery may be neither sent nor recorded: it stays held, to be released.
+        Effect.onExit((exit) => Effect.sync(() => Exit.hasInterrupts(exit) || held.delete(row.id)))
+      )
+
+    const sends = yield* FiberSet.make<void, never>()
+
+    // Bulkheads: at most `concurrency` sends in this process, at most `tenantConcurrency` of them per tenant and
+    // `endpointConcurrency` per endpoint, so a slow receiver or a noisy tenant ties up a few slots, never the worker.
+    const perEndpoint = new Map<string, number>()
+    const perTenant = new Map<string, number>()
+    let inFlight = 0
+    let finishedSinceClaim = 0
+    const sendStarted = (row: ClaimedRow) => {
+      inFlight++
+      held.add(row.id)
+      increment(perEndpoint, row.endpoint_id)
+      increment(perTenant, row.tenant_id)
+    }
+    const sendEnded = (row: ClaimedRow) => {
+      inFlight--
+      finishedSinceClaim++
+      decrement(perEndpoint, row.endpoint_id)
+      decrement(perTenant, row.tenant_id)
+    }
+
+    // While more is due than the last claim could take, a send or two finished since then wait a few milliseconds
+    // for others to join them: one claim per handful of sends, not one per send (a claim looks at every endpoint with
+    // pending deliveries, so it costs more than the send it refills).
+    const refillBatch = Math.max(1, Math.ceil(settings.concurrency / 8))
+    const refillWait = Duration.millis(5)
+    let moreDue = false
+    const loop = Effect.gen(function* () {
+      while (true) {
+        if (moreDue && finishedSinceClaim < refillBatch) yield* Effect.sleep(refillWait)
+        finishedSinceClaim = 0
+        const free = settings.concurrency - inFlight
+        if (free <= 0) {
+          yield* waitForWork
+          continue
+        }
+        const rows = yield* queue
+          .claim({
+            limit: free,
+            busyEndpoints: perEndpoint,
+            busyTenants: perTenant,
+            endpointConcurrency: settings.endpointConcurrency,
+            tenantConcurrency: settings.tenantConcurrency
+          })
+          .pipe(
+            Effect.catchCause((cause) =>
+              Effect.logWarning("delivery: claiming failed; trying again at the next poll", cause).pipe(
+                Effect.as([] as ReadonlyArray<ClaimedRow>)
+              )
+            )
+          )
+        for (const row of rows) {
+          sendStarted(row)
+          yield* FiberSet.run(
+            sends,
+            deliver(row).pipe(
+              Effect.ensuring(
+                Effect.suspend(() => {
+                  sendEnded(row)
+                  return wake
+                })
+              )
+            )
+          )
+        }
+        // The claim looks at every endpoint with room at once: fewer rows than free slots, none of them filling its
+        // tenant's share, means nothing else is due that this process may take now.
+        moreDue =
+          rows.length === free || rows.some((row) => perTenant.get(row.tenant_id) === settings.tenantConcurrency)
+        if (!moreDue) yield* waitForWork
+      }
+    })
+
+    const listenerReady = yield* Deferred.make<void>()
+    const listener = Effect.gen(function* () {
+      const notifications = yield* pg.listen(deliveryChannel)
+      yield* Deferred.succeed(listenerReady, undefined)
+      // Anything published while not listening is found by this first look.
+      yield* wake
+      return yield* Effect.forever(Queue.take(notifications).pipe(Effect.andThen(wake)))
+    }).pipe(
+      Effect.scoped,
+      Effect.tapCause((cause) => Effect.logWarning("delivery: LISTEN failed; polling until it is back", cause)),
+      Effect.retry(Schedule.spaced(settings.pollInterval)),
+      Effect.ignore
+    )
+
+    // Shutdown, registered before the fibers exist so that a start-up interrupted anywhere still runs it. The claim
+    // loop and the listener are forked into this layer's scope below, so they are interrupted first (finalizers run
+    // in reverse); then this lets in-flight sends finish (at most one send timeout, within SHUTDOWN_TIMEOUT), records
+    // what they finished, and releases the leases still held so another worker takes those deliveries at once.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        const pending = yield* FiberSet.size(sends)
+        yield* Effect.logInfo("delivery worker: draining, stopped claiming; waiting for in-flight sends").pipe(
+          Effect.annotateLogs({ inFlight: pending })
+        )
+        const drain = Duration.min(Duration.sum(settings.timeout, Duration.seconds(1)), config.shutdownTimeout)
+        yield* FiberSet.awaitEmpty(sends).pipe(Effect.timeoutOption(drain))
+        yield* FiberSet.clear(sends)
+        yield* completions.close
+        const released = yield* queue
+          .releaseHeld([...held])
+          .pipe(
+            Effect.catchCause((cause) =>
+              Effect.logWarning("delivery worker: could not release its leases; they expire by themselves", cause).pipe(
+                Effect.as(0)
+              )
+            )
+          )
+        yield* Effect.logInfo("delivery worker: stopped").pipe(Effect.annotateLogs({ leasesReleased: released }))
+      })
+    )
+
+    yield* Effect.forkScoped(loop)
+    if (listening) {
+      yield* Effect.forkScoped(listener)
+      const ready = yield* Deferred.await(listenerReady).pipe(Effect.timeoutOption(Duration.seconds(5)))
+      if (Option.isNone(ready)) yield* Effect.logWarning("delivery: LISTEN not confirmed after 5 s; polling meanwhile")
+    }
+    yield* Effect.logInfo("delivery worker started").pipe(
+      Effect.annotateLogs({
+        workerId,
+        listening,
+        concurrency: settings.concurrency,
+        tenantConcurrency: settings.tenantConcurrency,
+        endpointConcurrency: settings.endpointConcurrency
+      })
+    )
+
+    return DeliveryWorker.of({
+      workerId,
+      wake,
+      inFlight: Effect.sync(() => inFlight),
+      listening
+    })
+  })
+)
 
 /**
  * The worker with its own outbound HTTP client (undici: keep-alive pools, never follows redirects, the connect-time SSRF
@@ -320,7 +316,7 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
  * endpoints' circuits of the process (shared with the API, which shows them as endpoint health).
  */
 const DeliveryWorkerWithClient: Layer.Layer<DeliveryWorker, never, WorkerRequirements> = DeliveryWorkerLive.pipe(
-  Layer.provide(DeliveryHttpClientLive)
+  Layer.provide(WebhookSenderLive)
 )
 
 /** The worker on its own (`npm run worker`), with the system resolver's URL policy. */

@@ -3,7 +3,6 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Duration, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { appConfigTest } from "../layers/AppConfigLive.ts"
-import { DeliveryHttpClientLive } from "../layers/DeliveryHttpClient.ts"
 import { DeliveryWakeupsLive } from "../layers/DeliveryWakeupsLive.ts"
 import { DeliveryWorkerLive } from "../layers/DeliveryWorkerLive.ts"
 import { endpointCircuitsTest } from "../layers/EndpointCircuitsLive.ts"
@@ -13,6 +12,7 @@ import { makeMetricsTest } from "../layers/MetricsLive.ts"
 import { SecretBoxLive } from "../layers/SecretBoxLive.ts"
 import { TenantsLive } from "../layers/TenantsLive.ts"
 import { urlPolicyWith } from "../layers/UrlPolicyLive.ts"
+import { WebhookSenderLive } from "../layers/WebhookSenderLive.ts"
 import { EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { Endpoints } from "../services/Endpoints.ts"
 import { Events } from "../services/Events.ts"
@@ -20,7 +20,7 @@ import { Tenants } from "../services/Tenants.ts"
 import { JsonText } from "../src/domain/JsonText.ts"
 import { type Api, deliveryOf, fastWorker, publish, succeeded, tenantWithEndpoint } from "./support/deliveryApi.ts"
 import { type Exposition, gaugeOf, scrape, seriesValue } from "./support/metrics.ts"
-import { outboundGet } from "./support/outbound.ts"
+import { outboundPost } from "./support/outbound.ts"
 import { poll } from "./support/poll.ts"
 import { answer, makeReceiver } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
@@ -240,7 +240,7 @@ const guardedWorker = () => {
   // A circuit that would open on one failure: the refused attempts must not count against the receiver.
   const circuits = endpointCircuitsTest({ failureThreshold: 1 })
   const services = Layer.mergeAll(TenantsLive, EndpointsLive, EventsLive)
-  const worker = DeliveryWorkerLive.pipe(Layer.provide([DeliveryHttpClientLive, scriptedPublicDns]))
+  const worker = DeliveryWorkerLive.pipe(Layer.provide([WebhookSenderLive, scriptedPublicDns]))
   return Layer.merge(services, worker).pipe(
     Layer.provide(DeliveryWakeupsLive),
     Layer.provideMerge(circuits),
@@ -299,7 +299,7 @@ layer(guardedWorker(), { excludeTestServices: true })("the SSRF guard at connect
 })
 
 describe("the outbound client's connect-time guard", () => {
-  const get = outboundGet
+  const get = outboundPost
 
   it.live("refuses loopback names and literals in every spelling before connecting; allows them when configured", () =>
     Effect.gen(function* () {
@@ -312,9 +312,7 @@ describe("the outbound client's connect-time guard", () => {
         `http://localhost:${port}/hook`
       ]
       const guarded = yield* Effect.forEach(urls, get).pipe(
-        Effect.provide(
-          DeliveryHttpClientLive.pipe(Layer.provide(appConfigTest({ webhookAllowPrivateNetworks: false })))
-        )
+        Effect.provide(WebhookSenderLive.pipe(Layer.provide(appConfigTest({ webhookAllowPrivateNetworks: false }))))
       )
       for (const [i, outcome] of guarded.entries()) {
         assert.match(
@@ -326,7 +324,7 @@ describe("the outbound client's connect-time guard", () => {
       assert.strictEqual(receiver.requests.length, 0, "nothing reached the receiver")
 
       const open = yield* Effect.forEach(urls, get).pipe(
-        Effect.provide(DeliveryHttpClientLive.pipe(Layer.provide(appConfigTest({ webhookAllowPrivateNetworks: true }))))
+        Effect.provide(WebhookSenderLive.pipe(Layer.provide(appConfigTest({ webhookAllowPrivateNetworks: true }))))
       )
       assert.deepStrictEqual(open, [204, 204, 204, 204])
     })

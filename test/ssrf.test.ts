@@ -2,14 +2,14 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Fiber, Layer, Option, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import { appConfigTest } from "../layers/AppConfigLive.ts"
-import { DeliveryHttpClientLive } from "../layers/DeliveryHttpClient.ts"
 import { makeUrlPolicy, type Resolver, UrlPolicyLive, urlPolicyWith } from "../layers/UrlPolicyLive.ts"
+import { WebhookSenderLive } from "../layers/WebhookSenderLive.ts"
 import type { AppConfigShape, AppEnv } from "../services/AppConfig.ts"
 import { AppConfig } from "../services/AppConfig.ts"
 import { UrlPolicy, type UrlPolicyShape } from "../services/UrlPolicy.ts"
 import { fastWorker, settled } from "./support/deliveryApi.ts"
 import { apiClient, createTenant, request, type WireResponse } from "./support/http.ts"
-import { outboundGet } from "./support/outbound.ts"
+import { outboundPost } from "./support/outbound.ts"
 import { errorPaths, expectProblem } from "./support/problems.ts"
 import { answer, makeReceiver } from "./support/receiver.ts"
 import { TestServer, testServer } from "./support/testServer.ts"
@@ -330,7 +330,7 @@ describe("UrlPolicyLive: ports and the uniform message", () => {
 })
 
 describe("the outbound client's connect-time port check", () => {
-  const get = outboundGet
+  const get = outboundPost
 
   it.live("a port outside WEBHOOK_ALLOWED_PORTS is refused before connecting, private networks allowed or not", () =>
     Effect.gen(function* () {
@@ -342,14 +342,14 @@ describe("the outbound client's connect-time port check", () => {
           webhookAllowedPorts: [{ from: 443, to: 443 }]
         })
         const outcome = yield* get(`http://localhost:${port}/hook`).pipe(
-          Effect.provide(DeliveryHttpClientLive.pipe(Layer.provide(config)))
+          Effect.provide(WebhookSenderLive.pipe(Layer.provide(config)))
         )
         assert.strictEqual(outcome, `port ${port} is not allowed`, `private networks allowed: ${allow}`)
       }
       assert.strictEqual(receiver.requests.length, 0, "nothing reached the receiver")
       const allowed = appConfigTest({ webhookAllowedPorts: [{ from: port, to: port }] })
       const open = yield* get(`http://127.0.0.1:${port}/hook`).pipe(
-        Effect.provide(DeliveryHttpClientLive.pipe(Layer.provide(allowed)))
+        Effect.provide(WebhookSenderLive.pipe(Layer.provide(allowed)))
       )
       assert.strictEqual(open, 204)
     })

@@ -1,4 +1,4 @@
-import { createHmac } from "node:crypto"
+import { createHmac, createSecretKey, type KeyObject } from "node:crypto"
 
 /**
  * Standard Webhooks 1.0 signing (standardwebhooks.com). The signed content is `${id}.${timestamp}.${body}` where `id`
@@ -14,9 +14,20 @@ const secretPrefix = "whsec_"
 export const signingKey = (secret: string): Buffer =>
   Buffer.from(secret.startsWith(secretPrefix) ? secret.slice(secretPrefix.length) : secret, "base64")
 
+/**
+ * A secret's HMAC key as a KeyObject, for signing many messages: HMAC with a Buffer key checks and copies the key at
+ * every message, with a KeyObject once.
+ */
+export const signingKeyObject = (secret: string): KeyObject => createSecretKey(signingKey(secret))
+
+/** A secret (`whsec_...`) or its key (`signingKeyObject`). */
+export type SigningSecret = string | KeyObject
+
 /** One `v1,<base64>` signature of a message. */
-export const signV1 = (secret: string, id: string, timestampSeconds: number, body: string): string =>
-  `v1,${createHmac("sha256", signingKey(secret)).update(`${id}.${timestampSeconds}.${body}`).digest("base64")}`
+export const signV1 = (secret: SigningSecret, id: string, timestampSeconds: number, body: string): string =>
+  `v1,${createHmac("sha256", typeof secret === "string" ? signingKey(secret) : secret)
+    .update(`${id}.${timestampSeconds}.${body}`)
+    .digest("base64")}`
 
 export interface WebhookHeaders {
   readonly "webhook-id": string
@@ -29,7 +40,7 @@ export interface WebhookHeaders {
  * the previous one while its rotation overlap lasts). At least one secret is required.
  */
 export const webhookHeaders = (
-  secrets: readonly [string, ...ReadonlyArray<string>],
+  secrets: readonly [SigningSecret, ...ReadonlyArray<SigningSecret>],
   id: string,
   timestampSeconds: number,
   body: string

@@ -1,17 +1,17 @@
-import { Effect } from "effect"
-import { HttpClient } from "effect/http"
-import { blockedAtConnect } from "../../layers/DeliveryHttpClient.ts"
+import { Duration, Effect } from "effect"
+import { WebhookSender } from "../../services/WebhookSender.ts"
 
 /**
- * A GET through the outbound (delivery) HTTP client in context: the status, the connect-time guard's refusal, or
- * `other: <message>` for any other failure.
+ * A POST through the outbound (delivery) sender in context: the status, the connect-time guard's refusal, or
+ * `other: <reason>: <detail>` for any other failure.
  */
-export const outboundGet = (url: string) =>
+export const outboundPost = (url: string) =>
   Effect.gen(function* () {
-    const client = yield* HttpClient.HttpClient
-    return yield* client.get(url).pipe(
+    const sender = yield* WebhookSender
+    return yield* sender.post({ url, headers: {}, body: "{}", timeout: Duration.seconds(10) }).pipe(
       Effect.map((response): number | string => response.status),
-      Effect.catch((error) => Effect.succeed(blockedAtConnect(error) ?? `other: ${error.message}`)),
-      Effect.scoped
+      Effect.catch((error) =>
+        Effect.succeed(error.reason === "blocked" ? error.detail : `other: ${error.reason}: ${error.detail}`)
+      )
     )
   })
