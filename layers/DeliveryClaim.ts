@@ -38,12 +38,29 @@ export interface ClaimRequest {
 }
 
 /**
+ * The body of a recursive CTE (`WITH RECURSIVE pending_endpoints AS (...)`): each endpoint with pending deliveries and
+ * its oldest `next_attempt_at`, by a loose scan of `deliveries_endpoint_due_idx` (one index probe per endpoint, however
+ * long its backlog).
+ */
+export const pendingEndpoints = (sql: SqlClient.SqlClient) => sql`
+  (SELECT endpoint_id, next_attempt_at AS oldest FROM deliveries WHERE status = 'pending'
+   ORDER BY endpoint_id, next_attempt_at LIMIT 1)
+  UNION ALL
+  SELECT next.endpoint_id, next.oldest
+  FROM pending_endpoints p CROSS JOIN LATERAL (
+    SELECT d.endpoint_id, d.next_attempt_at AS oldest FROM deliveries d
+    WHERE d.status = 'pending' AND (d.endpoint_id, d.next_attempt_at) > (p.endpoint_id, 'infinity')
+    ORDER BY d.endpoint_id, d.next_attempt_at LIMIT 1
+  ) next`
+
+/**
  * The claim: due deliveries, fairly across tenants and endpoints, leased to this worker, in one statement.
  *
  * - It walks the endpoints that have pending deliveries, reading each one's oldest (a loose scan of
  *   `deliveries_endpoint_due_idx`: one index probe per endpoint, however long its backlog). An endpoint with nothing
  *   due yet, at its own limit, or whose tenant is at its limit is left there; for the others one more probe finds
- *   the oldest due delivery that no worker holds (past the few in flight).
+ *   the oldest due delivery that no worker holds (past the few in flight). A paused endpoint (`paused_until`: its
+ *   circuit is open) is left there too, whatever its backlog: nothing of it is read but that one row.
  * - Of the rest, each tenant gets at most as many endpoints as it has room, its longest-waiting first, and at most
  *   `limit` endpoints in all, the tenants with the fewest sends in flight first. From each, it takes in
  *   `next_attempt_at` order at most the room the endpoint and its tenant have left (`FOR UPDATE SKIP LOCKED`: rows
@@ -63,23 +80,13 @@ export const claimDue = (sql: SqlClient.SqlClient, request: ClaimRequest) => {
   const busyTenants = JSON.stringify(Object.fromEntries(request.busyTenants))
   const tenantCap = request.tenantConcurrency
   return sql<ClaimedRow>`
-    WITH RECURSIVE pending_endpoints AS (
-      (SELECT endpoint_id, next_attempt_at AS oldest FROM deliveries WHERE status = 'pending'
-       ORDER BY endpoint_id, next_attempt_at LIMIT 1)
-      UNION ALL
-      SELECT next.endpoint_id, next.oldest
-      FROM pending_endpoints p CROSS JOIN LATERAL (
-        SELECT d.endpoint_id, d.next_attempt_at AS oldest FROM deliveries d
-        WHERE d.status = 'pending' AND (d.endpoint_id, d.next_attempt_at) > (p.endpoint_id, 'infinity')
-        ORDER BY d.endpoint_id, d.next_attempt_at LIMIT 1
-      ) next
-    ), open AS (
+    WITH RECURSIVE pending_endpoints AS (${pendingEndpoints(sql)}), open AS (
       SELECT o.*, free.oldest FROM (
         SELECT ep.id AS endpoint_id, ep.tenant_id,
                ${request.endpointConcurrency} - COALESCE((${busyEndpoints}::jsonb ->> ep.id)::int, 0) AS endpoint_room,
                COALESCE((${busyTenants}::jsonb ->> ep.tenant_id)::int, 0) AS tenant_busy
         FROM pending_endpoints p JOIN endpoints ep ON ep.id = p.endpoint_id
-        WHERE p.oldest <= now()
+        WHERE p.oldest <= now() AND (ep.paused_until IS NULL OR ep.paused_until <= now())
       ) o
       -- Its oldest due delivery nobody holds: one leased elsewhere must not make the endpoint look claimable.
       CROSS JOIN LATERAL (

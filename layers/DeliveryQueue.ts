@@ -76,10 +76,10 @@ export interface DeliveryQueue {
   /** Records a 410 Gone attempt, disables the endpoint and cancels everything still pending for it: one transaction. */
   readonly completeGone: (completion: Completion) => Effect.Effect<CompletionState, SqlError.SqlError>
   /**
-   * Moves a claimed delivery, and its endpoint's other due deliveries nobody holds, `wait` into the future without
-   * using an attempt (the endpoint's circuit refused it). Returns how many moved.
+   * Pauses a claimed delivery's endpoint for `wait` and gives the delivery back without using an attempt (the
+   * endpoint's circuit refused it): none of the endpoint's deliveries is claimed until then.
    */
-  readonly defer: (row: ClaimedRow, wait: Duration.Duration) => Effect.Effect<number, SqlError.SqlError>
+  readonly defer: (row: ClaimedRow, wait: Duration.Duration) => Effect.Effect<void, SqlError.SqlError>
   /** Cancels a claimed delivery without sending it, `lastError` saying why. */
   readonly cancel: (row: ClaimedRow, lastError: string) => Effect.Effect<void, SqlError.SqlError>
   /**
@@ -196,22 +196,20 @@ export const makeDeliveryQueue = (
       return state
     }).pipe(sql.withTransaction)
 
-  /** SKIP LOCKED keeps the deferral clear of rows being claimed; moving them all spares claiming each to be refused. */
+  /**
+   * The endpoint paused (its row: no claim takes its deliveries before then; a pause already longer stays), and this
+   * delivery's lease given back, its place in the queue unchanged. One row each, however long the endpoint's backlog.
+   */
   const defer = (row: ClaimedRow, wait: Duration.Duration) => {
     const until = sql`now() + make_interval(secs => ${Duration.toMillis(wait) / 1000})`
-    return Effect.map(
-      sql`
-        WITH others AS (
-          SELECT id FROM deliveries
-          WHERE endpoint_id = ${row.endpoint_id} AND status = 'pending' AND next_attempt_at < ${until}
-            AND (locked_until IS NULL OR locked_until < now())
-          FOR UPDATE SKIP LOCKED
-        )
-        UPDATE deliveries SET next_attempt_at = ${until}, locked_until = NULL, locked_by = NULL, updated_at = now()
-        WHERE (id = ${row.id} AND locked_by = ${workerId} AND status = 'pending') OR id IN (SELECT id FROM others)
-        RETURNING id`,
-      (moved) => moved.length
-    )
+    return Effect.asVoid(sql`
+      WITH paused AS (
+        UPDATE endpoints SET paused_until = GREATEST(paused_until, ${until})
+        WHERE id = ${row.endpoint_id}
+        RETURNING id
+      )
+      UPDATE deliveries SET locked_until = NULL, locked_by = NULL, updated_at = now()
+      WHERE id = ${row.id} AND locked_by = ${workerId} AND status = 'pending'`)
   }
 
   const cancel = (row: ClaimedRow, lastError: string) =>

@@ -10,7 +10,12 @@ import { type DeliveryOutcome, Metrics } from "../services/Metrics.ts"
 import { SecretBox } from "../services/SecretBox.ts"
 import { UrlPolicy } from "../services/UrlPolicy.ts"
 import { WebhookSender } from "../services/WebhookSender.ts"
-import { type AttemptOutcome, deletedEndpointError, deliveryChannel } from "../src/domain/Delivery.ts"
+import {
+  type AttemptOutcome,
+  deletedEndpointError,
+  deliveryChannel,
+  disabledEndpointError
+} from "../src/domain/Delivery.ts"
 import { decide } from "../src/domain/DeliveryDecision.ts"
 import { delayAfterAttempt, retrySchedule } from "../src/domain/RetryPolicy.ts"
 import type { ClaimedRow } from "./DeliveryClaim.ts"
@@ -106,9 +111,9 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
     yield* inProcess.subscribe(wake)
 
     /**
-     * The endpoint's circuit refused the attempt: no attempt is recorded and none is used up. This delivery, and the
-     * endpoint's other deliveries due before then that nobody holds, wait until the circuit lets a probe through
-     * (`open`), or look again shortly while another worker's probe runs (`half_open`).
+     * The endpoint's circuit refused the attempt: no attempt is recorded and none is used up. The endpoint is paused
+     * until the circuit lets a probe through (`open`), or for a moment while another worker's probe runs
+     * (`half_open`); its deliveries keep their places.
      */
     const defer = (row: ClaimedRow, rejected: CircuitRejected) =>
       Effect.gen(function* () {
@@ -116,14 +121,13 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
           rejected.circuit === "open"
             ? Duration.max(rejected.retryAfter, Duration.millis(50))
             : Duration.times(halfOpenRecheck, yield* Random.nextBetween(0.8, 1.2))
-        const deferred = yield* queue.defer(row, wait)
+        yield* queue.defer(row, wait)
         yield* Effect.logDebug("delivery deferred: the endpoint's circuit is not closed").pipe(
           Effect.annotateLogs({
             deliveryId: row.id,
             endpointId: row.endpoint_id,
             circuit: rejected.circuit,
-            waitMs: Math.round(Duration.toMillis(wait)),
-            deferred
+            waitMs: Math.round(Duration.toMillis(wait))
           })
         )
       })
@@ -137,7 +141,7 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
         // Deleted: queued by a publish that read the endpoint just before its deletion committed (see
         // EndpointsLive `delete`). A deleted endpoint has no secret, and receives nothing any more.
         if (row.endpoint_deleted || row.secret === null) return yield* queue.cancel(row, deletedEndpointError)
-        if (!row.enabled) return yield* queue.cancel(row, "cancelled: the endpoint is disabled")
+        if (!row.enabled) return yield* queue.cancel(row, disabledEndpointError)
         const exchanged = yield* exchange(row)
         if (exchanged._tag === "Refused") return yield* defer(row, exchanged.rejected)
         const { result, startedAt, durationMs } = exchanged

@@ -3,7 +3,7 @@ import { SqlClient } from "effect/sql"
 import { EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { Endpoints } from "../services/Endpoints.ts"
 import { SecretBox, SecretContext } from "../services/SecretBox.ts"
-import { deletedEndpointError } from "../src/domain/Delivery.ts"
+import { deletedEndpointError, disabledEndpointError } from "../src/domain/Delivery.ts"
 import type { Endpoint, EndpointRecord } from "../src/domain/Endpoint.ts"
 import { type EndpointId, newId, type TenantId } from "../src/domain/Ids.ts"
 import { maskUrlPassword } from "../src/domain/UrlCredentials.ts"
@@ -128,17 +128,33 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
       }),
 
       update: Effect.fn("Endpoints.update")(function* (tenantId, id, patch) {
-        // COALESCE keeps what the patch leaves out; one statement, scoped by tenant.
-        const [row] = yield* sql<EndpointRow>`
-          UPDATE endpoints SET
-            url = COALESCE(${patch.url ?? null}::text, url),
-            description = COALESCE(${patch.description ?? null}::text, description),
-            event_types = ${patch.eventTypes === undefined ? sql`event_types` : textArray(patch.eventTypes)},
-            enabled = COALESCE(${patch.enabled ?? null}::boolean, enabled),
-            metadata = COALESCE(${patch.metadata === undefined ? null : JSON.stringify(patch.metadata)}::jsonb, metadata),
-            updated_at = now()
-          WHERE ${live(tenantId, id)}
-          RETURNING ${select}`
+        // COALESCE keeps what the patch leaves out; one statement, scoped by tenant. Disabled, the endpoint receives
+        // nothing more: what was still to be sent is cancelled in the same statement, however long its backlog (a
+        // delivery in flight is cancelled too; its worker records the attempt and leaves it cancelled). Enabling it
+        // again does not bring them back: `recover` re-queues failed deliveries, and new events are sent as usual.
+        const [row] = yield* sql<EndpointRow & { readonly cancelled: number }>`
+          WITH updated AS (
+            UPDATE endpoints SET
+              url = COALESCE(${patch.url ?? null}::text, url),
+              description = COALESCE(${patch.description ?? null}::text, description),
+              event_types = ${patch.eventTypes === undefined ? sql`event_types` : textArray(patch.eventTypes)},
+              enabled = COALESCE(${patch.enabled ?? null}::boolean, enabled),
+              metadata = COALESCE(${patch.metadata === undefined ? null : JSON.stringify(patch.metadata)}::jsonb, metadata),
+              updated_at = now()
+            WHERE ${live(tenantId, id)}
+            RETURNING ${select}
+          ), cancelled AS (
+            UPDATE deliveries d SET status = 'cancelled', locked_until = NULL, locked_by = NULL,
+              last_error = ${disabledEndpointError}, updated_at = now()
+            FROM updated WHERE d.endpoint_id = updated.id AND NOT updated.enabled AND d.status = 'pending'
+            RETURNING d.id
+          )
+          SELECT updated.*, (SELECT count(*)::int FROM cancelled) AS cancelled FROM updated`
+        if (row !== undefined && row.cancelled > 0) {
+          yield* Effect.logInfo("endpoint disabled: its pending deliveries are cancelled").pipe(
+            Effect.annotateLogs({ endpointId: id, deliveriesCancelled: row.cancelled })
+          )
+        }
         return Option.map(Option.fromNullishOr(row), toEndpoint)
       }),
 

@@ -1,6 +1,7 @@
 import { Duration, Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import { type OutboxState, OutboxStats } from "../services/OutboxStats.ts"
+import { pendingEndpoints } from "./DeliveryClaim.ts"
 import { statementWithin } from "./StatementDeadline.ts"
 
 /**
@@ -17,21 +18,24 @@ export const readTimeout = Duration.seconds(2)
 export const readMaxAge = Duration.seconds(5)
 
 /**
- * One statement, two reads of `deliveries_due_idx` alone (`(next_attempt_at) WHERE status = 'pending'`; index-only
- * scans once the table is vacuumed):
- * the first `cap` entries in index order, counted (the ORDER BY keeps the planner on the index whatever the table's
- * statistics say), and the first entry, whose age is the oldest due delivery's (0 when the first is not due yet, or
- * when there is none). `now()` is the database's clock, so every replica reports the same values.
+ * One statement: the first `cap` entries of `deliveries_due_idx` (`(next_attempt_at) WHERE status = 'pending'`;
+ * index-only once the table is vacuumed) in index order, counted (the ORDER BY keeps the planner on the index whatever
+ * the table's statistics say); and the oldest due delivery's age: each endpoint's oldest pending one (a loose scan of
+ * `deliveries_endpoint_due_idx`, one probe per endpoint with pending deliveries), leaving out paused endpoints (an open
+ * circuit: their deliveries wait on the receiver, not on the workers), 0 when none is due. `now()` is the database's
+ * clock, so every replica reports the same values.
  */
 export const outboxStateStatement = (sql: SqlClient.SqlClient, cap: number = pendingCountCap) =>
   sql<{ readonly pending: number; readonly oldest_age_seconds: number }>`
+    WITH RECURSIVE pending_endpoints AS (${pendingEndpoints(sql)})
     SELECT
       (SELECT count(*) FROM (
          SELECT 1 FROM deliveries WHERE status = 'pending' ORDER BY next_attempt_at LIMIT ${sql.literal(String(Math.trunc(cap)))}
        ) AS capped)::int AS pending,
       GREATEST(0, extract(epoch FROM now() - (
-         SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'
-       )))::float8 AS oldest_age_seconds`
+         SELECT min(p.oldest) FROM pending_endpoints p JOIN endpoints ep ON ep.id = p.endpoint_id
+         WHERE ep.paused_until IS NULL OR ep.paused_until <= now()
+      )))::float8 AS oldest_age_seconds`
 
 /** The outbox state, read once (no timeout, no cache). */
 export const readOutboxState = (sql: SqlClient.SqlClient, cap: number = pendingCountCap) =>

@@ -106,6 +106,8 @@ layer(testServerWithSql({ config: { delivery, breaker } }), { excludeTestService
             const row = yield* deliveryOf(d.api, published.event.id)
             assert.strictEqual(row?.status, "pending")
             assert.strictEqual(row?.attemptCount, 0)
+            // The pause is the endpoint's (one row): its deliveries keep their places, none is rewritten.
+            assert.strictEqual(row?.nextAttemptAt, row?.createdAt)
           }
           const metrics = yield* scrape
           assert.strictEqual(transitions(metrics, "closed", "open"), 1)

@@ -144,7 +144,7 @@ describe("METRICS_PORT", () => {
 describe("the outbox query", () => {
   layer(TestSqlLive, { excludeTestServices: true })("on a database of its own", (it) => {
     it.effect(
-      "reads only deliveries_due_idx (EXPLAIN, 20,000 deliveries, 2% pending); the count stops at the cap",
+      "reads indexes only (EXPLAIN, 20,000 deliveries, 2% pending); the count stops at the cap",
       () =>
         Effect.gen(function* () {
           const sql = yield* SqlClient.SqlClient
@@ -175,6 +175,7 @@ describe("the outbox query", () => {
           interface PlanNode {
             readonly "Node Type": string
             readonly "Index Name"?: string
+            readonly "Relation Name"?: string
             readonly Plans?: ReadonlyArray<PlanNode>
           }
           const raw = explained?.["QUERY PLAN"]
@@ -187,12 +188,12 @@ describe("the outbox query", () => {
           }
           if (root !== undefined) walk(root.Plan)
           const described = JSON.stringify(plan)
-          // Both subqueries go through the partial index; nothing reads the table sequentially.
-          const indexed = nodes.filter((node) => node["Index Name"] !== undefined)
-          assert.lengthOf(indexed, 2, described)
-          for (const node of indexed) assert.strictEqual(node["Index Name"], "deliveries_due_idx", described)
-          assert.isFalse(
-            nodes.some((node) => node["Node Type"].includes("Seq Scan")),
+          // The count goes through deliveries_due_idx, the oldest age through deliveries_endpoint_due_idx (a probe per
+          // endpoint with pending deliveries); nothing reads deliveries sequentially (100 endpoints may be read so).
+          const onDeliveries = nodes.filter((node) => node["Relation Name"] === "deliveries")
+          assert.sameMembers(
+            [...new Set(onDeliveries.map((node) => node["Index Name"]))],
+            ["deliveries_due_idx", "deliveries_endpoint_due_idx"],
             described
           )
 
@@ -207,6 +208,22 @@ describe("the outbox query", () => {
           // The oldest pending one was due 2 hours ago (give or take the first rows' offsets).
           assert.isAtLeast(state.oldestAgeSeconds, 7000)
           assert.isAtMost(state.oldestAgeSeconds, 7200 + 120)
+          // Its endpoint paused (an open circuit), the oldest is another endpoint's: the age is that one's.
+          const [oldest] = yield* sql<{ readonly endpoint_id: string; readonly age: number }>`
+            SELECT endpoint_id, extract(epoch FROM now() - next_attempt_at)::float8 AS age FROM deliveries
+            WHERE status = 'pending' ORDER BY next_attempt_at LIMIT 1`
+          yield* sql`UPDATE endpoints SET paused_until = now() + interval '1 minute' WHERE id = ${oldest?.endpoint_id ?? ""}`
+          const [others] = yield* sql<{ readonly age: number }>`
+            SELECT extract(epoch FROM now() - min(d.next_attempt_at))::float8 AS age FROM deliveries d
+            JOIN endpoints ep ON ep.id = d.endpoint_id WHERE d.status = 'pending' AND ep.paused_until IS NULL`
+          const paused = yield* readOutboxState(sql)
+          assert.isBelow(paused.oldestAgeSeconds, oldest?.age ?? 0)
+          assert.approximately(paused.oldestAgeSeconds, others?.age ?? -1, 5)
+          // Paused endpoints' deliveries still count as pending.
+          assert.strictEqual(paused.pending, state.pending)
+          // Every endpoint paused: nothing the workers could take is waiting.
+          yield* sql`UPDATE endpoints SET paused_until = now() + interval '1 minute'`
+          assert.strictEqual((yield* readOutboxState(sql)).oldestAgeSeconds, 0)
         }).pipe(Effect.orDie),
       { timeout: 60_000 }
     )

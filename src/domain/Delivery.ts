@@ -16,6 +16,9 @@ export const webhookBody = (type: string, timestamp: Date, data: JsonText): stri
 /** `last_error` of a delivery cancelled because its endpoint was deleted (by the deletion, or at the worker's claim). */
 export const deletedEndpointError = "cancelled: the endpoint was deleted"
 
+/** `last_error` of a delivery cancelled because its endpoint was disabled (by the update, or at the worker's claim). */
+export const disabledEndpointError = "cancelled: the endpoint is disabled"
+
 /** How one attempt ended, as stored in `delivery_attempts.outcome`. */
 export type AttemptOutcome = "succeeded" | "failed" | "gone" | "timeout" | "network_error" | "blocked"
 
