@@ -16,7 +16,7 @@ import {
   deliveryChannel,
   disabledEndpointError
 } from "../src/domain/Delivery.ts"
-import { decide } from "../src/domain/DeliveryDecision.ts"
+import { decide, retried } from "../src/domain/DeliveryDecision.ts"
 import { delayAfterAttempt, retrySchedule } from "../src/domain/RetryPolicy.ts"
 import type { ClaimedRow } from "./DeliveryClaim.ts"
 import { makeDeliveryCompletions } from "./DeliveryCompletions.ts"
@@ -147,7 +147,9 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
         const { result, startedAt, durationMs } = exchanged
         const attempt = row.attempt_count + 1
         metrics.deliveryAttempt(metricOutcome[result.outcome], durationMs / 1000)
-        const decision = decide(result, yield* delayAfterAttempt(schedule, attempt), settings.backoffMax)
+        // The schedule is stepped (and its jitter drawn) only for an attempt that may be retried.
+        const backoff = retried(result) ? yield* delayAfterAttempt(schedule, attempt) : Option.none()
+        const decision = decide(result, backoff, settings.backoffMax)
         const state = yield* completions.record({ row, attempt, startedAt, durationMs, result, decision })
         if (state === "succeeded") metrics.deliveryLag((Date.now() - row.event_created_at.getTime()) / 1000)
         yield* Effect.logDebug("delivery attempt").pipe(

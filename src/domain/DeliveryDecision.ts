@@ -24,6 +24,9 @@ const succeeded: Decision = { _tag: "Succeeded" }
 const failed: Decision = { _tag: "Failed" }
 const gone: Decision = { _tag: "Gone" }
 
+/** Whether the attempt's delivery may be tried again (neither delivered nor refused for good): it needs a backoff. */
+export const retried = (result: AttemptResult): boolean => result.outcome !== "succeeded" && result.outcome !== "gone"
+
 /**
  * The decision after an attempt. `backoff` is the retry schedule's delay after this attempt (None once the attempts
  * are used up). A receiver's `Retry-After` (429, 503...) is honoured up to `backoffMax`; the backoff is the floor, so
