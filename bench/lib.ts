@@ -184,6 +184,17 @@ export const scratchDatabase = async (serverUrl: string, name: string): Promise<
   return url.toString()
 }
 
+/** Drops a database `scratchDatabase` made (its connections too). */
+export const dropScratchDatabase = async (serverUrl: string, name: string): Promise<void> => {
+  const admin = new pg.Client({ connectionString: serverUrl })
+  await admin.connect()
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+  } finally {
+    await admin.end()
+  }
+}
+
 /** POSTs JSON and returns the parsed answer; throws on a non-2xx status. */
 export const postJson = async (url: string, body: unknown, headers: Record<string, string> = {}) => {
   const response = await fetch(url, {
