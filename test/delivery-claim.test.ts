@@ -3,6 +3,7 @@ import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { claimDue } from "../layers/DeliveryClaim.ts"
 import { insertDueBacklog } from "./support/backlog.ts"
+import { explainAnalyze, lockedRows, pagesOf } from "./support/queryPlan.ts"
 import { TestSqlLive } from "./support/testDatabase.ts"
 
 /**
@@ -13,20 +14,6 @@ import { TestSqlLive } from "./support/testDatabase.ts"
  * backlog ahead of that delivery, row by row, to skip it (this test on it: 88 pages with 1,000, 1,286 with 50,000). And
  * a fan-out to many endpoints locks candidates from only as many endpoints as there are free slots.
  */
-
-interface PlanNode {
-  readonly "Node Type": string
-  readonly "Actual Rows": number
-  readonly "Actual Loops": number
-  readonly "Shared Hit Blocks": number
-  readonly "Shared Read Blocks": number
-  readonly Plans?: ReadonlyArray<PlanNode>
-}
-
-/** Rows the plan's LockRows nodes passed on, i.e. locked (`FOR UPDATE`), over all their loops. */
-const lockedRows = (node: PlanNode): number =>
-  (node["Node Type"] === "LockRows" ? node["Actual Rows"] * node["Actual Loops"] : 0) +
-  (node.Plans ?? []).reduce((sum, child) => sum + lockedRows(child), 0)
 
 layer(TestSqlLive, { excludeTestServices: true })("the claim with a long backlog", (it) => {
   it.effect(
@@ -60,29 +47,22 @@ layer(TestSqlLive, { excludeTestServices: true })("the claim with a long backlog
 
         /** The worker's claim, the hot endpoint (and its tenant) with 4 sends in flight: pages read, rows taken. */
         const claimOnce = Effect.gen(function* () {
-          const statement = claimDue(sql, {
-            limit: 8,
-            busyEndpoints: new Map([[hot.endpoint_id, 4]]),
-            busyTenants: new Map([[hot.tenant_id, 4]]),
-            endpointConcurrency: 4,
-            tenantConcurrency: 16,
-            leaseSeconds: 60,
-            workerId: "wkr_claimtest"
-          })
-          const [text, params] = statement.compile()
-          const [explained] = yield* sql.unsafe<{ readonly "QUERY PLAN": unknown }>(
-            `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${text}`,
-            params
+          const plan = yield* explainAnalyze(
+            sql,
+            claimDue(sql, {
+              limit: 8,
+              busyEndpoints: new Map([[hot.endpoint_id, 4]]),
+              busyTenants: new Map([[hot.tenant_id, 4]]),
+              endpointConcurrency: 4,
+              tenantConcurrency: 16,
+              leaseSeconds: 60,
+              workerId: "wkr_claimtest"
+            })
           )
-          const raw = explained?.["QUERY PLAN"]
-          const plan: unknown = typeof raw === "string" ? JSON.parse(raw) : raw
-          const root = (Array.isArray(plan) ? plan[0] : undefined) as { readonly Plan: PlanNode } | undefined
-          if (root === undefined) return yield* Effect.die(new Error(`no plan: ${JSON.stringify(plan)}`))
-          const pages = root.Plan["Shared Hit Blocks"] + root.Plan["Shared Read Blocks"]
           const leased = yield* sql<{ readonly id: string }>`
             SELECT id FROM deliveries WHERE locked_by = 'wkr_claimtest' AND status = 'pending'`
           yield* sql`UPDATE deliveries SET status = 'succeeded', locked_by = NULL WHERE locked_by = 'wkr_claimtest'`
-          return { pages, locked: lockedRows(root.Plan), leased: leased.map((row) => row.id) }
+          return { pages: pagesOf(plan), locked: lockedRows(plan), leased: leased.map((row) => row.id) }
         })
 
         yield* addBacklog(1_000)
