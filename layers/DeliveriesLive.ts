@@ -59,6 +59,9 @@ const toAttempt = (row: AttemptRow): DeliveryAttempt => ({
   responseExcerpt: row.response_excerpt
 })
 
+/** How many deliveries one statement of `recover` re-queues at most. */
+export const recoverBatchSize = 1_000
+
 export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient | DeliveryWakeups> = Layer.effect(
   Deliveries,
   Effect.gen(function* () {
@@ -100,7 +103,7 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
         return Option.some(toPage(rows, page.limit, toDelivery))
       }),
 
-      // retry and recover are transactions, which hold a pooled connection: SQL only inside, never a network wait.
+      // retry is a transaction, which holds a pooled connection: SQL only inside, never a network wait.
       retry: Effect.fn("Deliveries.retry")(function* (tenantId, id) {
         const [target] = yield* sql<{
           readonly status: Delivery["status"]
@@ -135,14 +138,35 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
           SELECT enabled FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${endpointId} AND deleted_at IS NULL`
         if (endpoint === undefined) return Option.none()
         if (!endpoint.enabled) return yield* new EndpointDisabled({ endpointId })
-        const rows = yield* sql`
-          UPDATE deliveries SET ${requeue}
-          WHERE tenant_id = ${tenantId} AND endpoint_id = ${endpointId} AND status = 'failed'
-            AND created_at >= ${since}
-          RETURNING id`
-        if (rows.length > 0) yield* wakeWorkers
-        return Option.some(rows.length)
-      }, sql.withTransaction),
+        // In batches by id (`deliveries_endpoint_status_idx`), each a statement of its own that commits by itself
+        // and wakes the workers: no statement holds more than `recoverBatchSize` rows, however long the outage was
+        // (under an Idempotency-Key, the middleware's transaction commits them all at its end). A batch finds nothing
+        // once the endpoint is disabled or deleted meanwhile, and that ends it.
+        let queued = 0
+        let after = ""
+        while (true) {
+          const [batch] = yield* sql<{ readonly read: number; readonly queued: number; readonly last: string | null }>`
+            WITH batch AS (
+              SELECT d.id FROM deliveries d
+              WHERE d.endpoint_id = ${endpointId} AND d.status = 'failed' AND d.id > ${after}
+                AND d.tenant_id = ${tenantId} AND d.created_at >= ${since}
+                AND EXISTS (SELECT 1 FROM endpoints e WHERE e.id = d.endpoint_id AND e.enabled AND e.deleted_at IS NULL)
+              ORDER BY d.id
+              LIMIT ${recoverBatchSize}
+            ), queued AS (
+              UPDATE deliveries d SET ${requeue} FROM batch WHERE d.id = batch.id AND d.status = 'failed'
+              RETURNING d.id
+            )
+            SELECT (SELECT count(*)::int FROM batch) AS read, (SELECT count(*)::int FROM queued) AS queued,
+                   (SELECT max(id) FROM batch) AS last`
+          if (batch === undefined) break
+          queued += batch.queued
+          if (batch.queued > 0) yield* wakeWorkers
+          if (batch.read < recoverBatchSize || batch.last === null) break
+          after = batch.last
+        }
+        return Option.some(queued)
+      }),
 
       get: Effect.fn("Deliveries.get")(function* (tenantId, id) {
         const [row] = yield* sql<DeliveryRow>`
