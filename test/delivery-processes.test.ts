@@ -174,11 +174,12 @@ describe.skipIf(mode.kind === "pglite")("delivery workers as processes (needs a 
             answer(res, 204)
           })
           const { api, tenantId } = yield* tenantWithEndpoint(receiver.url)
-          // The victim's leases last DELIVERY_TIMEOUT + DELIVERY_LEASE_MARGIN = 5 s (31 s with the default margin): long
-          // enough that a victim starved of CPU by other tests still records what it sent before they run out.
+          // The victim's leases last DELIVERY_TIMEOUT + DELIVERY_LEASE_MARGIN = 10 s (31 s with the default margin): long
+          // enough that a victim starved of CPU by other tests still records what it sent before they run out (at 3 s
+          // they ran out under a load average of 8, and the survivor's repeats were not the victim's unrecorded sends).
           // 16 sends per endpoint (not 4): more in flight when the victim dies, and the 300 go through in seconds.
           const busy = { DELIVERY_ENDPOINT_CONCURRENCY: "16" }
-          const victim = yield* startWorker(shared.url, { ...busy, DELIVERY_LEASE_MARGIN: "4s" })
+          const victim = yield* startWorker(shared.url, { ...busy, DELIVERY_LEASE_MARGIN: "9s" })
           yield* startWorker(shared.url, busy)
 
           yield* publishMany(api, 300)
