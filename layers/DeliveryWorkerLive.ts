@@ -14,7 +14,9 @@ import {
   type AttemptOutcome,
   deletedEndpointError,
   deliveryChannel,
-  disabledEndpointError
+  disabledEndpointError,
+  parseQueuedFor,
+  type QueuedFor
 } from "../src/domain/Delivery.ts"
 import { decide, retried } from "../src/domain/DeliveryDecision.ts"
 import { delayAfterAttempt, retrySchedule } from "../src/domain/RetryPolicy.ts"
@@ -64,12 +66,13 @@ const decrement = (counts: Map<string, number>, key: string) => {
  * (src/domain/DeliveryDecision.ts), group-committed records (DeliveryCompletions), and this loop.
  *
  * One claim loop fills up to `DELIVERY_CONCURRENCY` sends; it sleeps until a publishing transaction's NOTIFY, this
- * process's own writers (DeliveryWakeups, after their commit), a finished send or the poll interval wakes it. Each
- * claim takes due deliveries fairly across tenants and endpoints with `FOR UPDATE SKIP LOCKED` and leases them
- * (`locked_until`, `locked_by`) for the send timeout plus a margin, so concurrent workers never claim the same
- * delivery, and a crashed worker's deliveries come due again when the lease runs out. Finished attempts are recorded
- * in batches (attempt rows + new states, one statement per batch), each delivery only while this worker holds its
- * lease: a crash between a send and its record re-sends that delivery once the lease expires (at-least-once), and
+ * process's own writers (DeliveryWakeups, after their commit, while it does not LISTEN), a finished send or the poll
+ * interval wakes it; a NOTIFY naming only endpoints (or a tenant) at their cap here does not, since the end of one of
+ * their sends will. Each claim takes due deliveries fairly across tenants and endpoints with `FOR UPDATE SKIP LOCKED`
+ * and leases them (`locked_until`, `locked_by`) for the send timeout plus a margin, so concurrent workers never claim
+ * the same delivery, and a crashed worker's deliveries come due again when the lease runs out. Finished attempts are
+ * recorded in batches (attempt rows + new states, one statement per batch), each delivery only while this worker holds
+ * its lease: a crash between a send and its record re-sends that delivery once the lease expires (at-least-once), and
  * nothing recorded is sent again. Each attempt runs through its endpoint's circuit (EndpointCircuits); an open circuit
  * defers the endpoint's deliveries without using attempts. At most `DELIVERY_TENANT_CONCURRENCY` sends per tenant and
  * `DELIVERY_ENDPOINT_CONCURRENCY` per endpoint are in flight.
@@ -107,8 +110,12 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
     const wakeups = yield* Queue.dropping<void>(1)
     const wake = Queue.offer(wakeups, undefined).pipe(Effect.asVoid)
     const waitForWork = Queue.take(wakeups).pipe(Effect.timeoutOption(settings.pollInterval), Effect.asVoid)
-    // Deliveries queued by this process wake it directly: the only wake-up on a pool of one, which cannot LISTEN.
-    yield* inProcess.subscribe(wake)
+    // Whether LISTEN is in place now: its NOTIFY then reaches this worker for what this process queues too, naming
+    // the endpoints (see `wakeFor`), a moment after the in-process wake-up, which would only add a blind claim.
+    let notified = false
+    // Deliveries queued by this process wake it directly: the only wake-up on a pool of one, which cannot LISTEN, and
+    // while LISTEN is down.
+    yield* inProcess.subscribe(Effect.suspend(() => (notified ? Effect.void : wake)))
 
     /**
      * The endpoint's circuit refused the attempt: no attempt is recorded and none is used up. The endpoint is paused
@@ -198,6 +205,21 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
       decrement(perTenant, row.tenant_id)
     }
 
+    /**
+     * Whether deliveries queued for `queued` may give a claim anything to take here: not while their tenant, or every
+     * one of their endpoints, is at its cap in this process. A send of each is then in flight, and the end of that send
+     * wakes the loop to claim (the new deliveries included); a claim now could only come back empty. Under load a hot
+     * endpoint is at its cap nearly all the time, and each publish woke every worker for nothing.
+     */
+    const mayClaimFor = (queued: QueuedFor) =>
+      (perTenant.get(queued.tenantId) ?? 0) < settings.tenantConcurrency &&
+      queued.endpointIds.some((id) => (perEndpoint.get(id) ?? 0) < settings.endpointConcurrency)
+    const wakeFor = (payload: string) =>
+      Effect.suspend(() => {
+        const queued = parseQueuedFor(payload)
+        return queued === undefined || mayClaimFor(queued) ? wake : Effect.void
+      })
+
     // While more is due than the last claim could take, a send or two finished since then wait a few milliseconds
     // for others to join them: one claim per handful of sends, not one per send (a claim looks at every endpoint with
     // pending deliveries, so it costs more than the send it refills).
@@ -228,6 +250,7 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
               )
             )
           )
+        yield* Effect.logDebug("delivery: claimed").pipe(Effect.annotateLogs({ free, claimed: rows.length }))
         for (const row of rows) {
           sendStarted(row)
           yield* FiberSet.run(
@@ -253,11 +276,19 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
     const listenerReady = yield* Deferred.make<void>()
     const listener = Effect.gen(function* () {
       const notifications = yield* pg.listen(deliveryChannel)
+      notified = true
       yield* Deferred.succeed(listenerReady, undefined)
       // Anything published while not listening is found by this first look.
       yield* wake
-      return yield* Effect.forever(Queue.take(notifications).pipe(Effect.andThen(wake)))
+      return yield* Effect.forever(
+        Queue.take(notifications).pipe(Effect.flatMap((notification) => wakeFor(notification.payload)))
+      )
     }).pipe(
+      Effect.ensuring(
+        Effect.sync(() => {
+          notified = false
+        })
+      ),
       Effect.scoped,
       Effect.tapCause((cause) => Effect.logWarning("delivery: LISTEN failed; polling until it is back", cause)),
       Effect.retry(Schedule.spaced(settings.pollInterval)),
