@@ -142,14 +142,17 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
     // The deliveries this worker has claimed and not yet finished with, released by id at shutdown.
     const held = new Set<string>()
 
-    /** One claimed delivery, start to finish. Never fails: problems are logged, the lease then runs out. */
-    const deliver = (row: ClaimedRow) =>
+    /**
+     * One claimed delivery, start to finish; `sent` runs once the request is over. Never fails: problems are logged,
+     * the lease then runs out.
+     */
+    const deliver = (row: ClaimedRow, sent: Effect.Effect<void>) =>
       Effect.gen(function* () {
         // Deleted: queued by a publish that read the endpoint just before its deletion committed (see
         // EndpointsLive `delete`). A deleted endpoint has no secret, and receives nothing any more.
         if (row.endpoint_deleted || row.secret === null) return yield* queue.cancel(row, deletedEndpointError)
         if (!row.enabled) return yield* queue.cancel(row, disabledEndpointError)
-        const exchanged = yield* exchange(row)
+        const exchanged = yield* exchange(row, sent)
         if (exchanged._tag === "Refused") return yield* defer(row, exchanged.rejected)
         const { result, startedAt, durationMs } = exchanged
         const attempt = row.attempt_count + 1
@@ -188,6 +191,10 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
 
     // Bulkheads: at most `concurrency` sends in this process, at most `tenantConcurrency` of them per tenant and
     // `endpointConcurrency` per endpoint, so a slow receiver or a noisy tenant ties up a few slots, never the worker.
+    // An endpoint's (and its tenant's) slot is given back as soon as the request is over: the circuit's and the
+    // database's bookkeeping that follows does not hold the receiver's next delivery back (for a hot endpoint that
+    // bookkeeping, two round trips, was a third of each slot's time). The process-wide slot is held until the attempt
+    // is recorded, so records that lag behind slow the claims down.
     const perEndpoint = new Map<string, number>()
     const perTenant = new Map<string, number>()
     let inFlight = 0
@@ -198,11 +205,17 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
       increment(perEndpoint, row.endpoint_id)
       increment(perTenant, row.tenant_id)
     }
-    const sendEnded = (row: ClaimedRow) => {
-      inFlight--
-      finishedSinceClaim++
-      decrement(perEndpoint, row.endpoint_id)
-      decrement(perTenant, row.tenant_id)
+    /** Gives the row's endpoint and tenant slots back (once) and wakes the loop to refill them. */
+    const slotsFreed = (row: ClaimedRow) => {
+      let freed = false
+      return Effect.suspend(() => {
+        if (freed) return Effect.void
+        freed = true
+        finishedSinceClaim++
+        decrement(perEndpoint, row.endpoint_id)
+        decrement(perTenant, row.tenant_id)
+        return wake
+      })
     }
 
     /**
@@ -253,13 +266,17 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
         yield* Effect.logDebug("delivery: claimed").pipe(Effect.annotateLogs({ free, claimed: rows.length }))
         for (const row of rows) {
           sendStarted(row)
+          const freed = slotsFreed(row)
           yield* FiberSet.run(
             sends,
-            deliver(row).pipe(
+            deliver(row, freed).pipe(
               Effect.ensuring(
                 Effect.suspend(() => {
-                  sendEnded(row)
-                  return wake
+                  // Its endpoint's slot was given back when the request ended (which woke the loop); the process-wide
+                  // one wakes it again only if it was what stopped the claims.
+                  const wasFull = inFlight >= settings.concurrency
+                  inFlight--
+                  return Effect.andThen(freed, wasFull ? wake : Effect.void)
                 })
               )
             )
