@@ -248,6 +248,10 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
           yield* waitForWork
           continue
         }
+        // The claim and the registration of what it leased are one step. Interrupted in between (shutdown stops this
+        // loop first), the leases were neither sent nor released: their deliveries waited for the lease to run out
+        // (31-45 s; the drill's rolling restart had some at each stop). Registered, those that do not start are
+        // released by the shutdown with the rest.
         const rows = yield* queue
           .claim({
             limit: free,
@@ -261,11 +265,16 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
               Effect.logWarning("delivery: claiming failed; trying again at the next poll", cause).pipe(
                 Effect.as([] as ReadonlyArray<ClaimedRow>)
               )
-            )
+            ),
+            Effect.tap((claimed) =>
+              Effect.sync(() => {
+                for (const row of claimed) sendStarted(row)
+              })
+            ),
+            Effect.uninterruptible
           )
         yield* Effect.logDebug("delivery: claimed").pipe(Effect.annotateLogs({ free, claimed: rows.length }))
         for (const row of rows) {
-          sendStarted(row)
           const freed = slotsFreed(row)
           yield* FiberSet.run(
             sends,
