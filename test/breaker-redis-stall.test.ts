@@ -2,18 +2,24 @@
 import { randomBytes } from "node:crypto"
 import { assert, it } from "@effect/vitest"
 import { Context, Duration, Effect, Layer, Ref } from "effect"
-import { endpointCircuitsRedis, storeCallBudget, storeRetryAfter } from "../layers/EndpointCircuitsLive.ts"
+import { createClient } from "redis"
+import {
+  closedAdmissionReuse,
+  endpointCircuitsRedis,
+  storeCallBudget,
+  storeRetryAfter
+} from "../layers/EndpointCircuitsLive.ts"
 import { makeMetricsTest } from "../layers/MetricsLive.ts"
-import { CircuitVerdict, EndpointCircuits } from "../services/EndpointCircuits.ts"
+import { CircuitRejected, CircuitVerdict, EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { poll } from "./support/poll.ts"
 import { freePort } from "./support/ports.ts"
 import { throwawayRedis } from "./support/redis.ts"
 
 /**
- * Issue 17: every attempt calls its circuit's store twice (admit, record). A Redis that is killed refuses at once (the
- * client fails commands while disconnected: breaker-redis-outage.test.ts); one that stalls with its connection up does
- * not answer, and each call used to wait for node-redis' command timeout (5 s): 10 s per attempt, the endpoint's slot
- * held all along. Circuits on a throwaway redis-server of this file's own, SIGSTOPped.
+ * Issue 17: every attempt calls its circuit's store in Redis (admit, record). A Redis that is killed refuses at once
+ * (the client fails commands while disconnected: breaker-redis-outage.test.ts); one that stalls with its connection up
+ * does not answer, and each call used to wait for it without a limit, the endpoint's slot held all along. And a hot
+ * endpoint's every attempt asked Redis to admit it. Circuits on a throwaway redis-server of this file's own.
  */
 
 const elapsed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -82,6 +88,73 @@ it.live(
         }),
         (circuit) => circuit === "open",
         { timeoutMs: Duration.toMillis(storeRetryAfter) + 10_000 }
+      )
+    }).pipe(Effect.scoped),
+  { timeout: 60_000 }
+)
+
+/** How many EVALSHA (the breaker's scripts: admit, record, state) the Redis at `url` has run. */
+const scriptCalls = (url: string) =>
+  Effect.promise(async () => {
+    const client = createClient({ url, socket: { reconnectStrategy: false } })
+    await client.connect()
+    try {
+      const info = await client.info("commandstats")
+      return Number(/cmdstat_evalsha:calls=(\d+)/.exec(info)?.[1] ?? 0)
+    } finally {
+      client.destroy()
+    }
+  })
+
+it.live(
+  "a closed circuit's admission serves the next attempts for a moment: one admit, not one per attempt; trips still count",
+  () =>
+    Effect.gen(function* () {
+      const redis = yield* throwawayRedis(yield* Effect.promise(freePort))
+      const prefix = `codex:test:reuse:${randomBytes(6).toString("hex")}:`
+      const options = {
+        failureThreshold: 1,
+        openBase: Duration.seconds(30),
+        openMax: Duration.minutes(1),
+        jitter: false
+      }
+      const replica = (reuse: Duration.Duration) => {
+        const { layer } = makeMetricsTest()
+        return Layer.build(
+          endpointCircuitsRedis(redis.url, prefix, options, { reuse }).pipe(Layer.provide(layer))
+        ).pipe(Effect.map((context) => Context.get(context, EndpointCircuits)))
+      }
+      // A reuse longer than the test: what is counted does not depend on the machine's speed.
+      const a = yield* replica(Duration.seconds(30))
+      const calls = yield* Ref.make(0)
+      const attempt = (circuits: EndpointCircuits["Service"], endpointId: string, verdict: CircuitVerdict) =>
+        circuits.guard(
+          endpointId,
+          Ref.update(calls, (n) => n + 1),
+          () => verdict
+        )
+
+      const before = yield* scriptCalls(redis.url)
+      for (let n = 0; n < 20; n++) yield* attempt(a, "ep_hot", CircuitVerdict.success)
+      const used = (yield* scriptCalls(redis.url)) - before
+      assert.strictEqual(used, 21, "one admit and twenty records (forty before: an admit per attempt)")
+
+      // This replica's own trip is seen at once: the transition drops the kept admission.
+      yield* attempt(a, "ep_hot", CircuitVerdict.failure())
+      const refused = yield* attempt(a, "ep_hot", CircuitVerdict.success).pipe(Effect.flip)
+      assert.instanceOf(refused, CircuitRejected)
+      assert.strictEqual(yield* Ref.get(calls), 21)
+
+      // Another replica's trip is seen once the kept admission has run out (production's 250 ms).
+      const b = yield* replica(closedAdmissionReuse)
+      const c = yield* replica(closedAdmissionReuse)
+      yield* attempt(b, "ep_shared", CircuitVerdict.success)
+      yield* attempt(c, "ep_shared", CircuitVerdict.failure())
+      yield* poll(
+        "replica b refused by the circuit replica c opened",
+        Effect.exit(attempt(b, "ep_shared", CircuitVerdict.success)),
+        (exit) => exit._tag === "Failure",
+        { timeoutMs: Duration.toMillis(closedAdmissionReuse) + 5_000 }
       )
     }).pipe(Effect.scoped),
   { timeout: 60_000 }
