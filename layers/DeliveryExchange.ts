@@ -104,11 +104,12 @@ export interface DeliveryExchangeOptions {
  * The HTTP side of a delivery: opens the endpoint's signing secrets, checks the URL again right before sending (DNS
  * answers change), signs and POSTs the webhook within `DELIVERY_TIMEOUT`, reads a bounded excerpt of the answer and
  * classifies it, all inside the endpoint's circuit and a `webhook.deliver` client span. Never fails: every problem is
- * an outcome.
+ * an outcome. `sent` runs as soon as the request itself is over (answered, failed, timed out or refused by the SSRF
+ * guard), before the circuit records its outcome: nothing is in flight to the receiver any more.
  */
 export const makeDeliveryExchange = (
   options: DeliveryExchangeOptions
-): ((row: ClaimedRow) => Effect.Effect<Exchange>) => {
+): ((row: ClaimedRow, sent?: Effect.Effect<void>) => Effect.Effect<Exchange>) => {
   const { config, sender, urlPolicy, circuits, box } = options
   const timeout = config.delivery.timeout
   const userAgent = `codex-api/${config.version}`
@@ -256,7 +257,7 @@ export const makeDeliveryExchange = (
     )
   }
 
-  return (row) =>
+  return (row, sent = Effect.void) =>
     Effect.gen(function* () {
       const startedAt = new Date()
       const started = performance.now()
@@ -284,7 +285,11 @@ export const makeDeliveryExchange = (
       }
       // One attempt (its timeout included) is one outcome for the endpoint's circuit; retries happen across claims.
       const guarded = yield* circuits
-        .guard(row.endpoint_id, attempt(row, secrets.success, row.attempt_count + 1), circuitVerdict)
+        .guard(
+          row.endpoint_id,
+          attempt(row, secrets.success, row.attempt_count + 1).pipe(Effect.ensuring(sent)),
+          circuitVerdict
+        )
         .pipe(Effect.result)
       if (guarded._tag === "Failure") return { _tag: "Refused", rejected: guarded.failure } satisfies Exchange
       return {

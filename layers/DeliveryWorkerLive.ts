@@ -14,7 +14,9 @@ import {
   type AttemptOutcome,
   deletedEndpointError,
   deliveryChannel,
-  disabledEndpointError
+  disabledEndpointError,
+  parseQueuedFor,
+  type QueuedFor
 } from "../src/domain/Delivery.ts"
 import { decide, retried } from "../src/domain/DeliveryDecision.ts"
 import { delayAfterAttempt, retrySchedule } from "../src/domain/RetryPolicy.ts"
@@ -64,12 +66,13 @@ const decrement = (counts: Map<string, number>, key: string) => {
  * (src/domain/DeliveryDecision.ts), group-committed records (DeliveryCompletions), and this loop.
  *
  * One claim loop fills up to `DELIVERY_CONCURRENCY` sends; it sleeps until a publishing transaction's NOTIFY, this
- * process's own writers (DeliveryWakeups, after their commit), a finished send or the poll interval wakes it. Each
- * claim takes due deliveries fairly across tenants and endpoints with `FOR UPDATE SKIP LOCKED` and leases them
- * (`locked_until`, `locked_by`) for the send timeout plus a margin, so concurrent workers never claim the same
- * delivery, and a crashed worker's deliveries come due again when the lease runs out. Finished attempts are recorded
- * in batches (attempt rows + new states, one statement per batch), each delivery only while this worker holds its
- * lease: a crash between a send and its record re-sends that delivery once the lease expires (at-least-once), and
+ * process's own writers (DeliveryWakeups, after their commit, while it does not LISTEN), a finished send or the poll
+ * interval wakes it; a NOTIFY naming only endpoints (or a tenant) at their cap here does not, since the end of one of
+ * their sends will. Each claim takes due deliveries fairly across tenants and endpoints with `FOR UPDATE SKIP LOCKED`
+ * and leases them (`locked_until`, `locked_by`) for the send timeout plus a margin, so concurrent workers never claim
+ * the same delivery, and a crashed worker's deliveries come due again when the lease runs out. Finished attempts are
+ * recorded in batches (attempt rows + new states, one statement per batch), each delivery only while this worker holds
+ * its lease: a crash between a send and its record re-sends that delivery once the lease expires (at-least-once), and
  * nothing recorded is sent again. Each attempt runs through its endpoint's circuit (EndpointCircuits); an open circuit
  * defers the endpoint's deliveries without using attempts. At most `DELIVERY_TENANT_CONCURRENCY` sends per tenant and
  * `DELIVERY_ENDPOINT_CONCURRENCY` per endpoint are in flight.
@@ -107,8 +110,12 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
     const wakeups = yield* Queue.dropping<void>(1)
     const wake = Queue.offer(wakeups, undefined).pipe(Effect.asVoid)
     const waitForWork = Queue.take(wakeups).pipe(Effect.timeoutOption(settings.pollInterval), Effect.asVoid)
-    // Deliveries queued by this process wake it directly: the only wake-up on a pool of one, which cannot LISTEN.
-    yield* inProcess.subscribe(wake)
+    // Whether LISTEN is in place now: its NOTIFY then reaches this worker for what this process queues too, naming
+    // the endpoints (see `wakeFor`), a moment after the in-process wake-up, which would only add a blind claim.
+    let notified = false
+    // Deliveries queued by this process wake it directly: the only wake-up on a pool of one, which cannot LISTEN, and
+    // while LISTEN is down.
+    yield* inProcess.subscribe(Effect.suspend(() => (notified ? Effect.void : wake)))
 
     /**
      * The endpoint's circuit refused the attempt: no attempt is recorded and none is used up. The endpoint is paused
@@ -135,14 +142,17 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
     // The deliveries this worker has claimed and not yet finished with, released by id at shutdown.
     const held = new Set<string>()
 
-    /** One claimed delivery, start to finish. Never fails: problems are logged, the lease then runs out. */
-    const deliver = (row: ClaimedRow) =>
+    /**
+     * One claimed delivery, start to finish; `sent` runs once the request is over. Never fails: problems are logged,
+     * the lease then runs out.
+     */
+    const deliver = (row: ClaimedRow, sent: Effect.Effect<void>) =>
       Effect.gen(function* () {
         // Deleted: queued by a publish that read the endpoint just before its deletion committed (see
         // EndpointsLive `delete`). A deleted endpoint has no secret, and receives nothing any more.
         if (row.endpoint_deleted || row.secret === null) return yield* queue.cancel(row, deletedEndpointError)
         if (!row.enabled) return yield* queue.cancel(row, disabledEndpointError)
-        const exchanged = yield* exchange(row)
+        const exchanged = yield* exchange(row, sent)
         if (exchanged._tag === "Refused") return yield* defer(row, exchanged.rejected)
         const { result, startedAt, durationMs } = exchanged
         const attempt = row.attempt_count + 1
@@ -181,6 +191,10 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
 
     // Bulkheads: at most `concurrency` sends in this process, at most `tenantConcurrency` of them per tenant and
     // `endpointConcurrency` per endpoint, so a slow receiver or a noisy tenant ties up a few slots, never the worker.
+    // An endpoint's (and its tenant's) slot is given back as soon as the request is over: the circuit's and the
+    // database's bookkeeping that follows does not hold the receiver's next delivery back (for a hot endpoint that
+    // bookkeeping, two round trips, was a third of each slot's time). The process-wide slot is held until the attempt
+    // is recorded, so records that lag behind slow the claims down.
     const perEndpoint = new Map<string, number>()
     const perTenant = new Map<string, number>()
     let inFlight = 0
@@ -191,12 +205,33 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
       increment(perEndpoint, row.endpoint_id)
       increment(perTenant, row.tenant_id)
     }
-    const sendEnded = (row: ClaimedRow) => {
-      inFlight--
-      finishedSinceClaim++
-      decrement(perEndpoint, row.endpoint_id)
-      decrement(perTenant, row.tenant_id)
+    /** Gives the row's endpoint and tenant slots back (once) and wakes the loop to refill them. */
+    const slotsFreed = (row: ClaimedRow) => {
+      let freed = false
+      return Effect.suspend(() => {
+        if (freed) return Effect.void
+        freed = true
+        finishedSinceClaim++
+        decrement(perEndpoint, row.endpoint_id)
+        decrement(perTenant, row.tenant_id)
+        return wake
+      })
     }
+
+    /**
+     * Whether deliveries queued for `queued` may give a claim anything to take here: not while their tenant, or every
+     * one of their endpoints, is at its cap in this process. A send of each is then in flight, and the end of that send
+     * wakes the loop to claim (the new deliveries included); a claim now could only come back empty. Under load a hot
+     * endpoint is at its cap nearly all the time, and each publish woke every worker for nothing.
+     */
+    const mayClaimFor = (queued: QueuedFor) =>
+      (perTenant.get(queued.tenantId) ?? 0) < settings.tenantConcurrency &&
+      queued.endpointIds.some((id) => (perEndpoint.get(id) ?? 0) < settings.endpointConcurrency)
+    const wakeFor = (payload: string) =>
+      Effect.suspend(() => {
+        const queued = parseQueuedFor(payload)
+        return queued === undefined || mayClaimFor(queued) ? wake : Effect.void
+      })
 
     // While more is due than the last claim could take, a send or two finished since then wait a few milliseconds
     // for others to join them: one claim per handful of sends, not one per send (a claim looks at every endpoint with
@@ -213,6 +248,10 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
           yield* waitForWork
           continue
         }
+        // The claim and the registration of what it leased are one step. Interrupted in between (shutdown stops this
+        // loop first), the leases were neither sent nor released: their deliveries waited for the lease to run out
+        // (31-45 s; the drill's rolling restart had some at each stop). Registered, those that do not start are
+        // released by the shutdown with the rest.
         const rows = yield* queue
           .claim({
             limit: free,
@@ -226,17 +265,27 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
               Effect.logWarning("delivery: claiming failed; trying again at the next poll", cause).pipe(
                 Effect.as([] as ReadonlyArray<ClaimedRow>)
               )
-            )
+            ),
+            Effect.tap((claimed) =>
+              Effect.sync(() => {
+                for (const row of claimed) sendStarted(row)
+              })
+            ),
+            Effect.uninterruptible
           )
+        yield* Effect.logDebug("delivery: claimed").pipe(Effect.annotateLogs({ free, claimed: rows.length }))
         for (const row of rows) {
-          sendStarted(row)
+          const freed = slotsFreed(row)
           yield* FiberSet.run(
             sends,
-            deliver(row).pipe(
+            deliver(row, freed).pipe(
               Effect.ensuring(
                 Effect.suspend(() => {
-                  sendEnded(row)
-                  return wake
+                  // Its endpoint's slot was given back when the request ended (which woke the loop); the process-wide
+                  // one wakes it again only if it was what stopped the claims.
+                  const wasFull = inFlight >= settings.concurrency
+                  inFlight--
+                  return Effect.andThen(freed, wasFull ? wake : Effect.void)
                 })
               )
             )
@@ -253,11 +302,19 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
     const listenerReady = yield* Deferred.make<void>()
     const listener = Effect.gen(function* () {
       const notifications = yield* pg.listen(deliveryChannel)
+      notified = true
       yield* Deferred.succeed(listenerReady, undefined)
       // Anything published while not listening is found by this first look.
       yield* wake
-      return yield* Effect.forever(Queue.take(notifications).pipe(Effect.andThen(wake)))
+      return yield* Effect.forever(
+        Queue.take(notifications).pipe(Effect.flatMap((notification) => wakeFor(notification.payload)))
+      )
     }).pipe(
+      Effect.ensuring(
+        Effect.sync(() => {
+          notified = false
+        })
+      ),
       Effect.scoped,
       Effect.tapCause((cause) => Effect.logWarning("delivery: LISTEN failed; polling until it is back", cause)),
       Effect.retry(Schedule.spaced(settings.pollInterval)),

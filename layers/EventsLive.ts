@@ -4,7 +4,7 @@ import { SqlClient } from "effect/sql"
 import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { Events } from "../services/Events.ts"
 import type { OwnWrite } from "../services/IdempotencyStore.ts"
-import { deliveryChannel } from "../src/domain/Delivery.ts"
+import { deliveryChannel, queuedForMaxEndpoints } from "../src/domain/Delivery.ts"
 import type { NewEvent, StoredEvent } from "../src/domain/Event.ts"
 import { EventId, newId, type TenantId } from "../src/domain/Ids.ts"
 import type { JsonText } from "../src/domain/JsonText.ts"
@@ -100,11 +100,14 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
                    OR EXISTS (SELECT 1 FROM unnest(e.event_types) AS p(pattern)
                               WHERE right(p.pattern, 2) = '.*'
                                 AND starts_with(${input.type}, left(p.pattern, -1))))
-            RETURNING 1
+            RETURNING endpoint_id
           ), notified AS (
             -- Wakes the delivery workers that LISTEN codex_deliveries, in any process. NOTIFY is transactional: it
-            -- reaches them when this statement's transaction commits, never before and never on rollback.
-            SELECT pg_notify(${deliveryChannel}, '') FROM (SELECT count(*) AS n FROM queued) q WHERE q.n > 0
+            -- reaches them when this statement's transaction commits, never before and never on rollback. It names
+            -- the tenant and the endpoints (src/domain/Delivery.ts QueuedFor), unless there are too many to name.
+            SELECT pg_notify(${deliveryChannel},
+                             CASE WHEN q.n <= ${queuedForMaxEndpoints} THEN ${tenantId}::text || ' ' || q.ids ELSE '' END)
+            FROM (SELECT count(*) AS n, string_agg(endpoint_id, ' ') AS ids FROM queued) q WHERE q.n > 0
           ) ${completed}
           SELECT event.*, (SELECT count(*)::int FROM queued) AS deliveries_queued,
                  (SELECT count(*)::int FROM notified) AS notified

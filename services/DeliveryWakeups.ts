@@ -3,8 +3,8 @@ import { Context, type Effect, type Scope } from "effect"
 /**
  * Wakes this process's delivery worker when this process queues deliveries. NOTIFY reaches only workers that LISTEN
  * (PostgreSQL, a pool of two or more); on the embedded database (a pool of one, API and worker in one process) this is
- * the only wake-up, and without it a new delivery would wait for the next poll. On PostgreSQL both arrive: a second
- * wake-up of a worker already looking costs one claim at most.
+ * the only wake-up, and without it a new delivery would wait for the next poll. On PostgreSQL the worker lets these pass
+ * while it LISTENs: the NOTIFY arrives a moment later and names the endpoints, so it claims only when one has room.
  */
 export interface DeliveryWakeupsShape {
   /**

@@ -6,6 +6,31 @@ import type { JsonText } from "./JsonText.ts"
 export const deliveryChannel = "codex_deliveries"
 
 /**
+ * Whom a wake-up is about: the tenant and the endpoints whose deliveries were just queued. A worker with all of those
+ * endpoints (or the tenant) at their cap in flight has nothing to claim for them until one of its sends ends, and that
+ * end wakes it anyway; so it lets such a wake-up pass instead of running a claim that can only come back empty.
+ */
+export interface QueuedFor {
+  readonly tenantId: string
+  readonly endpointIds: ReadonlyArray<string>
+}
+
+/**
+ * At most this many endpoints are named in a NOTIFY payload (ids are ~30 bytes; PostgreSQL takes up to 8,000): a
+ * publish fanning out wider sends an empty payload, which wakes every worker as before.
+ */
+export const queuedForMaxEndpoints = 64
+
+/**
+ * A NOTIFY payload on `deliveryChannel`: `<tenant id> <endpoint id> ...` (ids never contain spaces), or empty when
+ * unknown (a re-queue, a wide fan-out, an older replica): `undefined`, i.e. anything may be due.
+ */
+export const parseQueuedFor = (payload: string): QueuedFor | undefined => {
+  const [tenantId, ...endpointIds] = payload.split(" ").filter((part) => part !== "")
+  return tenantId === undefined || endpointIds.length === 0 ? undefined : { tenantId, endpointIds }
+}
+
+/**
  * The body of every webhook request (Standard Webhooks): `{ type, timestamp, data }`, `timestamp` in ISO 8601. `data`
  * is the event's stored JSON text, embedded as is: the receiver gets the publisher's members in their order, numbers
  * as written and strings with their escapes.

@@ -7,6 +7,10 @@ export interface ThrowawayRedis {
   readonly url: string
   /** SIGKILLs the server (if still running) and waits for it to exit. */
   readonly kill: () => Promise<void>
+  /** SIGSTOPs the server: connections stay up, nothing is answered (a stalled server, a dropped network). */
+  readonly pause: () => void
+  /** SIGCONTs a paused server. */
+  readonly resume: () => void
 }
 
 /**
@@ -42,7 +46,10 @@ export const throwawayRedis = (port: number) =>
           await exited
         }
       }
-      return { url: `redis://127.0.0.1:${port}`, kill }
+      const signal = (name: NodeJS.Signals) => () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill(name)
+      }
+      return { url: `redis://127.0.0.1:${port}`, kill, pause: signal("SIGSTOP"), resume: signal("SIGCONT") }
     }),
     (redis) => Effect.promise(redis.kill)
   )
