@@ -1,4 +1,4 @@
-import { Effect, Option, Tracer } from "effect"
+import { Effect, Exit, Option, Tracer } from "effect"
 import type { AppConfigShape } from "../services/AppConfig.ts"
 import { type CircuitRejected, CircuitVerdict, type EndpointCircuitsShape } from "../services/EndpointCircuits.ts"
 import { type SecretBoxShape, SecretContext, type SecretUnreadable } from "../services/SecretBox.ts"
@@ -105,7 +105,8 @@ export interface DeliveryExchangeOptions {
  * answers change), signs and POSTs the webhook within `DELIVERY_TIMEOUT`, reads a bounded excerpt of the answer and
  * classifies it, all inside the endpoint's circuit and a `webhook.deliver` client span. Never fails: every problem is
  * an outcome. `sent` runs as soon as the request itself is over (answered, failed, timed out or refused by the SSRF
- * guard), before the circuit records its outcome: nothing is in flight to the receiver any more.
+ * guard), before the circuit records its outcome: nothing is in flight to the receiver any more. After a 410 Gone it
+ * does not run: the caller frees the endpoint's slot once the endpoint is disabled.
  */
 export const makeDeliveryExchange = (
   options: DeliveryExchangeOptions
@@ -287,7 +288,10 @@ export const makeDeliveryExchange = (
       const guarded = yield* circuits
         .guard(
           row.endpoint_id,
-          attempt(row, secrets.success, row.attempt_count + 1).pipe(Effect.ensuring(sent)),
+          // Not after a 410 Gone: the endpoint is about to be disabled, and its next delivery must not go out before.
+          attempt(row, secrets.success, row.attempt_count + 1).pipe(
+            Effect.onExit((exit) => (Exit.isSuccess(exit) && exit.value.outcome === "gone" ? Effect.void : sent))
+          ),
           circuitVerdict
         )
         .pipe(Effect.result)
