@@ -10,7 +10,7 @@ import { MigrationsLive } from "../layers/Migrations.ts"
 import { OutboxStatsLive } from "../layers/OutboxStatsLive.ts"
 import { SecretBoxLive } from "../layers/SecretBoxLive.ts"
 import { SecretReencryptionLive } from "../layers/SecretReencryption.ts"
-import { Foundation } from "./App.ts"
+import { Foundation } from "./Foundation.ts"
 import { MetricsServer } from "./http/MetricsHttp.ts"
 import { exitCodeTeardown } from "./StartupError.ts"
 
