@@ -11,7 +11,7 @@ import { OutboxStatsLive } from "../layers/OutboxStatsLive.ts"
 import { SecretBoxLive } from "../layers/SecretBoxLive.ts"
 import { SecretReencryptionLive } from "../layers/SecretReencryption.ts"
 import { Foundation } from "./Foundation.ts"
-import { MetricsServer } from "./http/MetricsHttp.ts"
+import { MetricsServer } from "./http/MetricsServer.ts"
 import { exitCodeTeardown } from "./StartupError.ts"
 
 /**
