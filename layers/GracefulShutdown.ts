@@ -1,7 +1,7 @@
 import { Duration, Effect, Layer, type Scope } from "effect"
 import { AppConfig } from "../services/AppConfig.ts"
+import { ConnectionDeadline } from "../services/ConnectionDeadline.ts"
 import { Readiness } from "../services/Readiness.ts"
-import { ConnectionDeadline } from "./HttpServerLive.ts"
 
 /**
  * The first step of shutdown. Acquired after the HTTP server, so its finalizer runs before the listener closes:

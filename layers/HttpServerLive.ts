@@ -1,26 +1,15 @@
-import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from "node:http"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { Socket } from "node:net"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type { NodeServices } from "@effect/platform-node/NodeServices"
-import { ByteSize, Context, Duration, Effect, Layer } from "effect"
+import { ByteSize, Duration, Effect, Layer } from "effect"
 import type { Etag, HttpPlatform, HttpServer } from "effect/http"
 import { HttpServerRequest } from "effect/http"
 import type { ServeError } from "effect/http/HttpServerError"
-import { AppConfig, type HttpServerConfig } from "../services/AppConfig.ts"
+import { AppConfig } from "../services/AppConfig.ts"
+import { ConnectionDeadline } from "../services/ConnectionDeadline.ts"
 import { Metrics } from "../services/Metrics.ts"
-
-/**
- * The hard end of the connection drain. Started by the first step of shutdown (GracefulShutdown): `SHUTDOWN_TIMEOUT`
- * later, every connection still open (a hung request, a client that never finishes its request) is closed, whether
- * or not the request's handler reacts to interruption.
- */
-export class ConnectionDeadline extends Context.Service<
-  ConnectionDeadline,
-  {
-    /** Starts the clock; returns at once. */
-    readonly start: Effect.Effect<void>
-  }
->()("codex/ConnectionDeadline") {}
+import { nodeServerOptions } from "./NodeServerOptions.ts"
 
 /**
  * NodeHttpServer listens while its layer is built, but attaches its request handler only when the routes are served,
@@ -46,36 +35,6 @@ const holdRequestsUntilServed = (server: Server): void => {
   }
   server.on("request", hold)
   server.on("newListener", onListener)
-}
-
-/** Whole milliseconds, at least 1: Node rejects fractions (and 0 would turn a timeout off). */
-const wholeMillis = (duration: Duration.Duration): number => Math.max(1, Math.ceil(Duration.toMillis(duration)))
-
-/**
- * The Node options behind HTTP_HEADERS_TIMEOUT, HTTP_REQUEST_TIMEOUT and HTTP_KEEP_ALIVE_TIMEOUT. Measured on Node
- * 24.21 (raw sockets; see the README, "Connections and timeouts"):
- * - A connection that never sends a byte counts against `headersTimeout` from its opening; one that sends headers
- *   slowly, from its request's first byte; a body that trickles in, against `requestTimeout` from that first byte.
- *   Node answers `408` and closes, but only when it checks, every `connectionsCheckingInterval` (default 30 s): with
- *   Node's defaults (60 s, 300 s) a silent connection lived 86.7 s on this server, and a trickling body up to 330 s
- *   (328 s in the issue). Checking every second (each check walks only the connections mid-request) makes the
- *   timeouts what they say.
- * - An idle keep-alive connection is closed `keepAliveTimeout` + 1 s (Node's `keepAliveTimeoutBuffer`) after the
- *   response; the idle time does not count against the next request's `headersTimeout`.
- * - `server.timeout` (socket inactivity) is left off: it cuts nothing a trickle keeps alive, and it would cut a
- *   quiet, legitimate response.
- * - `maxConnections`: a connection over the cap is closed at once, without a response, and Node emits `drop`.
- */
-export const nodeServerOptions = (http: HttpServerConfig) => {
-  const headersTimeout = wholeMillis(http.headersTimeout)
-  const requestTimeout = wholeMillis(http.requestTimeout)
-  return {
-    headersTimeout,
-    requestTimeout,
-    keepAliveTimeout: wholeMillis(http.keepAliveTimeout),
-    // Every second, or a tenth of a shorter timeout (tests): a timeout is enforced at most this late.
-    connectionsCheckingInterval: Math.min(1000, Math.max(10, Math.floor(Math.min(headersTimeout, requestTimeout) / 10)))
-  } satisfies ServerOptions
 }
 
 /** At most one log line a minute about connections dropped at the cap; the metric counts every one. */

@@ -1,8 +1,7 @@
-import { type Config, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import * as NetAddress from "effect/net/NetAddress"
 import type * as OtlpExporter from "effect/observability/OtlpExporter"
-import { AppConfigLive } from "../layers/AppConfigLive.ts"
 import { DatabaseLive } from "../layers/Database.ts"
 import { DatabaseHealthLive } from "../layers/DatabaseHealthLive.ts"
 import { DeliveryWakeupsLive } from "../layers/DeliveryWakeupsLive.ts"
@@ -16,8 +15,6 @@ import {
 } from "../layers/GracefulShutdown.ts"
 import { HttpServerLive } from "../layers/HttpServerLive.ts"
 import { IdempotencyPurgeLive, IdempotencyStoreLive } from "../layers/IdempotencyStoreLive.ts"
-import { LoggerLive } from "../layers/LoggerLive.ts"
-import { LogSinkStdout } from "../layers/LogSinkLive.ts"
 import { MetricsLive } from "../layers/MetricsLive.ts"
 import { MigrationsLive } from "../layers/Migrations.ts"
 import { OutboxStatsLive } from "../layers/OutboxStatsLive.ts"
@@ -27,10 +24,10 @@ import { SecretReencryptionLive, SecretReencryptionPeriodicLive } from "../layer
 import { TracingLive } from "../layers/TracingLive.ts"
 import { UrlPolicyLive } from "../layers/UrlPolicyLive.ts"
 import type { AppConfig } from "../services/AppConfig.ts"
-import type { LogSink } from "../services/LogSink.ts"
 import type { Metrics } from "../services/Metrics.ts"
 import type { UrlPolicy } from "../services/UrlPolicy.ts"
-import { MetricsServer } from "./http/MetricsHttp.ts"
+import { Foundation } from "./Foundation.ts"
+import { MetricsServer } from "./http/MetricsServer.ts"
 import { RouteTemplate } from "./http/RequestContext.ts"
 import { Routes } from "./http/Routes.ts"
 import { DemoSeedLive } from "./seed/DemoSeed.ts"
@@ -112,11 +109,6 @@ export const makeServer = <E = never, R = never>(
 
 /** The background fiber purging expired idempotency keys (every minute, in batches), for the server's lifetime. */
 const IdempotencyPurge = IdempotencyPurgeLive().pipe(Layer.provide(IdempotencyStoreLive))
-
-/** Config and logging, shared by every entry point. */
-export const Foundation: Layer.Layer<AppConfig | LogSink, Config.ConfigError> = LoggerLive.pipe(
-  Layer.provideMerge(Layer.merge(AppConfigLive, LogSinkStdout))
-)
 
 /**
  * The process: the server, plus what only a real process does on shutdown (exit at once on a second signal, and

@@ -4,7 +4,7 @@ import { DatabaseLive } from "../layers/Database.ts"
 import { runMigrations } from "../layers/Migrations.ts"
 import { SecretBoxLive } from "../layers/SecretBoxLive.ts"
 import { reencryptSecrets } from "../layers/SecretReencryption.ts"
-import { Foundation } from "./App.ts"
+import { Foundation } from "./Foundation.ts"
 import { exitCodeTeardown } from "./StartupError.ts"
 
 /**

@@ -10,8 +10,8 @@ import { MigrationsLive } from "../layers/Migrations.ts"
 import { OutboxStatsLive } from "../layers/OutboxStatsLive.ts"
 import { SecretBoxLive } from "../layers/SecretBoxLive.ts"
 import { SecretReencryptionLive } from "../layers/SecretReencryption.ts"
-import { Foundation } from "./App.ts"
-import { MetricsServer } from "./http/MetricsHttp.ts"
+import { Foundation } from "./Foundation.ts"
+import { MetricsServer } from "./http/MetricsServer.ts"
 import { exitCodeTeardown } from "./StartupError.ts"
 
 /**

@@ -1,18 +1,10 @@
-import { createServer } from "node:http"
 import { Effect, Layer, Option } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
-import { nodeServerOptions } from "../../layers/HttpServerLive.ts"
 import { AppConfig } from "../../services/AppConfig.ts"
 import { Metrics, type MetricsShape } from "../../services/Metrics.ts"
 import { OutboxStats, type OutboxStatsShape } from "../../services/OutboxStats.ts"
+import { scrape } from "./MetricsServer.ts"
 import { RouteTemplate } from "./RequestContext.ts"
-
-/** One scrape: the outbox gauges read from the database (cached, bounded, never failing), then every metric. */
-const scrape = (metrics: MetricsShape, outbox: OutboxStatsShape) =>
-  Effect.gen(function* () {
-    metrics.outbox(yield* outbox.read)
-    return yield* metrics.render
-  })
 
 const metricsResponse = (metrics: MetricsShape, outbox: OutboxStatsShape) =>
   Effect.map(scrape(metrics, outbox), (text) => HttpServerResponse.text(text, { contentType: metrics.contentType }))
@@ -28,43 +20,3 @@ export const MetricsRoute: Layer.Layer<never, never, HttpRouter.HttpRouter | Met
       return HttpRouter.add("GET", "/metrics", metricsResponse(metrics, outbox)).pipe(Layer.provide(RouteTemplate))
     })
   )
-
-/**
- * With METRICS_PORT set, `/metrics` is served there (on HOST) by a bare Node server, and not on the API port: scrapes
- * stay off the public listener. It closes when the application shuts down.
- */
-export const MetricsServer: Layer.Layer<never, never, Metrics | OutboxStats | AppConfig> = Layer.unwrap(
-  Effect.gen(function* () {
-    const config = yield* AppConfig
-    if (!config.metricsEnabled || Option.isNone(config.metricsPort)) return Layer.empty
-    const port = config.metricsPort.value
-    const metrics = yield* Metrics
-    const outbox = yield* OutboxStats
-    // Scrapes run outside any request fiber: with the application's logger and tracer, not Effect's defaults.
-    const context = yield* Effect.context<never>()
-    return Layer.effectDiscard(
-      Effect.acquireRelease(
-        Effect.callback<ReturnType<typeof createServer>>((resume) => {
-          // The API listener's timeouts (HTTP_*): an internal port is no reason to let silent connections linger.
-          const server = createServer(nodeServerOptions(config.http), (request, response) => {
-            const path = (request.url ?? "/").split("?")[0]
-            if (request.method !== "GET" || path !== "/metrics") {
-              response.writeHead(404, { "content-type": "text/plain" }).end("not found\n")
-              return
-            }
-            Effect.runPromiseWith(context)(scrape(metrics, outbox)).then(
-              (text) => response.writeHead(200, { "content-type": metrics.contentType }).end(text),
-              () => response.writeHead(500).end()
-            )
-          })
-          server.listen(port, config.host, () => resume(Effect.succeed(server)))
-        }).pipe(Effect.tap(() => Effect.logInfo("metrics listening").pipe(Effect.annotateLogs({ port })))),
-        (server) =>
-          Effect.callback<void>((resume) => {
-            server.close(() => resume(Effect.void))
-            server.closeAllConnections()
-          })
-      )
-    )
-  })
-)
