@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { connect } from "node:net"
-import pg from "pg"
+import type pg from "pg"
 import { cpuSeconds, freePort, stopProcess, waitFor } from "../lib.ts"
 import type { BenchReceiver } from "./receiver.ts"
 
@@ -171,14 +171,4 @@ export const backendsCpu = async (client: pg.ClientBase, database: string): Prom
     database
   ])
   return rows.reduce((sum, row) => sum + (backendCpuSeconds(row.pid) || 0), 0)
-}
-
-export const dropDatabase = async (serverUrl: string, name: string) => {
-  const admin = new pg.Client({ connectionString: serverUrl })
-  await admin.connect()
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-  } finally {
-    await admin.end()
-  }
 }

@@ -17,11 +17,11 @@ import { Queue } from "bullmq"
 import { makeWorkerUtils } from "graphile-worker"
 import { Redis } from "ioredis"
 import pg from "pg"
-import { cpuSeconds, deliveryBenchEnv, postJson, scratchDatabase, startServer } from "../lib.ts"
+import { cpuSeconds, deliveryBenchEnv, dropScratchDatabase, postJson, scratchDatabase, startServer } from "../lib.ts"
 import type { WebhookMessage } from "../peers/webhooks.ts"
 import { webhookMessages } from "../peers/webhooks.ts"
 import type { BenchReceiver } from "./receiver.ts"
-import { backendsCpu, type Drain, dropDatabase, type RowDefinition, spawnNode, startRedis } from "./worker-drain.ts"
+import { backendsCpu, type Drain, type RowDefinition, spawnNode, startRedis } from "./worker-drain.ts"
 import type { WorkerThroughputOptions } from "./worker-throughput.ts"
 
 /** What every row builder needs. */
@@ -59,7 +59,7 @@ export const codexRows = async (context: RowContext): Promise<ReadonlyArray<RowD
   cleanups.push(async () => {
     await db.end()
     await api.stop()
-    await dropDatabase(serverUrl, "codex_bench_worker")
+    await dropScratchDatabase(serverUrl, "codex_bench_worker")
   })
   const tenant = (await postJson(`${api.base}/admin/tenants`, { name: "worker bench" })) as {
     apiKey: { key: string }
@@ -144,7 +144,7 @@ export const graphileRows = async (context: RowContext): Promise<ReadonlyArray<R
   const utils = await makeWorkerUtils({ connectionString: databaseUrl })
   cleanups.push(async () => {
     await utils.release()
-    await dropDatabase(serverUrl, "codex_bench_graphile")
+    await dropScratchDatabase(serverUrl, "codex_bench_graphile")
   })
   await utils.migrate()
   await utils.withPgClient((client) =>
