@@ -13,7 +13,9 @@ import { testServerWithSql } from "./support/sharedDatabase.ts"
  */
 
 const delivery = fastWorker({
-  timeout: Duration.millis(500),
+  // Long enough for the held send below to outlast two API calls on a loaded machine (at 500 ms it timed out in CI,
+  // and its retry was a second attempt); no test here waits for a timeout.
+  timeout: Duration.seconds(10),
   maxAttempts: 2,
   backoffBase: Duration.millis(20),
   backoffMax: Duration.millis(100)

@@ -527,10 +527,13 @@ interface WriteFixtureShape extends FixtureShape {
    */
   readonly adminTenantId: string
   /**
-   * An endpoint of this tenant for the PATCH property alone: disabling an endpoint cancels its pending deliveries, and
-   * the retry property's delivery must stay as it is whatever order the properties run in.
+   * An endpoint of this tenant for every PATCH (the PATCH property, raw bodies, tricky values): disabling an endpoint
+   * cancels its pending deliveries, and the retry and recover properties' endpoint and delivery must stay as they are
+   * whatever order the properties run in.
    */
   readonly patchedEndpointId: string
+  /** A tenant of its own for the API-keys property: the quota the admin PATCH property sets must not throttle its keys. */
+  readonly keysTenantId: string
 }
 
 class Fixture extends Context.Service<Fixture, WriteFixtureShape>()("test/FuzzFixture") {}
@@ -570,7 +573,8 @@ const FixtureLive = Layer.effect(
       deliveryId,
       foreignDeliveryId: yield* createDelivery(other.apiKey),
       adminTenantId: admin.tenantId,
-      patchedEndpointId: yield* createEndpoint(tenant.apiKey)
+      patchedEndpointId: yield* createEndpoint(tenant.apiKey),
+      keysTenantId: (yield* createTenant("Fuzz API keys")).tenantId
     }
   })
 )
@@ -803,9 +807,9 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
     [target, optional(anything)],
     ([to, body]) =>
       Effect.gen(function* () {
-        const { adminTenantId } = yield* Fixture
+        const { keysTenantId } = yield* Fixture
         const id =
-          to._tag === "Own" ? adminTenantId : to._tag === "Foreign" ? "ten_0000000000000000000000000Z" : to.segment
+          to._tag === "Own" ? keysTenantId : to._tag === "Foreign" ? "ten_0000000000000000000000000Z" : to.segment
         const response = sound(yield* request(`/admin/tenants/${id}/api-keys`, postWith(undefined, body)), {
           id,
           body
@@ -830,11 +834,11 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
     [rawBody, contentType, intBetween(0, 8)],
     ([raw, type, route]) =>
       Effect.gen(function* () {
-        const { apiKey, endpointId, deliveryId, adminTenantId } = yield* Fixture
+        const { apiKey, endpointId, patchedEndpointId, deliveryId, adminTenantId } = yield* Fixture
         const routes: ReadonlyArray<readonly [string, string]> = [
           ["POST", "/v1/events"],
           ["POST", "/v1/endpoints"],
-          ["PATCH", `/v1/endpoints/${endpointId}`],
+          ["PATCH", `/v1/endpoints/${patchedEndpointId}`],
           ["POST", "/admin/tenants"],
           ["POST", `/v1/endpoints/${endpointId}/secret/rotate`],
           ["POST", `/v1/deliveries/${deliveryId}/retry`],
@@ -925,7 +929,7 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
 
   it.effect("every tricky value in every field of an otherwise valid body: a 2xx storing it as sent, or a 4xx", () =>
     Effect.gen(function* () {
-      const { apiKey, endpointId } = yield* Fixture
+      const { apiKey, patchedEndpointId } = yield* Fixture
       const validEvent = { type: "fuzz.tricky", data: { ok: true }, occurredAt: "2026-01-01T00:00:00Z" }
       const validEndpoint = {
         url: "https://93.184.216.34/hook",
@@ -961,7 +965,13 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
             field,
             stored
           })
-          cases.push({ path: `/v1/endpoints/${endpointId}`, method: "PATCH", body: { [field]: value }, field, stored })
+          cases.push({
+            path: `/v1/endpoints/${patchedEndpointId}`,
+            method: "PATCH",
+            body: { [field]: value },
+            field,
+            stored
+          })
         }
         cases.push({
           path: "/admin/tenants",
@@ -979,7 +989,7 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
         try {
           sound(response, { path, method, body })
           if (response.status >= 400) continue
-          accepted.add(`${method} ${path.replace(endpointId, ":id")} ${field}`)
+          accepted.add(`${method} ${path.replace(patchedEndpointId, ":id")} ${field}`)
           if (field === "occurredAt") {
             // Stored as the same instant (normalised to UTC).
             const sent = Date.parse(String(body[field]))
