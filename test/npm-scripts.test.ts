@@ -71,11 +71,20 @@ const processesOf = (service: Service<unknown>) => {
   return { pids, commandLines: pids.map(commandLineOf) }
 }
 
-/** npm's one child is the node process itself: `exec` replaced the shell that would not pass signals on. */
-const assertNodeIsNpmsChild = (started: ReturnType<typeof processesOf>, script: string) => {
+/**
+ * The V8 flags `npm start` and `npm run dev` give node for the embedded database's memory (README, "The embedded
+ * database"): no TurboFan tier-up of PGlite's WebAssembly, and the container's young generation.
+ */
+const embeddedDatabaseFlags = "--liftoff-only --max-semi-space-size=8"
+
+/**
+ * npm's one child is the node process itself (`args`: its arguments): `exec` replaced the shell that would not pass
+ * signals on.
+ */
+const assertNodeIsNpmsChild = (started: ReturnType<typeof processesOf>, args: string) => {
   assert.deepStrictEqual(
     started.commandLines.map((line) => line.replace(/^\S*node /, "node ")),
-    [`node ${script}`],
+    [`node ${args}`],
     "npm's only child is node"
   )
 }
@@ -113,7 +122,7 @@ layer(TestDatabaseLive)("npm scripts under a supervisor", (it) => {
         assert.strictEqual(exit.code, 0, report(service))
         assert.isTrue(shutdownComplete(service), report(service))
         assert.isFalse(existsSync(join(dataDir, lockFileName)), "the embedded database directory is released")
-        assertNodeIsNpmsChild(started, "src/main.ts")
+        assertNodeIsNpmsChild(started, `${embeddedDatabaseFlags} src/main.ts`)
         console.log(`[npm] npm start, SIGTERM to npm: exit 0 after ${exit.elapsedMs.toFixed(0)} ms`)
       }).pipe(Effect.scoped),
     90_000
@@ -164,7 +173,7 @@ layer(TestDatabaseLive)("npm scripts under a supervisor", (it) => {
         // The watcher, and the server it restarts on change.
         assert.deepStrictEqual(
           started.commandLines.map((line) => line.replace(/^\S*node /, "node ")),
-          ["node --watch src/main.ts", "node src/main.ts"]
+          [`node --watch ${embeddedDatabaseFlags} src/main.ts`, `node ${embeddedDatabaseFlags} src/main.ts`]
         )
       }).pipe(Effect.scoped),
     90_000
