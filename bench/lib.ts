@@ -46,6 +46,96 @@ export const rssMb = (pid: number | undefined) => {
   }
 }
 
+/** Where a process's resident memory is (Linux, /proc/<pid>/status and smaps), in MB. */
+export interface MemoryFootprint {
+  readonly rssMb: number
+  /** The high-water mark of the RSS since the process started (VmHWM). */
+  readonly peakMb: number
+  /**
+   * Resident pages of WebAssembly memories: V8 maps each (on 64-bit, with its trap handler) as a read-write region
+   * followed by an inaccessible guard region, 8 GiB together. In a codex-api process on the embedded database that is
+   * PGlite's memory (PostgreSQL's heap and buffer pool), plus a few MB of smaller modules'.
+   */
+  readonly wasmMb: number
+  /** Other anonymous memory: V8's heap and compiled code, and native allocations (malloc). */
+  readonly otherAnonMb: number
+  /** File-backed pages: the node binary and shared libraries, shared with other processes. */
+  readonly fileMb: number
+}
+
+const tenths = (kb: number) => Math.round(kb / 102.4) / 10
+
+const wasmReservationKb = 8 * 1024 * 1024
+
+/** The resident memory of `pid` by kind (NaN everywhere once it has exited). */
+export const memoryFootprint = (pid: number | undefined): MemoryFootprint => {
+  const gone = {
+    rssMb: Number.NaN,
+    peakMb: Number.NaN,
+    wasmMb: Number.NaN,
+    otherAnonMb: Number.NaN,
+    fileMb: Number.NaN
+  }
+  if (pid === undefined) return gone
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8")
+    const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? Number.NaN)
+    const maps = readFileSync(`/proc/${pid}/smaps`, "utf8")
+      .split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/)
+      .map((block) => {
+        const [range = "", perms = "", , , inode = "0"] = (block.split("\n")[0] ?? "").split(/\s+/)
+        const [from = "0", to = "0"] = range.split("-")
+        return {
+          from: BigInt(`0x${from}`),
+          to: BigInt(`0x${to}`),
+          perms,
+          anonymous: inode === "0",
+          rssKb: Number(/\nRss:\s+(\d+)/.exec(block)?.[1] ?? 0)
+        }
+      })
+    let wasmKb = 0
+    for (const [i, map] of maps.entries()) {
+      const guard = maps[i + 1]
+      if (map.perms !== "rw-p" || !map.anonymous || guard === undefined || guard.from !== map.to) continue
+      if (guard.perms !== "---p" || Number((guard.to - map.from) / 1024n) !== wasmReservationKb) continue
+      wasmKb += map.rssKb
+    }
+    return {
+      rssMb: tenths(field("VmRSS")),
+      peakMb: tenths(field("VmHWM")),
+      wasmMb: tenths(wasmKb),
+      otherAnonMb: tenths(field("RssAnon") - wasmKb),
+      fileMb: tenths(field("RssFile") + field("RssShmem"))
+    }
+  } catch {
+    return gone
+  }
+}
+
+/**
+ * The footprint of `pid` once it is idle: at least `minimumMs` after the call (V8's memory reducer runs its first full
+ * collection about 8 s after start-up's allocations stop: before that, garbage such as a first boot's initdb instance
+ * is still resident), then once its RSS moved by less than 1 MB over 2 s (samples every 250 ms), or after `timeoutMs`
+ * (`settled` false).
+ */
+export const settledFootprint = async (
+  pid: number | undefined,
+  { minimumMs = 10_000, timeoutMs = 30_000 }: { readonly minimumMs?: number; readonly timeoutMs?: number } = {}
+): Promise<MemoryFootprint & { readonly settled: boolean }> => {
+  const from = Date.now()
+  const window: Array<number> = []
+  const settled = await waitFor(
+    () => {
+      window.push(rssMb(pid))
+      if (window.length > 9) window.shift()
+      return Date.now() - from >= minimumMs && window.length === 9 && Math.max(...window) - Math.min(...window) < 1
+    },
+    timeoutMs,
+    250
+  )
+  return { ...memoryFootprint(pid), settled }
+}
+
 /** Clock ticks per second of /proc/<pid>/stat's CPU times (`getconf CLK_TCK`; 100 on Linux). */
 let clockTicks: number | undefined
 

@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { connect } from "node:net"
 import type pg from "pg"
-import { cpuSeconds, freePort, stopProcess, waitFor } from "../lib.ts"
+import { cpuSeconds, freePort, memoryFootprint, stopProcess, waitFor } from "../lib.ts"
 import type { BenchReceiver } from "./receiver.ts"
 
 /** One drain. */
@@ -32,6 +32,11 @@ export interface DrainRun {
   readonly storeCpuSeconds: number
   /** Requests the receiver got twice (same `webhook-id` and endpoint). */
   readonly duplicates: number
+  /**
+   * The highest RSS a worker process reached from its spawn to the last delivery (VmHWM; the largest of the processes
+   * when there are several), in MB.
+   */
+  readonly peakRssMb: number
 }
 
 /** How one row queues, starts, checks and tidies a drain: all `timeDrain` needs to know of the peer. */
@@ -92,6 +97,7 @@ export const timeDrain = async (receiver: BenchReceiver, deliveries: number, dra
   try {
     const last = await Promise.race([receiver.reached(deliveries), failed, timedOut])
     const cpu = children.reduce((sum, child) => sum + cpuSeconds(child.pid), 0)
+    const peakRssMb = Math.max(...children.map((child) => memoryFootprint(child.pid).peakMb))
     const storeCpu = (await drain.storeCpu()) - storeBefore
     const tally = receiver.tally()
     let left: string | undefined
@@ -112,7 +118,8 @@ export const timeDrain = async (receiver: BenchReceiver, deliveries: number, dra
       cpuSeconds: round(cpu, 2),
       perCpuSecond: round(deliveries / cpu),
       storeCpuSeconds: round(storeCpu, 2),
-      duplicates: tally.repeated
+      duplicates: tally.repeated,
+      peakRssMb
     }
   } finally {
     clearTimeout(timeout)

@@ -72,7 +72,8 @@ export const measureWorkerThroughput = async (
         log(
           `run ${run}/${options.runs} ${row.name}: ${drained.perSecond}/s (${drained.seconds} s, first delivery after ` +
             `${drained.firstDeliverySeconds} s, then ${drained.steadyPerSecond}/s), ${drained.cpuSeconds} CPU s, ` +
-            `${drained.perCpuSecond}/CPU s (store ${drained.storeCpuSeconds} CPU s), ${drained.duplicates} duplicates`
+            `${drained.perCpuSecond}/CPU s (store ${drained.storeCpuSeconds} CPU s), ${drained.duplicates} duplicates, ` +
+            `peak RSS ${drained.peakRssMb} MB`
         )
       }
     }
@@ -106,8 +107,8 @@ const storePerDelivery = (seconds: ReadonlyArray<number>, deliveries: number): s
 /** The markdown table of the figures. */
 export const workerThroughputTable = (figures: WorkerThroughputFigures): string => {
   const lines = [
-    `| worker (${figures.deliveries.toLocaleString("en-US")} deliveries, concurrency ${figures.concurrency}) | deliveries/s, spawn → last delivery | first delivery after | deliveries/s, first → last | deliveries per CPU-second | store CPU per delivery | duplicates |`,
-    "|---|---|---|---|---|---|---|"
+    `| worker (${figures.deliveries.toLocaleString("en-US")} deliveries, concurrency ${figures.concurrency}) | deliveries/s, spawn → last delivery | first delivery after | deliveries/s, first → last | deliveries per CPU-second | store CPU per delivery | peak RSS | duplicates |`,
+    "|---|---|---|---|---|---|---|---|"
   ]
   for (const row of figures.rows) {
     const of = (pick: (run: DrainRun) => number) => row.runs.map(pick)
@@ -118,6 +119,9 @@ export const workerThroughputTable = (figures: WorkerThroughputFigures): string 
       )} | ${spread(of((r) => r.steadyPerSecond))} | ${spread(of((r) => r.perCpuSecond))} | ${storePerDelivery(
         of((r) => r.storeCpuSeconds),
         figures.deliveries
+      )} | ${spread(
+        of((r) => r.peakRssMb),
+        (n) => `${Math.round(n)} MB`
       )} | ${of((r) => r.duplicates).reduce((a, b) => a + b, 0)} |`
     )
   }
