@@ -14,6 +14,7 @@ import {
   benchEncryptionKeys,
   cpuSeconds,
   deliveryBenchEnv,
+  dropScratchDatabase,
   type MemoryFootprint,
   median,
   postJson,
@@ -214,8 +215,6 @@ process.on("exit", () => console.log(modules))`
   } finally {
     await db.end().catch(() => undefined)
     receiver.close()
-    const admin = new pg.Client({ connectionString: serverUrl })
-    await admin.connect()
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).finally(() => admin.end())
+    await dropScratchDatabase(serverUrl, name)
   }
 }
