@@ -1,4 +1,5 @@
 import { type Cause, Deferred, Effect, Fiber, Queue, type Scope } from "effect"
+import type { SqlError } from "effect/sql"
 import { isHttpStatus } from "../src/domain/Delivery.ts"
 import type { Completion, CompletionState, DeliveryQueue } from "./DeliveryQueue.ts"
 
@@ -45,10 +46,8 @@ export const makeDeliveryCompletions = (queue: DeliveryQueue): Effect.Effect<Del
   Effect.gen(function* () {
     const handedOver = yield* Queue.unbounded<Pending, Cause.Done>()
 
-    const writeOne = (completion: Completion): Effect.Effect<CompletionState, unknown> =>
-      completion.decision._tag === "Gone"
-        ? queue.completeGone(completion)
-        : Effect.map(queue.complete([completion]), (states) => states.get(completion.row.id) ?? "delivery deleted")
+    const writeOne = (completion: Completion): Effect.Effect<CompletionState, SqlError.SqlError> =>
+      completion.decision._tag === "Gone" ? queue.completeGone(completion) : queue.completeOne(completion)
 
     /** One completion on its own, then without the response; `not recorded` when neither is stored. */
     const recordAlone = (completion: Completion): Effect.Effect<RecordedState> =>

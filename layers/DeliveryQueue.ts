@@ -73,6 +73,8 @@ export interface DeliveryQueue {
   readonly complete: (
     batch: ReadonlyArray<Completion>
   ) => Effect.Effect<ReadonlyMap<string, CompletionState>, SqlError.SqlError>
+  /** `complete` for one finished attempt (not `Gone`): what became of its delivery. */
+  readonly completeOne: (completion: Completion) => Effect.Effect<CompletionState, SqlError.SqlError>
   /** Records a 410 Gone attempt, disables the endpoint and cancels everything still pending for it: one transaction. */
   readonly completeGone: (completion: Completion) => Effect.Effect<CompletionState, SqlError.SqlError>
   /**
@@ -177,11 +179,13 @@ export const makeDeliveryQueue = (
       return states as ReadonlyMap<string, CompletionState>
     })
 
+  const completeOne = (completion: Completion) =>
+    Effect.map(complete([completion]), (states) => states.get(completion.row.id) ?? "delivery deleted")
+
   const completeGone = (completion: Completion) =>
     // A transaction holds a pooled connection: SQL only inside (the send is over), never a network wait.
     Effect.gen(function* () {
-      const states = yield* complete([completion])
-      const state = states.get(completion.row.id) ?? "delivery deleted"
+      const state = yield* completeOne(completion)
       if (state === "delivery deleted") return state
       // 410 Gone: the receiver asks us to stop. Disable the endpoint and cancel everything still pending for it (a
       // deleted endpoint stays as its deletion left it: it has nothing pending, and no one reads it).
@@ -233,6 +237,7 @@ export const makeDeliveryQueue = (
   return {
     claim: (request) => claimDue(sql, { ...request, leaseSeconds, workerId }),
     complete,
+    completeOne,
     completeGone,
     defer,
     cancel,
