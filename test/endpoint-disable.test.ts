@@ -6,6 +6,7 @@ import { insertDueBacklog } from "./support/backlog.ts"
 import { fastWorker, publish, succeeded, tenantWithEndpoint } from "./support/deliveryApi.ts"
 import { answer, makeReceiver } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
+import { TestServer } from "./support/testServer.ts"
 
 /**
  * Disabling an endpoint (PATCH `enabled: false`) cancels everything still pending for it in the same statement,
@@ -39,6 +40,15 @@ layer(testServerWithSql({ config: { delivery: fastWorker() } }), { excludeTestSe
           SELECT status, last_error, count(*)::int AS n FROM deliveries WHERE endpoint_id = ${endpointId}
           GROUP BY 1, 2`
           assert.deepStrictEqual(states, [{ status: "cancelled", last_error: disabledEndpointError, n: backlog }])
+          // Logged, with how many were cancelled (README "Webhook delivery").
+          const { logs } = yield* TestServer
+          const line = logs
+            .map((entry) => JSON.parse(entry) as Record<string, unknown>)
+            .find(
+              (e) =>
+                e.message === "endpoint disabled: its pending deliveries are cancelled" && e.endpointId === endpointId
+            )
+          assert.strictEqual(line?.deliveriesCancelled, backlog)
 
           // Enabled again (at another receiver): new events go out; the cancelled backlog is not sent.
           const healthy = yield* makeReceiver((_, __, res) => answer(res, 204))
