@@ -15,10 +15,10 @@ import {
   deletedEndpointError,
   deliveryChannel,
   disabledEndpointError,
-  parseQueuedFor,
-  type QueuedFor
+  parseQueuedFor
 } from "../src/domain/Delivery.ts"
 import { decide, retried } from "../src/domain/DeliveryDecision.ts"
+import { makeDeliverySlots } from "../src/domain/DeliverySlots.ts"
 import { delayAfterAttempt, retrySchedule } from "../src/domain/RetryPolicy.ts"
 import type { ClaimedRow } from "./DeliveryClaim.ts"
 import { makeDeliveryCompletions } from "./DeliveryCompletions.ts"
@@ -52,14 +52,6 @@ type WorkerRequirements =
   | SecretBox
   | DeliveryWakeups
 
-/** Per-key counts of sends in flight (per endpoint, per tenant). */
-const increment = (counts: Map<string, number>, key: string) => counts.set(key, (counts.get(key) ?? 0) + 1)
-const decrement = (counts: Map<string, number>, key: string) => {
-  const left = (counts.get(key) ?? 1) - 1
-  if (left <= 0) counts.delete(key)
-  else counts.set(key, left)
-}
-
 /**
  * The delivery worker (see services/DeliveryWorker.ts), in stages: the queue's SQL (DeliveryQueue: claim, record,
  * defer, cancel, release), the HTTP exchange and its classification (DeliveryExchange), the retry decision
@@ -75,7 +67,8 @@ const decrement = (counts: Map<string, number>, key: string) => {
  * its lease: a crash between a send and its record re-sends that delivery once the lease expires (at-least-once), and
  * nothing recorded is sent again. Each attempt runs through its endpoint's circuit (EndpointCircuits); an open circuit
  * defers the endpoint's deliveries without using attempts. At most `DELIVERY_TENANT_CONCURRENCY` sends per tenant and
- * `DELIVERY_ENDPOINT_CONCURRENCY` per endpoint are in flight.
+ * `DELIVERY_ENDPOINT_CONCURRENCY` per endpoint are in flight; the claims keep up to `DELIVERY_CONCURRENCY` more leased
+ * and ready to start, so a freed slot does not wait for a claim (src/domain/DeliverySlots.ts).
  */
 export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequirements | WebhookSender> = Layer.effect(
   DeliveryWorker,
@@ -188,63 +181,86 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
       )
 
     const sends = yield* FiberSet.make<void, never>()
+    const slots = makeDeliverySlots<ClaimedRow>(settings)
+    // Ready for longer than this, a delivery goes back to the queue (see src/domain/DeliverySlots.ts).
+    const readyFor = Duration.min(Duration.seconds(2), Duration.millis((leaseSeconds * 1000) / 4))
+    let stopping = false
 
-    // Bulkheads: at most `concurrency` sends in this process, at most `tenantConcurrency` of them per tenant and
-    // `endpointConcurrency` per endpoint, so a slow receiver or a noisy tenant ties up a few slots, never the worker.
-    // An endpoint's (and its tenant's) slot is given back as soon as the request is over: the circuit's and the
-    // database's bookkeeping that follows does not hold the receiver's next delivery back (for a hot endpoint that
-    // bookkeeping, two round trips, was a third of each slot's time). The process-wide slot is held until the attempt
-    // is recorded, so records that lag behind slow the claims down.
-    const perEndpoint = new Map<string, number>()
-    const perTenant = new Map<string, number>()
-    let inFlight = 0
-    let finishedSinceClaim = 0
-    const sendStarted = (row: ClaimedRow) => {
-      inFlight++
-      held.add(row.id)
-      increment(perEndpoint, row.endpoint_id)
-      increment(perTenant, row.tenant_id)
-    }
-    /** Gives the row's endpoint and tenant slots back (once) and wakes the loop to refill them. */
-    const slotsFreed = (row: ClaimedRow) => {
-      let freed = false
+    /** The row's request is over: its endpoint's and tenant's slots go back (once), which may start the next. */
+    const requestEnded = (row: ClaimedRow) => {
+      let ended = false
       return Effect.suspend(() => {
-        if (freed) return Effect.void
-        freed = true
-        finishedSinceClaim++
-        decrement(perEndpoint, row.endpoint_id)
-        decrement(perTenant, row.tenant_id)
-        return wake
+        if (ended) return Effect.void
+        ended = true
+        slots.requestEnded(row)
+        return Effect.andThen(startReady, wake)
       })
     }
 
-    /**
-     * Whether deliveries queued for `queued` may give a claim anything to take here: not while their tenant, or every
-     * one of their endpoints, is at its cap in this process. A send of each is then in flight, and the end of that send
-     * wakes the loop to claim (the new deliveries included); a claim now could only come back empty. Under load a hot
-     * endpoint is at its cap nearly all the time, and each publish woke every worker for nothing.
-     */
-    const mayClaimFor = (queued: QueuedFor) =>
-      (perTenant.get(queued.tenantId) ?? 0) < settings.tenantConcurrency &&
-      queued.endpointIds.some((id) => (perEndpoint.get(id) ?? 0) < settings.endpointConcurrency)
+    /** Starts what is ready and has room (not once the worker is stopping: what is left is released). */
+    const startReady: Effect.Effect<void> = Effect.suspend(() => {
+      if (stopping) return Effect.void
+      const starting = slots.takeStartable()
+      return starting.length === 0
+        ? Effect.void
+        : Effect.forEach(
+            starting,
+            (row) => {
+              const ended = requestEnded(row)
+              return FiberSet.run(
+                sends,
+                deliver(row, ended).pipe(
+                  Effect.ensuring(
+                    Effect.suspend(() => {
+                      slots.finished()
+                      return Effect.andThen(ended, startReady)
+                    })
+                  )
+                )
+              )
+            },
+            { discard: true }
+          )
+    })
+
+    /** Ready deliveries that waited `readyFor` behind their tenant's sends go back to the queue. */
+    const giveBackStale = Effect.suspend(() => {
+      const stale = slots.takeStale(Date.now() - Duration.toMillis(readyFor))
+      if (stale.length === 0) return Effect.void
+      for (const row of stale) held.delete(row.id)
+      return queue.releaseHeld(stale.map((row) => row.id)).pipe(
+        Effect.tap((released) =>
+          Effect.logDebug("delivery: ready deliveries given back, their tenant's sends are slow").pipe(
+            Effect.annotateLogs({ released })
+          )
+        ),
+        Effect.catchCause((cause) =>
+          Effect.logWarning("delivery: could not give back ready deliveries; their leases expire by themselves", cause)
+        ),
+        Effect.asVoid
+      )
+    })
+
+    // A NOTIFY naming only endpoints (or a tenant) at their cap here does not wake the loop: a send of each is in
+    // flight, and its end wakes the loop to claim (the new deliveries included); a claim now could only come back
+    // empty. Under load a hot endpoint is at its cap nearly all the time, and each publish woke every worker for nothing.
     const wakeFor = (payload: string) =>
       Effect.suspend(() => {
         const queued = parseQueuedFor(payload)
-        return queued === undefined || mayClaimFor(queued) ? wake : Effect.void
+        return queued === undefined || slots.mayClaimFor(queued) ? wake : Effect.void
       })
 
-    // While more is due than the last claim could take, a send or two finished since then wait a few milliseconds
-    // for others to join them: one claim per handful of sends, not one per send (a claim looks at every endpoint with
-    // pending deliveries, so it costs more than the send it refills).
+    // A claim looks at every endpoint with pending deliveries, so it costs more than the send it refills: the loop
+    // claims while fewer than half a concurrency's worth are ready to start, for at least a handful of rows, and
+    // otherwise waits for a send to end (each end wakes it) or for new work. It holds at most twice its concurrency:
+    // sending, ready, or being recorded.
+    const holdCap = settings.concurrency * 2
     const refillBatch = Math.max(1, Math.ceil(settings.concurrency / 8))
-    const refillWait = Duration.millis(5)
-    let moreDue = false
     const loop = Effect.gen(function* () {
       while (true) {
-        if (moreDue && finishedSinceClaim < refillBatch) yield* Effect.sleep(refillWait)
-        finishedSinceClaim = 0
-        const free = settings.concurrency - inFlight
-        if (free <= 0) {
+        yield* giveBackStale
+        const room = holdCap - held.size
+        if (room < refillBatch || slots.startableCount() > settings.concurrency / 2) {
           yield* waitForWork
           continue
         }
@@ -252,50 +268,25 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
         // loop first), the leases were neither sent nor released: their deliveries waited for the lease to run out
         // (31-45 s; the drill's rolling restart had some at each stop). Registered, those that do not start are
         // released by the shutdown with the rest.
-        const rows = yield* queue
-          .claim({
-            limit: free,
-            busyEndpoints: perEndpoint,
-            busyTenants: perTenant,
-            endpointConcurrency: settings.endpointConcurrency,
-            tenantConcurrency: settings.tenantConcurrency
-          })
-          .pipe(
-            Effect.catchCause((cause) =>
-              Effect.logWarning("delivery: claiming failed; trying again at the next poll", cause).pipe(
-                Effect.as([] as ReadonlyArray<ClaimedRow>)
-              )
-            ),
-            Effect.tap((claimed) =>
-              Effect.sync(() => {
-                for (const row of claimed) sendStarted(row)
-              })
-            ),
-            Effect.uninterruptible
-          )
-        yield* Effect.logDebug("delivery: claimed").pipe(Effect.annotateLogs({ free, claimed: rows.length }))
-        for (const row of rows) {
-          const freed = slotsFreed(row)
-          yield* FiberSet.run(
-            sends,
-            deliver(row, freed).pipe(
-              Effect.ensuring(
-                Effect.suspend(() => {
-                  // Its endpoint's slot was given back when the request ended (which woke the loop); the process-wide
-                  // one wakes it again only if it was what stopped the claims.
-                  const wasFull = inFlight >= settings.concurrency
-                  inFlight--
-                  return Effect.andThen(freed, wasFull ? wake : Effect.void)
-                })
-              )
+        const rows = yield* queue.claim({ limit: room, ...slots.claimLoad() }).pipe(
+          Effect.catchCause((cause) =>
+            Effect.logWarning("delivery: claiming failed; trying again at the next poll", cause).pipe(
+              Effect.as([] as ReadonlyArray<ClaimedRow>)
             )
-          )
-        }
-        // The claim looks at every endpoint with room at once: fewer rows than free slots, none of them filling its
+          ),
+          Effect.tap((claimed) =>
+            Effect.sync(() => {
+              for (const row of claimed) held.add(row.id)
+              slots.claimed(claimed, Date.now())
+            })
+          ),
+          Effect.uninterruptible
+        )
+        yield* Effect.logDebug("delivery: claimed").pipe(Effect.annotateLogs({ room, claimed: rows.length }))
+        yield* startReady
+        // The claim looks at every endpoint with room at once: fewer rows than room, none of them filling its
         // tenant's share, means nothing else is due that this process may take now.
-        moreDue =
-          rows.length === free || rows.some((row) => perTenant.get(row.tenant_id) === settings.tenantConcurrency)
-        if (!moreDue) yield* waitForWork
+        if (rows.length < room && !rows.some(slots.tenantFull)) yield* waitForWork
       }
     })
 
@@ -327,6 +318,7 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
     // what they finished, and releases the leases still held so another worker takes those deliveries at once.
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
+        stopping = true
         const pending = yield* FiberSet.size(sends)
         yield* Effect.logInfo("delivery worker: draining, stopped claiming; waiting for in-flight sends").pipe(
           Effect.annotateLogs({ inFlight: pending })
@@ -367,7 +359,7 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
     return DeliveryWorker.of({
       workerId,
       wake,
-      inFlight: Effect.sync(() => inFlight),
+      inFlight: Effect.sync(() => slots.sending()),
       listening
     })
   })
