@@ -24,11 +24,21 @@ describe("DeliverySlots", () => {
     assert.strictEqual(slots.sending(), 2)
   })
 
+  it("with the process at its concurrency, every ready row counts as about to start, whatever its tenant", () => {
+    const slots = makeDeliverySlots({ concurrency: 2, tenantConcurrency: 2, endpointConcurrency: 4 })
+    slots.claimed([row("a", "t1", "e1"), row("b", "t1", "e2"), row("c", "t1", "e3"), row("d", "t2", "e4")], 0)
+    slots.takeStartable()
+    assert.strictEqual(slots.startableCount(), 2)
+    slots.requestEnded(row("a", "t1", "e1"))
+    slots.finished()
+    assert.strictEqual(slots.startableCount(), 2, "room in the process and in t1")
+  })
+
   it("a tenant sends at most its cap; its ready rows wait, and others go past them", () => {
     const slots = makeDeliverySlots({ concurrency: 8, tenantConcurrency: 1, endpointConcurrency: 4 })
     slots.claimed([row("a1", "noisy", "e1"), row("a2", "noisy", "e2"), row("q1", "quiet", "e3")], 0)
     assert.deepStrictEqual(ids(slots.takeStartable()), ["a1", "q1"])
-    assert.strictEqual(slots.startableCount(), 0, "a2's tenant is at its cap")
+    assert.strictEqual(slots.startableCount(), 0, "a2's tenant is at its cap, while the process has room")
     assert.strictEqual(slots.readyCount(), 1)
     slots.requestEnded(row("a1", "noisy", "e1"))
     slots.finished()

@@ -34,7 +34,10 @@ export interface DeliverySlots<Row extends SlotRow> {
   readonly sending: () => number
   /** Deliveries claimed and not yet started. */
   readonly readyCount: () => number
-  /** Ready deliveries whose tenant has room to send now. */
+  /**
+   * Ready deliveries that will start as slots free: all of them while the process is at its concurrency, otherwise
+   * those whose tenant has room (the others wait for their tenant's sends, which may hang).
+   */
   readonly startableCount: () => number
   /** What the next claim passes to the database: this process's load per endpoint and tenant, and the caps. */
   readonly claimLoad: () => {
@@ -88,7 +91,10 @@ export const makeDeliverySlots = <Row extends SlotRow>(limits: SlotLimits): Deli
   return {
     sending: () => sending,
     readyCount: () => ready.length,
-    startableCount: () => ready.reduce((n, entry) => (tenantHasRoom(entry.row.tenant_id) ? n + 1 : n), 0),
+    startableCount: () =>
+      sending >= limits.concurrency
+        ? ready.length
+        : ready.reduce((n, entry) => (tenantHasRoom(entry.row.tenant_id) ? n + 1 : n), 0),
     claimLoad: () => ({
       busyEndpoints: perEndpoint,
       busyTenants: tenantHolding,
