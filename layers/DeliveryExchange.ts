@@ -158,19 +158,18 @@ export const makeDeliveryExchange = (
   }
 
   /** The HTTP request itself: at most `DELIVERY_TIMEOUT` for connect, send, headers and the body excerpt. */
-  const send = (row: ClaimedRow, secrets: SigningKeys) =>
+  const send = (row: ClaimedRow, secrets: SigningKeys, tracing: boolean) =>
     Effect.gen(function* () {
       const body = webhookBody(row.event_type, row.event_occurred_at, row.event_data)
       const headers = webhookHeaders(secrets, row.event_id, Date.now() / 1000, body)
       // Tracing on, the receiver gets the attempt span's own `traceparent` (a child of the stored one). Tracing off,
       // spans are random and unrelated: the publisher's `traceparent` goes on unchanged, or none.
-      const traceparent =
-        (yield* Effect.tracer) === Tracer.nativeTracer
-          ? row.traceparent
-          : Option.match(yield* Effect.option(Effect.currentSpan), {
-              onNone: () => row.traceparent,
-              onSome: (span) => `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
-            })
+      const traceparent = !tracing
+        ? row.traceparent
+        : Option.match(yield* Effect.option(Effect.currentSpan), {
+            onNone: () => row.traceparent,
+            onSome: (span) => `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
+          })
       // Credentials in the URL become Basic authentication (a client would drop them without a word).
       const target = basicAuthTarget(row.url)
       const response = yield* sender
@@ -222,13 +221,17 @@ export const makeDeliveryExchange = (
     })
 
   /** The SSRF guard again, right before sending, then the request, in the attempt's client span. */
-  const attempt = (row: ClaimedRow, secrets: SigningKeys, number: number) => {
-    const parent = parseTraceparent(row.traceparent)
-    return urlPolicy.check(row.url).pipe(
+  const attempt = (row: ClaimedRow, secrets: SigningKeys, number: number, tracing: boolean) => {
+    const checkedAndSent = urlPolicy.check(row.url).pipe(
       Effect.matchEffect({
         onFailure: (blocked) => Effect.succeed(noResponse("blocked", `URL not allowed: ${blocked.reason}`)),
-        onSuccess: () => send(row, secrets)
-      }),
+        onSuccess: () => send(row, secrets, tracing)
+      })
+    )
+    // Tracing off (Effect's native tracer), the span would be exported nowhere: not made at all.
+    if (!tracing) return checkedAndSent
+    const parent = parseTraceparent(row.traceparent)
+    return checkedAndSent.pipe(
       Effect.tap((result) =>
         Effect.annotateCurrentSpan(
           result.statusCode === null
@@ -260,6 +263,7 @@ export const makeDeliveryExchange = (
 
   return (row, sent = Effect.void) =>
     Effect.gen(function* () {
+      const tracing = (yield* Effect.tracer) !== Tracer.nativeTracer
       const startedAt = new Date()
       const started = performance.now()
       const secrets = yield* signingKeys(row, row.secret ?? "").pipe(Effect.result)
@@ -289,7 +293,7 @@ export const makeDeliveryExchange = (
         .guard(
           row.endpoint_id,
           // Not after a 410 Gone: the endpoint is about to be disabled, and its next delivery must not go out before.
-          attempt(row, secrets.success, row.attempt_count + 1).pipe(
+          attempt(row, secrets.success, row.attempt_count + 1, tracing).pipe(
             Effect.onExit((exit) => (Exit.isSuccess(exit) && exit.value.outcome === "gone" ? Effect.void : sent))
           ),
           circuitVerdict
