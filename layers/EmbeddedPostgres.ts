@@ -5,6 +5,7 @@ import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
 import type { Scope } from "effect"
 import { Effect, Schema } from "effect"
 import { type DataDirectoryInUse, type DataDirectoryLockError, lockDataDirectory } from "./DataDirectoryLock.ts"
+import { initialiseInChild, isInitialised } from "./EmbeddedPostgresInit.ts"
 
 export class EmbeddedPostgresError extends Schema.TaggedError<EmbeddedPostgresError>()("EmbeddedPostgresError", {
   message: Schema.String,
@@ -58,6 +59,17 @@ export const startEmbeddedPostgres = (
       })
       // Taken before PGlite opens the directory and released after it has closed it (finalizers run in reverse).
       yield* lockDataDirectory(location)
+      // A first boot: initdb runs in a child process (see EmbeddedPostgresInit.ts), so this one opens it warm.
+      if (!isInitialised(location)) {
+        yield* initialiseInChild(
+          location,
+          startParams(),
+          (message, cause) => new EmbeddedPostgresError({ message, cause })
+        )
+        yield* Effect.logInfo("embedded database: data directory initialised").pipe(
+          Effect.annotateLogs({ dataDir: location })
+        )
+      }
     }
     const { server } = yield* Effect.acquireRelease(
       Effect.tryPromise({
