@@ -2,7 +2,12 @@ import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { claimDue } from "../layers/DeliveryClaim.ts"
-import { type BacklogState, insertEndpointBacklog } from "./support/backlog.ts"
+import {
+  type BacklogState,
+  type BacklogEndpoint as Endpoint,
+  insertEndpointBacklog,
+  insertTenantWithEndpoints
+} from "./support/backlog.ts"
 import { explainAnalyze, pagesOf, pagesReadOf } from "./support/queryPlan.ts"
 import { TestSqlLive } from "./support/testDatabase.ts"
 
@@ -17,25 +22,14 @@ import { TestSqlLive } from "./support/testDatabase.ts"
  * pages read with 200,000 rows, 103 with 1,000); `npm run bench:claim-cost` measures it up to a million rows.
  */
 
-interface Endpoint {
-  readonly tenant_id: string
-  readonly endpoint_id: string
-}
-
 layer(TestSqlLive, { excludeTestServices: true })("the claim beside long backlogs", (it) => {
   it.effect(
     "leases held elsewhere, retries scheduled, a paused endpoint; 1,000 then 200,000 rows: the claim takes what is free, pages read flat",
     () =>
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
-        const tenantWithEndpoints = (name: string, endpoints: number) =>
-          sql<Endpoint>`
-            WITH t AS (INSERT INTO tenants (id, name) VALUES ('ten_' || codex_ulid(), ${name}) RETURNING id)
-            INSERT INTO endpoints (id, tenant_id, url, secret)
-            SELECT 'ep_' || codex_ulid(), t.id, 'http://127.0.0.1:9/' || n, 's' FROM t, generate_series(1, ${endpoints}::int) n
-            RETURNING tenant_id, id AS endpoint_id`
-        const [held, retrying, paused] = yield* tenantWithEndpoints("Hot", 3)
-        const [quiet] = yield* tenantWithEndpoints("Quiet", 1)
+        const [held, retrying, paused] = yield* insertTenantWithEndpoints(sql, { name: "Hot", endpoints: 3 })
+        const [quiet] = yield* insertTenantWithEndpoints(sql, { name: "Quiet" })
         if (held === undefined || retrying === undefined || paused === undefined || quiet === undefined) {
           return assert.fail("endpoints not created")
         }
@@ -139,11 +133,7 @@ layer(TestSqlLive, { excludeTestServices: true })("the claim beside long backlog
     () =>
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
-        const [mixed, expiredOnly] = yield* sql<Endpoint>`
-        WITH t AS (INSERT INTO tenants (id, name) VALUES ('ten_' || codex_ulid(), 'Leases') RETURNING id)
-        INSERT INTO endpoints (id, tenant_id, url, secret)
-        SELECT 'ep_' || codex_ulid(), t.id, 'http://127.0.0.1:9/' || n, 's' FROM t, generate_series(1, 2) n
-        RETURNING tenant_id, id AS endpoint_id`
+        const [mixed, expiredOnly] = yield* insertTenantWithEndpoints(sql, { name: "Leases", endpoints: 2 })
         if (mixed === undefined || expiredOnly === undefined) return assert.fail("endpoints not created")
         /** A delivery due `minutesAgo` minutes ago, leased until `leasedFor` minutes from now (negative: expired). */
         const delivery = (endpoint: Endpoint, minutesAgo: number, leasedFor: number | null) =>

@@ -2,7 +2,7 @@ import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { claimDue } from "../layers/DeliveryClaim.ts"
-import { insertDueBacklog } from "./support/backlog.ts"
+import { insertDueBacklog, insertTenantWithEndpoints } from "./support/backlog.ts"
 import { explainAnalyze, lockedRows, pagesOf } from "./support/queryPlan.ts"
 import { TestSqlLive } from "./support/testDatabase.ts"
 
@@ -21,16 +21,8 @@ layer(TestSqlLive, { excludeTestServices: true })("the claim with a long backlog
     () =>
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
-        const [hot] = yield* sql<{ readonly tenant_id: string; readonly endpoint_id: string }>`
-          WITH t AS (INSERT INTO tenants (id, name) VALUES ('ten_' || codex_ulid(), 'Backlog') RETURNING id)
-          INSERT INTO endpoints (id, tenant_id, url, secret)
-          SELECT 'ep_' || codex_ulid(), t.id, 'http://127.0.0.1:9/hot', 's' FROM t
-          RETURNING tenant_id, id AS endpoint_id`
-        const [quiet] = yield* sql<{ readonly tenant_id: string; readonly endpoint_id: string }>`
-          WITH t AS (INSERT INTO tenants (id, name) VALUES ('ten_' || codex_ulid(), 'Quiet') RETURNING id)
-          INSERT INTO endpoints (id, tenant_id, url, secret)
-          SELECT 'ep_' || codex_ulid(), t.id, 'http://127.0.0.1:9/quiet', 's' FROM t
-          RETURNING tenant_id, id AS endpoint_id`
+        const [hot] = yield* insertTenantWithEndpoints(sql, { name: "Backlog", path: "hot" })
+        const [quiet] = yield* insertTenantWithEndpoints(sql, { name: "Quiet", path: "quiet" })
         if (hot === undefined || quiet === undefined) return assert.fail("endpoints not created")
 
         const addBacklog = (rows: number) =>

@@ -4,7 +4,7 @@ import { SqlClient } from "effect/sql"
 import type { ClaimedRow } from "../layers/DeliveryClaim.ts"
 import { type Completion, makeDeliveryQueue } from "../layers/DeliveryQueue.ts"
 import type { JsonText } from "../src/domain/JsonText.ts"
-import { insertEndpointBacklog } from "./support/backlog.ts"
+import { insertEndpointBacklog, insertTenantWithEndpoints } from "./support/backlog.ts"
 import { TestSqlLive } from "./support/testDatabase.ts"
 
 /**
@@ -69,11 +69,7 @@ layer(TestSqlLive, { excludeTestServices: true })("recording attempts beside a l
     () =>
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
-        const [endpoint] = yield* sql<{ readonly tenant_id: string; readonly endpoint_id: string }>`
-          WITH t AS (INSERT INTO tenants (id, name) VALUES ('ten_' || codex_ulid(), 'Backlog') RETURNING id)
-          INSERT INTO endpoints (id, tenant_id, url, secret)
-          SELECT 'ep_' || codex_ulid(), t.id, 'http://127.0.0.1:9/', 's' FROM t
-          RETURNING tenant_id, id AS endpoint_id`
+        const [endpoint] = yield* insertTenantWithEndpoints(sql, { name: "Backlog" })
         if (endpoint === undefined) return assert.fail("endpoint not created")
         yield* insertEndpointBacklog(sql, {
           tenantId: endpoint.tenant_id,

@@ -6,6 +6,7 @@ import { DeliveryWakeupsLive } from "../layers/DeliveryWakeupsLive.ts"
 import { Deliveries } from "../services/Deliveries.ts"
 import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { EndpointId, TenantId } from "../src/domain/Ids.ts"
+import { insertTenantWithEndpoints } from "./support/backlog.ts"
 import { TestSqlLive } from "./support/testDatabase.ts"
 
 /**
@@ -24,11 +25,7 @@ layer(DeliveriesTest, { excludeTestServices: true })("recover", (it) => {
         const sql = yield* SqlClient.SqlClient
         const deliveries = yield* Deliveries
         const wakeups = yield* DeliveryWakeups
-        const [endpoint] = yield* sql<{ readonly tenant_id: string; readonly endpoint_id: string }>`
-          WITH t AS (INSERT INTO tenants (id, name) VALUES ('ten_' || codex_ulid(), 'Outage') RETURNING id)
-          INSERT INTO endpoints (id, tenant_id, url, secret)
-          SELECT 'ep_' || codex_ulid(), t.id, 'http://127.0.0.1:9/outage', 's' FROM t
-          RETURNING tenant_id, id AS endpoint_id`
+        const [endpoint] = yield* insertTenantWithEndpoints(sql, { name: "Outage", path: "outage" })
         if (endpoint === undefined) return assert.fail("endpoint not created")
         const tenantId = Schema.decodeUnknownSync(TenantId)(endpoint.tenant_id)
         const endpointId = Schema.decodeUnknownSync(EndpointId)(endpoint.endpoint_id)

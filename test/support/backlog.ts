@@ -1,5 +1,29 @@
 import type { SqlClient } from "effect/sql"
 
+/** A tenant and one of its endpoints, as the outbox's rows name them. */
+export interface BacklogEndpoint {
+  readonly tenant_id: string
+  readonly endpoint_id: string
+}
+
+/**
+ * A tenant named `name` with `endpoints` endpoints (default 1), written straight into the tables: URLs
+ * `http://127.0.0.1:9/<path>` (`path` then the endpoint's number when there are several), secret `s`; no worker is
+ * meant to send to them.
+ */
+export const insertTenantWithEndpoints = (
+  sql: SqlClient.SqlClient,
+  tenant: { readonly name: string; readonly endpoints?: number; readonly path?: string }
+) => sql<BacklogEndpoint>`
+  WITH t AS (INSERT INTO tenants (id, name) VALUES ('ten_' || codex_ulid(), ${tenant.name}) RETURNING id)
+  INSERT INTO endpoints (id, tenant_id, url, secret)
+  SELECT 'ep_' || codex_ulid(), t.id,
+         'http://127.0.0.1:9/' || ${tenant.path ?? ""} || CASE WHEN ${tenant.endpoints ?? 1}::int > 1 THEN n::text ELSE '' END,
+         's'
+  FROM t, generate_series(1, ${tenant.endpoints ?? 1}::int) n
+  ORDER BY n
+  RETURNING tenant_id, id AS endpoint_id`
+
 /**
  * A tenant's backlog written straight into the outbox, for tests that need thousands of due deliveries faster than
  * publishing them: `events` events of type `backlog.item`, each with one delivery to every endpoint `endpointIds`
