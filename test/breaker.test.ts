@@ -1,9 +1,16 @@
 import { randomBytes } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Ref, Schedule } from "effect"
+import { CircuitBreaker } from "effect/persistence"
 import { TestClock } from "effect/testing"
 import { appConfigTest } from "../layers/AppConfigLive.ts"
-import { EndpointCircuitsLive, endpointCircuitsRedis, endpointCircuitsTest } from "../layers/EndpointCircuitsLive.ts"
+import {
+  closedAdmissionReuse,
+  EndpointCircuitsLive,
+  endpointCircuitsRedis,
+  endpointCircuitsTest,
+  makeEndpointCircuits
+} from "../layers/EndpointCircuitsLive.ts"
 import { makeMetricsTest } from "../layers/MetricsLive.ts"
 import { CircuitRejected, CircuitVerdict, EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { openSchedule } from "../src/domain/CircuitPolicy.ts"
@@ -58,6 +65,61 @@ const transitionCount = async (metrics: TestMetrics, from: string, to: string) =
 const gauge = async (metrics: TestMetrics) => gaugeOf(await readRegistry(metrics.registry), "circuit_breakers_open")
 
 describe("endpoint circuits (TestClock, memory store)", () => {
+  it.effect(
+    "a closed circuit's successes skip the store for a moment; a failure among them is recorded at once and counts",
+    () => {
+      const counted = { admit: 0, record: 0 }
+      const countingStore = Layer.effect(
+        CircuitBreaker.CircuitBreakerStore,
+        Effect.map(Effect.service(CircuitBreaker.CircuitBreakerStore), (store) => ({
+          admit: (key: string) =>
+            Effect.suspend(() => {
+              counted.admit++
+              return store.admit(key)
+            }),
+          record: (options: Parameters<typeof store.record>[0]) =>
+            Effect.suspend(() => {
+              counted.record++
+              return store.record(options)
+            }),
+          state: store.state
+        }))
+      ).pipe(Layer.provide(CircuitBreaker.layerStoreMemory()))
+      const { layer: metricsLayer } = makeMetricsTest()
+      const circuitsLayer = Layer.effect(EndpointCircuits, makeEndpointCircuits({ ...policy, jitter: false })).pipe(
+        Layer.provide(countingStore),
+        Layer.provide(metricsLayer)
+      )
+      return Effect.gen(function* () {
+        const circuits = yield* EndpointCircuits
+        const calls = yield* Ref.make(0)
+        const failure = CircuitVerdict.failure()
+        const storeCalls = () => ({ ...counted })
+
+        yield* attempt("ep_h", calls, CircuitVerdict.success)
+        assert.deepStrictEqual(storeCalls(), { admit: 1, record: 1 }, "the first success goes through the breaker")
+        for (let n = 0; n < 9; n++) yield* attempt("ep_h", calls, CircuitVerdict.success)
+        assert.deepStrictEqual(storeCalls(), { admit: 1, record: 1 }, "the next ones, within the moment, skip it")
+
+        // The moment (closedAdmissionReuse) over, the next success goes through the breaker again, and starts another.
+        yield* TestClock.adjust(Duration.sum(closedAdmissionReuse, Duration.millis(1)))
+        yield* attempt("ep_h", calls, CircuitVerdict.success)
+        assert.deepStrictEqual(storeCalls(), { admit: 2, record: 2 })
+
+        // A failure among skipped successes is recorded at once; the streak then counts as ever: 3 open the circuit.
+        yield* attempt("ep_h", calls, failure)
+        assert.deepStrictEqual(storeCalls(), { admit: 3, record: 3 }, "the failure recorded")
+        yield* attempt("ep_h", calls, failure)
+        assert.strictEqual((yield* circuits.health("ep_h")).circuit, "closed")
+        yield* attempt("ep_h", calls, failure)
+        assert.strictEqual((yield* circuits.health("ep_h")).circuit, "open")
+        const refused = yield* rejection(attempt("ep_h", calls, CircuitVerdict.success))
+        assert.strictEqual(refused?.circuit, "open")
+        assert.strictEqual(yield* Ref.get(calls), 14, "every attempt but the refused one ran")
+      }).pipe(Effect.provide(circuitsLayer))
+    }
+  )
+
   it.effect("closed → open after 3 consecutive failures; open refuses without running, for the open period", () => {
     const { metrics, run } = withCircuits(
       Effect.gen(function* () {
