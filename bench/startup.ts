@@ -13,8 +13,8 @@
  *
  *   npm run bench:startup
  *
- * Writes bench/results/startup.{json,md}. BENCH_DATABASE_URL overrides the PostgreSQL database of part 1 (default:
- * codex_bench on the local server; create it first with `createdb -h 127.0.0.1 -U postgres codex_bench`); part 3
+ * Writes bench/results/startup.{json,md}. BENCH_DATABASE_URL names the PostgreSQL database of part 1; without it,
+ * part 1 creates and drops its own, codex_bench_startup, on the local server (127.0.0.1:5432, user postgres); part 3
  * creates and drops its own database, codex_bench_worker_start, on the same server.
  */
 import { execFileSync, spawn } from "node:child_process"
@@ -24,16 +24,20 @@ import { join } from "node:path"
 import {
   benchEncryptionKeys,
   containerNodeOptions,
+  dropScratchDatabase,
   freePort,
   type MemoryFootprint,
   median,
+  scratchDatabase,
   settledFootprint
 } from "./lib.ts"
 import { measureWorkerStartup, type WorkerStartFigures, workerMilestones } from "./scenarios/worker-startup.ts"
 
 const runs = Number(process.env.BENCH_RUNS ?? 3)
-// A database of the benchmark's own: the app migrates it at startup.
-const databaseUrl = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/codex_bench"
+// A database of the benchmark's own (made here unless BENCH_DATABASE_URL names one): the app migrates it at startup.
+const localServer = "postgres://postgres@127.0.0.1:5432/postgres"
+const ownDatabase = "codex_bench_startup"
+const databaseUrl = process.env.BENCH_DATABASE_URL ?? (await scratchDatabase(localServer, ownDatabase))
 const log = (line: string) => console.error(`[bench:startup] ${line}`)
 
 /** The node arguments of an npm script `exec node <args>` (package.json), e.g. the flags and `src/main.ts`. */
@@ -139,6 +143,7 @@ const firstBoot = await scenario("PGlite on disk, first boot", () => ({ PGLITE_D
 })
 const warmBoot = await scenario("PGlite on disk, warm boot", () => ({ PGLITE_DIR: dir }))
 const postgres = await scenario("PostgreSQL", () => ({ DATABASE_URL: databaseUrl }))
+if (process.env.BENCH_DATABASE_URL === undefined) await dropScratchDatabase(localServer, ownDatabase)
 // The warm boot again as plain `node src/main.ts`: what the `start` script's V8 flags change.
 const withoutFlags = await scenario("PGlite on disk, warm boot, no flags", () => ({ PGLITE_DIR: dir }), {
   args: startArgs.filter((arg) => !arg.startsWith("--")),
