@@ -77,12 +77,12 @@ export const makeEndpointCircuits = (
     /**
      * Endpoints whose last attempt here went through the breaker and succeeded, until when (epoch ms): their circuit
      * is closed with no failure counted, and a success changes nothing in it. Their attempts within `healthyFor`
-     * (production: `closedAdmissionReuse`, 250 ms) skip the breaker (a Scope, an admission and a record in the store for each: ~10% of a
-     * drain's throughput, and a Redis round trip per attempt with the shared store); a failure among them still goes
-     * to the breaker at once, and drops the endpoint from here, so failures are never skipped. What it gives up:
-     * those successes do not reset a failure another attempt recorded meanwhile (another replica's, in Redis, or one
-     * that overlapped them here) until the next success through the breaker, at most `healthyFor` later;
-     * like a reused admission, an open set by another replica is seen that much late.
+     * (production: `closedAdmissionReuse`, 250 ms) skip the breaker (a Scope, an admission and a record in the store
+     * for each: ~10% of a drain's throughput, and a Redis round trip per attempt with the shared store); a failure
+     * among them still goes to the breaker at once, and drops the endpoint from here, so failures are never skipped.
+     * What it gives up: those successes do not reset a failure another attempt recorded meanwhile (another
+     * replica's, in Redis, or one that overlapped them here) until the next success through the breaker, at most
+     * `healthyFor` later; like a reused admission, an open set by another replica is seen that much late.
      */
     const healthyUntil = new Map<string, number>()
     const forgetHealthy = (endpointId: string) => Effect.sync(() => healthyUntil.delete(endpointId))
@@ -135,32 +135,40 @@ export const makeEndpointCircuits = (
     const recordOutcome = (endpointId: string, outcome: CircuitBreaker.Outcome) =>
       Effect.void.pipe(breaker.execute({ key: endpointId, classify: () => outcome }), Effect.ignore)
 
-    const guard: EndpointCircuitsShape["guard"] = (endpointId, attempt, verdict) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        (healthyUntil.get(endpointId) ?? 0) > now
-          ? Effect.onExit(attempt, (exit) => {
-              const outcome = Exit.isSuccess(exit) ? toOutcome(verdict(exit.value)) : CircuitBreaker.failure()
-              return outcome._tag === "Failure"
-                ? Effect.andThen(forgetHealthy(endpointId), recordOutcome(endpointId, outcome))
-                : Effect.void
-            })
-          : throughBreaker(endpointId, attempt, verdict).pipe(
-              Effect.onExit((exit) =>
-                Exit.isSuccess(exit) && toOutcome(verdict(exit.value))._tag === "Success"
-                  ? markHealthy(endpointId, now)
-                  : Exit.isSuccess(exit) && toOutcome(verdict(exit.value))._tag === "Ignored"
-                    ? Effect.void
-                    : forgetHealthy(endpointId)
-              )
-            )
-      )
+    const guard: EndpointCircuitsShape["guard"] = <A, E, R>(
+      endpointId: string,
+      attempt: Effect.Effect<A, E, R>,
+      verdict: (result: A) => CircuitVerdict
+    ) => {
+      const outcomeOf = (exit: Exit.Exit<A, unknown>): CircuitBreaker.Outcome =>
+        Exit.isSuccess(exit) ? toOutcome(verdict(exit.value)) : CircuitBreaker.failure()
+      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        if ((healthyUntil.get(endpointId) ?? 0) > now) {
+          return Effect.onExit(attempt, (exit) => {
+            const outcome = outcomeOf(exit)
+            return outcome._tag === "Failure"
+              ? Effect.andThen(forgetHealthy(endpointId), recordOutcome(endpointId, outcome))
+              : Effect.void
+          })
+        }
+        return throughBreaker(endpointId, attempt, outcomeOf).pipe(
+          Effect.onExit((exit) => {
+            const outcome = outcomeOf(exit)
+            if (outcome._tag === "Success") return markHealthy(endpointId, now)
+            return outcome._tag === "Ignored" ? Effect.void : forgetHealthy(endpointId)
+          })
+        )
+      })
+    }
 
-    const throughBreaker: EndpointCircuitsShape["guard"] = (endpointId, attempt, verdict) =>
+    /** The attempt through the breaker, its outcome told by `classify`; the breaker's refusals as `CircuitRejected`. */
+    const throughBreaker = <A, E, R>(
+      endpointId: string,
+      attempt: Effect.Effect<A, E, R>,
+      classify: (exit: Exit.Exit<A, E>) => CircuitBreaker.Outcome
+    ): Effect.Effect<A, E | CircuitRejected, R> =>
       attempt.pipe(
-        breaker.execute({
-          key: endpointId,
-          classify: (exit) => (Exit.isSuccess(exit) ? toOutcome(verdict(exit.value)) : CircuitBreaker.failure())
-        }),
+        breaker.execute({ key: endpointId, classify }),
         Effect.catchIf(isBreakerError, (error) => {
           const reason = error.reason
           switch (reason._tag) {
