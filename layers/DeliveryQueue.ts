@@ -153,8 +153,9 @@ export const makeDeliveryQueue = (
       : Effect.map(
           sql<{ readonly id: string }>`
             WITH input AS (
-              SELECT * FROM json_to_recordset(${JSON.stringify(batch.map(completionRecord))}::json) AS i(
-                id text, attempt int, status_code int)
+              SELECT * FROM json_to_recordset(${JSON.stringify(
+                batch.map((c) => ({ id: c.row.id, attempt: c.attempt, status_code: c.result.statusCode }))
+              )}::json) AS i(id text, attempt int, status_code int)
             )
             UPDATE deliveries d SET attempt_count = GREATEST(d.attempt_count, i.attempt), last_status = i.status_code,
               locked_until = NULL, locked_by = NULL, updated_at = now()

@@ -83,7 +83,7 @@ export const makeDeliverySlots = <Row extends SlotRow>(limits: SlotLimits): Deli
   let sending = 0
 
   const tenantHasRoom = (tenantId: string) => (tenantSending.get(tenantId) ?? 0) < limits.tenantConcurrency
-  const dropReady = (row: Row) => {
+  const releaseHold = (row: Row) => {
     decrement(perEndpoint, row.endpoint_id)
     decrement(tenantHolding, row.tenant_id)
   }
@@ -124,7 +124,7 @@ export const makeDeliverySlots = <Row extends SlotRow>(limits: SlotLimits): Deli
     },
     requestEnded: (row) => {
       decrement(tenantSending, row.tenant_id)
-      dropReady(row)
+      releaseHold(row)
     },
     finished: () => {
       sending--
@@ -136,7 +136,7 @@ export const makeDeliverySlots = <Row extends SlotRow>(limits: SlotLimits): Deli
         if (entry !== undefined && entry.at < before) {
           ready.splice(i, 1)
           stale.unshift(entry.row)
-          dropReady(entry.row)
+          releaseHold(entry.row)
         }
       }
       return stale
