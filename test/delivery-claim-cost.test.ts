@@ -5,6 +5,7 @@ import { claimDue } from "../layers/DeliveryClaim.ts"
 import {
   type BacklogState,
   type BacklogEndpoint as Endpoint,
+  insertDelivery,
   insertEndpointBacklog,
   insertTenantWithEndpoints
 } from "./support/backlog.ts"
@@ -54,18 +55,7 @@ layer(TestSqlLive, { excludeTestServices: true })("the claim beside long backlog
           })
         /** One delivery published just now to `endpoint`. */
         const newDelivery = (endpoint: Endpoint) =>
-          Effect.map(
-            sql<{ readonly id: string }>`
-              WITH ev AS (
-                INSERT INTO events (id, tenant_id, type, data, occurred_at)
-                VALUES ('evt_' || codex_ulid(), ${endpoint.tenant_id}, 'new.item', '{}', now())
-                RETURNING id
-              )
-              INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id)
-              SELECT 'dlv_' || codex_ulid(), ${endpoint.tenant_id}, ev.id, ${endpoint.endpoint_id} FROM ev
-              RETURNING id`,
-            (rows) => rows.map((row) => row.id)
-          )
+          Effect.map(insertDelivery(sql, endpoint, { type: "new.item" }), (rows) => rows.map((row) => row.id))
 
         /** A claim with nothing in flight here: pages read, rows leased (then marked succeeded), what it should take. */
         const claimOnce = Effect.gen(function* () {
@@ -138,18 +128,11 @@ layer(TestSqlLive, { excludeTestServices: true })("the claim beside long backlog
         /** A delivery due `minutesAgo` minutes ago, leased until `leasedFor` minutes from now (negative: expired). */
         const delivery = (endpoint: Endpoint, minutesAgo: number, leasedFor: number | null) =>
           Effect.map(
-            sql<{ readonly id: string }>`
-            WITH ev AS (
-              INSERT INTO events (id, tenant_id, type, data, occurred_at)
-              VALUES ('evt_' || codex_ulid(), ${endpoint.tenant_id}, 'lease.item', '{}', now())
-              RETURNING id
-            )
-            INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, next_attempt_at, locked_until, locked_by)
-            SELECT 'dlv_' || codex_ulid(), ${endpoint.tenant_id}, ev.id, ${endpoint.endpoint_id},
-                   now() - make_interval(mins => ${minutesAgo}),
-                   now() + make_interval(mins => ${leasedFor}), ${leasedFor === null ? null : "wkr_elsewhere"}
-            FROM ev
-            RETURNING id`,
+            insertDelivery(sql, endpoint, {
+              type: "lease.item",
+              dueMinutesAgo: minutesAgo,
+              leasedForMinutes: leasedFor
+            }),
             ([row]) => row?.id ?? ""
           )
         // Oldest first: held, expired, free, expired (earlier), held, free, free.

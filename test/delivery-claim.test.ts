@@ -2,7 +2,7 @@ import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { claimDue } from "../layers/DeliveryClaim.ts"
-import { insertDueBacklog, insertTenantWithEndpoints } from "./support/backlog.ts"
+import { insertDelivery, insertDueBacklog, insertTenantWithEndpoints } from "./support/backlog.ts"
 import { explainAnalyze, lockedRows, pagesOf } from "./support/queryPlan.ts"
 import { TestSqlLive } from "./support/testDatabase.ts"
 
@@ -27,15 +27,7 @@ layer(TestSqlLive, { excludeTestServices: true })("the claim with a long backlog
 
         const addBacklog = (rows: number) =>
           insertDueBacklog(sql, { tenantId: hot.tenant_id, events: rows, endpointId: hot.endpoint_id })
-        const addQuiet = sql`
-          WITH ev AS (
-            INSERT INTO events (id, tenant_id, type, data, occurred_at)
-            VALUES ('evt_' || codex_ulid(), ${quiet.tenant_id}, 'quiet.item', '{}', now())
-            RETURNING id
-          )
-          INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id)
-          SELECT 'dlv_' || codex_ulid(), ${quiet.tenant_id}, ev.id, ${quiet.endpoint_id} FROM ev
-          RETURNING id`
+        const addQuiet = insertDelivery(sql, quiet, { type: "quiet.item" })
 
         /** The worker's claim, the hot endpoint (and its tenant) with 4 sends in flight: pages read, rows taken. */
         const claimOnce = Effect.gen(function* () {

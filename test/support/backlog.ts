@@ -48,6 +48,31 @@ export const insertDueBacklog = (
       AND (${backlog.endpointId ?? null}::text IS NULL OR id = ${backlog.endpointId ?? null})
   ) ep`
 
+/**
+ * One event of `type` and its delivery to `endpoint`, written straight into the tables: due now, or `dueMinutesAgo`
+ * minutes ago; leased by another worker (`wkr_elsewhere`) for `leasedForMinutes` from now (negative: expired) when
+ * given. Returns the delivery's row (`id`).
+ */
+export const insertDelivery = (
+  sql: SqlClient.SqlClient,
+  endpoint: BacklogEndpoint,
+  delivery: { readonly type: string; readonly dueMinutesAgo?: number; readonly leasedForMinutes?: number | null }
+) => {
+  const leased = delivery.leasedForMinutes ?? null
+  return sql<{ readonly id: string }>`
+    WITH ev AS (
+      INSERT INTO events (id, tenant_id, type, data, occurred_at)
+      VALUES ('evt_' || codex_ulid(), ${endpoint.tenant_id}, ${delivery.type}, '{}', now())
+      RETURNING id
+    )
+    INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, next_attempt_at, locked_until, locked_by)
+    SELECT 'dlv_' || codex_ulid(), ${endpoint.tenant_id}, ev.id, ${endpoint.endpoint_id},
+           now() - make_interval(mins => ${delivery.dueMinutesAgo ?? 0}),
+           now() + make_interval(mins => ${leased}), ${leased === null ? null : "wkr_elsewhere"}
+    FROM ev
+    RETURNING id`
+}
+
 /** How an endpoint's backlog stands: due (and free), or scheduled an hour ahead (retries backing off). */
 export type BacklogState = "due" | "scheduled"
 
