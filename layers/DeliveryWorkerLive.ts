@@ -213,12 +213,9 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
               return FiberSet.run(
                 sends,
                 deliver(row, ended).pipe(
-                  Effect.ensuring(
-                    Effect.suspend(() => {
-                      slots.finished()
-                      return Effect.andThen(ended, startReady)
-                    })
-                  )
+                  // Its request ended already, unless the send failed before or after a 410 Gone; its record
+                  // frees room under the hold cap, for the loop's next claim.
+                  Effect.ensuring(Effect.andThen(ended, wake))
                 )
               )
             },

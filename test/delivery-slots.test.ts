@@ -11,15 +11,14 @@ const row = (id: string, tenant: string, endpoint: string): SlotRow => ({
 const ids = (rows: ReadonlyArray<SlotRow>) => rows.map((r) => r.id)
 
 describe("DeliverySlots", () => {
-  it("starts ready rows in claim order up to the process's concurrency; a finished send makes room for the next", () => {
+  it("starts ready rows in claim order up to the process's concurrency; an ended request makes room for the next", () => {
     const slots = makeDeliverySlots({ concurrency: 2, tenantConcurrency: 2, endpointConcurrency: 4 })
     slots.claimed([row("a", "t1", "e1"), row("b", "t2", "e2"), row("c", "t1", "e3")], 0)
     assert.deepStrictEqual(ids(slots.takeStartable()), ["a", "b"])
     assert.deepStrictEqual(ids(slots.takeStartable()), [], "the process is at its concurrency")
     assert.strictEqual(slots.readyCount(), 1)
     slots.requestEnded(row("a", "t1", "e1"))
-    assert.deepStrictEqual(ids(slots.takeStartable()), [], "the request is over, but the send is not recorded yet")
-    slots.finished()
+    assert.strictEqual(slots.sending(), 1, "the request is over: its slot is free while its attempt is recorded")
     assert.deepStrictEqual(ids(slots.takeStartable()), ["c"])
     assert.strictEqual(slots.sending(), 2)
   })
@@ -30,7 +29,6 @@ describe("DeliverySlots", () => {
     slots.takeStartable()
     assert.strictEqual(slots.startableCount(), 2)
     slots.requestEnded(row("a", "t1", "e1"))
-    slots.finished()
     assert.strictEqual(slots.startableCount(), 2, "room in the process and in t1")
   })
 
@@ -41,7 +39,6 @@ describe("DeliverySlots", () => {
     assert.strictEqual(slots.startableCount(), 0, "a2's tenant is at its cap, while the process has room")
     assert.strictEqual(slots.readyCount(), 1)
     slots.requestEnded(row("a1", "noisy", "e1"))
-    slots.finished()
     assert.strictEqual(slots.startableCount(), 1)
     assert.deepStrictEqual(ids(slots.takeStartable()), ["a2"])
   })

@@ -20,8 +20,9 @@ export interface SlotLimits {
  * A worker's bulkheads and claim-ahead, as counts (no I/O: the worker loop acts on what they say).
  *
  * - At most `concurrency` sends in the process, `tenantConcurrency` per tenant and `endpointConcurrency` per endpoint,
- *   so a slow receiver or a noisy tenant ties up a few slots, never the worker. An endpoint's and its tenant's slots
- *   are given back when the request is over (`requestEnded`), the process's once the attempt is recorded (`finished`).
+ *   so a slow receiver or a noisy tenant ties up a few slots, never the worker. All three are given back when the
+ *   request is over (`requestEnded`): recording the attempt needs no connection to the receiver, and a process slot
+ *   held until the record (a group commit, a few milliseconds) left the worker waiting on its own records.
  * - Claim-ahead: claims keep up to `concurrency` more deliveries leased than are being sent (`ready`), so a slot that
  *   frees starts the next one at once instead of waiting for a claim (the claim's round trip, in series with every
  *   slot, left the worker idle 44% of a drain). An endpoint's cap counts its ready deliveries too, so they can always
@@ -30,7 +31,7 @@ export interface SlotLimits {
  *   (`takeStale`): their leases must not run out while they wait, and another worker may have room for them.
  */
 export interface DeliverySlots<Row extends SlotRow> {
-  /** Sends in flight (from start until the attempt is recorded). */
+  /** Requests in flight. */
   readonly sending: () => number
   /** Deliveries claimed and not yet started. */
   readonly readyCount: () => number
@@ -52,10 +53,8 @@ export interface DeliverySlots<Row extends SlotRow> {
   readonly claimed: (rows: ReadonlyArray<Row>, at: number) => void
   /** Takes out the ready rows that may start now (process and tenant room), counted as sending from here on. */
   readonly takeStartable: () => ReadonlyArray<Row>
-  /** The request of a started row is over: its endpoint's and tenant's slots are given back. Call once per row. */
+  /** The request of a started row is over: its process's, endpoint's and tenant's slots are given back. Once per row. */
   readonly requestEnded: (row: Row) => void
-  /** A started row is done with (recorded, or given up): its process slot is given back. Call once per row. */
-  readonly finished: () => void
   /** Takes out the ready rows claimed before `before` (epoch milliseconds), to be given back to the queue. */
   readonly takeStale: (before: number) => ReadonlyArray<Row>
   /**
@@ -123,11 +122,9 @@ export const makeDeliverySlots = <Row extends SlotRow>(limits: SlotLimits): Deli
       return starting
     },
     requestEnded: (row) => {
+      sending--
       decrement(tenantSending, row.tenant_id)
       releaseHold(row)
-    },
-    finished: () => {
-      sending--
     },
     takeStale: (before) => {
       const stale: Array<Row> = []
