@@ -107,13 +107,15 @@ export const claimDue = (sql: SqlClient.SqlClient, request: ClaimRequest) => {
       ) free
       WHERE o.endpoint_room > 0 AND o.tenant_busy < ${tenantCap}
     ), chosen AS (
-      SELECT * FROM (
-        SELECT o.*, row_number() OVER (PARTITION BY tenant_id ORDER BY oldest, endpoint_id) AS endpoint_rank
-        FROM open o
-      ) r
-      WHERE tenant_busy + endpoint_rank <= ${tenantCap}
-      ORDER BY tenant_busy + endpoint_rank, oldest, endpoint_id
-      LIMIT ${request.limit}
+      SELECT c.*, count(*) OVER (PARTITION BY c.tenant_id) AS tenant_endpoints FROM (
+        SELECT * FROM (
+          SELECT o.*, row_number() OVER (PARTITION BY tenant_id ORDER BY oldest, endpoint_id) AS endpoint_rank
+          FROM open o
+        ) r
+        WHERE tenant_busy + endpoint_rank <= ${tenantCap}
+        ORDER BY tenant_busy + endpoint_rank, oldest, endpoint_id
+        LIMIT ${request.limit}
+      ) c
     ), candidates AS (
       SELECT c.id, o.tenant_id, c.next_attempt_at, o.tenant_busy,
              row_number() OVER (PARTITION BY o.endpoint_id ORDER BY c.next_attempt_at, c.id) AS endpoint_nth
@@ -122,7 +124,7 @@ export const claimDue = (sql: SqlClient.SqlClient, request: ClaimRequest) => {
         WHERE d.endpoint_id = ANY (ARRAY[o.endpoint_id]) AND d.status = 'pending' AND d.next_attempt_at <= now()
           AND (d.locked_until IS NULL OR d.locked_until < now())
         ORDER BY d.endpoint_id, d.next_attempt_at
-        LIMIT LEAST(o.endpoint_room, ${tenantCap} - o.tenant_busy, ${request.limit})
+        LIMIT LEAST(o.endpoint_room, ceil(LEAST(${tenantCap} - o.tenant_busy, ${request.limit}) / o.tenant_endpoints::numeric)::int)
         FOR UPDATE SKIP LOCKED
       ) c
     ), ranked AS (

@@ -174,12 +174,14 @@ describe.skipIf(mode.kind === "pglite")("delivery workers as processes (needs a 
             answer(res, 204)
           })
           const { api, tenantId } = yield* tenantWithEndpoint(receiver.url)
-          // The victim's leases last DELIVERY_TIMEOUT + DELIVERY_LEASE_MARGIN = 10 s (31 s with the default margin): long
+          // The victim's leases last DELIVERY_TIMEOUT + DELIVERY_LEASE_MARGIN = 5 + 5 s (26 s with the default margin): long
           // enough that a victim starved of CPU by other tests still records what it sent before they run out (at 3 s
           // they ran out under a load average of 8, and the survivor's repeats were not the victim's unrecorded sends).
           // 16 sends per endpoint (not 4): more in flight when the victim dies, and the 300 go through in seconds.
-          const busy = { DELIVERY_ENDPOINT_CONCURRENCY: "16" }
-          const victim = yield* startWorker(shared.url, { ...busy, DELIVERY_LEASE_MARGIN: "9s" })
+          // A 5 s timeout (not 1 s): on a loaded machine a 200 ms answer must not time out, since a timed-out attempt
+          // the receiver did get is a repeat of its own, not one of an orphaned lease.
+          const busy = { DELIVERY_ENDPOINT_CONCURRENCY: "16", DELIVERY_TIMEOUT: "5 seconds" }
+          const victim = yield* startWorker(shared.url, { ...busy, DELIVERY_LEASE_MARGIN: "5s" })
           yield* startWorker(shared.url, busy)
 
           yield* publishMany(api, 300)

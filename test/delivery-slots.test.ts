@@ -43,19 +43,24 @@ describe("DeliverySlots", () => {
     assert.deepStrictEqual(ids(slots.takeStartable()), ["a2"])
   })
 
-  it("the claim sees what is ready or in flight: per endpoint against its cap, per tenant against twice its cap", () => {
+  it("the claim sees what is ready or in flight: per endpoint against its cap, per tenant against three times its cap", () => {
     const slots = makeDeliverySlots({ concurrency: 8, tenantConcurrency: 2, endpointConcurrency: 3 })
-    slots.claimed([row("a", "t1", "e1"), row("b", "t1", "e1"), row("c", "t1", "e2"), row("d", "t1", "e2")], 0)
+    slots.claimed(
+      [row("a", "t1", "e1"), row("b", "t1", "e1"), row("c", "t1", "e2"), row("d", "t1", "e2"), row("e", "t1", "e3")],
+      0
+    )
     slots.takeStartable()
+    assert.isFalse(slots.tenantFull(row("x", "t1", "e4")), "5 held, 6 allowed")
+    slots.claimed([row("f", "t1", "e3")], 0)
     const load = slots.claimLoad()
-    assert.deepStrictEqual(Object.fromEntries(load.busyEndpoints), { e1: 2, e2: 2 })
-    assert.deepStrictEqual(Object.fromEntries(load.busyTenants), { t1: 4 })
-    assert.strictEqual(load.tenantConcurrency, 4)
+    assert.deepStrictEqual(Object.fromEntries(load.busyEndpoints), { e1: 2, e2: 2, e3: 2 })
+    assert.deepStrictEqual(Object.fromEntries(load.busyTenants), { t1: 6 })
+    assert.strictEqual(load.tenantConcurrency, 6)
     assert.strictEqual(load.endpointConcurrency, 3)
-    assert.isTrue(slots.tenantFull(row("x", "t1", "e3")))
-    assert.isFalse(slots.mayClaimFor({ tenantId: "t1", endpointIds: ["e3"] }), "the tenant holds its share")
+    assert.isTrue(slots.tenantFull(row("x", "t1", "e4")))
+    assert.isFalse(slots.mayClaimFor({ tenantId: "t1", endpointIds: ["e4"] }), "the tenant holds its share")
     slots.requestEnded(row("a", "t1", "e1"))
-    assert.deepStrictEqual(Object.fromEntries(slots.claimLoad().busyEndpoints), { e1: 1, e2: 2 })
+    assert.deepStrictEqual(Object.fromEntries(slots.claimLoad().busyEndpoints), { e1: 1, e2: 2, e3: 2 })
     assert.isTrue(slots.mayClaimFor({ tenantId: "t1", endpointIds: ["e1"] }))
   })
 

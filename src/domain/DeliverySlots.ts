@@ -23,10 +23,11 @@ export interface SlotLimits {
  *   so a slow receiver or a noisy tenant ties up a few slots, never the worker. All three are given back when the
  *   request is over (`requestEnded`): recording the attempt needs no connection to the receiver, and a process slot
  *   held until the record (a group commit, a few milliseconds) left the worker waiting on its own records.
- * - Claim-ahead: claims keep up to `concurrency` more deliveries leased than are being sent (`ready`), so a slot that
- *   frees starts the next one at once instead of waiting for a claim (the claim's round trip, in series with every
- *   slot, left the worker idle 44% of a drain). An endpoint's cap counts its ready deliveries too, so they can always
- *   start as far as it is concerned; a tenant may hold twice its cap, sent or ready, and its ready deliveries start
+ * - Claim-ahead: claims keep deliveries leased beyond those being sent (`ready`), so a slot that frees starts the next
+ *   one at once instead of waiting for a claim (the claim's round trip, in series with every slot, left the worker
+ *   idle 44% of a drain). An endpoint's cap counts its ready deliveries too, so they can always start as far as it is
+ *   concerned; a tenant may hold three times its cap, sent or ready (so that one claim can take half a concurrency's
+ *   worth while its tenant sends: a claim costs about the same for 16 rows as for 48), and its ready deliveries start
  *   only while it sends fewer than its cap. Those that wait too long (its sends hang) are taken out to be given back
  *   (`takeStale`): their leases must not run out while they wait, and another worker may have room for them.
  */
@@ -72,7 +73,7 @@ const decrement = (counts: Map<string, number>, key: string) => {
 }
 
 export const makeDeliverySlots = <Row extends SlotRow>(limits: SlotLimits): DeliverySlots<Row> => {
-  const tenantHoldCap = limits.tenantConcurrency * 2
+  const tenantHoldCap = limits.tenantConcurrency * 3
   /** Per endpoint: ready, or with its request in flight. */
   const perEndpoint = new Map<string, number>()
   /** Per tenant: with its request in flight; and ready or in flight. */

@@ -1,0 +1,11 @@
+-- Room on each page for the claims' leases (issue 17). A claim writes `locked_until`, `locked_by` and `updated_at`,
+-- no indexed column, so it can stay on its page (a heap-only update) if the page has room for the new row version.
+-- Publishing writes an event's deliveries to all its endpoints together, so a claim (one delivery per endpoint,
+-- oldest first) lands on a few pages; at fillfactor 90 (0014) each page had room for 3 of its ~30 rows, and 9 of a
+-- claim's 64 rows were heap-only: the other 55 each wrote a new entry into every index (18 buffers per row against 2),
+-- most of the store's CPU in the worker benchmark. At 50, a page keeps room for a version of each row it holds.
+--
+-- The cost: new pages of deliveries are filled to half (about twice the heap for settled deliveries; indexes are
+-- unchanged), until retention removes them. Only pages written from now on are affected; existing ones keep theirs
+-- until the table is rewritten (VACUUM FULL, or pg_repack without the lock), which this migration does not do.
+ALTER TABLE deliveries SET (fillfactor = 50);
