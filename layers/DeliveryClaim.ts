@@ -63,9 +63,13 @@ export const pendingEndpoints = (sql: SqlClient.SqlClient) => sql`
  *   circuit is open) is left there too, whatever its backlog: nothing of it is read but that one row.
  * - Of the rest, each tenant gets at most as many endpoints as it has room, its longest-waiting first, and at most
  *   `limit` endpoints in all, the tenants with the fewest sends in flight first. From each, it takes in
- *   `next_attempt_at` order at most the room the endpoint and its tenant have left (`FOR UPDATE SKIP LOCKED`: rows
- *   another worker is claiming are passed over, never waited for). So a claim locks at most `limit` ×
- *   `endpointConcurrency` rows, however many endpoints have deliveries due.
+ *   `next_attempt_at` order at most the room the endpoint has left and its share of its tenant's (the tenant's room,
+ *   up to `limit`, over its chosen endpoints, rounded up: the hand-out below takes every endpoint's first row before
+ *   any second one, so rows past the share would be locked only to be dropped; taking the endpoint's whole room,
+ *   a claim of 42 rows locked 168). `FOR UPDATE SKIP LOCKED`: rows another worker is claiming are passed over, never
+ *   waited for. So a claim locks at most `limit` × `endpointConcurrency` rows, however many endpoints have deliveries
+ *   due; about `limit` when one tenant's endpoints fill the claim (with several, each tenant's share is reckoned on
+ *   all of `limit`, so more may be locked than handed out, never more than its endpoints' room).
  * - It then hands out the free slots round-robin: each tenant's candidates ranked across its endpoints (every
  *   endpoint's oldest first), and tenants by how many sends they would have in flight, the least first. So a quiet
  *   tenant's new delivery goes ahead of a noisy tenant's older backlog, and no tenant goes past its cap.
