@@ -210,11 +210,12 @@ export const startServer = async (
   name: string,
   script: string,
   env: Record<string, string>,
-  readyPath = "/livez"
+  readyPath = "/livez",
+  nodeArgs: ReadonlyArray<string> = []
 ): Promise<Server> => {
   const port = await freePort()
   const started = performance.now()
-  const child = spawn(process.execPath, [script], {
+  const child = spawn(process.execPath, [...nodeArgs, script], {
     env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), ...env },
     stdio: ["ignore", "ignore", "inherit"]
   })

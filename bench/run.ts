@@ -27,7 +27,7 @@
  * Exits non-zero when a scenario saw errors (non-2xx answers, connection errors): the figures would be meaningless.
  */
 import { execFile, execFileSync } from "node:child_process"
-import { mkdirSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
@@ -182,10 +182,21 @@ const deliveryEmbedded: EmbeddedDeliveryFigures = await measureEmbeddedDelivery(
 })
 
 log("(e) startup and RSS")
-const footprint = async (name: string, env: Record<string, string>, script = codexScript) => {
+const embeddedDataDir = mkdtempSync(join(tmpdir(), "codex-bench-pglite-"))
+/** The node flags of package.json's `start` script, before its entry point. */
+const npmStartNodeArgs = ((): ReadonlyArray<string> => {
+  const scripts = (JSON.parse(readFileSync("package.json", "utf8")) as { scripts: Record<string, string> }).scripts
+  return (scripts.start ?? "").split(/\s+/).filter((word) => word.startsWith("--"))
+})()
+const footprint = async (
+  name: string,
+  env: Record<string, string>,
+  script = codexScript,
+  nodeArgs: ReadonlyArray<string> = []
+) => {
   const samples: Array<{ readyMs: number; idleMb: number; loadMb: number }> = []
   for (let i = 0; i < (smoke ? 1 : 3); i++) {
-    const server = await startServer(name, script, env, "/healthz")
+    const server = await startServer(name, script, env, "/healthz", nodeArgs)
     try {
       await new Promise((resolve) => setTimeout(resolve, smoke ? 500 : 2000))
       const idleMb = rssMb(server.child.pid)
@@ -207,19 +218,23 @@ const footprint = async (name: string, env: Record<string, string>, script = cod
   }
 }
 const startup = {
-  "embedded PGlite": await footprint("codex-api (PGlite)", {
-    ...codexEnv(""),
-    DATABASE_URL: "",
-    PGLITE_DIR: "memory://"
-  }),
+  // As a newcomer's `npm start` runs it (the TypeScript sources with package.json's node flags, no container flags),
+  // on a data directory: the first of the three starts initialises it, the median is a warm boot.
+  "embedded PGlite, `npm start`": await footprint(
+    "codex-api (PGlite)",
+    { ...codexEnv(""), NODE_OPTIONS: "", DATABASE_URL: "", PGLITE_DIR: embeddedDataDir },
+    "src/main.ts",
+    npmStartNodeArgs
+  ),
   PostgreSQL: await footprint("codex-api (PostgreSQL)", codexEnv(databaseUrl)),
-  // As a newcomer's `npm start` runs it: no container flags.
   "PostgreSQL, `npm start` (TypeScript sources)": await footprint(
     "codex-api (PostgreSQL, sources)",
     { ...codexEnv(databaseUrl), NODE_OPTIONS: "" },
-    "src/main.ts"
+    "src/main.ts",
+    npmStartNodeArgs
   )
 }
+rmSync(embeddedDataDir, { recursive: true, force: true })
 
 log("(f) worker throughput: codex-api, graphile-worker, BullMQ, the bare loop")
 const redisUrl = process.env.REDIS_URL
