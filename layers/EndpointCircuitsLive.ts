@@ -371,20 +371,6 @@ export const EndpointCircuitsLive: Layer.Layer<EndpointCircuits, RedisError, App
   })
 )
 
-/** Circuits on a memory store of their own with the given policy (no jitter by default: TestClock steps are exact). */
-export const endpointCircuitsTest = (
-  options: Partial<EndpointCircuitsOptions> = {}
-): Layer.Layer<EndpointCircuits, never, Metrics> =>
-  Layer.effect(
-    EndpointCircuits,
-    makeEndpointCircuits({
-      failureThreshold: options.failureThreshold ?? 3,
-      openBase: options.openBase ?? Duration.seconds(10),
-      openMax: options.openMax ?? Duration.seconds(60),
-      jitter: options.jitter ?? false
-    })
-  ).pipe(Layer.provide(CircuitBreaker.layerStoreMemory()))
-
 /**
  * Circuits on a given Redis with a key prefix of their own (tests: one prefix per run), its calls bounded as in
  * production unless `store` says otherwise.

@@ -9,7 +9,7 @@ import type { ServeError } from "effect/http/HttpServerError"
 import { AppConfig } from "../services/AppConfig.ts"
 import { ConnectionDeadline } from "../services/ConnectionDeadline.ts"
 import { Metrics } from "../services/Metrics.ts"
-import { nodeServerOptions } from "./NodeServerOptions.ts"
+import { nodeServerOptions } from "../src/domain/NodeServerOptions.ts"
 
 /**
  * NodeHttpServer listens while its layer is built, but attaches its request handler only when the routes are served,

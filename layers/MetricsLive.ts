@@ -283,14 +283,3 @@ export const makeMetrics = (options: MetricsOptions): MetricsShape & { readonly 
 
 /** The process registry, with prom-client's process and Node.js metrics. */
 export const MetricsLive: Layer.Layer<Metrics> = Layer.sync(Metrics, () => makeMetrics({ defaultMetrics: true }))
-
-/**
- * A registry of this layer's own without the process metrics, so a test reads exactly what its requests produced.
- * `registry` gives the test direct access (`getSingleMetricAsString`, `getMetricsAsJSON`).
- */
-export const makeMetricsTest = () => {
-  const metrics = makeMetrics({ defaultMetrics: false })
-  return { metrics, layer: Layer.succeed(Metrics, metrics) }
-}
-
-export const MetricsTest: Layer.Layer<Metrics> = Layer.sync(Metrics, () => makeMetrics({ defaultMetrics: false }))

@@ -2,7 +2,7 @@ import { readdir, readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Layer } from "effect"
 import { Migrator, SqlClient, type SqlError } from "effect/sql"
-import { packageRoot } from "./PackageInfo.ts"
+import { packageRoot } from "../src/domain/PackageInfo.ts"
 
 export const migrationsDirectory: string = join(packageRoot, "migrations")
 export const migrationsTable = "codex_migrations"

@@ -91,9 +91,6 @@ export const RateLimitMemory: Layer.Layer<RateLimit, never, AppConfig> = fromLim
   Layer.provide(RateLimiter.layer.pipe(Layer.provide(RateLimitMemoryStore)))
 )
 
-/** The memory store: deterministic, and TestClock moves its windows. */
-export const RateLimitTest = RateLimitMemory
-
 /**
  * Counters in Redis, shared by every replica (Lua scripts, so each check is one atomic round trip). The connection is
  * made at startup: an unreachable Redis stops the process like an unreachable database. Later outages go through

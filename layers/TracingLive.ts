@@ -6,6 +6,7 @@ import * as OtlpSerializationLayers from "effect/observability/OtlpSerialization
 import { OtlpSerialization } from "effect/observability/OtlpSerialization"
 import * as OtlpTracer from "effect/observability/OtlpTracer"
 import { AppConfig, type TracingConfig } from "../services/AppConfig.ts"
+import { resolvedClientAttribute } from "../src/domain/TraceContext.ts"
 
 /**
  * Tracing exports Effect's own spans over OTLP/HTTP (JSON) with `effect/observability` — no OpenTelemetry SDK. Chosen
@@ -53,14 +54,6 @@ const withSampler = (inner: Tracer.Tracer, config: TracingConfig): Tracer.Tracer
 const spanKindServer = 2
 const statusOk = 1
 const statusUnset = 0
-
-/**
- * The client of a request as TRUST_PROXY resolves it, when that is not the socket peer: set by the edge middleware on
- * the server span and turned into `client.address` when spans are written (below). Effect's tracer writes the socket
- * peer to `client.address` after the request ran, from the request it saw first, so nothing inside the application
- * can write that attribute itself.
- */
-export const resolvedClientAttribute = "codex.client.resolved_address"
 
 type KeyValue = OtlpResource.KeyValue
 

@@ -1,6 +1,7 @@
 import type { Duration, LogLevel, Option, Redacted } from "effect"
 import { Context } from "effect"
 import type { AllowedPorts } from "../src/domain/AllowedPorts.ts"
+import type { TrustProxy } from "../src/domain/ClientIp.ts"
 import type { EncryptionKeyList } from "../src/domain/EncryptionKeys.ts"
 
 /** Deployment environment; it changes defaults (log format, shutdown delay, CORS, HSTS, seeding). */
@@ -78,11 +79,7 @@ export interface IdempotencyConfig {
   readonly required: boolean
 }
 
-/** Who sits in front of the server: how the client IP is found (see src/http/ClientIp.ts). */
-export type TrustProxy =
-  | { readonly _tag: "None" }
-  | { readonly _tag: "Hops"; readonly hops: number }
-  | { readonly _tag: "Cidrs"; readonly cidrs: ReadonlyArray<string> }
+export type { TrustProxy } from "../src/domain/ClientIp.ts"
 
 /** Rate limiting (IETF draft-ietf-httpapi-ratelimit-headers), on Effect's RateLimiter. */
 export interface RateLimitConfig {

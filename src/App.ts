@@ -2,11 +2,15 @@ import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import * as NetAddress from "effect/net/NetAddress"
 import type * as OtlpExporter from "effect/observability/OtlpExporter"
+import { ApiKeyAuthLive } from "../layers/ApiKeyAuthLive.ts"
 import { DatabaseLive } from "../layers/Database.ts"
 import { DatabaseHealthLive } from "../layers/DatabaseHealthLive.ts"
+import { DeliveriesLive } from "../layers/DeliveriesLive.ts"
 import { DeliveryWakeupsLive } from "../layers/DeliveryWakeupsLive.ts"
 import { DeliveryWorkerInServer } from "../layers/DeliveryWorkerLive.ts"
 import { EndpointCircuitsLive } from "../layers/EndpointCircuitsLive.ts"
+import { EndpointsLive } from "../layers/EndpointsLive.ts"
+import { EventsLive } from "../layers/EventsLive.ts"
 import {
   DatabaseShutdownLog,
   ExitAfterShutdownTimeout,
@@ -18,9 +22,11 @@ import { IdempotencyPurgeLive, IdempotencyStoreLive } from "../layers/Idempotenc
 import { MetricsLive } from "../layers/MetricsLive.ts"
 import { MigrationsLive } from "../layers/Migrations.ts"
 import { OutboxStatsLive } from "../layers/OutboxStatsLive.ts"
+import { RateLimitLive } from "../layers/RateLimitLive.ts"
 import { ReadinessLive } from "../layers/ReadinessLive.ts"
 import { SecretBoxLive } from "../layers/SecretBoxLive.ts"
 import { SecretReencryptionLive, SecretReencryptionPeriodicLive } from "../layers/SecretReencryption.ts"
+import { TenantsLive } from "../layers/TenantsLive.ts"
 import { TracingLive } from "../layers/TracingLive.ts"
 import { UrlPolicyLive } from "../layers/UrlPolicyLive.ts"
 import type { AppConfig } from "../services/AppConfig.ts"
@@ -28,7 +34,7 @@ import type { Metrics } from "../services/Metrics.ts"
 import type { UrlPolicy } from "../services/UrlPolicy.ts"
 import { Foundation } from "./Foundation.ts"
 import { MetricsServer } from "./http/MetricsServer.ts"
-import { RouteTemplate } from "./http/RequestContext.ts"
+import { ApiKeyAuthObserved, RouteTemplate } from "./http/RequestContext.ts"
 import { Routes } from "./http/Routes.ts"
 import { DemoSeedLive } from "./seed/DemoSeed.ts"
 
@@ -86,10 +92,13 @@ export const makeServer = <E = never, R = never>(
     IdempotencyPurge,
     SecretReencryptionPeriodicLive()
   ).pipe(Layer.provideMerge(MigratedDatabase))
-  const Http = HttpRouter.serve(Layer.mergeAll(Routes, extraRoutes.pipe(Layer.provide(RouteTemplate))), {
-    disableLogger: true,
-    disableListenLog: true
-  }).pipe(Layer.provideMerge(HttpServerLive))
+  const Http = HttpRouter.serve(
+    Layer.mergeAll(Routes.pipe(Layer.provide(ApiServices)), extraRoutes.pipe(Layer.provide(RouteTemplate))),
+    {
+      disableLogger: true,
+      disableListenLog: true
+    }
+  ).pipe(Layer.provideMerge(HttpServerLive))
   const Telemetry = Layer.merge(options.metrics ?? MetricsLive, options.tracing ?? TracingLive)
   // The webhook delivery worker (unless DELIVERY_WORKER=false) stops and releases its leases before the pool closes.
   // It and the API (endpoint health) share one set of endpoint circuits, and one DeliveryWakeups: what the API queues
@@ -106,6 +115,19 @@ export const makeServer = <E = never, R = never>(
     Layer.provide(Telemetry)
   )
 }
+
+/**
+ * The services the API's handlers and middleware call. One API key cache for the rate limiter and TenantAuth: the
+ * limiter's lookup is the one TenantAuth reuses.
+ */
+const ApiServices = Layer.mergeAll(
+  TenantsLive,
+  EndpointsLive,
+  EventsLive,
+  DeliveriesLive,
+  IdempotencyStoreLive,
+  RateLimitLive
+).pipe(Layer.provideMerge(ApiKeyAuthObserved.pipe(Layer.provide(ApiKeyAuthLive))))
 
 /** The background fiber purging expired idempotency keys (every minute, in batches), for the server's lifetime. */
 const IdempotencyPurge = IdempotencyPurgeLive().pipe(Layer.provide(IdempotencyStoreLive))

@@ -9,8 +9,8 @@ import {
   storeCallBudget,
   storeRetryAfter
 } from "../layers/EndpointCircuitsLive.ts"
-import { makeMetricsTest } from "../layers/MetricsLive.ts"
 import { CircuitRejected, CircuitVerdict, EndpointCircuits } from "../services/EndpointCircuits.ts"
+import { makeMetricsTest } from "./support/metricsRegistry.ts"
 import { poll } from "./support/poll.ts"
 import { freePort } from "./support/ports.ts"
 import { throwawayRedis } from "./support/redis.ts"

@@ -3,18 +3,18 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Ref, Schedule } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { TestClock } from "effect/testing"
-import { appConfigTest } from "../layers/AppConfigLive.ts"
 import {
   closedAdmissionReuse,
   EndpointCircuitsLive,
   endpointCircuitsRedis,
-  endpointCircuitsTest,
   makeEndpointCircuits
 } from "../layers/EndpointCircuitsLive.ts"
-import { makeMetricsTest } from "../layers/MetricsLive.ts"
 import { CircuitRejected, CircuitVerdict, EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { openSchedule } from "../src/domain/CircuitPolicy.ts"
+import { appConfigTest } from "./support/appConfig.ts"
+import { endpointCircuitsTest } from "./support/circuits.ts"
 import { gaugeOf, readRegistry, seriesValue } from "./support/metrics.ts"
+import { makeMetricsTest } from "./support/metricsRegistry.ts"
 
 /**
  * The endpoints' circuit breaker through OUR contract (services/EndpointCircuits.ts), on Effect's CircuitBreaker:

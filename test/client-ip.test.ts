@@ -8,7 +8,7 @@ import {
   parseIp,
   parseTrustProxy,
   resolveClientIp
-} from "../src/http/ClientIp.ts"
+} from "../src/domain/ClientIp.ts"
 
 const text = (raw: string): string | undefined => {
   const ip = parseIp(raw)

@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { Duration, Option } from "effect"
 import { describe, expect, it } from "vitest"
-import { testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
-import { packageRoot } from "../layers/PackageInfo.ts"
+import { packageRoot } from "../src/domain/PackageInfo.ts"
+import { testEncryptionKeysEnv } from "./support/appConfig.ts"
 import { parseRecording } from "./support/defaultConfig.ts"
 
 /**

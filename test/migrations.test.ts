@@ -6,7 +6,6 @@ import { PgClient } from "@effect/sql-pg"
 import { assert, describe, inject, it, layer } from "@effect/vitest"
 import { Effect, Layer, Option, Redacted, type Scope } from "effect"
 import { Migrator, SqlClient } from "effect/sql"
-import { testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
 import { startEmbeddedPostgres } from "../layers/EmbeddedPostgres.ts"
 import {
   migrationsDirectory,
@@ -16,6 +15,7 @@ import {
   wrapMultiStatement
 } from "../layers/Migrations.ts"
 import { seedDemoTenant } from "../src/seed/DemoSeed.ts"
+import { testEncryptionKeysEnv } from "./support/appConfig.ts"
 import { withDatabase } from "./support/databaseMode.ts"
 import { type ProcessResult, runToExit } from "./support/processes.ts"
 import { TestSqlLive } from "./support/testDatabase.ts"

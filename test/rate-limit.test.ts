@@ -3,11 +3,11 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Duration, Effect, Layer, Option, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import { inject } from "vitest"
-import { appConfigTest, testRateLimit } from "../layers/AppConfigLive.ts"
-import { RateLimitTest } from "../layers/RateLimitLive.ts"
+import { RateLimitMemory } from "../layers/RateLimitLive.ts"
 import type { RateLimitConfig } from "../services/AppConfig.ts"
 import { RateLimit } from "../services/RateLimit.ts"
 import { policyHeader, quotaExceededType, reducedCapacityType, stateHeader } from "../src/http/RateLimit.ts"
+import { appConfigTest, testRateLimit } from "./support/appConfig.ts"
 import { appProcess } from "./support/apps.ts"
 import { callUrl, createTenantAt, type RequestOptions, requestAt, type WireResponse } from "./support/http.ts"
 import { inMemoryTracing, type OtlpRequest, spansOf } from "./support/inMemoryTracing.ts"
@@ -128,7 +128,7 @@ describe("memory store under TestClock", () => {
       yield* TestClock.adjust("1 second")
       const fresh = yield* limits.consume("ip:198.51.100.1", quota)
       assert.deepStrictEqual(fresh, { _tag: "Allowed", remaining: 2, resetAfter: Duration.seconds(20) })
-    }).pipe(Effect.provide(RateLimitTest.pipe(Layer.provide(appConfigTest()))))
+    }).pipe(Effect.provide(RateLimitMemory.pipe(Layer.provide(appConfigTest()))))
   )
 })
 

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { Option } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { packageRoot } from "../layers/PackageInfo.ts"
+import { packageRoot } from "../src/domain/PackageInfo.ts"
 
 /** The README's curl walkthrough, exactly as written (only the port differs), so it cannot rot. */
 const walkthrough = (): string => {

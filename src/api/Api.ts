@@ -1,5 +1,5 @@
 import { HttpApi, HttpApiMiddleware, OpenApi } from "effect/http-api"
-import { packageVersion } from "../../layers/PackageInfo.ts"
+import { packageVersion } from "../domain/PackageInfo.ts"
 import { AdminApi } from "./AdminApi.ts"
 import { DeliveriesApi } from "./DeliveriesApi.ts"
 import { EndpointsApi } from "./EndpointsApi.ts"

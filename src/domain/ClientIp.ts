@@ -1,12 +1,17 @@
 import { isIPv4, isIPv6 } from "node:net"
-import type { TrustProxy } from "../../services/AppConfig.ts"
-import { ipv6Bytes, samePrefix } from "../domain/IpAddress.ts"
+import { ipv6Bytes, samePrefix } from "./IpAddress.ts"
 
 /**
  * Who the client is, for rate limiting and the access log: pure functions, no I/O. The socket address unless
  * TRUST_PROXY says which proxies in front of us may speak for the client through `X-Forwarded-For`; the leftmost
  * entry of that header is whatever the client wrote, so it is never believed on its own.
  */
+
+/** Who sits in front of the server (`TRUST_PROXY`): how the client IP is found. */
+export type TrustProxy =
+  | { readonly _tag: "None" }
+  | { readonly _tag: "Hops"; readonly hops: number }
+  | { readonly _tag: "Cidrs"; readonly cidrs: ReadonlyArray<string> }
 
 export interface Ip {
   readonly version: 4 | 6

@@ -1,6 +1,5 @@
 import type { ServerOptions } from "node:http"
 import { Duration } from "effect"
-import type { HttpServerConfig } from "../services/AppConfig.ts"
 
 /** Whole milliseconds, at least 1: Node rejects fractions (and 0 would turn a timeout off). */
 const wholeMillis = (duration: Duration.Duration): number => Math.max(1, Math.ceil(Duration.toMillis(duration)))
@@ -20,7 +19,14 @@ const wholeMillis = (duration: Duration.Duration): number => Math.max(1, Math.ce
  *   quiet, legitimate response.
  * - `maxConnections`: a connection over the cap is closed at once, without a response, and Node emits `drop`.
  */
-export const nodeServerOptions = (http: HttpServerConfig) => {
+/** The listener's timeouts as configured (`HttpServerConfig` in services/AppConfig.ts). */
+export interface ListenerTimeouts {
+  readonly headersTimeout: Duration.Duration
+  readonly requestTimeout: Duration.Duration
+  readonly keepAliveTimeout: Duration.Duration
+}
+
+export const nodeServerOptions = (http: ListenerTimeouts) => {
   const headersTimeout = wholeMillis(http.headersTimeout)
   const requestTimeout = wholeMillis(http.requestTimeout)
   return {

@@ -5,7 +5,7 @@ import { ApiKeyAuth } from "../../services/ApiKeyAuth.ts"
 import { AppConfig } from "../../services/AppConfig.ts"
 import { Metrics, type RateLimitPolicy } from "../../services/Metrics.ts"
 import { type Quota, RateLimit } from "../../services/RateLimit.ts"
-import { compileTrust, ipBucket, resolveClientIp } from "./ClientIp.ts"
+import { compileTrust, ipBucket, resolveClientIp } from "../domain/ClientIp.ts"
 
 /** Probes and scrapes are never limited: an orchestrator must always reach them. */
 export const rateLimitExempt: ReadonlyArray<"/livez" | "/readyz" | "/healthz" | "/metrics"> = [

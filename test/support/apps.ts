@@ -1,5 +1,5 @@
 import { Effect, type Scope } from "effect"
-import { testEncryptionKeysEnv } from "../../layers/AppConfigLive.ts"
+import { testEncryptionKeysEnv } from "./appConfig.ts"
 import { type Service, startService, stopService } from "./processes.ts"
 
 /**

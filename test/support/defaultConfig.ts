@@ -1,6 +1,7 @@
 import { type Config, ConfigProvider, Duration, Effect, Option, Predicate, Redacted } from "effect"
-import { appConfig, testEncryptionKeysEnv } from "../../layers/AppConfigLive.ts"
+import { appConfig } from "../../layers/AppConfigLive.ts"
 import type { AppConfigShape, AppEnv } from "../../services/AppConfig.ts"
+import { testEncryptionKeysEnv } from "./appConfig.ts"
 
 /** The variables without which the configuration does not parse: `ENCRYPTION_KEYS` outside development. */
 export const requiredVariables = (appEnv: AppEnv): Record<string, string> =>

@@ -2,7 +2,7 @@ import { type ChildProcessByStdio, spawn } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import { delimiter } from "node:path"
 import type { Readable } from "node:stream"
-import { packageRoot } from "../../layers/PackageInfo.ts"
+import { packageRoot } from "../../src/domain/PackageInfo.ts"
 import { isDefined, pollPromise } from "./poll.ts"
 
 export interface ProcessResult {

@@ -1,11 +1,11 @@
 import { Context, Effect, Exit, Layer, Option, Random, Redacted, Scope } from "effect"
 import { type HttpRouter, HttpServer } from "effect/http"
-import { appConfigTest } from "../../layers/AppConfigLive.ts"
 import { LoggerLive } from "../../layers/LoggerLive.ts"
 import { makeMemorySink } from "../../layers/LogSinkLive.ts"
 import type { AppConfigShape } from "../../services/AppConfig.ts"
 import { LogSink } from "../../services/LogSink.ts"
 import { makeServer, type ServerOptions } from "../../src/App.ts"
+import { appConfigTest } from "./appConfig.ts"
 import { TestDatabase, TestDatabaseLive } from "./testDatabase.ts"
 
 export interface TestServerShape {

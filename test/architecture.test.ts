@@ -1,0 +1,109 @@
+import { readdirSync, readFileSync } from "node:fs"
+import { dirname, join, normalize, relative } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { packageRoot } from "../src/domain/PackageInfo.ts"
+
+/**
+ * The dependency rule of the layout (README, "Layout"), over the import graph of the production code:
+ *
+ * - `src/domain`: pure functions and types; imports only `src/domain`.
+ * - `services/`: interfaces; import `services/` and `src/domain`.
+ * - `layers/`: implementations; import `layers/`, `services/` and `src/domain`.
+ * - the rest of `src/` (contract, handlers, HTTP middleware): imports `src/`, `services/` and `src/domain`, never a
+ *   layer.
+ * - the wiring (`src/App.ts`, `src/Foundation.ts`, the entry points, `src/seed/`): anything.
+ *
+ * And test doubles live in `test/support/`: nothing in production code is exported under a test name or imports
+ * from `test/`.
+ */
+
+type Area = "domain" | "services" | "layers" | "src" | "wiring" | "test" | "other"
+
+const wiring = new Set(["src/App.ts", "src/Foundation.ts", "src/main.ts", "src/worker.ts", "src/migrate.ts"])
+
+const areaOf = (path: string): Area => {
+  if (wiring.has(path) || path.startsWith("src/seed/")) return "wiring"
+  if (path.startsWith("src/domain/")) return "domain"
+  if (path.startsWith("src/")) return "src"
+  if (path.startsWith("services/")) return "services"
+  if (path.startsWith("layers/")) return "layers"
+  if (path.startsWith("test/")) return "test"
+  return "other"
+}
+
+const allowed: Record<"domain" | "services" | "layers" | "src", ReadonlyArray<Area>> = {
+  domain: ["domain"],
+  services: ["services", "domain"],
+  layers: ["layers", "services", "domain"],
+  src: ["src", "services", "domain"]
+}
+
+const sourceFiles = (folder: string): Array<string> =>
+  readdirSync(join(packageRoot, folder), { recursive: true, encoding: "utf8" })
+    .filter((name) => name.endsWith(".ts"))
+    .map((name) => join(folder, name))
+
+const productionFiles = [...sourceFiles("src"), ...sourceFiles("services"), ...sourceFiles("layers")]
+
+/** Relative imports and re-exports of a file (`from "./x.ts"`, `import("./x.ts")`), as paths from the root. */
+const importsOf = (file: string): Array<string> => {
+  const text = readFileSync(join(packageRoot, file), "utf8")
+  return [...text.matchAll(/(?:from|import)\s*\(?\s*"(\.{1,2}\/[^"]+)"/g)].map((match) =>
+    normalize(join(dirname(file), match[1] ?? ""))
+  )
+}
+
+/** Every import that breaks the rule, as `from -> to`. */
+const ruleBreaks = (files: ReadonlyArray<string>, imports: (file: string) => ReadonlyArray<string>) =>
+  files.flatMap((file) => {
+    const from = areaOf(file)
+    if (from === "wiring" || from === "test" || from === "other") {
+      return imports(file)
+        .filter((target) => from !== "test" && areaOf(target) === "test")
+        .map((target) => `${file} -> ${target}`)
+    }
+    return imports(file)
+      .filter((target) => !allowed[from].includes(areaOf(target)))
+      .map((target) => `${file} -> ${target}`)
+  })
+
+describe("the layout's dependency rule", () => {
+  it("holds for every import of src/, services/ and layers/", () => {
+    assert.isAbove(productionFiles.length, 50, "the production files were found")
+    assert.deepStrictEqual(ruleBreaks(productionFiles, importsOf), [])
+  })
+
+  it("is broken by a layer imported from a handler, an HTTP module imported from a layer, or services from domain", () => {
+    const graph: Record<string, ReadonlyArray<string>> = {
+      "src/http/Routes.ts": ["layers/TenantsLive.ts", "services/Tenants.ts", "src/domain/Ids.ts"],
+      "layers/AppConfigLive.ts": ["src/http/ClientIp.ts", "src/domain/ClientIp.ts"],
+      "src/domain/ClientIp.ts": ["services/AppConfig.ts"],
+      "services/Tenants.ts": ["layers/TenantsLive.ts"],
+      "src/App.ts": ["layers/TenantsLive.ts", "test/support/appConfig.ts"]
+    }
+    assert.deepStrictEqual(
+      ruleBreaks(Object.keys(graph), (file) => graph[file] ?? []),
+      [
+        "src/http/Routes.ts -> layers/TenantsLive.ts",
+        "layers/AppConfigLive.ts -> src/http/ClientIp.ts",
+        "src/domain/ClientIp.ts -> services/AppConfig.ts",
+        "services/Tenants.ts -> layers/TenantsLive.ts",
+        "src/App.ts -> test/support/appConfig.ts"
+      ]
+    )
+  })
+
+  it("keeps test doubles out of production code", () => {
+    const exported = productionFiles.flatMap((file) =>
+      [
+        ...readFileSync(join(packageRoot, file), "utf8").matchAll(
+          /export\s+(?:const|let|function|class|type|interface)\s+(\w+)/g
+        )
+      ]
+        .map((match) => match[1] ?? "")
+        .filter((name) => /^test[A-Z]|Tests?$|Double$|Fake$/.test(name))
+        .map((name) => `${relative(packageRoot, join(packageRoot, file))}: ${name}`)
+    )
+    assert.deepStrictEqual(exported, [], "test doubles belong in test/support/")
+  })
+})
