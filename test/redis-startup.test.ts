@@ -1,5 +1,6 @@
+import { createServer } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { testEncryptionKeysEnv } from "../layers/AppConfigLive.ts"
+import { testEncryptionKeysEnv } from "./support/appConfig.ts"
 import { freePort } from "./support/ports.ts"
 import { type ProcessResult, runToExit } from "./support/processes.ts"
 
@@ -77,6 +78,31 @@ describe("a REDIS_URL nobody answers on stops startup with one line", () => {
       const line = oneLineFailure(result)
       assert.strictEqual(line, `startup failed: RedisError <- connect ECONNREFUSED 127.0.0.1:${port}`)
       assert.notInclude(result.stdout, '"listening"', "it never served")
+    })
+  }
+})
+
+describe("a METRICS_PORT already taken stops startup with one line", () => {
+  for (const script of ["src/main.ts", "src/worker.ts"]) {
+    it(script, { timeout: exitDeadlineMs + 10_000 }, async () => {
+      const taken = createServer()
+      await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
+      const address = taken.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      try {
+        const result = await runToExit(
+          script,
+          childEnv({ APP_ENV: "development", METRICS_PORT: String(port) }),
+          exitDeadlineMs
+        )
+        const line = oneLineFailure(result)
+        assert.strictEqual(
+          line,
+          `startup failed: MetricsListenFailed: METRICS_PORT ${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port}`
+        )
+      } finally {
+        await new Promise((resolve) => taken.close(resolve))
+      }
     })
   }
 })
