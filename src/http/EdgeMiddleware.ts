@@ -163,7 +163,7 @@ export const EdgeMiddleware = HttpRouter.middleware(
       const route = state.route ?? unmatchedRoute
       metrics?.requestFinished(request.method, route, out.status, durationMs / 1000)
       // `{METHOD} {route}`: the route is known only now, after the span started (named by the method alone). Effect's
-      // `Span` has no rename (its `name` is readonly in the types, 4.1.5); both its native span and the OTLP span keep
+      // `Span` has no rename (its `name` is readonly in the types, 4.1.0); both its native span and the OTLP span keep
       // the name as a plain field read when the span is exported, so writing it works. Pinned by test/tracing.test.ts
       // (the exported names): an Effect upgrade that stores the name elsewhere fails there, not silently.
       if (state.span !== undefined && state.route !== undefined && state.span.sampled) {
