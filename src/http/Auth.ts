@@ -5,6 +5,7 @@ import { ApiKeyAuth } from "../../services/ApiKeyAuth.ts"
 import { AppConfig } from "../../services/AppConfig.ts"
 import { NotFound, Unauthorized } from "../api/Problems.ts"
 import { AdminAuth, CurrentTenant, TenantAuth } from "../api/Security.ts"
+import { pathOf } from "../domain/RequestPath.ts"
 
 /**
  * Fails with `error` and adds the challenge every 401 must carry (RFC 9110 §11.6.1). It is the same bare `Bearer`
@@ -52,9 +53,7 @@ const digest = (value: string) => createHash("sha256").update(value).digest()
  */
 const noSuchRoute = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
-  const query = request.url.indexOf("?")
-  const path = query === -1 ? request.url : request.url.slice(0, query)
-  return yield* new NotFound({ detail: `No route matches ${request.method} ${path}.` })
+  return yield* new NotFound({ detail: `No route matches ${request.method} ${pathOf(request.url)}.` })
 })
 
 /**

@@ -8,6 +8,7 @@ import { Metrics } from "../../services/Metrics.ts"
 import { Readiness } from "../../services/Readiness.ts"
 import { type AccessFields, accessLine } from "../domain/AccessLine.ts"
 import { compileTrust, formatIp, resolveClientIp } from "../domain/ClientIp.ts"
+import { pathOf } from "../domain/RequestPath.ts"
 import { resolvedClientAttribute } from "../domain/TraceContext.ts"
 import { makeCorsPolicy } from "./Cors.ts"
 import { makeAllowedMethods, methodNotAllowed } from "./MethodNotAllowed.ts"
@@ -32,11 +33,6 @@ const bodyStillArriving = (request: HttpServerRequest.HttpServerRequest): boolea
   if (!(source instanceof IncomingMessage) || source.complete) return false
   const length = source.headers["content-length"]
   return source.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")
-}
-
-const pathOf = (url: string): string => {
-  const query = url.indexOf("?")
-  return query === -1 ? url : url.slice(0, query)
 }
 
 /**

@@ -15,6 +15,7 @@ import { CompletesOwnKey, Idempotency, KeyedRequest } from "../api/Idempotency.t
 import { BadRequest, Conflict, UnprocessableContent } from "../api/Problems.ts"
 import { CurrentTenant } from "../api/Security.ts"
 import { minifyJson } from "../domain/JsonText.ts"
+import { pathOf } from "../domain/RequestPath.ts"
 
 const visibleAscii = /^[\x21-\x7E]{1,255}$/
 
@@ -68,11 +69,6 @@ export const bodyDigest = (body: Uint8Array): string => {
 /** Method + path + body digest: what a key must be reused with. The path carries the resource (`/v1/endpoints/ep_1`). */
 export const fingerprintOf = (method: string, path: string, body: Uint8Array): string =>
   sha256(`${method}\n${path}\n${bodyDigest(body)}`)
-
-const pathOf = (url: string): string => {
-  const query = url.indexOf("?")
-  return query === -1 ? url : url.slice(0, query)
-}
 
 /** The response to store, or `undefined` when it must not be (>= 500) or cannot be (a streamed or non-text body). */
 const toStored = (response: HttpServerResponse.HttpServerResponse): StoredResponse | undefined => {

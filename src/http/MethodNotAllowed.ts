@@ -5,14 +5,10 @@ import type { HttpServerRequest } from "effect/http/HttpServerRequest"
 import { HttpApi } from "effect/http-api"
 import type { AppConfigShape } from "../../services/AppConfig.ts"
 import { Api } from "../api/Api.ts"
+import { pathOf } from "../domain/RequestPath.ts"
 
 /** RFC 9110 §9: the order methods are listed in an `Allow` header. */
 const methodOrder = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
-const pathOf = (url: string): string => {
-  const query = url.indexOf("?")
-  return query === -1 ? url : url.slice(0, query)
-}
 
 /**
  * Which methods each path of the contract (and the few plain routes beside it) answers, read with a router of the

@@ -4,6 +4,7 @@ import { AppConfig } from "../../services/AppConfig.ts"
 import { Metrics, type MetricsShape } from "../../services/Metrics.ts"
 import { OutboxStats, type OutboxStatsShape } from "../../services/OutboxStats.ts"
 import { nodeServerOptions } from "../domain/NodeServerOptions.ts"
+import { pathOf } from "../domain/RequestPath.ts"
 
 /** One scrape: the outbox gauges read from the database (cached, bounded, never failing), then every metric. */
 export const scrape = (metrics: MetricsShape, outbox: OutboxStatsShape) =>
@@ -36,7 +37,7 @@ export const MetricsServer: Layer.Layer<never, MetricsListenFailed, Metrics | Ou
         Effect.callback<ReturnType<typeof createServer>, MetricsListenFailed>((resume) => {
           // The API listener's timeouts (HTTP_*): an internal port is no reason to let silent connections linger.
           const server = createServer(nodeServerOptions(config.http), (request, response) => {
-            const path = (request.url ?? "/").split("?")[0]
+            const path = pathOf(request.url ?? "/")
             if (request.method !== "GET" || path !== "/metrics") {
               response.writeHead(404, { "content-type": "text/plain" }).end("not found\n")
               return

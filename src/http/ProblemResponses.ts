@@ -4,6 +4,7 @@ import type { HttpServerRequest } from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { SqlError } from "effect/sql"
 import { genericProblem } from "../api/Problems.ts"
+import { pathOf } from "../domain/RequestPath.ts"
 
 const isJsonBody = (response: HttpServerResponse.HttpServerResponse): boolean => {
   const body = response.body
@@ -11,17 +12,12 @@ const isJsonBody = (response: HttpServerResponse.HttpServerResponse): boolean =>
   return contentType?.includes("json") === true
 }
 
-const pathOf = (request: HttpServerRequest): string => {
-  const query = request.url.indexOf("?")
-  return query === -1 ? request.url : request.url.slice(0, query)
-}
-
 const detailFor = (status: number, request: HttpServerRequest, bodyLimitBytes: number): string => {
   switch (status) {
     case 400:
       return "The request could not be parsed."
     case 404:
-      return `No route matches ${request.method} ${pathOf(request)}.`
+      return `No route matches ${request.method} ${pathOf(request.url)}.`
     case 413:
       return `The request body exceeds the limit of ${bodyLimitBytes} bytes.`
     case 415:
