@@ -1,32 +1,41 @@
-import { Duration, Effect, Layer, Option } from "effect"
+import { Duration, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { Endpoints } from "../services/Endpoints.ts"
 import { SecretBox, SecretContext } from "../services/SecretBox.ts"
 import { deletedEndpointError, disabledEndpointError } from "../src/domain/Delivery.ts"
 import type { Endpoint, EndpointRecord } from "../src/domain/Endpoint.ts"
-import { type EndpointId, newId, type TenantId } from "../src/domain/Ids.ts"
+import { EndpointId, newId, type TenantId } from "../src/domain/Ids.ts"
 import { maskUrlPassword } from "../src/domain/UrlCredentials.ts"
 import { newWebhookSecret, secretRotationOverlap } from "../src/domain/WebhookSecret.ts"
-import { iso, toPage } from "./SqlRows.ts"
+import { decodeRows, iso, toPage } from "./SqlRows.ts"
 
-interface EndpointRow {
-  readonly id: EndpointId
-  readonly url: string
-  readonly description: string
-  readonly event_types: ReadonlyArray<string>
-  readonly enabled: boolean
-  readonly metadata: Record<string, string>
-  readonly created_at: Date
-  readonly updated_at: Date
-}
+/**
+ * An endpoint row, decoded rather than cast: the driver hands back whatever the table holds (a `text[]`, a `jsonb`
+ * object, nullable columns), and a migration that changes one must fail here, in tests, not flow on as a wrong type.
+ */
+const EndpointRow = Schema.Struct({
+  id: EndpointId,
+  url: Schema.String,
+  description: Schema.String,
+  event_types: Schema.Array(Schema.String),
+  enabled: Schema.Boolean,
+  metadata: Schema.Record(Schema.String, Schema.String),
+  created_at: Schema.Date,
+  updated_at: Schema.Date
+})
+type EndpointRow = typeof EndpointRow.Type
 
-interface SecretRow {
+const SecretRow = Schema.Struct({
   /** NULL only once the endpoint is deleted (never read here: every read skips deleted endpoints). */
-  readonly secret: string | null
-  readonly previous_secret: string | null
-  readonly previous_secret_expires_at: Date | null
-}
+  secret: Schema.NullOr(Schema.String),
+  previous_secret: Schema.NullOr(Schema.String),
+  previous_secret_expires_at: Schema.NullOr(Schema.Date)
+})
+type SecretRow = typeof SecretRow.Type
+
+const UpdatedRow = Schema.Struct({ ...EndpointRow.fields, cancelled: Schema.Number })
+const CancelledRow = Schema.Struct({ cancelled: Schema.Number })
 
 const columns = "id, url, description, event_types, enabled, metadata, created_at, updated_at"
 
@@ -100,12 +109,12 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
       create: Effect.fn("Endpoints.create")(function* (tenantId, input) {
         const id = yield* newId("ep")
         const secret = yield* box.seal(yield* newWebhookSecret, SecretContext.endpointSecret(id))
-        const [row] = yield* sql<EndpointRow>`
+        const [row] = yield* decodeRows(EndpointRow)(sql`
           INSERT INTO endpoints (id, tenant_id, url, description, event_types, enabled, metadata, secret)
           VALUES (${id}, ${tenantId}, ${input.url}, ${input.description ?? ""},
                   ${textArray(input.eventTypes ?? [])}, ${input.enabled ?? true},
                   ${JSON.stringify(input.metadata ?? {})}::jsonb, ${secret})
-          RETURNING ${select}`
+          RETURNING ${select}`)
         if (row === undefined) return yield* Effect.die(new Error("INSERT ... RETURNING returned no row"))
         // A new endpoint has no circuit yet: no store to ask (this may run inside a transaction).
         return { ...toEndpoint(row), health: { circuit: "closed", openUntil: null } }
@@ -113,17 +122,17 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
 
       list: Effect.fn("Endpoints.list")(function* (tenantId, page) {
         const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND id < ${id}` })
-        const rows = yield* sql<EndpointRow>`
+        const rows = yield* decodeRows(EndpointRow)(sql`
           SELECT ${select} FROM endpoints WHERE tenant_id = ${tenantId} AND deleted_at IS NULL ${before}
-          ORDER BY id DESC LIMIT ${page.limit + 1}`
+          ORDER BY id DESC LIMIT ${page.limit + 1}`)
         const stored = toPage(rows, page.limit, toEndpoint)
         const items = yield* Effect.forEach(stored.items, withHealth, { concurrency: 8 })
         return { ...stored, items }
       }),
 
       get: Effect.fn("Endpoints.get")(function* (tenantId, id) {
-        const [row] = yield* sql<EndpointRow>`
-          SELECT ${select} FROM endpoints WHERE ${live(tenantId, id)}`
+        const [row] = yield* decodeRows(EndpointRow)(sql`
+          SELECT ${select} FROM endpoints WHERE ${live(tenantId, id)}`)
         return yield* oneWithHealth(row)
       }),
 
@@ -132,7 +141,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
         // nothing more: what was still to be sent is cancelled in the same statement, however long its backlog (a
         // delivery in flight is cancelled too; its worker records the attempt and leaves it cancelled). Enabling it
         // again does not bring them back: `recover` re-queues failed deliveries, and new events are sent as usual.
-        const [row] = yield* sql<EndpointRow & { readonly cancelled: number }>`
+        const [row] = yield* decodeRows(UpdatedRow)(sql`
           WITH updated AS (
             UPDATE endpoints SET
               url = COALESCE(${patch.url ?? null}::text, url),
@@ -149,7 +158,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
             FROM updated WHERE d.endpoint_id = updated.id AND NOT updated.enabled AND d.status = 'pending'
             RETURNING d.id
           )
-          SELECT updated.*, (SELECT count(*)::int FROM cancelled) AS cancelled FROM updated`
+          SELECT updated.*, (SELECT count(*)::int FROM cancelled) AS cancelled FROM updated`)
         if (row !== undefined && row.cancelled > 0) {
           yield* Effect.logInfo("endpoint disabled: its pending deliveries are cancelled").pipe(
             Effect.annotateLogs({ endpointId: id, deliveriesCancelled: row.cancelled })
@@ -164,7 +173,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
         // its lease cleared: its worker records the attempt and leaves it cancelled (DeliveryWorkerLive `finish`).
         // A publish that read the endpoint before this committed may still queue one more delivery: the worker's
         // claim cancels it.
-        const [row] = yield* sql<{ readonly cancelled: number }>`
+        const [row] = yield* decodeRows(CancelledRow)(sql`
           WITH deleted AS (
             UPDATE endpoints SET deleted_at = now(), secret = NULL, previous_secret = NULL,
               previous_secret_expires_at = NULL, updated_at = now()
@@ -176,7 +185,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
             FROM deleted WHERE d.endpoint_id = deleted.id AND d.status = 'pending'
             RETURNING d.id
           )
-          SELECT (SELECT count(*)::int FROM cancelled) AS cancelled FROM deleted`
+          SELECT (SELECT count(*)::int FROM cancelled) AS cancelled FROM deleted`)
         if (row === undefined) return false
         yield* Effect.logInfo("endpoint deleted").pipe(
           Effect.annotateLogs({ endpointId: id, deliveriesCancelled: row.cancelled })
@@ -185,9 +194,9 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
       }),
 
       getSecret: Effect.fn("Endpoints.getSecret")(function* (tenantId, id) {
-        const [row] = yield* sql<SecretRow>`
+        const [row] = yield* decodeRows(SecretRow)(sql`
           SELECT secret, previous_secret, previous_secret_expires_at
-          FROM endpoints WHERE ${live(tenantId, id)}`
+          FROM endpoints WHERE ${live(tenantId, id)}`)
         if (row === undefined || row.secret === null) return Option.none()
         const context = SecretContext.endpointSecret(id)
         // The current secret must open (otherwise no delivery can be signed either: the caller answers 500).
@@ -208,14 +217,14 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
         const overlapSeconds = Duration.toSeconds(secretRotationOverlap)
         // The current secret moves into previous_secret still sealed (both columns share the endpoint's context):
         // one statement, no read-modify-write, so concurrent rotations cannot interleave.
-        const [row] = yield* sql<SecretRow>`
+        const [row] = yield* decodeRows(SecretRow)(sql`
           UPDATE endpoints SET
             previous_secret = secret,
             previous_secret_expires_at = now() + make_interval(secs => ${overlapSeconds}),
             secret = ${sealed},
             updated_at = now()
           WHERE ${live(tenantId, id)}
-          RETURNING secret, previous_secret, previous_secret_expires_at`
+          RETURNING secret, previous_secret, previous_secret_expires_at`)
         if (row === undefined || row.secret === null) return Option.none()
         const previous = livePrevious(row, Date.now())
         const previousSecret = previous === undefined ? null : yield* openPrevious(previous.sealed, context, "rotate")
