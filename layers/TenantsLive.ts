@@ -1,27 +1,32 @@
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Effect, Layer, Option, Redacted, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { Tenants } from "../services/Tenants.ts"
 import { issueApiKey } from "../src/domain/ApiKey.ts"
-import { type ApiKeyId, newId, type TenantId } from "../src/domain/Ids.ts"
+import { ApiKeyId, newId, TenantId } from "../src/domain/Ids.ts"
 import type { ApiKeySummary, IssuedApiKey, Tenant, TenantRateLimit } from "../src/domain/Tenant.ts"
-import { iso, isoOrNull, toPage } from "./SqlRows.ts"
+import { decodeRows, iso, isoOrNull, toPage } from "./SqlRows.ts"
 
-interface TenantRow {
-  readonly id: TenantId
-  readonly name: string
-  readonly rate_limit_max: number | null
-  readonly rate_limit_window_seconds: number | null
-  readonly created_at: Date
-}
+/** A tenant row, decoded (see `decodeRows`): the rate-limit override is two nullable columns. */
+const TenantRow = Schema.Struct({
+  id: TenantId,
+  name: Schema.String,
+  rate_limit_max: Schema.NullOr(Schema.Number),
+  rate_limit_window_seconds: Schema.NullOr(Schema.Number),
+  created_at: Schema.Date
+})
+type TenantRow = typeof TenantRow.Type
 
 const tenantColumns = "id, name, rate_limit_max, rate_limit_window_seconds, created_at"
 
-interface KeyRow {
-  readonly id: ApiKeyId
-  readonly key_prefix: string
-  readonly created_at: Date
-  readonly revoked_at: Date | null
-}
+const KeyRow = Schema.Struct({
+  id: ApiKeyId,
+  key_prefix: Schema.String,
+  created_at: Schema.Date,
+  revoked_at: Schema.NullOr(Schema.Date)
+})
+type KeyRow = typeof KeyRow.Type
+
+const CreatedRow = Schema.Struct({ created_at: Schema.Date })
 
 const toTenant = (row: TenantRow): Tenant => ({
   id: row.id,
@@ -50,10 +55,10 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
       Effect.gen(function* () {
         const id = yield* newId("key")
         const key = yield* issueApiKey
-        const rows = yield* sql<{ created_at: Date }>`
+        const rows = yield* decodeRows(CreatedRow)(sql`
           INSERT INTO api_keys (id, tenant_id, key_hash, key_prefix)
           SELECT ${id}, t.id, ${key.hash}, ${key.prefix} FROM tenants t WHERE t.id = ${tenantId}
-          RETURNING created_at`
+          RETURNING created_at`)
         const [row] = rows
         return row === undefined
           ? Option.none<IssuedApiKey>()
@@ -72,10 +77,10 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
         return yield* sql.withTransaction(
           Effect.gen(function* () {
             const id = yield* newId("ten")
-            const [row] = yield* sql<TenantRow>`
+            const [row] = yield* decodeRows(TenantRow)(sql`
               INSERT INTO tenants (id, name, rate_limit_max, rate_limit_window_seconds)
               VALUES (${id}, ${input.name}, ${rateLimit?.limit ?? null}, ${rateLimit?.windowSeconds ?? null})
-              RETURNING ${sql.literal(tenantColumns)}`
+              RETURNING ${sql.literal(tenantColumns)}`)
             if (row === undefined) return yield* Effect.die(new Error("INSERT ... RETURNING returned no row"))
             const apiKey = yield* insertKey(id)
             if (Option.isNone(apiKey)) return yield* Effect.die(new Error("the new tenant vanished"))
@@ -86,23 +91,25 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
 
       list: Effect.fn("Tenants.list")(function* (page) {
         const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`WHERE id < ${id}` })
-        const rows = yield* sql<TenantRow>`
-          SELECT ${sql.literal(tenantColumns)} FROM tenants ${before} ORDER BY id DESC LIMIT ${page.limit + 1}`
+        const rows = yield* decodeRows(TenantRow)(sql`
+          SELECT ${sql.literal(tenantColumns)} FROM tenants ${before} ORDER BY id DESC LIMIT ${page.limit + 1}`)
         return toPage(rows, page.limit, toTenant)
       }),
 
       get: Effect.fn("Tenants.get")(function* (id) {
-        const [tenant] = yield* sql<TenantRow>`SELECT ${sql.literal(tenantColumns)} FROM tenants WHERE id = ${id}`
+        const [tenant] = yield* decodeRows(TenantRow)(
+          sql`SELECT ${sql.literal(tenantColumns)} FROM tenants WHERE id = ${id}`
+        )
         if (tenant === undefined) return Option.none()
-        const keys = yield* sql<KeyRow>`
-          SELECT id, key_prefix, created_at, revoked_at FROM api_keys WHERE tenant_id = ${id} ORDER BY id`
+        const keys = yield* decodeRows(KeyRow)(sql`
+          SELECT id, key_prefix, created_at, revoked_at FROM api_keys WHERE tenant_id = ${id} ORDER BY id`)
         return Option.some({ ...toTenant(tenant), apiKeys: keys.map(toKeySummary) })
       }),
 
       update: Effect.fn("Tenants.update")(function* (id, patch) {
         // One statement; absent fields keep their value (`rateLimit: null` clears the override).
         const setRateLimit = patch.rateLimit !== undefined
-        const [row] = yield* sql<TenantRow>`
+        const [row] = yield* decodeRows(TenantRow)(sql`
           UPDATE tenants SET
             name = coalesce(${patch.name ?? null}::text, name),
             rate_limit_max = CASE WHEN ${setRateLimit}::boolean THEN ${patch.rateLimit?.limit ?? null}::int
@@ -111,7 +118,7 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
               THEN ${patch.rateLimit?.windowSeconds ?? null}::int ELSE rate_limit_window_seconds END,
             updated_at = now()
           WHERE id = ${id}
-          RETURNING ${sql.literal(tenantColumns)}`
+          RETURNING ${sql.literal(tenantColumns)}`)
         return Option.map(Option.fromNullishOr(row), toTenant)
       }),
 
