@@ -123,15 +123,19 @@ export const makeWebhookSender = (agent: Agent): WebhookSenderShape => ({
       let retryAfter: string | undefined
       const chunks: Array<Buffer> = []
       let size = 0
-      const stop = () => {
+      /** Ends the exchange once; false when it had ended already. */
+      const end = (): boolean => {
+        if (done) return false
         done = true
         clearTimeout(timer)
-        if (controller !== undefined && !controller.aborted) controller.abort(requestAbandoned)
+        return true
       }
       const settle = (effect: Effect.Effect<WebhookResponse, SendFailed>) => {
-        if (done) return
-        stop()
-        resume(effect)
+        if (end()) resume(effect)
+      }
+      /** Cuts the request short (a request that ended by itself, answered or failed, needs nothing of this). */
+      const abandon = () => {
+        if (controller !== undefined && !controller.aborted) controller.abort(requestAbandoned)
       }
       const answered = () =>
         settle(Effect.succeed({ status, retryAfter, excerpt: storableExcerpt(Buffer.concat(chunks, size)) }))
@@ -145,15 +149,14 @@ export const makeWebhookSender = (agent: Agent): WebhookSenderShape => ({
           )
         )
       }
-      const timer = setTimeout(
-        () =>
-          settle(
-            Effect.fail(
-              new SendFailed({ reason: "timeout", detail: `no complete response within ${Duration.format(timeout)}` })
-            )
-          ),
-        Duration.toMillis(timeout)
-      )
+      const timer = setTimeout(() => {
+        settle(
+          Effect.fail(
+            new SendFailed({ reason: "timeout", detail: `no complete response within ${Duration.format(timeout)}` })
+          )
+        )
+        abandon()
+      }, Duration.toMillis(timeout))
       let target: URL
       try {
         target = new URL(url)
@@ -175,7 +178,10 @@ export const makeWebhookSender = (agent: Agent): WebhookSenderShape => ({
           const take = chunk.subarray(0, responseExcerptBytes - size)
           chunks.push(take)
           size += take.length
-          if (size >= responseExcerptBytes) answered()
+          if (size >= responseExcerptBytes) {
+            answered()
+            abandon()
+          }
         },
         onResponseEnd: answered,
         onResponseError: (_, error) => failed(error)
@@ -189,7 +195,7 @@ export const makeWebhookSender = (agent: Agent): WebhookSenderShape => ({
         failed(error)
       }
       return Effect.sync(() => {
-        if (!done) stop()
+        if (end()) abandon()
       })
     })
 })
