@@ -37,6 +37,11 @@ type SecretRow = typeof SecretRow.Type
 const UpdatedRow = Schema.Struct({ ...EndpointRow.fields, cancelled: Schema.Number })
 const CancelledRow = Schema.Struct({ cancelled: Schema.Number })
 
+const endpointRows = decodeRows(EndpointRow)
+const updatedRows = decodeRows(UpdatedRow)
+const cancelledRows = decodeRows(CancelledRow)
+const secretRows = decodeRows(SecretRow)
+
 const columns = "id, url, description, event_types, enabled, metadata, created_at, updated_at"
 
 const toEndpoint = (row: EndpointRow): EndpointRecord => ({
@@ -109,7 +114,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
       create: Effect.fn("Endpoints.create")(function* (tenantId, input) {
         const id = yield* newId("ep")
         const secret = yield* box.seal(yield* newWebhookSecret, SecretContext.endpointSecret(id))
-        const [row] = yield* decodeRows(EndpointRow)(sql`
+        const [row] = yield* endpointRows(sql`
           INSERT INTO endpoints (id, tenant_id, url, description, event_types, enabled, metadata, secret)
           VALUES (${id}, ${tenantId}, ${input.url}, ${input.description ?? ""},
                   ${textArray(input.eventTypes ?? [])}, ${input.enabled ?? true},
@@ -122,7 +127,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
 
       list: Effect.fn("Endpoints.list")(function* (tenantId, page) {
         const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND id < ${id}` })
-        const rows = yield* decodeRows(EndpointRow)(sql`
+        const rows = yield* endpointRows(sql`
           SELECT ${select} FROM endpoints WHERE tenant_id = ${tenantId} AND deleted_at IS NULL ${before}
           ORDER BY id DESC LIMIT ${page.limit + 1}`)
         const stored = toPage(rows, page.limit, toEndpoint)
@@ -131,7 +136,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
       }),
 
       get: Effect.fn("Endpoints.get")(function* (tenantId, id) {
-        const [row] = yield* decodeRows(EndpointRow)(sql`
+        const [row] = yield* endpointRows(sql`
           SELECT ${select} FROM endpoints WHERE ${live(tenantId, id)}`)
         return yield* oneWithHealth(row)
       }),
@@ -141,7 +146,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
         // nothing more: what was still to be sent is cancelled in the same statement, however long its backlog (a
         // delivery in flight is cancelled too; its worker records the attempt and leaves it cancelled). Enabling it
         // again does not bring them back: `recover` re-queues failed deliveries, and new events are sent as usual.
-        const [row] = yield* decodeRows(UpdatedRow)(sql`
+        const [row] = yield* updatedRows(sql`
           WITH updated AS (
             UPDATE endpoints SET
               url = COALESCE(${patch.url ?? null}::text, url),
@@ -173,7 +178,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
         // its lease cleared: its worker records the attempt and leaves it cancelled (DeliveryWorkerLive `finish`).
         // A publish that read the endpoint before this committed may still queue one more delivery: the worker's
         // claim cancels it.
-        const [row] = yield* decodeRows(CancelledRow)(sql`
+        const [row] = yield* cancelledRows(sql`
           WITH deleted AS (
             UPDATE endpoints SET deleted_at = now(), secret = NULL, previous_secret = NULL,
               previous_secret_expires_at = NULL, updated_at = now()
@@ -194,7 +199,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
       }),
 
       getSecret: Effect.fn("Endpoints.getSecret")(function* (tenantId, id) {
-        const [row] = yield* decodeRows(SecretRow)(sql`
+        const [row] = yield* secretRows(sql`
           SELECT secret, previous_secret, previous_secret_expires_at
           FROM endpoints WHERE ${live(tenantId, id)}`)
         if (row === undefined || row.secret === null) return Option.none()
@@ -217,7 +222,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
         const overlapSeconds = Duration.toSeconds(secretRotationOverlap)
         // The current secret moves into previous_secret still sealed (both columns share the endpoint's context):
         // one statement, no read-modify-write, so concurrent rotations cannot interleave.
-        const [row] = yield* decodeRows(SecretRow)(sql`
+        const [row] = yield* secretRows(sql`
           UPDATE endpoints SET
             previous_secret = secret,
             previous_secret_expires_at = now() + make_interval(secs => ${overlapSeconds}),

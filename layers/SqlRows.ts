@@ -6,13 +6,14 @@ import { Effect, Schema } from "effect"
  */
 
 /**
- * Rows decoded with `schema`; rows it refuses are a defect (the table does not hold what this code was written for:
+ * Rows decoded with `schema` (the decoder built once, where the repository defines its row); rows it refuses are a defect (the table does not hold what this code was written for:
  * a 500 and a logged cause naming the column, where a cast would have passed them on).
  */
-export const decodeRows =
-  <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S) =>
-  <E, R>(rows: Effect.Effect<ReadonlyArray<unknown>, E, R>): Effect.Effect<ReadonlyArray<S["Type"]>, E, R> =>
-    Effect.flatMap(rows, (raw) => Effect.orDie(Schema.decodeUnknownEffect(Schema.Array(schema))(raw)))
+export const decodeRows = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S) => {
+  const decode = Schema.decodeUnknownEffect(Schema.Array(schema))
+  return <E, R>(rows: Effect.Effect<ReadonlyArray<unknown>, E, R>): Effect.Effect<ReadonlyArray<S["Type"]>, E, R> =>
+    Effect.flatMap(rows, (raw) => Effect.orDie(decode(raw)))
+}
 
 /** timestamptz values arrive as `Date`; the API speaks ISO 8601 strings. */
 export const iso = (value: unknown): string =>

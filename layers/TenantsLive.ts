@@ -28,6 +28,10 @@ type KeyRow = typeof KeyRow.Type
 
 const CreatedRow = Schema.Struct({ created_at: Schema.Date })
 
+const tenantRows = decodeRows(TenantRow)
+const keyRows = decodeRows(KeyRow)
+const createdRows = decodeRows(CreatedRow)
+
 const toTenant = (row: TenantRow): Tenant => ({
   id: row.id,
   name: row.name,
@@ -55,7 +59,7 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
       Effect.gen(function* () {
         const id = yield* newId("key")
         const key = yield* issueApiKey
-        const rows = yield* decodeRows(CreatedRow)(sql`
+        const rows = yield* createdRows(sql`
           INSERT INTO api_keys (id, tenant_id, key_hash, key_prefix)
           SELECT ${id}, t.id, ${key.hash}, ${key.prefix} FROM tenants t WHERE t.id = ${tenantId}
           RETURNING created_at`)
@@ -77,7 +81,7 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
         return yield* sql.withTransaction(
           Effect.gen(function* () {
             const id = yield* newId("ten")
-            const [row] = yield* decodeRows(TenantRow)(sql`
+            const [row] = yield* tenantRows(sql`
               INSERT INTO tenants (id, name, rate_limit_max, rate_limit_window_seconds)
               VALUES (${id}, ${input.name}, ${rateLimit?.limit ?? null}, ${rateLimit?.windowSeconds ?? null})
               RETURNING ${sql.literal(tenantColumns)}`)
@@ -91,17 +95,15 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
 
       list: Effect.fn("Tenants.list")(function* (page) {
         const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`WHERE id < ${id}` })
-        const rows = yield* decodeRows(TenantRow)(sql`
+        const rows = yield* tenantRows(sql`
           SELECT ${sql.literal(tenantColumns)} FROM tenants ${before} ORDER BY id DESC LIMIT ${page.limit + 1}`)
         return toPage(rows, page.limit, toTenant)
       }),
 
       get: Effect.fn("Tenants.get")(function* (id) {
-        const [tenant] = yield* decodeRows(TenantRow)(
-          sql`SELECT ${sql.literal(tenantColumns)} FROM tenants WHERE id = ${id}`
-        )
+        const [tenant] = yield* tenantRows(sql`SELECT ${sql.literal(tenantColumns)} FROM tenants WHERE id = ${id}`)
         if (tenant === undefined) return Option.none()
-        const keys = yield* decodeRows(KeyRow)(sql`
+        const keys = yield* keyRows(sql`
           SELECT id, key_prefix, created_at, revoked_at FROM api_keys WHERE tenant_id = ${id} ORDER BY id`)
         return Option.some({ ...toTenant(tenant), apiKeys: keys.map(toKeySummary) })
       }),
@@ -109,7 +111,7 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
       update: Effect.fn("Tenants.update")(function* (id, patch) {
         // One statement; absent fields keep their value (`rateLimit: null` clears the override).
         const setRateLimit = patch.rateLimit !== undefined
-        const [row] = yield* decodeRows(TenantRow)(sql`
+        const [row] = yield* tenantRows(sql`
           UPDATE tenants SET
             name = coalesce(${patch.name ?? null}::text, name),
             rate_limit_max = CASE WHEN ${setRateLimit}::boolean THEN ${patch.rateLimit?.limit ?? null}::int
