@@ -2,7 +2,7 @@ import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { makeDeliveryQueue } from "../layers/DeliveryQueue.ts"
-import { insertTenantWithEndpoints } from "./support/backlog.ts"
+import { insertDueBacklog, insertTenantWithEndpoints } from "./support/backlog.ts"
 import { TestSqlLive } from "./support/testDatabase.ts"
 
 /**
@@ -78,13 +78,7 @@ layer(TestSqlLive, { excludeTestServices: true })("what a claim writes", (it) =>
         const endpoints = yield* insertTenantWithEndpoints(sql, { name: "Claim locks", endpoints: 20 })
         const tenantId = endpoints[0]?.tenant_id
         if (tenantId === undefined) return assert.fail("tenant not created")
-        yield* sql`
-          INSERT INTO events (id, tenant_id, type, data, occurred_at)
-          SELECT 'evt_' || codex_ulid(), ${tenantId}, 'order.created', '{}', now() FROM generate_series(1, 4)`
-        yield* sql`
-          INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, next_attempt_at)
-          SELECT 'dlv_' || codex_ulid(), ${tenantId}, ev.id, ep.id, now() - interval '1 minute'
-          FROM events ev CROSS JOIN endpoints ep WHERE ev.tenant_id = ${tenantId} AND ep.tenant_id = ${tenantId}`
+        yield* insertDueBacklog(sql, { tenantId, events: 4 })
 
         const queue = makeDeliveryQueue(sql, { workerId, leaseSeconds: 60 })
         const { claimed, lockedOnly } = yield* Effect.gen(function* () {
