@@ -1,8 +1,10 @@
-import { Cache, Duration, Effect, Exit, Layer, Option } from "effect"
+import { Cache, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { ApiKeyAuth, type ApiKeyOwner } from "../services/ApiKeyAuth.ts"
 import { hashApiKey } from "../src/domain/ApiKey.ts"
-import type { TenantId } from "../src/domain/Ids.ts"
+import { TenantId } from "../src/domain/Ids.ts"
+import { sqlFailuresAsDefects } from "./SqlFailures.ts"
+import { decodeRows } from "./SqlRows.ts"
 
 /**
  * How long a lookup result is reused. It bounds revocation: a revoked key keeps working for at most this long on
@@ -15,20 +17,24 @@ const keyFormat = /^ck_[A-Za-z0-9_-]{43}$/
 /** How many keys seen valid this process remembers (their hashes), for lookups while a client is over its quota. */
 const knownKeysCapacity = 10_000
 
+/** A live key's tenant and the tenant's rate-limit override (two nullable columns). */
+const OwnerRow = Schema.Struct({
+  tenant_id: TenantId,
+  rate_limit_max: Schema.NullOr(Schema.Int),
+  rate_limit_window_seconds: Schema.NullOr(Schema.Int)
+})
+const ownerRows = decodeRows(OwnerRow)
+
 export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, SqlClient.SqlClient> = Layer.effect(
   ApiKeyAuth,
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     // The tenant's quota rides along with the key, so rate limiting costs no query of its own.
     const lookup = (hashHex: string) =>
-      sql<{
-        tenant_id: TenantId
-        rate_limit_max: number | null
-        rate_limit_window_seconds: number | null
-      }>`
+      ownerRows(sql`
         SELECT k.tenant_id, t.rate_limit_max, t.rate_limit_window_seconds
         FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-        WHERE k.key_hash = decode(${hashHex}, 'hex') AND k.revoked_at IS NULL`.pipe(
+        WHERE k.key_hash = decode(${hashHex}, 'hex') AND k.revoked_at IS NULL`).pipe(
         Effect.map((rows) =>
           Option.map(
             Option.fromNullishOr(rows[0]),
@@ -41,6 +47,7 @@ export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, SqlClient.SqlClient>
             })
           )
         ),
+        sqlFailuresAsDefects,
         Effect.withSpan("ApiKeyAuth.lookup")
       )
     // Hashes of keys that resolved to a tenant, oldest first: a key seen valid stays worth a lookup after its cache

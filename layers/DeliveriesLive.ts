@@ -3,6 +3,7 @@ import { SqlClient } from "effect/sql"
 import { Deliveries, EndpointDeleted, EndpointDisabled } from "../services/Deliveries.ts"
 import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { type AttemptOutcome, type Delivery, type DeliveryAttempt, deliveryChannel } from "../src/domain/Delivery.ts"
+import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { iso, isoOrNull, toPage } from "./SqlRows.ts"
 
 interface DeliveryRow {
@@ -88,7 +89,7 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
           SELECT ${select} FROM ${fromDeliveries} WHERE d.tenant_id = ${tenantId} AND d.event_id = ${eventId}
           ORDER BY d.id`
         return Option.some(rows.map(toDelivery))
-      }),
+      }, sqlFailuresAsDefects),
       listForEndpoint: Effect.fn("Deliveries.listForEndpoint")(function* (tenantId, endpointId, page, status) {
         // A deleted endpoint is absent here as in every endpoint read (its deliveries: under their events).
         const [endpoint] = yield* sql`
@@ -101,37 +102,41 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
           WHERE d.tenant_id = ${tenantId} AND d.endpoint_id = ${endpointId} ${ofStatus} ${before}
           ORDER BY d.id DESC LIMIT ${page.limit + 1}`
         return Option.some(toPage(rows, page.limit, toDelivery))
-      }),
+      }, sqlFailuresAsDefects),
 
       // retry is a transaction, which holds a pooled connection: SQL only inside, never a network wait.
-      retry: Effect.fn("Deliveries.retry")(function* (tenantId, id) {
-        const [target] = yield* sql<{
-          readonly status: Delivery["status"]
-          readonly endpoint_id: string
-          readonly enabled: boolean
-          readonly deleted: boolean
-        }>`
+      retry: Effect.fn("Deliveries.retry")(
+        function* (tenantId, id) {
+          const [target] = yield* sql<{
+            readonly status: Delivery["status"]
+            readonly endpoint_id: string
+            readonly enabled: boolean
+            readonly deleted: boolean
+          }>`
           SELECT d.status, d.endpoint_id, e.enabled, e.deleted_at IS NOT NULL AS deleted
           FROM ${fromDeliveries}
           WHERE d.tenant_id = ${tenantId} AND d.id = ${id}
           FOR UPDATE OF d`
-        if (target === undefined) return Option.none()
-        // The delivery exists (it stays readable), but there is nowhere to send it any more.
-        if (target.deleted) return yield* new EndpointDeleted({ endpointId: target.endpoint_id })
-        if (target.status !== "pending" && !target.enabled) {
-          return yield* new EndpointDisabled({ endpointId: target.endpoint_id })
-        }
-        // Pending already means queued (maybe being sent right now): leave it, so a second retry queues nothing more.
-        const [row] =
-          target.status === "pending"
-            ? yield* sql<DeliveryRow>`SELECT ${select} FROM ${fromDeliveries} WHERE d.id = ${id}`
-            : yield* sql<DeliveryRow>`
+          if (target === undefined) return Option.none()
+          // The delivery exists (it stays readable), but there is nowhere to send it any more.
+          if (target.deleted) return yield* new EndpointDeleted({ endpointId: target.endpoint_id })
+          if (target.status !== "pending" && !target.enabled) {
+            return yield* new EndpointDisabled({ endpointId: target.endpoint_id })
+          }
+          // Pending already means queued (maybe being sent right now): leave it, so a second retry queues nothing more.
+          const [row] =
+            target.status === "pending"
+              ? yield* sql<DeliveryRow>`SELECT ${select} FROM ${fromDeliveries} WHERE d.id = ${id}`
+              : yield* sql<DeliveryRow>`
                 UPDATE deliveries d SET ${requeue} FROM endpoints e
                 WHERE d.id = ${id} AND d.status <> 'pending' AND e.id = d.endpoint_id
                 RETURNING ${select}`
-        if (target.status !== "pending") yield* wakeWorkers
-        return Option.fromNullishOr(row).pipe(Option.map(toDelivery))
-      }, sql.withTransaction),
+          if (target.status !== "pending") yield* wakeWorkers
+          return Option.fromNullishOr(row).pipe(Option.map(toDelivery))
+        },
+        sql.withTransaction,
+        sqlFailuresAsDefects
+      ),
 
       recover: Effect.fn("Deliveries.recover")(function* (tenantId, endpointId, since) {
         const [endpoint] = yield* sql<{ readonly enabled: boolean }>`
@@ -166,7 +171,7 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
           after = batch.last
         }
         return Option.some(queued)
-      }),
+      }, sqlFailuresAsDefects),
 
       get: Effect.fn("Deliveries.get")(function* (tenantId, id) {
         const [row] = yield* sql<DeliveryRow>`
@@ -176,7 +181,7 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
           SELECT attempt, started_at, duration_ms, outcome, status_code, error, response_excerpt
           FROM delivery_attempts WHERE delivery_id = ${id} ORDER BY id`
         return Option.some({ ...toDelivery(row), attempts: attempts.map(toAttempt) })
-      })
+      }, sqlFailuresAsDefects)
     })
   })
 )

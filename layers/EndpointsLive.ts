@@ -8,6 +8,7 @@ import type { Endpoint, EndpointRecord } from "../src/domain/Endpoint.ts"
 import { EndpointId, newId, type TenantId } from "../src/domain/Ids.ts"
 import { maskUrlPassword } from "../src/domain/UrlCredentials.ts"
 import { newWebhookSecret, secretRotationOverlap } from "../src/domain/WebhookSecret.ts"
+import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { decodeRows, iso, toPage } from "./SqlRows.ts"
 
 /**
@@ -122,8 +123,8 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
           RETURNING ${select}`)
         if (row === undefined) return yield* Effect.die(new Error("INSERT ... RETURNING returned no row"))
         // A new endpoint has no circuit yet: no store to ask (this may run inside a transaction).
-        return { ...toEndpoint(row), health: { circuit: "closed", openUntil: null } }
-      }),
+        return { ...toEndpoint(row), health: { circuit: "closed" as const, openUntil: null } }
+      }, sqlFailuresAsDefects),
 
       list: Effect.fn("Endpoints.list")(function* (tenantId, page) {
         const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND id < ${id}` })
@@ -133,13 +134,13 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
         const stored = toPage(rows, page.limit, toEndpoint)
         const items = yield* Effect.forEach(stored.items, withHealth, { concurrency: 8 })
         return { ...stored, items }
-      }),
+      }, sqlFailuresAsDefects),
 
       get: Effect.fn("Endpoints.get")(function* (tenantId, id) {
         const [row] = yield* endpointRows(sql`
           SELECT ${select} FROM endpoints WHERE ${live(tenantId, id)}`)
         return yield* oneWithHealth(row)
-      }),
+      }, sqlFailuresAsDefects),
 
       update: Effect.fn("Endpoints.update")(function* (tenantId, id, patch) {
         // COALESCE keeps what the patch leaves out; one statement, scoped by tenant. Disabled, the endpoint receives
@@ -170,7 +171,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
           )
         }
         return Option.map(Option.fromNullishOr(row), toEndpoint)
-      }),
+      }, sqlFailuresAsDefects),
 
       delete: Effect.fn("Endpoints.delete")(function* (tenantId, id) {
         // One statement, so both happen or neither: the row stays (its deliveries and attempts are history) without
@@ -196,7 +197,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
           Effect.annotateLogs({ endpointId: id, deliveriesCancelled: row.cancelled })
         )
         return true
-      }),
+      }, sqlFailuresAsDefects),
 
       getSecret: Effect.fn("Endpoints.getSecret")(function* (tenantId, id) {
         const [row] = yield* secretRows(sql`
@@ -204,8 +205,9 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
           FROM endpoints WHERE ${live(tenantId, id)}`)
         if (row === undefined || row.secret === null) return Option.none()
         const context = SecretContext.endpointSecret(id)
-        // The current secret must open (otherwise no delivery can be signed either: the caller answers 500).
-        const secret = yield* box.open(row.secret, context)
+        // The current secret must open. When it does not (sealed under a key ENCRYPTION_KEYS no longer lists), no
+        // delivery can be signed either: the operator's to fix (the server says so at start-up), so a defect (500).
+        const secret = yield* box.open(row.secret, context).pipe(Effect.catchTag("SecretUnreadable", Effect.die))
         const previous = livePrevious(row, Date.now())
         const previousSecret = previous === undefined ? null : yield* openPrevious(previous.sealed, context, "read")
         return Option.some({
@@ -213,7 +215,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
           previousSecret,
           previousSecretExpiresAt: previous === undefined || previousSecret === null ? null : iso(previous.expiresAt)
         })
-      }),
+      }, sqlFailuresAsDefects),
 
       rotateSecret: Effect.fn("Endpoints.rotateSecret")(function* (tenantId, id) {
         const context = SecretContext.endpointSecret(id)
@@ -245,7 +247,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
           previousSecret,
           previousSecretExpiresAt: previous === undefined || previousSecret === null ? null : iso(previous.expiresAt)
         })
-      })
+      }, sqlFailuresAsDefects)
     })
   })
 )

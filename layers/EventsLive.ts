@@ -3,12 +3,14 @@ import { HttpServerRequest } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { Events } from "../services/Events.ts"
-import type { OwnWrite } from "../services/IdempotencyStore.ts"
+import type { KeyClaim } from "../services/IdempotencyStore.ts"
 import { deliveryChannel, queuedForMaxEndpoints } from "../src/domain/Delivery.ts"
 import type { NewEvent, StoredEvent } from "../src/domain/Event.ts"
 import { EventId, newId, type TenantId } from "../src/domain/Ids.ts"
 import type { JsonText } from "../src/domain/JsonText.ts"
 import { validTraceparent } from "../src/domain/TraceContext.ts"
+import { completionInWrite } from "./IdempotencyKeySql.ts"
+import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { iso, toPage } from "./SqlRows.ts"
 
 /**
@@ -66,19 +68,20 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
 
     /**
      * The event and its deliveries (the outbox) in ONE statement: both are written or neither is. With an
-     * Idempotency-Key claim, the same statement completes the key (OwnWrite): the event is selected FROM `held`, so
+     * Idempotency-Key claim, the same statement completes the key (CompletionInWrite): the event is selected FROM `held`, so
      * nothing is written once the claim is lost (None), and the key stores a ref to the event for replays.
      */
-    const write = (tenantId: TenantId, input: NewEvent, claim: OwnWrite | undefined) =>
+    const write = (tenantId: TenantId, input: NewEvent, claim: KeyClaim | undefined) =>
       Effect.gen(function* () {
         const id = yield* newId("evt")
         const traceparent = yield* outboxTraceparent
-        const held = claim === undefined ? sql`` : sql`held AS MATERIALIZED (${claim.held}),`
-        const fromHeld = claim === undefined ? sql`` : sql`FROM held`
+        const completion = claim === undefined ? undefined : completionInWrite(sql, claim)
+        const held = completion === undefined ? sql`` : sql`held AS MATERIALIZED (${completion.held}),`
+        const fromHeld = completion === undefined ? sql`` : sql`FROM held`
         const completed =
-          claim === undefined
+          completion === undefined
             ? sql``
-            : sql`, completed AS (${claim.complete(
+            : sql`, completed AS (${completion.complete(
                 sql`jsonb_build_object('event', ${id}::text, 'deliveriesQueued', (SELECT count(*)::int FROM queued))`
               )})`
         // The endpoint filter is EventTypeFilter.matchesEventType in SQL: empty = all, exact type, or `prefix.*`.
@@ -131,11 +134,11 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
         const published = yield* write(tenantId, input, undefined)
         if (Option.isNone(published)) return yield* Effect.die(new Error("INSERT ... RETURNING returned no row"))
         return published.value
-      }),
+      }, sqlFailuresAsDefects),
 
       publishKeyed: Effect.fn("Events.publish")(function* (tenantId, input, claim) {
         return yield* write(tenantId, input, claim)
-      }),
+      }, sqlFailuresAsDefects),
 
       published: Effect.fn("Events.published")(function* (tenantId, ref) {
         const decoded = decodeRef(ref)
@@ -143,7 +146,7 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
           return yield* Effect.die(new Error("an idempotency key holds a malformed event ref"))
         const event = yield* find(tenantId, decoded.value.event)
         return Option.map(event, (found) => ({ event: found, deliveriesQueued: decoded.value.deliveriesQueued }))
-      }),
+      }, sqlFailuresAsDefects),
 
       list: Effect.fn("Events.list")(function* (tenantId, page, type) {
         const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND id < ${id}` })
@@ -153,11 +156,11 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
           WHERE tenant_id = ${tenantId} ${ofType} ${before}
           ORDER BY id DESC LIMIT ${page.limit + 1}`
         return toPage(rows, page.limit, toEvent)
-      }),
+      }, sqlFailuresAsDefects),
 
       get: Effect.fn("Events.get")(function* (tenantId, id) {
         return yield* find(tenantId, id)
-      })
+      }, sqlFailuresAsDefects)
     })
   })
 )

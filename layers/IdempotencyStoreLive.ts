@@ -6,9 +6,12 @@ import {
   type ClaimResult,
   type IdempotencyRequest,
   IdempotencyStore,
+  type KeyClaim,
   type StoredResponse
 } from "../services/IdempotencyStore.ts"
 import { SecretBox, SecretContext } from "../services/SecretBox.ts"
+import { expiresFromNow, ownedBy } from "./IdempotencyKeySql.ts"
+import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 
 interface HeldRow {
   readonly fingerprint: string
@@ -81,7 +84,10 @@ export const makeIdempotencyStore = (options: IdempotencyStoreOptions) =>
       for (let round = 0; round < maxClaimRounds; round++) {
         const token = randomUUID()
         const [claimed] = yield* tryClaim(request, token)
-        if (claimed !== undefined) return { _tag: "Claimed", token } satisfies ClaimResult
+        if (claimed !== undefined) {
+          const owned: KeyClaim = { _tag: "KeyClaim", request, token, ttlSeconds }
+          return { _tag: "Claimed", claim: owned } satisfies ClaimResult
+        }
         // Someone else holds the key. Read what they hold (a new statement sees their committed row); when it has
         // vanished (released, purged) or just became reclaimable, claim again.
         // (The same conditions as the claim's, read a moment later: a key that expired in between is free to claim,
@@ -98,46 +104,34 @@ export const makeIdempotencyStore = (options: IdempotencyStoreOptions) =>
         const response: StoredResponse = {
           status: row.response_status,
           headers: row.response_headers ?? {},
-          body: yield* box.open(row.response_body, responseContext(request))
+          // Unreadable = sealed under a key ENCRYPTION_KEYS no longer lists: the operator's to fix (a defect, 500).
+          body: yield* box
+            .open(row.response_body, responseContext(request))
+            .pipe(Effect.catchTag("SecretUnreadable", Effect.die))
         }
         return { _tag: "Completed", response } satisfies ClaimResult
       }
       return yield* Effect.die(new Error(`idempotency key claim did not settle after ${maxClaimRounds} rounds`))
-    })
+    }, sqlFailuresAsDefects)
 
     return IdempotencyStore.of({
       ttl: options.ttl,
       lockTimeout: options.lockTimeout,
       claim,
-      complete: Effect.fn("IdempotencyStore.complete")(function* (request, token, response) {
-        const body = yield* box.seal(response.body, responseContext(request))
+      complete: Effect.fn("IdempotencyStore.complete")(function* (claim, response) {
+        const body = yield* box.seal(response.body, responseContext(claim.request))
         const rows = yield* sql`
           UPDATE idempotency_keys
           SET state = 'completed', response_status = ${response.status},
               response_headers = ${JSON.stringify(response.headers)}::jsonb, response_body = ${body},
-              response_ref = NULL, completed_at = now(), expires_at = now() + ${ttl}
-          WHERE scope = ${request.scope} AND key = ${request.key} AND lock_token = ${token} AND state = 'in_progress'
+              response_ref = NULL, completed_at = now(), expires_at = ${expiresFromNow(sql, claim)}
+          WHERE ${ownedBy(sql, claim)}
           RETURNING 1`
         return rows.length === 1
-      }),
-      ownWrite: (request, token) => {
-        const ours = sql`
-          scope = ${request.scope} AND key = ${request.key} AND lock_token = ${token} AND state = 'in_progress'`
-        return {
-          held: sql`SELECT 1 FROM idempotency_keys WHERE ${ours} FOR UPDATE`,
-          complete: (ref) => sql`
-            UPDATE idempotency_keys
-            SET state = 'completed', response_ref = ${ref}, response_status = NULL, response_headers = NULL,
-                response_body = NULL, completed_at = now(), expires_at = now() + ${ttl}
-            WHERE ${ours}
-            RETURNING 1`
-        }
-      },
-      release: Effect.fn("IdempotencyStore.release")(function* (request, token) {
-        yield* sql`
-          DELETE FROM idempotency_keys
-          WHERE scope = ${request.scope} AND key = ${request.key} AND lock_token = ${token} AND state = 'in_progress'`
-      }),
+      }, sqlFailuresAsDefects),
+      release: Effect.fn("IdempotencyStore.release")(function* (claim) {
+        yield* sql`DELETE FROM idempotency_keys WHERE ${ownedBy(sql, claim)}`
+      }, sqlFailuresAsDefects),
       purgeExpired: Effect.fn("IdempotencyStore.purgeExpired")(function* (batchSize) {
         const rows = yield* sql`
           DELETE FROM idempotency_keys
@@ -148,7 +142,7 @@ export const makeIdempotencyStore = (options: IdempotencyStoreOptions) =>
             FOR UPDATE SKIP LOCKED)
           RETURNING 1`
         return rows.length
-      })
+      }, sqlFailuresAsDefects)
     })
   })
 

@@ -4,6 +4,7 @@ import { Tenants } from "../services/Tenants.ts"
 import { issueApiKey } from "../src/domain/ApiKey.ts"
 import { ApiKeyId, newId, TenantId } from "../src/domain/Ids.ts"
 import type { ApiKeySummary, IssuedApiKey, Tenant, TenantRateLimit } from "../src/domain/Tenant.ts"
+import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { decodeRows, iso, isoOrNull, toPage } from "./SqlRows.ts"
 
 /** A tenant row, decoded (see `decodeRows`): the rate-limit override is two nullable columns. */
@@ -91,14 +92,14 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
             return { tenant: toTenant(row), apiKey: apiKey.value }
           })
         )
-      }),
+      }, sqlFailuresAsDefects),
 
       list: Effect.fn("Tenants.list")(function* (page) {
         const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`WHERE id < ${id}` })
         const rows = yield* tenantRows(sql`
           SELECT ${sql.literal(tenantColumns)} FROM tenants ${before} ORDER BY id DESC LIMIT ${page.limit + 1}`)
         return toPage(rows, page.limit, toTenant)
-      }),
+      }, sqlFailuresAsDefects),
 
       get: Effect.fn("Tenants.get")(function* (id) {
         const [tenant] = yield* tenantRows(sql`SELECT ${sql.literal(tenantColumns)} FROM tenants WHERE id = ${id}`)
@@ -106,7 +107,7 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
         const keys = yield* keyRows(sql`
           SELECT id, key_prefix, created_at, revoked_at FROM api_keys WHERE tenant_id = ${id} ORDER BY id`)
         return Option.some({ ...toTenant(tenant), apiKeys: keys.map(toKeySummary) })
-      }),
+      }, sqlFailuresAsDefects),
 
       update: Effect.fn("Tenants.update")(function* (id, patch) {
         // One statement; absent fields keep their value (`rateLimit: null` clears the override).
@@ -122,17 +123,17 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
           WHERE id = ${id}
           RETURNING ${sql.literal(tenantColumns)}`)
         return Option.map(Option.fromNullishOr(row), toTenant)
-      }),
+      }, sqlFailuresAsDefects),
 
       issueApiKey: Effect.fn("Tenants.issueApiKey")(function* (tenantId) {
         return yield* insertKey(tenantId)
-      }),
+      }, sqlFailuresAsDefects),
 
       revokeApiKey: Effect.fn("Tenants.revokeApiKey")(function* (id) {
         const rows = yield* sql`
           UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = ${id} RETURNING id`
         return rows.length > 0
-      })
+      }, sqlFailuresAsDefects)
     })
   })
 )

@@ -1,5 +1,4 @@
 import { Context, type Effect, type Option } from "effect"
-import type { SqlError } from "effect/sql"
 import type { TenantId } from "../src/domain/Ids.ts"
 import type { Quota } from "./RateLimit.ts"
 
@@ -17,12 +16,12 @@ export interface ApiKeyOwner {
  */
 export interface ApiKeyAuthShape {
   /** None for unknown, malformed or revoked keys; a failed lookup is an error (503), never a silent 401. */
-  readonly authenticate: (key: string) => Effect.Effect<Option.Option<ApiKeyOwner>, SqlError.SqlError>
+  readonly authenticate: (key: string) => Effect.Effect<Option.Option<ApiKeyOwner>>
   /**
    * `authenticate` for a client already refused on its quota: a key neither cached nor seen valid recently on this
    * process is reported unknown without a database lookup (a flood of made-up keys must cost no queries).
    */
-  readonly authenticateIfKnown: (key: string) => Effect.Effect<Option.Option<ApiKeyOwner>, SqlError.SqlError>
+  readonly authenticateIfKnown: (key: string) => Effect.Effect<Option.Option<ApiKeyOwner>>
 }
 
 export class ApiKeyAuth extends Context.Service<ApiKeyAuth, ApiKeyAuthShape>()("codex/ApiKeyAuth") {}

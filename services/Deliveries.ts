@@ -1,27 +1,20 @@
 import { Context, Data, type Effect, type Option } from "effect"
-import type { SqlError } from "effect/sql"
 import type { Delivery, DeliveryStatus, DeliveryWithAttempts } from "../src/domain/Delivery.ts"
 import type { DeliveryId, EndpointId, EventId, TenantId } from "../src/domain/Ids.ts"
-import type { PageRequest, PageResult } from "./Tenants.ts"
+import type { PageRequest, PageResult } from "../src/domain/Page.ts"
 
 /** Reading deliveries and their attempts, scoped by tenant. */
 export interface DeliveriesShape {
   /** The deliveries of one event (one per matching endpoint), oldest first; None when the event is not the tenant's. */
-  readonly listForEvent: (
-    tenantId: TenantId,
-    eventId: EventId
-  ) => Effect.Effect<Option.Option<ReadonlyArray<Delivery>>, SqlError.SqlError>
+  readonly listForEvent: (tenantId: TenantId, eventId: EventId) => Effect.Effect<Option.Option<ReadonlyArray<Delivery>>>
   /** The deliveries to one endpoint, newest first; None when the endpoint is not the tenant's or was deleted. */
   readonly listForEndpoint: (
     tenantId: TenantId,
     endpointId: EndpointId,
     page: PageRequest,
     status: Option.Option<DeliveryStatus>
-  ) => Effect.Effect<Option.Option<PageResult<Delivery>>, SqlError.SqlError>
-  readonly get: (
-    tenantId: TenantId,
-    id: DeliveryId
-  ) => Effect.Effect<Option.Option<DeliveryWithAttempts>, SqlError.SqlError>
+  ) => Effect.Effect<Option.Option<PageResult<Delivery>>>
+  readonly get: (tenantId: TenantId, id: DeliveryId) => Effect.Effect<Option.Option<DeliveryWithAttempts>>
   /**
    * Queues a finished delivery (failed, cancelled or succeeded) for an attempt now; a pending one is left as it is.
    * None when the delivery is not the tenant's; `EndpointDeleted` when its endpoint was deleted.
@@ -29,7 +22,7 @@ export interface DeliveriesShape {
   readonly retry: (
     tenantId: TenantId,
     id: DeliveryId
-  ) => Effect.Effect<Option.Option<Delivery>, SqlError.SqlError | EndpointDisabled | EndpointDeleted>
+  ) => Effect.Effect<Option.Option<Delivery>, EndpointDisabled | EndpointDeleted>
   /**
    * Queues the endpoint's failed deliveries created since `since`; None when the endpoint is not the tenant's or was
    * deleted.
@@ -38,7 +31,7 @@ export interface DeliveriesShape {
     tenantId: TenantId,
     endpointId: EndpointId,
     since: Date
-  ) => Effect.Effect<Option.Option<number>, SqlError.SqlError | EndpointDisabled>
+  ) => Effect.Effect<Option.Option<number>, EndpointDisabled>
 }
 
 /** The endpoint is disabled: nothing would be sent, so nothing is queued. */

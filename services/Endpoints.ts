@@ -1,5 +1,4 @@
 import { Context, type Effect, type Option } from "effect"
-import type { SqlError } from "effect/sql"
 import type {
   CreateEndpoint,
   Endpoint,
@@ -8,8 +7,7 @@ import type {
   UpdateEndpoint
 } from "../src/domain/Endpoint.ts"
 import type { EndpointId, TenantId } from "../src/domain/Ids.ts"
-import type { SecretUnreadable } from "./SecretBox.ts"
-import type { PageRequest, PageResult } from "./Tenants.ts"
+import type { PageRequest, PageResult } from "../src/domain/Page.ts"
 
 /**
  * A tenant's webhook endpoints. Every method is scoped by the tenant: other tenants' rows do not exist here, and
@@ -18,35 +16,30 @@ import type { PageRequest, PageResult } from "./Tenants.ts"
  * closed by definition, and an update's answer gets its health from the caller, read before the transaction.
  */
 export interface EndpointsShape {
-  readonly create: (tenantId: TenantId, input: CreateEndpoint) => Effect.Effect<Endpoint, SqlError.SqlError>
-  readonly list: (tenantId: TenantId, page: PageRequest) => Effect.Effect<PageResult<Endpoint>, SqlError.SqlError>
-  readonly get: (tenantId: TenantId, id: EndpointId) => Effect.Effect<Option.Option<Endpoint>, SqlError.SqlError>
+  readonly create: (tenantId: TenantId, input: CreateEndpoint) => Effect.Effect<Endpoint>
+  readonly list: (tenantId: TenantId, page: PageRequest) => Effect.Effect<PageResult<Endpoint>>
+  readonly get: (tenantId: TenantId, id: EndpointId) => Effect.Effect<Option.Option<Endpoint>>
   readonly update: (
     tenantId: TenantId,
     id: EndpointId,
     patch: UpdateEndpoint
-  ) => Effect.Effect<Option.Option<EndpointRecord>, SqlError.SqlError>
+  ) => Effect.Effect<Option.Option<EndpointRecord>>
   /**
    * Marks the endpoint deleted, erases its signing secrets and cancels its pending deliveries, in one statement; its
    * deliveries and attempts stay. `false` when there is no such endpoint (or it was already deleted).
    */
-  readonly delete: (tenantId: TenantId, id: EndpointId) => Effect.Effect<boolean, SqlError.SqlError>
+  readonly delete: (tenantId: TenantId, id: EndpointId) => Effect.Effect<boolean>
   /**
-   * The current secret, and the previous one while its overlap lasts. Fails with `SecretUnreadable` when the current
-   * secret is sealed under a key `ENCRYPTION_KEYS` no longer lists; a previous secret that cannot be opened is absent.
+   * The current secret, and the previous one while its overlap lasts. A current secret sealed under a key
+   * `ENCRYPTION_KEYS` no longer lists is a defect (an operator's mistake, reported at start-up; `rotateSecret`
+   * recovers the endpoint); a previous secret that cannot be opened is absent.
    */
-  readonly getSecret: (
-    tenantId: TenantId,
-    id: EndpointId
-  ) => Effect.Effect<Option.Option<EndpointSecret>, SqlError.SqlError | SecretUnreadable>
+  readonly getSecret: (tenantId: TenantId, id: EndpointId) => Effect.Effect<Option.Option<EndpointSecret>>
   /**
    * The old secret stays valid (deliveries are signed with both) for 24 hours; an old secret that cannot be opened is
    * dropped instead (so rotating recovers an endpoint whose secret was sealed under a lost key).
    */
-  readonly rotateSecret: (
-    tenantId: TenantId,
-    id: EndpointId
-  ) => Effect.Effect<Option.Option<EndpointSecret>, SqlError.SqlError>
+  readonly rotateSecret: (tenantId: TenantId, id: EndpointId) => Effect.Effect<Option.Option<EndpointSecret>>
 }
 
 export class Endpoints extends Context.Service<Endpoints, EndpointsShape>()("codex/Endpoints") {}

@@ -1,33 +1,30 @@
 import { Context, type Effect, type Option, type Schema } from "effect"
-import type { SqlError } from "effect/sql"
 import type { NewEvent, Publication, StoredEvent } from "../src/domain/Event.ts"
 import type { EventId, TenantId } from "../src/domain/Ids.ts"
-import type { OwnWrite } from "./IdempotencyStore.ts"
-import type { PageRequest, PageResult } from "./Tenants.ts"
+import type { PageRequest, PageResult } from "../src/domain/Page.ts"
+import type { KeyClaim } from "./IdempotencyStore.ts"
 
 export interface EventsShape {
   /** Stores the event and its pending deliveries (the outbox) in one transaction. */
-  readonly publish: (tenantId: TenantId, input: NewEvent) => Effect.Effect<Publication, SqlError.SqlError>
+  readonly publish: (tenantId: TenantId, input: NewEvent) => Effect.Effect<Publication>
   /**
-   * `publish` completing an Idempotency-Key claim in the same statement (see OwnWrite); the key stores a ref to the
+   * `publish` completing an Idempotency-Key claim in the same statement (its claim
+   * completed by the write itself); the key stores a ref to the
    * event. None = the claim is no longer ours (taken over after the lock timeout): nothing was written.
    */
   readonly publishKeyed: (
     tenantId: TenantId,
     input: NewEvent,
-    claim: OwnWrite
-  ) => Effect.Effect<Option.Option<Publication>, SqlError.SqlError>
+    claim: KeyClaim
+  ) => Effect.Effect<Option.Option<Publication>>
   /** What `publishKeyed` answered, again, from the ref it stored with the key. None = the event is gone. */
-  readonly published: (
-    tenantId: TenantId,
-    ref: Schema.Json
-  ) => Effect.Effect<Option.Option<Publication>, SqlError.SqlError>
+  readonly published: (tenantId: TenantId, ref: Schema.Json) => Effect.Effect<Option.Option<Publication>>
   readonly list: (
     tenantId: TenantId,
     page: PageRequest,
     type: Option.Option<string>
-  ) => Effect.Effect<PageResult<StoredEvent>, SqlError.SqlError>
-  readonly get: (tenantId: TenantId, id: EventId) => Effect.Effect<Option.Option<StoredEvent>, SqlError.SqlError>
+  ) => Effect.Effect<PageResult<StoredEvent>>
+  readonly get: (tenantId: TenantId, id: EventId) => Effect.Effect<Option.Option<StoredEvent>>
 }
 
 export class Events extends Context.Service<Events, EventsShape>()("codex/Events") {}

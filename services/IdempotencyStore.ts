@@ -1,6 +1,4 @@
 import { Context, type Duration, type Effect, type Schema } from "effect"
-import type { SqlError, Statement } from "effect/sql"
-import type { SecretUnreadable } from "./SecretBox.ts"
 
 /** Whose keys: a tenant's (its id) or the admin API's (one fixed scope). */
 export type IdempotencyScope = string
@@ -27,62 +25,56 @@ export interface StoredResponse {
 }
 
 /**
- * The outcome of a claim. `Claimed` carries the token that fences the completion: a completion or release only applies
+ * A key this request holds: what the store needs to complete or release it. Opaque to everyone else: the middleware
+ * hands it on, and only the store and the repositories that complete a key in their own write
+ * (layers/IdempotencyKeySql.ts) turn it into SQL. `token` fences the completion: a completion or release only applies
  * while the row still carries it (a claim reclaimed by another request after the lock timeout is no longer ours).
  */
+export interface KeyClaim {
+  readonly _tag: "KeyClaim"
+  readonly request: IdempotencyRequest
+  readonly token: string
+  /** How long the key is remembered once completed (IDEMPOTENCY_TTL). */
+  readonly ttlSeconds: number
+}
+
+/** The outcome of a claim. */
 export type ClaimResult =
-  | { readonly _tag: "Claimed"; readonly token: string }
+  | { readonly _tag: "Claimed"; readonly claim: KeyClaim }
   | { readonly _tag: "Completed"; readonly response: StoredResponse }
   /**
-   * Completed by a handler in its own write statement: `ref` is its record of what it answered (see OwnWrite). Only
-   * that handler can answer from it: the fingerprint binds the key to the method and path that completed it.
+   * Completed by a repository in its own write statement: `ref` is its record of what it answered. Only the handler
+   * that wrote it can answer from it: the fingerprint binds the key to the method and path that completed it.
    */
   | { readonly _tag: "CompletedByHandler"; readonly ref: Schema.Json }
   | { readonly _tag: "InProgress" }
   | { readonly _tag: "Mismatch" }
 
+/**
+ * Database failures are defects here (layers/SqlFailures.ts), and so is a stored response that cannot be opened
+ * (sealed under a key ENCRYPTION_KEYS no longer lists: the operator's to fix, reported at start-up).
+ */
 export interface IdempotencyStoreShape {
   /**
    * Claims the key with one statement, or reports what holds it. A completed key past its expiry and an in-progress
    * claim older than `lockTimeout` are reclaimed. A key held with another fingerprint is `Mismatch`, whatever its state.
-   * A stored response that cannot be opened (sealed under a key no longer configured) is `SecretUnreadable`.
    */
-  readonly claim: (request: IdempotencyRequest) => Effect.Effect<ClaimResult, SqlError.SqlError | SecretUnreadable>
+  readonly claim: (request: IdempotencyRequest) => Effect.Effect<ClaimResult>
   /**
-   * Stores the response (its body sealed) and marks the key completed; run it inside the business write's transaction. `false` when
-   * the claim is no longer ours (the caller must then roll the transaction back). A completed key holds exactly one
-   * answer (a CHECK since migration 0009): this one clears any ref, as OwnWrite's completion clears any stored response.
+   * Stores the response (its body sealed) and marks the key completed; run it inside the business write's
+   * transaction. `false` when the claim is no longer ours (the caller must then roll the transaction back). A
+   * completed key holds exactly one answer (a CHECK since migration 0009): this one clears any ref, as a repository's
+   * own completion clears any stored response.
    */
-  readonly complete: (
-    request: IdempotencyRequest,
-    token: string,
-    response: StoredResponse
-  ) => Effect.Effect<boolean, SqlError.SqlError>
-  /**
-   * The SQL with which a handler completes our claim inside its own write statement, instead of a transaction
-   * around the write and `complete` (two round trips fewer on the hot path).
-   */
-  readonly ownWrite: (request: IdempotencyRequest, token: string) => OwnWrite
+  readonly complete: (claim: KeyClaim, response: StoredResponse) => Effect.Effect<boolean>
   /** Deletes our claim (a failed request), so a retry with the same key can run. */
-  readonly release: (request: IdempotencyRequest, token: string) => Effect.Effect<void, SqlError.SqlError>
+  readonly release: (claim: KeyClaim) => Effect.Effect<void>
   /** Deletes at most `batchSize` expired rows; returns how many. */
-  readonly purgeExpired: (batchSize: number) => Effect.Effect<number, SqlError.SqlError>
+  readonly purgeExpired: (batchSize: number) => Effect.Effect<number>
   /** How long a completed key is remembered. */
   readonly ttl: Duration.Duration
   /** After this long an in-progress claim counts as crashed and can be reclaimed. */
   readonly lockTimeout: Duration.Duration
-}
-
-/**
- * Completing a claim inside the handler's own write statement, as two CTEs of it: `held` yields one row while the
- * claim is still ours and locks the key row until the statement commits (so no one takes it over in between): the
- * write must select FROM it, so that it writes nothing once the claim is lost. `complete(ref)` is an UPDATE marking
- * the key completed with `ref` (jsonb): the handler's own record of its answer, from which it answers a replay again.
- * One statement is atomic: the write and the completed key commit together or not at all.
- */
-export interface OwnWrite {
-  readonly held: Statement.Fragment
-  readonly complete: (ref: Statement.Fragment) => Statement.Fragment
 }
 
 /** Idempotency keys in PostgreSQL, shared by every replica. */

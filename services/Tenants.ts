@@ -1,6 +1,6 @@
 import { Context, type Effect, type Option } from "effect"
-import type { SqlError } from "effect/sql"
 import type { ApiKeyId, TenantId } from "../src/domain/Ids.ts"
+import type { PageRequest, PageResult } from "../src/domain/Page.ts"
 import type {
   CreatedTenant,
   CreateTenant,
@@ -10,28 +10,17 @@ import type {
   UpdateTenant
 } from "../src/domain/Tenant.ts"
 
-export interface PageRequest {
-  readonly limit: number
-  /** Return items older than this id (ids are time-ordered). */
-  readonly before: Option.Option<string>
-}
-
-export interface PageResult<A> {
-  readonly items: ReadonlyArray<A>
-  readonly hasMore: boolean
-}
-
 /** Tenants and their API keys: the admin API's data. */
 export interface TenantsShape {
-  readonly create: (input: CreateTenant) => Effect.Effect<CreatedTenant, SqlError.SqlError>
+  readonly create: (input: CreateTenant) => Effect.Effect<CreatedTenant>
   /** None when the tenant does not exist. */
-  readonly update: (id: TenantId, patch: UpdateTenant) => Effect.Effect<Option.Option<Tenant>, SqlError.SqlError>
-  readonly list: (page: PageRequest) => Effect.Effect<PageResult<Tenant>, SqlError.SqlError>
-  readonly get: (id: TenantId) => Effect.Effect<Option.Option<TenantDetail>, SqlError.SqlError>
+  readonly update: (id: TenantId, patch: UpdateTenant) => Effect.Effect<Option.Option<Tenant>>
+  readonly list: (page: PageRequest) => Effect.Effect<PageResult<Tenant>>
+  readonly get: (id: TenantId) => Effect.Effect<Option.Option<TenantDetail>>
   /** None when the tenant does not exist. */
-  readonly issueApiKey: (tenantId: TenantId) => Effect.Effect<Option.Option<IssuedApiKey>, SqlError.SqlError>
+  readonly issueApiKey: (tenantId: TenantId) => Effect.Effect<Option.Option<IssuedApiKey>>
   /** False when no such key exists; revoking a revoked key is a no-op that keeps the first revocation time. */
-  readonly revokeApiKey: (id: ApiKeyId) => Effect.Effect<boolean, SqlError.SqlError>
+  readonly revokeApiKey: (id: ApiKeyId) => Effect.Effect<boolean>
 }
 
 export class Tenants extends Context.Service<Tenants, TenantsShape>()("codex/Tenants") {}

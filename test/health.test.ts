@@ -2,9 +2,10 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { Unhealthy } from "../src/api/SystemApi.ts"
 import { DatabaseProxy, testServerBehindProxy } from "./support/databaseProxy.ts"
-import { apiClient, request } from "./support/http.ts"
+import { apiClient, createTenant, request } from "./support/http.ts"
 import { inMemoryTracing, type OtlpRequest, spansOf } from "./support/inMemoryTracing.ts"
 import { poll } from "./support/poll.ts"
+import { expectProblem } from "./support/problems.ts"
 import { TestDatabaseLive } from "./support/testDatabase.ts"
 import { startTestServer, TestServer, testServer } from "./support/testServer.ts"
 import { slack } from "./support/timing.ts"
@@ -45,6 +46,21 @@ layer(testServer())("health endpoints with the database up", (it) => {
       assert.sameMembers(Object.keys(document.paths["/healthz"]?.get?.responses ?? {}), ["200", "503"])
     })
   )
+
+  it.effect("/openapi.json declares the 503 of an unreachable database on every /v1 and /admin operation", () =>
+    Effect.gen(function* () {
+      const document = JSON.parse((yield* request("/openapi.json")).text) as {
+        paths: Record<string, Record<string, { responses?: Record<string, unknown> }>>
+      }
+      const served = Object.entries(document.paths).filter(([path]) => /^\/(v1|admin)\//.test(path))
+      assert.isAtLeast(served.length, 8)
+      for (const [path, operations] of served) {
+        for (const [method, operation] of Object.entries(operations)) {
+          assert.property(operation.responses ?? {}, "503", `${method.toUpperCase()} ${path}`)
+        }
+      }
+    })
+  )
 })
 
 const untilStatus = (path: string, expected: number) =>
@@ -77,6 +93,30 @@ layer(testServerBehindProxy, { excludeTestServices: true })("health endpoints wi
       proxy.restore()
       yield* untilStatus("/readyz", 200)
       assert.strictEqual((yield* getStatus("/healthz")).body.status, "pass")
+    })
+  )
+
+  it.effect("the API answers 503 problems with Retry-After while the database is gone, the contract's error", () =>
+    Effect.gen(function* () {
+      const proxy = yield* DatabaseProxy
+      yield* untilStatus("/readyz", 200)
+      const tenant = yield* createTenant("Outage")
+      // The key is looked up (and cached) while the database is up: the route's own query meets the outage.
+      assert.strictEqual((yield* request("/v1/endpoints", { bearer: tenant.apiKey })).status, 200)
+      proxy.cut()
+      yield* untilStatus("/readyz", 503)
+      for (const path of ["/v1/endpoints", "/v1/events", "/admin/tenants"]) {
+        const response = yield* request(path, { bearer: tenant.apiKey })
+        const body = expectProblem(response, 503)
+        assert.strictEqual(body.title, "Service Unavailable", path)
+        assert.strictEqual(response.headers.get("retry-after"), "5", path)
+      }
+      // The typed client decodes it as the declared error.
+      const failure = yield* Effect.flip((yield* apiClient(tenant.apiKey)).endpoints.list({ query: {} }))
+      assert.strictEqual(failure._tag, "ServiceUnavailable")
+      proxy.restore()
+      yield* untilStatus("/readyz", 200)
+      assert.strictEqual((yield* request("/v1/endpoints", { bearer: tenant.apiKey })).status, 200)
     })
   )
 

@@ -2,9 +2,10 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber, Layer, type Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
+import { completionInWrite } from "../layers/IdempotencyKeySql.ts"
 import { makeIdempotencyStore, purgeExpiredKeys } from "../layers/IdempotencyStoreLive.ts"
 import { makeSecretBox } from "../layers/SecretBoxLive.ts"
-import { IdempotencyStore } from "../services/IdempotencyStore.ts"
+import { IdempotencyStore, type KeyClaim } from "../services/IdempotencyStore.ts"
 import { SecretBox, SecretContext } from "../services/SecretBox.ts"
 import { bodyDigest, fingerprintOf, parseIdempotencyKey } from "../src/http/Idempotency.ts"
 import { testEncryptionKeys } from "./support/appConfig.ts"
@@ -510,8 +511,8 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
         SELECT state, response_status, response_ref,
                response_headers IS NOT NULL OR response_body IS NOT NULL AS stored
         FROM idempotency_keys WHERE scope = ${scope} AND key = ${key}`.pipe(Effect.map(([row]) => row))
-        const completeWithRef = (request: typeof events, token: string, ref: Schema.Json) => {
-          const own = store.ownWrite(request, token)
+        const completeWithRef = (claim: KeyClaim, ref: Schema.Json) => {
+          const own = completionInWrite(sql, claim)
           return sql`
           WITH held AS MATERIALIZED (${own.held}),
                completed AS (${own.complete(sql`${JSON.stringify(ref)}::jsonb`)})
@@ -519,11 +520,11 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
         }
         const claimed = (request: typeof events) =>
           Effect.flatMap(store.claim(request), (claim) =>
-            claim._tag === "Claimed" ? Effect.succeed(claim.token) : Effect.die(new Error(claim._tag))
+            claim._tag === "Claimed" ? Effect.succeed(claim.claim) : Effect.die(new Error(claim._tag))
           )
 
         // Completed by its handler (the publish): a ref, nothing stored.
-        yield* completeWithRef(events, yield* claimed(events), { event: "evt_1" })
+        yield* completeWithRef(yield* claimed(events), { event: "evt_1" })
         assert.deepStrictEqual(yield* answers, {
           state: "completed",
           response_status: null,
@@ -532,7 +533,7 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
         })
         // Expired, reclaimed by another request: nothing of the old answer is left while the new one runs.
         yield* expire
-        const token = yield* claimed(endpoints)
+        const endpointsClaim = yield* claimed(endpoints)
         assert.deepStrictEqual(yield* answers, {
           state: "in_progress",
           response_status: null,
@@ -540,7 +541,7 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
           response_ref: null
         })
         // Completed with a stored response: that is its one answer, and what a retry gets.
-        assert.isTrue(yield* store.complete(endpoints, token, { status: 201, headers: {}, body: "{}" }))
+        assert.isTrue(yield* store.complete(endpointsClaim, { status: 201, headers: {}, body: "{}" }))
         assert.deepStrictEqual(yield* answers, {
           state: "completed",
           response_status: 201,
@@ -551,7 +552,7 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
         assert.strictEqual(replay._tag, "Completed")
         // And back: reclaimed and completed with a ref, the stored response is gone.
         yield* expire
-        yield* completeWithRef(events, yield* claimed(events), { event: "evt_2" })
+        yield* completeWithRef(yield* claimed(events), { event: "evt_2" })
         assert.deepStrictEqual(yield* answers, {
           state: "completed",
           response_status: null,
@@ -789,7 +790,7 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
           const first = { scope, key: "race", fingerprint: "a".repeat(64), method: "POST", path: "/v1/events" }
           const claimed = yield* store.claim(first)
           if (claimed._tag !== "Claimed") return assert.fail(claimed._tag)
-          assert.isTrue(yield* store.complete(first, claimed.token, { status: 202, headers: {}, body: "{}" }))
+          assert.isTrue(yield* store.complete(claimed.claim, { status: 202, headers: {}, body: "{}" }))
           const poll = <A>(read: Effect.Effect<A | undefined, unknown>) =>
             Effect.gen(function* () {
               for (let i = 0; i < 500; i++) {

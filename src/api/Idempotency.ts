@@ -1,6 +1,6 @@
 import { Context, type Schema } from "effect"
 import { HttpApiMiddleware } from "effect/http-api"
-import type { OwnWrite } from "../../services/IdempotencyStore.ts"
+import type { KeyClaim } from "../../services/IdempotencyStore.ts"
 import { BadRequest, Conflict, UnprocessableContent } from "./Problems.ts"
 
 /**
@@ -25,7 +25,8 @@ export const idempotencyDescription =
   "are scoped to the tenant and expire IDEMPOTENCY_TTL after the response (5 minutes by default)."
 
 /**
- * Endpoint annotation: the handler completes its own Idempotency-Key inside its write statement (OwnWrite) instead
+ * Endpoint annotation: the handler completes its own Idempotency-Key inside its write statement (its repository
+ * turns the claim into SQL: layers/IdempotencyKeySql.ts) instead
  * of the middleware wrapping it in a transaction with the stored response: the hot `POST /v1/events` then costs two
  * database round trips (claim, write) instead of five (claim, BEGIN, write, store the response, COMMIT).
  */
@@ -40,7 +41,7 @@ export const CompletesOwnKey = Context.Reference<boolean>("codex/Idempotency/Com
  */
 export type KeyedRun =
   /** `claimLost`: the answer when the write finds the claim taken over (it ran past the lock timeout). */
-  | { readonly _tag: "Run"; readonly claim: OwnWrite; readonly claimLost: Conflict }
+  | { readonly _tag: "Run"; readonly claim: KeyClaim; readonly claimLost: Conflict }
   | { readonly _tag: "Replay"; readonly ref: Schema.Json }
 
 export class KeyedRequest extends Context.Service<KeyedRequest, KeyedRun>()("codex/Idempotency/KeyedRequest") {}

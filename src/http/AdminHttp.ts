@@ -15,34 +15,34 @@ export const AdminHttp = HttpApiBuilder.group(
   Effect.fn(function* (handlers) {
     const tenants = yield* Tenants
     return handlers
-      .handle("createTenant", ({ payload }) => tenants.create(payload).pipe(Effect.orDie))
+      .handle("createTenant", ({ payload }) => tenants.create(payload))
       .handle("listTenants", ({ query }) => {
         const list = { name: "tenants", owner: "admin", isId: Schema.is(TenantId) }
         return Effect.flatMap(pageRequest(list, query), (page) =>
-          tenants.list(page).pipe(Effect.map(pageResponse(list)), Effect.orDie)
+          tenants.list(page).pipe(Effect.map(pageResponse(list)))
         )
       })
       .handle("getTenant", ({ params }) =>
         tenantId(params.id).pipe(
-          Effect.flatMap((id) => tenants.get(id).pipe(Effect.orDie)),
+          Effect.flatMap((id) => tenants.get(id)),
           orNotFound("tenant")
         )
       )
       .handle("updateTenant", ({ params, payload }) =>
         tenantId(params.id).pipe(
-          Effect.flatMap((id) => tenants.update(id, payload).pipe(Effect.orDie)),
+          Effect.flatMap((id) => tenants.update(id, payload)),
           orNotFound("tenant")
         )
       )
       .handle("createApiKey", ({ params }) =>
         tenantId(params.id).pipe(
-          Effect.flatMap((id) => tenants.issueApiKey(id).pipe(Effect.orDie)),
+          Effect.flatMap((id) => tenants.issueApiKey(id)),
           orNotFound("tenant")
         )
       )
       .handle("revokeApiKey", ({ params }) =>
         apiKeyId(params.id).pipe(
-          Effect.flatMap((id) => tenants.revokeApiKey(id).pipe(Effect.orDie)),
+          Effect.flatMap((id) => tenants.revokeApiKey(id)),
           Effect.flatMap((revoked) => (revoked ? Effect.void : Effect.fail(notFound("API key"))))
         )
       )

@@ -30,7 +30,7 @@ export const TenantAuthLive: Layer.Layer<TenantAuth, never, ApiKeyAuth> = Layer.
     return TenantAuth.of({
       bearer: (httpEffect, { credential }) =>
         Effect.gen(function* () {
-          const owner = yield* keys.authenticate(Redacted.value(credential)).pipe(Effect.orDie)
+          const owner = yield* keys.authenticate(Redacted.value(credential))
           if (Option.isNone(owner)) return yield* unauthorized
           const tenantId = owner.value.tenantId
           return yield* Effect.provideService(httpEffect, CurrentTenant, { id: tenantId }).pipe(

@@ -1,7 +1,7 @@
 import { Effect, Option } from "effect"
-import type { PageRequest, PageResult } from "../../services/Tenants.ts"
 import { defaultPageSize } from "../api/Pagination.ts"
 import { BadRequest } from "../api/Problems.ts"
+import type { PageRequest, PageResult } from "../domain/Page.ts"
 
 /**
  * Which list a page belongs to: its name (`events`, `deliveries:ep_...`), whose it is (a tenant id, or `admin`) and

@@ -31,7 +31,7 @@ export const DeliveriesHttp = HttpApiBuilder.group(
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
           const id = yield* eventId(params.id)
-          const data = yield* deliveries.listForEvent(tenant.id, id).pipe(Effect.orDie, orNotFound("event"))
+          const data = yield* deliveries.listForEvent(tenant.id, id).pipe(orNotFound("event"))
           return { data }
         })
       )
@@ -42,7 +42,7 @@ export const DeliveriesHttp = HttpApiBuilder.group(
           const list = { name: `deliveries:${id}`, owner: tenant.id, isId: Schema.is(DeliveryId) }
           const page = yield* deliveries
             .listForEndpoint(tenant.id, id, yield* pageRequest(list, query), Option.fromNullishOr(query.status))
-            .pipe(Effect.orDie, orNotFound("endpoint"))
+            .pipe(orNotFound("endpoint"))
           return pageResponse(list)(page)
         })
       )
@@ -50,7 +50,7 @@ export const DeliveriesHttp = HttpApiBuilder.group(
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
           const id = yield* deliveryId(params.id)
-          return yield* deliveries.get(tenant.id, id).pipe(Effect.orDie, orNotFound("delivery"))
+          return yield* deliveries.get(tenant.id, id).pipe(orNotFound("delivery"))
         })
       )
       .handle("retry", ({ params }) =>
@@ -60,7 +60,6 @@ export const DeliveriesHttp = HttpApiBuilder.group(
           return yield* deliveries.retry(tenant.id, id).pipe(
             Effect.catchTag("EndpointDisabled", (e) => Effect.fail(disabledConflict(e))),
             Effect.catchTag("EndpointDeleted", (e) => Effect.fail(deletedConflict(e))),
-            Effect.catchTag("SqlError", Effect.die),
             orNotFound("delivery")
           )
         })
@@ -71,7 +70,6 @@ export const DeliveriesHttp = HttpApiBuilder.group(
           const id = yield* endpointId(params.id)
           const queued = yield* deliveries.recover(tenant.id, id, new Date(payload.since)).pipe(
             Effect.catchTag("EndpointDisabled", (e) => Effect.fail(disabledConflict(e))),
-            Effect.catchTag("SqlError", Effect.die),
             orNotFound("endpoint")
           )
           return { queued }

@@ -33,14 +33,14 @@ export const EndpointsHttp = HttpApiBuilder.group(
           const preflight = yield* PreflightedWrite
           yield* assertPreflighted(preflight, payload.url)
           yield* allowedUrl(preflight.verdict)
-          return yield* endpoints.create(tenant.id, payload).pipe(Effect.orDie)
+          return yield* endpoints.create(tenant.id, payload)
         })
       )
       .handle("list", ({ query }) =>
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
           const list = { name: "endpoints", owner: tenant.id, isId: Schema.is(EndpointId) }
-          const page = yield* endpoints.list(tenant.id, yield* pageRequest(list, query)).pipe(Effect.orDie)
+          const page = yield* endpoints.list(tenant.id, yield* pageRequest(list, query))
           return pageResponse(list)(page)
         })
       )
@@ -48,7 +48,7 @@ export const EndpointsHttp = HttpApiBuilder.group(
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
           const id = yield* endpointId(params.id)
-          return yield* endpoints.get(tenant.id, id).pipe(Effect.orDie, orNotFound("endpoint"))
+          return yield* endpoints.get(tenant.id, id).pipe(orNotFound("endpoint"))
         })
       )
       .handle("update", ({ params, payload }) =>
@@ -58,7 +58,7 @@ export const EndpointsHttp = HttpApiBuilder.group(
           const preflight = yield* PreflightedWrite
           yield* assertPreflighted(preflight, payload.url)
           yield* allowedUrl(preflight.verdict)
-          const updated = yield* endpoints.update(tenant.id, id, payload).pipe(Effect.orDie, orNotFound("endpoint"))
+          const updated = yield* endpoints.update(tenant.id, id, payload).pipe(orNotFound("endpoint"))
           return { ...updated, health: preflight.health }
         })
       )
@@ -66,7 +66,7 @@ export const EndpointsHttp = HttpApiBuilder.group(
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
           const id = yield* endpointId(params.id)
-          const deleted = yield* endpoints.delete(tenant.id, id).pipe(Effect.orDie)
+          const deleted = yield* endpoints.delete(tenant.id, id)
           if (!deleted) return yield* notFound("endpoint")
         })
       )
@@ -74,14 +74,14 @@ export const EndpointsHttp = HttpApiBuilder.group(
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
           const id = yield* endpointId(params.id)
-          return yield* endpoints.getSecret(tenant.id, id).pipe(Effect.orDie, orNotFound("endpoint"))
+          return yield* endpoints.getSecret(tenant.id, id).pipe(orNotFound("endpoint"))
         })
       )
       .handle("rotateSecret", ({ params }) =>
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
           const id = yield* endpointId(params.id)
-          return yield* endpoints.rotateSecret(tenant.id, id).pipe(Effect.orDie, orNotFound("endpoint"))
+          return yield* endpoints.rotateSecret(tenant.id, id).pipe(orNotFound("endpoint"))
         })
       )
   })

@@ -32,14 +32,14 @@ export const EventsHttp = HttpApiBuilder.group(
           // The payload decoded, so the body is JSON with a `data` member: its text is there.
           if (Option.isNone(data)) return yield* Effect.die(new Error("a decoded event has no data text"))
           const input: NewEvent = { ...payload, data: data.value }
-          if (Option.isNone(keyed)) return publishedResponse(yield* events.publish(tenant.id, input).pipe(Effect.orDie))
+          if (Option.isNone(keyed)) return publishedResponse(yield* events.publish(tenant.id, input))
           const run = keyed.value
           if (run._tag === "Replay") {
-            const again = yield* events.published(tenant.id, run.ref).pipe(Effect.orDie)
+            const again = yield* events.published(tenant.id, run.ref)
             if (Option.isNone(again)) return yield* Effect.die(new Error("a replayed event is gone"))
             return publishedResponse(again.value)
           }
-          const published = yield* events.publishKeyed(tenant.id, input, run.claim).pipe(Effect.orDie)
+          const published = yield* events.publishKeyed(tenant.id, input, run.claim)
           if (Option.isNone(published)) return yield* run.claimLost
           return publishedResponse(published.value)
         })
@@ -48,9 +48,8 @@ export const EventsHttp = HttpApiBuilder.group(
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
           const list = { name: "events", owner: tenant.id, isId: Schema.is(EventId) }
-          const page = yield* events
-            .list(tenant.id, yield* pageRequest(list, query), Option.fromNullishOr(query.type))
-            .pipe(Effect.orDie)
+          const page = yield* events.list(tenant.id, yield* pageRequest(list, query), Option.fromNullishOr(query.type))
+
           return eventPageResponse(pageResponse(list)(page))
         })
       )
@@ -58,7 +57,7 @@ export const EventsHttp = HttpApiBuilder.group(
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
           const id = yield* eventId(params.id)
-          return eventResponse(yield* events.get(tenant.id, id).pipe(Effect.orDie, orNotFound("event")))
+          return eventResponse(yield* events.get(tenant.id, id).pipe(orNotFound("event")))
         })
       )
   })

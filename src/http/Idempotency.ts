@@ -8,6 +8,7 @@ import {
   adminScope,
   type IdempotencyRequest,
   IdempotencyStore,
+  type KeyClaim,
   type StoredResponse
 } from "../../services/IdempotencyStore.ts"
 import { Metrics } from "../../services/Metrics.ts"
@@ -139,14 +140,14 @@ export const IdempotencyLive: Layer.Layer<
     const lockTimeout = Duration.format(store.lockTimeout)
 
     /** After a request that failed: its 4xx refusal is stored (nothing was written), anything else releases the key. */
-    const settleFailure = (cause: Cause.Cause<unknown>, request: IdempotencyRequest, token: string) => {
-      const release = store.release(request, token).pipe(Effect.orDie)
+    const settleFailure = (cause: Cause.Cause<unknown>, claim: KeyClaim) => {
+      const release = store.release(claim)
       const respondable = storableFailure(cause)
       if (respondable === undefined) return release
       return HttpServerRespondable.toResponse(respondable).pipe(
         Effect.flatMap((response) => {
           const stored = toStored(response)
-          return stored === undefined ? release : store.complete(request, token, stored).pipe(Effect.orDie)
+          return stored === undefined ? release : store.complete(claim, stored)
         })
       )
     }
@@ -163,8 +164,7 @@ export const IdempotencyLive: Layer.Layer<
      */
     const runClaimed = <E, R>(
       httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
-      request: IdempotencyRequest,
-      token: string
+      claim: KeyClaim
     ) =>
       sql
         .withTransaction(
@@ -172,7 +172,7 @@ export const IdempotencyLive: Layer.Layer<
             const response = yield* httpEffect
             const stored = toStored(response)
             if (stored === undefined) return { response, stored: false }
-            const completed = yield* store.complete(request, token, stored).pipe(Effect.orDie)
+            const completed = yield* store.complete(claim, stored)
             if (!completed) return yield* new ClaimLost()
             return { response, stored: true }
           })
@@ -182,12 +182,12 @@ export const IdempotencyLive: Layer.Layer<
           Effect.catchIf(SqlError.isSqlError, (error) => Effect.die(error)),
           Effect.onExit((exit) => {
             if (Exit.isSuccess(exit)) {
-              return exit.value.stored ? Effect.void : store.release(request, token).pipe(Effect.orDie)
+              return exit.value.stored ? Effect.void : store.release(claim)
             }
             if (exit.cause.reasons.some((r) => Cause.isFailReason(r) && r.error instanceof ClaimLost))
               return Effect.void
             // The handler refused (404, 422...): the transaction rolled back, nothing was written.
-            return settleFailure(exit.cause, request, token)
+            return settleFailure(exit.cause, claim)
           }),
           Effect.map(({ response }) => response),
           Effect.catchIf((error): error is ClaimLost => error instanceof ClaimLost, claimLostConflict)
@@ -199,18 +199,17 @@ export const IdempotencyLive: Layer.Layer<
      */
     const runOwnWrite = <E, R>(
       httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
-      request: IdempotencyRequest,
-      token: string
+      claim: KeyClaim
     ) =>
       Effect.suspend(() => {
         const claimLost = claimLostConflict()
         return httpEffect.pipe(
-          Effect.provideService(KeyedRequest, { _tag: "Run", claim: store.ownWrite(request, token), claimLost }),
+          Effect.provideService(KeyedRequest, { _tag: "Run", claim, claimLost }),
           Effect.onExit((exit) => {
             if (Exit.isSuccess(exit)) return Effect.void
             // Lost: the key is someone else's now (release and complete are fenced by our token anyway).
             if (exit.cause.reasons.some((r) => Cause.isFailReason(r) && r.error === claimLost)) return Effect.void
-            return settleFailure(exit.cause, request, token)
+            return settleFailure(exit.cause, claim)
           })
         )
       })
@@ -248,7 +247,7 @@ export const IdempotencyLive: Layer.Layer<
           method: httpRequest.method,
           path
         }
-        const claim = yield* store.claim(request).pipe(Effect.orDie)
+        const claim = yield* store.claim(request)
         switch (claim._tag) {
           case "Completed":
             metrics?.idempotencyOutcome("replayed")
@@ -283,8 +282,8 @@ export const IdempotencyLive: Layer.Layer<
           case "Claimed":
             metrics?.idempotencyOutcome("new")
             return yield* Context.get(endpoint.annotations, CompletesOwnKey)
-              ? runOwnWrite(httpEffect, request, claim.token)
-              : runClaimed(httpEffect, request, claim.token)
+              ? runOwnWrite(httpEffect, claim.claim)
+              : runClaimed(httpEffect, claim.claim)
         }
       })
     )

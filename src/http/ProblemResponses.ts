@@ -2,9 +2,9 @@ import { Cause, Effect } from "effect"
 import { HttpServerError, ProblemDetails } from "effect/http"
 import type { HttpServerRequest } from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
-import { SqlError } from "effect/sql"
 import { genericProblem } from "../api/Problems.ts"
 import { pathOf } from "../domain/RequestPath.ts"
+import { unavailableDetail } from "./DatabaseAvailability.ts"
 
 const isJsonBody = (response: HttpServerResponse.HttpServerResponse): boolean => {
   const body = response.body
@@ -23,7 +23,7 @@ const detailFor = (status: number, request: HttpServerRequest, bodyLimitBytes: n
     case 415:
       return "The request body must be JSON (Content-Type: application/json)."
     case 503:
-      return "The server cannot handle the request right now; retry later."
+      return unavailableDetail
     default:
       return status >= 500 ? "An unexpected error occurred." : "The request failed."
   }
@@ -67,36 +67,3 @@ export const logDefects = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect
       ? Effect.void
       : Effect.logError("unhandled defect while serving a request", Cause.fromReasons(defects))
   })
-
-/** The SQLSTATE PostgreSQL sent with an error the driver could not classify, if any. */
-const sqlStateOf = (cause: unknown): string | undefined =>
-  typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string"
-    ? cause.code
-    : undefined
-
-/**
- * A database that cannot be reached (down, restarting, pool exhausted by a dead server): a 503, not a bug. Besides
- * connection and authentication failures, that is SQLSTATE class 57P — "the database system is shutting down"
- * (57P01), crashed (57P02), "is starting up" (57P03) — which the driver reports as an unknown error.
- */
-export const isDatabaseUnavailable = (defect: unknown): boolean =>
-  SqlError.isSqlError(defect) &&
-  (defect.reason._tag === "ConnectionError" ||
-    defect.reason._tag === "AuthenticationError" ||
-    (defect.reason._tag === "UnknownError" && (sqlStateOf(defect.reason.cause)?.startsWith("57P") ?? false)))
-
-/**
- * Handlers treat SQL errors as defects; when the database is merely unreachable the client gets a 503 problem (retry
- * later) instead of a 500, and the log gets a warning instead of a stack trace.
- */
-export const databaseUnavailableAs503 = <E, R>(
-  self: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> =>
-  Effect.catchCauseIf(
-    self,
-    (cause) => cause.reasons.some((reason) => Cause.isDieReason(reason) && isDatabaseUnavailable(reason.defect)),
-    () =>
-      Effect.logWarning("database unavailable while serving a request").pipe(
-        Effect.as(HttpServerResponse.empty({ status: 503, headers: { "retry-after": "5" } }))
-      )
-  )

@@ -201,7 +201,7 @@ export const RateLimitMiddleware = HttpRouter.middleware(
         const refusedUntil = refusedAddresses.get(ip.key)
         const refused = refusedUntil !== undefined && refusedUntil > clock.currentTimeMillisUnsafe()
         const owner = refused ? keys.authenticateIfKnown(key) : keys.authenticate(key)
-        return Effect.flatMap(Effect.orDie(owner), (owner) =>
+        return Effect.flatMap(owner, (owner) =>
           limit(
             Option.isSome(owner)
               ? {

@@ -4,6 +4,7 @@ import { HttpApiBuilder, HttpApiMiddleware, OpenApi } from "effect/http-api"
 import { Api, ServedApi } from "../api/Api.ts"
 import { AdminHttp } from "./AdminHttp.ts"
 import { AdminAuthLive, TenantAuthLive } from "./Auth.ts"
+import { DatabaseAvailabilityLive } from "./DatabaseAvailability.ts"
 import { DeliveriesHttp } from "./DeliveriesHttp.ts"
 import { DocsRoute } from "./DocsPage.ts"
 import { EdgeMiddleware } from "./EdgeMiddleware.ts"
@@ -56,6 +57,7 @@ export const Routes = Layer.mergeAll(
   HttpApiBuilder.layer(ServedApi).pipe(
     Layer.provide(Handlers),
     Layer.provide(HttpApiMiddleware.layerProblemDetails({ includeDetails: true })),
+    Layer.provide(DatabaseAvailabilityLive),
     Layer.provide(RouteTemplate)
   ),
   SystemRoutes,
