@@ -1,35 +1,53 @@
-import { Effect, Layer, Option } from "effect"
+import { Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { Deliveries, EndpointDeleted, EndpointDisabled } from "../services/Deliveries.ts"
 import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
-import { type AttemptOutcome, type Delivery, type DeliveryAttempt, deliveryChannel } from "../src/domain/Delivery.ts"
+import { type Delivery, DeliveryAttempt, DeliveryStatus, deliveryChannel } from "../src/domain/Delivery.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
-import { iso, isoOrNull, toPage } from "./SqlRows.ts"
+import { decodeRows, iso, isoOrNull, toPage } from "./SqlRows.ts"
 
-interface DeliveryRow {
-  readonly id: string
-  readonly event_id: string
-  readonly endpoint_id: string
-  readonly endpoint_deleted: boolean
-  readonly status: Delivery["status"]
-  readonly attempt_count: number
-  readonly next_attempt_at: Date
-  readonly last_status: number | null
-  readonly last_error: string | null
-  readonly delivered_at: Date | null
-  readonly created_at: Date
-  readonly updated_at: Date
-}
+/** A delivery row joined with its endpoint, decoded (see `decodeRows`): the status is an enum, five columns nullable. */
+const DeliveryRow = Schema.Struct({
+  id: Schema.String,
+  event_id: Schema.String,
+  endpoint_id: Schema.String,
+  endpoint_deleted: Schema.Boolean,
+  status: DeliveryStatus,
+  attempt_count: Schema.Int,
+  next_attempt_at: Schema.Date,
+  last_status: Schema.NullOr(Schema.Int),
+  last_error: Schema.NullOr(Schema.String),
+  delivered_at: Schema.NullOr(Schema.Date),
+  created_at: Schema.Date,
+  updated_at: Schema.Date
+})
+type DeliveryRow = typeof DeliveryRow.Type
 
-interface AttemptRow {
-  readonly attempt: number
-  readonly started_at: Date
-  readonly duration_ms: number
-  readonly outcome: AttemptOutcome
-  readonly status_code: number | null
-  readonly error: string | null
-  readonly response_excerpt: string | null
-}
+const AttemptRow = Schema.Struct({
+  attempt: Schema.Int,
+  started_at: Schema.Date,
+  duration_ms: Schema.Int,
+  outcome: DeliveryAttempt.fields.outcome,
+  status_code: Schema.NullOr(Schema.Int),
+  error: Schema.NullOr(Schema.String),
+  response_excerpt: Schema.NullOr(Schema.String)
+})
+type AttemptRow = typeof AttemptRow.Type
+
+const RetryTarget = Schema.Struct({
+  status: DeliveryStatus,
+  endpoint_id: Schema.String,
+  enabled: Schema.Boolean,
+  deleted: Schema.Boolean
+})
+
+const RecoverBatch = Schema.Struct({ read: Schema.Int, queued: Schema.Int, last: Schema.NullOr(Schema.String) })
+
+const deliveryRows = decodeRows(DeliveryRow)
+const attemptRows = decodeRows(AttemptRow)
+const retryTargets = decodeRows(RetryTarget)
+const enabledRows = decodeRows(Schema.Struct({ enabled: Schema.Boolean }))
+const recoverBatches = decodeRows(RecoverBatch)
 
 const columns =
   "d.id, d.event_id, d.endpoint_id, e.deleted_at IS NOT NULL AS endpoint_deleted, d.status, d.attempt_count, " +
@@ -50,7 +68,7 @@ const toDelivery = (row: DeliveryRow): Delivery => ({
   updatedAt: iso(row.updated_at)
 })
 
-const toAttempt = (row: AttemptRow): DeliveryAttempt => ({
+const toAttempt = (row: AttemptRow): typeof DeliveryAttempt.Type => ({
   attempt: row.attempt,
   startedAt: iso(row.started_at),
   durationMs: row.duration_ms,
@@ -85,9 +103,9 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
         const [event] = yield* sql`SELECT 1 FROM events WHERE tenant_id = ${tenantId} AND id = ${eventId}`
         if (event === undefined) return Option.none()
         // A deleted endpoint's deliveries stay here, marked `endpointDeleted`: the event's history is whole.
-        const rows = yield* sql<DeliveryRow>`
+        const rows = yield* deliveryRows(sql`
           SELECT ${select} FROM ${fromDeliveries} WHERE d.tenant_id = ${tenantId} AND d.event_id = ${eventId}
-          ORDER BY d.id`
+          ORDER BY d.id`)
         return Option.some(rows.map(toDelivery))
       }, sqlFailuresAsDefects),
       listForEndpoint: Effect.fn("Deliveries.listForEndpoint")(function* (tenantId, endpointId, page, status) {
@@ -97,26 +115,21 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
         if (endpoint === undefined) return Option.none()
         const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND d.id < ${id}` })
         const ofStatus = Option.match(status, { onNone: () => sql``, onSome: (s) => sql`AND d.status = ${s}` })
-        const rows = yield* sql<DeliveryRow>`
+        const rows = yield* deliveryRows(sql`
           SELECT ${select} FROM ${fromDeliveries}
           WHERE d.tenant_id = ${tenantId} AND d.endpoint_id = ${endpointId} ${ofStatus} ${before}
-          ORDER BY d.id DESC LIMIT ${page.limit + 1}`
+          ORDER BY d.id DESC LIMIT ${page.limit + 1}`)
         return Option.some(toPage(rows, page.limit, toDelivery))
       }, sqlFailuresAsDefects),
 
       // retry is a transaction, which holds a pooled connection: SQL only inside, never a network wait.
       retry: Effect.fn("Deliveries.retry")(
         function* (tenantId, id) {
-          const [target] = yield* sql<{
-            readonly status: Delivery["status"]
-            readonly endpoint_id: string
-            readonly enabled: boolean
-            readonly deleted: boolean
-          }>`
+          const [target] = yield* retryTargets(sql`
           SELECT d.status, d.endpoint_id, e.enabled, e.deleted_at IS NOT NULL AS deleted
           FROM ${fromDeliveries}
           WHERE d.tenant_id = ${tenantId} AND d.id = ${id}
-          FOR UPDATE OF d`
+          FOR UPDATE OF d`)
           if (target === undefined) return Option.none()
           // The delivery exists (it stays readable), but there is nowhere to send it any more.
           if (target.deleted) return yield* new EndpointDeleted({ endpointId: target.endpoint_id })
@@ -126,11 +139,11 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
           // Pending already means queued (maybe being sent right now): leave it, so a second retry queues nothing more.
           const [row] =
             target.status === "pending"
-              ? yield* sql<DeliveryRow>`SELECT ${select} FROM ${fromDeliveries} WHERE d.id = ${id}`
-              : yield* sql<DeliveryRow>`
+              ? yield* deliveryRows(sql`SELECT ${select} FROM ${fromDeliveries} WHERE d.id = ${id}`)
+              : yield* deliveryRows(sql`
                 UPDATE deliveries d SET ${requeue} FROM endpoints e
                 WHERE d.id = ${id} AND d.status <> 'pending' AND e.id = d.endpoint_id
-                RETURNING ${select}`
+                RETURNING ${select}`)
           if (target.status !== "pending") yield* wakeWorkers
           return Option.fromNullishOr(row).pipe(Option.map(toDelivery))
         },
@@ -139,8 +152,8 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
       ),
 
       recover: Effect.fn("Deliveries.recover")(function* (tenantId, endpointId, since) {
-        const [endpoint] = yield* sql<{ readonly enabled: boolean }>`
-          SELECT enabled FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${endpointId} AND deleted_at IS NULL`
+        const [endpoint] = yield* enabledRows(sql`
+          SELECT enabled FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${endpointId} AND deleted_at IS NULL`)
         if (endpoint === undefined) return Option.none()
         if (!endpoint.enabled) return yield* new EndpointDisabled({ endpointId })
         // In batches by id (`deliveries_endpoint_status_idx`), each a statement of its own that commits by itself
@@ -150,7 +163,7 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
         let queued = 0
         let after = ""
         while (true) {
-          const [batch] = yield* sql<{ readonly read: number; readonly queued: number; readonly last: string | null }>`
+          const [batch] = yield* recoverBatches(sql`
             WITH batch AS (
               SELECT d.id FROM deliveries d
               WHERE d.endpoint_id = ${endpointId} AND d.status = 'failed' AND d.id > ${after}
@@ -163,7 +176,7 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
               RETURNING d.id
             )
             SELECT (SELECT count(*)::int FROM batch) AS read, (SELECT count(*)::int FROM queued) AS queued,
-                   (SELECT max(id) FROM batch) AS last`
+                   (SELECT max(id) FROM batch) AS last`)
           if (batch === undefined) break
           queued += batch.queued
           if (batch.queued > 0) yield* wakeWorkers
@@ -174,12 +187,12 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
       }, sqlFailuresAsDefects),
 
       get: Effect.fn("Deliveries.get")(function* (tenantId, id) {
-        const [row] = yield* sql<DeliveryRow>`
-          SELECT ${select} FROM ${fromDeliveries} WHERE d.tenant_id = ${tenantId} AND d.id = ${id}`
+        const [row] = yield* deliveryRows(sql`
+          SELECT ${select} FROM ${fromDeliveries} WHERE d.tenant_id = ${tenantId} AND d.id = ${id}`)
         if (row === undefined) return Option.none()
-        const attempts = yield* sql<AttemptRow>`
+        const attempts = yield* attemptRows(sql`
           SELECT attempt, started_at, duration_ms, outcome, status_code, error, response_excerpt
-          FROM delivery_attempts WHERE delivery_id = ${id} ORDER BY id`
+          FROM delivery_attempts WHERE delivery_id = ${id} ORDER BY id`)
         return Option.some({ ...toDelivery(row), attempts: attempts.map(toAttempt) })
       }, sqlFailuresAsDefects)
     })

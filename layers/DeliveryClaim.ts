@@ -1,29 +1,35 @@
+import { Schema } from "effect"
 import type { SqlClient } from "effect/sql"
-import type { JsonText } from "../src/domain/JsonText.ts"
+import { decodeRows } from "./SqlRows.ts"
 
 /** A due delivery, claimed by this worker, with what is needed to send it. */
-export interface ClaimedRow {
-  readonly id: string
-  readonly tenant_id: string
-  readonly event_id: string
-  readonly endpoint_id: string
-  readonly attempt_count: number
-  readonly traceparent: string | null
-  readonly event_type: string
+/**
+ * A claimed delivery with its event and endpoint, decoded (see `decodeRows`: the worker's input is checked like every
+ * repository's: 2-5 µs a row in a micro-benchmark, about 1% of the worker's CPU per delivery).
+ */
+export const ClaimedRow = Schema.Struct({
+  id: Schema.String,
+  tenant_id: Schema.String,
+  event_id: Schema.String,
+  endpoint_id: Schema.String,
+  attempt_count: Schema.Int,
+  traceparent: Schema.NullOr(Schema.String),
+  event_type: Schema.String,
   /** `events.data` as text (`json` keeps it as published): the body embeds it without parsing it. */
-  readonly event_data: JsonText
-  readonly event_occurred_at: Date
-  readonly event_created_at: Date
-  readonly url: string
-  readonly enabled: boolean
-  readonly endpoint_deleted: boolean
+  event_data: Schema.String.pipe(Schema.brand("JsonText")),
+  event_occurred_at: Schema.Date,
+  event_created_at: Schema.Date,
+  url: Schema.String,
+  enabled: Schema.Boolean,
+  endpoint_deleted: Schema.Boolean,
   /** Sealed (SecretBox), or a legacy plaintext an older replica wrote; NULL once the endpoint is deleted. */
-  readonly secret: string | null
+  secret: Schema.NullOr(Schema.String),
   /** Only while the rotation overlap lasts; sealed like `secret`. */
-  readonly previous_secret: string | null
-}
+  previous_secret: Schema.NullOr(Schema.String)
+})
+export type ClaimedRow = typeof ClaimedRow.Type
+const claimedRows = decodeRows(ClaimedRow)
 
-/** What one claim may take, and what this process already has in flight. */
 export interface ClaimRequest {
   /** Free slots of the process (`DELIVERY_CONCURRENCY` minus its sends in flight). */
   readonly limit: number
@@ -88,11 +94,11 @@ export const pendingEndpoints = (sql: SqlClient.SqlClient) => sql`
  *   but then every claim writes a new entry in every index, where now it stays on its page (migration 0014).
  * - Candidates locked but not taken are released when the statement ends (it runs alone, outside a transaction).
  */
-export const claimDue = (sql: SqlClient.SqlClient, request: ClaimRequest) => {
+export const claimDueStatement = (sql: SqlClient.SqlClient, request: ClaimRequest) => {
   const busyEndpoints = JSON.stringify(Object.fromEntries(request.busyEndpoints))
   const busyTenants = JSON.stringify(Object.fromEntries(request.busyTenants))
   const tenantCap = request.tenantConcurrency
-  return sql<ClaimedRow>`
+  return sql`
     WITH RECURSIVE pending_endpoints AS (${pendingEndpoints(sql)}), open AS (
       SELECT o.*, free.oldest FROM (
         SELECT ep.id AS endpoint_id, ep.tenant_id,
@@ -156,3 +162,7 @@ export const claimDue = (sql: SqlClient.SqlClient, request: ClaimRequest) => {
     JOIN events ev ON ev.id = c.event_id
     JOIN endpoints ep ON ep.id = c.endpoint_id`
 }
+
+/** `claimDueStatement` run, its rows decoded. */
+export const claimDue = (sql: SqlClient.SqlClient, request: ClaimRequest) =>
+  claimedRows(claimDueStatement(sql, request))

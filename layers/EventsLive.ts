@@ -7,23 +7,28 @@ import type { KeyClaim } from "../services/IdempotencyStore.ts"
 import { deliveryChannel, queuedForMaxEndpoints } from "../src/domain/Delivery.ts"
 import type { NewEvent, StoredEvent } from "../src/domain/Event.ts"
 import { EventId, newId, type TenantId } from "../src/domain/Ids.ts"
-import type { JsonText } from "../src/domain/JsonText.ts"
 import { validTraceparent } from "../src/domain/TraceContext.ts"
 import { completionInWrite } from "./IdempotencyKeySql.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
-import { iso, toPage } from "./SqlRows.ts"
+import { decodeRows, iso, toPage } from "./SqlRows.ts"
 
 /**
  * `events.data` is a `json` column: PostgreSQL checks the text and keeps it as is (`jsonb` would reorder members and
  * rewrite numbers). It is read as `data::text`, never as `data`, which the driver would `JSON.parse`.
  */
-interface EventRow {
-  readonly id: EventId
-  readonly type: string
-  readonly data: JsonText
-  readonly occurred_at: Date
-  readonly created_at: Date
+const eventMetadata = {
+  id: EventId,
+  type: Schema.String,
+  occurred_at: Schema.Date,
+  created_at: Schema.Date
 }
+/** `data` arrives as text (PostgreSQL checked it is JSON on the way in): the brand says so. */
+const EventRow = Schema.Struct({ ...eventMetadata, data: Schema.String.pipe(Schema.brand("JsonText")) })
+type EventRow = typeof EventRow.Type
+const eventRows = decodeRows(EventRow)
+
+/** What the publishing statement returns: the event without its `data` (not read back) and the fan-out count. */
+const publishedRows = decodeRows(Schema.Struct({ ...eventMetadata, deliveries_queued: Schema.Int }))
 
 const eventColumns = "id, type, data::text AS data, occurred_at, created_at"
 
@@ -86,7 +91,7 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
               )})`
         // The endpoint filter is EventTypeFilter.matchesEventType in SQL: empty = all, exact type, or `prefix.*`.
         // `data` is not read back: the column holds exactly the text sent.
-        const [row] = yield* sql<Omit<EventRow, "data"> & { readonly deliveries_queued: number }>`
+        const [row] = yield* publishedRows(sql`
           WITH ${held} event AS (
             INSERT INTO events (id, tenant_id, type, data, occurred_at)
             SELECT ${id}, ${tenantId}, ${input.type}, ${input.data}::json,
@@ -114,7 +119,7 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
           ) ${completed}
           SELECT event.*, (SELECT count(*)::int FROM queued) AS deliveries_queued,
                  (SELECT count(*)::int FROM notified) AS notified
-          FROM event`
+          FROM event`)
         // This process's worker, which cannot LISTEN on the embedded database: woken once the statement has committed.
         if (row !== undefined && row.deliveries_queued > 0) yield* wakeups.queued
         return Option.map(Option.fromNullishOr(row), (found) => ({
@@ -124,8 +129,8 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
       })
 
     const find = (tenantId: TenantId, id: EventId) =>
-      sql<EventRow>`
-        SELECT ${sql.literal(eventColumns)} FROM events WHERE tenant_id = ${tenantId} AND id = ${id}`.pipe(
+      eventRows(sql`
+        SELECT ${sql.literal(eventColumns)} FROM events WHERE tenant_id = ${tenantId} AND id = ${id}`).pipe(
         Effect.map(([row]) => Option.map(Option.fromNullishOr(row), toEvent))
       )
 
@@ -151,10 +156,10 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
       list: Effect.fn("Events.list")(function* (tenantId, page, type) {
         const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND id < ${id}` })
         const ofType = Option.match(type, { onNone: () => sql``, onSome: (t) => sql`AND type = ${t}` })
-        const rows = yield* sql<EventRow>`
+        const rows = yield* eventRows(sql`
           SELECT ${sql.literal(eventColumns)} FROM events
           WHERE tenant_id = ${tenantId} ${ofType} ${before}
-          ORDER BY id DESC LIMIT ${page.limit + 1}`
+          ORDER BY id DESC LIMIT ${page.limit + 1}`)
         return toPage(rows, page.limit, toEvent)
       }, sqlFailuresAsDefects),
 

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { Duration, Effect, Layer, Schedule, type Schema } from "effect"
+import { Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { AppConfig } from "../services/AppConfig.ts"
 import {
@@ -12,19 +12,23 @@ import {
 import { SecretBox, SecretContext } from "../services/SecretBox.ts"
 import { expiresFromNow, ownedBy } from "./IdempotencyKeySql.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
+import { decodeRows } from "./SqlRows.ts"
 
-interface HeldRow {
-  readonly fingerprint: string
-  readonly state: "in_progress" | "completed"
+/** The row holding a key, decoded (see `decodeRows`): `state` is an enum, the stored answer nullable jsonb. */
+const HeldRow = Schema.Struct({
+  fingerprint: Schema.String,
+  state: Schema.Literals(["in_progress", "completed"]),
   /** Expired (and not a live claim): any request may take the key now. */
-  readonly forgotten: boolean
+  forgotten: Schema.Boolean,
   /** A claim whose process died (in progress past the lock timeout): the same request may take it over. */
-  readonly crashed: boolean
-  readonly response_status: number | null
-  readonly response_headers: Readonly<Record<string, string>> | null
-  readonly response_body: string | null
-  readonly response_ref: Schema.Json | null
-}
+  crashed: Schema.Boolean,
+  response_status: Schema.NullOr(Schema.Int),
+  response_headers: Schema.NullOr(Schema.Record(Schema.String, Schema.String)),
+  response_body: Schema.NullOr(Schema.String),
+  response_ref: Schema.NullOr(Schema.Json)
+})
+const heldRows = decodeRows(HeldRow)
+const claimedRows = decodeRows(Schema.Struct({ lock_token: Schema.String }))
 
 /** A claim lost a race with a release or a purge this many times in a row: something is badly wrong. */
 const maxClaimRounds = 5
@@ -60,7 +64,7 @@ export const makeIdempotencyStore = (options: IdempotencyStoreOptions) =>
      * answer (the schema refuses it since migration 0009).
      */
     const tryClaim = (request: IdempotencyRequest, token: string) =>
-      sql<{ readonly lock_token: string }>`
+      claimedRows(sql`
         INSERT INTO idempotency_keys AS k (scope, key, fingerprint, method, path, state, lock_token, locked_at, expires_at)
         VALUES (${request.scope}, ${request.key}, ${request.fingerprint}, ${request.method}, ${request.path},
                 'in_progress', ${token}, now(), now() + ${ttl})
@@ -71,14 +75,14 @@ export const makeIdempotencyStore = (options: IdempotencyStoreOptions) =>
           expires_at = EXCLUDED.expires_at
         WHERE (k.expires_at <= now() AND (k.state = 'completed' OR k.locked_at <= now() - ${lock}))
            OR (k.state = 'in_progress' AND k.locked_at <= now() - ${lock} AND k.fingerprint = EXCLUDED.fingerprint)
-        RETURNING lock_token`
+        RETURNING lock_token`)
 
     const held = (request: IdempotencyRequest) =>
-      sql<HeldRow>`
+      heldRows(sql`
         SELECT fingerprint, state, response_status, response_headers, response_body, response_ref,
                expires_at <= now() AND (state = 'completed' OR locked_at <= now() - ${lock}) AS forgotten,
                state = 'in_progress' AND locked_at <= now() - ${lock} AS crashed
-        FROM idempotency_keys WHERE scope = ${request.scope} AND key = ${request.key}`
+        FROM idempotency_keys WHERE scope = ${request.scope} AND key = ${request.key}`)
 
     const claim = Effect.fn("IdempotencyStore.claim")(function* (request: IdempotencyRequest) {
       for (let round = 0; round < maxClaimRounds; round++) {

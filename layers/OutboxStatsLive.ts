@@ -1,7 +1,8 @@
-import { Duration, Effect, Layer, Option } from "effect"
+import { Duration, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { type OutboxState, OutboxStats } from "../services/OutboxStats.ts"
 import { pendingEndpoints } from "./DeliveryClaim.ts"
+import { decodeRows } from "./SqlRows.ts"
 import { statementWithin } from "./StatementDeadline.ts"
 
 /**
@@ -26,7 +27,7 @@ export const readMaxAge = Duration.seconds(5)
  * clock, so every replica reports the same values.
  */
 export const outboxStateStatement = (sql: SqlClient.SqlClient, cap: number = pendingCountCap) =>
-  sql<{ readonly pending: number; readonly oldest_age_seconds: number }>`
+  sql`
     WITH RECURSIVE pending_endpoints AS (${pendingEndpoints(sql)})
     SELECT
       (SELECT count(*) FROM (
@@ -37,14 +38,13 @@ export const outboxStateStatement = (sql: SqlClient.SqlClient, cap: number = pen
          WHERE ep.paused_until IS NULL OR ep.paused_until <= now()
       )))::float8 AS oldest_age_seconds`
 
+const outboxRows = decodeRows(Schema.Struct({ pending: Schema.Int, oldest_age_seconds: Schema.Number }))
+
 /** The outbox state, read once (no timeout, no cache). */
 export const readOutboxState = (sql: SqlClient.SqlClient, cap: number = pendingCountCap) =>
   Effect.map(
-    outboxStateStatement(sql, cap),
-    ([row]): OutboxState => ({
-      pending: Number(row?.pending ?? 0),
-      oldestAgeSeconds: Number(row?.oldest_age_seconds ?? 0)
-    })
+    outboxRows(outboxStateStatement(sql, cap)),
+    ([row]): OutboxState => ({ pending: row?.pending ?? 0, oldestAgeSeconds: row?.oldest_age_seconds ?? 0 })
   )
 
 /**

@@ -1,6 +1,7 @@
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { SecretBox, SecretContext, type SecretUnreadable } from "../services/SecretBox.ts"
+import { decodeRows } from "./SqlRows.ts"
 
 /** What a sweep did: values (re-)sealed under the current key, and values it could not open (left as they are). */
 export interface ReencryptionReport {
@@ -29,19 +30,21 @@ export interface ReencryptionOptions {
 
 export const defaultReencryptionOptions: ReencryptionOptions = { batchSize: 200 }
 
-interface EndpointSecretRow {
-  readonly id: string
+const EndpointSecretRow = Schema.Struct({
+  id: Schema.String,
   /** NULL once the endpoint is deleted (with no previous secret either: such a row is never selected). */
-  readonly secret: string | null
-  readonly previous_secret: string | null
-}
+  secret: Schema.NullOr(Schema.String),
+  previous_secret: Schema.NullOr(Schema.String)
+})
+const endpointSecretRows = decodeRows(EndpointSecretRow)
 
-interface ResponseRow {
-  readonly scope: string
-  readonly key: string
-  readonly fingerprint: string
-  readonly response_body: string
-}
+const ResponseRow = Schema.Struct({
+  scope: Schema.String,
+  key: Schema.String,
+  fingerprint: Schema.String,
+  response_body: Schema.String
+})
+const responseRows = decodeRows(ResponseRow)
 
 /**
  * The re-encryption sweep: seals every plaintext secret and stored response body (rows written before secrets were
@@ -85,11 +88,11 @@ export const reencryptSecrets = (
     let afterId = ""
     for (;;) {
       const batch = yield* Effect.gen(function* () {
-        const rows = yield* sql<EndpointSecretRow>`
+        const rows = yield* endpointSecretRows(sql`
           SELECT id, secret, previous_secret FROM endpoints
           WHERE id > ${afterId} AND (${stale("secret")} OR ${stale("previous_secret")})
           ORDER BY id LIMIT ${options.batchSize}
-          FOR UPDATE SKIP LOCKED`
+          FOR UPDATE SKIP LOCKED`)
         const updates: Array<{ id: string; secret: string | null; previous_secret: string | null }> = []
         for (const row of rows) {
           const context = SecretContext.endpointSecret(row.id)
@@ -133,11 +136,11 @@ export const reencryptSecrets = (
     let after = { scope: "", key: "" }
     for (;;) {
       const batch = yield* Effect.gen(function* () {
-        const rows = yield* sql<ResponseRow>`
+        const rows = yield* responseRows(sql`
           SELECT scope, key, fingerprint, response_body FROM idempotency_keys
           WHERE (scope, key) > (${after.scope}, ${after.key}) AND ${stale("response_body")}
           ORDER BY scope, key LIMIT ${options.batchSize}
-          FOR UPDATE SKIP LOCKED`
+          FOR UPDATE SKIP LOCKED`)
         const updates: Array<{ scope: string; key: string; body: string }> = []
         for (const row of rows) {
           const context = SecretContext.idempotencyResponse(row.scope, row.fingerprint, row.key)

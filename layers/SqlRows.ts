@@ -1,8 +1,9 @@
 import { Effect, Schema } from "effect"
 
 /**
- * Small helpers for turning driver rows into API values. The driver types rows only by cast: `decodeRows` checks them
- * (repositories not yet converted still cast, issue 18).
+ * Small helpers for turning driver rows into API values. The driver types rows only by cast: `decodeRows` checks them.
+ * Every query whose rows carry table columns goes through it; the worker's completion statements
+ * (layers/DeliveryQueue.ts) return only ids and EXISTS flags they compute themselves, and keep the driver's type.
  */
 
 /**

@@ -1,7 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
-import { claimDue } from "../layers/DeliveryClaim.ts"
+import { claimDue, claimDueStatement } from "../layers/DeliveryClaim.ts"
 import {
   type BacklogState,
   type BacklogEndpoint as Endpoint,
@@ -69,7 +69,7 @@ layer(TestSqlLive, { excludeTestServices: true })("the claim beside long backlog
           ].sort()
           const plan = yield* explainAnalyze(
             sql,
-            claimDue(sql, {
+            claimDueStatement(sql, {
               limit: 8,
               busyEndpoints: new Map(),
               busyTenants: new Map(),

@@ -1,7 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
-import { claimDue } from "../layers/DeliveryClaim.ts"
+import { claimDueStatement } from "../layers/DeliveryClaim.ts"
 import { insertDelivery, insertDueBacklog, insertTenantWithEndpoints } from "./support/backlog.ts"
 import { explainAnalyze, lockedRows, pagesOf } from "./support/queryPlan.ts"
 import { TestSqlLive } from "./support/testDatabase.ts"
@@ -33,7 +33,7 @@ layer(TestSqlLive, { excludeTestServices: true })("the claim with a long backlog
         const claimOnce = Effect.gen(function* () {
           const plan = yield* explainAnalyze(
             sql,
-            claimDue(sql, {
+            claimDueStatement(sql, {
               limit: 8,
               busyEndpoints: new Map([[hot.endpoint_id, 4]]),
               busyTenants: new Map([[hot.tenant_id, 4]]),

@@ -21,7 +21,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { Data, Effect, Layer, Option, Redacted, Ref } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import { type ClaimedRow, type ClaimRequest, claimDue } from "../../layers/DeliveryClaim.ts"
+import { type ClaimedRow, type ClaimRequest, claimDue, claimDueStatement } from "../../layers/DeliveryClaim.ts"
 import { runMigrations } from "../../layers/Migrations.ts"
 import { dropScratchDatabase, median, scratchDatabase } from "../lib.ts"
 
@@ -255,7 +255,7 @@ const program = (options: ClaimCostOptions) =>
     /** The claim's EXPLAIN (ANALYZE, BUFFERS): it runs, so it is rolled back too. */
     const explained = (state: BacklogState) =>
       Effect.gen(function* () {
-        const [text, params] = claimDue(sql, request(state)).compile()
+        const [text, params] = claimDueStatement(sql, request(state)).compile()
         const [row] = yield* rolledBack(
           sql.unsafe<{ readonly "QUERY PLAN": unknown }>(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${text}`, params)
         )
