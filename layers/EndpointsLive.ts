@@ -1,13 +1,22 @@
 import { Duration, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
+import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { Endpoints } from "../services/Endpoints.ts"
 import { SecretBox, SecretContext } from "../services/SecretBox.ts"
 import { deletedEndpointError, disabledEndpointError } from "../src/domain/Delivery.ts"
 import type { Endpoint, EndpointRecord } from "../src/domain/Endpoint.ts"
 import { EndpointId, newId, type TenantId } from "../src/domain/Ids.ts"
+import {
+  EndpointCreated,
+  EndpointDeleted,
+  EndpointDisabled,
+  EndpointEnabled,
+  EndpointUpdated
+} from "../src/domain/OperationalEvents.ts"
 import { maskUrlPassword } from "../src/domain/UrlCredentials.ts"
 import { newWebhookSecret, secretRotationOverlap } from "../src/domain/WebhookSecret.ts"
+import { operationalEventCtes, operationalQueued } from "./OperationalEventsSql.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { decodeRows, iso, toPage } from "./SqlRows.ts"
 
@@ -35,15 +44,23 @@ const SecretRow = Schema.Struct({
 })
 type SecretRow = typeof SecretRow.Type
 
-const UpdatedRow = Schema.Struct({ ...EndpointRow.fields, cancelled: Schema.Number })
-const CancelledRow = Schema.Struct({ cancelled: Schema.Number })
+/** A write's row: with the deliveries its operational events queued (see OperationalEventsSql). */
+const WrittenRow = Schema.Struct({ ...EndpointRow.fields, operational_queued: Schema.Int })
+const UpdatedRow = Schema.Struct({ ...WrittenRow.fields, cancelled: Schema.Int })
+const DeletedRow = Schema.Struct({ cancelled: Schema.Int, operational_queued: Schema.Int })
 
 const endpointRows = decodeRows(EndpointRow)
+const writtenRows = decodeRows(WrittenRow)
 const updatedRows = decodeRows(UpdatedRow)
-const cancelledRows = decodeRows(CancelledRow)
+const deletedRows = decodeRows(DeletedRow)
 const secretRows = decodeRows(SecretRow)
 
 const columns = "id, url, description, event_types, enabled, metadata, created_at, updated_at"
+
+/** The data of `codex.endpoint.created` and `.updated` (EndpointStateData), from the written row `alias`. */
+const stateOf = (alias: "c" | "u") =>
+  `json_build_object('endpointId', ${alias}.id, 'description', ${alias}.description, ` +
+  `'eventTypes', to_json(${alias}.event_types), 'enabled', ${alias}.enabled)`
 
 const toEndpoint = (row: EndpointRow): EndpointRecord => ({
   id: row.id,
@@ -73,7 +90,7 @@ const livePrevious = (
  * circuits' store: this process's memory, or Redis shared by every replica). Signing secrets are stored sealed
  * (SecretBox, context `endpoints.secret:<endpoint id>` for the current and the previous secret alike) and opened here.
  */
-type Dependencies = SqlClient.SqlClient | EndpointCircuits | SecretBox
+type Dependencies = SqlClient.SqlClient | EndpointCircuits | SecretBox | DeliveryWakeups
 
 export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.effect(
   Endpoints,
@@ -81,6 +98,10 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
     const sql = yield* SqlClient.SqlClient
     const circuits = yield* EndpointCircuits
     const box = yield* SecretBox
+    const wakeups = yield* DeliveryWakeups
+    /** This process's worker, for the deliveries a write's operational events queued (NOTIFY wakes the others). */
+    const wakeFor = (row: { readonly operational_queued: number } | undefined) =>
+      row !== undefined && row.operational_queued > 0 ? wakeups.queued : Effect.void
     const withHealth = (endpoint: EndpointRecord): Effect.Effect<Endpoint> =>
       Effect.map(circuits.health(endpoint.id), (health) => ({
         ...endpoint,
@@ -115,13 +136,22 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
       create: Effect.fn("Endpoints.create")(function* (tenantId, input) {
         const id = yield* newId("ep")
         const secret = yield* box.seal(yield* newWebhookSecret, SecretContext.endpointSecret(id))
-        const [row] = yield* endpointRows(sql`
-          INSERT INTO endpoints (id, tenant_id, url, description, event_types, enabled, metadata, secret)
-          VALUES (${id}, ${tenantId}, ${input.url}, ${input.description ?? ""},
-                  ${textArray(input.eventTypes ?? [])}, ${input.enabled ?? true},
-                  ${JSON.stringify(input.metadata ?? {})}::jsonb, ${secret})
-          RETURNING ${select}`)
+        const [row] = yield* writtenRows(sql`
+          WITH created AS (
+            INSERT INTO endpoints (id, tenant_id, url, description, event_types, enabled, metadata, secret)
+            VALUES (${id}, ${tenantId}, ${input.url}, ${input.description ?? ""},
+                    ${textArray(input.eventTypes ?? [])}, ${input.enabled ?? true},
+                    ${JSON.stringify(input.metadata ?? {})}::jsonb, ${secret})
+            RETURNING ${select}
+          ), ${operationalEventCtes(
+            sql,
+            sql`SELECT ${tenantId}::text AS tenant_id, ${EndpointCreated}::text AS type, ${sql.unsafe(stateOf("c"))} AS data,
+                       c.id AS about_endpoint
+                FROM created c`
+          )}
+          SELECT created.*, ${operationalQueued(sql)} AS operational_queued FROM created`)
         if (row === undefined) return yield* Effect.die(new Error("INSERT ... RETURNING returned no row"))
+        yield* wakeFor(row)
         // A new endpoint has no circuit yet: no store to ask (this may run inside a transaction).
         return { ...toEndpoint(row), health: { circuit: "closed" as const, openUntil: null } }
       }, sqlFailuresAsDefects),
@@ -148,7 +178,11 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
         // delivery in flight is cancelled too; its worker records the attempt and leaves it cancelled). Enabling it
         // again does not bring them back: `recover` re-queues failed deliveries, and new events are sent as usual.
         const [row] = yield* updatedRows(sql`
-          WITH updated AS (
+          WITH before AS (
+            -- The row as this statement's snapshot has it (no FOR UPDATE: a row the same statement updates would be
+            -- skipped). Two PATCHes racing to flip enabled may then both report the flip.
+            SELECT id, enabled FROM endpoints WHERE ${live(tenantId, id)}
+          ), updated AS (
             UPDATE endpoints SET
               url = COALESCE(${patch.url ?? null}::text, url),
               description = COALESCE(${patch.description ?? null}::text, description),
@@ -163,8 +197,23 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
               last_error = ${disabledEndpointError}, updated_at = now()
             FROM updated WHERE d.endpoint_id = updated.id AND NOT updated.enabled AND d.status = 'pending'
             RETURNING d.id
-          )
-          SELECT updated.*, (SELECT count(*)::int FROM cancelled) AS cancelled FROM updated`)
+          ), ${operationalEventCtes(
+            sql,
+            sql`SELECT ${tenantId}::text AS tenant_id, ${EndpointUpdated}::text AS type, ${sql.unsafe(stateOf("u"))} AS data,
+                       u.id AS about_endpoint
+                FROM updated u
+                UNION ALL
+                SELECT ${tenantId}::text, CASE WHEN u.enabled THEN ${EndpointEnabled} ELSE ${EndpointDisabled} END,
+                       CASE WHEN u.enabled THEN json_build_object('endpointId', u.id)
+                            ELSE json_build_object('endpointId', u.id, 'reason', 'manual') END,
+                       u.id
+                FROM updated u JOIN before b ON b.id = u.id
+                WHERE u.enabled <> b.enabled`
+          )}
+          SELECT updated.*, (SELECT count(*)::int FROM cancelled) AS cancelled,
+                 ${operationalQueued(sql)} AS operational_queued
+          FROM updated`)
+        yield* wakeFor(row)
         if (row !== undefined && row.cancelled > 0) {
           yield* Effect.logInfo("endpoint disabled: its pending deliveries are cancelled").pipe(
             Effect.annotateLogs({ endpointId: id, deliveriesCancelled: row.cancelled })
@@ -179,7 +228,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
         // its lease cleared: its worker records the attempt and leaves it cancelled (DeliveryWorkerLive `finish`).
         // A publish that read the endpoint before this committed may still queue one more delivery: the worker's
         // claim cancels it.
-        const [row] = yield* cancelledRows(sql`
+        const [row] = yield* deletedRows(sql`
           WITH deleted AS (
             UPDATE endpoints SET deleted_at = now(), secret = NULL, previous_secret = NULL,
               previous_secret_expires_at = NULL, updated_at = now()
@@ -190,9 +239,16 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
               last_error = ${deletedEndpointError}, updated_at = now()
             FROM deleted WHERE d.endpoint_id = deleted.id AND d.status = 'pending'
             RETURNING d.id
-          )
-          SELECT (SELECT count(*)::int FROM cancelled) AS cancelled FROM deleted`)
+          ), ${operationalEventCtes(
+            sql,
+            sql`SELECT ${tenantId}::text AS tenant_id, ${EndpointDeleted}::text AS type,
+                       json_build_object('endpointId', d.id) AS data, d.id AS about_endpoint
+                FROM deleted d`
+          )}
+          SELECT (SELECT count(*)::int FROM cancelled) AS cancelled, ${operationalQueued(sql)} AS operational_queued
+          FROM deleted`)
         if (row === undefined) return false
+        yield* wakeFor(row)
         yield* Effect.logInfo("endpoint deleted").pipe(
           Effect.annotateLogs({ endpointId: id, deliveriesCancelled: row.cancelled })
         )

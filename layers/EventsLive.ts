@@ -7,6 +7,7 @@ import type { KeyClaim } from "../services/IdempotencyStore.ts"
 import { deliveryChannel, queuedForMaxEndpoints } from "../src/domain/Delivery.ts"
 import type { NewEvent, StoredEvent } from "../src/domain/Event.ts"
 import { EventId, newId, type TenantId } from "../src/domain/Ids.ts"
+import { operationalPrefix } from "../src/domain/OperationalEvents.ts"
 import { validTraceparent } from "../src/domain/TraceContext.ts"
 import { completionInWrite } from "./IdempotencyKeySql.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
@@ -89,7 +90,8 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
             : sql`, completed AS (${completion.complete(
                 sql`jsonb_build_object('event', ${id}::text, 'deliveriesQueued', (SELECT count(*)::int FROM queued))`
               )})`
-        // The endpoint filter is EventTypeFilter.matchesEventType in SQL: empty = all, exact type, or `prefix.*`.
+        // The endpoint filter is EventTypeFilter.matchesEventType in SQL: empty = all (but `codex.*`, which tenants
+        // cannot publish anyway), exact type, or `prefix.*`.
         // `data` is not read back: the column holds exactly the text sent.
         const [row] = yield* publishedRows(sql`
           WITH ${held} event AS (
@@ -103,7 +105,7 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
             SELECT 'dlv_' || codex_ulid(), ${tenantId}, event.id, e.id, ${traceparent}
             FROM event CROSS JOIN endpoints e
             WHERE e.tenant_id = ${tenantId} AND e.enabled AND e.deleted_at IS NULL
-              AND (cardinality(e.event_types) = 0
+              AND ((cardinality(e.event_types) = 0 AND NOT starts_with(${input.type}, ${operationalPrefix}))
                    OR ${input.type} = ANY (e.event_types)
                    OR EXISTS (SELECT 1 FROM unnest(e.event_types) AS p(pattern)
                               WHERE right(p.pattern, 2) = '.*'
@@ -155,7 +157,12 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
 
       list: Effect.fn("Events.list")(function* (tenantId, page, type) {
         const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND id < ${id}` })
-        const ofType = Option.match(type, { onNone: () => sql``, onSome: (t) => sql`AND type = ${t}` })
+        // No filter: the tenant's own events; operational ones (`codex.*`) are listed when asked for by name, as an
+        // endpoint receives them (EventTypeFilter).
+        const ofType = Option.match(type, {
+          onNone: () => sql`AND NOT starts_with(type, ${operationalPrefix})`,
+          onSome: (t) => (t.endsWith(".*") ? sql`AND starts_with(type, ${t.slice(0, -1)})` : sql`AND type = ${t}`)
+        })
         const rows = yield* eventRows(sql`
           SELECT ${sql.literal(eventColumns)} FROM events
           WHERE tenant_id = ${tenantId} ${ofType} ${before}

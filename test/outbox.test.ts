@@ -42,11 +42,13 @@ const deliveriesOf = (eventId: string) =>
       ORDER BY d.endpoint_id`
   })
 
+/** The tenant's rows; of events, those it published (creating its endpoints wrote operational `codex.*` ones). */
 const countRows = (table: "events" | "deliveries", tenantId: string) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const published = table === "events" ? sql`AND NOT starts_with(type, 'codex.')` : sql``
     const [row] = yield* sql<{ readonly n: number }>`
-      SELECT count(*)::int AS n FROM ${sql(table)} WHERE tenant_id = ${tenantId}`
+      SELECT count(*)::int AS n FROM ${sql(table)} WHERE tenant_id = ${tenantId} ${published}`
     return row?.n ?? -1
   })
 

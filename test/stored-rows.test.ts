@@ -1,6 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
+import { DeliveryWakeupsLive } from "../layers/DeliveryWakeupsLive.ts"
 import { EndpointsLive } from "../layers/EndpointsLive.ts"
 import { makeIdempotencyStore } from "../layers/IdempotencyStoreLive.ts"
 import { SecretBoxLive } from "../layers/SecretBoxLive.ts"
@@ -20,7 +21,7 @@ import { TestSqlLive } from "./support/testDatabase.ts"
  */
 
 const Repository = EndpointsLive.pipe(
-  Layer.provide([endpointCircuitsTest().pipe(Layer.provide(MetricsTest)), SecretBoxLive]),
+  Layer.provide([endpointCircuitsTest().pipe(Layer.provide(MetricsTest)), SecretBoxLive, DeliveryWakeupsLive]),
   Layer.provide(appConfigTest()),
   Layer.provideMerge(TestSqlLive)
 )

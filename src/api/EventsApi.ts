@@ -1,17 +1,19 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
-import { Event, EventType, PublishEvent, PublishedEvent } from "../domain/Event.ts"
+import { Event, PublishEvent, PublishedEvent } from "../domain/Event.ts"
+import { EventTypePattern } from "../domain/EventTypeFilter.ts"
 import { CompletesOwnKey, Idempotency } from "./Idempotency.ts"
 import { JsonBody } from "./JsonBody.ts"
 import { Page, PageQuery } from "./Pagination.ts"
-import { BadRequest, NotFound } from "./Problems.ts"
+import { BadRequest, NotFound, UnprocessableContent } from "./Problems.ts"
 import { TenantAuth } from "./Security.ts"
 
 export class EventsApi extends HttpApiGroup.make("events")
   .add(
     HttpApiEndpoint.post("publish", "/events", {
       payload: PublishEvent,
-      success: PublishedEvent.pipe(HttpApiSchema.status(202))
+      success: PublishedEvent.pipe(HttpApiSchema.status(202)),
+      error: UnprocessableContent
     })
       .middleware(Idempotency)
       .annotate(CompletesOwnKey, true)
@@ -19,14 +21,22 @@ export class EventsApi extends HttpApiGroup.make("events")
         OpenApi.annotations({
           summary: "Publish an event",
           description:
-            "Stores the event and queues one delivery per enabled endpoint whose filter matches, in one transaction."
+            "Stores the event and queues one delivery per enabled endpoint whose filter matches, in one transaction. " +
+            "Types starting with `codex.` are reserved for codex-api's operational events: 422."
         })
       ),
     HttpApiEndpoint.get("list", "/events", {
-      query: { ...PageQuery, type: Schema.optional(EventType) },
+      query: { ...PageQuery, type: Schema.optional(EventTypePattern) },
       success: Page(Event, "EventPage"),
       error: BadRequest
-    }).annotateMerge(OpenApi.annotations({ summary: "List events, newest first" })),
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "List events, newest first",
+        description:
+          "`type` is an event type or a `prefix.*` pattern. Without it, every event but codex-api's operational " +
+          "events, which are listed when named (`type=codex.*`, `type=codex.endpoint.disabled`)."
+      })
+    ),
     HttpApiEndpoint.get("get", "/events/:id", { params: { id: Schema.String }, success: Event, error: NotFound })
   )
   .middleware(JsonBody)

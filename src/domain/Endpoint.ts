@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { eventTypePattern } from "./EventTypeFilter.ts"
+import { EventTypePattern } from "./EventTypeFilter.ts"
 import { EndpointId } from "./Ids.ts"
 import { approximateJsonSchema, isStorable, isStorableText, storableTextMessage, utf8Length } from "./StorableText.ts"
 
@@ -20,12 +20,12 @@ export const EndpointUrl = Schema.String.check(
   examples: ["https://example.com/webhooks"]
 })
 
-export const EventTypeFilter = Schema.Array(
-  Schema.String.check(Schema.isPattern(eventTypePattern, { message: "must be an event type or a `prefix.*`" }))
-)
+export const EventTypeFilter = Schema.Array(EventTypePattern)
   .check(Schema.isMaxLength(100))
   .annotate({
-    description: "Event types to receive: exact types or `prefix.*` wildcards. Empty = every event.",
+    description:
+      "Event types to receive: exact types or `prefix.*` wildcards. Empty = every event but codex-api's own " +
+      "operational events (`codex.*`), which an endpoint receives only by naming them.",
     examples: [["order.created", "invoice.*"]]
   })
 

@@ -4,9 +4,11 @@ import { Events } from "../../services/Events.ts"
 import { Api } from "../api/Api.ts"
 import { KeyedRequest } from "../api/Idempotency.ts"
 import { RequestJson } from "../api/JsonBody.ts"
+import { UnprocessableContent } from "../api/Problems.ts"
 import { CurrentTenant } from "../api/Security.ts"
 import type { NewEvent } from "../domain/Event.ts"
 import { EventId } from "../domain/Ids.ts"
+import { isOperationalType, operationalPrefix } from "../domain/OperationalEvents.ts"
 import { pageRequest, pageResponse } from "./Cursor.ts"
 import { eventPageResponse, eventResponse, publishedResponse } from "./EventResponses.ts"
 import { orNotFound, pathId } from "./Params.ts"
@@ -31,6 +33,11 @@ export const EventsHttp = HttpApiBuilder.group(
           const data = source.member("data")
           // The payload decoded, so the body is JSON with a `data` member: its text is there.
           if (Option.isNone(data)) return yield* Effect.die(new Error("a decoded event has no data text"))
+          if (isOperationalType(payload.type)) {
+            return yield* new UnprocessableContent({
+              detail: `Event types starting with "${operationalPrefix}" are reserved for codex-api's operational events.`
+            })
+          }
           const input: NewEvent = { ...payload, data: data.value }
           if (Option.isNone(keyed)) return publishedResponse(yield* events.publish(tenant.id, input))
           const run = keyed.value
