@@ -2,7 +2,9 @@ import { Duration, Effect } from "effect"
 import type { SqlClient, SqlError } from "effect/sql"
 import type { AttemptResult, Decision } from "../src/domain/DeliveryDecision.ts"
 import { storedDecision } from "../src/domain/DeliveryDecision.ts"
+import { DeliveryExhausted, EndpointDisabled, operationalPrefix } from "../src/domain/OperationalEvents.ts"
 import { type ClaimedRow, type ClaimRequest, claimDue } from "./DeliveryClaim.ts"
+import { operationalEventCtes, operationalQueued } from "./OperationalEventsSql.ts"
 
 /** One finished attempt, to be recorded with the delivery's next state. */
 export interface Completion {
@@ -107,9 +109,28 @@ export const makeDeliveryQueue = (
    * batch's ids as `id = ANY (ARRAY(...))`, an index condition on the primary key: joined to the recordset (which
    * the planner takes for 100 rows) it chose a sequential scan of the whole table, three per batch (2.9 ms for 11 rows
    * beside 10,000 deliveries, two thirds of the store's time in the worker benchmark).
+   *
+   * A delivery that fails for good (its last attempt) is reported by a `codex.delivery.exhausted` event, written by
+   * the same statement (OperationalEventsSql), unless it delivered an operational event itself: two dead endpoints
+   * subscribed to each other's failures would otherwise report them to each other forever. Only batches with such a
+   * failure carry those CTEs: the common batch's statement stays as short to plan as it was.
    */
-  const record = (batch: ReadonlyArray<Completion>) =>
-    sql<{ readonly id: string; readonly recorded: boolean; readonly moved: boolean; readonly kept: boolean }>`
+  const record = (batch: ReadonlyArray<Completion>) => {
+    // Failed for good (a 410 Gone is not exhausted: its endpoint is disabled, and reported so).
+    const exhausting = batch.some((completion) => completion.decision._tag === "Failed")
+    const exhausted = exhausting
+      ? sql`, ${operationalEventCtes(
+          sql,
+          sql`SELECT m.tenant_id, ${DeliveryExhausted}::text AS type,
+                     json_build_object('deliveryId', m.id, 'eventId', m.event_id, 'eventType', ev.type,
+                                       'endpointId', m.endpoint_id, 'attempts', i.attempt,
+                                       'lastStatus', i.status_code, 'lastError', i.error) AS data,
+                     m.endpoint_id AS about_endpoint
+              FROM moved m JOIN input i ON i.id = m.id JOIN events ev ON ev.id = m.event_id
+              WHERE i.status = 'failed' AND i.outcome <> 'gone' AND NOT starts_with(ev.type, ${operationalPrefix})`
+        )}`
+      : sql``
+    return sql<{ readonly id: string; readonly recorded: boolean; readonly moved: boolean; readonly kept: boolean }>`
       WITH input AS (
         SELECT * FROM json_to_recordset(${JSON.stringify(batch.map(completionRecord))}::json) AS i(
           id text, attempt int, started_at timestamptz, duration_ms int, outcome text, status_code int, error text,
@@ -132,19 +153,21 @@ export const makeDeliveryQueue = (
         FROM input i
         WHERE d.id = ANY (ARRAY(SELECT id FROM input)) AND d.id = i.id AND d.locked_by = ${workerId}
           AND d.status = 'pending'
-        RETURNING d.id
+        RETURNING d.id, d.tenant_id, d.event_id, d.endpoint_id
       ), kept AS (
         UPDATE deliveries d SET attempt_count = GREATEST(d.attempt_count, i.attempt), last_status = i.status_code,
           locked_until = NULL, locked_by = NULL, updated_at = now()
         FROM input i
         WHERE d.id = ANY (ARRAY(SELECT id FROM input)) AND d.id = i.id AND d.status = 'cancelled'
         RETURNING d.id
-      )
+      ) ${exhausted}
       SELECT i.id,
              EXISTS (SELECT 1 FROM recorded r WHERE r.delivery_id = i.id) AS recorded,
              EXISTS (SELECT 1 FROM moved m WHERE m.id = i.id) AS moved,
              EXISTS (SELECT 1 FROM kept k WHERE k.id = i.id) AS kept
+             ${exhausting ? sql`, ${operationalQueued(sql)} AS operational_queued` : sql``}
       FROM input i`
+  }
 
   /** Deliveries cancelled after the statement's snapshot was taken, which only a new statement sees; kept so. */
   const keepCancelled = (batch: ReadonlyArray<Completion>) =>
@@ -197,10 +220,20 @@ export const makeDeliveryQueue = (
       if (state === "delivery deleted") return state
       // 410 Gone: the receiver asks us to stop. Disable the endpoint and cancel everything still pending for it (a
       // deleted endpoint stays as its deletion left it: it has nothing pending, and no one reads it).
+      // Reported by `codex.endpoint.disabled` (reason `gone`) when this disabled it (not when it already was).
       yield* sql`
-        UPDATE endpoints SET enabled = false, updated_at = now(),
-          disabled_reason = ${`the endpoint answered 410 Gone (delivery ${completion.row.id})`}
-        WHERE id = ${completion.row.endpoint_id} AND deleted_at IS NULL`
+        WITH disabled AS (
+          UPDATE endpoints SET enabled = false, updated_at = now(),
+            disabled_reason = ${`the endpoint answered 410 Gone (delivery ${completion.row.id})`}
+          WHERE id = ${completion.row.endpoint_id} AND deleted_at IS NULL AND enabled
+          RETURNING id, tenant_id
+        ), ${operationalEventCtes(
+          sql,
+          sql`SELECT d.tenant_id, ${EndpointDisabled}::text AS type,
+                     json_build_object('endpointId', d.id, 'reason', 'gone') AS data, d.id AS about_endpoint
+              FROM disabled d`
+        )}
+        SELECT ${operationalQueued(sql)} AS operational_queued`
       yield* sql`
         UPDATE deliveries SET status = 'cancelled', locked_until = NULL, locked_by = NULL,
           last_error = 'cancelled: the endpoint answered 410 Gone and was disabled', updated_at = now()

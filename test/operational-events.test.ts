@@ -2,6 +2,7 @@ import { assert, layer } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { Webhook } from "standardwebhooks"
 import {
+  DeliveryExhaustedData,
   EndpointDisabledData,
   EndpointRefData,
   EndpointStateData,
@@ -180,5 +181,56 @@ layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true }
       const listedByB = yield* b.api.events.list({ query: { type: "codex.*", limit: 100 } })
       assert.isTrue(listedByB.data.every((e) => e.data.endpointId !== extra.id))
     })
+  )
+
+  it.effect(
+    "a delivery failing for good reports codex.delivery.exhausted, a 410 codex.endpoint.disabled (gone); failures of operational deliveries report nothing more",
+    () =>
+      Effect.gen(function* () {
+        const t = yield* watchedTenant("Failures")
+        const failing = yield* makeReceiver((_, __, res) => answer(res, 500, {}, "down"))
+        const gone = yield* makeReceiver((_, __, res) => answer(res, 410))
+        // A second watcher that is dead itself: its deliveries of operational events fail for good too.
+        const deadWatcher = yield* makeReceiver((_, __, res) => answer(res, 503))
+        const dead = yield* t.api.endpoints.create({ payload: { url: deadWatcher.url, eventTypes: ["codex.*"] } })
+        const broken = yield* t.api.endpoints.create({ payload: { url: failing.url, eventTypes: ["order.*"] } })
+        const leaving = yield* t.api.endpoints.create({ payload: { url: gone.url, eventTypes: ["invoice.*"] } })
+
+        const order = yield* publish(t.api, "order.created", { n: 1 })
+        const exhausted = yield* operationalWebhook(t.watcher, t.secret, "codex.delivery.exhausted", broken.id)
+        const orderDelivery = (yield* t.api.deliveries.listForEvent({ params: { id: order.event.id } })).data.find(
+          (d) => d.endpointId === broken.id
+        )
+        assert.deepStrictEqual(Schema.decodeUnknownSync(DeliveryExhaustedData)(exhausted.data), {
+          deliveryId: orderDelivery?.id ?? "",
+          eventId: order.event.id,
+          eventType: "order.created",
+          endpointId: broken.id,
+          attempts: delivery.maxAttempts,
+          lastStatus: 500,
+          lastError: null
+        })
+
+        yield* publish(t.api, "invoice.paid", { n: 2 })
+        const disabled = yield* operationalWebhook(t.watcher, t.secret, "codex.endpoint.disabled", leaving.id)
+        assert.deepStrictEqual(disabled.data, { endpointId: leaving.id, reason: "gone" })
+        const after = yield* t.api.endpoints.get({ params: { id: leaving.id } })
+        assert.isFalse(after.enabled)
+
+        // The dead watcher's deliveries of those operational events fail for good, and report nothing: the only
+        // exhausted events are about deliveries of the tenant's own events.
+        yield* poll(
+          "the dead watcher's deliveries to fail for good",
+          t.api.deliveries
+            .listForEndpoint({ params: { id: dead.id }, query: { status: "failed" } })
+            .pipe(Effect.map((page) => page.data.length)),
+          (n) => n >= 2
+        )
+        const reported = yield* t.api.events.list({ query: { type: "codex.delivery.exhausted", limit: 100 } })
+        assert.deepStrictEqual(
+          reported.data.map((e) => [e.data.eventType, e.data.endpointId]),
+          [["order.created", broken.id]]
+        )
+      })
   )
 })
