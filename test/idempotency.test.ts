@@ -15,19 +15,12 @@ import { callUrl, createTenant, isReplay, type RequestOptions, request } from ".
 import { poll, pollPromise } from "./support/poll.ts"
 import { expectProblem } from "./support/problems.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
+import { countTenantRows } from "./support/tenantRows.ts"
 import { TestServer } from "./support/testServer.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------------------------
-
-const countFor = (table: "events" | "deliveries" | "endpoints", tenantId: string) =>
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const [row] = yield* sql<{ readonly n: number }>`
-      SELECT count(*)::int AS n FROM ${sql(table)} WHERE tenant_id = ${tenantId}`
-    return row?.n ?? -1
-  })
 
 const keyRow = (scope: string, key: string) =>
   Effect.gen(function* () {
@@ -166,8 +159,8 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
       assert.strictEqual(again.text, first.text)
       assert.strictEqual(again.headers.get("content-type"), first.headers.get("content-type"))
       assert.isNotNull(again.headers.get("x-request-id"), "the edge still finishes a replay")
-      assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
-      assert.strictEqual(yield* countFor("deliveries", tenant.tenantId), 1)
+      assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 1)
+      assert.strictEqual(yield* countTenantRows("deliveries", tenant.tenantId), 1)
       // The publish completed its key in its own statement: the key holds a ref to the event, not response bytes;
       // the replay above was rendered again from the event, byte for byte.
       const row = yield* keyRow(tenant.tenantId, key)
@@ -187,7 +180,7 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
         assert.strictEqual(reply.status, 202, reply.text)
         assert.isNull(reply.headers.get("idempotent-replayed"))
       }
-      assert.strictEqual(yield* countFor("events", tenant.tenantId), 2)
+      assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 2)
     })
   )
 
@@ -214,8 +207,8 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
         json: { url: "http://127.0.0.1:9999/x", eventTypes: [] }
       })
       expectProblem(otherRoute, 422)
-      assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
-      assert.strictEqual(yield* countFor("endpoints", tenant.tenantId), 0)
+      assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 1)
+      assert.strictEqual(yield* countTenantRows("endpoints", tenant.tenantId), 0)
     })
   )
 
@@ -238,7 +231,7 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
         yield* request("/v1/events", { bearer: tenant.apiKey, idempotencyKey: key, json: { type: "b", data: {} } }),
         422
       )
-      assert.strictEqual(yield* countFor("events", tenant.tenantId), 0)
+      assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 0)
 
       // The holder crashed 61 s ago (IDEMPOTENCY_LOCK_TIMEOUT is 60 s): the next request takes the key over.
       yield* sql`UPDATE idempotency_keys SET locked_at = now() - interval '61 seconds' WHERE key = ${key}`
@@ -247,7 +240,7 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
       assert.isFalse(isReplay(reclaimed))
       const replayed = yield* request("/v1/events", { bearer: tenant.apiKey, idempotencyKey: key, raw: body })
       assert.isTrue(isReplay(replayed))
-      assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
+      assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 1)
     })
   )
 
@@ -273,7 +266,7 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
         const problem = expectProblem(reply, 400)
         assert.include(String(problem.detail), "Idempotency-Key", JSON.stringify(options))
       }
-      assert.strictEqual(yield* countFor("events", tenant.tenantId), 0)
+      assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 0)
     })
   )
 
@@ -290,7 +283,7 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
         })
         assert.strictEqual(reply.status, 202, reply.text)
         assert.isFalse(isReplay(reply))
-        assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
+        assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 1)
       }
     })
   )
@@ -402,12 +395,12 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
         const failed = yield* request("/v1/events", { bearer: tenant.apiKey, idempotencyKey: key, json: body })
         expectProblem(failed, 500)
         assert.isUndefined(yield* keyRow(tenant.tenantId, key), "released")
-        assert.strictEqual(yield* countFor("events", tenant.tenantId), 0)
+        assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 0)
       }).pipe(Effect.ensuring(dropTrigger))
       const retried = yield* request("/v1/events", { bearer: tenant.apiKey, idempotencyKey: key, json: body })
       assert.strictEqual(retried.status, 202, retried.text)
       assert.isFalse(isReplay(retried))
-      assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
+      assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 1)
     })
   )
 
@@ -447,8 +440,8 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
         assert.strictEqual(fresh.length + replays.length + busy.length, 200)
         for (const replay of replays) assert.strictEqual(replay.text, fresh[0]?.text)
         for (const conflict of busy) expectProblem(conflict, 409)
-        assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
-        assert.strictEqual(yield* countFor("deliveries", tenant.tenantId), 2)
+        assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 1)
+        assert.strictEqual(yield* countTenantRows("deliveries", tenant.tenantId), 2)
       })
   )
 
@@ -623,7 +616,7 @@ layer(onDefaultIdempotency, { excludeTestServices: true })("idempotency keys", (
       const reply = yield* request("/v1/endpoints", { bearer: tenant.apiKey, idempotencyKey: key, raw: body })
       expectProblem(reply, 500)
       assert.isFalse(isReplay(reply))
-      assert.strictEqual(yield* countFor("endpoints", tenant.tenantId), 0)
+      assert.strictEqual(yield* countTenantRows("endpoints", tenant.tenantId), 0)
     })
   )
 })
@@ -644,7 +637,7 @@ layer(
       const missing = yield* request("/v1/events", { bearer: tenant.apiKey, json: { type: "a", data: {} } })
       const problem = expectProblem(missing, 400)
       assert.include(String(problem.detail), "required")
-      assert.strictEqual(yield* countFor("events", tenant.tenantId), 0)
+      assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 0)
       const withKey = yield* request("/v1/events", {
         bearer: tenant.apiKey,
         idempotencyKey: freshKey(),
@@ -682,7 +675,7 @@ layer(
       )
       assert.strictEqual(reused.status, 202, reused.text)
       assert.isFalse(isReplay(reused))
-      assert.strictEqual(yield* countFor("events", tenant.tenantId), 2)
+      assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 2)
     })
   )
 
@@ -710,13 +703,13 @@ layer(
         assert.strictEqual(retried.status, 201, retried.text)
         assert.isTrue(isReplay(retried))
         assert.strictEqual(retried.text, created.text, "the same endpoint, replayed")
-        assert.strictEqual(yield* countFor("endpoints", tenant.tenantId), 1, "the create ran once")
+        assert.strictEqual(yield* countTenantRows("endpoints", tenant.tenantId), 1, "the create ran once")
         // The key's answer is the endpoint's stored response now; the event's ref went with the reclaim.
         const row = yield* keyRow(tenant.tenantId, key)
         assert.deepStrictEqual([row?.state, row?.response_status, row?.response_ref], ["completed", 201, null])
         // And it belongs to that route: the event's request with this key is another request (422), not a replay.
         expectProblem(yield* request("/v1/events", { bearer: tenant.apiKey, idempotencyKey: key, json: event }), 422)
-        assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
+        assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 1)
       })
   )
 
@@ -748,7 +741,7 @@ layer(
         const retried = yield* request("/v1/events", { bearer: tenant.apiKey, idempotencyKey: key, json: event })
         assert.isTrue(isReplay(retried))
         assert.strictEqual(retried.text, published.text)
-        assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
+        assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 1)
       })
   )
 })
@@ -864,8 +857,8 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
           const others = replies.filter((r) => (r.status === 202 && isReplay(r)) || r.status === 409)
           assert.strictEqual(fresh.length, 1, JSON.stringify(replies.map((r) => r.status)))
           assert.strictEqual(others.length, 199)
-          assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
-          assert.strictEqual(yield* countFor("deliveries", tenant.tenantId), 2)
+          assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 1)
+          assert.strictEqual(yield* countTenantRows("deliveries", tenant.tenantId), 2)
         }).pipe(Effect.scoped),
       60_000
     )
@@ -919,8 +912,8 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
               { timeoutMs: 15_000 }
             )
           )
-          assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
-          assert.strictEqual(yield* countFor("deliveries", tenant.tenantId), 1)
+          assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 1)
+          assert.strictEqual(yield* countTenantRows("deliveries", tenant.tenantId), 1)
           const ref = completed.response_ref as { readonly event: string }
           for (let i = 0; i < 2; i++) {
             const retried = yield* Effect.promise(() =>
@@ -930,7 +923,7 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
             assert.isTrue(isReplay(retried))
             assert.strictEqual((JSON.parse(retried.text) as { event: { id: string } }).event.id, ref.event)
           }
-          assert.strictEqual(yield* countFor("events", tenant.tenantId), 1)
+          assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 1)
         }).pipe(Effect.scoped),
       60_000
     )
@@ -967,7 +960,7 @@ describe.skipIf(mode.kind === "pglite")("across processes (needs a PostgreSQL se
         const lost = yield* Fiber.join(publishing)
         const problem = expectProblem(lost, 409)
         assert.include(String(problem.detail), "IDEMPOTENCY_LOCK_TIMEOUT")
-        assert.strictEqual(yield* countFor("events", tenant.tenantId), 0)
+        assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 0)
         const [row] = yield* sql<{ readonly state: string; readonly lock_token: string }>`
           SELECT state, lock_token FROM idempotency_keys WHERE scope = ${tenant.tenantId} AND key = ${key}`
         assert.deepStrictEqual(row, { state: "in_progress", lock_token: "the-retry" }, "the retry's claim, untouched")

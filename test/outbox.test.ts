@@ -6,6 +6,7 @@ import { publish } from "./support/deliveryApi.ts"
 import { apiClient, createTenant, request } from "./support/http.ts"
 import { expectProblem } from "./support/problems.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
+import { countTenantRows } from "./support/tenantRows.ts"
 import { TestServer } from "./support/testServer.ts"
 
 /**
@@ -40,16 +41,6 @@ const deliveriesOf = (eventId: string) =>
       FROM deliveries d JOIN events e ON e.id = d.event_id
       WHERE d.event_id = ${eventId}
       ORDER BY d.endpoint_id`
-  })
-
-/** The tenant's rows; of events, those it published (creating its endpoints wrote operational `codex.*` ones). */
-const countRows = (table: "events" | "deliveries", tenantId: string) =>
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const published = table === "events" ? sql`AND NOT starts_with(type, 'codex.')` : sql``
-    const [row] = yield* sql<{ readonly n: number }>`
-      SELECT count(*)::int AS n FROM ${sql(table)} WHERE tenant_id = ${tenantId} ${published}`
-    return row?.n ?? -1
   })
 
 /** Publishes as the tenant of `apiKey`, through the typed client derived from the contract. */
@@ -151,7 +142,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("the outbox", (it) => 
         rows.map((row) => row.endpoint_id),
         disabled
       )
-      assert.strictEqual(yield* countRows("deliveries", neighbour.tenantId), 0)
+      assert.strictEqual(yield* countTenantRows("deliveries", neighbour.tenantId), 0)
 
       // The neighbour's own event reaches only the neighbour's endpoint.
       const theirs = yield* publishAs(neighbour.apiKey, "order.created")
@@ -160,7 +151,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("the outbox", (it) => 
         (yield* deliveriesOf(theirs.event.id)).map((row) => [row.endpoint_id, row.tenant_id]),
         [[neighbourEndpoint, neighbour.tenantId]]
       )
-      assert.strictEqual(yield* countRows("deliveries", tenant.tenantId), 3)
+      assert.strictEqual(yield* countTenantRows("deliveries", tenant.tenantId), 3)
     })
   )
 
@@ -196,8 +187,8 @@ layer(testServerWithSql(), { excludeTestServices: true })("the outbox", (it) => 
       yield* createEndpoint(tenant.apiKey, { eventTypes: [], enabled: false })
       const published = yield* publishAs(tenant.apiKey, "order.created")
       assert.strictEqual(published.deliveriesQueued, 0)
-      assert.strictEqual(yield* countRows("events", tenant.tenantId), 1)
-      assert.strictEqual(yield* countRows("deliveries", tenant.tenantId), 0)
+      assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 1)
+      assert.strictEqual(yield* countTenantRows("deliveries", tenant.tenantId), 0)
     })
   )
 
@@ -303,8 +294,8 @@ layer(testServerWithSql(), { excludeTestServices: true })("the outbox", (it) => 
         // The failure happened after the event insert (the trigger saw the row), and rolled both back.
         const logged = logs.slice(mark).join("\n")
         assert.match(logged, /outbox test: injected failure \(event evt_[0-9A-Z]{26} written: t(rue)?\)/)
-        assert.strictEqual(yield* countRows("events", tenant.tenantId), 0)
-        assert.strictEqual(yield* countRows("deliveries", tenant.tenantId), 0)
+        assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 0)
+        assert.strictEqual(yield* countTenantRows("deliveries", tenant.tenantId), 0)
       }).pipe(Effect.ensuring(dropTrigger))
 
       // Without the trigger the same request goes through, and the connection it failed on is healthy.
@@ -314,8 +305,8 @@ layer(testServerWithSql(), { excludeTestServices: true })("the outbox", (it) => 
         (yield* deliveriesOf(published.event.id)).map((row) => row.endpoint_id).sort(),
         [...endpoints].sort()
       )
-      assert.strictEqual(yield* countRows("events", tenant.tenantId), 1)
-      assert.strictEqual(yield* countRows("deliveries", tenant.tenantId), 2)
+      assert.strictEqual(yield* countTenantRows("events", tenant.tenantId), 1)
+      assert.strictEqual(yield* countTenantRows("deliveries", tenant.tenantId), 2)
     })
   )
 })
