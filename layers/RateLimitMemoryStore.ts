@@ -18,8 +18,9 @@ const sweepFloor = 1024
 /**
  * An in-process `RateLimiterStore` whose fixed-window counters are dropped once their window has passed. Effect's
  * `layerStoreMemory` keeps a counter for every key it ever saw, so a server on the internet would grow by one entry per
- * client address, forever. Same arithmetic as Effect's store (one counter per key whose TTL grows by window/limit per
- * request), on the Effect Clock, so TestClock drives it. Expired counters are swept when the map has doubled since the
+ * client address, forever. Same arithmetic as Effect's store (since 4.1.5: a capped counter's window opens at its first
+ * admission and lasts the whole window; uncapped, its TTL grows by window/limit per request), on the Effect Clock, so
+ * TestClock drives it. Expired counters are swept when the map has doubled since the
  * last sweep: amortized O(1) per request, and the map never holds more than twice the keys active in one window (plus
  * the floor). Token buckets and the adaptive limiter, which codex-api does not use, are Effect's own.
  */
@@ -49,7 +50,13 @@ export const makeMemoryStore = Effect.gen(function* () {
             return [counter.count + options.tokens, counter.expiresAt - now] as const
           }
           counter.count += options.tokens
-          counter.expiresAt += Duration.toMillis(options.refillRate) * options.tokens
+          const refillMillis = Duration.toMillis(options.refillRate)
+          if (options.limit === undefined) {
+            counter.expiresAt += refillMillis * options.tokens
+          } else if (counter.expiresAt === now && options.tokens > 0) {
+            // A capped window opens at its first admission and lasts the whole window (window/limit × limit).
+            counter.expiresAt = now + refillMillis * options.limit
+          }
           return [counter.count, counter.expiresAt - now] as const
         })
       )
