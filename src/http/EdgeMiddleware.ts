@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto"
 import { IncomingMessage } from "node:http"
-import { Context, Effect, LogLevel, Option, Tracer } from "effect"
+import { Context, Effect, LogLevel, Option, Scope, Tracer } from "effect"
 import { HttpEffect, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { AppConfig } from "../../services/AppConfig.ts"
 import { LogSink } from "../../services/LogSink.ts"
@@ -15,6 +15,7 @@ import { databaseUnavailableAs503 } from "./DatabaseAvailability.ts"
 import { makeAllowedMethods, methodNotAllowed } from "./MethodNotAllowed.ts"
 import { ensureProblemBody, logDefects } from "./ProblemResponses.ts"
 import { acceptedRequestId, CurrentRequestState, type RequestState, unmatchedRoute } from "./RequestContext.ts"
+import { releaseRequestLink } from "./RequestScopeLink.ts"
 import { securityHeaders } from "./SecurityHeaders.ts"
 
 /** Probes (health checks, scrapes) are logged at debug unless ACCESS_LOG_PROBES is set: they would drown the log. */
@@ -190,7 +191,13 @@ export const EdgeMiddleware = HttpRouter.middleware(
             span.attribute(resolvedClientAttribute, client)
           }
         }
-        HttpEffect.appendPreResponseHandlerUnsafe(fiber.context, (req, res) => observe(req, res, state))
+        // The request's scope (HttpEffect.toHandled's): its link to the request is dropped once the response is known,
+        // or a finished request stays alive until the next full collection (see RequestScopeLink.ts).
+        const requestScope = Context.getOrUndefined(fiber.context, Scope.Scope)
+        HttpEffect.appendPreResponseHandlerUnsafe(fiber.context, (req, res) => {
+          releaseRequestLink(requestScope)
+          return observe(req, res, state)
+        })
 
         if (request.method === "OPTIONS" && request.headers["access-control-request-method"] !== undefined) {
           const headers = { ...security, ...cors.preflightHeaders(request.headers.origin) }
