@@ -24,7 +24,9 @@ const holdRequestsUntilServed = (server: Server): void => {
     held.push([request, response])
   }
   const onListener = (event: string | symbol, listener: (...args: Array<never>) => void) => {
-    if (event !== "request" || listener === hold) return
+    // NodeHttpServer (@effect/platform-node 4.1.5) adds a listener of its own before it listens, which answers 503
+    // while it is the only one: not the handler. With `hold` still attached it stands aside, and the requests wait.
+    if (event !== "request" || listener === hold || !server.listening) return
     server.off("newListener", onListener)
     server.off("request", hold)
     const handler = listener as (request: IncomingMessage, response: ServerResponse) => void

@@ -74,6 +74,8 @@ it.live(
       const livez = getLivez(port, () => mounted)
       yield* Effect.promise(() => livez.written)
       assert.isFalse(mounted, "the request went into the gap")
+      // Written is not yet received: give the server the time to take the request in before the routes are mounted.
+      yield* Effect.sleep(slack(200))
       yield* Deferred.succeed(mount, undefined)
       const response = yield* Effect.promise(() => livez.answer)
       assert.strictEqual(response.status, 200, response.body)
