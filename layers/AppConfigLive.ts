@@ -131,6 +131,7 @@ const deliveryConfig: Config.Config<DeliveryConfig> = Config.all({
   endpointConcurrency: Config.schema(Concurrency, "DELIVERY_ENDPOINT_CONCURRENCY").pipe(Config.withDefault(4)),
   pollInterval: Config.schema(PositiveDuration, "DELIVERY_POLL_INTERVAL").pipe(Config.withDefault(Duration.seconds(1))),
   leaseMargin: Config.schema(PositiveDuration, "DELIVERY_LEASE_MARGIN").pipe(Config.withDefault(Duration.seconds(30))),
+  disableAfter: Config.schema(PositiveDuration, "ENDPOINT_DISABLE_AFTER").pipe(Config.withDefault(Duration.days(5))),
   tenantConcurrency: Config.option(Config.schema(Concurrency, "DELIVERY_TENANT_CONCURRENCY"))
 }).pipe(
   // Half the slots by default: one tenant alone still gets half the worker, and whatever it does, the other half

@@ -20,12 +20,13 @@ export const ClaimedRow = Schema.Struct({
   event_occurred_at: Schema.Date,
   event_created_at: Schema.Date,
   url: Schema.String,
-  enabled: Schema.Boolean,
   endpoint_deleted: Schema.Boolean,
   /** Sealed (SecretBox), or a legacy plaintext an older replica wrote; NULL once the endpoint is deleted. */
   secret: Schema.NullOr(Schema.String),
   /** Only while the rotation overlap lasts; sealed like `secret`. */
-  previous_secret: Schema.NullOr(Schema.String)
+  previous_secret: Schema.NullOr(Schema.String),
+  /** Since when every attempt to the endpoint has failed (NULL: its last attempt succeeded), as of the claim. */
+  endpoint_failing_since: Schema.NullOr(Schema.Date)
 })
 export type ClaimedRow = typeof ClaimedRow.Type
 const claimedRows = decodeRows(ClaimedRow)
@@ -106,6 +107,8 @@ export const claimDueStatement = (sql: SqlClient.SqlClient, request: ClaimReques
                COALESCE((${busyTenants}::jsonb ->> ep.tenant_id)::int, 0) AS tenant_busy
         FROM pending_endpoints p JOIN endpoints ep ON ep.id = p.endpoint_id
         WHERE p.oldest <= now() AND (ep.paused_until IS NULL OR ep.paused_until <= now())
+          -- A disabled endpoint's deliveries wait (disabled for failing, or queued by a publish that raced the PATCH).
+          AND ep.enabled
       ) o
       -- Its oldest due delivery nobody holds: one leased elsewhere must not make the endpoint look claimable.
       CROSS JOIN LATERAL (
@@ -156,8 +159,9 @@ export const claimDueStatement = (sql: SqlClient.SqlClient, request: ClaimReques
     SELECT c.id, c.tenant_id, c.event_id, c.endpoint_id, c.attempt_count, c.traceparent,
            ev.type AS event_type, ev.data::text AS event_data, ev.occurred_at AS event_occurred_at,
            ev.created_at AS event_created_at,
-           ep.url, ep.enabled, ep.deleted_at IS NOT NULL AS endpoint_deleted, ep.secret,
-           CASE WHEN ep.previous_secret_expires_at > now() THEN ep.previous_secret END AS previous_secret
+           ep.url, ep.deleted_at IS NOT NULL AS endpoint_deleted, ep.secret,
+           CASE WHEN ep.previous_secret_expires_at > now() THEN ep.previous_secret END AS previous_secret,
+           ep.failing_since AS endpoint_failing_since
     FROM claimed c
     JOIN events ev ON ev.id = c.event_id
     JOIN endpoints ep ON ep.id = c.endpoint_id`

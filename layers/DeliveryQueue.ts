@@ -4,6 +4,7 @@ import type { AttemptResult, Decision } from "../src/domain/DeliveryDecision.ts"
 import { storedDecision } from "../src/domain/DeliveryDecision.ts"
 import { DeliveryExhausted, EndpointDisabled, operationalPrefix } from "../src/domain/OperationalEvents.ts"
 import { type ClaimedRow, type ClaimRequest, claimDue } from "./DeliveryClaim.ts"
+import { makeEndpointHealth } from "./EndpointHealthSql.ts"
 import { operationalEventCtes, operationalQueued } from "./OperationalEventsSql.ts"
 
 /** One finished attempt, to be recorded with the delivery's next state. */
@@ -95,9 +96,10 @@ export interface DeliveryQueue {
 
 export const makeDeliveryQueue = (
   sql: SqlClient.SqlClient,
-  options: { readonly workerId: string; readonly leaseSeconds: number }
+  options: { readonly workerId: string; readonly leaseSeconds: number; readonly disableAfterSeconds: number }
 ): DeliveryQueue => {
   const { workerId, leaseSeconds } = options
+  const endpointHealth = makeEndpointHealth(sql, options)
 
   /**
    * The batch as rows (`json_to_recordset`, one parameter whatever its size), its deliveries held against deletion
@@ -207,6 +209,12 @@ export const makeDeliveryQueue = (
       for (const completion of unsettled) {
         states.set(completion.row.id, cancelled.has(completion.row.id) ? "cancelled" : "lease lost")
       }
+      // The endpoints' failing streaks (a 410 Gone disables its endpoint by itself: not a streak).
+      yield* endpointHealth(
+        sorted
+          .filter((c) => states.get(c.row.id) !== "delivery deleted" && c.result.outcome !== "gone")
+          .map((c) => ({ row: c.row, succeeded: c.result.outcome === "succeeded" }))
+      )
       return states as ReadonlyMap<string, CompletionState>
     })
 

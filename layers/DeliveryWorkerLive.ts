@@ -10,13 +10,7 @@ import { type DeliveryOutcome, Metrics } from "../services/Metrics.ts"
 import { SecretBox } from "../services/SecretBox.ts"
 import { UrlPolicy } from "../services/UrlPolicy.ts"
 import { WebhookSender } from "../services/WebhookSender.ts"
-import {
-  type AttemptOutcome,
-  deletedEndpointError,
-  deliveryChannel,
-  disabledEndpointError,
-  parseQueuedFor
-} from "../src/domain/Delivery.ts"
+import { type AttemptOutcome, deletedEndpointError, deliveryChannel, parseQueuedFor } from "../src/domain/Delivery.ts"
 import { decide, retried } from "../src/domain/DeliveryDecision.ts"
 import { makeDeliverySlots } from "../src/domain/DeliverySlots.ts"
 import { delayAfterAttempt, retrySchedule } from "../src/domain/RetryPolicy.ts"
@@ -90,7 +84,11 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
     // LISTEN holds a connection for good: not on a pool of one (the embedded database), which polls instead.
     const listening = Option.isSome(config.databaseUrl) && config.databasePoolMax >= 2
 
-    const queue = makeDeliveryQueue(sql, { workerId, leaseSeconds })
+    const queue = makeDeliveryQueue(sql, {
+      workerId,
+      leaseSeconds,
+      disableAfterSeconds: Duration.toSeconds(config.delivery.disableAfter)
+    })
     const exchange = makeDeliveryExchange({
       config,
       sender: yield* WebhookSender,
@@ -144,7 +142,6 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
         // Deleted: queued by a publish that read the endpoint just before its deletion committed (see
         // EndpointsLive `delete`). A deleted endpoint has no secret, and receives nothing any more.
         if (row.endpoint_deleted || row.secret === null) return yield* queue.cancel(row, deletedEndpointError)
-        if (!row.enabled) return yield* queue.cancel(row, disabledEndpointError)
         const exchanged = yield* exchange(row, sent)
         if (exchanged._tag === "Refused") return yield* defer(row, exchanged.rejected)
         const { result, startedAt, durationMs } = exchanged

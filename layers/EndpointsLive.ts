@@ -4,7 +4,7 @@ import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { Endpoints } from "../services/Endpoints.ts"
 import { SecretBox, SecretContext } from "../services/SecretBox.ts"
-import { deletedEndpointError, disabledEndpointError } from "../src/domain/Delivery.ts"
+import { deletedEndpointError, deliveryChannel, disabledEndpointError } from "../src/domain/Delivery.ts"
 import type { Endpoint, EndpointRecord } from "../src/domain/Endpoint.ts"
 import { EndpointId, newId, type TenantId } from "../src/domain/Ids.ts"
 import {
@@ -46,7 +46,7 @@ type SecretRow = typeof SecretRow.Type
 
 /** A write's row: with the deliveries its operational events queued (see OperationalEventsSql). */
 const WrittenRow = Schema.Struct({ ...EndpointRow.fields, operational_queued: Schema.Int })
-const UpdatedRow = Schema.Struct({ ...WrittenRow.fields, cancelled: Schema.Int })
+const UpdatedRow = Schema.Struct({ ...WrittenRow.fields, cancelled: Schema.Int, resumed: Schema.Int })
 const DeletedRow = Schema.Struct({ cancelled: Schema.Int, operational_queued: Schema.Int })
 
 const endpointRows = decodeRows(EndpointRow)
@@ -188,6 +188,10 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
               description = COALESCE(${patch.description ?? null}::text, description),
               event_types = ${patch.eventTypes === undefined ? sql`event_types` : textArray(patch.eventTypes)},
               enabled = COALESCE(${patch.enabled ?? null}::boolean, enabled),
+              -- Enabled again: a failing streak restarts now (ENDPOINT_DISABLE_AFTER counts anew; a success still
+              -- reports the recovery).
+              failing_since = CASE WHEN ${patch.enabled === true}::boolean AND NOT enabled AND failing_since IS NOT NULL
+                                   THEN now() ELSE failing_since END,
               metadata = COALESCE(${patch.metadata === undefined ? null : JSON.stringify(patch.metadata)}::jsonb, metadata),
               updated_at = now()
             WHERE ${live(tenantId, id)}
@@ -195,7 +199,10 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
           ), cancelled AS (
             UPDATE deliveries d SET status = 'cancelled', locked_until = NULL, locked_by = NULL,
               last_error = ${disabledEndpointError}, updated_at = now()
-            FROM updated WHERE d.endpoint_id = updated.id AND NOT updated.enabled AND d.status = 'pending'
+            FROM updated JOIN before ON before.id = updated.id
+            -- Only when this PATCH disables it: an endpoint disabled for failing keeps its waiting deliveries through
+            -- any other change.
+            WHERE d.endpoint_id = updated.id AND before.enabled AND NOT updated.enabled AND d.status = 'pending'
             RETURNING d.id
           ), ${operationalEventCtes(
             sql,
@@ -209,11 +216,16 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
                        u.id
                 FROM updated u JOIN before b ON b.id = u.id
                 WHERE u.enabled <> b.enabled`
-          )}
+          )}, resumed AS (
+            -- Enabled again: its deliveries that waited (disabled for failing) are due; wake the workers.
+            SELECT pg_notify(${deliveryChannel}, '') FROM updated u JOIN before b ON b.id = u.id
+            WHERE u.enabled AND NOT b.enabled
+          )
           SELECT updated.*, (SELECT count(*)::int FROM cancelled) AS cancelled,
-                 ${operationalQueued(sql)} AS operational_queued
+                 ${operationalQueued(sql)} AS operational_queued, (SELECT count(*)::int FROM resumed) AS resumed
           FROM updated`)
         yield* wakeFor(row)
+        if (row !== undefined && row.resumed > 0) yield* wakeups.queued
         if (row !== undefined && row.cancelled > 0) {
           yield* Effect.logInfo("endpoint disabled: its pending deliveries are cancelled").pipe(
             Effect.annotateLogs({ endpointId: id, deliveriesCancelled: row.cancelled })

@@ -23,7 +23,8 @@ export const readMaxAge = Duration.seconds(5)
  * index-only once the table is vacuumed) in index order, counted (the ORDER BY keeps the planner on the index whatever
  * the table's statistics say); and the oldest due delivery's age: each endpoint's oldest pending one (a loose scan of
  * `deliveries_endpoint_due_idx`, one probe per endpoint with pending deliveries), leaving out paused endpoints (an open
- * circuit: their deliveries wait on the receiver, not on the workers), 0 when none is due. `now()` is the database's
+ * circuit: their deliveries wait on the receiver, not on the workers) and disabled ones (disabled for failing: their
+ * deliveries wait to be enabled again), 0 when none is due. `now()` is the database's
  * clock, so every replica reports the same values.
  */
 export const outboxStateStatement = (sql: SqlClient.SqlClient, cap: number = pendingCountCap) =>
@@ -35,7 +36,7 @@ export const outboxStateStatement = (sql: SqlClient.SqlClient, cap: number = pen
        ) AS capped)::int AS pending,
       GREATEST(0, extract(epoch FROM now() - (
          SELECT min(p.oldest) FROM pending_endpoints p JOIN endpoints ep ON ep.id = p.endpoint_id
-         WHERE ep.paused_until IS NULL OR ep.paused_until <= now()
+         WHERE (ep.paused_until IS NULL OR ep.paused_until <= now()) AND ep.enabled
       )))::float8 AS oldest_age_seconds`
 
 const outboxRows = decodeRows(Schema.Struct({ pending: Schema.Int, oldest_age_seconds: Schema.Number }))

@@ -56,6 +56,11 @@ export interface DeliveryConfig {
    * a crashed worker's deliveries come due again this long after their send deadline.
    */
   readonly leaseMargin: Duration.Duration
+  /**
+   * An endpoint whose attempts have all failed for this long is disabled (reason `failing`); its pending deliveries
+   * wait for it to be enabled again.
+   */
+  readonly disableAfter: Duration.Duration
 }
 
 /** The per-endpoint circuit breaker of the delivery worker (issue 6); defaults argued in the README. */

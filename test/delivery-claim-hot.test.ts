@@ -40,7 +40,7 @@ layer(TestSqlLive, { excludeTestServices: true })("what a claim writes", (it) =>
         }
         yield* sql`ANALYZE deliveries`
 
-        const queue = makeDeliveryQueue(sql, { workerId, leaseSeconds: 60 })
+        const queue = makeDeliveryQueue(sql, { workerId, leaseSeconds: 60, disableAfterSeconds: 5 * 86_400 })
         // Counted as a difference: the view also holds what earlier transactions of the connection left unflushed.
         const counts = sql<{ readonly updated: number; readonly hot: number }>`
           SELECT n_tup_upd::int AS updated, n_tup_hot_upd::int AS hot
@@ -80,7 +80,7 @@ layer(TestSqlLive, { excludeTestServices: true })("what a claim writes", (it) =>
         if (tenantId === undefined) return assert.fail("tenant not created")
         yield* insertDueBacklog(sql, { tenantId, events: 4 })
 
-        const queue = makeDeliveryQueue(sql, { workerId, leaseSeconds: 60 })
+        const queue = makeDeliveryQueue(sql, { workerId, leaseSeconds: 60, disableAfterSeconds: 5 * 86_400 })
         const { claimed, lockedOnly } = yield* Effect.gen(function* () {
           const claimed = yield* queue.claim({
             limit: 10,

@@ -42,10 +42,10 @@ const claimedRow = (row: { readonly id: string; readonly tenant_id: string; read
     event_occurred_at: new Date(),
     event_created_at: new Date(),
     url: "http://127.0.0.1:9/",
-    enabled: true,
     endpoint_deleted: false,
     secret: "s",
-    previous_secret: null
+    previous_secret: null,
+    endpoint_failing_since: null
   }) satisfies ClaimedRow
 
 const answered = (row: ClaimedRow, status: number): Completion => ({
@@ -90,7 +90,7 @@ layer(TestSqlLive, { excludeTestServices: true })("recording attempts beside a l
         }
         yield* sql`UPDATE deliveries SET status = 'cancelled' WHERE id IN (${cancelledA.id}, ${cancelledB.id})`
 
-        const queue = makeDeliveryQueue(sql, { workerId, leaseSeconds: 60 })
+        const queue = makeDeliveryQueue(sql, { workerId, leaseSeconds: 60, disableAfterSeconds: 5 * 86_400 })
         const batch = [
           answered(cancelledA, 204),
           answered(cancelledB, 204),

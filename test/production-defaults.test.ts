@@ -76,7 +76,8 @@ const documentedDefaults = (appEnv: AppEnv): AppConfigShape => {
       endpointConcurrency: 4,
       tenantConcurrency: 16,
       pollInterval: Duration.seconds(1),
-      leaseMargin: Duration.seconds(30)
+      leaseMargin: Duration.seconds(30),
+      disableAfter: Duration.days(5)
     },
     redisUrl: Option.none(),
     breaker: {

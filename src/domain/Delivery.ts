@@ -41,7 +41,10 @@ export const webhookBody = (type: string, timestamp: Date, data: JsonText): stri
 /** `last_error` of a delivery cancelled because its endpoint was deleted (by the deletion, or at the worker's claim). */
 export const deletedEndpointError = "cancelled: the endpoint was deleted"
 
-/** `last_error` of a delivery cancelled because its endpoint was disabled (by the update, or at the worker's claim). */
+/**
+ * `last_error` of a delivery cancelled because its endpoint was disabled by a PATCH (the claim skips a disabled
+ * endpoint's deliveries: they wait for it to be enabled again).
+ */
 export const disabledEndpointError = "cancelled: the endpoint is disabled"
 
 /** How one attempt ended, as stored in `delivery_attempts.outcome`. */

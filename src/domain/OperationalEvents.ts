@@ -53,6 +53,15 @@ export const DeliveryExhaustedData = Schema.Struct({
   lastError: Schema.NullOr(Schema.String)
 }).annotate({ identifier: "CodexDeliveryExhausted" })
 
+/** `codex.delivery.recovered`: an endpoint whose attempts had all failed since `failingSince` succeeded again. */
+export const DeliveryRecoveredData = Schema.Struct({
+  endpointId,
+  deliveryId: Schema.String.annotate({ description: "The delivery whose attempt succeeded." }),
+  failingSince: Schema.String.annotate({
+    description: "When its attempts started failing (ISO 8601); enabling a disabled endpoint restarts the count."
+  })
+}).annotate({ identifier: "CodexDeliveryRecovered" })
+
 /** Each operational type and the schema of its `data`. */
 export const operationalEventData = {
   [EndpointCreated]: EndpointStateData,
@@ -60,5 +69,6 @@ export const operationalEventData = {
   [EndpointDeleted]: EndpointRefData,
   [EndpointDisabled]: EndpointDisabledData,
   [EndpointEnabled]: EndpointRefData,
-  [DeliveryExhausted]: DeliveryExhaustedData
+  [DeliveryExhausted]: DeliveryExhaustedData,
+  [DeliveryRecovered]: DeliveryRecoveredData
 } as const

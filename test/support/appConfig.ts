@@ -92,7 +92,8 @@ export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.La
       endpointConcurrency: 4,
       tenantConcurrency: 16,
       pollInterval: Duration.seconds(1),
-      leaseMargin: Duration.seconds(30)
+      leaseMargin: Duration.seconds(30),
+      disableAfter: Duration.days(5)
     },
     redisUrl: Option.none(),
     breaker: {

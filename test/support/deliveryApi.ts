@@ -81,6 +81,7 @@ export const fastWorker = (overrides: Partial<DeliveryConfig> = {}): DeliveryCon
   endpointConcurrency: 4,
   pollInterval: Duration.millis(100),
   leaseMargin: Duration.seconds(30),
+  disableAfter: Duration.days(5),
   tenantConcurrency: overrides.concurrency ?? 8,
   ...overrides
 })
