@@ -3,6 +3,8 @@ import { SqlClient } from "effect/sql"
 import { Deliveries, EndpointDeleted, EndpointDisabled } from "../services/Deliveries.ts"
 import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { type Delivery, DeliveryAttempt, DeliveryStatus, deliveryChannel } from "../src/domain/Delivery.ts"
+import { newId } from "../src/domain/Ids.ts"
+import { TestEvent, testEventMessage } from "../src/domain/OperationalEvents.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { decodeRows, iso, isoOrNull, toPage } from "./SqlRows.ts"
 
@@ -184,6 +186,33 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
           after = batch.last
         }
         return Option.some(queued)
+      }, sqlFailuresAsDefects),
+
+      // One statement: the event, its one delivery (whatever the endpoint's filter) and the NOTIFY naming them.
+      sendTest: Effect.fn("Deliveries.sendTest")(function* (tenantId, endpointId) {
+        const [endpoint] = yield* enabledRows(sql`
+          SELECT enabled FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${endpointId} AND deleted_at IS NULL`)
+        if (endpoint === undefined) return Option.none()
+        if (!endpoint.enabled) return yield* new EndpointDisabled({ endpointId })
+        const eventId = yield* newId("evt")
+        const [row] = yield* deliveryRows(sql`
+          WITH event AS (
+            INSERT INTO events (id, tenant_id, type, data, occurred_at)
+            VALUES (${eventId}, ${tenantId}, ${TestEvent},
+                    json_build_object('endpointId', ${endpointId}::text, 'message', ${testEventMessage}::text), now())
+            RETURNING id
+          ), queued AS (
+            INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id)
+            SELECT 'dlv_' || codex_ulid(), ${tenantId}, event.id, ${endpointId} FROM event
+            RETURNING *
+          ), notified AS (
+            SELECT pg_notify(${deliveryChannel}, ${`${tenantId} ${endpointId}`}) FROM queued
+          )
+          SELECT ${select}, (SELECT count(*) FROM notified) AS notified
+          FROM queued d JOIN endpoints e ON e.id = d.endpoint_id`)
+        if (row === undefined) return yield* Effect.die(new Error("INSERT ... RETURNING returned no row"))
+        yield* wakeups.queued
+        return Option.some(toDelivery(row))
       }, sqlFailuresAsDefects),
 
       get: Effect.fn("Deliveries.get")(function* (tenantId, id) {

@@ -32,6 +32,14 @@ export interface DeliveriesShape {
     endpointId: EndpointId,
     since: Date
   ) => Effect.Effect<Option.Option<number>, EndpointDisabled>
+  /**
+   * Stores a `codex.test` event and queues its one delivery, to this endpoint only (whatever its filter). None when
+   * the endpoint is not the tenant's or was deleted; `EndpointDisabled` when it is disabled.
+   */
+  readonly sendTest: (
+    tenantId: TenantId,
+    endpointId: EndpointId
+  ) => Effect.Effect<Option.Option<Delivery>, EndpointDisabled>
 }
 
 /** The endpoint is disabled: nothing would be sent, so nothing is queued. */

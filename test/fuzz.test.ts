@@ -751,6 +751,26 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
   )
 
   it.effect.prop(
+    "POST /v1/endpoints/:id/test: never a 5xx; a codex.test delivery to the tenant's own endpoint, 404 for any other",
+    [target, optional(anything)],
+    ([to, body]) =>
+      Effect.gen(function* () {
+        const { apiKey, endpointId, foreignEndpointId } = yield* Fixture
+        const id = to._tag === "Own" ? endpointId : to._tag === "Foreign" ? foreignEndpointId : to.segment
+        const response = sound(yield* request(`/v1/endpoints/${id}/test`, postWith(apiKey, body)), { id, body })
+        if (refusedAsBody(response, body)) return
+        if (to._tag === "Own") {
+          assert.strictEqual(response.status, 202, response.text)
+          const delivery = decoded(DeliverySchema, response)
+          assert.deepStrictEqual([delivery.endpointId, delivery.status], [endpointId, "pending"])
+        } else {
+          assertNotFound(response, to)
+        }
+      }),
+    propertyOptions(60)
+  )
+
+  it.effect.prop(
     "POST /v1/endpoints/:id/recover: never a 5xx; a count for the tenant's own endpoint, 404 for any other",
     [target, recoverRequest],
     ([to, { body, valid }]) =>
@@ -831,7 +851,7 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
 
   it.effect.prop(
     "raw bodies and content types on every write route: never a 5xx, every 4xx a problem",
-    [rawBody, contentType, intBetween(0, 8)],
+    [rawBody, contentType, intBetween(0, 9)],
     ([raw, type, route]) =>
       Effect.gen(function* () {
         const { apiKey, endpointId, patchedEndpointId, deliveryId, adminTenantId } = yield* Fixture
@@ -843,6 +863,7 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
           ["POST", `/v1/endpoints/${endpointId}/secret/rotate`],
           ["POST", `/v1/deliveries/${deliveryId}/retry`],
           ["POST", `/v1/endpoints/${endpointId}/recover`],
+          ["POST", `/v1/endpoints/${endpointId}/test`],
           ["PATCH", `/admin/tenants/${adminTenantId}`],
           ["POST", `/admin/tenants/${adminTenantId}/api-keys`]
         ]

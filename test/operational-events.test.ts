@@ -6,7 +6,8 @@ import {
   EndpointDisabledData,
   EndpointRefData,
   EndpointStateData,
-  operationalEventData
+  operationalEventData,
+  TestEventData
 } from "../src/domain/OperationalEvents.ts"
 import { fastWorker, publish } from "./support/deliveryApi.ts"
 import { apiClient, createTenant, request } from "./support/http.ts"
@@ -231,6 +232,59 @@ layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true }
           reported.data.map((e) => [e.data.eventType, e.data.endpointId]),
           [["order.created", broken.id]]
         )
+      })
+  )
+
+  it.effect(
+    "POST /v1/endpoints/{id}/test: a signed codex.test to that endpoint only, answered with its delivery; 409 disabled, 404 foreign",
+    () =>
+      Effect.gen(function* () {
+        const t = yield* watchedTenant("Test sends")
+        const target = yield* makeReceiver((_, __, res) => answer(res, 204))
+        const endpoint = yield* t.api.endpoints.create({ payload: { url: target.url, eventTypes: ["order.*"] } })
+        const { secret } = yield* t.api.endpoints.getSecret({ params: { id: endpoint.id } })
+
+        const sent = yield* t.api.deliveries.sendTest({ params: { id: endpoint.id } })
+        assert.strictEqual(sent.endpointId, endpoint.id)
+        assert.strictEqual(sent.status, "pending")
+        const webhook = yield* poll(
+          "the test event at the endpoint",
+          Effect.sync(() => verifiedWebhooks(target, secret).find((w) => w.type === "codex.test")),
+          isDefined
+        )
+        assert.deepStrictEqual(Schema.decodeUnknownSync(TestEventData)(webhook.data).endpointId, endpoint.id)
+        const settled = yield* poll(
+          "the test delivery to succeed",
+          t.api.deliveries.get({ params: { id: sent.id } }),
+          (d) => d.status === "succeeded"
+        )
+        assert.strictEqual(settled.attempts.length, 1)
+        assert.strictEqual(settled.eventId, sent.eventId)
+        // To that endpoint only: the codex.* subscriber and the "every event" endpoint got nothing of it.
+        const deliveries = yield* t.api.deliveries.listForEvent({ params: { id: sent.eventId } })
+        assert.deepStrictEqual(
+          deliveries.data.map((d) => d.endpointId),
+          [endpoint.id]
+        )
+        assert.isFalse(verifiedWebhooks(t.watcher, t.secret).some((w) => w.type === "codex.test"))
+
+        // With an Idempotency-Key, a retry answers the same delivery.
+        const keyed = { method: "POST", bearer: t.tenant.apiKey, headers: { "idempotency-key": "test-send-1" } }
+        const first = yield* request(`/v1/endpoints/${endpoint.id}/test`, keyed)
+        const again = yield* request(`/v1/endpoints/${endpoint.id}/test`, keyed)
+        assert.strictEqual(first.status, 202, first.text)
+        assert.strictEqual(again.text, first.text)
+        assert.strictEqual(again.headers.get("idempotent-replayed"), "true")
+
+        yield* t.api.endpoints.update({ params: { id: endpoint.id }, payload: { enabled: false } })
+        const disabled = yield* request(`/v1/endpoints/${endpoint.id}/test`, {
+          method: "POST",
+          bearer: t.tenant.apiKey
+        })
+        expectProblem(disabled, 409)
+        const other = yield* createTenant("Test sends, elsewhere")
+        expectProblem(yield* request(`/v1/endpoints/${t.allId}/test`, { method: "POST", bearer: other.apiKey }), 404)
+        expectProblem(yield* request("/v1/endpoints/ep_nope/test", { method: "POST", bearer: other.apiKey }), 404)
       })
   )
 })

@@ -75,6 +75,22 @@ export class DeliveriesApi extends HttpApiGroup.make("deliveries")
             "After an outage of the receiver: every `failed` delivery to this endpoint created at or after `since` " +
             "is queued for an attempt now (as `retry` does for one). 409 when the endpoint is disabled."
         })
+      ),
+    HttpApiEndpoint.post("sendTest", "/endpoints/:id/test", {
+      params: { id: Schema.String },
+      success: Delivery.pipe(HttpApiSchema.status(202)),
+      error: [NotFound, Conflict]
+    })
+      .middleware(Idempotency)
+      .middleware(NoRequestBody)
+      .annotateMerge(
+        OpenApi.annotations({
+          summary: "Send a test event to the endpoint",
+          description:
+            "Stores a `codex.test` event (`data`: `{ endpointId, message }`) and queues one delivery of it, to this " +
+            "endpoint only, whatever its `eventTypes`: signed and retried like any other. Answers with the delivery, " +
+            "so its attempts can be followed (`GET /v1/deliveries/{id}`). 409 when the endpoint is disabled."
+        })
       )
   )
   .middleware(JsonBody)

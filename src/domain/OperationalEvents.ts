@@ -19,6 +19,7 @@ export const EndpointDisabled = "codex.endpoint.disabled"
 export const EndpointEnabled = "codex.endpoint.enabled"
 export const DeliveryExhausted = "codex.delivery.exhausted"
 export const DeliveryRecovered = "codex.delivery.recovered"
+export const TestEvent = "codex.test"
 
 const endpointId = Schema.String.annotate({ description: "The endpoint the event is about." })
 
@@ -62,6 +63,15 @@ export const DeliveryRecoveredData = Schema.Struct({
   })
 }).annotate({ identifier: "CodexDeliveryRecovered" })
 
+/** `codex.test`: sent by `POST /v1/endpoints/{id}/test` to that endpoint only. */
+export const TestEventData = Schema.Struct({
+  endpointId,
+  message: Schema.String
+}).annotate({ identifier: "CodexTest" })
+
+/** What a test event says. */
+export const testEventMessage = "A test event from codex-api: your endpoint receives and verifies webhooks."
+
 /** Each operational type and the schema of its `data`. */
 export const operationalEventData = {
   [EndpointCreated]: EndpointStateData,
@@ -70,5 +80,6 @@ export const operationalEventData = {
   [EndpointDisabled]: EndpointDisabledData,
   [EndpointEnabled]: EndpointRefData,
   [DeliveryExhausted]: DeliveryExhaustedData,
-  [DeliveryRecovered]: DeliveryRecoveredData
+  [DeliveryRecovered]: DeliveryRecoveredData,
+  [TestEvent]: TestEventData
 } as const

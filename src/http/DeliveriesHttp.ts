@@ -75,5 +75,15 @@ export const DeliveriesHttp = HttpApiBuilder.group(
           return { queued }
         })
       )
+      .handle("sendTest", ({ params }) =>
+        Effect.gen(function* () {
+          const tenant = yield* CurrentTenant
+          const id = yield* endpointId(params.id)
+          return yield* deliveries.sendTest(tenant.id, id).pipe(
+            Effect.catchTag("EndpointDisabled", (e) => Effect.fail(disabledConflict(e))),
+            orNotFound("endpoint")
+          )
+        })
+      )
   })
 )
