@@ -5,6 +5,7 @@ import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { type Delivery, DeliveryAttempt, DeliveryStatus, deliveryChannel } from "../src/domain/Delivery.ts"
 import { newId } from "../src/domain/Ids.ts"
 import { TestEvent, testEventMessage } from "../src/domain/OperationalEvents.ts"
+import { createdWithin } from "./SearchSql.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { decodeRows, iso, isoOrNull, toPage } from "./SqlRows.ts"
 
@@ -186,6 +187,36 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
           after = batch.last
         }
         return Option.some(queued)
+      }, sqlFailuresAsDefects),
+
+      /**
+       * Newest first, by id. Which index serves it follows from the filters (migrations 0012, 0017): an endpoint's
+       * `(endpoint_id, status, id)`, a status's partial `(tenant_id, status, id DESC)` (the status inlined, so the
+       * planner can match the index's predicate), otherwise `(tenant_id, id DESC)`; a time window narrows the id range
+       * (SearchSql). An event type is matched through the tenant's events of that type (`events_tenant_type_id_idx`).
+       */
+      search: Effect.fn("Deliveries.search")(function* (tenantId, filter, page) {
+        const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND d.id < ${id}` })
+        const ofStatus = Option.match(filter.status, {
+          onNone: () => sql``,
+          onSome: (status) => sql`AND d.status = ${sql.unsafe(`'${status}'`)}`
+        })
+        const ofEndpoint = Option.match(filter.endpointId, {
+          onNone: () => sql``,
+          onSome: (id) => sql`AND d.endpoint_id = ${id}`
+        })
+        const ofType = Option.match(filter.eventType, {
+          onNone: () => sql``,
+          onSome: (type) => sql`
+            AND d.event_id IN (SELECT ev.id FROM events ev WHERE ev.tenant_id = ${tenantId} AND ev.type = ${type}
+                               ${createdWithin(sql, "evt", { since: Option.none(), until: filter.until }, "ev.")})`
+        })
+        const rows = yield* deliveryRows(sql`
+          SELECT ${select} FROM ${fromDeliveries}
+          WHERE d.tenant_id = ${tenantId} ${ofStatus} ${ofEndpoint} ${ofType} ${before}
+                ${createdWithin(sql, "dlv", filter, "d.")}
+          ORDER BY d.id DESC LIMIT ${page.limit + 1}`)
+        return toPage(rows, page.limit, toDelivery)
       }, sqlFailuresAsDefects),
 
       // One statement: the event, its one delivery (whatever the endpoint's filter) and the NOTIFY naming them.

@@ -11,6 +11,7 @@ import { operationalPrefix } from "../src/domain/OperationalEvents.ts"
 import { validTraceparent } from "../src/domain/TraceContext.ts"
 import { completionInWrite } from "./IdempotencyKeySql.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
+import { createdWithin } from "./SearchSql.ts"
 import { decodeRows, iso, toPage } from "./SqlRows.ts"
 
 /**
@@ -155,7 +156,7 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
         return Option.map(event, (found) => ({ event: found, deliveriesQueued: decoded.value.deliveriesQueued }))
       }, sqlFailuresAsDefects),
 
-      list: Effect.fn("Events.list")(function* (tenantId, page, type) {
+      list: Effect.fn("Events.list")(function* (tenantId, page, { type, ...range }) {
         const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND id < ${id}` })
         // No filter: the tenant's own events; operational ones (`codex.*`) are listed when asked for by name, as an
         // endpoint receives them (EventTypeFilter).
@@ -165,7 +166,7 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
         })
         const rows = yield* eventRows(sql`
           SELECT ${sql.literal(eventColumns)} FROM events
-          WHERE tenant_id = ${tenantId} ${ofType} ${before}
+          WHERE tenant_id = ${tenantId} ${ofType} ${before} ${createdWithin(sql, "evt", range)}
           ORDER BY id DESC LIMIT ${page.limit + 1}`)
         return toPage(rows, page.limit, toEvent)
       }, sqlFailuresAsDefects),

@@ -2,6 +2,7 @@ import { Context, Data, type Effect, type Option } from "effect"
 import type { Delivery, DeliveryStatus, DeliveryWithAttempts } from "../src/domain/Delivery.ts"
 import type { DeliveryId, EndpointId, EventId, TenantId } from "../src/domain/Ids.ts"
 import type { PageRequest, PageResult } from "../src/domain/Page.ts"
+import type { DeliverySearch } from "../src/domain/Search.ts"
 
 /** Reading deliveries and their attempts, scoped by tenant. */
 export interface DeliveriesShape {
@@ -14,6 +15,8 @@ export interface DeliveriesShape {
     page: PageRequest,
     status: Option.Option<DeliveryStatus>
   ) => Effect.Effect<Option.Option<PageResult<Delivery>>>
+  /** The tenant's deliveries matching every filter given, newest first. */
+  readonly search: (tenantId: TenantId, filter: DeliverySearch, page: PageRequest) => Effect.Effect<PageResult<Delivery>>
   readonly get: (tenantId: TenantId, id: DeliveryId) => Effect.Effect<Option.Option<DeliveryWithAttempts>>
   /**
    * Queues a finished delivery (failed, cancelled or succeeded) for an attempt now; a pending one is left as it is.

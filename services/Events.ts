@@ -2,6 +2,7 @@ import { Context, type Effect, type Option, type Schema } from "effect"
 import type { NewEvent, Publication, StoredEvent } from "../src/domain/Event.ts"
 import type { EventId, TenantId } from "../src/domain/Ids.ts"
 import type { PageRequest, PageResult } from "../src/domain/Page.ts"
+import type { EventSearch } from "../src/domain/Search.ts"
 import type { KeyClaim } from "./IdempotencyStore.ts"
 
 export interface EventsShape {
@@ -19,11 +20,11 @@ export interface EventsShape {
   ) => Effect.Effect<Option.Option<Publication>>
   /** What `publishKeyed` answered, again, from the ref it stored with the key. None = the event is gone. */
   readonly published: (tenantId: TenantId, ref: Schema.Json) => Effect.Effect<Option.Option<Publication>>
-  readonly list: (
-    tenantId: TenantId,
-    page: PageRequest,
-    type: Option.Option<string>
-  ) => Effect.Effect<PageResult<StoredEvent>>
+  /**
+   * The tenant's events, newest first: of a type or `prefix.*` when given (operational `codex.*` events only when
+   * named), created within the time window when given.
+   */
+  readonly list: (tenantId: TenantId, page: PageRequest, filter: EventSearch) => Effect.Effect<PageResult<StoredEvent>>
   readonly get: (tenantId: TenantId, id: EventId) => Effect.Effect<Option.Option<StoredEvent>>
 }
 

@@ -4,6 +4,7 @@ import { Webhook } from "standardwebhooks"
 import { Delivery as DeliverySchema, Recovered } from "../src/domain/Delivery.ts"
 import { EndpointMetadata, Endpoint as EndpointSchema, EndpointSecret } from "../src/domain/Endpoint.ts"
 import { Event as EventSchema, EventType, maxDataDepth, PublishedEvent } from "../src/domain/Event.ts"
+import { isOperationalType } from "../src/domain/OperationalEvents.ts"
 import { isStorableText } from "../src/domain/StorableText.ts"
 import {
   CreatedTenant,
@@ -598,6 +599,10 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
         const wire = JSON.stringify(compact({ type, data, occurredAt }))
         const body = JSON.parse(wire) as { readonly data: unknown }
         const response = sound(yield* request("/v1/events", { bearer: apiKey, raw: wire }), body)
+        if (isOperationalType(type)) {
+          assert.include(String(expectProblem(response, 422).detail), "reserved")
+          return
+        }
         if (hasUnstorableText(body.data)) {
           const problem = expectProblem(response, 400)
           assert.deepStrictEqual(errorPaths(problem), [["payload", "data"]])
@@ -628,6 +633,47 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
         else assert.oneOf(response.status, [400, 413], response.text)
       }),
     propertyOptions(200)
+  )
+
+  it.effect.prop(
+    "GET /v1/deliveries and GET /v1/events with any query: never a 5xx; a page, or a 400 problem",
+    [
+      constantFrom(["/v1/deliveries", "/v1/events"]),
+      optional(oneOf<string>(constantFrom(["pending", "failed", "succeeded", "cancelled"]), anyString)),
+      optional(oneOf<string>(trickyString, anyString, Arbitrary.schema(EventType))),
+      optional(oneOf<string>(validOccurredAt, anyString)),
+      optional(oneOf<string>(validOccurredAt, anyString)),
+      optional(oneOf<string>(constantFrom(["1", "100", "0", "101", "-1", "1e2"]), anyString))
+    ],
+    ([path, status, type, since, until, limit]) =>
+      Effect.gen(function* () {
+        const { apiKey, endpointId } = yield* Fixture
+        const query = new URLSearchParams()
+        const put = (name: string, value: Maybe<string>) => {
+          if (value !== absent) query.set(name, value)
+        }
+        if (path === "/v1/deliveries") {
+          put("status", status)
+          put("eventType", type)
+          query.set("endpointId", endpointId)
+        } else {
+          put("type", type)
+        }
+        put("since", since)
+        put("until", until)
+        put("limit", limit)
+        const response = sound(yield* request(`${path}?${query.toString()}`, { bearer: apiKey }), {
+          path,
+          query: query.toString()
+        })
+        if (response.status === 200) {
+          const page = JSON.parse(response.text) as { readonly data: ReadonlyArray<unknown> }
+          assert.isArray(page.data)
+        } else {
+          assert.strictEqual(response.status, 400, response.text)
+        }
+      }),
+    propertyOptions(150)
   )
 
   it.effect.prop(

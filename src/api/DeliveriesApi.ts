@@ -8,10 +8,11 @@ import {
   RecoverDeliveries,
   Recovered
 } from "../domain/Delivery.ts"
+import { EventType } from "../domain/Event.ts"
 import { Idempotency } from "./Idempotency.ts"
 import { JsonBody } from "./JsonBody.ts"
 import { NoRequestBody } from "./NoRequestBody.ts"
-import { Page, PageQuery } from "./Pagination.ts"
+import { Page, PageQuery, TimeWindowQuery } from "./Pagination.ts"
 import { BadRequest, Conflict, NotFound } from "./Problems.ts"
 import { TenantAuth } from "./Security.ts"
 
@@ -38,6 +39,25 @@ export class DeliveriesApi extends HttpApiGroup.make("deliveries")
       OpenApi.annotations({
         summary: "The deliveries to an endpoint, newest first",
         description: "404 for a deleted endpoint, as every read of it: its deliveries stay readable under their events."
+      })
+    ),
+    HttpApiEndpoint.get("search", "/deliveries", {
+      query: {
+        ...PageQuery,
+        ...TimeWindowQuery,
+        status: Schema.optional(DeliveryStatus),
+        endpointId: Schema.optional(Schema.String.annotate({ description: "Only deliveries to this endpoint." })),
+        eventType: Schema.optional(EventType.annotate({ description: "Only deliveries of events of this type." }))
+      },
+      success: Page(Delivery, "DeliveryPage"),
+      error: BadRequest
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "Search the tenant's deliveries, newest first",
+        description:
+          "Every filter is optional and they combine: `status`, `endpointId` (deleted endpoints' deliveries " +
+          "included), `eventType` (exact), and `since`/`until` on the delivery's creation time. Each is served by an " +
+          "index. 400 when `since` is not before `until`."
       })
     ),
     HttpApiEndpoint.get("get", "/deliveries/:id", {

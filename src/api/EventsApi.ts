@@ -4,7 +4,7 @@ import { Event, PublishEvent, PublishedEvent } from "../domain/Event.ts"
 import { EventTypePattern } from "../domain/EventTypeFilter.ts"
 import { CompletesOwnKey, Idempotency } from "./Idempotency.ts"
 import { JsonBody } from "./JsonBody.ts"
-import { Page, PageQuery } from "./Pagination.ts"
+import { Page, PageQuery, TimeWindowQuery } from "./Pagination.ts"
 import { BadRequest, NotFound, UnprocessableContent } from "./Problems.ts"
 import { TenantAuth } from "./Security.ts"
 
@@ -26,7 +26,7 @@ export class EventsApi extends HttpApiGroup.make("events")
         })
       ),
     HttpApiEndpoint.get("list", "/events", {
-      query: { ...PageQuery, type: Schema.optional(EventTypePattern) },
+      query: { ...PageQuery, ...TimeWindowQuery, type: Schema.optional(EventTypePattern) },
       success: Page(Event, "EventPage"),
       error: BadRequest
     }).annotateMerge(
@@ -34,7 +34,8 @@ export class EventsApi extends HttpApiGroup.make("events")
         summary: "List events, newest first",
         description:
           "`type` is an event type or a `prefix.*` pattern. Without it, every event but codex-api's operational " +
-          "events, which are listed when named (`type=codex.*`, `type=codex.endpoint.disabled`)."
+          "events, which are listed when named (`type=codex.*`, `type=codex.endpoint.disabled`). `since` and `until` " +
+          "bound the time the event was received (`createdAt`). 400 when `since` is not before `until`."
       })
     ),
     HttpApiEndpoint.get("get", "/events/:id", { params: { id: Schema.String }, success: Event, error: NotFound })

@@ -1,6 +1,20 @@
 import { Schema } from "effect"
+import { OccurredAt } from "../domain/Event.ts"
 
 /** `?limit=&cursor=` on every list: newest first; `cursor` is the `nextCursor` of the previous page. */
+/** A creation-time window on a list: `since` (inclusive) and `until` (exclusive), ISO 8601 with an offset. */
+export const TimeWindowQuery = {
+  since: Schema.optional(
+    OccurredAt.annotate({
+      description: "Only what was created at or after this time.",
+      examples: ["2026-12-01T00:00:00Z"]
+    })
+  ),
+  until: Schema.optional(
+    OccurredAt.annotate({ description: "Only what was created before this time.", examples: ["2026-12-02T00:00:00Z"] })
+  )
+}
+
 export const PageQuery = {
   limit: Schema.optional(
     Schema.NumberFromString.check(Schema.isInt(), Schema.isBetween({ minimum: 1, maximum: 100 })).annotate({

@@ -8,17 +8,29 @@ const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
  * which keeps B-tree inserts local and makes cursor pagination by id follow creation order.
  */
 export const ulid = (timeMs: number): string => {
-  let time = ""
-  let t = timeMs
-  for (let i = 0; i < 10; i++) {
-    time = crockford.charAt(t % 32) + time
-    t = Math.floor(t / 32)
-  }
+  const time = ulidTime(timeMs)
   const random = randomFillSync(new Uint8Array(16))
   let rest = ""
   for (let i = 0; i < 16; i++) rest += crockford.charAt((random[i] ?? 0) % 32)
   return time + rest
 }
+
+/** The 10 characters of a ULID that carry its milliseconds. */
+const ulidTime = (timeMs: number): string => {
+  let time = ""
+  let t = Math.max(0, Math.trunc(timeMs))
+  for (let i = 0; i < 10; i++) {
+    time = crockford.charAt(t % 32) + time
+    t = Math.floor(t / 32)
+  }
+  return time
+}
+
+/**
+ * The smallest id with `prefix` created at `timeMs`: ids below it were created earlier (by the clock of whoever made
+ * them). A time range over ids, served by an index on the ids.
+ */
+export const firstIdAt = (prefix: string, timeMs: number): string => `${prefix}_${ulidTime(timeMs)}0000000000000000`
 
 const idPattern = (prefix: string) => new RegExp(`^${prefix}_[0-9A-HJKMNP-TV-Z]{26}$`)
 

@@ -7,6 +7,7 @@ import { CurrentTenant } from "../api/Security.ts"
 import { DeliveryId, EndpointId, EventId } from "../domain/Ids.ts"
 import { pageRequest, pageResponse } from "./Cursor.ts"
 import { orNotFound, pathId } from "./Params.ts"
+import { timeWindow } from "./TimeWindow.ts"
 
 const eventId = pathId(EventId, "event")
 const endpointId = pathId(EndpointId, "endpoint")
@@ -51,6 +52,24 @@ export const DeliveriesHttp = HttpApiBuilder.group(
           const tenant = yield* CurrentTenant
           const id = yield* deliveryId(params.id)
           return yield* deliveries.get(tenant.id, id).pipe(orNotFound("delivery"))
+        })
+      )
+      .handle("search", ({ query }) =>
+        Effect.gen(function* () {
+          const tenant = yield* CurrentTenant
+          const list = { name: "deliveries", owner: tenant.id, isId: Schema.is(DeliveryId) }
+          const window = yield* timeWindow(query)
+          const page = yield* deliveries.search(
+            tenant.id,
+            {
+              ...window,
+              status: Option.fromNullishOr(query.status),
+              endpointId: Option.fromNullishOr(query.endpointId),
+              eventType: Option.fromNullishOr(query.eventType)
+            },
+            yield* pageRequest(list, query)
+          )
+          return pageResponse(list)(page)
         })
       )
       .handle("retry", ({ params }) =>

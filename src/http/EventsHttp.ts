@@ -10,6 +10,7 @@ import type { NewEvent } from "../domain/Event.ts"
 import { EventId } from "../domain/Ids.ts"
 import { isOperationalType, operationalPrefix } from "../domain/OperationalEvents.ts"
 import { pageRequest, pageResponse } from "./Cursor.ts"
+import { timeWindow } from "./TimeWindow.ts"
 import { eventPageResponse, eventResponse, publishedResponse } from "./EventResponses.ts"
 import { orNotFound, pathId } from "./Params.ts"
 
@@ -55,7 +56,11 @@ export const EventsHttp = HttpApiBuilder.group(
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
           const list = { name: "events", owner: tenant.id, isId: Schema.is(EventId) }
-          const page = yield* events.list(tenant.id, yield* pageRequest(list, query), Option.fromNullishOr(query.type))
+          const window = yield* timeWindow(query)
+          const page = yield* events.list(tenant.id, yield* pageRequest(list, query), {
+            ...window,
+            type: Option.fromNullishOr(query.type)
+          })
 
           return eventPageResponse(pageResponse(list)(page))
         })
