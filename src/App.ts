@@ -9,6 +9,7 @@ import { DeliveriesLive } from "../layers/DeliveriesLive.ts"
 import { DeliveryWakeupsLive } from "../layers/DeliveryWakeupsLive.ts"
 import { DeliveryWorkerInServer } from "../layers/DeliveryWorkerLive.ts"
 import { EndpointCircuitsLive } from "../layers/EndpointCircuitsLive.ts"
+import { EndpointStatsLive } from "../layers/EndpointStatsLive.ts"
 import { EndpointsLive } from "../layers/EndpointsLive.ts"
 import { EventsLive } from "../layers/EventsLive.ts"
 import {
@@ -123,6 +124,7 @@ export const makeServer = <E = never, R = never>(
 const ApiServices = Layer.mergeAll(
   TenantsLive,
   EndpointsLive,
+  EndpointStatsLive,
   EventsLive,
   DeliveriesLive,
   IdempotencyStoreLive,

@@ -53,6 +53,13 @@ layer(testServer({ config: { delivery: fastWorker({ maxAttempts: 2 }) } }), { ex
             options: {}
           },
           {
+            name: "stats",
+            prefix: "ep",
+            ownId: a.endpointId,
+            path: (id) => `/v1/endpoints/${id}/stats`,
+            options: {}
+          },
+          {
             name: "retry",
             prefix: "dlv",
             ownId: failed.id,

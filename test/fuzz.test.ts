@@ -3,6 +3,7 @@ import { Arbitrary, Context, Effect, Layer, Option, Redacted, Schema } from "eff
 import { Webhook } from "standardwebhooks"
 import { Delivery as DeliverySchema, Recovered } from "../src/domain/Delivery.ts"
 import { EndpointMetadata, Endpoint as EndpointSchema, EndpointSecret } from "../src/domain/Endpoint.ts"
+import { EndpointStats } from "../src/domain/EndpointStats.ts"
 import { Event as EventSchema, EventType, maxDataDepth, PublishedEvent } from "../src/domain/Event.ts"
 import { isOperationalType } from "../src/domain/OperationalEvents.ts"
 import { isStorableText } from "../src/domain/StorableText.ts"
@@ -334,6 +335,35 @@ const recoverRequest = oneOf<{ readonly body: unknown; readonly valid: boolean }
     valid: false
   })),
   Arbitrary.map(anything, (body) => ({ body, valid: false }))
+)
+
+/**
+ * `GET /v1/endpoints/:id/stats` query strings: none, a well-formed `since` (`valid`: 200 unless in the future), or a
+ * `since` of any text, repeated, empty, or beside a parameter the route does not take.
+ */
+const statsQuery = oneOf<{ readonly query: string; readonly since: string | undefined }>(
+  Arbitrary.Constant({ query: "", since: undefined }),
+  Arbitrary.map(validOccurredAt, (since) => ({ query: `?since=${encodeURIComponent(since)}`, since })),
+  Arbitrary.map(
+    oneOf<string>(constantFrom(trickyDates.filter((d): d is string => typeof d === "string")), trickyString, anyString),
+    // A URL carries UTF-8: text with lone surrogates goes as its well-formed spelling.
+    (text) => ({ query: `?since=${encodeURIComponent(text.toWellFormed())}`, since: undefined })
+  ),
+  Arbitrary.map(
+    constantFrom([
+      "?since",
+      "?since=",
+      "?since=2026-01-01T00:00:00Z&since=2026-01-02T00:00:00Z",
+      "?since[]=2026-01-01T00:00:00Z",
+      "?since=%",
+      "?since=%00",
+      "?since=2026-01-01T00:00:00%2B01:00",
+      "?since=2026-01-01T00:00:00+01:00",
+      "?limit=1",
+      `?since=${"9".repeat(10_000)}`
+    ]),
+    (query) => ({ query, since: undefined })
+  )
 )
 
 const quotaLike = oneOf<unknown>(
@@ -836,6 +866,33 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
           assert.isFalse(valid, `a well-formed since is never refused: ${response.text}`)
           assert.oneOf(response.status, [400, 413], response.text)
         } else if (response.status !== 400 && response.status !== 413) {
+          assertNotFound(response, to)
+        }
+      }),
+    propertyOptions(150)
+  )
+
+  it.effect.prop(
+    "GET /v1/endpoints/:id/stats: never a 5xx; stats of the tenant's own endpoint for a past `since`, else 400 or 404",
+    [target, statsQuery],
+    ([to, { query, since }]) =>
+      Effect.gen(function* () {
+        const { apiKey, endpointId, foreignEndpointId } = yield* Fixture
+        const id = to._tag === "Own" ? endpointId : to._tag === "Foreign" ? foreignEndpointId : to.segment
+        const response = sound(yield* request(`/v1/endpoints/${id}/stats${query}`, { bearer: apiKey }), { id, query })
+        if (response.status === 200) {
+          assert.strictEqual(to._tag, "Own", response.text)
+          const stats = decoded(EndpointStats, response)
+          assert.strictEqual(stats.endpointId, endpointId)
+          if (since !== undefined) assert.strictEqual(Date.parse(stats.since), Date.parse(since))
+          assert.isAtMost(Date.parse(stats.since), Date.parse(stats.until))
+          return
+        }
+        if (to._tag === "Own") {
+          // Refused only when `since` is not one, or is in the future.
+          assert.strictEqual(response.status, 400, response.text)
+          if (since !== undefined) assert.isAbove(Date.parse(since), Date.now() - 60_000, response.text)
+        } else if (response.status !== 400) {
           assertNotFound(response, to)
         }
       }),

@@ -1,6 +1,7 @@
 import { Context, Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
 import { CreateEndpoint, Endpoint, type EndpointHealth, EndpointSecret, UpdateEndpoint } from "../domain/Endpoint.ts"
+import { EndpointStats, StatsSince } from "../domain/EndpointStats.ts"
 import { Idempotency } from "./Idempotency.ts"
 import { JsonBody } from "./JsonBody.ts"
 import { NoRequestBody } from "./NoRequestBody.ts"
@@ -78,6 +79,20 @@ export class EndpointsApi extends HttpApiGroup.make("endpoints")
           "events; its signing secrets are erased and its pending deliveries cancelled. Its deliveries and their " +
           "attempts stay readable under their events, marked `endpointDeleted: true`. A send in flight finishes and " +
           "its attempt is recorded; the delivery stays cancelled."
+      })
+    ),
+    HttpApiEndpoint.get("stats", "/endpoints/:id/stats", {
+      params: idParam,
+      query: { since: Schema.optional(StatsSince) },
+      success: EndpointStats,
+      error: [NotFound, BadRequest]
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "How the endpoint's deliveries went",
+        description:
+          "Its attempts started since `since` (default: the last 24 hours) by outcome, their success rate and p50/p99 " +
+          "duration; the times of its latest success and failure ever; and its circuit now. 400 for a `since` that is " +
+          "not a date-time or is in the future; 404 for a deleted endpoint, as every read of it."
       })
     ),
     HttpApiEndpoint.get("getSecret", "/endpoints/:id/secret", {

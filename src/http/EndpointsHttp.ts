@@ -1,10 +1,12 @@
-import { Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
+import { EndpointStats } from "../../services/EndpointStats.ts"
 import { Endpoints } from "../../services/Endpoints.ts"
 import { Api } from "../api/Api.ts"
 import { PreflightedWrite, type UrlVerdict } from "../api/EndpointsApi.ts"
-import { UnprocessableContent } from "../api/Problems.ts"
+import { BadRequest, UnprocessableContent } from "../api/Problems.ts"
 import { CurrentTenant } from "../api/Security.ts"
+import { statsWindow } from "../domain/EndpointStats.ts"
 import { EndpointId } from "../domain/Ids.ts"
 import { pageRequest, pageResponse } from "./Cursor.ts"
 import { assertPreflighted } from "./EndpointPreflight.ts"
@@ -17,6 +19,7 @@ export const EndpointsHttp = HttpApiBuilder.group(
   "endpoints",
   Effect.fn(function* (handlers) {
     const endpoints = yield* Endpoints
+    const stats = yield* EndpointStats
     /**
      * The URL was judged by EndpointPreflight, before any connection was taken: nothing here waits on the network, so
      * it may all run inside the Idempotency middleware's transaction.
@@ -68,6 +71,17 @@ export const EndpointsHttp = HttpApiBuilder.group(
           const id = yield* endpointId(params.id)
           const deleted = yield* endpoints.delete(tenant.id, id)
           if (!deleted) return yield* notFound("endpoint")
+        })
+      )
+      .handle("stats", ({ params, query }) =>
+        Effect.gen(function* () {
+          const tenant = yield* CurrentTenant
+          const id = yield* endpointId(params.id)
+          const window = statsWindow(query.since, new Date(yield* Clock.currentTimeMillis))
+          if (window === undefined) {
+            return yield* new BadRequest({ detail: "`since` is in the future: stats cover attempts already made." })
+          }
+          return yield* stats.read(tenant.id, id, window).pipe(orNotFound("endpoint"))
         })
       )
       .handle("getSecret", ({ params }) =>
