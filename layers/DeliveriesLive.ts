@@ -4,7 +4,7 @@ import { Deliveries, EndpointDeleted, EndpointDisabled } from "../services/Deliv
 import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { type Delivery, DeliveryAttempt, DeliveryStatus, deliveryChannel } from "../src/domain/Delivery.ts"
 import { newId } from "../src/domain/Ids.ts"
-import { TestEvent, testEventMessage } from "../src/domain/OperationalEvents.ts"
+import { TestEvent, codexTestMessage } from "../src/domain/OperationalEvents.ts"
 import { createdWithin } from "./SearchSql.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { decodeRows, iso, isoOrNull, toPage } from "./SqlRows.ts"
@@ -230,7 +230,7 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
           WITH event AS (
             INSERT INTO events (id, tenant_id, type, data, occurred_at)
             VALUES (${eventId}, ${tenantId}, ${TestEvent},
-                    json_build_object('endpointId', ${endpointId}::text, 'message', ${testEventMessage}::text), now())
+                    json_build_object('endpointId', ${endpointId}::text, 'message', ${codexTestMessage}::text), now())
             RETURNING id
           ), queued AS (
             INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id)

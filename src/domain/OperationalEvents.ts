@@ -70,7 +70,7 @@ export const TestEventData = Schema.Struct({
 }).annotate({ identifier: "CodexTest" })
 
 /** What a test event says. */
-export const testEventMessage = "A test event from codex-api: your endpoint receives and verifies webhooks."
+export const codexTestMessage = "A test event from codex-api: your endpoint receives and verifies webhooks."
 
 /** Each operational type and the schema of its `data`. */
 export const operationalEventData = {
