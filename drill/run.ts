@@ -590,9 +590,11 @@ async function concurrentIdenticalPosts(ctx: Context): Promise<ScenarioReport> {
         }
       })
     )
-    const events = await ctx.db.query<{ n: number }>("SELECT count(*)::int AS n FROM events WHERE tenant_id = $1", [
-      tenant.tenantId
-    ])
+    // The tenant's published events (creating its endpoint also wrote an operational `codex.endpoint.created`).
+    const events = await ctx.db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM events WHERE tenant_id = $1 AND NOT starts_with(type, 'codex.')",
+      [tenant.tenantId]
+    )
     const count = events.rows[0]?.n ?? -1
     const unexpected = Object.entries(statuses).filter(([s]) => s !== "202" && s !== "409")
     return {

@@ -4,7 +4,7 @@ import { Deliveries, EndpointDeleted, EndpointDisabled } from "../services/Deliv
 import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { type Delivery, DeliveryAttempt, DeliveryStatus, deliveryChannel } from "../src/domain/Delivery.ts"
 import { newId } from "../src/domain/Ids.ts"
-import { TestEvent, codexTestMessage } from "../src/domain/OperationalEvents.ts"
+import { codexTestMessage, TestEvent } from "../src/domain/OperationalEvents.ts"
 import { createdWithin } from "./SearchSql.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { decodeRows, iso, isoOrNull, toPage } from "./SqlRows.ts"

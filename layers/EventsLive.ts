@@ -10,8 +10,8 @@ import { EventId, newId, type TenantId } from "../src/domain/Ids.ts"
 import { operationalPrefix } from "../src/domain/OperationalEvents.ts"
 import { validTraceparent } from "../src/domain/TraceContext.ts"
 import { completionInWrite } from "./IdempotencyKeySql.ts"
-import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { createdWithin } from "./SearchSql.ts"
+import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { decodeRows, iso, toPage } from "./SqlRows.ts"
 
 /**

@@ -16,7 +16,11 @@ export interface DeliveriesShape {
     status: Option.Option<DeliveryStatus>
   ) => Effect.Effect<Option.Option<PageResult<Delivery>>>
   /** The tenant's deliveries matching every filter given, newest first. */
-  readonly search: (tenantId: TenantId, filter: DeliverySearch, page: PageRequest) => Effect.Effect<PageResult<Delivery>>
+  readonly search: (
+    tenantId: TenantId,
+    filter: DeliverySearch,
+    page: PageRequest
+  ) => Effect.Effect<PageResult<Delivery>>
   readonly get: (tenantId: TenantId, id: DeliveryId) => Effect.Effect<Option.Option<DeliveryWithAttempts>>
   /**
    * Queues a finished delivery (failed, cancelled or succeeded) for an attempt now; a pending one is left as it is.

@@ -10,9 +10,9 @@ import type { NewEvent } from "../domain/Event.ts"
 import { EventId } from "../domain/Ids.ts"
 import { isOperationalType, operationalPrefix } from "../domain/OperationalEvents.ts"
 import { pageRequest, pageResponse } from "./Cursor.ts"
-import { timeWindow } from "./TimeWindow.ts"
 import { eventPageResponse, eventResponse, publishedResponse } from "./EventResponses.ts"
 import { orNotFound, pathId } from "./Params.ts"
+import { timeWindow } from "./TimeWindow.ts"
 
 const eventId = pathId(EventId, "event")
 
