@@ -25,6 +25,8 @@ export const ClaimedRow = Schema.Struct({
   secret: Schema.NullOr(Schema.String),
   /** Only while the rotation overlap lasts; sealed like `secret`. */
   previous_secret: Schema.NullOr(Schema.String),
+  /** The endpoint's custom headers, sealed (NULL: none). */
+  endpoint_headers: Schema.NullOr(Schema.String),
   /** Since when every attempt to the endpoint has failed (NULL: its last attempt succeeded), as of the claim. */
   endpoint_failing_since: Schema.NullOr(Schema.Date)
 })
@@ -161,7 +163,7 @@ export const claimDueStatement = (sql: SqlClient.SqlClient, request: ClaimReques
            ev.created_at AS event_created_at,
            ep.url, ep.deleted_at IS NOT NULL AS endpoint_deleted, ep.secret,
            CASE WHEN ep.previous_secret_expires_at > now() THEN ep.previous_secret END AS previous_secret,
-           ep.failing_since AS endpoint_failing_since
+           ep.headers AS endpoint_headers, ep.failing_since AS endpoint_failing_since
     FROM claimed c
     JOIN events ev ON ev.id = c.event_id
     JOIN endpoints ep ON ep.id = c.endpoint_id`

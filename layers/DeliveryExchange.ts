@@ -1,4 +1,4 @@
-import { Effect, Exit, Option, Tracer } from "effect"
+import { Effect, Exit, Option, Schema, Tracer } from "effect"
 import type { AppConfigShape } from "../services/AppConfig.ts"
 import { type CircuitRejected, CircuitVerdict, type EndpointCircuitsShape } from "../services/EndpointCircuits.ts"
 import { type SecretBoxShape, SecretContext, type SecretUnreadable } from "../services/SecretBox.ts"
@@ -92,6 +92,11 @@ type SigningKeys = readonly [SigningSecret, ...ReadonlyArray<SigningSecret>]
 /** How many endpoints' opened signing keys a worker keeps. */
 const signingKeyCacheSize = 10_000
 
+/** An endpoint's custom headers as EndpointsLive seals them: one JSON object of names to values. */
+const decodeStoredHeaders = Schema.decodeUnknownEffect(
+  Schema.fromJsonString(Schema.Record(Schema.String, Schema.String))
+)
+
 export interface DeliveryExchangeOptions {
   readonly config: AppConfigShape
   readonly sender: WebhookSenderShape
@@ -157,8 +162,32 @@ export const makeDeliveryExchange = (
     })
   }
 
+  /**
+   * The endpoint's custom headers (EndpointHeaders), opened once per sealed value and kept like the signing keys;
+   * none for most endpoints (a NULL column: nothing to open).
+   */
+  const openedHeaders = new Map<string, Readonly<Record<string, string>>>()
+  const noHeaders: Readonly<Record<string, string>> = {}
+  const customHeaders = (row: ClaimedRow): Effect.Effect<Readonly<Record<string, string>>, SecretUnreadable> => {
+    const sealed = row.endpoint_headers
+    if (sealed === null) return Effect.succeed(noHeaders)
+    const cached = openedHeaders.get(sealed)
+    if (cached !== undefined) return Effect.succeed(cached)
+    return box.open(sealed, SecretContext.endpointHeaders(row.endpoint_id)).pipe(
+      // Sealed by EndpointsLive from a checked object: anything else is corrupt data, a defect.
+      Effect.flatMap((text) => Effect.orDie(decodeStoredHeaders(text))),
+      Effect.map((stored) => {
+        // Lower-cased, so that the headers codex-api sets after them replace them whatever their spelling.
+        const headers = Object.fromEntries(Object.entries(stored).map(([name, value]) => [name.toLowerCase(), value]))
+        if (openedHeaders.size >= signingKeyCacheSize) openedHeaders.delete(openedHeaders.keys().next().value ?? "")
+        openedHeaders.set(sealed, headers)
+        return headers
+      })
+    )
+  }
+
   /** The HTTP request itself: at most `DELIVERY_TIMEOUT` for connect, send, headers and the body excerpt. */
-  const send = (row: ClaimedRow, secrets: SigningKeys, tracing: boolean) =>
+  const send = (row: ClaimedRow, secrets: SigningKeys, custom: Readonly<Record<string, string>>, tracing: boolean) =>
     Effect.gen(function* () {
       const body = webhookBody(row.event_type, row.event_occurred_at, row.event_data)
       const headers = webhookHeaders(secrets, row.event_id, Date.now() / 1000, body)
@@ -175,7 +204,10 @@ export const makeDeliveryExchange = (
       const response = yield* sender
         .post({
           url: target.url,
+          // The endpoint's own first: every header codex-api sets comes after, and none can be overridden (the
+          // names are refused when saved, case-insensitively).
           headers: {
+            ...custom,
             ...headers,
             ...(traceparent === null ? {} : { traceparent }),
             ...(target.authorization === undefined ? {} : { authorization: target.authorization }),
@@ -221,11 +253,17 @@ export const makeDeliveryExchange = (
     })
 
   /** The SSRF guard again, right before sending, then the request, in the attempt's client span. */
-  const attempt = (row: ClaimedRow, secrets: SigningKeys, number: number, tracing: boolean) => {
+  const attempt = (
+    row: ClaimedRow,
+    secrets: SigningKeys,
+    custom: Readonly<Record<string, string>>,
+    number: number,
+    tracing: boolean
+  ) => {
     const checkedAndSent = urlPolicy.check(row.url).pipe(
       Effect.matchEffect({
         onFailure: (blocked) => Effect.succeed(noResponse("blocked", `URL not allowed: ${blocked.reason}`)),
-        onSuccess: () => send(row, secrets, tracing)
+        onSuccess: () => send(row, secrets, custom, tracing)
       })
     )
     // Tracing off (Effect's native tracer), the span would be exported nowhere: not made at all.
@@ -288,12 +326,32 @@ export const makeDeliveryExchange = (
           durationMs: 0
         } satisfies Exchange
       }
+      const custom = yield* customHeaders(row).pipe(Effect.result)
+      if (custom._tag === "Failure") {
+        // As for the signing secret: a key missing from ENCRYPTION_KEYS; failed without sending, retried later.
+        yield* Effect.logError(
+          "delivery: the endpoint's custom headers cannot be opened; attempt recorded as failed"
+        ).pipe(
+          Effect.annotateLogs({
+            deliveryId: row.id,
+            endpointId: row.endpoint_id,
+            reason: custom.failure.reason,
+            keyId: custom.failure.keyId
+          })
+        )
+        return {
+          _tag: "Attempted",
+          result: noResponse("failed", "the endpoint's custom headers cannot be decrypted (ENCRYPTION_KEYS)"),
+          startedAt,
+          durationMs: 0
+        } satisfies Exchange
+      }
       // One attempt (its timeout included) is one outcome for the endpoint's circuit; retries happen across claims.
       const guarded = yield* circuits
         .guard(
           row.endpoint_id,
           // Not after a 410 Gone: the endpoint is about to be disabled, and its next delivery must not go out before.
-          attempt(row, secrets.success, row.attempt_count + 1, tracing).pipe(
+          attempt(row, secrets.success, custom.success, row.attempt_count + 1, tracing).pipe(
             Effect.onExit((exit) => (Exit.isSuccess(exit) && exit.value.outcome === "gone" ? Effect.void : sent))
           ),
           circuitVerdict

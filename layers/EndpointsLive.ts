@@ -6,6 +6,7 @@ import { Endpoints } from "../services/Endpoints.ts"
 import { SecretBox, SecretContext } from "../services/SecretBox.ts"
 import { deletedEndpointError, deliveryChannel, disabledEndpointError } from "../src/domain/Delivery.ts"
 import type { Endpoint, EndpointRecord } from "../src/domain/Endpoint.ts"
+import { maskedHeaders } from "../src/domain/EndpointHeaders.ts"
 import { EndpointId, newId, type TenantId } from "../src/domain/Ids.ts"
 import {
   EndpointCreated,
@@ -31,6 +32,7 @@ const EndpointRow = Schema.Struct({
   event_types: Schema.Array(Schema.String),
   enabled: Schema.Boolean,
   metadata: Schema.Record(Schema.String, Schema.String),
+  header_names: Schema.Array(Schema.String),
   created_at: Schema.Date,
   updated_at: Schema.Date
 })
@@ -55,7 +57,7 @@ const updatedRows = decodeRows(UpdatedRow)
 const deletedRows = decodeRows(DeletedRow)
 const secretRows = decodeRows(SecretRow)
 
-const columns = "id, url, description, event_types, enabled, metadata, created_at, updated_at"
+const columns = "id, url, description, event_types, enabled, metadata, header_names, created_at, updated_at"
 
 /** The data of `codex.endpoint.created` and `.updated` (EndpointStateData), from the written row `alias`. */
 const stateOf = (alias: "c" | "u") =>
@@ -70,6 +72,8 @@ const toEndpoint = (row: EndpointRow): EndpointRecord => ({
   eventTypes: row.event_types,
   enabled: row.enabled,
   metadata: row.metadata,
+  // Names only: the values (possibly credentials) are stored sealed and never shown back.
+  headers: maskedHeaders(row.header_names),
   createdAt: iso(row.created_at),
   updatedAt: iso(row.updated_at)
 })
@@ -124,6 +128,14 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
             )
           )
         )
+    /** Custom headers as stored: sealed as one JSON object (NULL for none), and their names in the clear. */
+    const sealHeaders = (id: string, headers: Readonly<Record<string, string>>) =>
+      Object.keys(headers).length === 0
+        ? Effect.succeed({ sealed: null, names: [] })
+        : Effect.map(box.seal(JSON.stringify(headers), SecretContext.endpointHeaders(id)), (sealed) => ({
+            sealed,
+            names: Object.keys(headers)
+          }))
     const select = sql.unsafe(columns)
     /** The tenant's endpoint, unless deleted: a deleted endpoint is absent from every read and write here. */
     const live = (tenantId: TenantId, id: EndpointId) =>
@@ -136,12 +148,15 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
       create: Effect.fn("Endpoints.create")(function* (tenantId, input) {
         const id = yield* newId("ep")
         const secret = yield* box.seal(yield* newWebhookSecret, SecretContext.endpointSecret(id))
+        const headers = yield* sealHeaders(id, input.headers ?? {})
         const [row] = yield* writtenRows(sql`
           WITH created AS (
-            INSERT INTO endpoints (id, tenant_id, url, description, event_types, enabled, metadata, secret)
+            INSERT INTO endpoints (id, tenant_id, url, description, event_types, enabled, metadata, secret, headers,
+                                   header_names)
             VALUES (${id}, ${tenantId}, ${input.url}, ${input.description ?? ""},
                     ${textArray(input.eventTypes ?? [])}, ${input.enabled ?? true},
-                    ${JSON.stringify(input.metadata ?? {})}::jsonb, ${secret})
+                    ${JSON.stringify(input.metadata ?? {})}::jsonb, ${secret}, ${headers.sealed},
+                    ${textArray(headers.names)})
             RETURNING ${select}
           ), ${operationalEventCtes(
             sql,
@@ -173,6 +188,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
       }, sqlFailuresAsDefects),
 
       update: Effect.fn("Endpoints.update")(function* (tenantId, id, patch) {
+        const headers = patch.headers === undefined ? undefined : yield* sealHeaders(id, patch.headers)
         // COALESCE keeps what the patch leaves out; one statement, scoped by tenant. Disabled, the endpoint receives
         // nothing more: what was still to be sent is cancelled in the same statement, however long its backlog (a
         // delivery in flight is cancelled too; its worker records the attempt and leaves it cancelled). Enabling it
@@ -193,6 +209,8 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
               failing_since = CASE WHEN ${patch.enabled === true}::boolean AND NOT enabled AND failing_since IS NOT NULL
                                    THEN now() ELSE failing_since END,
               metadata = COALESCE(${patch.metadata === undefined ? null : JSON.stringify(patch.metadata)}::jsonb, metadata),
+              headers = ${headers === undefined ? sql`headers` : sql`${headers.sealed}`},
+              header_names = ${headers === undefined ? sql`header_names` : textArray(headers.names)},
               updated_at = now()
             WHERE ${live(tenantId, id)}
             RETURNING ${select}
@@ -242,7 +260,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
         // claim cancels it.
         const [row] = yield* deletedRows(sql`
           WITH deleted AS (
-            UPDATE endpoints SET deleted_at = now(), secret = NULL, previous_secret = NULL,
+            UPDATE endpoints SET deleted_at = now(), secret = NULL, previous_secret = NULL, headers = NULL,
               previous_secret_expires_at = NULL, updated_at = now()
             WHERE ${live(tenantId, id)}
             RETURNING id

@@ -34,7 +34,9 @@ const EndpointSecretRow = Schema.Struct({
   id: Schema.String,
   /** NULL once the endpoint is deleted (with no previous secret either: such a row is never selected). */
   secret: Schema.NullOr(Schema.String),
-  previous_secret: Schema.NullOr(Schema.String)
+  previous_secret: Schema.NullOr(Schema.String),
+  /** Custom headers (issue 20), sealed under a context of their own; counted with the endpoint's secrets. */
+  headers: Schema.NullOr(Schema.String)
 })
 const endpointSecretRows = decodeRows(EndpointSecretRow)
 
@@ -89,11 +91,16 @@ export const reencryptSecrets = (
     for (;;) {
       const batch = yield* Effect.gen(function* () {
         const rows = yield* endpointSecretRows(sql`
-          SELECT id, secret, previous_secret FROM endpoints
-          WHERE id > ${afterId} AND (${stale("secret")} OR ${stale("previous_secret")})
+          SELECT id, secret, previous_secret, headers FROM endpoints
+          WHERE id > ${afterId} AND (${stale("secret")} OR ${stale("previous_secret")} OR ${stale("headers")})
           ORDER BY id LIMIT ${options.batchSize}
           FOR UPDATE SKIP LOCKED`)
-        const updates: Array<{ id: string; secret: string | null; previous_secret: string | null }> = []
+        const updates: Array<{
+          id: string
+          secret: string | null
+          previous_secret: string | null
+          headers: string | null
+        }> = []
         for (const row of rows) {
           const context = SecretContext.endpointSecret(row.id)
           let changed = 0
@@ -115,13 +122,23 @@ export const reencryptSecrets = (
               changed++
             }
           }
-          if (changed > 0) updates.push({ id: row.id, secret, previous_secret: previous })
+          let headers = row.headers
+          if (headers !== null && !headers.startsWith(prefix)) {
+            const sealed = yield* reseal(headers, SecretContext.endpointHeaders(row.id))
+            if (sealed === undefined) endpointSecretsUnreadable++
+            else {
+              headers = sealed
+              changed++
+            }
+          }
+          if (changed > 0) updates.push({ id: row.id, secret, previous_secret: previous, headers })
           endpointSecretsSealed += changed
         }
         if (updates.length > 0) {
           yield* sql`
-            UPDATE endpoints e SET secret = u.secret, previous_secret = u.previous_secret
-            FROM jsonb_to_recordset(${JSON.stringify(updates)}::jsonb) AS u(id text, secret text, previous_secret text)
+            UPDATE endpoints e SET secret = u.secret, previous_secret = u.previous_secret, headers = u.headers
+            FROM jsonb_to_recordset(${JSON.stringify(updates)}::jsonb)
+                 AS u(id text, secret text, previous_secret text, headers text)
             WHERE e.id = u.id`
         }
         return { last: rows.at(-1)?.id, full: rows.length === options.batchSize }

@@ -47,6 +47,11 @@ export const SecretContext = {
     aad: `endpoints.secret:${endpointId}`,
     legacyPlaintext: (stored) => stored.startsWith("whsec_")
   }),
+  /** An endpoint's custom headers (their values may be credentials), always sealed: they came after sealing did. */
+  endpointHeaders: (endpointId: string): SecretContext => ({
+    aad: `endpoints.headers:${endpointId}`,
+    legacyPlaintext: () => false
+  }),
   /**
    * A stored idempotent response, bound to its key and to the request it answers (the key last: it may contain `:`).
    * Any body not in the sealed format is a legacy plaintext (response bodies are JSON or empty, never `enc1:...`).

@@ -45,6 +45,7 @@ const claimedRow = (row: { readonly id: string; readonly tenant_id: string; read
     endpoint_deleted: false,
     secret: "s",
     previous_secret: null,
+    endpoint_headers: null,
     endpoint_failing_since: null
   }) satisfies ClaimedRow
 

@@ -396,18 +396,34 @@ layer(Shared, { excludeTestServices: true, timeout: "120 seconds" })("ENCRYPTION
         const receiver = yield* makeReceiver((_, __, res) => answer(res, 204))
         const first = yield* startWith([keyA])
         const s = yield* scenario(on(first), receiver.url)
+        // Custom headers (issue 20) are sealed values of the endpoint too.
+        const credential = "Bearer at-rest-receiver-credential"
+        const patched = yield* on(first)(`/v1/endpoints/${s.endpointId}`, {
+          method: "PATCH",
+          bearer: s.apiKey,
+          json: { headers: { Authorization: credential } }
+        })
+        expectStatus(patched, 200)
         yield* first.shutdown
         // A connection of the test's own only while no server runs (PGlite's socket takes two at most).
         const inDatabase = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
           Effect.provide(effect, Layer.fresh(SharedSql))
-        yield* inDatabase(assertAllSealedUnder(s, "a"))
+        const headersSealedUnder = (keyId: string) =>
+          Effect.gen(function* () {
+            const sql = yield* SqlClient.SqlClient
+            const [row] = yield* sql<{ readonly headers: string | null }>`
+              SELECT headers FROM endpoints WHERE id = ${s.endpointId}`
+            assert.match(row?.headers ?? "", sealedUnder(keyId))
+          })
+        yield* inDatabase(Effect.andThen(assertAllSealedUnder(s, "a"), headersSealedUnder("a")))
 
         // New key first, old key kept: the startup sweep (before serving) re-seals everything under b.
         const rotating = yield* startWith([keyB, keyA])
         const report = sweepLine(rotating)
-        assert.strictEqual(report.endpointSecretsSealed, 2, JSON.stringify(report))
+        // The current and previous signing secrets, and the custom headers.
+        assert.strictEqual(report.endpointSecretsSealed, 3, JSON.stringify(report))
         assert.strictEqual(report.responsesSealed, 4, JSON.stringify(report))
-        yield* inDatabase(assertAllSealedUnder(s, "b"))
+        yield* inDatabase(Effect.andThen(assertAllSealedUnder(s, "b"), headersSealedUnder("b")))
         yield* assertReadsBack(s, on(rotating))
         yield* rotating.shutdown
 
@@ -430,10 +446,12 @@ layer(Shared, { excludeTestServices: true, timeout: "120 seconds" })("ENCRYPTION
         assert.strictEqual(headerOf(request, "webhook-signature").split(" ").length, 2)
         new Webhook(read.secret).verify(request.body, verifyHeaders(request))
         new Webhook(read.previousSecret ?? "").verify(request.body, verifyHeaders(request))
+        // The custom header, opened under b, went out with it.
+        assert.strictEqual(headerOf(request, "authorization"), credential)
         yield* rotated.shutdown
         yield* inDatabase(
           Effect.gen(function* () {
-            assert.deepStrictEqual(yield* dumpHits(needlesOf(s)), [])
+            assert.deepStrictEqual(yield* dumpHits([...needlesOf(s), ["custom header", credential]]), [])
           })
         )
       })

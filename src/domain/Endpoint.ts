@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { EndpointHeaders } from "./EndpointHeaders.ts"
 import { EventTypePattern } from "./EventTypeFilter.ts"
 import { EndpointId } from "./Ids.ts"
 import { approximateJsonSchema, isStorable, isStorableText, storableTextMessage, utf8Length } from "./StorableText.ts"
@@ -77,6 +78,9 @@ export const Endpoint = Schema.Struct({
   eventTypes: Schema.Array(Schema.String),
   enabled: Schema.Boolean,
   metadata: Schema.Record(Schema.String, Schema.String),
+  headers: Schema.Record(Schema.String, Schema.String).annotate({
+    description: "The custom headers sent with every delivery: their names, each value shown as `****`."
+  }),
   createdAt: Schema.String,
   updatedAt: Schema.String,
   health: EndpointHealth
@@ -91,7 +95,8 @@ export const CreateEndpoint = Schema.Struct({
   description: Schema.optionalKey(EndpointDescription),
   eventTypes: Schema.optionalKey(EventTypeFilter),
   enabled: Schema.optionalKey(Schema.Boolean),
-  metadata: Schema.optionalKey(EndpointMetadata)
+  metadata: Schema.optionalKey(EndpointMetadata),
+  headers: Schema.optionalKey(EndpointHeaders)
 }).annotate({ identifier: "CreateEndpoint" })
 export type CreateEndpoint = typeof CreateEndpoint.Type
 
@@ -100,7 +105,8 @@ export const UpdateEndpoint = Schema.Struct({
   description: Schema.optionalKey(EndpointDescription),
   eventTypes: Schema.optionalKey(EventTypeFilter),
   enabled: Schema.optionalKey(Schema.Boolean),
-  metadata: Schema.optionalKey(EndpointMetadata)
+  metadata: Schema.optionalKey(EndpointMetadata),
+  headers: Schema.optionalKey(EndpointHeaders)
 }).annotate({ identifier: "UpdateEndpoint" })
 export type UpdateEndpoint = typeof UpdateEndpoint.Type
 

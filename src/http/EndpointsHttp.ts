@@ -6,6 +6,7 @@ import { Api } from "../api/Api.ts"
 import { PreflightedWrite, type UrlVerdict } from "../api/EndpointsApi.ts"
 import { BadRequest, UnprocessableContent } from "../api/Problems.ts"
 import { CurrentTenant } from "../api/Security.ts"
+import { headersProblem } from "../domain/EndpointHeaders.ts"
 import { statsWindow } from "../domain/EndpointStats.ts"
 import { EndpointId } from "../domain/Ids.ts"
 import { pageRequest, pageResponse } from "./Cursor.ts"
@@ -28,6 +29,13 @@ export const EndpointsHttp = HttpApiBuilder.group(
       verdict._tag === "Allowed"
         ? Effect.void
         : Effect.fail(new UnprocessableContent({ detail: `The endpoint URL is not allowed: ${verdict.reason}.` }))
+    /** Custom headers HTTP and codex-api allow (EndpointHeaders): the first that is not is named in the 422. */
+    const allowedHeaders = (headers: Readonly<Record<string, string>> | undefined) => {
+      const problem = headers === undefined ? undefined : headersProblem(headers)
+      return problem === undefined
+        ? Effect.void
+        : Effect.fail(new UnprocessableContent({ detail: `The endpoint's headers are not allowed: ${problem}.` }))
+    }
 
     return handlers
       .handle("create", ({ payload }) =>
@@ -36,6 +44,7 @@ export const EndpointsHttp = HttpApiBuilder.group(
           const preflight = yield* PreflightedWrite
           yield* assertPreflighted(preflight, payload.url)
           yield* allowedUrl(preflight.verdict)
+          yield* allowedHeaders(payload.headers)
           return yield* endpoints.create(tenant.id, payload)
         })
       )
@@ -61,6 +70,7 @@ export const EndpointsHttp = HttpApiBuilder.group(
           const preflight = yield* PreflightedWrite
           yield* assertPreflighted(preflight, payload.url)
           yield* allowedUrl(preflight.verdict)
+          yield* allowedHeaders(payload.headers)
           const updated = yield* endpoints.update(tenant.id, id, payload).pipe(orNotFound("endpoint"))
           return { ...updated, health: preflight.health }
         })
