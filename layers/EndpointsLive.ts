@@ -7,6 +7,7 @@ import { SecretBox, SecretContext } from "../services/SecretBox.ts"
 import { deletedEndpointError, deliveryChannel, disabledEndpointError } from "../src/domain/Delivery.ts"
 import type { Endpoint, EndpointRecord } from "../src/domain/Endpoint.ts"
 import { maskedHeaders } from "../src/domain/EndpointHeaders.ts"
+import { compileFilter } from "../src/domain/EventFilter.ts"
 import { EndpointId, newId, type TenantId } from "../src/domain/Ids.ts"
 import {
   EndpointCreated,
@@ -33,6 +34,7 @@ const EndpointRow = Schema.Struct({
   enabled: Schema.Boolean,
   metadata: Schema.Record(Schema.String, Schema.String),
   header_names: Schema.Array(Schema.String),
+  filter: Schema.NullOr(Schema.Record(Schema.String, Schema.Json)),
   created_at: Schema.Date,
   updated_at: Schema.Date
 })
@@ -57,7 +59,7 @@ const updatedRows = decodeRows(UpdatedRow)
 const deletedRows = decodeRows(DeletedRow)
 const secretRows = decodeRows(SecretRow)
 
-const columns = "id, url, description, event_types, enabled, metadata, header_names, created_at, updated_at"
+const columns = "id, url, description, event_types, enabled, metadata, header_names, filter, created_at, updated_at"
 
 /** The data of `codex.endpoint.created` and `.updated` (EndpointStateData), from the written row `alias`. */
 const stateOf = (alias: "c" | "u") =>
@@ -74,6 +76,7 @@ const toEndpoint = (row: EndpointRow): EndpointRecord => ({
   metadata: row.metadata,
   // Names only: the values (possibly credentials) are stored sealed and never shown back.
   headers: maskedHeaders(row.header_names),
+  filter: row.filter,
   createdAt: iso(row.created_at),
   updatedAt: iso(row.updated_at)
 })
@@ -136,6 +139,19 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
             sealed,
             names: Object.keys(headers)
           }))
+    /**
+     * A filter as stored: the document and its compiled path (both NULL for none). The handler judged it already
+     * (422): one that does not compile here is a bug.
+     */
+    const compiledFilter = (filter: Readonly<Record<string, Schema.Json>> | null) => {
+      if (filter === null) return Effect.succeed({ document: null, path: null })
+      const compiled = compileFilter(filter)
+      return compiled._tag === "Compiled"
+        ? Effect.succeed({ document: JSON.stringify(filter), path: compiled.jsonPath })
+        : Effect.die(
+            new Error(`an endpoint filter that does not compile reached the repository: ${compiled.problem.message}`)
+          )
+    }
     const select = sql.unsafe(columns)
     /** The tenant's endpoint, unless deleted: a deleted endpoint is absent from every read and write here. */
     const live = (tenantId: TenantId, id: EndpointId) =>
@@ -149,14 +165,15 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
         const id = yield* newId("ep")
         const secret = yield* box.seal(yield* newWebhookSecret, SecretContext.endpointSecret(id))
         const headers = yield* sealHeaders(id, input.headers ?? {})
+        const filter = yield* compiledFilter(input.filter ?? null)
         const [row] = yield* writtenRows(sql`
           WITH created AS (
             INSERT INTO endpoints (id, tenant_id, url, description, event_types, enabled, metadata, secret, headers,
-                                   header_names)
+                                   header_names, filter, filter_path)
             VALUES (${id}, ${tenantId}, ${input.url}, ${input.description ?? ""},
                     ${textArray(input.eventTypes ?? [])}, ${input.enabled ?? true},
                     ${JSON.stringify(input.metadata ?? {})}::jsonb, ${secret}, ${headers.sealed},
-                    ${textArray(headers.names)})
+                    ${textArray(headers.names)}, ${filter.document}::jsonb, ${filter.path}::jsonpath)
             RETURNING ${select}
           ), ${operationalEventCtes(
             sql,
@@ -189,6 +206,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
 
       update: Effect.fn("Endpoints.update")(function* (tenantId, id, patch) {
         const headers = patch.headers === undefined ? undefined : yield* sealHeaders(id, patch.headers)
+        const filter = patch.filter === undefined ? undefined : yield* compiledFilter(patch.filter)
         // COALESCE keeps what the patch leaves out; one statement, scoped by tenant. Disabled, the endpoint receives
         // nothing more: what was still to be sent is cancelled in the same statement, however long its backlog (a
         // delivery in flight is cancelled too; its worker records the attempt and leaves it cancelled). Enabling it
@@ -211,6 +229,8 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
               metadata = COALESCE(${patch.metadata === undefined ? null : JSON.stringify(patch.metadata)}::jsonb, metadata),
               headers = ${headers === undefined ? sql`headers` : sql`${headers.sealed}`},
               header_names = ${headers === undefined ? sql`header_names` : textArray(headers.names)},
+              filter = ${filter === undefined ? sql`filter` : sql`${filter.document}::jsonb`},
+              filter_path = ${filter === undefined ? sql`filter_path` : sql`${filter.path}::jsonpath`},
               updated_at = now()
             WHERE ${live(tenantId, id)}
             RETURNING ${select}

@@ -111,6 +111,11 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
                    OR EXISTS (SELECT 1 FROM unnest(e.event_types) AS p(pattern)
                               WHERE right(p.pattern, 2) = '.*'
                                 AND starts_with(${input.type}, left(p.pattern, -1))))
+              -- The payload filter (EventFilter), against { type, data }: the document is built once per statement,
+              -- and only when an endpoint has a filter (an uncorrelated subquery runs at its first use).
+              AND (e.filter_path IS NULL
+                   OR jsonb_path_match((SELECT jsonb_build_object('type', ${input.type}::text, 'data', ${input.data}::jsonb)),
+                                       e.filter_path))
             RETURNING endpoint_id
           ), notified AS (
             -- Wakes the delivery workers that LISTEN codex_deliveries, in any process. NOTIFY is transactional: it

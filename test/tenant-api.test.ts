@@ -715,6 +715,7 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
         "description",
         "enabled",
         "eventTypes",
+        "filter",
         "headers",
         "health",
         "id",

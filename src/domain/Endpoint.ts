@@ -1,5 +1,6 @@
 import { Schema } from "effect"
 import { EndpointHeaders } from "./EndpointHeaders.ts"
+import { EndpointFilter } from "./EventFilter.ts"
 import { EventTypePattern } from "./EventTypeFilter.ts"
 import { EndpointId } from "./Ids.ts"
 import { approximateJsonSchema, isStorable, isStorableText, storableTextMessage, utf8Length } from "./StorableText.ts"
@@ -81,6 +82,9 @@ export const Endpoint = Schema.Struct({
   headers: Schema.Record(Schema.String, Schema.String).annotate({
     description: "The custom headers sent with every delivery: their names, each value shown as `****`."
   }),
+  filter: Schema.NullOr(Schema.Record(Schema.String, Schema.Json)).annotate({
+    description: "The payload filter (see CreateEndpoint), or null: every event its `eventTypes` take."
+  }),
   createdAt: Schema.String,
   updatedAt: Schema.String,
   health: EndpointHealth
@@ -96,7 +100,8 @@ export const CreateEndpoint = Schema.Struct({
   eventTypes: Schema.optionalKey(EventTypeFilter),
   enabled: Schema.optionalKey(Schema.Boolean),
   metadata: Schema.optionalKey(EndpointMetadata),
-  headers: Schema.optionalKey(EndpointHeaders)
+  headers: Schema.optionalKey(EndpointHeaders),
+  filter: Schema.optionalKey(EndpointFilter)
 }).annotate({ identifier: "CreateEndpoint" })
 export type CreateEndpoint = typeof CreateEndpoint.Type
 
@@ -106,7 +111,8 @@ export const UpdateEndpoint = Schema.Struct({
   eventTypes: Schema.optionalKey(EventTypeFilter),
   enabled: Schema.optionalKey(Schema.Boolean),
   metadata: Schema.optionalKey(EndpointMetadata),
-  headers: Schema.optionalKey(EndpointHeaders)
+  headers: Schema.optionalKey(EndpointHeaders),
+  filter: Schema.optionalKey(Schema.NullOr(EndpointFilter))
 }).annotate({ identifier: "UpdateEndpoint" })
 export type UpdateEndpoint = typeof UpdateEndpoint.Type
 

@@ -8,6 +8,7 @@ import { BadRequest, UnprocessableContent } from "../api/Problems.ts"
 import { CurrentTenant } from "../api/Security.ts"
 import { headersProblem } from "../domain/EndpointHeaders.ts"
 import { statsWindow } from "../domain/EndpointStats.ts"
+import { compileFilter } from "../domain/EventFilter.ts"
 import { EndpointId } from "../domain/Ids.ts"
 import { pageRequest, pageResponse } from "./Cursor.ts"
 import { assertPreflighted } from "./EndpointPreflight.ts"
@@ -29,6 +30,18 @@ export const EndpointsHttp = HttpApiBuilder.group(
       verdict._tag === "Allowed"
         ? Effect.void
         : Effect.fail(new UnprocessableContent({ detail: `The endpoint URL is not allowed: ${verdict.reason}.` }))
+    /** A payload filter that compiles (EventFilter): the 422 names the path of the first mistake. */
+    const allowedFilter = (filter: unknown) => {
+      if (filter === undefined || filter === null) return Effect.void
+      const compiled = compileFilter(filter)
+      return compiled._tag === "Compiled"
+        ? Effect.void
+        : Effect.fail(
+            new UnprocessableContent({
+              detail: `The endpoint's filter is not valid at ${compiled.problem.path}: ${compiled.problem.message}.`
+            })
+          )
+    }
     /** Custom headers HTTP and codex-api allow (EndpointHeaders): the first that is not is named in the 422. */
     const allowedHeaders = (headers: Readonly<Record<string, string>> | undefined) => {
       const problem = headers === undefined ? undefined : headersProblem(headers)
@@ -45,6 +58,7 @@ export const EndpointsHttp = HttpApiBuilder.group(
           yield* assertPreflighted(preflight, payload.url)
           yield* allowedUrl(preflight.verdict)
           yield* allowedHeaders(payload.headers)
+          yield* allowedFilter(payload.filter)
           return yield* endpoints.create(tenant.id, payload)
         })
       )
@@ -71,6 +85,7 @@ export const EndpointsHttp = HttpApiBuilder.group(
           yield* assertPreflighted(preflight, payload.url)
           yield* allowedUrl(preflight.verdict)
           yield* allowedHeaders(payload.headers)
+          yield* allowedFilter(payload.filter)
           const updated = yield* endpoints.update(tenant.id, id, payload).pipe(orNotFound("endpoint"))
           return { ...updated, health: preflight.health }
         })
