@@ -3,9 +3,8 @@ import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { fastWorker, publish } from "./support/deliveryApi.ts"
 import { apiClient, createTenant, request } from "./support/http.ts"
-import { isDefined, poll } from "./support/poll.ts"
 import { expectProblem } from "./support/problems.ts"
-import { answer, headerOf, makeReceiver } from "./support/receiver.ts"
+import { answer, headerOf, makeReceiver, webhookOf } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
 
 /**
@@ -41,11 +40,7 @@ layer(testServerWithSql({ config: { delivery: fastWorker() } }), { excludeTestSe
         assert.notInclude(stored?.headers ?? "", "sk_receiver")
 
         const first = yield* publish(api, "order.created", { n: 1 })
-        const received = yield* poll(
-          "the first delivery",
-          Effect.sync(() => receiver.requests.find((r) => headerOf(r, "webhook-id") === first.event.id)),
-          isDefined
-        )
+        const received = yield* webhookOf(receiver, first.event.id)
         assert.strictEqual(headerOf(received, "authorization"), secretValue)
         assert.strictEqual(headerOf(received, "x-environment"), "production")
         assert.strictEqual(headerOf(received, "content-type"), "application/json")
@@ -58,11 +53,7 @@ layer(testServerWithSql({ config: { delivery: fastWorker() } }), { excludeTestSe
         })
         assert.deepStrictEqual(patched.headers, { "X-Tag": "****" })
         const second = yield* publish(api, "order.created", { n: 2 })
-        const again = yield* poll(
-          "the second delivery",
-          Effect.sync(() => receiver.requests.find((r) => headerOf(r, "webhook-id") === second.event.id)),
-          isDefined
-        )
+        const again = yield* webhookOf(receiver, second.event.id)
         assert.strictEqual(headerOf(again, "x-tag"), "v2")
         assert.strictEqual(headerOf(again, "authorization"), "")
 
@@ -75,11 +66,7 @@ layer(testServerWithSql({ config: { delivery: fastWorker() } }), { excludeTestSe
           SELECT headers FROM endpoints WHERE id = ${created.id}`
         assert.isNull(after?.headers ?? null)
         const third = yield* publish(api, "order.created", { n: 3 })
-        const plain = yield* poll(
-          "the third delivery",
-          Effect.sync(() => receiver.requests.find((r) => headerOf(r, "webhook-id") === third.event.id)),
-          isDefined
-        )
+        const plain = yield* webhookOf(receiver, third.event.id)
         assert.strictEqual(headerOf(plain, "x-tag"), "")
       })
     )
