@@ -1078,6 +1078,14 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
       assert.match(publishEvent.data?.description ?? "", new RegExp(`${maxDataDepth} levels.*NUL`))
       assert.strictEqual(publishEvent.occurredAt?.format, "date-time")
       assert.match(publishEvent.occurredAt?.description ?? "", /±14:00/)
+      // The delivery controls (issue 20): their rules and an example each.
+      const updateEndpoint = spec.components.schemas.UpdateEndpoint?.properties ?? {}
+      assert.match(createEndpoint.headers?.description ?? "", /Refused \(422\).*webhook-\*/)
+      assert.isNotEmpty(createEndpoint.headers?.examples)
+      assert.match(createEndpoint.filter?.description ?? "", /\$startsWith.*\$exists/)
+      assert.isNotEmpty(createEndpoint.filter?.examples)
+      assert.isDefined(updateEndpoint.headers)
+      assert.isDefined(updateEndpoint.filter)
     })
   )
 
