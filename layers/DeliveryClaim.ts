@@ -27,6 +27,11 @@ export const ClaimedRow = Schema.Struct({
   previous_secret: Schema.NullOr(Schema.String),
   /** The endpoint's custom headers, sealed (NULL: none). */
   endpoint_headers: Schema.NullOr(Schema.String),
+  /**
+   * In how many milliseconds a throttled endpoint's next turn comes, as the database's clock has it (NULL: not
+   * throttled): the worker claims again then.
+   */
+  endpoint_turn_in_ms: Schema.NullOr(Schema.Number),
   /** Since when every attempt to the endpoint has failed (NULL: its last attempt succeeded), as of the claim. */
   endpoint_failing_since: Schema.NullOr(Schema.Date)
 })
@@ -104,13 +109,15 @@ export const claimDueStatement = (sql: SqlClient.SqlClient, request: ClaimReques
   return sql`
     WITH RECURSIVE pending_endpoints AS (${pendingEndpoints(sql)}), open AS (
       SELECT o.*, free.oldest FROM (
-        SELECT ep.id AS endpoint_id, ep.tenant_id,
+        SELECT ep.id AS endpoint_id, ep.tenant_id, ep.rate_limit,
                ${request.endpointConcurrency} - COALESCE((${busyEndpoints}::jsonb ->> ep.id)::int, 0) AS endpoint_room,
                COALESCE((${busyTenants}::jsonb ->> ep.tenant_id)::int, 0) AS tenant_busy
         FROM pending_endpoints p JOIN endpoints ep ON ep.id = p.endpoint_id
         WHERE p.oldest <= now() AND (ep.paused_until IS NULL OR ep.paused_until <= now())
           -- A disabled endpoint's deliveries wait (disabled for failing, or queued by a publish that raced the PATCH).
           AND ep.enabled
+          -- A throttled endpoint (rate_limit) is open when its turn has come (see throttled, below).
+          AND (ep.rate_limit IS NULL OR ep.throttle_next IS NULL OR ep.throttle_next <= now())
       ) o
       -- Its oldest due delivery nobody holds: one leased elsewhere must not make the endpoint look claimable.
       CROSS JOIN LATERAL (
@@ -132,30 +139,44 @@ export const claimDueStatement = (sql: SqlClient.SqlClient, request: ClaimReques
         LIMIT ${request.limit}
       ) c
     ), candidates AS (
-      SELECT c.id, o.tenant_id, c.next_attempt_at, o.tenant_busy,
+      SELECT c.id, o.tenant_id, o.endpoint_id, o.rate_limit, c.next_attempt_at, o.tenant_busy,
              row_number() OVER (PARTITION BY o.endpoint_id ORDER BY c.next_attempt_at, c.id) AS endpoint_nth
       FROM chosen o CROSS JOIN LATERAL (
         SELECT d.id, d.next_attempt_at FROM deliveries d
         WHERE d.endpoint_id = ANY (ARRAY[o.endpoint_id]) AND d.status = 'pending' AND d.next_attempt_at <= now()
           AND (d.locked_until IS NULL OR d.locked_until < now())
         ORDER BY d.endpoint_id, d.next_attempt_at
-        LIMIT LEAST(o.endpoint_room, ceil(LEAST(${tenantCap} - o.tenant_busy, ${request.limit}) / o.tenant_endpoints::numeric)::int)
+        LIMIT LEAST(o.endpoint_room, ceil(LEAST(${tenantCap} - o.tenant_busy, ${request.limit}) / o.tenant_endpoints::numeric)::int,
+                    CASE WHEN o.rate_limit IS NULL THEN 2147483647 ELSE 1 END)
         FOR UPDATE SKIP LOCKED
       ) c
     ), ranked AS (
-      SELECT id, next_attempt_at, tenant_busy,
+      SELECT id, endpoint_id, rate_limit, next_attempt_at, tenant_busy,
              row_number() OVER (PARTITION BY tenant_id ORDER BY endpoint_nth, next_attempt_at, id) AS tenant_nth
       FROM candidates
     ), picked AS (
-      SELECT id FROM ranked
+      SELECT id, endpoint_id, rate_limit FROM ranked
       WHERE tenant_busy + tenant_nth <= ${tenantCap}
       ORDER BY tenant_busy + tenant_nth, next_attempt_at, id
       LIMIT ${request.limit}
+    ), throttled AS (
+      -- A throttled endpoint's one delivery gets its turn here, and the endpoint's next turn moves 1.02 / rate_limit
+      -- seconds on (2% over: arrivals at the receiver stay within the limit despite jitter). SKIP LOCKED: a claim on
+      -- another worker (or a PATCH) holding the row means no turn now, never a wait; and the condition is read again
+      -- on the row as it is, so two claims can never both take the same turn.
+      UPDATE endpoints ep SET throttle_next = GREATEST(COALESCE(ep.throttle_next, now()), now())
+                                              + make_interval(secs => 1.02 / ep.rate_limit)
+      WHERE ep.id IN (SELECT e.id FROM endpoints e
+                      WHERE e.id IN (SELECT endpoint_id FROM picked WHERE rate_limit IS NOT NULL)
+                        AND (e.throttle_next IS NULL OR e.throttle_next <= now())
+                      FOR UPDATE SKIP LOCKED)
+      RETURNING ep.id, ep.throttle_next
     ), claimed AS (
       UPDATE deliveries d
       SET locked_until = now() + make_interval(secs => ${request.leaseSeconds}), locked_by = ${request.workerId},
           updated_at = now()
-      WHERE d.id IN (SELECT id FROM picked)
+      WHERE d.id IN (SELECT id FROM picked
+                     WHERE rate_limit IS NULL OR endpoint_id IN (SELECT id FROM throttled))
       RETURNING d.id, d.tenant_id, d.event_id, d.endpoint_id, d.attempt_count, d.traceparent
     )
     SELECT c.id, c.tenant_id, c.event_id, c.endpoint_id, c.attempt_count, c.traceparent,
@@ -163,10 +184,12 @@ export const claimDueStatement = (sql: SqlClient.SqlClient, request: ClaimReques
            ev.created_at AS event_created_at,
            ep.url, ep.deleted_at IS NOT NULL AS endpoint_deleted, ep.secret,
            CASE WHEN ep.previous_secret_expires_at > now() THEN ep.previous_secret END AS previous_secret,
-           ep.headers AS endpoint_headers, ep.failing_since AS endpoint_failing_since
+           ep.headers AS endpoint_headers, ep.failing_since AS endpoint_failing_since,
+           (extract(epoch FROM t.throttle_next - now()) * 1000)::float8 AS endpoint_turn_in_ms
     FROM claimed c
     JOIN events ev ON ev.id = c.event_id
-    JOIN endpoints ep ON ep.id = c.endpoint_id`
+    JOIN endpoints ep ON ep.id = c.endpoint_id
+    LEFT JOIN throttled t ON t.id = c.endpoint_id`
 }
 
 /** `claimDueStatement` run, its rows decoded. */

@@ -260,6 +260,20 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
     // to end (each end wakes it) or for new work. It holds at most three times its concurrency: sending, ready, or
     // being recorded. Claims of a handful of rows (at most twice the concurrency held) cost the store 150 µs per
     // delivery in the worker benchmark.
+    // A throttled endpoint's next turn (DeliveryClaim `throttled`) is a time no notification announces: the loop sets
+    // a timer for the earliest one a claim returned, so that the endpoint's deliveries go out at its rate, not at the
+    // poll interval's. Timers live in this layer's scope.
+    const timers = yield* FiberSet.make<void, never>()
+    const wakeForTurns = (rows: ReadonlyArray<ClaimedRow>) => {
+      let next = Number.POSITIVE_INFINITY
+      for (const row of rows) {
+        if (row.endpoint_turn_in_ms !== null) next = Math.min(next, row.endpoint_turn_in_ms)
+      }
+      if (next === Number.POSITIVE_INFINITY) return Effect.void
+      // In the database's time (the claim's `now()`), plus a few ms for the claim's own way back.
+      const delay = Duration.millis(Math.max(0, next) + 5)
+      return FiberSet.run(timers, Effect.andThen(Effect.sleep(delay), wake)).pipe(Effect.asVoid)
+    }
     const holdCap = settings.concurrency * 3
     const refillBatch = Math.max(1, Math.ceil(settings.concurrency / 2))
     const loop = Effect.gen(function* () {
@@ -291,6 +305,7 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
           Effect.uninterruptible
         )
         yield* Effect.logDebug("delivery: claimed").pipe(Effect.annotateLogs({ room, claimed: rows.length }))
+        yield* wakeForTurns(rows)
         yield* startReady
         // The claim looks at every endpoint with room at once: fewer rows than room, none of them filling its
         // tenant's share, means nothing else is due that this process may take now.

@@ -35,6 +35,7 @@ const EndpointRow = Schema.Struct({
   metadata: Schema.Record(Schema.String, Schema.String),
   header_names: Schema.Array(Schema.String),
   filter: Schema.NullOr(Schema.Record(Schema.String, Schema.Json)),
+  rate_limit: Schema.NullOr(Schema.Int),
   created_at: Schema.Date,
   updated_at: Schema.Date
 })
@@ -59,7 +60,8 @@ const updatedRows = decodeRows(UpdatedRow)
 const deletedRows = decodeRows(DeletedRow)
 const secretRows = decodeRows(SecretRow)
 
-const columns = "id, url, description, event_types, enabled, metadata, header_names, filter, created_at, updated_at"
+const columns =
+  "id, url, description, event_types, enabled, metadata, header_names, filter, rate_limit, created_at, updated_at"
 
 /** The data of `codex.endpoint.created` and `.updated` (EndpointStateData), from the written row `alias`. */
 const stateOf = (alias: "c" | "u") =>
@@ -77,6 +79,7 @@ const toEndpoint = (row: EndpointRow): EndpointRecord => ({
   // Names only: the values (possibly credentials) are stored sealed and never shown back.
   headers: maskedHeaders(row.header_names),
   filter: row.filter,
+  rateLimit: row.rate_limit,
   createdAt: iso(row.created_at),
   updatedAt: iso(row.updated_at)
 })
@@ -169,11 +172,12 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
         const [row] = yield* writtenRows(sql`
           WITH created AS (
             INSERT INTO endpoints (id, tenant_id, url, description, event_types, enabled, metadata, secret, headers,
-                                   header_names, filter, filter_path)
+                                   header_names, filter, filter_path, rate_limit)
             VALUES (${id}, ${tenantId}, ${input.url}, ${input.description ?? ""},
                     ${textArray(input.eventTypes ?? [])}, ${input.enabled ?? true},
                     ${JSON.stringify(input.metadata ?? {})}::jsonb, ${secret}, ${headers.sealed},
-                    ${textArray(headers.names)}, ${filter.document}::jsonb, ${filter.path}::jsonpath)
+                    ${textArray(headers.names)}, ${filter.document}::jsonb, ${filter.path}::jsonpath,
+                    ${input.rateLimit ?? null}::int)
             RETURNING ${select}
           ), ${operationalEventCtes(
             sql,
@@ -231,6 +235,7 @@ export const EndpointsLive: Layer.Layer<Endpoints, never, Dependencies> = Layer.
               header_names = ${headers === undefined ? sql`header_names` : textArray(headers.names)},
               filter = ${filter === undefined ? sql`filter` : sql`${filter.document}::jsonb`},
               filter_path = ${filter === undefined ? sql`filter_path` : sql`${filter.path}::jsonpath`},
+              rate_limit = ${patch.rateLimit === undefined ? sql`rate_limit` : sql`${patch.rateLimit}::int`},
               updated_at = now()
             WHERE ${live(tenantId, id)}
             RETURNING ${select}

@@ -46,6 +46,7 @@ const claimedRow = (row: { readonly id: string; readonly tenant_id: string; read
     secret: "s",
     previous_secret: null,
     endpoint_headers: null,
+    endpoint_turn_in_ms: null,
     endpoint_failing_since: null
   }) satisfies ClaimedRow
 

@@ -1086,6 +1086,8 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
       assert.isNotEmpty(createEndpoint.filter?.examples)
       assert.isDefined(updateEndpoint.headers)
       assert.isDefined(updateEndpoint.filter)
+      assert.isDefined(updateEndpoint.rateLimit)
+      assert.match(JSON.stringify(createEndpoint.rateLimit ?? {}), /deliveries per second/)
     })
   )
 

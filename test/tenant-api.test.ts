@@ -720,6 +720,7 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
         "health",
         "id",
         "metadata",
+        "rateLimit",
         "updatedAt",
         "url"
       ])

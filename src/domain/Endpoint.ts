@@ -58,6 +58,14 @@ export const EndpointMetadata = Schema.Record(Schema.String, Schema.String.check
 
 export const EndpointDescription = Schema.String.check(Schema.isMaxLength(1024), isStorable)
 
+/** The per-endpoint throttle: deliveries per second, never exceeded across every worker and replica. */
+export const EndpointRateLimit = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10_000 })).annotate({
+  description:
+    "At most this many deliveries per second to the endpoint, counted across every worker and replica (1..10000), " +
+    "spaced evenly; `null` for none. Deliveries over it wait their turn without using attempts.",
+  examples: [5]
+})
+
 /** The endpoint's circuit breaker as the delivery worker sees it (shared by every replica when Redis is configured). */
 export const EndpointHealth = Schema.Struct({
   circuit: Schema.Literals(["closed", "open", "half_open", "unknown"]).annotate({
@@ -82,6 +90,7 @@ export const Endpoint = Schema.Struct({
   headers: Schema.Record(Schema.String, Schema.String).annotate({
     description: "The custom headers sent with every delivery: their names, each value shown as `****`."
   }),
+  rateLimit: Schema.NullOr(Schema.Int).annotate({ description: "Deliveries per second at most, or null: none." }),
   filter: Schema.NullOr(Schema.Record(Schema.String, Schema.Json)).annotate({
     description: "The payload filter (see CreateEndpoint), or null: every event its `eventTypes` take."
   }),
@@ -101,7 +110,8 @@ export const CreateEndpoint = Schema.Struct({
   enabled: Schema.optionalKey(Schema.Boolean),
   metadata: Schema.optionalKey(EndpointMetadata),
   headers: Schema.optionalKey(EndpointHeaders),
-  filter: Schema.optionalKey(EndpointFilter)
+  filter: Schema.optionalKey(EndpointFilter),
+  rateLimit: Schema.optionalKey(Schema.NullOr(EndpointRateLimit))
 }).annotate({ identifier: "CreateEndpoint" })
 export type CreateEndpoint = typeof CreateEndpoint.Type
 
@@ -112,7 +122,8 @@ export const UpdateEndpoint = Schema.Struct({
   enabled: Schema.optionalKey(Schema.Boolean),
   metadata: Schema.optionalKey(EndpointMetadata),
   headers: Schema.optionalKey(EndpointHeaders),
-  filter: Schema.optionalKey(Schema.NullOr(EndpointFilter))
+  filter: Schema.optionalKey(Schema.NullOr(EndpointFilter)),
+  rateLimit: Schema.optionalKey(Schema.NullOr(EndpointRateLimit))
 }).annotate({ identifier: "UpdateEndpoint" })
 export type UpdateEndpoint = typeof UpdateEndpoint.Type
 
