@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { isStorableText, storableTextMessage } from "./StorableText.ts"
 
 /**
  * An endpoint's payload filter: a JSON document matched against each event as `{ "type": ..., "data": ... }` at
@@ -34,9 +35,10 @@ export interface FilterProblem {
 
 type Literal = string | number | boolean | null
 
+/** A literal the database can hold: strings without NUL or unpaired surrogates (StorableText), finite numbers. */
 const isLiteral = (value: unknown): value is Literal =>
   value === null ||
-  typeof value === "string" ||
+  (typeof value === "string" && isStorableText(value)) ||
   typeof value === "boolean" ||
   (typeof value === "number" && Number.isFinite(value))
 
@@ -138,7 +140,8 @@ export const compileFilter = (
         return definite(`${target} ${comparisons[key]} ${String(value)}`)
       case "$startsWith":
         counted(path)
-        if (typeof value !== "string") return fail(path, "must be a string")
+        if (typeof value !== "string" || !isStorableText(value))
+          return fail(path, "must be a string without NUL characters or unpaired surrogates")
         return definite(`${target} starts with ${quoted(value)}`)
       case "$exists":
         counted(path)
@@ -147,6 +150,7 @@ export const compileFilter = (
       default: {
         if (key.startsWith("$")) return fail(path, `is not an operator (${[...operators, "$and", "$or"].join(", ")})`)
         if (key.length === 0 || key.length > 128) return fail(path, "field names must be 1 to 128 characters")
+        if (!isStorableText(key)) return fail(path, `field names ${storableTextMessage}`)
         const field = [...fields, key]
         if (isObject(value)) return object(value, field, path, depth + 1)
         counted(path)
