@@ -687,7 +687,8 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
         if (path === "/v1/deliveries") {
           put("status", status)
           put("eventType", type)
-          query.set("endpointId", endpointId)
+          // The tenant's endpoint, or any text in its place (a NUL, a surrogate: a 400, never a 500).
+          query.set("endpointId", type === absent ? endpointId : type)
         } else {
           put("type", type)
         }

@@ -9,6 +9,7 @@ import {
   Recovered
 } from "../domain/Delivery.ts"
 import { EventType } from "../domain/Event.ts"
+import { EndpointId } from "../domain/Ids.ts"
 import { Idempotency } from "./Idempotency.ts"
 import { JsonBody } from "./JsonBody.ts"
 import { NoRequestBody } from "./NoRequestBody.ts"
@@ -46,7 +47,11 @@ export class DeliveriesApi extends HttpApiGroup.make("deliveries")
         ...PageQuery,
         ...TimeWindowQuery,
         status: Schema.optional(DeliveryStatus),
-        endpointId: Schema.optional(Schema.String.annotate({ description: "Only deliveries to this endpoint." })),
+        endpointId: Schema.optional(
+          EndpointId.annotate({
+            description: "Only deliveries to this endpoint (an endpoint id: anything else is a 400)."
+          })
+        ),
         eventType: Schema.optional(EventType.annotate({ description: "Only deliveries of events of this type." }))
       },
       success: Page(Delivery, "DeliveryPage"),
