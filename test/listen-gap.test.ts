@@ -1,4 +1,5 @@
-import { request } from "node:http"
+import diagnostics from "node:diagnostics_channel"
+import { request, type Server } from "node:http"
 import { assert, it } from "@effect/vitest"
 import { Deferred, Effect, Layer } from "effect"
 import { pollPromise } from "./support/poll.ts"
@@ -57,6 +58,22 @@ const getLivez = (port: number, mounted: () => boolean) => {
   return { written, answer }
 }
 
+/**
+ * Resolves when the in-process server on `port` has received a request (Node's `http.server.request.start`
+ * diagnostics channel, published as the server emits `request`: before any listener runs).
+ */
+const receivedOn = (port: number) =>
+  new Promise<void>((resolve) => {
+    const onStart = (message: unknown) => {
+      const server = (message as { readonly server?: Server }).server
+      const address = server?.address()
+      if (typeof address !== "object" || address === null || address.port !== port) return
+      diagnostics.unsubscribe("http.server.request.start", onStart)
+      resolve()
+    }
+    diagnostics.subscribe("http.server.request.start", onStart)
+  })
+
 it.live(
   "a request that arrives after the port opens but before the routes are mounted is answered, not dropped",
   () =>
@@ -71,11 +88,12 @@ it.live(
       )
       yield* Layer.build(testServer({ config: { port }, extraRoutes: slowToMount })).pipe(Effect.forkScoped)
       yield* untilPortOpen(port)
+      const received = receivedOn(port)
       const livez = getLivez(port, () => mounted)
+      // Written is not yet received: the routes are mounted only once the server has taken the request in.
       yield* Effect.promise(() => livez.written)
+      yield* Effect.promise(() => received)
       assert.isFalse(mounted, "the request went into the gap")
-      // Written is not yet received: give the server the time to take the request in before the routes are mounted.
-      yield* Effect.sleep(slack(200))
       yield* Deferred.succeed(mount, undefined)
       const response = yield* Effect.promise(() => livez.answer)
       assert.strictEqual(response.status, 200, response.body)
