@@ -92,6 +92,12 @@ type SigningKeys = readonly [SigningSecret, ...ReadonlyArray<SigningSecret>]
 /** How many endpoints' opened signing keys a worker keeps. */
 const signingKeyCacheSize = 10_000
 
+/** Keeps `value` under `key`, the oldest entry dropped once `signingKeyCacheSize` are kept. */
+const remember = <V>(cache: Map<string, V>, key: string, value: V): void => {
+  if (cache.size >= signingKeyCacheSize) cache.delete(cache.keys().next().value ?? "")
+  cache.set(key, value)
+}
+
 /** An endpoint's custom headers as EndpointsLive seals them: one JSON object of names to values. */
 const decodeStoredHeaders = Schema.decodeUnknownEffect(
   Schema.fromJsonString(Schema.Record(Schema.String, Schema.String))
@@ -156,8 +162,7 @@ export const makeDeliveryExchange = (
     if (cached !== undefined) return Effect.succeed(cached)
     return Effect.map(signingSecrets(row, sealed), ([current, ...rest]) => {
       const keys: SigningKeys = [signingKeyObject(current), ...rest.map(signingKeyObject)]
-      if (openedKeys.size >= signingKeyCacheSize) openedKeys.delete(openedKeys.keys().next().value ?? "")
-      openedKeys.set(cacheKey, keys)
+      remember(openedKeys, cacheKey, keys)
       return keys
     })
   }
@@ -179,8 +184,7 @@ export const makeDeliveryExchange = (
       Effect.map((stored) => {
         // Lower-cased, so that the headers codex-api sets after them replace them whatever their spelling.
         const headers = Object.fromEntries(Object.entries(stored).map(([name, value]) => [name.toLowerCase(), value]))
-        if (openedHeaders.size >= signingKeyCacheSize) openedHeaders.delete(openedHeaders.keys().next().value ?? "")
-        openedHeaders.set(sealed, headers)
+        remember(openedHeaders, sealed, headers)
         return headers
       })
     )

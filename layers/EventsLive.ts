@@ -9,6 +9,7 @@ import type { NewEvent, StoredEvent } from "../src/domain/Event.ts"
 import { EventId, newId, type TenantId } from "../src/domain/Ids.ts"
 import { operationalPrefix } from "../src/domain/OperationalEvents.ts"
 import { validTraceparent } from "../src/domain/TraceContext.ts"
+import { namesEventType } from "./EventTypeFilterSql.ts"
 import { completionInWrite } from "./IdempotencyKeySql.ts"
 import { createdWithin } from "./SearchSql.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
@@ -107,10 +108,7 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
             FROM event CROSS JOIN endpoints e
             WHERE e.tenant_id = ${tenantId} AND e.enabled AND e.deleted_at IS NULL
               AND ((cardinality(e.event_types) = 0 AND NOT starts_with(${input.type}, ${operationalPrefix}))
-                   OR ${input.type} = ANY (e.event_types)
-                   OR EXISTS (SELECT 1 FROM unnest(e.event_types) AS p(pattern)
-                              WHERE right(p.pattern, 2) = '.*'
-                                AND starts_with(${input.type}, left(p.pattern, -1))))
+                   OR ${namesEventType(sql, sql`${input.type}`)})
               -- The payload filter (EventFilter), against { type, data }: the document is built once per statement,
               -- and only when an endpoint has a filter (an uncorrelated subquery runs at its first use).
               AND (e.filter_path IS NULL

@@ -1,5 +1,6 @@
 import type { SqlClient, Statement } from "effect/sql"
 import { deliveryChannel } from "../src/domain/Delivery.ts"
+import { namesEventType } from "./EventTypeFilterSql.ts"
 
 /**
  * Operational events (src/domain/OperationalEvents.ts) written by the very statement that changes what they report,
@@ -23,9 +24,7 @@ export const operationalEventCtes = (sql: SqlClient.SqlClient, source: Statement
     SELECT 'dlv_' || codex_ulid(), s.tenant_id, s.event_id, e.id
     FROM op_source s JOIN endpoints e ON e.tenant_id = s.tenant_id
     WHERE e.enabled AND e.deleted_at IS NULL AND e.id IS DISTINCT FROM s.about_endpoint
-      AND (s.type = ANY (e.event_types)
-           OR EXISTS (SELECT 1 FROM unnest(e.event_types) AS p(pattern)
-                      WHERE right(p.pattern, 2) = '.*' AND starts_with(s.type, left(p.pattern, -1))))
+      AND ${namesEventType(sql, sql`s.type`)}
     RETURNING endpoint_id
   ), op_notified AS (
     SELECT pg_notify(${deliveryChannel}, '') FROM (SELECT 1 FROM op_deliveries LIMIT 1) AS any_queued

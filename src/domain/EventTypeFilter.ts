@@ -9,7 +9,7 @@ export const matchesPattern = (pattern: string, type: string): boolean =>
  * An endpoint's event filter: empty = every event; otherwise exact types or `prefix.*` wildcards, where `order.*`
  * matches `order.created` and `order.item.added` but not `order` itself. Operational events (`codex.*`) are received
  * only when named (an empty filter does not take them). The publishing statements evaluate the same rule in SQL
- * (layers/EventsLive.ts, layers/OperationalEventsSql.ts): keep them in step.
+ * (layers/EventTypeFilterSql.ts, and the empty-filter rule in layers/EventsLive.ts): keep them in step.
  */
 export const matchesEventType = (filter: ReadonlyArray<string>, type: string): boolean =>
   (filter.length === 0 && !isOperationalType(type)) || filter.some((pattern) => matchesPattern(pattern, type))
