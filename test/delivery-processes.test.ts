@@ -5,7 +5,7 @@ import { inject } from "vitest"
 import { testEncryptionKeysEnv } from "./support/appConfig.ts"
 import { publish, tenantWithEndpoint } from "./support/deliveryApi.ts"
 import { poll } from "./support/poll.ts"
-import { type Service, startService, stopService } from "./support/processes.ts"
+import { type Service, startWorkerProcess } from "./support/processes.ts"
 import { answer, makeReceiver, type Receiver } from "./support/receiver.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 
@@ -33,16 +33,9 @@ const workerEnv = (databaseUrl: string, extra: Record<string, string> = {}): Nod
 
 type Worker = Service<string>
 
-/** A worker process, once it logs that it started; `ready` is its worker id (the `locked_by` of its leases). */
+/** A worker process with these settings (see startWorkerProcess). */
 const startWorker = (databaseUrl: string, extra: Record<string, string> = {}) =>
-  Effect.acquireRelease(
-    Effect.promise(() =>
-      startService("src/worker.ts", workerEnv(databaseUrl, extra), (entry) =>
-        entry.message === "delivery worker started" && typeof entry.workerId === "string" ? entry.workerId : undefined
-      )
-    ),
-    (worker) => Effect.promise(() => stopService(worker))
-  )
+  startWorkerProcess(workerEnv(databaseUrl, extra))
 
 const attemptsLogged = (worker: Worker) => worker.logs().filter((entry) => entry.message === "delivery attempt").length
 

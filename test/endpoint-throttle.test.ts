@@ -7,7 +7,7 @@ import { publish } from "./support/deliveryApi.ts"
 import { apiClient, createTenant, request } from "./support/http.ts"
 import { poll } from "./support/poll.ts"
 import { expectProblem } from "./support/problems.ts"
-import { startService, stopService } from "./support/processes.ts"
+import { startWorkerProcess } from "./support/processes.ts"
 import { answer, makeReceiver } from "./support/receiver.ts"
 import { SharedDatabase, testServerWithSql } from "./support/sharedDatabase.ts"
 
@@ -27,15 +27,7 @@ const workerEnv = (databaseUrl: string): NodeJS.ProcessEnv => ({
   ENCRYPTION_KEYS: testEncryptionKeysEnv
 })
 
-const startWorker = (databaseUrl: string) =>
-  Effect.acquireRelease(
-    Effect.promise(() =>
-      startService("src/worker.ts", workerEnv(databaseUrl), (entry) =>
-        entry.message === "delivery worker started" ? true : undefined
-      )
-    ),
-    (worker) => Effect.promise(() => stopService(worker))
-  )
+const startWorker = (databaseUrl: string) => startWorkerProcess(workerEnv(databaseUrl))
 
 /** The most arrivals within any window of `windowMs` (half-open), over the arrival times. */
 const maxInWindow = (times: ReadonlyArray<number>, windowMs: number) => {

@@ -2,6 +2,7 @@ import { type ChildProcessByStdio, spawn } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import { delimiter } from "node:path"
 import type { Readable } from "node:stream"
+import { Effect } from "effect"
 import { packageRoot } from "../../src/domain/PackageInfo.ts"
 import { isDefined, pollPromise } from "./poll.ts"
 
@@ -194,3 +195,17 @@ export const isRunning = (pid: number): boolean => {
 /** The command line of a process, as `ps` shows it. */
 export const commandLineOf = (pid: number): string =>
   readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).join(" ")
+
+/**
+ * A delivery worker process (`src/worker.ts`) with `env`, once it logs that it started, for the life of the scope;
+ * `ready` is its worker id (the `locked_by` of its leases).
+ */
+export const startWorkerProcess = (env: NodeJS.ProcessEnv) =>
+  Effect.acquireRelease(
+    Effect.promise(() =>
+      startService("src/worker.ts", env, (entry) =>
+        entry.message === "delivery worker started" && typeof entry.workerId === "string" ? entry.workerId : undefined
+      )
+    ),
+    (worker) => Effect.promise(() => stopService(worker))
+  )
