@@ -738,6 +738,27 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
   )
 
   it.effect.prop(
+    "POST /v1/endpoints with any filter and rateLimit: never a 5xx; accepted ones read back as sent",
+    [optional(oneOf<unknown>(anyJson, jsonObject, tricky)), optional(oneOf<unknown>(intBetween(-5, 20_000), anything))],
+    ([filter, rateLimit]) =>
+      Effect.gen(function* () {
+        const { apiKey } = yield* Fixture
+        const body = compact({ url: "http://127.0.0.1:9999/hook", filter, rateLimit })
+        const response = sound(yield* request("/v1/endpoints", { bearer: apiKey, json: body }), body)
+        if (response.status !== 201) {
+          assert.oneOf(response.status, [400, 413, 422], response.text)
+          return
+        }
+        const created = decoded(EndpointSchema, response)
+        const sent = JSON.parse(JSON.stringify(body)) as { readonly filter?: unknown; readonly rateLimit?: unknown }
+        assert.deepStrictEqual(created.rateLimit, sent.rateLimit ?? null)
+        if (sent.filter === undefined || sent.filter === null) assert.isNull(created.filter)
+        else assert.isNotNull(created.filter)
+      }),
+    propertyOptions(150)
+  )
+
+  it.effect.prop(
     "POST /v1/endpoints: never a 5xx; what is created reads back as sent",
     [createEndpointBody],
     ([body]) =>
