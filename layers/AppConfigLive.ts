@@ -207,6 +207,13 @@ const strongAdminToken = (config: AppConfigShape): Config.Config<AppConfigShape>
   return Config.succeed(config)
 }
 
+/** `RETENTION`: any positive duration up to 10 years (the tenants' own override has the same bound). */
+const RetentionDuration = PositiveDuration.check(
+  Schema.makeFilter(
+    (d: Duration.Duration) => Duration.isLessThanOrEqualTo(d, Duration.days(3650)) || "must be at most 3650 days"
+  )
+)
+
 /** `IDEMPOTENCY_TTL` (default 5 minutes, the product spec), `IDEMPOTENCY_LOCK_TIMEOUT`, `IDEMPOTENCY_REQUIRED`. */
 const idempotencyConfig: Config.Config<IdempotencyConfig> = Config.all({
   ttl: Config.schema(PositiveDuration, "IDEMPOTENCY_TTL").pipe(Config.withDefault(Duration.minutes(5))),
@@ -414,6 +421,7 @@ export const appConfig: Config.Config<AppConfigShape> = Config.Literals(
       redisUrl: Config.option(Config.Redacted("REDIS_URL")),
       breaker: breakerConfig,
       idempotency: idempotencyConfig,
+      retention: Config.schema(RetentionDuration, "RETENTION").pipe(Config.withDefault(Duration.days(30))),
       rateLimit: rateLimitConfig(appEnv),
       encryption: encryptionConfig(appEnv)
     })

@@ -1,10 +1,12 @@
 import { Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
+import { AppConfig } from "../services/AppConfig.ts"
 import { Deliveries, EndpointDeleted, EndpointDisabled } from "../services/Deliveries.ts"
 import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { type Delivery, DeliveryAttempt, DeliveryStatus, deliveryChannel } from "../src/domain/Delivery.ts"
 import { newId } from "../src/domain/Ids.ts"
 import { codexTestMessage, TestEvent } from "../src/domain/OperationalEvents.ts"
+import { retainedRows } from "./RetentionSql.ts"
 import { createdWithin } from "./SearchSql.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { decodeRows, iso, isoOrNull, toPage } from "./SqlRows.ts"
@@ -84,149 +86,158 @@ const toAttempt = (row: AttemptRow): typeof DeliveryAttempt.Type => ({
 /** How many deliveries one statement of `recover` re-queues at most. */
 export const recoverBatchSize = 1_000
 
-export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient | DeliveryWakeups> = Layer.effect(
-  Deliveries,
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const wakeups = yield* DeliveryWakeups
-    const select = sql.unsafe(columns)
-    /** Every delivery read shows whether its endpoint was deleted (the row stays: see EndpointsLive `delete`). */
-    const fromDeliveries = sql.unsafe("deliveries d JOIN endpoints e ON e.id = d.endpoint_id")
-    // Due now, unleased. The attempt count is kept: numbering goes on, and the retry policy grants one more attempt
-    // (or what is left of the budget), so a manual retry never restarts a full backoff series by surprise.
-    const requeue = sql.unsafe(
-      "status = 'pending', next_attempt_at = now(), locked_until = NULL, locked_by = NULL, delivered_at = NULL, " +
-        "updated_at = now()"
-    )
-    // NOTIFY is transactional: the workers that LISTEN wake when the re-queue commits. This process's worker, which
-    // cannot LISTEN on the embedded database, is woken after that commit too, however deep the transaction.
-    const wakeWorkers = Effect.andThen(sql`SELECT pg_notify(${deliveryChannel}, '')`, wakeups.queued)
-    return Deliveries.of({
-      listForEvent: Effect.fn("Deliveries.listForEvent")(function* (tenantId, eventId) {
-        const [event] = yield* sql`SELECT 1 FROM events WHERE tenant_id = ${tenantId} AND id = ${eventId}`
-        if (event === undefined) return Option.none()
-        // A deleted endpoint's deliveries stay here, marked `endpointDeleted`: the event's history is whole.
-        const rows = yield* deliveryRows(sql`
-          SELECT ${select} FROM ${fromDeliveries} WHERE d.tenant_id = ${tenantId} AND d.event_id = ${eventId}
+export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient | DeliveryWakeups | AppConfig> =
+  Layer.effect(
+    Deliveries,
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const wakeups = yield* DeliveryWakeups
+      // Past retention is absent from every read here, as after the purge (RetentionSql).
+      const retained = retainedRows(sql, (yield* AppConfig).retention)
+      const select = sql.unsafe(columns)
+      /** Every delivery read shows whether its endpoint was deleted (the row stays: see EndpointsLive `delete`). */
+      const fromDeliveries = sql.unsafe("deliveries d JOIN endpoints e ON e.id = d.endpoint_id")
+      // Due now, unleased. The attempt count is kept: numbering goes on, and the retry policy grants one more attempt
+      // (or what is left of the budget), so a manual retry never restarts a full backoff series by surprise.
+      const requeue = sql.unsafe(
+        "status = 'pending', next_attempt_at = now(), locked_until = NULL, locked_by = NULL, delivered_at = NULL, " +
+          "updated_at = now()"
+      )
+      // NOTIFY is transactional: the workers that LISTEN wake when the re-queue commits. This process's worker, which
+      // cannot LISTEN on the embedded database, is woken after that commit too, however deep the transaction.
+      const wakeWorkers = Effect.andThen(sql`SELECT pg_notify(${deliveryChannel}, '')`, wakeups.queued)
+      return Deliveries.of({
+        listForEvent: Effect.fn("Deliveries.listForEvent")(function* (tenantId, eventId) {
+          const [event] = yield* sql`
+          SELECT 1 FROM events ev WHERE tenant_id = ${tenantId} AND id = ${eventId} AND ${retained.event(tenantId, "ev")}`
+          if (event === undefined) return Option.none()
+          // A deleted endpoint's deliveries stay here, marked `endpointDeleted`: the event's history is whole.
+          const rows = yield* deliveryRows(sql`
+          SELECT ${select} FROM ${fromDeliveries}
+          WHERE d.tenant_id = ${tenantId} AND d.event_id = ${eventId} AND ${retained.delivery(tenantId, "d")}
           ORDER BY d.id`)
-        return Option.some(rows.map(toDelivery))
-      }, sqlFailuresAsDefects),
-      listForEndpoint: Effect.fn("Deliveries.listForEndpoint")(function* (tenantId, endpointId, page, status) {
-        // A deleted endpoint is absent here as in every endpoint read (its deliveries: under their events).
-        const [endpoint] = yield* sql`
+          return Option.some(rows.map(toDelivery))
+        }, sqlFailuresAsDefects),
+        listForEndpoint: Effect.fn("Deliveries.listForEndpoint")(function* (tenantId, endpointId, page, status) {
+          // A deleted endpoint is absent here as in every endpoint read (its deliveries: under their events).
+          const [endpoint] = yield* sql`
           SELECT 1 FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${endpointId} AND deleted_at IS NULL`
-        if (endpoint === undefined) return Option.none()
-        const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND d.id < ${id}` })
-        const ofStatus = Option.match(status, { onNone: () => sql``, onSome: (s) => sql`AND d.status = ${s}` })
-        const rows = yield* deliveryRows(sql`
+          if (endpoint === undefined) return Option.none()
+          const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND d.id < ${id}` })
+          const ofStatus = Option.match(status, { onNone: () => sql``, onSome: (s) => sql`AND d.status = ${s}` })
+          const rows = yield* deliveryRows(sql`
           SELECT ${select} FROM ${fromDeliveries}
           WHERE d.tenant_id = ${tenantId} AND d.endpoint_id = ${endpointId} ${ofStatus} ${before}
+            AND ${retained.delivery(tenantId, "d")}
           ORDER BY d.id DESC LIMIT ${page.limit + 1}`)
-        return Option.some(toPage(rows, page.limit, toDelivery))
-      }, sqlFailuresAsDefects),
+          return Option.some(toPage(rows, page.limit, toDelivery))
+        }, sqlFailuresAsDefects),
 
-      // retry is a transaction, which holds a pooled connection: SQL only inside, never a network wait.
-      retry: Effect.fn("Deliveries.retry")(
-        function* (tenantId, id) {
-          const [target] = yield* retryTargets(sql`
+        // retry is a transaction, which holds a pooled connection: SQL only inside, never a network wait.
+        retry: Effect.fn("Deliveries.retry")(
+          function* (tenantId, id) {
+            const [target] = yield* retryTargets(sql`
           SELECT d.status, d.endpoint_id, e.enabled, e.deleted_at IS NOT NULL AS deleted
-          FROM ${fromDeliveries}
-          WHERE d.tenant_id = ${tenantId} AND d.id = ${id}
-          FOR UPDATE OF d`)
-          if (target === undefined) return Option.none()
-          // The delivery exists (it stays readable), but there is nowhere to send it any more.
-          if (target.deleted) return yield* new EndpointDeleted({ endpointId: target.endpoint_id })
-          if (target.status !== "pending" && !target.enabled) {
-            return yield* new EndpointDisabled({ endpointId: target.endpoint_id })
-          }
-          // Pending already means queued (maybe being sent right now): leave it, so a second retry queues nothing more.
-          const [row] =
-            target.status === "pending"
-              ? yield* deliveryRows(sql`SELECT ${select} FROM ${fromDeliveries} WHERE d.id = ${id}`)
-              : yield* deliveryRows(sql`
+          FROM ${fromDeliveries} JOIN events ev ON ev.id = d.event_id
+          WHERE d.tenant_id = ${tenantId} AND d.id = ${id} AND ${retained.delivery(tenantId, "d")}
+          FOR UPDATE OF d FOR KEY SHARE OF ev`) // the event: held against the retention purge until this commits
+            if (target === undefined) return Option.none()
+            // The delivery exists (it stays readable), but there is nowhere to send it any more.
+            if (target.deleted) return yield* new EndpointDeleted({ endpointId: target.endpoint_id })
+            if (target.status !== "pending" && !target.enabled) {
+              return yield* new EndpointDisabled({ endpointId: target.endpoint_id })
+            }
+            // Pending already means queued (maybe being sent right now): leave it, so a second retry queues nothing more.
+            const [row] =
+              target.status === "pending"
+                ? yield* deliveryRows(sql`SELECT ${select} FROM ${fromDeliveries} WHERE d.id = ${id}`)
+                : yield* deliveryRows(sql`
                 UPDATE deliveries d SET ${requeue} FROM endpoints e
                 WHERE d.id = ${id} AND d.status <> 'pending' AND e.id = d.endpoint_id
                 RETURNING ${select}`)
-          if (target.status !== "pending") yield* wakeWorkers
-          return Option.fromNullishOr(row).pipe(Option.map(toDelivery))
-        },
-        sql.withTransaction,
-        sqlFailuresAsDefects
-      ),
+            if (target.status !== "pending") yield* wakeWorkers
+            return Option.fromNullishOr(row).pipe(Option.map(toDelivery))
+          },
+          sql.withTransaction,
+          sqlFailuresAsDefects
+        ),
 
-      recover: Effect.fn("Deliveries.recover")(function* (tenantId, endpointId, since) {
-        const [endpoint] = yield* enabledRows(sql`
+        recover: Effect.fn("Deliveries.recover")(function* (tenantId, endpointId, since) {
+          const [endpoint] = yield* enabledRows(sql`
           SELECT enabled FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${endpointId} AND deleted_at IS NULL`)
-        if (endpoint === undefined) return Option.none()
-        if (!endpoint.enabled) return yield* new EndpointDisabled({ endpointId })
-        // In batches by id (`deliveries_endpoint_status_idx`), each a statement of its own that commits by itself
-        // and wakes the workers: no statement holds more than `recoverBatchSize` rows, however long the outage was
-        // (under an Idempotency-Key, the middleware's transaction commits them all at its end). A batch finds nothing
-        // once the endpoint is disabled or deleted meanwhile, and that ends it.
-        let queued = 0
-        let after = ""
-        while (true) {
-          const [batch] = yield* recoverBatches(sql`
+          if (endpoint === undefined) return Option.none()
+          if (!endpoint.enabled) return yield* new EndpointDisabled({ endpointId })
+          // In batches by id (`deliveries_endpoint_status_idx`), each a statement of its own that commits by itself
+          // and wakes the workers: no statement holds more than `recoverBatchSize` rows, however long the outage was
+          // (under an Idempotency-Key, the middleware's transaction commits them all at its end). A batch finds nothing
+          // once the endpoint is disabled or deleted meanwhile, and that ends it.
+          let queued = 0
+          let after = ""
+          while (true) {
+            const [batch] = yield* recoverBatches(sql`
             WITH batch AS (
-              SELECT d.id FROM deliveries d
+              SELECT d.id FROM deliveries d JOIN events ev ON ev.id = d.event_id
               WHERE d.endpoint_id = ${endpointId} AND d.status = 'failed' AND d.id > ${after}
                 AND d.tenant_id = ${tenantId} AND d.created_at >= ${since}
                 AND EXISTS (SELECT 1 FROM endpoints e WHERE e.id = d.endpoint_id AND e.enabled AND e.deleted_at IS NULL)
+                AND ${retained.delivery(tenantId, "d")}
               ORDER BY d.id
               LIMIT ${recoverBatchSize}
+              -- Their events are held against the retention purge (which skips locked events) until this commits.
+              FOR KEY SHARE OF ev
             ), queued AS (
               UPDATE deliveries d SET ${requeue} FROM batch WHERE d.id = batch.id AND d.status = 'failed'
               RETURNING d.id
             )
             SELECT (SELECT count(*)::int FROM batch) AS read, (SELECT count(*)::int FROM queued) AS queued,
                    (SELECT max(id) FROM batch) AS last`)
-          if (batch === undefined) break
-          queued += batch.queued
-          if (batch.queued > 0) yield* wakeWorkers
-          if (batch.read < recoverBatchSize || batch.last === null) break
-          after = batch.last
-        }
-        return Option.some(queued)
-      }, sqlFailuresAsDefects),
+            if (batch === undefined) break
+            queued += batch.queued
+            if (batch.queued > 0) yield* wakeWorkers
+            if (batch.read < recoverBatchSize || batch.last === null) break
+            after = batch.last
+          }
+          return Option.some(queued)
+        }, sqlFailuresAsDefects),
 
-      /**
-       * Newest first, by id. Which index serves it follows from the filters (migrations 0012, 0017): an endpoint's
-       * `(endpoint_id, status, id)`, a status's partial `(tenant_id, status, id DESC)` (the status inlined, so the
-       * planner can match the index's predicate), otherwise `(tenant_id, id DESC)`; a time window narrows the id range
-       * (SearchSql). An event type is matched through the tenant's events of that type (`events_tenant_type_id_idx`).
-       */
-      search: Effect.fn("Deliveries.search")(function* (tenantId, filter, page) {
-        const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND d.id < ${id}` })
-        const ofStatus = Option.match(filter.status, {
-          onNone: () => sql``,
-          onSome: (status) => sql`AND d.status = ${sql.unsafe(`'${status}'`)}`
-        })
-        const ofEndpoint = Option.match(filter.endpointId, {
-          onNone: () => sql``,
-          onSome: (id) => sql`AND d.endpoint_id = ${id}`
-        })
-        const ofType = Option.match(filter.eventType, {
-          onNone: () => sql``,
-          onSome: (type) => sql`
+        /**
+         * Newest first, by id. Which index serves it follows from the filters (migrations 0012, 0017): an endpoint's
+         * `(endpoint_id, status, id)`, a status's partial `(tenant_id, status, id DESC)` (the status inlined, so the
+         * planner can match the index's predicate), otherwise `(tenant_id, id DESC)`; a time window narrows the id range
+         * (SearchSql). An event type is matched through the tenant's events of that type (`events_tenant_type_id_idx`).
+         */
+        search: Effect.fn("Deliveries.search")(function* (tenantId, filter, page) {
+          const before = Option.match(page.before, { onNone: () => sql``, onSome: (id) => sql`AND d.id < ${id}` })
+          const ofStatus = Option.match(filter.status, {
+            onNone: () => sql``,
+            onSome: (status) => sql`AND d.status = ${sql.unsafe(`'${status}'`)}`
+          })
+          const ofEndpoint = Option.match(filter.endpointId, {
+            onNone: () => sql``,
+            onSome: (id) => sql`AND d.endpoint_id = ${id}`
+          })
+          const ofType = Option.match(filter.eventType, {
+            onNone: () => sql``,
+            onSome: (type) => sql`
             AND d.event_id IN (SELECT ev.id FROM events ev WHERE ev.tenant_id = ${tenantId} AND ev.type = ${type}
                                ${createdWithin(sql, "evt", { since: Option.none(), until: filter.until }, "ev.")})`
-        })
-        const rows = yield* deliveryRows(sql`
+          })
+          const rows = yield* deliveryRows(sql`
           SELECT ${select} FROM ${fromDeliveries}
           WHERE d.tenant_id = ${tenantId} ${ofStatus} ${ofEndpoint} ${ofType} ${before}
-                ${createdWithin(sql, "dlv", filter, "d.")}
+                ${createdWithin(sql, "dlv", filter, "d.")} AND ${retained.delivery(tenantId, "d")}
           ORDER BY d.id DESC LIMIT ${page.limit + 1}`)
-        return toPage(rows, page.limit, toDelivery)
-      }, sqlFailuresAsDefects),
+          return toPage(rows, page.limit, toDelivery)
+        }, sqlFailuresAsDefects),
 
-      // One statement: the event, its one delivery (whatever the endpoint's filter) and the NOTIFY naming them.
-      sendTest: Effect.fn("Deliveries.sendTest")(function* (tenantId, endpointId) {
-        const [endpoint] = yield* enabledRows(sql`
+        // One statement: the event, its one delivery (whatever the endpoint's filter) and the NOTIFY naming them.
+        sendTest: Effect.fn("Deliveries.sendTest")(function* (tenantId, endpointId) {
+          const [endpoint] = yield* enabledRows(sql`
           SELECT enabled FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${endpointId} AND deleted_at IS NULL`)
-        if (endpoint === undefined) return Option.none()
-        if (!endpoint.enabled) return yield* new EndpointDisabled({ endpointId })
-        const eventId = yield* newId("evt")
-        const [row] = yield* deliveryRows(sql`
+          if (endpoint === undefined) return Option.none()
+          if (!endpoint.enabled) return yield* new EndpointDisabled({ endpointId })
+          const eventId = yield* newId("evt")
+          const [row] = yield* deliveryRows(sql`
           WITH event AS (
             INSERT INTO events (id, tenant_id, type, data, occurred_at)
             VALUES (${eventId}, ${tenantId}, ${TestEvent},
@@ -241,20 +252,21 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
           )
           SELECT ${select}, (SELECT count(*) FROM notified) AS notified
           FROM queued d JOIN endpoints e ON e.id = d.endpoint_id`)
-        if (row === undefined) return yield* Effect.die(new Error("INSERT ... RETURNING returned no row"))
-        yield* wakeups.queued
-        return Option.some(toDelivery(row))
-      }, sqlFailuresAsDefects),
+          if (row === undefined) return yield* Effect.die(new Error("INSERT ... RETURNING returned no row"))
+          yield* wakeups.queued
+          return Option.some(toDelivery(row))
+        }, sqlFailuresAsDefects),
 
-      get: Effect.fn("Deliveries.get")(function* (tenantId, id) {
-        const [row] = yield* deliveryRows(sql`
-          SELECT ${select} FROM ${fromDeliveries} WHERE d.tenant_id = ${tenantId} AND d.id = ${id}`)
-        if (row === undefined) return Option.none()
-        const attempts = yield* attemptRows(sql`
+        get: Effect.fn("Deliveries.get")(function* (tenantId, id) {
+          const [row] = yield* deliveryRows(sql`
+          SELECT ${select} FROM ${fromDeliveries}
+          WHERE d.tenant_id = ${tenantId} AND d.id = ${id} AND ${retained.delivery(tenantId, "d")}`)
+          if (row === undefined) return Option.none()
+          const attempts = yield* attemptRows(sql`
           SELECT attempt, started_at, duration_ms, outcome, status_code, error, response_excerpt
           FROM delivery_attempts WHERE delivery_id = ${id} ORDER BY id`)
-        return Option.some({ ...toDelivery(row), attempts: attempts.map(toAttempt) })
-      }, sqlFailuresAsDefects)
+          return Option.some({ ...toDelivery(row), attempts: attempts.map(toAttempt) })
+        }, sqlFailuresAsDefects)
+      })
     })
-  })
-)
+  )

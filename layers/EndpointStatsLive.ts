@@ -1,8 +1,10 @@
 import { Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
+import { AppConfig } from "../services/AppConfig.ts"
 import { EndpointCircuits } from "../services/EndpointCircuits.ts"
 import { EndpointStats } from "../services/EndpointStats.ts"
 import { EndpointId } from "../src/domain/Ids.ts"
+import { retainedRows } from "./RetentionSql.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { decodeRows, iso, isoOrNull } from "./SqlRows.ts"
 
@@ -31,11 +33,13 @@ const statsRows = decodeRows(StatsRow)
  * of the endpoint, so the statement reads all of them (see README, "Endpoint stats", for what that costs). The
  * circuit is read afterwards from the circuits' store, outside any transaction (none is opened here).
  */
-export const EndpointStatsLive: Layer.Layer<EndpointStats, never, SqlClient.SqlClient | EndpointCircuits> =
+export const EndpointStatsLive: Layer.Layer<EndpointStats, never, SqlClient.SqlClient | EndpointCircuits | AppConfig> =
   Layer.effect(
     EndpointStats,
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
+      // Attempts past retention count nowhere, as after the purge (RetentionSql).
+      const retained = retainedRows(sql, (yield* AppConfig).retention)
       const circuits = yield* EndpointCircuits
 
       return EndpointStats.of({
@@ -56,6 +60,7 @@ export const EndpointStatsLive: Layer.Layer<EndpointStats, never, SqlClient.SqlC
                    max(a.started_at) FILTER (WHERE a.outcome <> 'succeeded') AS last_failure_at
             FROM endpoints e
             LEFT JOIN deliveries d ON d.endpoint_id = e.id AND d.tenant_id = ${tenantId}
+              AND ${retained.delivery(tenantId, "d")}
             LEFT JOIN delivery_attempts a ON a.delivery_id = d.id
             WHERE e.tenant_id = ${tenantId} AND e.id = ${id} AND e.deleted_at IS NULL
             GROUP BY e.id`)

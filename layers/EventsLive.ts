@@ -1,6 +1,7 @@
 import { Context, Effect, Layer, Option, Schema, Tracer } from "effect"
 import { HttpServerRequest } from "effect/http"
 import { SqlClient } from "effect/sql"
+import { AppConfig } from "../services/AppConfig.ts"
 import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { Events } from "../services/Events.ts"
 import type { KeyClaim } from "../services/IdempotencyStore.ts"
@@ -11,6 +12,7 @@ import { operationalPrefix } from "../src/domain/OperationalEvents.ts"
 import { validTraceparent } from "../src/domain/TraceContext.ts"
 import { namesEventType } from "./EventTypeFilterSql.ts"
 import { completionInWrite } from "./IdempotencyKeySql.ts"
+import { retainedRows } from "./RetentionSql.ts"
 import { createdWithin } from "./SearchSql.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { decodeRows, iso, toPage } from "./SqlRows.ts"
@@ -68,11 +70,12 @@ const outboxTraceparent: Effect.Effect<string | null> = Effect.withFiber((fiber)
   )
 })
 
-export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | DeliveryWakeups> = Layer.effect(
+export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | DeliveryWakeups | AppConfig> = Layer.effect(
   Events,
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const wakeups = yield* DeliveryWakeups
+    const retained = retainedRows(sql, (yield* AppConfig).retention)
 
     /**
      * The event and its deliveries (the outbox) in ONE statement: both are written or neither is. With an
@@ -136,7 +139,8 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
 
     const find = (tenantId: TenantId, id: EventId) =>
       eventRows(sql`
-        SELECT ${sql.literal(eventColumns)} FROM events WHERE tenant_id = ${tenantId} AND id = ${id}`).pipe(
+        SELECT ${sql.literal(eventColumns)} FROM events ev
+        WHERE tenant_id = ${tenantId} AND id = ${id} AND ${retained.event(tenantId, "ev")}`).pipe(
         Effect.map(([row]) => Option.map(Option.fromNullishOr(row), toEvent))
       )
 
@@ -168,8 +172,9 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
           onSome: (t) => (t.endsWith(".*") ? sql`AND starts_with(type, ${t.slice(0, -1)})` : sql`AND type = ${t}`)
         })
         const rows = yield* eventRows(sql`
-          SELECT ${sql.literal(eventColumns)} FROM events
+          SELECT ${sql.literal(eventColumns)} FROM events ev
           WHERE tenant_id = ${tenantId} ${ofType} ${before} ${createdWithin(sql, "evt", range)}
+            AND ${retained.event(tenantId, "ev")}
           ORDER BY id DESC LIMIT ${page.limit + 1}`)
         return toPage(rows, page.limit, toEvent)
       }, sqlFailuresAsDefects),

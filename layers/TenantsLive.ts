@@ -13,11 +13,12 @@ const TenantRow = Schema.Struct({
   name: Schema.String,
   rate_limit_max: Schema.NullOr(Schema.Number),
   rate_limit_window_seconds: Schema.NullOr(Schema.Number),
+  retention_seconds: Schema.NullOr(Schema.Int),
   created_at: Schema.Date
 })
 type TenantRow = typeof TenantRow.Type
 
-const tenantColumns = "id, name, rate_limit_max, rate_limit_window_seconds, created_at"
+const tenantColumns = "id, name, rate_limit_max, rate_limit_window_seconds, retention_seconds, created_at"
 
 const KeyRow = Schema.Struct({
   id: ApiKeyId,
@@ -40,6 +41,7 @@ const toTenant = (row: TenantRow): Tenant => ({
     row.rate_limit_max === null || row.rate_limit_window_seconds === null
       ? null
       : { limit: row.rate_limit_max, windowSeconds: row.rate_limit_window_seconds },
+  retentionSeconds: row.retention_seconds,
   createdAt: iso(row.created_at)
 })
 
@@ -83,8 +85,9 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
           Effect.gen(function* () {
             const id = yield* newId("ten")
             const [row] = yield* tenantRows(sql`
-              INSERT INTO tenants (id, name, rate_limit_max, rate_limit_window_seconds)
-              VALUES (${id}, ${input.name}, ${rateLimit?.limit ?? null}, ${rateLimit?.windowSeconds ?? null})
+              INSERT INTO tenants (id, name, rate_limit_max, rate_limit_window_seconds, retention_seconds)
+              VALUES (${id}, ${input.name}, ${rateLimit?.limit ?? null}, ${rateLimit?.windowSeconds ?? null},
+                      ${input.retentionSeconds ?? null})
               RETURNING ${sql.literal(tenantColumns)}`)
             if (row === undefined) return yield* Effect.die(new Error("INSERT ... RETURNING returned no row"))
             const apiKey = yield* insertKey(id)
@@ -119,6 +122,8 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
               ELSE rate_limit_max END,
             rate_limit_window_seconds = CASE WHEN ${setRateLimit}::boolean
               THEN ${patch.rateLimit?.windowSeconds ?? null}::int ELSE rate_limit_window_seconds END,
+            retention_seconds = CASE WHEN ${patch.retentionSeconds !== undefined}::boolean
+              THEN ${patch.retentionSeconds ?? null}::int ELSE retention_seconds END,
             updated_at = now()
           WHERE id = ${id}
           RETURNING ${sql.literal(tenantColumns)}`)

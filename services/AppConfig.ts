@@ -166,6 +166,12 @@ export interface AppConfigShape {
   readonly redisUrl: Option.Option<Redacted.Redacted<string>>
   readonly breaker: BreakerConfig
   readonly idempotency: IdempotencyConfig
+  /**
+   * How long events, their deliveries and attempts are kept (a tenant may have its own, set by the admin). Reads hide
+   * what is past it at once; the purge removes it in the background; an event with a pending delivery stays until
+   * that delivery ends.
+   */
+  readonly retention: Duration.Duration
   readonly rateLimit: RateLimitConfig
   readonly encryption: EncryptionConfig
 }

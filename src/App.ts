@@ -25,6 +25,7 @@ import { MigrationsLive } from "../layers/Migrations.ts"
 import { OutboxStatsLive } from "../layers/OutboxStatsLive.ts"
 import { RateLimitLive } from "../layers/RateLimitLive.ts"
 import { ReadinessLive } from "../layers/ReadinessLive.ts"
+import { RetentionPurgeLive, RetentionPurgeLoopLive } from "../layers/RetentionPurgeLive.ts"
 import { SecretBoxLive } from "../layers/SecretBoxLive.ts"
 import { SecretReencryptionLive, SecretReencryptionPeriodicLive } from "../layers/SecretReencryption.ts"
 import { TenantsLive } from "../layers/TenantsLive.ts"
@@ -91,6 +92,7 @@ export const makeServer = <E = never, R = never>(
     DemoSeedLive,
     DatabaseShutdownLog,
     IdempotencyPurge,
+    RetentionPurgeLoop,
     SecretReencryptionPeriodicLive()
   ).pipe(Layer.provideMerge(MigratedDatabase))
   const Http = HttpRouter.serve(
@@ -130,6 +132,9 @@ const ApiServices = Layer.mergeAll(
   IdempotencyStoreLive,
   RateLimitLive
 ).pipe(Layer.provideMerge(ApiKeyAuthObserved.pipe(Layer.provide(ApiKeyAuthLive))))
+
+/** The background fiber removing what is past retention (every minute, in batches), for the server's lifetime. */
+const RetentionPurgeLoop = RetentionPurgeLoopLive().pipe(Layer.provide(RetentionPurgeLive()))
 
 /** The background fiber purging expired idempotency keys (every minute, in batches), for the server's lifetime. */
 const IdempotencyPurge = IdempotencyPurgeLive().pipe(Layer.provide(IdempotencyStoreLive))

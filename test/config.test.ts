@@ -373,6 +373,8 @@ describe("appConfig invalid values", () => {
           `invalid configuration: WEBHOOK_ALLOWED_PORTS: expected a comma-separated list of ports (1-65535) and ranges like 1024-65535 (not one: "`
         ] as const
     ),
+    [{ RETENTION: "0 seconds" }, "invalid configuration: RETENTION: must be a finite, positive duration"],
+    [{ RETENTION: "3651 days" }, "invalid configuration: RETENTION: must be at most 3650 days"],
     [
       { HTTP_HEADERS_TIMEOUT: "0 seconds" },
       "invalid configuration: HTTP_HEADERS_TIMEOUT: must be a positive duration of at most 1 day"

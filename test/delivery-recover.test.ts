@@ -6,6 +6,7 @@ import { DeliveryWakeupsLive } from "../layers/DeliveryWakeupsLive.ts"
 import { Deliveries } from "../services/Deliveries.ts"
 import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { EndpointId, TenantId } from "../src/domain/Ids.ts"
+import { appConfigTest } from "./support/appConfig.ts"
 import { insertTenantWithEndpoints } from "./support/backlog.ts"
 import { TestSqlLive } from "./support/testDatabase.ts"
 
@@ -15,7 +16,11 @@ import { TestSqlLive } from "./support/testDatabase.ts"
  * many failed. Run against the service on this file's database, without a worker: what it queued stays queued.
  */
 
-const DeliveriesTest = DeliveriesLive.pipe(Layer.provideMerge(DeliveryWakeupsLive), Layer.provideMerge(TestSqlLive))
+const DeliveriesTest = DeliveriesLive.pipe(
+  Layer.provideMerge(DeliveryWakeupsLive),
+  Layer.provide(appConfigTest()),
+  Layer.provideMerge(TestSqlLive)
+)
 
 layer(DeliveriesTest, { excludeTestServices: true })("recover", (it) => {
   it.effect(

@@ -39,8 +39,10 @@ export class AdminApi extends HttpApiGroup.make("admin")
       .middleware(Idempotency)
       .annotateMerge(
         OpenApi.annotations({
-          summary: "Rename a tenant or set its rate limit",
-          description: "`rateLimit: null` returns the tenant to the server's default quota."
+          summary: "Rename a tenant, set its rate limit or its retention",
+          description:
+            "`rateLimit: null` returns the tenant to the server's default quota; `retentionSeconds: null` to the " +
+            "server's RETENTION."
         })
       ),
     HttpApiEndpoint.post("createApiKey", "/tenants/:id/api-keys", {

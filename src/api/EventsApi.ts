@@ -5,7 +5,7 @@ import { EventTypePattern } from "../domain/EventTypeFilter.ts"
 import { CompletesOwnKey, Idempotency } from "./Idempotency.ts"
 import { JsonBody } from "./JsonBody.ts"
 import { Page, PageQuery, TimeWindowQuery } from "./Pagination.ts"
-import { BadRequest, NotFound, UnprocessableContent } from "./Problems.ts"
+import { BadRequest, Conflict, NotFound, UnprocessableContent } from "./Problems.ts"
 import { TenantAuth } from "./Security.ts"
 
 export class EventsApi extends HttpApiGroup.make("events")
@@ -13,7 +13,8 @@ export class EventsApi extends HttpApiGroup.make("events")
     HttpApiEndpoint.post("publish", "/events", {
       payload: PublishEvent,
       success: PublishedEvent.pipe(HttpApiSchema.status(202)),
-      error: UnprocessableContent
+      // 409 also answers a replay whose event is past retention (no longer stored).
+      error: [UnprocessableContent, Conflict]
     })
       .middleware(Idempotency)
       .annotate(CompletesOwnKey, true)

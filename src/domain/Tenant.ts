@@ -22,24 +22,41 @@ export const TenantRateLimit = Schema.Struct({
 })
 export type TenantRateLimit = typeof TenantRateLimit.Type
 
+/** How long the tenant's events, deliveries and attempts are kept, in seconds; null = RETENTION. */
+export const TenantRetention = Schema.NullOr(
+  Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 315_360_000 }))
+).annotate({
+  description:
+    "How long the tenant's events, their deliveries and attempts are kept, in seconds (1 second to 10 years); " +
+    "null = the server's RETENTION. Reads stop showing what is past it at once; an event with a pending delivery " +
+    "is kept until that delivery ends.",
+  examples: [7_776_000, null]
+})
+
 export const Tenant = Schema.Struct({
   id: TenantId.annotate({ examples: [TenantId.make("ten_01JD0000000000000000000000")] }),
   name: Schema.String,
   rateLimit: Schema.NullOr(TenantRateLimit),
+  retentionSeconds: TenantRetention,
   createdAt: Schema.String.annotate({ description: "ISO 8601 timestamp." })
 }).annotate({ identifier: "Tenant" })
 export type Tenant = typeof Tenant.Type
 
 export const CreateTenant = Schema.Struct({
   name: TenantName,
-  rateLimit: Schema.optionalKey(Schema.NullOr(TenantRateLimit))
+  rateLimit: Schema.optionalKey(Schema.NullOr(TenantRateLimit)),
+  retentionSeconds: Schema.optionalKey(TenantRetention)
 }).annotate({ identifier: "CreateTenant" })
 export type CreateTenant = typeof CreateTenant.Type
 
-/** Absent fields stay as they are; `rateLimit: null` returns the tenant to the default quota. */
+/**
+ * Absent fields stay as they are; `rateLimit: null` returns the tenant to the default quota, `retentionSeconds: null`
+ * to the server's RETENTION.
+ */
 export const UpdateTenant = Schema.Struct({
   name: Schema.optionalKey(TenantName),
-  rateLimit: Schema.optionalKey(Schema.NullOr(TenantRateLimit))
+  rateLimit: Schema.optionalKey(Schema.NullOr(TenantRateLimit)),
+  retentionSeconds: Schema.optionalKey(TenantRetention)
 }).annotate({ identifier: "UpdateTenant" })
 export type UpdateTenant = typeof UpdateTenant.Type
 

@@ -4,7 +4,7 @@ import { Events } from "../../services/Events.ts"
 import { Api } from "../api/Api.ts"
 import { KeyedRequest } from "../api/Idempotency.ts"
 import { RequestJson } from "../api/JsonBody.ts"
-import { UnprocessableContent } from "../api/Problems.ts"
+import { Conflict, UnprocessableContent } from "../api/Problems.ts"
 import { CurrentTenant } from "../api/Security.ts"
 import type { NewEvent } from "../domain/Event.ts"
 import { EventId } from "../domain/Ids.ts"
@@ -44,7 +44,13 @@ export const EventsHttp = HttpApiBuilder.group(
           const run = keyed.value
           if (run._tag === "Replay") {
             const again = yield* events.published(tenant.id, run.ref)
-            if (Option.isNone(again)) return yield* Effect.die(new Error("a replayed event is gone"))
+            if (Option.isNone(again)) {
+              return yield* new Conflict({
+                detail:
+                  "The event published with this Idempotency-Key is past its retention and no longer stored: " +
+                  "use a new key to publish again."
+              })
+            }
             return publishedResponse(again.value)
           }
           const published = yield* events.publishKeyed(tenant.id, input, run.claim)

@@ -103,6 +103,7 @@ export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.La
       redisPrefix: "codex:circuit:"
     },
     idempotency: { ttl: Duration.minutes(5), lockTimeout: Duration.seconds(60), required: false },
+    retention: Duration.days(30),
     rateLimit: testRateLimit,
     encryption: testEncryption(),
     ...overrides

@@ -1,0 +1,117 @@
+import { Duration, Effect, Layer, Schedule, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import { AppConfig } from "../services/AppConfig.ts"
+import { RetentionPurge } from "../services/RetentionPurge.ts"
+import { firstIdAt, TenantId } from "../src/domain/Ids.ts"
+import { idClockSkewMs } from "../src/domain/Search.ts"
+import { sqlFailuresAsDefects } from "./SqlFailures.ts"
+import { decodeRows } from "./SqlRows.ts"
+
+export interface RetentionPurgeOptions {
+  /** Time between passes. */
+  readonly every: Duration.Duration
+  /** Events looked at per statement (each removed with its deliveries and attempts). */
+  readonly batchSize: number
+}
+
+export const defaultRetentionPurgeOptions: RetentionPurgeOptions = { every: Duration.minutes(1), batchSize: 500 }
+
+const TenantCutoff = Schema.Struct({ id: TenantId, cutoff: Schema.Date })
+const tenantCutoffs = decodeRows(TenantCutoff)
+const Batch = Schema.Struct({ scanned: Schema.Int, removed: Schema.Int, last: Schema.NullOr(Schema.String) })
+const batches = decodeRows(Batch)
+
+/** Tenants read per statement while walking them. */
+const tenantPage = 1_000
+
+export const makeRetentionPurge = (options: RetentionPurgeOptions = defaultRetentionPurgeOptions) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const defaultSeconds = Duration.toMillis((yield* AppConfig).retention) / 1000
+
+    /**
+     * One tenant's events older than `cutoff`, oldest first, `batchSize` at a time: each statement removes those of
+     * its batch with no pending delivery (their deliveries and attempts go with them, by the foreign keys' cascades
+     * and indexes). Events held by a retry or a recover (FOR KEY SHARE) are skipped, not waited for: the next pass
+     * gets them. The ids are ULIDs: the walk is a range of `events_tenant_id_idx`, bounded by the cutoff's id widened
+     * by the clocks' skew, and `created_at` decides exactly.
+     */
+    const purgeTenant = (tenantId: TenantId, cutoff: Date) =>
+      Effect.gen(function* () {
+        const below = firstIdAt("evt", cutoff.getTime() + idClockSkewMs)
+        let removed = 0
+        let after = ""
+        for (;;) {
+          const [batch] = yield* batches(sql`
+            WITH scanned AS (
+              SELECT ev.id FROM events ev
+              WHERE ev.tenant_id = ${tenantId} AND ev.id > ${after} AND ev.id < ${below}
+              ORDER BY ev.id LIMIT ${options.batchSize}
+            ), doomed AS (
+              SELECT ev.id FROM events ev JOIN scanned USING (id)
+              WHERE ev.created_at < ${cutoff}
+                AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.event_id = ev.id AND p.status = 'pending')
+              FOR UPDATE OF ev SKIP LOCKED
+            ), gone AS (
+              DELETE FROM events ev USING doomed WHERE ev.id = doomed.id RETURNING ev.id
+            )
+            SELECT (SELECT count(*)::int FROM scanned) AS scanned, (SELECT count(*)::int FROM gone) AS removed,
+                   (SELECT max(id) FROM scanned) AS last`)
+          if (batch === undefined) return removed
+          removed += batch.removed
+          if (batch.scanned < options.batchSize || batch.last === null) return removed
+          after = batch.last
+        }
+      })
+
+    const purge = Effect.gen(function* () {
+      let events = 0
+      let tenants = 0
+      let after = ""
+      for (;;) {
+        // Each tenant's cutoff in the database's time, once per pass: the reads' cutoff only moves on from it.
+        const page = yield* tenantCutoffs(sql`
+          SELECT id, now() - make_interval(secs => coalesce(retention_seconds, ${defaultSeconds}::float8)) AS cutoff
+          FROM tenants WHERE id > ${after} ORDER BY id LIMIT ${tenantPage}`)
+        for (const tenant of page) {
+          events += yield* purgeTenant(tenant.id, tenant.cutoff)
+        }
+        tenants += page.length
+        const last = page.at(-1)
+        if (page.length < tenantPage || last === undefined) return { events, tenants }
+        after = last.id
+      }
+    }).pipe(sqlFailuresAsDefects, Effect.withSpan("RetentionPurge.purge"))
+
+    return RetentionPurge.of({ purge })
+  })
+
+export const RetentionPurgeLive = (
+  options: RetentionPurgeOptions = defaultRetentionPurgeOptions
+): Layer.Layer<RetentionPurge, never, SqlClient.SqlClient | AppConfig> =>
+  Layer.effect(RetentionPurge, makeRetentionPurge(options))
+
+/**
+ * Runs a pass every `every` for the lifetime of the layer; the first waits one period too, so replicas starting
+ * together do not all purge at once (and several replicas purging together skip each other's locked rows). A failing
+ * pass is logged and the next one tries again.
+ */
+export const RetentionPurgeLoopLive = (
+  options: RetentionPurgeOptions = defaultRetentionPurgeOptions
+): Layer.Layer<never, never, RetentionPurge> =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const retention = yield* RetentionPurge
+      const pass = retention.purge.pipe(
+        Effect.tap((report) =>
+          report.events > 0
+            ? Effect.logInfo("retention: events past retention removed").pipe(
+                Effect.annotateLogs({ events: report.events, tenants: report.tenants })
+              )
+            : Effect.void
+        ),
+        Effect.catchCause((cause) => Effect.logWarning("retention: purge failed; the next pass tries again", cause))
+      )
+      yield* Effect.forkScoped(Effect.repeat(Effect.sleep(options.every).pipe(Effect.andThen(pass)), Schedule.forever))
+    })
+  )
