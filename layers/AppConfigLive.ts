@@ -9,6 +9,7 @@ import {
   type HttpServerConfig,
   type IdempotencyConfig,
   type RateLimitConfig,
+  type RetentionConfig,
   type TracingConfig
 } from "../services/AppConfig.ts"
 import { defaultAllowedPorts, parseAllowedPorts } from "../src/domain/AllowedPorts.ts"
@@ -213,6 +214,12 @@ const RetentionDuration = PositiveDuration.check(
     (d: Duration.Duration) => Duration.isLessThanOrEqualTo(d, Duration.days(3650)) || "must be at most 3650 days"
   )
 )
+
+/** `RETENTION` (default 30 days) and `RETENTION_PURGE_INTERVAL` (default 1 minute). */
+const retentionConfig: Config.Config<RetentionConfig> = Config.all({
+  keep: Config.schema(RetentionDuration, "RETENTION").pipe(Config.withDefault(Duration.days(30))),
+  purgeEvery: Config.schema(PositiveDuration, "RETENTION_PURGE_INTERVAL").pipe(Config.withDefault(Duration.minutes(1)))
+})
 
 /** `IDEMPOTENCY_TTL` (default 5 minutes, the product spec), `IDEMPOTENCY_LOCK_TIMEOUT`, `IDEMPOTENCY_REQUIRED`. */
 const idempotencyConfig: Config.Config<IdempotencyConfig> = Config.all({
@@ -421,7 +428,7 @@ export const appConfig: Config.Config<AppConfigShape> = Config.Literals(
       redisUrl: Config.option(Config.Redacted("REDIS_URL")),
       breaker: breakerConfig,
       idempotency: idempotencyConfig,
-      retention: Config.schema(RetentionDuration, "RETENTION").pipe(Config.withDefault(Duration.days(30))),
+      retention: retentionConfig,
       rateLimit: rateLimitConfig(appEnv),
       encryption: encryptionConfig(appEnv)
     })

@@ -93,7 +93,7 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
       const sql = yield* SqlClient.SqlClient
       const wakeups = yield* DeliveryWakeups
       // Past retention is absent from every read here, as after the purge (RetentionSql).
-      const retained = retainedRows(sql, (yield* AppConfig).retention)
+      const retained = retainedRows(sql, (yield* AppConfig).retention.keep)
       const select = sql.unsafe(columns)
       /** Every delivery read shows whether its endpoint was deleted (the row stays: see EndpointsLive `delete`). */
       const fromDeliveries = sql.unsafe("deliveries d JOIN endpoints e ON e.id = d.endpoint_id")

@@ -39,7 +39,7 @@ export const EndpointStatsLive: Layer.Layer<EndpointStats, never, SqlClient.SqlC
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       // Attempts past retention count nowhere, as after the purge (RetentionSql).
-      const retained = retainedRows(sql, (yield* AppConfig).retention)
+      const retained = retainedRows(sql, (yield* AppConfig).retention.keep)
       const circuits = yield* EndpointCircuits
 
       return EndpointStats.of({

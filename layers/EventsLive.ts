@@ -75,7 +75,7 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const wakeups = yield* DeliveryWakeups
-    const retained = retainedRows(sql, (yield* AppConfig).retention)
+    const retained = retainedRows(sql, (yield* AppConfig).retention.keep)
 
     /**
      * The event and its deliveries (the outbox) in ONE statement: both are written or neither is. With an

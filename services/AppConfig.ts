@@ -86,6 +86,17 @@ export interface IdempotencyConfig {
 
 export type { TrustProxy } from "../src/domain/ClientIp.ts"
 
+/** Retention (issue 21): how long events, their deliveries and attempts are kept. */
+export interface RetentionConfig {
+  /**
+   * RETENTION (a tenant may have its own, set by the admin). Reads hide what is past it at once; the purge removes it
+   * in the background; an event with a pending delivery stays until that delivery ends.
+   */
+  readonly keep: Duration.Duration
+  /** Time between two passes of the purge (each API process runs one). */
+  readonly purgeEvery: Duration.Duration
+}
+
 /** Rate limiting (IETF draft-ietf-httpapi-ratelimit-headers), on Effect's RateLimiter. */
 export interface RateLimitConfig {
   readonly enabled: boolean
@@ -166,12 +177,7 @@ export interface AppConfigShape {
   readonly redisUrl: Option.Option<Redacted.Redacted<string>>
   readonly breaker: BreakerConfig
   readonly idempotency: IdempotencyConfig
-  /**
-   * How long events, their deliveries and attempts are kept (a tenant may have its own, set by the admin). Reads hide
-   * what is past it at once; the purge removes it in the background; an event with a pending delivery stays until
-   * that delivery ends.
-   */
-  readonly retention: Duration.Duration
+  readonly retention: RetentionConfig
   readonly rateLimit: RateLimitConfig
   readonly encryption: EncryptionConfig
 }

@@ -133,8 +133,8 @@ const ApiServices = Layer.mergeAll(
   RateLimitLive
 ).pipe(Layer.provideMerge(ApiKeyAuthObserved.pipe(Layer.provide(ApiKeyAuthLive))))
 
-/** The background fiber removing what is past retention (every minute, in batches), for the server's lifetime. */
-const RetentionPurgeLoop = RetentionPurgeLoopLive().pipe(Layer.provide(RetentionPurgeLive()))
+/** The background fiber removing what is past retention (every RETENTION_PURGE_INTERVAL, in batches), for the server's lifetime. */
+const RetentionPurgeLoop = RetentionPurgeLoopLive.pipe(Layer.provide(RetentionPurgeLive()))
 
 /** The background fiber purging expired idempotency keys (every minute, in batches), for the server's lifetime. */
 const IdempotencyPurge = IdempotencyPurgeLive().pipe(Layer.provide(IdempotencyStoreLive))

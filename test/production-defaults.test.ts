@@ -87,7 +87,7 @@ const documentedDefaults = (appEnv: AppEnv): AppConfigShape => {
       redisPrefix: "codex:circuit:"
     },
     idempotency: { ttl: Duration.minutes(5), lockTimeout: Duration.seconds(60), required: false },
-    retention: Duration.days(30),
+    retention: { keep: Duration.days(30), purgeEvery: Duration.minutes(1) },
     rateLimit: {
       enabled: true,
       // The product's quota is 100 requests per 15 minutes; development's is generous for exploring the API.

@@ -3,7 +3,6 @@ import { Duration, Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { makeRetentionPurge } from "../layers/RetentionPurgeLive.ts"
 import { ulid } from "../src/domain/Ids.ts"
-import { appConfigTest } from "./support/appConfig.ts"
 import { apiClient, createTenant, request } from "./support/http.ts"
 import { expectProblem } from "./support/problems.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
@@ -69,9 +68,7 @@ const countRows = (sql: SqlClient.SqlClient, tenantId: string) =>
 
 /** One purge pass, as the server's background fiber runs it, with the server's default RETENTION (30 days). */
 const purgeOnce = Effect.gen(function* () {
-  const purge = yield* makeRetentionPurge({ every: Duration.minutes(1), batchSize: 2 }).pipe(
-    Effect.provide(appConfigTest())
-  )
+  const purge = yield* makeRetentionPurge(Duration.days(30), { batchSize: 2 })
   return yield* purge.purge
 })
 

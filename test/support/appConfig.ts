@@ -103,7 +103,7 @@ export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.La
       redisPrefix: "codex:circuit:"
     },
     idempotency: { ttl: Duration.minutes(5), lockTimeout: Duration.seconds(60), required: false },
-    retention: Duration.days(30),
+    retention: { keep: Duration.days(30), purgeEvery: Duration.minutes(1) },
     rateLimit: testRateLimit,
     encryption: testEncryption(),
     ...overrides
