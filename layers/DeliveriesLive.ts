@@ -1,7 +1,7 @@
 import { Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { AppConfig } from "../services/AppConfig.ts"
-import { Deliveries, EndpointDeleted, EndpointDisabled } from "../services/Deliveries.ts"
+import { Deliveries, EndpointDeleted, EndpointDisabled, EventExpunged } from "../services/Deliveries.ts"
 import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { type Delivery, DeliveryAttempt, DeliveryStatus, deliveryChannel } from "../src/domain/Delivery.ts"
 import { newId } from "../src/domain/Ids.ts"
@@ -41,6 +41,8 @@ type AttemptRow = typeof AttemptRow.Type
 
 const RetryTarget = Schema.Struct({
   status: DeliveryStatus,
+  event_id: Schema.String,
+  expunged: Schema.Boolean,
   endpoint_id: Schema.String,
   enabled: Schema.Boolean,
   deleted: Schema.Boolean
@@ -137,11 +139,14 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
         retry: Effect.fn("Deliveries.retry")(
           function* (tenantId, id) {
             const [target] = yield* retryTargets(sql`
-          SELECT d.status, d.endpoint_id, e.enabled, e.deleted_at IS NOT NULL AS deleted
+          SELECT d.status, d.event_id, ev.data_expunged_at IS NOT NULL AS expunged, d.endpoint_id, e.enabled,
+                 e.deleted_at IS NOT NULL AS deleted
           FROM ${fromDeliveries} JOIN events ev ON ev.id = d.event_id
           WHERE d.tenant_id = ${tenantId} AND d.id = ${id} AND ${retained.delivery(tenantId, "d")}
           FOR UPDATE OF d FOR KEY SHARE OF ev`) // the event: held against the retention purge until this commits
             if (target === undefined) return Option.none()
+            // Its data is gone: nothing can be sent. (Read again by the UPDATE below: an expunge this waited for.)
+            if (target.expunged) return yield* new EventExpunged({ eventId: target.event_id })
             // The delivery exists (it stays readable), but there is nowhere to send it any more.
             if (target.deleted) return yield* new EndpointDeleted({ endpointId: target.endpoint_id })
             if (target.status !== "pending" && !target.enabled) {
@@ -154,7 +159,13 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
                 : yield* deliveryRows(sql`
                 UPDATE deliveries d SET ${requeue} FROM endpoints e
                 WHERE d.id = ${id} AND d.status <> 'pending' AND e.id = d.endpoint_id
+                  AND NOT EXISTS (SELECT 1 FROM events ev WHERE ev.id = d.event_id AND ev.data_expunged_at IS NOT NULL)
                 RETURNING ${select}`)
+            // Locked above, the delivery is still ours: no row means its event was expunged after the SELECT's snapshot
+            // (the expunge held the delivery, and this waited for it).
+            if (row === undefined && target.status !== "pending") {
+              return yield* new EventExpunged({ eventId: target.event_id })
+            }
             if (target.status !== "pending") yield* wakeWorkers
             return Option.fromNullishOr(row).pipe(Option.map(toDelivery))
           },
@@ -181,6 +192,8 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
                 AND d.tenant_id = ${tenantId} AND d.created_at >= ${since}
                 AND EXISTS (SELECT 1 FROM endpoints e WHERE e.id = d.endpoint_id AND e.enabled AND e.deleted_at IS NULL)
                 AND ${retained.delivery(tenantId, "d")}
+                -- An expunged event has nothing to send: its deliveries stay as they are.
+                AND ev.data_expunged_at IS NULL
               ORDER BY d.id
               LIMIT ${recoverBatchSize}
               -- Their events are held against the retention purge (which skips locked events) until this commits.

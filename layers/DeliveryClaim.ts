@@ -15,8 +15,11 @@ export const ClaimedRow = Schema.Struct({
   attempt_count: Schema.Int,
   traceparent: Schema.NullOr(Schema.String),
   event_type: Schema.String,
-  /** `events.data` as text (`json` keeps it as published): the body embeds it without parsing it. */
-  event_data: Schema.String.pipe(Schema.brand("JsonText")),
+  /**
+   * `events.data` as text (`json` keeps it as published): the body embeds it without parsing it. NULL once expunged:
+   * such a delivery is cancelled, never sent (see `hasEventData`).
+   */
+  event_data: Schema.NullOr(Schema.String.pipe(Schema.brand("JsonText"))),
   event_occurred_at: Schema.Date,
   event_created_at: Schema.Date,
   url: Schema.String,
@@ -37,6 +40,15 @@ export const ClaimedRow = Schema.Struct({
 })
 export type ClaimedRow = typeof ClaimedRow.Type
 const claimedRows = decodeRows(ClaimedRow)
+
+/** A claimed delivery whose event still has its data: the only kind that can be sent. */
+export type SendableRow = ClaimedRow & { readonly event_data: NonNullable<ClaimedRow["event_data"]> }
+
+/**
+ * False for a delivery of an expunged event. The expunge cancels its pending deliveries under a lock the claim skips,
+ * so only a re-queue that raced it (a retry or recover that read the event just before) can bring one here.
+ */
+export const hasEventData = (row: ClaimedRow): row is SendableRow => row.event_data !== null
 
 export interface ClaimRequest {
   /** Free slots of the process (`DELIVERY_CONCURRENCY` minus its sends in flight). */

@@ -16,7 +16,7 @@ import type { AttemptResult } from "../src/domain/DeliveryDecision.ts"
 import { parseRetryAfter } from "../src/domain/RetryPolicy.ts"
 import { basicAuthTarget } from "../src/domain/UrlCredentials.ts"
 import { type SigningSecret, signingKeyObject, webhookHeaders } from "../src/domain/WebhookSignature.ts"
-import type { ClaimedRow } from "./DeliveryClaim.ts"
+import type { ClaimedRow, SendableRow } from "./DeliveryClaim.ts"
 
 /** The attempt's error when the endpoint's secret cannot be opened: for the tenant, without the operator's details. */
 const unreadableSecretError =
@@ -121,7 +121,7 @@ export interface DeliveryExchangeOptions {
  */
 export const makeDeliveryExchange = (
   options: DeliveryExchangeOptions
-): ((row: ClaimedRow, sent?: Effect.Effect<void>) => Effect.Effect<Exchange>) => {
+): ((row: SendableRow, sent?: Effect.Effect<void>) => Effect.Effect<Exchange>) => {
   const { config, sender, urlPolicy, circuits, box } = options
   const timeout = config.delivery.timeout
   const userAgent = `codex-api/${config.version}`
@@ -191,7 +191,7 @@ export const makeDeliveryExchange = (
   }
 
   /** The HTTP request itself: at most `DELIVERY_TIMEOUT` for connect, send, headers and the body excerpt. */
-  const send = (row: ClaimedRow, secrets: SigningKeys, custom: Readonly<Record<string, string>>, tracing: boolean) =>
+  const send = (row: SendableRow, secrets: SigningKeys, custom: Readonly<Record<string, string>>, tracing: boolean) =>
     Effect.gen(function* () {
       const body = webhookBody(row.event_type, row.event_occurred_at, row.event_data)
       const headers = webhookHeaders(secrets, row.event_id, Date.now() / 1000, body)
@@ -258,7 +258,7 @@ export const makeDeliveryExchange = (
 
   /** The SSRF guard again, right before sending, then the request, in the attempt's client span. */
   const attempt = (
-    row: ClaimedRow,
+    row: SendableRow,
     secrets: SigningKeys,
     custom: Readonly<Record<string, string>>,
     number: number,

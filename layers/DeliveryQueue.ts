@@ -138,11 +138,16 @@ export const makeDeliveryQueue = (
           id text, attempt int, started_at timestamptz, duration_ms int, outcome text, status_code int, error text,
           excerpt text, status text, delay_seconds float8)
       ), target AS (
-        SELECT d.id FROM deliveries d WHERE d.id = ANY (ARRAY(SELECT id FROM input)) ORDER BY d.id FOR KEY SHARE
+        SELECT d.id, d.event_id FROM deliveries d WHERE d.id = ANY (ARRAY(SELECT id FROM input)) ORDER BY d.id
+        FOR KEY SHARE
       ), recorded AS (
+        -- No excerpt for an event expunged meanwhile (the send was in flight): what the receiver said about it goes.
         INSERT INTO delivery_attempts
           (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error, response_excerpt)
-        SELECT i.id, i.attempt, i.started_at, i.duration_ms, i.outcome, i.status_code, i.error, i.excerpt
+        SELECT i.id, i.attempt, i.started_at, i.duration_ms, i.outcome, i.status_code, i.error,
+               CASE WHEN i.excerpt IS NOT NULL AND NOT EXISTS (
+                      SELECT 1 FROM events ev WHERE ev.id = t.event_id AND ev.data_expunged_at IS NOT NULL)
+                    THEN i.excerpt END
         FROM input i JOIN target t ON t.id = i.id
         RETURNING delivery_id
       ), moved AS (
@@ -171,7 +176,11 @@ export const makeDeliveryQueue = (
       FROM input i`
   }
 
-  /** Deliveries cancelled after the statement's snapshot was taken, which only a new statement sees; kept so. */
+  /**
+   * Deliveries cancelled after the statement's snapshot was taken, which only a new statement sees; kept so. That is
+   * how an expunge that committed while the record waited for it shows (EventsLive `expunge`): the record's snapshot
+   * still saw the data, so the excerpts it stored are erased here.
+   */
   const keepCancelled = (batch: ReadonlyArray<Completion>) =>
     batch.length === 0
       ? Effect.succeed(new Set<string>())
@@ -181,6 +190,11 @@ export const makeDeliveryQueue = (
               SELECT * FROM json_to_recordset(${JSON.stringify(
                 batch.map((c) => ({ id: c.row.id, attempt: c.attempt, status_code: c.result.statusCode }))
               )}::json) AS i(id text, attempt int, status_code int)
+            ), erased AS (
+              UPDATE delivery_attempts a SET response_excerpt = NULL
+              FROM deliveries d JOIN events ev ON ev.id = d.event_id
+              WHERE d.id = ANY (ARRAY(SELECT id FROM input)) AND a.delivery_id = d.id
+                AND ev.data_expunged_at IS NOT NULL AND a.response_excerpt IS NOT NULL
             )
             UPDATE deliveries d SET attempt_count = GREATEST(d.attempt_count, i.attempt), last_status = i.status_code,
               locked_until = NULL, locked_by = NULL, updated_at = now()

@@ -10,11 +10,17 @@ import { type DeliveryOutcome, Metrics } from "../services/Metrics.ts"
 import { SecretBox } from "../services/SecretBox.ts"
 import { UrlPolicy } from "../services/UrlPolicy.ts"
 import { WebhookSender } from "../services/WebhookSender.ts"
-import { type AttemptOutcome, deletedEndpointError, deliveryChannel, parseQueuedFor } from "../src/domain/Delivery.ts"
+import {
+  type AttemptOutcome,
+  deletedEndpointError,
+  deliveryChannel,
+  expungedEventError,
+  parseQueuedFor
+} from "../src/domain/Delivery.ts"
 import { decide, retried } from "../src/domain/DeliveryDecision.ts"
 import { makeDeliverySlots } from "../src/domain/DeliverySlots.ts"
 import { delayAfterAttempt, retrySchedule } from "../src/domain/RetryPolicy.ts"
-import type { ClaimedRow } from "./DeliveryClaim.ts"
+import { type ClaimedRow, hasEventData } from "./DeliveryClaim.ts"
 import { makeDeliveryCompletions } from "./DeliveryCompletions.ts"
 import { makeDeliveryExchange } from "./DeliveryExchange.ts"
 import { makeDeliveryQueue } from "./DeliveryQueue.ts"
@@ -142,6 +148,8 @@ export const DeliveryWorkerLive: Layer.Layer<DeliveryWorker, never, WorkerRequir
         // Deleted: queued by a publish that read the endpoint just before its deletion committed (see
         // EndpointsLive `delete`). A deleted endpoint has no secret, and receives nothing any more.
         if (row.endpoint_deleted || row.secret === null) return yield* queue.cancel(row, deletedEndpointError)
+        // Expunged: its data is gone, and nothing is sent without it.
+        if (!hasEventData(row)) return yield* queue.cancel(row, expungedEventError)
         const exchanged = yield* exchange(row, sent)
         if (exchanged._tag === "Refused") return yield* defer(row, exchanged.rejected)
         const { result, startedAt, durationMs } = exchanged

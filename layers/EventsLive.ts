@@ -5,7 +5,7 @@ import { AppConfig } from "../services/AppConfig.ts"
 import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { Events } from "../services/Events.ts"
 import type { KeyClaim } from "../services/IdempotencyStore.ts"
-import { deliveryChannel, queuedForMaxEndpoints } from "../src/domain/Delivery.ts"
+import { deliveryChannel, expungedEventError, queuedForMaxEndpoints } from "../src/domain/Delivery.ts"
 import type { NewEvent, StoredEvent } from "../src/domain/Event.ts"
 import { EventId, newId, type TenantId } from "../src/domain/Ids.ts"
 import { operationalPrefix } from "../src/domain/OperationalEvents.ts"
@@ -15,11 +15,12 @@ import { completionInWrite } from "./IdempotencyKeySql.ts"
 import { retainedRows } from "./RetentionSql.ts"
 import { createdWithin } from "./SearchSql.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
-import { decodeRows, iso, toPage } from "./SqlRows.ts"
+import { decodeRows, iso, isoOrNull, toPage } from "./SqlRows.ts"
 
 /**
  * `events.data` is a `json` column: PostgreSQL checks the text and keeps it as is (`jsonb` would reorder members and
- * rewrite numbers). It is read as `data::text`, never as `data`, which the driver would `JSON.parse`.
+ * rewrite numbers). It is read as `data::text`, never as `data`, which the driver would `JSON.parse`. NULL once
+ * expunged (`data_expunged_at` set).
  */
 const eventMetadata = {
   id: EventId,
@@ -28,21 +29,31 @@ const eventMetadata = {
   created_at: Schema.Date
 }
 /** `data` arrives as text (PostgreSQL checked it is JSON on the way in): the brand says so. */
-const EventRow = Schema.Struct({ ...eventMetadata, data: Schema.String.pipe(Schema.brand("JsonText")) })
+const EventRow = Schema.Struct({
+  ...eventMetadata,
+  data: Schema.NullOr(Schema.String.pipe(Schema.brand("JsonText"))),
+  data_expunged_at: Schema.NullOr(Schema.Date)
+})
 type EventRow = typeof EventRow.Type
 const eventRows = decodeRows(EventRow)
 
 /** What the publishing statement returns: the event without its `data` (not read back) and the fan-out count. */
 const publishedRows = decodeRows(Schema.Struct({ ...eventMetadata, deliveries_queued: Schema.Int }))
 
-const eventColumns = "id, type, data::text AS data, occurred_at, created_at"
+/** What the expunging statement returns: the event as it is now, and what else it erased or cancelled. */
+const expungedRows = decodeRows(
+  Schema.Struct({ ...EventRow.fields, deliveries_cancelled: Schema.Int, excerpts_erased: Schema.Int })
+)
+
+const eventColumns = "id, type, data::text AS data, occurred_at, created_at, data_expunged_at"
 
 const toEvent = (row: EventRow): StoredEvent => ({
   id: row.id,
   type: row.type,
   data: row.data,
   occurredAt: iso(row.occurred_at),
-  createdAt: iso(row.created_at)
+  createdAt: iso(row.created_at),
+  expungedAt: isoOrNull(row.data_expunged_at)
 })
 
 /** What an Idempotency-Key completed by `publishKeyed` remembers: enough to answer the same again. */
@@ -132,7 +143,7 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
         // This process's worker, which cannot LISTEN on the embedded database: woken once the statement has committed.
         if (row !== undefined && row.deliveries_queued > 0) yield* wakeups.queued
         return Option.map(Option.fromNullishOr(row), (found) => ({
-          event: toEvent({ ...found, data: input.data }),
+          event: toEvent({ ...found, data: input.data, data_expunged_at: null }),
           deliveriesQueued: found.deliveries_queued
         }))
       })
@@ -181,7 +192,53 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
 
       get: Effect.fn("Events.get")(function* (tenantId, id) {
         return yield* find(tenantId, id)
-      }, sqlFailuresAsDefects)
+      }, sqlFailuresAsDefects),
+
+      /**
+       * First every delivery of the event is locked (by id, the order the worker's record takes them in): a worker
+       * recording an attempt of one of them holds it (FOR KEY SHARE) until it commits, so the write below, a statement
+       * of its own with its own snapshot, sees that attempt and erases its excerpt; a record that comes after waits for
+       * this transaction, and the worker erases its excerpt itself (DeliveryQueue). Pending deliveries are cancelled in
+       * the same statement as the data is erased, leases included: a claim skips locked rows and re-reads status, so
+       * nothing is sent after this commits. A send already in flight finishes (its request carried the data); its
+       * attempt is recorded without an excerpt and the delivery stays cancelled.
+       */
+      expunge: Effect.fn("Events.expunge")(
+        function* (tenantId, id) {
+          yield* sql`
+            SELECT id FROM deliveries WHERE event_id = ${id} AND tenant_id = ${tenantId} ORDER BY id FOR UPDATE`
+          const [row] = yield* expungedRows(sql`
+            WITH expunged AS (
+              UPDATE events SET data = NULL, data_expunged_at = COALESCE(data_expunged_at, now())
+              WHERE tenant_id = ${tenantId} AND id = ${id}
+              RETURNING ${sql.literal(eventColumns)}
+            ), cancelled AS (
+              UPDATE deliveries d SET status = 'cancelled', locked_until = NULL, locked_by = NULL,
+                last_error = ${expungedEventError}, updated_at = now()
+              FROM expunged ev WHERE d.event_id = ev.id AND d.status = 'pending'
+              RETURNING d.id
+            ), erased AS (
+              UPDATE delivery_attempts a SET response_excerpt = NULL
+              FROM deliveries d JOIN expunged ev ON ev.id = d.event_id
+              WHERE a.delivery_id = d.id AND a.response_excerpt IS NOT NULL
+              RETURNING a.id
+            )
+            SELECT ev.*, (SELECT count(*)::int FROM cancelled) AS deliveries_cancelled,
+                   (SELECT count(*)::int FROM erased) AS excerpts_erased
+            FROM expunged ev`)
+          if (row === undefined) return Option.none()
+          yield* Effect.logInfo("event data expunged").pipe(
+            Effect.annotateLogs({
+              eventId: id,
+              deliveriesCancelled: row.deliveries_cancelled,
+              excerptsErased: row.excerpts_erased
+            })
+          )
+          return Option.some(toEvent(row))
+        },
+        sql.withTransaction,
+        sqlFailuresAsDefects
+      )
     })
   })
 )

@@ -24,14 +24,15 @@ export interface DeliveriesShape {
   readonly get: (tenantId: TenantId, id: DeliveryId) => Effect.Effect<Option.Option<DeliveryWithAttempts>>
   /**
    * Queues a finished delivery (failed, cancelled or succeeded) for an attempt now; a pending one is left as it is.
-   * None when the delivery is not the tenant's; `EndpointDeleted` when its endpoint was deleted.
+   * None when the delivery is not the tenant's; `EndpointDeleted` when its endpoint was deleted; `EventExpunged` when
+   * its event's data was expunged.
    */
   readonly retry: (
     tenantId: TenantId,
     id: DeliveryId
-  ) => Effect.Effect<Option.Option<Delivery>, EndpointDisabled | EndpointDeleted>
+  ) => Effect.Effect<Option.Option<Delivery>, EndpointDisabled | EndpointDeleted | EventExpunged>
   /**
-   * Queues the endpoint's failed deliveries created since `since`; None when the endpoint is not the tenant's or was
+   * Queues the endpoint's failed deliveries created since `since`, but those of expunged events; None when the endpoint is not the tenant's or was
    * deleted.
    */
   readonly recover: (
@@ -54,5 +55,8 @@ export class EndpointDisabled extends Data.TaggedError("EndpointDisabled")<{ rea
 
 /** The delivery's endpoint was deleted: the delivery stays readable, but there is nowhere to send it. */
 export class EndpointDeleted extends Data.TaggedError("EndpointDeleted")<{ readonly endpointId: string }> {}
+
+/** The delivery's event was expunged: the delivery stays readable, but there is nothing left to send. */
+export class EventExpunged extends Data.TaggedError("EventExpunged")<{ readonly eventId: string }> {}
 
 export class Deliveries extends Context.Service<Deliveries, DeliveriesShape>()("codex/Deliveries") {}

@@ -26,6 +26,12 @@ export interface EventsShape {
    */
   readonly list: (tenantId: TenantId, page: PageRequest, filter: EventSearch) => Effect.Effect<PageResult<StoredEvent>>
   readonly get: (tenantId: TenantId, id: EventId) => Effect.Effect<Option.Option<StoredEvent>>
+  /**
+   * Erases the event's data for good, and the response excerpts of its attempts, and cancels its pending deliveries;
+   * its metadata, deliveries and attempts stay. Repeating it erases nothing more and keeps the first `expungedAt`.
+   * None when the event is not the tenant's.
+   */
+  readonly expunge: (tenantId: TenantId, id: EventId) => Effect.Effect<Option.Option<StoredEvent>>
 }
 
 export class Events extends Context.Service<Events, EventsShape>()("codex/Events") {}

@@ -125,7 +125,7 @@ layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true }
           unfiltered.data.map((e) => e.type),
           ["order.created"]
         )
-        const first = listed.data.find((e) => e.type === "codex.endpoint.created" && e.data.endpointId === x.id)
+        const first = listed.data.find((e) => e.type === "codex.endpoint.created" && e.data?.endpointId === x.id)
         if (first === undefined) return assert.fail("codex.endpoint.created is not listed")
         const deliveries = yield* t.api.deliveries.listForEvent({ params: { id: first.id } })
         assert.deepStrictEqual(
@@ -143,7 +143,7 @@ layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true }
         "the update's event",
         t.api.events
           .list({ query: { type: "codex.endpoint.updated" } })
-          .pipe(Effect.map((page) => page.data.find((e) => e.data.endpointId === t.watchId))),
+          .pipe(Effect.map((page) => page.data.find((e) => e.data?.endpointId === t.watchId))),
         isDefined
       )
       const deliveries = yield* t.api.deliveries.listForEvent({ params: { id: listed.id } })
@@ -180,7 +180,7 @@ layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true }
         JSON.stringify(heardByB)
       )
       const listedByB = yield* b.api.events.list({ query: { type: "codex.*", limit: 100 } })
-      assert.isTrue(listedByB.data.every((e) => e.data.endpointId !== extra.id))
+      assert.isTrue(listedByB.data.every((e) => e.data?.endpointId !== extra.id))
     })
   )
 
@@ -229,7 +229,7 @@ layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true }
         )
         const reported = yield* t.api.events.list({ query: { type: "codex.delivery.exhausted", limit: 100 } })
         assert.deepStrictEqual(
-          reported.data.map((e) => [e.data.eventType, e.data.endpointId]),
+          reported.data.map((e) => [e.data?.eventType, e.data?.endpointId]),
           [["order.created", broken.id]]
         )
       })

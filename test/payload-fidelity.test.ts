@@ -61,7 +61,7 @@ const eventText = (
   data: string
 ) =>
   `{"id":${JSON.stringify(event.id)},"type":${JSON.stringify(type)},"data":${data},` +
-  `"occurredAt":${JSON.stringify(event.occurredAt)},"createdAt":${JSON.stringify(event.createdAt)}}`
+  `"occurredAt":${JSON.stringify(event.occurredAt)},"createdAt":${JSON.stringify(event.createdAt)},"expungedAt":null}`
 
 /** A tenant whose one endpoint is a receiver answering 204; returns its key, the receiver and the signing secret. */
 const tenantWithReceiver = (name: string) =>
@@ -142,13 +142,14 @@ layer(testServer({ config: workerConfig }), { excludeTestServices: true })("payl
     })
   )
 
-  it.effect("/openapi.json still describes data as an object", () =>
+  it.effect("/openapi.json still describes data as an object (null once expunged)", () =>
     Effect.gen(function* () {
       const response = yield* request("/openapi.json")
       const spec = JSON.parse(response.text) as {
         readonly components: { readonly schemas: Record<string, { readonly properties: Record<string, unknown> }> }
       }
-      assert.deepStrictEqual(spec.components.schemas.Event?.properties.data, { type: "object" })
+      const data = spec.components.schemas.Event?.properties.data as { readonly anyOf?: unknown } | undefined
+      assert.deepStrictEqual(data?.anyOf, [{ type: "object" }, { type: "null" }])
       const published = spec.components.schemas.PublishEvent?.properties.data
       assert.strictEqual((published as { readonly type?: unknown } | undefined)?.type, "object")
     })

@@ -83,7 +83,8 @@ export class DeliveriesApi extends HttpApiGroup.make("deliveries")
           description:
             "Re-queues a failed, cancelled or delivered delivery for an attempt now: one more attempt, or what is " +
             "left of its retry budget if more. A pending delivery is already queued and is returned unchanged, so " +
-            "retrying twice queues it once. 409 when its endpoint is disabled or was deleted."
+            "retrying twice queues it once. 409 when its endpoint is disabled or was deleted, or its event's data was " +
+            "expunged."
         })
       ),
     HttpApiEndpoint.post("recover", "/endpoints/:id/recover", {
@@ -98,7 +99,8 @@ export class DeliveriesApi extends HttpApiGroup.make("deliveries")
           summary: "Re-queue an endpoint's failed deliveries",
           description:
             "After an outage of the receiver: every `failed` delivery to this endpoint created at or after `since` " +
-            "is queued for an attempt now (as `retry` does for one). 409 when the endpoint is disabled."
+            "is queued for an attempt now (as `retry` does for one), except those of events whose data was expunged. " +
+            "409 when the endpoint is disabled."
         })
       ),
     HttpApiEndpoint.post("sendTest", "/endpoints/:id/test", {

@@ -4,6 +4,7 @@ import { Event, PublishEvent, PublishedEvent } from "../domain/Event.ts"
 import { EventTypePattern } from "../domain/EventTypeFilter.ts"
 import { CompletesOwnKey, Idempotency } from "./Idempotency.ts"
 import { JsonBody } from "./JsonBody.ts"
+import { NoRequestBody } from "./NoRequestBody.ts"
 import { Page, PageQuery, TimeWindowQuery } from "./Pagination.ts"
 import { BadRequest, Conflict, NotFound, UnprocessableContent } from "./Problems.ts"
 import { TenantAuth } from "./Security.ts"
@@ -39,7 +40,26 @@ export class EventsApi extends HttpApiGroup.make("events")
           "bound the time the event was received (`createdAt`). 400 when `since` is not before `until`."
       })
     ),
-    HttpApiEndpoint.get("get", "/events/:id", { params: { id: Schema.String }, success: Event, error: NotFound })
+    HttpApiEndpoint.get("get", "/events/:id", { params: { id: Schema.String }, success: Event, error: NotFound }),
+    HttpApiEndpoint.delete("expunge", "/events/:id/data", {
+      params: { id: Schema.String },
+      success: Event,
+      error: NotFound
+    })
+      .middleware(Idempotency)
+      .middleware(NoRequestBody)
+      .annotateMerge(
+        OpenApi.annotations({
+          summary: "Expunge an event's data",
+          description:
+            "Erases the event's `data` for good, with the response excerpts of its delivery attempts, and cancels its " +
+            "pending deliveries (`lastError` says why); its other members, its deliveries and their attempts stay. " +
+            "Answers the event, `data: null` and `expungedAt` set; so does every read of it afterwards. Repeating it " +
+            "answers the same, with the first `expungedAt`. A delivery of it can no longer be sent: `retry` answers " +
+            "409, `recover` passes it over. A send already in flight when it commits still completes. Operational " +
+            "`codex.*` events can be expunged too."
+        })
+      )
   )
   .middleware(JsonBody)
   .middleware(TenantAuth)

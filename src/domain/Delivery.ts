@@ -47,6 +47,12 @@ export const deletedEndpointError = "cancelled: the endpoint was deleted"
  */
 export const disabledEndpointError = "cancelled: the endpoint is disabled"
 
+/**
+ * `last_error` of a delivery cancelled because its event's data was expunged (by the expunge, or at the worker's claim
+ * should one be re-queued by a request that raced it).
+ */
+export const expungedEventError = "cancelled: the event's data was expunged"
+
 /** How one attempt ended, as stored in `delivery_attempts.outcome`. */
 export type AttemptOutcome = "succeeded" | "failed" | "gone" | "timeout" | "network_error" | "blocked"
 

@@ -139,10 +139,27 @@ export const OccurredAt = Schema.String.check(
 export const Event = Schema.Struct({
   id: EventId,
   type: Schema.String,
-  data: Schema.Record(Schema.String, JsonValue),
+  data: Schema.NullOr(Schema.Record(Schema.String, JsonValue)).annotate({
+    description: "The data as published; `null` once expunged (`DELETE /v1/events/{id}/data`)."
+  }),
   occurredAt: Schema.String,
-  createdAt: Schema.String
-}).annotate({ identifier: "Event" })
+  createdAt: Schema.String,
+  expungedAt: Schema.NullOr(Schema.String).annotate({
+    description: "When the data was expunged (ISO 8601); `null` while the event keeps its data."
+  })
+}).annotate({
+  identifier: "Event",
+  examples: [
+    {
+      id: EventId.make("evt_01JD0000000000000000000000"),
+      type: "order.created",
+      data: { orderId: "o_123", amount: 4200 },
+      occurredAt: "2026-11-25T10:00:00.000Z",
+      createdAt: "2026-11-25T10:00:00.120Z",
+      expungedAt: null
+    }
+  ]
+})
 export type Event = typeof Event.Type
 
 export const PublishEvent = Schema.Struct({
@@ -167,14 +184,16 @@ export interface NewEvent {
 
 /**
  * An event as stored: `data` is the JSON text the publisher sent. It is delivered and returned as that text, never
- * parsed and serialised again, so member order, number text and string escapes reach the receiver unchanged.
+ * parsed and serialised again, so member order, number text and string escapes reach the receiver unchanged. Once
+ * expunged, `data` is null and `expungedAt` says since when.
  */
 export interface StoredEvent {
   readonly id: EventId
   readonly type: string
-  readonly data: JsonText
+  readonly data: JsonText | null
   readonly occurredAt: string
   readonly createdAt: string
+  readonly expungedAt: string | null
 }
 
 /** What a publish answers: the stored event and the number of deliveries queued for it. */

@@ -1,6 +1,11 @@
 import { Effect, Option, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { Deliveries, type EndpointDeleted, type EndpointDisabled } from "../../services/Deliveries.ts"
+import {
+  Deliveries,
+  type EndpointDeleted,
+  type EndpointDisabled,
+  type EventExpunged
+} from "../../services/Deliveries.ts"
 import { Api } from "../api/Api.ts"
 import { Conflict } from "../api/Problems.ts"
 import { CurrentTenant } from "../api/Security.ts"
@@ -20,6 +25,12 @@ const disabledConflict = (_: EndpointDisabled) =>
 const deletedConflict = (error: EndpointDeleted) =>
   new Conflict({
     detail: `The endpoint of this delivery (${error.endpointId}) was deleted: it can no longer be sent.`
+  })
+
+/** 409 as well: the delivery stays readable, but its event's data, which it would send, is gone for good. */
+const expungedConflict = (error: EventExpunged) =>
+  new Conflict({
+    detail: `The data of this delivery's event (${error.eventId}) was expunged: there is nothing left to send.`
   })
 
 export const DeliveriesHttp = HttpApiBuilder.group(
@@ -79,6 +90,7 @@ export const DeliveriesHttp = HttpApiBuilder.group(
           return yield* deliveries.retry(tenant.id, id).pipe(
             Effect.catchTag("EndpointDisabled", (e) => Effect.fail(disabledConflict(e))),
             Effect.catchTag("EndpointDeleted", (e) => Effect.fail(deletedConflict(e))),
+            Effect.catchTag("EventExpunged", (e) => Effect.fail(expungedConflict(e))),
             orNotFound("delivery")
           )
         })

@@ -8,9 +8,11 @@ import type { Publication, StoredEvent } from "../domain/Event.ts"
  * `EventPage`), which still describe these bodies in /openapi.json and decode them in clients.
  */
 
+/** An expunged event's `data` is null. */
 const eventJson = (event: StoredEvent): string =>
-  `{"id":${JSON.stringify(event.id)},"type":${JSON.stringify(event.type)},"data":${event.data},` +
-  `"occurredAt":${JSON.stringify(event.occurredAt)},"createdAt":${JSON.stringify(event.createdAt)}}`
+  `{"id":${JSON.stringify(event.id)},"type":${JSON.stringify(event.type)},"data":${event.data ?? "null"},` +
+  `"occurredAt":${JSON.stringify(event.occurredAt)},"createdAt":${JSON.stringify(event.createdAt)},` +
+  `"expungedAt":${JSON.stringify(event.expungedAt)}}`
 
 const json = (body: string, status: number) =>
   HttpServerResponse.text(body, { status, contentType: "application/json" })

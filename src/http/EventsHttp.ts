@@ -78,5 +78,12 @@ export const EventsHttp = HttpApiBuilder.group(
           return eventResponse(yield* events.get(tenant.id, id).pipe(orNotFound("event")))
         })
       )
+      .handle("expunge", ({ params }) =>
+        Effect.gen(function* () {
+          const tenant = yield* CurrentTenant
+          const id = yield* eventId(params.id)
+          return eventResponse(yield* events.expunge(tenant.id, id).pipe(orNotFound("event")))
+        })
+      )
   })
 )

@@ -28,7 +28,7 @@ const Handlers = Layer.mergeAll(
   EndpointsHttp.pipe(
     Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive, EndpointPreflightLive, NoRequestBodyLive])
   ),
-  EventsHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive])),
+  EventsHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive, NoRequestBodyLive])),
   DeliveriesHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive, NoRequestBodyLive]))
 )
 
