@@ -554,6 +554,12 @@ interface WriteFixtureShape extends FixtureShape {
   readonly deliveryId: string
   /** A delivery of the other tenant: always 404 here. */
   readonly foreignDeliveryId: string
+  /** An event of this tenant of its own, for DELETE /v1/events/:id/data (expunged by the first success). */
+  readonly expungedEventId: string
+  /** An event of the other tenant: always 404 here, and never expunged. */
+  readonly foreignEventId: string
+  /** The other tenant's key, to read its event back. */
+  readonly foreignApiKey: string
   /**
    * A tenant of its own for the admin routes (PATCH, API keys): the quota the PATCH property sets there must never
    * throttle the tenant the other properties send as.
@@ -575,6 +581,13 @@ const createEndpoint = (apiKey: string) =>
   Effect.map(request("/v1/endpoints", { bearer: apiKey, json: { url: "http://127.0.0.1:9999/hook" } }), (response) => {
     assert.strictEqual(response.status, 201, response.text)
     return (JSON.parse(response.text) as { readonly id: string }).id
+  })
+
+/** Publishes one event as `apiKey`; returns its id. */
+const createEvent = (apiKey: string, type: string) =>
+  Effect.map(request("/v1/events", { bearer: apiKey, json: { type, data: { secret: "s" } } }), (published) => {
+    assert.strictEqual(published.status, 202, published.text)
+    return decoded(PublishedEvent, published).event.id
   })
 
 /** Publishes one event as `apiKey` (whose tenant has one endpoint); returns the id of its delivery. */
@@ -605,6 +618,9 @@ const FixtureLive = Layer.effect(
       foreignEndpointId,
       deliveryId,
       foreignDeliveryId: yield* createDelivery(other.apiKey),
+      expungedEventId: yield* createEvent(tenant.apiKey, "fuzz.expunge"),
+      foreignEventId: yield* createEvent(other.apiKey, "fuzz.expunge"),
+      foreignApiKey: other.apiKey,
       adminTenantId: admin.tenantId,
       patchedEndpointId: yield* createEndpoint(tenant.apiKey),
       keysTenantId: (yield* createTenant("Fuzz API keys")).tenantId
@@ -879,6 +895,31 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
   )
 
   it.effect.prop(
+    "DELETE /v1/events/:id/data: never a 5xx; only the tenant's own event, expunged, 404 for any other id",
+    [target, optional(anything)],
+    ([to, body]) =>
+      Effect.gen(function* () {
+        const { apiKey, expungedEventId, foreignEventId, foreignApiKey } = yield* Fixture
+        const id = to._tag === "Own" ? expungedEventId : to._tag === "Foreign" ? foreignEventId : to.segment
+        const options: RequestOptions = { method: "DELETE", bearer: apiKey, ...(body === absent ? {} : { json: body }) }
+        const response = sound(yield* request(`/v1/events/${id}/data`, options), { id, body })
+        if (refusedAsBody(response, body)) return
+        if (to._tag === "Own") {
+          assert.strictEqual(response.status, 200, response.text)
+          const event = decoded(EventSchema, response)
+          assert.deepStrictEqual([event.id, event.data], [expungedEventId, null])
+          assert.isNotNull(event.expungedAt)
+        } else {
+          assertNotFound(response, to)
+        }
+        // Never the other tenant's: its event keeps its data whatever was asked here.
+        const foreign = yield* request(`/v1/events/${foreignEventId}`, { bearer: foreignApiKey })
+        assert.deepStrictEqual(decoded(EventSchema, foreign).data, { secret: "s" })
+      }),
+    propertyOptions(150)
+  )
+
+  it.effect.prop(
     "POST /v1/endpoints/:id/test: never a 5xx; a codex.test delivery to the tenant's own endpoint, 404 for any other",
     [target, optional(anything)],
     ([to, body]) =>
@@ -1006,10 +1047,10 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
 
   it.effect.prop(
     "raw bodies and content types on every write route: never a 5xx, every 4xx a problem",
-    [rawBody, contentType, intBetween(0, 9)],
+    [rawBody, contentType, intBetween(0, 10)],
     ([raw, type, route]) =>
       Effect.gen(function* () {
-        const { apiKey, endpointId, patchedEndpointId, deliveryId, adminTenantId } = yield* Fixture
+        const { apiKey, endpointId, patchedEndpointId, deliveryId, adminTenantId, expungedEventId } = yield* Fixture
         const routes: ReadonlyArray<readonly [string, string]> = [
           ["POST", "/v1/events"],
           ["POST", "/v1/endpoints"],
@@ -1020,7 +1061,8 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
           ["POST", `/v1/endpoints/${endpointId}/recover`],
           ["POST", `/v1/endpoints/${endpointId}/test`],
           ["PATCH", `/admin/tenants/${adminTenantId}`],
-          ["POST", `/admin/tenants/${adminTenantId}/api-keys`]
+          ["POST", `/admin/tenants/${adminTenantId}/api-keys`],
+          ["DELETE", `/v1/events/${expungedEventId}/data`]
         ]
         const [method, path] = routes[route] ?? ["POST", "/v1/events"]
         const response = yield* request(path, { method, bearer: apiKey, raw, contentType: type })
