@@ -1328,7 +1328,7 @@ layer(FidelityServer, { excludeTestServices: true, timeout: "60 seconds" })("fuz
         const event = decoded(PublishedEvent, published).event
         const eventText =
           `{"id":"${event.id}","type":"${type}","data":${data.minified},` +
-          `"occurredAt":"${event.occurredAt}","createdAt":"${event.createdAt}"}`
+          `"occurredAt":"${event.occurredAt}","createdAt":"${event.createdAt}","expungedAt":null}`
         assert.strictEqual(published.text, `{"event":${eventText},"deliveriesQueued":1}`)
         const read = sound(yield* request(`/v1/events/${event.id}`, { bearer: apiKey }), body)
         assert.strictEqual(read.text, eventText)
