@@ -5,7 +5,7 @@ import { BadRequest, Conflict, UnprocessableContent } from "./Problems.ts"
 
 /**
  * `Idempotency-Key` on a state-changing endpoint (IETF draft-ietf-httpapi-idempotency-key-header): applied to every
- * POST and PATCH under `/v1` and `/admin`, inside the group's authentication (the key is scoped by tenant).
+ * POST and PATCH under `/v1` and `/admin`, and to DELETE /v1/events/{id}/data, inside the group's authentication (the key is scoped by tenant).
  *
  * - 400: the header is malformed, or missing where required (`IDEMPOTENCY_REQUIRED=true` on `POST /v1/events`);
  * - 409: a request with the same key is still being processed;
@@ -17,8 +17,9 @@ export class Idempotency extends HttpApiMiddleware.Service<Idempotency>()("codex
 
 /** Published in the OpenAPI description and the README (the draft requires the expiry policy to be published). */
 export const idempotencyDescription =
-  "State-changing requests (every POST and PATCH) accept an `Idempotency-Key` header (a Structured Field string such " +
-  'as `"8e03978e-40d5-43e8-bc93-6894a57f9324"` or a bare token; 1 to 255 visible ASCII characters). A retry with the ' +
+  "State-changing requests (every POST and PATCH, and DELETE /v1/events/{id}/data) accept an `Idempotency-Key` " +
+  'header (a Structured Field string such as `"8e03978e-40d5-43e8-bc93-6894a57f9324"` or a bare token; 1 to 255 ' +
+  "visible ASCII characters). A retry with the " +
   "same key and the same request returns the stored status and body again with `Idempotent-Replayed: true`, without " +
   "repeating the effect. 409 while the first request is still running; 422 when the key was used for a different " +
   "request; 400 for a malformed key. Responses with status 500 or above are not stored, so a retry runs again. Keys " +
