@@ -209,8 +209,8 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
             SELECT id FROM deliveries WHERE event_id = ${id} AND tenant_id = ${tenantId} ORDER BY id FOR UPDATE`
           const [row] = yield* expungedRows(sql`
             WITH expunged AS (
-              UPDATE events SET data = NULL, data_expunged_at = COALESCE(data_expunged_at, now())
-              WHERE tenant_id = ${tenantId} AND id = ${id}
+              UPDATE events ev SET data = NULL, data_expunged_at = COALESCE(data_expunged_at, now())
+              WHERE tenant_id = ${tenantId} AND id = ${id} AND ${retained.event(tenantId, "ev")}
               RETURNING ${sql.literal(eventColumns)}
             ), cancelled AS (
               UPDATE deliveries d SET status = 'cancelled', locked_until = NULL, locked_by = NULL,
