@@ -221,9 +221,21 @@ const retentionConfig: Config.Config<RetentionConfig> = Config.all({
   purgeEvery: Config.schema(PositiveDuration, "RETENTION_PURGE_INTERVAL").pipe(Config.withDefault(Duration.minutes(1)))
 })
 
+/**
+ * How long an `Idempotency-Key` may be kept: up to 24 hours, what Svix keeps. Longer would only grow the table with
+ * answers no client retries for.
+ */
+const IdempotencyTtl = DurationSetting.check(
+  Schema.makeFilter(
+    (d: Duration.Duration) =>
+      (Duration.isGreaterThan(d, Duration.zero) && Duration.isLessThanOrEqualTo(d, Duration.hours(24))) ||
+      "must be a positive duration of at most 24 hours"
+  )
+)
+
 /** `IDEMPOTENCY_TTL` (default 5 minutes, the product spec), `IDEMPOTENCY_LOCK_TIMEOUT`, `IDEMPOTENCY_REQUIRED`. */
 const idempotencyConfig: Config.Config<IdempotencyConfig> = Config.all({
-  ttl: Config.schema(PositiveDuration, "IDEMPOTENCY_TTL").pipe(Config.withDefault(Duration.minutes(5))),
+  ttl: Config.schema(IdempotencyTtl, "IDEMPOTENCY_TTL").pipe(Config.withDefault(Duration.minutes(5))),
   lockTimeout: Config.schema(PositiveDuration, "IDEMPOTENCY_LOCK_TIMEOUT").pipe(
     Config.withDefault(Duration.seconds(60))
   ),

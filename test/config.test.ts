@@ -284,6 +284,17 @@ describe("ADMIN_TOKEN strength", () => {
     })
   )
 
+  it.effect("IDEMPOTENCY_TTL: 5 minutes by default, up to 24 hours (Svix's retention), no more", () =>
+    Effect.gen(function* () {
+      assert.strictEqual(Duration.toMinutes((yield* parse({})).idempotency.ttl), 5)
+      assert.strictEqual(Duration.toHours((yield* parse({ IDEMPOTENCY_TTL: "24h" })).idempotency.ttl), 24)
+      assert.strictEqual(
+        yield* failureLine({ IDEMPOTENCY_TTL: "24h1s" }),
+        "invalid configuration: IDEMPOTENCY_TTL: must be a positive duration of at most 24 hours"
+      )
+    })
+  )
+
   it.effect("development accepts any token (the README walkthrough)", () =>
     Effect.gen(function* () {
       const config = yield* parse({ ADMIN_TOKEN: "dev" })
@@ -406,6 +417,15 @@ describe("appConfig invalid values", () => {
       "invalid configuration: HTTP_MAX_CONNECTIONS: Expected a value between 1 and 1000000"
     ],
     [{ HTTP_MAX_CONNECTIONS: "lots" }, "invalid configuration: HTTP_MAX_CONNECTIONS: Expected a string representing"],
+    [
+      // Svix keeps keys 24 h: longer only grows the table with answers nobody retries for.
+      { IDEMPOTENCY_TTL: "25h" },
+      "invalid configuration: IDEMPOTENCY_TTL: must be a positive duration of at most 24 hours"
+    ],
+    [
+      { IDEMPOTENCY_TTL: "0s" },
+      "invalid configuration: IDEMPOTENCY_TTL: must be a positive duration of at most 24 hours"
+    ],
     [
       { DELIVERY_TENANT_CONCURRENCY: "0" },
       "invalid configuration: DELIVERY_TENANT_CONCURRENCY: Expected a value between 1 and 1024"

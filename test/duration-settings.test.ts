@@ -172,7 +172,7 @@ layer(TestDatabaseLive)("a server process configured with shorthand durations", 
           HTTP_KEEP_ALIVE_TIMEOUT: "65s",
           DELIVERY_TIMEOUT: "500ms",
           RATE_LIMIT_WINDOW: "1h",
-          IDEMPOTENCY_TTL: "2d"
+          IDEMPOTENCY_TTL: "1d"
         })
         const livez = yield* Effect.promise(() => fetch(`${app.ready}/livez`))
         assert.strictEqual(livez.status, 200)
