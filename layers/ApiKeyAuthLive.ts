@@ -1,14 +1,20 @@
-import { Cache, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
+import { PgClient } from "@effect/sql-pg"
+import { Cache, Clock, Deferred, Duration, Effect, Exit, Layer, Option, Queue, Schedule, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { ApiKeyAuth, type ApiKeyOwner } from "../services/ApiKeyAuth.ts"
-import { hashApiKey } from "../src/domain/ApiKey.ts"
-import { TenantId } from "../src/domain/Ids.ts"
+import { AppConfig } from "../services/AppConfig.ts"
+import { apiKeysChannel, hashApiKey } from "../src/domain/ApiKey.ts"
+import { ApiKeyScope } from "../src/domain/ApiKeyInfo.ts"
+import { ApiKeyId, TenantId } from "../src/domain/Ids.ts"
+import { makeApiKeyInvalidations } from "./ApiKeyInvalidations.ts"
+import { makeApiKeyUse } from "./ApiKeyUse.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { decodeRows } from "./SqlRows.ts"
 
 /**
- * How long a lookup result is reused. It bounds revocation: a revoked key keeps working for at most this long on
- * each replica. Unknown keys are cached too, so guessing costs no database load.
+ * How long a lookup result is reused. A revocation reaches this cache at once (see `invalidateTenant` and the
+ * LISTEN below); this lifetime bounds it only while the notification cannot arrive (LISTEN down), and bounds how long
+ * a changed tenant quota takes to apply. Unknown keys are cached too, so guessing costs no database load.
  */
 export const apiKeyCacheTtl = Duration.seconds(5)
 
@@ -17,68 +23,148 @@ const keyFormat = /^ck_[A-Za-z0-9_-]{43}$/
 /** How many keys seen valid this process remembers (their hashes), for lookups while a client is over its quota. */
 const knownKeysCapacity = 10_000
 
-/** A live key's tenant and the tenant's rate-limit override (two nullable columns). */
+/** A live key, its tenant and the tenant's rate-limit override (two nullable columns). */
 const OwnerRow = Schema.Struct({
+  id: ApiKeyId,
   tenant_id: TenantId,
+  scope: ApiKeyScope,
+  expires_at: Schema.NullOr(Schema.Date),
   rate_limit_max: Schema.NullOr(Schema.Int),
   rate_limit_window_seconds: Schema.NullOr(Schema.Int)
 })
 const ownerRows = decodeRows(OwnerRow)
 
-export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, SqlClient.SqlClient> = Layer.effect(
-  ApiKeyAuth,
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    // The tenant's quota rides along with the key, so rate limiting costs no query of its own.
-    const lookup = (hashHex: string) =>
-      ownerRows(sql`
-        SELECT k.tenant_id, t.rate_limit_max, t.rate_limit_window_seconds
-        FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-        WHERE k.key_hash = decode(${hashHex}, 'hex') AND k.revoked_at IS NULL`).pipe(
-        Effect.map((rows) =>
-          Option.map(
-            Option.fromNullishOr(rows[0]),
-            (row): ApiKeyOwner => ({
-              tenantId: row.tenant_id,
-              rateLimit:
-                row.rate_limit_max === null || row.rate_limit_window_seconds === null
-                  ? undefined
-                  : { limit: row.rate_limit_max, window: Duration.seconds(row.rate_limit_window_seconds) }
-            })
+/** A cached lookup: the owner, when the key expires (ms; null = never), and the epoch the lookup started at. */
+interface Found {
+  readonly owner: ApiKeyOwner
+  readonly expiresAt: number | null
+  readonly epoch: number
+}
+
+export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, SqlClient.SqlClient | PgClient.PgClient | AppConfig> =
+  Layer.effect(
+    ApiKeyAuth,
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const pg = yield* PgClient.PgClient
+      const config = yield* AppConfig
+      const invalidations = makeApiKeyInvalidations()
+      const use = yield* makeApiKeyUse(sql)
+      // The tenant's quota rides along with the key, so rate limiting costs no query of its own. An expired key is
+      // found too: its expiry is checked on every request against the clock (below), never left to the cache.
+      const lookup = (hashHex: string) =>
+        Effect.suspend(() => {
+          const epoch = invalidations.epoch()
+          return ownerRows(sql`
+            SELECT k.id, k.tenant_id, k.scope, k.expires_at, t.rate_limit_max, t.rate_limit_window_seconds
+            FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+            WHERE k.key_hash = decode(${hashHex}, 'hex') AND k.revoked_at IS NULL`).pipe(
+            Effect.map((rows) =>
+              Option.map(
+                Option.fromNullishOr(rows[0]),
+                (row): Found => ({
+                  owner: {
+                    tenantId: row.tenant_id,
+                    keyId: row.id,
+                    scope: row.scope,
+                    rateLimit:
+                      row.rate_limit_max === null || row.rate_limit_window_seconds === null
+                        ? undefined
+                        : { limit: row.rate_limit_max, window: Duration.seconds(row.rate_limit_window_seconds) }
+                  },
+                  expiresAt: row.expires_at === null ? null : row.expires_at.getTime(),
+                  epoch
+                })
+              )
+            )
           )
-        ),
-        sqlFailuresAsDefects,
-        Effect.withSpan("ApiKeyAuth.lookup")
-      )
-    // Hashes of keys that resolved to a tenant, oldest first: a key seen valid stays worth a lookup after its cache
-    // entry expired, even while its client's address is over quota (a revoked one then costs a lookup every 5 s).
-    const known = new Set<string>()
-    const remember = (hashHex: string) => {
-      known.delete(hashHex)
-      known.add(hashHex)
-      if (known.size > knownKeysCapacity) known.delete(known.values().next().value as string)
-    }
-    // Failed lookups (database down) are not kept: the next request asks again.
-    const cache = yield* Cache.makeWith(
-      (hashHex: string) =>
-        Effect.tap(lookup(hashHex), (owner) =>
-          Effect.sync(() => {
-            if (Option.isSome(owner)) remember(hashHex)
-          })
-        ),
-      { capacity: 10_000, timeToLive: (exit) => (Exit.isSuccess(exit) ? apiKeyCacheTtl : Duration.zero) }
-    )
-    const hashOf = (key: string) => Buffer.from(hashApiKey(key)).toString("hex")
-    const unknown = Effect.succeed(Option.none<ApiKeyOwner>())
-    return ApiKeyAuth.of({
-      authenticate: (key) => (keyFormat.test(key) ? Cache.get(cache, hashOf(key)) : unknown),
-      authenticateIfKnown: (key) => {
-        if (!keyFormat.test(key)) return unknown
-        const hashHex = hashOf(key)
-        if (known.has(hashHex)) return Cache.get(cache, hashHex)
-        // Cached (a lookup in flight included), or unknown without asking the database.
-        return Effect.map(Cache.getOption(cache, hashHex), Option.flatten)
+        }).pipe(sqlFailuresAsDefects, Effect.withSpan("ApiKeyAuth.lookup"))
+      // Hashes of keys that resolved to a tenant, oldest first: a key seen valid stays worth a lookup after its cache
+      // entry expired, even while its client's address is over quota (a revoked one then costs a lookup every 5 s).
+      const known = new Set<string>()
+      const remember = (hashHex: string) => {
+        known.delete(hashHex)
+        known.add(hashHex)
+        if (known.size > knownKeysCapacity) known.delete(known.values().next().value as string)
       }
+      // Failed lookups (database down) are not kept: the next request asks again.
+      const cache = yield* Cache.makeWith(
+        (hashHex: string) =>
+          Effect.tap(lookup(hashHex), (found) =>
+            Effect.sync(() => {
+              if (Option.isSome(found)) remember(hashHex)
+            })
+          ),
+        { capacity: 10_000, timeToLive: (exit) => (Exit.isSuccess(exit) ? apiKeyCacheTtl : Duration.zero) }
+      )
+      /** A cached answer, unless the tenant's keys changed since its lookup started: then the database is asked. */
+      const current = (hashHex: string, cached: Option.Option<Found>) =>
+        Option.isSome(cached) && invalidations.isStale(cached.value.owner.tenantId, cached.value.epoch)
+          ? Effect.andThen(Cache.invalidate(cache, hashHex), Cache.get(cache, hashHex))
+          : Effect.succeed(cached)
+      /** The owner of a key found live and not expired now; its use is recorded (off the request). */
+      const accepted = (found: Option.Option<Found>) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          if (Option.isNone(found)) return Effect.succeedNone
+          const { owner, expiresAt } = found.value
+          if (expiresAt !== null && now >= expiresAt) return Effect.succeedNone
+          return Effect.as(use.used(owner.keyId), Option.some(owner))
+        })
+      const invalidateTenant = (tenantId: TenantId) => Effect.sync(() => invalidations.tenant(tenantId))
+
+      // Other replicas' revocations arrive as NOTIFY naming the tenant. LISTEN holds a pooled connection for good:
+      // only on a pool that keeps one free beside the delivery worker's. The embedded database (a pool of one, one
+      // process) needs none: its own invalidation is the only one there is.
+      const listening = Option.isSome(config.databaseUrl) && config.databasePoolMax >= 3
+      const listenerReady = yield* Deferred.make<void>()
+      const listener = Effect.gen(function* () {
+        const notifications = yield* pg.listen(apiKeysChannel)
+        // What changed while nobody listened is unknown: every cached answer is looked up again.
+        invalidations.all()
+        yield* Deferred.succeed(listenerReady, undefined)
+        return yield* Effect.forever(
+          Effect.flatMap(Queue.take(notifications), ({ payload }) =>
+            Schema.is(TenantId)(payload) ? invalidateTenant(payload) : Effect.sync(() => invalidations.all())
+          )
+        )
+      }).pipe(
+        Effect.scoped,
+        Effect.tapCause((cause) =>
+          Effect.logWarning("api keys: LISTEN failed; revocations on other replicas apply within 5 s", cause)
+        ),
+        Effect.retry(Schedule.spaced(apiKeyCacheTtl)),
+        Effect.ignore
+      )
+      if (listening) {
+        yield* Effect.forkScoped(listener)
+        const ready = yield* Deferred.await(listenerReady).pipe(Effect.timeoutOption(Duration.seconds(5)))
+        if (Option.isNone(ready)) yield* Effect.logWarning("api keys: LISTEN not confirmed after 5 s")
+      }
+
+      const hashOf = (key: string) => Buffer.from(hashApiKey(key)).toString("hex")
+      const unknown = Effect.succeedNone
+      return ApiKeyAuth.of({
+        authenticate: (key) => {
+          if (!keyFormat.test(key)) return unknown
+          const hashHex = hashOf(key)
+          return Cache.get(cache, hashHex).pipe(
+            Effect.flatMap((found) => current(hashHex, found)),
+            Effect.flatMap(accepted)
+          )
+        },
+        authenticateIfKnown: (key) => {
+          if (!keyFormat.test(key)) return unknown
+          const hashHex = hashOf(key)
+          // Cached (a lookup in flight included), or unknown without asking the database.
+          const found = known.has(hashHex)
+            ? Cache.get(cache, hashHex)
+            : Effect.map(Cache.getOption(cache, hashHex), Option.flatten)
+          return found.pipe(
+            Effect.flatMap((cached) => current(hashHex, cached)),
+            Effect.flatMap(accepted)
+          )
+        },
+        invalidateTenant
+      })
     })
-  })
-)
+  )

@@ -132,12 +132,6 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
 
       issueApiKey: Effect.fn("Tenants.issueApiKey")(function* (tenantId) {
         return yield* insertKey(tenantId)
-      }, sqlFailuresAsDefects),
-
-      revokeApiKey: Effect.fn("Tenants.revokeApiKey")(function* (id) {
-        const rows = yield* sql`
-          UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = ${id} RETURNING id`
-        return rows.length > 0
       }, sqlFailuresAsDefects)
     })
   })

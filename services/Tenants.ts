@@ -1,5 +1,5 @@
 import { Context, type Effect, type Option } from "effect"
-import type { ApiKeyId, TenantId } from "../src/domain/Ids.ts"
+import type { TenantId } from "../src/domain/Ids.ts"
 import type { PageRequest, PageResult } from "../src/domain/Page.ts"
 import type {
   CreatedTenant,
@@ -19,8 +19,6 @@ export interface TenantsShape {
   readonly get: (id: TenantId) => Effect.Effect<Option.Option<TenantDetail>>
   /** None when the tenant does not exist. */
   readonly issueApiKey: (tenantId: TenantId) => Effect.Effect<Option.Option<IssuedApiKey>>
-  /** False when no such key exists; revoking a revoked key is a no-op that keeps the first revocation time. */
-  readonly revokeApiKey: (id: ApiKeyId) => Effect.Effect<boolean>
 }
 
 export class Tenants extends Context.Service<Tenants, TenantsShape>()("codex/Tenants") {}

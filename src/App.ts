@@ -3,6 +3,7 @@ import { HttpRouter, HttpServer } from "effect/http"
 import * as NetAddress from "effect/net/NetAddress"
 import type * as OtlpExporter from "effect/observability/OtlpExporter"
 import { ApiKeyAuthLive } from "../layers/ApiKeyAuthLive.ts"
+import { ApiKeysLive } from "../layers/ApiKeysLive.ts"
 import { DatabaseLive } from "../layers/Database.ts"
 import { DatabaseHealthLive } from "../layers/DatabaseHealthLive.ts"
 import { DeliveriesLive } from "../layers/DeliveriesLive.ts"
@@ -125,6 +126,7 @@ export const makeServer = <E = never, R = never>(
  */
 const ApiServices = Layer.mergeAll(
   TenantsLive,
+  ApiKeysLive,
   EndpointsLive,
   EndpointStatsLive,
   EventsLive,

@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { CreatedTenant, CreateTenant, IssuedApiKey, Tenant, TenantDetail, UpdateTenant } from "../domain/Tenant.ts"
+import { ApiKeyPage } from "./ApiKeysApi.ts"
 import { Idempotency } from "./Idempotency.ts"
 import { JsonBody } from "./JsonBody.ts"
 import { NoRequestBody } from "./NoRequestBody.ts"
@@ -53,6 +54,18 @@ export class AdminApi extends HttpApiGroup.make("admin")
       .middleware(Idempotency)
       .middleware(NoRequestBody)
       .annotateMerge(OpenApi.annotations({ summary: "Issue another API key for a tenant" })),
+    HttpApiEndpoint.get("listApiKeys", "/tenants/:id/api-keys", {
+      params: idParam,
+      query: PageQuery,
+      success: ApiKeyPage,
+      error: [NotFound, BadRequest]
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "List a tenant's API keys, newest first",
+        description:
+          "The tenant's own `GET /v1/api-keys`: revoked and expired keys included, never the keys themselves."
+      })
+    ),
     HttpApiEndpoint.delete("revokeApiKey", "/api-keys/:id", {
       params: idParam,
       success: HttpApiSchema.NoContent,
@@ -60,7 +73,10 @@ export class AdminApi extends HttpApiGroup.make("admin")
     }).annotateMerge(
       OpenApi.annotations({
         summary: "Revoke an API key",
-        description: "Requests with the key fail with 401 at most 5 seconds later (the key cache's lifetime)."
+        description:
+          "Requests with the key fail with 401 at once, on every replica (within 5 seconds, the key cache's lifetime, " +
+          "on a replica that cannot LISTEN for the revocation). Unlike the tenant's own DELETE, this may revoke the " +
+          "tenant's last full key without confirmation."
       })
     )
   )

@@ -1,6 +1,7 @@
 import { HttpApi, HttpApiMiddleware, OpenApi } from "effect/http-api"
 import { packageVersion } from "../domain/PackageInfo.ts"
 import { AdminApi } from "./AdminApi.ts"
+import { ApiKeysApi } from "./ApiKeysApi.ts"
 import { DatabaseAvailability } from "./DatabaseAvailability.ts"
 import { DeliveriesApi } from "./DeliveriesApi.ts"
 import { EndpointsApi } from "./EndpointsApi.ts"
@@ -19,6 +20,7 @@ export class ServedApi extends HttpApi.make("codex-api")
   .add(EndpointsApi)
   .add(EventsApi)
   .add(DeliveriesApi)
+  .add(ApiKeysApi)
   .middleware(HttpApiMiddleware.ProblemDetails)
   .middleware(DatabaseAvailability)
   .annotate(HttpApi.PayloadParseOptions, { onExcessProperty: "error" }) {}

@@ -26,6 +26,13 @@ export class Unauthorized extends HttpApiError.Problem<Unauthorized>()("Unauthor
   title: "Unauthorized"
 }) {}
 
+/** A valid credential without the right to do this (a `read` API key sending a write). */
+export class Forbidden extends HttpApiError.Problem<Forbidden>()("Forbidden", {
+  type: ProblemDetails.blankType,
+  status: 403,
+  title: "Forbidden"
+}) {}
+
 /** Unknown, malformed or other-tenant ids all answer this: existence is never revealed across tenants. */
 export class NotFound extends HttpApiError.Problem<NotFound>()("NotFound", {
   type: ProblemDetails.blankType,

@@ -1,15 +1,22 @@
 import { Context } from "effect"
 import { HttpApiMiddleware, HttpApiSecurity } from "effect/http-api"
-import type { TenantId } from "../domain/Ids.ts"
-import { NotFound, Unauthorized } from "./Problems.ts"
+import type { ApiKeyScope } from "../domain/ApiKeyInfo.ts"
+import type { ApiKeyId, TenantId } from "../domain/Ids.ts"
+import { Forbidden, NotFound, Unauthorized } from "./Problems.ts"
 
-/** The tenant the request's API key belongs to; every `/v1` query is scoped by it. */
-export class CurrentTenant extends Context.Service<CurrentTenant, { readonly id: TenantId }>()("codex/CurrentTenant") {}
+/** The tenant the request's API key belongs to (every `/v1` query is scoped by it), and the key itself. */
+export class CurrentTenant extends Context.Service<
+  CurrentTenant,
+  { readonly id: TenantId; readonly keyId: ApiKeyId; readonly scope: ApiKeyScope }
+>()("codex/CurrentTenant") {}
 
-/** `Authorization: Bearer ck_...` on every `/v1` route. */
+/**
+ * `Authorization: Bearer ck_...` on every `/v1` route: 401 for any key that does not work (unknown, revoked, expired),
+ * 403 for a `read` key on anything but GET and HEAD.
+ */
 export class TenantAuth extends HttpApiMiddleware.Service<TenantAuth, { provides: CurrentTenant }>()(
   "codex/TenantAuth",
-  { security: { bearer: HttpApiSecurity.bearer }, error: Unauthorized }
+  { security: { bearer: HttpApiSecurity.bearer }, error: [Unauthorized, Forbidden] }
 ) {}
 
 /**

@@ -1,6 +1,12 @@
 import { createHash, randomBytes } from "node:crypto"
 import { Effect, Redacted } from "effect"
 
+/**
+ * The PostgreSQL channel a change to a tenant's keys notifies (payload: the tenant id), in the transaction making it:
+ * every replica then forgets the keys it cached for that tenant (ApiKeyAuth's `invalidateTenant`).
+ */
+export const apiKeysChannel = "codex_api_keys"
+
 /** How many characters of a key are kept for display (`ck_` + 8), enough to tell keys apart, useless to attackers. */
 const displayPrefixLength = 11
 

@@ -1,5 +1,6 @@
 import { Effect, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
+import { ApiKeys } from "../../services/ApiKeys.ts"
 import { Tenants } from "../../services/Tenants.ts"
 import { Api } from "../api/Api.ts"
 import { ApiKeyId, TenantId } from "../domain/Ids.ts"
@@ -14,6 +15,7 @@ export const AdminHttp = HttpApiBuilder.group(
   "admin",
   Effect.fn(function* (handlers) {
     const tenants = yield* Tenants
+    const keys = yield* ApiKeys
     return handlers
       .handle("createTenant", ({ payload }) => tenants.create(payload))
       .handle("listTenants", ({ query }) => {
@@ -40,9 +42,17 @@ export const AdminHttp = HttpApiBuilder.group(
           orNotFound("tenant")
         )
       )
+      .handle("listApiKeys", ({ params, query }) =>
+        Effect.gen(function* () {
+          const id = yield* tenantId(params.id)
+          const list = { name: `api-keys:${id}`, owner: "admin", isId: Schema.is(ApiKeyId) }
+          const page = yield* keys.list(id, yield* pageRequest(list, query)).pipe(orNotFound("tenant"))
+          return pageResponse(list)(page)
+        })
+      )
       .handle("revokeApiKey", ({ params }) =>
         apiKeyId(params.id).pipe(
-          Effect.flatMap((id) => tenants.revokeApiKey(id)),
+          Effect.flatMap((id) => keys.revokeAny(id)),
           Effect.flatMap((revoked) => (revoked ? Effect.void : Effect.fail(notFound("API key"))))
         )
       )

@@ -3,7 +3,7 @@ import { Effect, Layer, Option, Redacted } from "effect"
 import { HttpEffect, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { ApiKeyAuth } from "../../services/ApiKeyAuth.ts"
 import { AppConfig } from "../../services/AppConfig.ts"
-import { NotFound, Unauthorized } from "../api/Problems.ts"
+import { Forbidden, NotFound, Unauthorized } from "../api/Problems.ts"
 import { AdminAuth, CurrentTenant, TenantAuth } from "../api/Security.ts"
 import { pathOf } from "../domain/RequestPath.ts"
 
@@ -22,7 +22,13 @@ const unauthorized = challenge(
   new Unauthorized({ detail: "A valid API key is required: Authorization: Bearer ck_..." })
 )
 
-/** Resolves `Authorization: Bearer ck_...` to the tenant; every way of failing is the same 401. */
+/** What a `read` key may send: requests that change nothing. */
+const readMethods: ReadonlySet<string> = new Set(["GET", "HEAD"])
+
+/**
+ * Resolves `Authorization: Bearer ck_...` to the tenant; every way of failing is the same 401. A `read` key's write
+ * is a 403 before anything else runs (no Idempotency-Key claimed, no body read).
+ */
 export const TenantAuthLive: Layer.Layer<TenantAuth, never, ApiKeyAuth> = Layer.effect(
   TenantAuth,
   Effect.gen(function* () {
@@ -32,8 +38,14 @@ export const TenantAuthLive: Layer.Layer<TenantAuth, never, ApiKeyAuth> = Layer.
         Effect.gen(function* () {
           const owner = yield* keys.authenticate(Redacted.value(credential))
           if (Option.isNone(owner)) return yield* unauthorized
-          const tenantId = owner.value.tenantId
-          return yield* Effect.provideService(httpEffect, CurrentTenant, { id: tenantId }).pipe(
+          const { tenantId, keyId, scope } = owner.value
+          const request = yield* HttpServerRequest.HttpServerRequest
+          if (scope === "read" && !readMethods.has(request.method)) {
+            return yield* new Forbidden({
+              detail: `This API key has the \`read\` scope: it may only send GET and HEAD requests, not ${request.method}.`
+            })
+          }
+          return yield* Effect.provideService(httpEffect, CurrentTenant, { id: tenantId, keyId, scope }).pipe(
             Effect.annotateLogs({ tenantId })
           )
         })

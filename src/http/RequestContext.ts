@@ -63,7 +63,8 @@ export const ApiKeyAuthObserved: Layer.Layer<ApiKeyAuth, never, ApiKeyAuth> = La
       })
     return ApiKeyAuth.of({
       authenticate: (key) => Effect.tap(inner.authenticate(key), observed),
-      authenticateIfKnown: (key) => Effect.tap(inner.authenticateIfKnown(key), observed)
+      authenticateIfKnown: (key) => Effect.tap(inner.authenticateIfKnown(key), observed),
+      invalidateTenant: inner.invalidateTenant
     })
   })
 )

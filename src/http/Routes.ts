@@ -3,6 +3,7 @@ import { HttpRouter, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, HttpApiMiddleware, OpenApi } from "effect/http-api"
 import { Api, ServedApi } from "../api/Api.ts"
 import { AdminHttp } from "./AdminHttp.ts"
+import { ApiKeysHttp } from "./ApiKeysHttp.ts"
 import { AdminAuthLive, TenantAuthLive } from "./Auth.ts"
 import { DatabaseAvailabilityLive } from "./DatabaseAvailability.ts"
 import { DeliveriesHttp } from "./DeliveriesHttp.ts"
@@ -29,7 +30,8 @@ const Handlers = Layer.mergeAll(
     Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive, EndpointPreflightLive, NoRequestBodyLive])
   ),
   EventsHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive, NoRequestBodyLive])),
-  DeliveriesHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive, NoRequestBodyLive]))
+  DeliveriesHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive, NoRequestBodyLive])),
+  ApiKeysHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive]))
 )
 
 /**
