@@ -1,6 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Arbitrary, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { Webhook } from "standardwebhooks"
+import { ApiKeyInfo, ApiKeyName, CreateApiKey, CreatedApiKey } from "../src/domain/ApiKeyInfo.ts"
 import { Delivery as DeliverySchema, Recovered } from "../src/domain/Delivery.ts"
 import { EndpointMetadata, Endpoint as EndpointSchema, EndpointSecret } from "../src/domain/Endpoint.ts"
 import { EndpointStats } from "../src/domain/EndpointStats.ts"
@@ -324,6 +325,17 @@ const tenantBody = Arbitrary.map(
   compact
 )
 
+/** `POST /v1/api-keys` bodies: valid members, or anything in their place. */
+const apiKeyBody = Arbitrary.map(
+  Arbitrary.all({
+    name: optional(oneOf<unknown>(Arbitrary.schema(ApiKeyName), anyString, trickyString, tricky)),
+    scope: optional(oneOf<unknown>(constantFrom(["full", "read"]), anyString, tricky)),
+    expiresAt: optional(oneOf<unknown>(validOccurredAt, constantFrom(trickyDates), anyString, tricky)),
+    extra: optional(anything)
+  }),
+  compact
+)
+
 const sinceLike = oneOf<unknown>(validOccurredAt, constantFrom(trickyDates), anyString, tricky)
 
 /**
@@ -573,6 +585,10 @@ interface WriteFixtureShape extends FixtureShape {
   readonly patchedEndpointId: string
   /** A tenant of its own for the API-keys property: the quota the admin PATCH property sets must not throttle its keys. */
   readonly keysTenantId: string
+  /** A full key of that tenant, for the /v1/api-keys properties (which issue and revoke keys of its own). */
+  readonly keysApiKey: string
+  /** A key of the other tenant: always 404 to revoke here. */
+  readonly foreignKeyId: string
 }
 
 class Fixture extends Context.Service<Fixture, WriteFixtureShape>()("test/FuzzFixture") {}
@@ -623,7 +639,11 @@ const FixtureLive = Layer.effect(
       foreignApiKey: other.apiKey,
       adminTenantId: admin.tenantId,
       patchedEndpointId: yield* createEndpoint(tenant.apiKey),
-      keysTenantId: (yield* createTenant("Fuzz API keys")).tenantId
+      ...(yield* Effect.map(createTenant("Fuzz API keys"), (keys) => ({
+        keysTenantId: keys.tenantId,
+        keysApiKey: keys.apiKey
+      }))),
+      foreignKeyId: other.created.apiKey.id
     }
   })
 )
@@ -1046,8 +1066,76 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
   )
 
   it.effect.prop(
+    "POST /v1/api-keys: never a 5xx; a working key exactly for a valid body, 422 for an expiry in the past",
+    [apiKeyBody],
+    ([body]) =>
+      Effect.gen(function* () {
+        const { keysApiKey } = yield* Fixture
+        const response = sound(yield* request("/v1/api-keys", { bearer: keysApiKey, json: body }), body)
+        const wellFormed = Schema.is(CreateApiKey)(body) && !("extra" in body)
+        const expiry = typeof body.expiresAt === "string" ? Date.parse(body.expiresAt) : undefined
+        if (response.status !== 201) {
+          assert.oneOf(response.status, [400, 413, 422], response.text)
+          // A body the schema takes, whose expiry (if any) is well in the future, is never refused.
+          assert.isFalse(wellFormed && (expiry === undefined || expiry > Date.now() + 60_000), response.text)
+          if (response.status === 422) assert.isTrue(wellFormed && expiry !== undefined && expiry <= Date.now())
+          return
+        }
+        assert.isTrue(wellFormed, response.text)
+        const issued = decoded(CreatedApiKey, response)
+        assert.strictEqual(issued.name, body.name)
+        assert.strictEqual(issued.scope, body.scope ?? "full")
+        assert.strictEqual(issued.expiresAt === null ? undefined : Date.parse(issued.expiresAt), expiry)
+        const listed = sound(yield* request("/v1/api-keys?limit=1", { bearer: issued.key }), body)
+        assert.strictEqual(listed.status, 200, listed.text)
+        assert.deepStrictEqual(
+          Schema.decodeUnknownSync(Schema.Array(ApiKeyInfo))(JSON.parse(listed.text).data)[0]?.id,
+          issued.id
+        )
+      }),
+    propertyOptions(150)
+  )
+
+  it.effect.prop(
+    "DELETE /v1/api-keys/:id: never a 5xx; a key of the tenant is revoked (204), any other id is 404",
+    [target],
+    ([to]) =>
+      Effect.gen(function* () {
+        const { keysApiKey, foreignKeyId } = yield* Fixture
+        let id = to._tag === "Foreign" ? foreignKeyId : to._tag === "Raw" ? to.segment : ""
+        if (to._tag === "Own") {
+          const issued = yield* request("/v1/api-keys", { bearer: keysApiKey, json: { name: "fuzz revoke" } })
+          id = decoded(CreatedApiKey, sound(issued, to)).id
+        }
+        const response = sound(yield* request(`/v1/api-keys/${id}`, { method: "DELETE", bearer: keysApiKey }), id)
+        if (to._tag === "Own") assert.strictEqual(response.status, 204, response.text)
+        else assertNotFound(response, to)
+      }),
+    propertyOptions(100)
+  )
+
+  it.effect.prop(
+    "GET /admin/tenants/:id/api-keys: never a 5xx; the tenant's keys, 404 for any other id",
+    [target],
+    ([to]) =>
+      Effect.gen(function* () {
+        const { keysTenantId } = yield* Fixture
+        const id =
+          to._tag === "Own" ? keysTenantId : to._tag === "Foreign" ? "ten_0000000000000000000000000Z" : to.segment
+        const response = sound(yield* request(`/admin/tenants/${id}/api-keys?limit=2`), id)
+        if (to._tag !== "Own") {
+          if (response.status !== 400) assertNotFound(response, to)
+          return
+        }
+        assert.strictEqual(response.status, 200, response.text)
+        assert.isAtLeast(Schema.decodeUnknownSync(Schema.Array(ApiKeyInfo))(JSON.parse(response.text).data).length, 1)
+      }),
+    propertyOptions(100)
+  )
+
+  it.effect.prop(
     "raw bodies and content types on every write route: never a 5xx, every 4xx a problem",
-    [rawBody, contentType, intBetween(0, 10)],
+    [rawBody, contentType, intBetween(0, 12)],
     ([raw, type, route]) =>
       Effect.gen(function* () {
         const { apiKey, endpointId, patchedEndpointId, deliveryId, adminTenantId, expungedEventId } = yield* Fixture
@@ -1062,7 +1150,8 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
           ["POST", `/v1/endpoints/${endpointId}/test`],
           ["PATCH", `/admin/tenants/${adminTenantId}`],
           ["POST", `/admin/tenants/${adminTenantId}/api-keys`],
-          ["DELETE", `/v1/events/${expungedEventId}/data`]
+          ["DELETE", `/v1/events/${expungedEventId}/data`],
+          ["POST", "/v1/api-keys"]
         ]
         const [method, path] = routes[route] ?? ["POST", "/v1/events"]
         const response = yield* request(path, { method, bearer: apiKey, raw, contentType: type })
