@@ -90,10 +90,21 @@ const scenario = <R>(at: At<R>, url: string) =>
     const secondApiKey = String(expectStatus(apiKeyCreated, 201).key)
     assert.match(secondApiKey, apiKeyFormat)
 
+    // A key the tenant issues itself: its one showing is a stored response too.
+    const selfIssuedKey = freshKey("self-issued")
+    const selfIssued = yield* at("/v1/api-keys", {
+      bearer: apiKey,
+      json: { name: "self-issued", scope: "read" },
+      idempotencyKey: selfIssuedKey
+    })
+    const thirdApiKey = String(expectStatus(selfIssued, 201).key)
+    assert.match(thirdApiKey, apiKeyFormat)
+
     return {
       tenantId: tenant.tenant.id,
       apiKey,
       secondApiKey,
+      thirdApiKey,
       endpointId,
       /** The current signing secret (after the rotation) and the one before it. */
       secrets: { current: afterRotation.secret, previous: original },
@@ -118,6 +129,11 @@ const scenario = <R>(at: At<R>, url: string) =>
           path: `/admin/tenants/${tenant.tenant.id}/api-keys`,
           options: { method: "POST", idempotencyKey: apiKeyKey },
           first: apiKeyCreated
+        },
+        {
+          path: "/v1/api-keys",
+          options: { bearer: apiKey, json: { name: "self-issued", scope: "read" }, idempotencyKey: selfIssuedKey },
+          first: selfIssued
         }
       ]
     }
@@ -134,7 +150,9 @@ const needlesOf = (s: Scenario): ReadonlyArray<readonly [label: string, needle: 
   ["first API key", s.apiKey],
   ["first API key (random part)", s.apiKey.slice("ck_".length)],
   ["second API key", s.secondApiKey],
-  ["second API key (random part)", s.secondApiKey.slice("ck_".length)]
+  ["second API key (random part)", s.secondApiKey.slice("ck_".length)],
+  ["self-issued API key", s.thirdApiKey],
+  ["self-issued API key (random part)", s.thirdApiKey.slice("ck_".length)]
 ]
 
 /**
@@ -205,8 +223,8 @@ const assertReadsBack = <R>(s: Scenario, at: At<R>) =>
     assert.strictEqual(read.secret, s.secrets.current)
     assert.strictEqual(read.previousSecret, s.secrets.previous)
     for (const entry of s.stored) assertReplayed(yield* at(entry.path, entry.options), entry.first)
-    // Both API keys still authenticate (they are stored as hashes, never encrypted).
-    for (const bearer of [s.apiKey, s.secondApiKey]) {
+    // The API keys still authenticate (they are stored as hashes, never encrypted).
+    for (const bearer of [s.apiKey, s.secondApiKey, s.thirdApiKey]) {
       assert.strictEqual((yield* at("/v1/endpoints", { bearer })).status, 200)
     }
   })
@@ -267,7 +285,7 @@ layer(testServerWithSql(), { excludeTestServices: true })("secrets at rest, thro
         // The sweep (what every start and `npm run migrate` run after the migrations), in small batches.
         const report = yield* sweep(1)
         assert.strictEqual(report.endpointSecretsSealed, 2)
-        assert.strictEqual(report.responsesSealed, 4)
+        assert.strictEqual(report.responsesSealed, 5)
         assert.strictEqual(report.endpointSecretsUnreadable + report.responsesUnreadable, 0)
         yield* assertAllSealedUnder(s, "test")
         assert.deepStrictEqual(yield* dumpHits(needlesOf(s)), [])
@@ -422,7 +440,7 @@ layer(Shared, { excludeTestServices: true, timeout: "120 seconds" })("ENCRYPTION
         const report = sweepLine(rotating)
         // The current and previous signing secrets, and the custom headers.
         assert.strictEqual(report.endpointSecretsSealed, 3, JSON.stringify(report))
-        assert.strictEqual(report.responsesSealed, 4, JSON.stringify(report))
+        assert.strictEqual(report.responsesSealed, 5, JSON.stringify(report))
         yield* inDatabase(Effect.andThen(assertAllSealedUnder(s, "b"), headersSealedUnder("b")))
         yield* assertReadsBack(s, on(rotating))
         yield* rotating.shutdown
