@@ -1135,7 +1135,7 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
 
   it.effect.prop(
     "raw bodies and content types on every write route: never a 5xx, every 4xx a problem",
-    [rawBody, contentType, intBetween(0, 12)],
+    [rawBody, contentType, intBetween(0, 11)],
     ([raw, type, route]) =>
       Effect.gen(function* () {
         const { apiKey, endpointId, patchedEndpointId, deliveryId, adminTenantId, expungedEventId } = yield* Fixture
