@@ -58,7 +58,7 @@ export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, SqlClient.SqlClient 
           return ownerRows(sql`
             SELECT k.id, k.tenant_id, k.scope, k.expires_at, t.rate_limit_max, t.rate_limit_window_seconds
             FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-            WHERE k.key_hash = decode(${hashHex}, 'hex') AND k.revoked_at IS NULL`).pipe(
+            WHERE k.key_hash = decode(${hashHex}, 'hex') AND k.revoked_at IS NULL AND t.deleted_at IS NULL`).pipe(
             Effect.map((rows) =>
               Option.map(
                 Option.fromNullishOr(rows[0]),

@@ -6,6 +6,7 @@ import { firstIdAt, TenantId } from "../src/domain/Ids.ts"
 import { idClockSkewMs } from "../src/domain/Search.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { decodeRows } from "./SqlRows.ts"
+import { removeDeletedTenants } from "./TenantRemoval.ts"
 
 export interface RetentionPurgeOptions {
   /** Events removed per statement (each with its deliveries and attempts). */
@@ -66,6 +67,7 @@ export const makeRetentionPurge = (
       })
 
     const purge = Effect.gen(function* () {
+      const tenantsRemoved = yield* removeDeletedTenants(sql, options.batchSize)
       let events = 0
       let tenants = 0
       let after = ""
@@ -73,13 +75,13 @@ export const makeRetentionPurge = (
         // Each tenant's cutoff in the database's time, once per pass: the reads' cutoff only moves on from it.
         const page = yield* tenantCutoffs(sql`
           SELECT id, now() - make_interval(secs => coalesce(retention_seconds, ${defaultSeconds}::float8)) AS cutoff
-          FROM tenants WHERE id > ${after} ORDER BY id LIMIT ${tenantPage}`)
+          FROM tenants WHERE id > ${after} AND deleted_at IS NULL ORDER BY id LIMIT ${tenantPage}`)
         for (const tenant of page) {
           events += yield* purgeTenant(tenant.id, tenant.cutoff)
         }
         tenants += page.length
         const last = page.at(-1)
-        if (page.length < tenantPage || last === undefined) return { events, tenants }
+        if (page.length < tenantPage || last === undefined) return { events, tenants, tenantsRemoved }
         after = last.id
       }
     }).pipe(sqlFailuresAsDefects, Effect.withSpan("RetentionPurge.purge"))

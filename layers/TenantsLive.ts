@@ -1,6 +1,6 @@
 import { Effect, Layer, Option, Redacted, Schema } from "effect"
 import { SqlClient } from "effect/sql"
-import { Tenants } from "../services/Tenants.ts"
+import { TenantDeleting, Tenants } from "../services/Tenants.ts"
 import { issueApiKey } from "../src/domain/ApiKey.ts"
 import { ApiKeyId, newId, TenantId } from "../src/domain/Ids.ts"
 import type { ApiKeySummary, IssuedApiKey, Tenant, TenantRateLimit } from "../src/domain/Tenant.ts"
@@ -14,11 +14,18 @@ const TenantRow = Schema.Struct({
   rate_limit_max: Schema.NullOr(Schema.Number),
   rate_limit_window_seconds: Schema.NullOr(Schema.Number),
   retention_seconds: Schema.NullOr(Schema.Int),
+  deleted_at: Schema.NullOr(Schema.Date),
+  events_removed: Schema.Number,
   created_at: Schema.Date
 })
 type TenantRow = typeof TenantRow.Type
 
-const tenantColumns = "id, name, rate_limit_max, rate_limit_window_seconds, retention_seconds, created_at"
+const tenantColumns =
+  "id, name, rate_limit_max, rate_limit_window_seconds, retention_seconds, deleted_at, " +
+  "deletion_events_removed::float8 AS events_removed, created_at"
+
+/** How far `eventsRemaining` counts: an index-only scan of at most this many entries. */
+const remainingCountCap = 100_000
 
 const KeyRow = Schema.Struct({
   id: ApiKeyId,
@@ -33,6 +40,7 @@ const CreatedRow = Schema.Struct({ created_at: Schema.Date })
 const tenantRows = decodeRows(TenantRow)
 const keyRows = decodeRows(KeyRow)
 const createdRows = decodeRows(CreatedRow)
+const countRows = decodeRows(Schema.Struct({ n: Schema.Int }))
 
 const toTenant = (row: TenantRow): Tenant => ({
   id: row.id,
@@ -42,6 +50,7 @@ const toTenant = (row: TenantRow): Tenant => ({
       ? null
       : { limit: row.rate_limit_max, windowSeconds: row.rate_limit_window_seconds },
   retentionSeconds: row.retention_seconds,
+  status: row.deleted_at === null ? "active" : "deleting",
   createdAt: iso(row.created_at)
 })
 
@@ -57,6 +66,12 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
 
+    /** A write found no active tenant: None when there is none at all, TenantDeleting when it is being deleted. */
+    const absentOrDeleting = (id: TenantId) =>
+      Effect.flatMap(countRows(sql`SELECT count(*)::int AS n FROM tenants WHERE id = ${id}`), ([row]) =>
+        (row?.n ?? 0) > 0 ? Effect.fail(new TenantDeleting({ tenantId: id })) : Effect.succeedNone
+      )
+
     /** Inserts a key for `tenantId` if that tenant exists (one statement, no check-then-insert). */
     const insertKey = (tenantId: string) =>
       Effect.gen(function* () {
@@ -64,7 +79,8 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
         const key = yield* issueApiKey
         const rows = yield* createdRows(sql`
           INSERT INTO api_keys (id, tenant_id, key_hash, key_prefix)
-          SELECT ${id}, t.id, ${key.hash}, ${key.prefix} FROM tenants t WHERE t.id = ${tenantId}
+          SELECT ${id}, t.id, ${key.hash}, ${key.prefix} FROM tenants t
+          WHERE t.id = ${tenantId} AND t.deleted_at IS NULL
           RETURNING created_at`)
         const [row] = rows
         return row === undefined
@@ -109,7 +125,20 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
         if (tenant === undefined) return Option.none()
         const keys = yield* keyRows(sql`
           SELECT id, key_prefix, created_at, revoked_at FROM api_keys WHERE tenant_id = ${id} ORDER BY id`)
-        return Option.some({ ...toTenant(tenant), apiKeys: keys.map(toKeySummary) })
+        if (tenant.deleted_at === null) {
+          return Option.some({ ...toTenant(tenant), apiKeys: keys.map(toKeySummary), deletion: null })
+        }
+        const [remaining] = yield* countRows(sql`
+          SELECT count(*)::int AS n FROM (SELECT 1 FROM events WHERE tenant_id = ${id} LIMIT ${remainingCountCap}) r`)
+        return Option.some({
+          ...toTenant(tenant),
+          apiKeys: keys.map(toKeySummary),
+          deletion: {
+            requestedAt: iso(tenant.deleted_at),
+            eventsRemoved: tenant.events_removed,
+            eventsRemaining: remaining?.n ?? 0
+          }
+        })
       }, sqlFailuresAsDefects),
 
       update: Effect.fn("Tenants.update")(function* (id, patch) {
@@ -125,13 +154,15 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
             retention_seconds = CASE WHEN ${patch.retentionSeconds !== undefined}::boolean
               THEN ${patch.retentionSeconds ?? null}::int ELSE retention_seconds END,
             updated_at = now()
-          WHERE id = ${id}
+          WHERE id = ${id} AND deleted_at IS NULL
           RETURNING ${sql.literal(tenantColumns)}`)
-        return Option.map(Option.fromNullishOr(row), toTenant)
+        if (row === undefined) return yield* absentOrDeleting(id)
+        return Option.some(toTenant(row))
       }, sqlFailuresAsDefects),
 
       issueApiKey: Effect.fn("Tenants.issueApiKey")(function* (tenantId) {
-        return yield* insertKey(tenantId)
+        const key = yield* insertKey(tenantId)
+        return Option.isSome(key) ? key : yield* absentOrDeleting(tenantId)
       }, sqlFailuresAsDefects)
     })
   })

@@ -29,6 +29,7 @@ import { ReadinessLive } from "../layers/ReadinessLive.ts"
 import { RetentionPurgeLive, RetentionPurgeLoopLive } from "../layers/RetentionPurgeLive.ts"
 import { SecretBoxLive } from "../layers/SecretBoxLive.ts"
 import { SecretReencryptionLive, SecretReencryptionPeriodicLive } from "../layers/SecretReencryption.ts"
+import { TenantDeletionLive } from "../layers/TenantDeletionLive.ts"
 import { TenantsLive } from "../layers/TenantsLive.ts"
 import { TracingLive } from "../layers/TracingLive.ts"
 import { UrlPolicyLive } from "../layers/UrlPolicyLive.ts"
@@ -127,6 +128,7 @@ export const makeServer = <E = never, R = never>(
 const ApiServices = Layer.mergeAll(
   TenantsLive,
   ApiKeysLive,
+  TenantDeletionLive,
   EndpointsLive,
   EndpointStatsLive,
   EventsLive,

@@ -11,6 +11,7 @@ import { isStorableText } from "../src/domain/StorableText.ts"
 import {
   CreatedTenant,
   IssuedApiKey,
+  TenantDetail,
   TenantName,
   TenantRateLimit,
   Tenant as TenantSchema
@@ -1110,6 +1111,28 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
         const response = sound(yield* request(`/v1/api-keys/${id}`, { method: "DELETE", bearer: keysApiKey }), id)
         if (to._tag === "Own") assert.strictEqual(response.status, 204, response.text)
         else assertNotFound(response, to)
+      }),
+    propertyOptions(100)
+  )
+
+  it.effect.prop(
+    "DELETE /admin/tenants/:id: never a 5xx; a tenant is marked deleting (202), any other id is 404",
+    [target],
+    ([to]) =>
+      Effect.gen(function* () {
+        const id =
+          to._tag === "Own"
+            ? (yield* createTenant("Fuzz deletion")).tenantId
+            : to._tag === "Foreign"
+              ? "ten_0000000000000000000000000Z"
+              : to.segment
+        const response = sound(yield* request(`/admin/tenants/${id}`, { method: "DELETE" }), id)
+        if (to._tag !== "Own") {
+          if (response.status !== 400) assertNotFound(response, to)
+          return
+        }
+        assert.strictEqual(response.status, 202, response.text)
+        assert.strictEqual(decoded(TenantDetail, response).status, "deleting")
       }),
     propertyOptions(100)
   )

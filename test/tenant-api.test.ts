@@ -110,7 +110,8 @@ layer(testServerWithSql({ config: mainConfig }), { excludeTestServices: true })(
             createdAt: created.apiKey.createdAt,
             revokedAt: null
           }
-        ]
+        ],
+        deletion: null
       })
       const wireGet = yield* request(`/admin/tenants/${created.tenant.id}`, { headers: bearer(adminToken) })
       const wireList = yield* request("/admin/tenants?limit=100", { headers: bearer(adminToken) })

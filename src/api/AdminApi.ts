@@ -6,7 +6,7 @@ import { Idempotency } from "./Idempotency.ts"
 import { JsonBody } from "./JsonBody.ts"
 import { NoRequestBody } from "./NoRequestBody.ts"
 import { Page, PageQuery } from "./Pagination.ts"
-import { BadRequest, NotFound } from "./Problems.ts"
+import { BadRequest, Conflict, NotFound } from "./Problems.ts"
 import { AdminAuth } from "./Security.ts"
 
 const idParam = { id: Schema.String }
@@ -35,7 +35,7 @@ export class AdminApi extends HttpApiGroup.make("admin")
       params: idParam,
       payload: UpdateTenant,
       success: Tenant,
-      error: NotFound
+      error: [NotFound, Conflict]
     })
       .middleware(Idempotency)
       .annotateMerge(
@@ -43,17 +43,40 @@ export class AdminApi extends HttpApiGroup.make("admin")
           summary: "Rename a tenant, set its rate limit or its retention",
           description:
             "`rateLimit: null` returns the tenant to the server's default quota; `retentionSeconds: null` to the " +
-            "server's RETENTION."
+            "server's RETENTION. 409 while the tenant is being deleted."
         })
       ),
     HttpApiEndpoint.post("createApiKey", "/tenants/:id/api-keys", {
       params: idParam,
       success: IssuedApiKey.pipe(HttpApiSchema.status(201)),
-      error: NotFound
+      error: [NotFound, Conflict]
     })
       .middleware(Idempotency)
       .middleware(NoRequestBody)
-      .annotateMerge(OpenApi.annotations({ summary: "Issue another API key for a tenant" })),
+      .annotateMerge(
+        OpenApi.annotations({
+          summary: "Issue another API key for a tenant",
+          description: "409 while the tenant is being deleted."
+        })
+      ),
+    HttpApiEndpoint.delete("deleteTenant", "/tenants/:id", {
+      params: idParam,
+      success: TenantDetail.pipe(HttpApiSchema.status(202)),
+      error: NotFound
+    })
+      .middleware(NoRequestBody)
+      .annotateMerge(
+        OpenApi.annotations({
+          summary: "Delete a tenant and all its data",
+          description:
+            "At once: every API key of the tenant answers 401 (on every replica), its endpoints are disabled so " +
+            "nothing more is delivered (a send already in flight finishes), and the tenant shows `status: " +
+            '"deleting"`. Its events, deliveries, attempts, endpoints, keys and idempotency keys are then removed in ' +
+            "the background, in batches, by the retention purge (every RETENTION_PURGE_INTERVAL); `GET " +
+            "/admin/tenants/{id}` shows the progress (`deletion`) until the tenant is gone (404). Asking again while " +
+            "it is being deleted answers the same (202, the first request's time); once it is gone, 404."
+        })
+      ),
     HttpApiEndpoint.get("listApiKeys", "/tenants/:id/api-keys", {
       params: idParam,
       query: PageQuery,

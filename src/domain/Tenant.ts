@@ -38,6 +38,11 @@ export const Tenant = Schema.Struct({
   name: Schema.String,
   rateLimit: Schema.NullOr(TenantRateLimit),
   retentionSeconds: TenantRetention,
+  status: Schema.Literals(["active", "deleting"]).annotate({
+    description:
+      "`deleting` once `DELETE /admin/tenants/{id}` was asked: its keys answer 401, nothing is delivered, and its " +
+      "rows are being removed in the background; the tenant is gone (404) when they all are."
+  }),
   createdAt: Schema.String.annotate({ description: "ISO 8601 timestamp." })
 }).annotate({ identifier: "Tenant" })
 export type Tenant = typeof Tenant.Type
@@ -78,9 +83,25 @@ export const IssuedApiKey = Schema.Struct({
 }).annotate({ identifier: "IssuedApiKey" })
 export type IssuedApiKey = typeof IssuedApiKey.Type
 
+/** How far the removal of a deleted tenant's rows has come. */
+export const TenantDeletion = Schema.Struct({
+  requestedAt: Schema.String.annotate({ description: "When the deletion was asked (ISO 8601)." }),
+  eventsRemoved: Schema.Number.annotate({
+    description: "Events removed so far, each with its deliveries and their attempts."
+  }),
+  eventsRemaining: Schema.Number.annotate({
+    description: "Events still to remove, counted up to 100,000 (a larger remainder shows as 100,000)."
+  })
+}).annotate({
+  identifier: "TenantDeletion",
+  examples: [{ requestedAt: "2026-12-07T10:00:00.000Z", eventsRemoved: 42_000, eventsRemaining: 1_500 }]
+})
+export type TenantDeletion = typeof TenantDeletion.Type
+
 export const TenantDetail = Schema.Struct({
   ...Tenant.fields,
-  apiKeys: Schema.Array(ApiKeySummary)
+  apiKeys: Schema.Array(ApiKeySummary),
+  deletion: Schema.NullOr(TenantDeletion).annotate({ description: "Null while the tenant is active." })
 }).annotate({ identifier: "TenantDetail" })
 export type TenantDetail = typeof TenantDetail.Type
 

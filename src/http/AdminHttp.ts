@@ -1,13 +1,18 @@
 import { Effect, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { ApiKeys } from "../../services/ApiKeys.ts"
-import { Tenants } from "../../services/Tenants.ts"
+import { TenantDeletion } from "../../services/TenantDeletion.ts"
+import { type TenantDeleting, Tenants } from "../../services/Tenants.ts"
 import { Api } from "../api/Api.ts"
+import { Conflict } from "../api/Problems.ts"
 import { ApiKeyId, TenantId } from "../domain/Ids.ts"
 import { pageRequest, pageResponse } from "./Cursor.ts"
 import { notFound, orNotFound, pathId } from "./Params.ts"
 
 const tenantId = pathId(TenantId, "tenant")
+
+const deletingConflict = (_: TenantDeleting) =>
+  Effect.fail(new Conflict({ detail: "The tenant is being deleted: it can no longer be changed or get new keys." }))
 const apiKeyId = pathId(ApiKeyId, "API key")
 
 export const AdminHttp = HttpApiBuilder.group(
@@ -15,6 +20,7 @@ export const AdminHttp = HttpApiBuilder.group(
   "admin",
   Effect.fn(function* (handlers) {
     const tenants = yield* Tenants
+    const deletion = yield* TenantDeletion
     const keys = yield* ApiKeys
     return handlers
       .handle("createTenant", ({ payload }) => tenants.create(payload))
@@ -33,14 +39,24 @@ export const AdminHttp = HttpApiBuilder.group(
       .handle("updateTenant", ({ params, payload }) =>
         tenantId(params.id).pipe(
           Effect.flatMap((id) => tenants.update(id, payload)),
+          Effect.catchTag("TenantDeleting", deletingConflict),
           orNotFound("tenant")
         )
       )
       .handle("createApiKey", ({ params }) =>
         tenantId(params.id).pipe(
           Effect.flatMap((id) => tenants.issueApiKey(id)),
+          Effect.catchTag("TenantDeleting", deletingConflict),
           orNotFound("tenant")
         )
+      )
+      .handle("deleteTenant", ({ params }) =>
+        Effect.gen(function* () {
+          const id = yield* tenantId(params.id)
+          if (!(yield* deletion.request(id))) return yield* notFound("tenant")
+          // Between the request and this read the removal may have finished: then it is gone, as a repeat would say.
+          return yield* tenants.get(id).pipe(orNotFound("tenant"))
+        })
       )
       .handle("listApiKeys", ({ params, query }) =>
         Effect.gen(function* () {
