@@ -73,7 +73,11 @@ const program = Effect.gen(function* () {
   const hourAgo = new Date(Date.now() - 60_000)
   const since = `AND d.id >= '${firstIdAt("dlv", hourAgo.getTime() - idClockSkewMs)}' AND d.created_at >= '${hourAgo.toISOString()}'`
   const select = "SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id"
-  const page = "ORDER BY d.id DESC LIMIT 51"
+  // Retention, as layers/RetentionSql.ts writes it (RETENTION 30 days): every read keeps what is not past it.
+  const cutoff = `(now() - make_interval(secs => coalesce((SELECT rt.retention_seconds FROM tenants rt WHERE rt.id = '${t}'), 2592000::float8)))`
+  const retainedEvent = (alias: string) =>
+    `AND (${alias}.created_at >= ${cutoff} OR (SELECT rp.id FROM deliveries rp WHERE rp.event_id = ${alias}.id AND (rp.status || '') = 'pending' LIMIT 1) IS NOT NULL)`
+  const page = `AND (d.created_at >= ${cutoff} OR d.status = 'pending') ORDER BY d.id DESC LIMIT 51`
   const queries: ReadonlyArray<readonly [string, string]> = [
     ["every delivery, newest first", `${select} WHERE d.tenant_id = '${t}' ${page}`],
     ["status=failed (1 in 10,000)", `${select} WHERE d.tenant_id = '${t}' AND d.status = 'failed' ${page}`],
@@ -99,15 +103,15 @@ const program = Effect.gen(function* () {
     ],
     [
       "GET /v1/events/{id}/deliveries",
-      `${select} WHERE d.tenant_id = '${t}' AND d.event_id = (SELECT id FROM events WHERE tenant_id = '${t}' ORDER BY id DESC LIMIT 1) ORDER BY d.id`
+      `${select} WHERE d.tenant_id = '${t}' AND d.event_id = (SELECT id FROM events WHERE tenant_id = '${t}' ORDER BY id DESC LIMIT 1) AND (d.created_at >= ${cutoff} OR d.status = 'pending') ORDER BY d.id`
     ],
     [
       "events, type=order.*",
-      `SELECT id FROM events WHERE tenant_id = '${t}' AND starts_with(type, 'order.') ORDER BY id DESC LIMIT 51`
+      `SELECT id FROM events ev WHERE tenant_id = '${t}' AND starts_with(type, 'order.') ${retainedEvent("ev")} ORDER BY id DESC LIMIT 51`
     ],
     [
       "events, type=rare.kind",
-      `SELECT id FROM events WHERE tenant_id = '${t}' AND type = 'rare.kind' ORDER BY id DESC LIMIT 51`
+      `SELECT id FROM events ev WHERE tenant_id = '${t}' AND type = 'rare.kind' ${retainedEvent("ev")} ORDER BY id DESC LIMIT 51`
     ]
   ]
   const plans: Array<Plan> = []

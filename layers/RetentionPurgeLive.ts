@@ -1,9 +1,10 @@
-import { Duration, Effect, Layer, Schedule, Schema } from "effect"
+import { Clock, Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { AppConfig } from "../services/AppConfig.ts"
 import { RetentionPurge } from "../services/RetentionPurge.ts"
 import { firstIdAt, TenantId } from "../src/domain/Ids.ts"
 import { idClockSkewMs } from "../src/domain/Search.ts"
+import { retainedRows } from "./RetentionSql.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { decodeRows } from "./SqlRows.ts"
 import { removeDeletedTenants } from "./TenantRemoval.ts"
@@ -11,9 +12,14 @@ import { removeDeletedTenants } from "./TenantRemoval.ts"
 export interface RetentionPurgeOptions {
   /** Events removed per statement (each with its deliveries and attempts). */
   readonly batchSize: number
+  /**
+   * After each statement the purge rests this many times as long as the statement took: it uses at most
+   * 1 / (1 + restRatio) of one database connection's time, leaving the rest of the database to the traffic.
+   */
+  readonly restRatio: number
 }
 
-export const defaultRetentionPurgeOptions: RetentionPurgeOptions = { batchSize: 500 }
+export const defaultRetentionPurgeOptions: RetentionPurgeOptions = { batchSize: 250, restRatio: 4 }
 
 const TenantCutoff = Schema.Struct({ id: TenantId, cutoff: Schema.Date })
 const tenantCutoffs = decodeRows(TenantCutoff)
@@ -31,6 +37,16 @@ export const makeRetentionPurge = (
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const defaultSeconds = Duration.toMillis(retention) / 1000
+    const pendingOf = retainedRows(sql, retention).pending
+    /** Runs a statement, then rests in proportion to how long it took. */
+    const paced = <A, E, R>(statement: Effect.Effect<A, E, R>) =>
+      Effect.gen(function* () {
+        const started = yield* Clock.currentTimeMillis
+        const result = yield* statement
+        const took = (yield* Clock.currentTimeMillis) - started
+        if (options.restRatio > 0) yield* Effect.sleep(Duration.millis(took * options.restRatio))
+        return result
+      })
 
     /**
      * One tenant's events older than `cutoff`, oldest first, `batchSize` at a time: each statement removes a batch of
@@ -47,11 +63,12 @@ export const makeRetentionPurge = (
         let removed = 0
         let after = ""
         for (;;) {
-          const [batch] = yield* batches(sql`
+          const [batch] = yield* paced(
+            batches(sql`
             WITH doomed AS (
               SELECT ev.id FROM events ev
               WHERE ev.tenant_id = ${tenantId} AND ev.id > ${after} AND ev.id < ${below} AND ev.created_at < ${cutoff}
-                AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.event_id = ev.id AND p.status = 'pending')
+                AND NOT ${pendingOf("ev")}
               ORDER BY ev.id LIMIT ${options.batchSize}
               FOR UPDATE SKIP LOCKED
             ), gone AS (
@@ -59,6 +76,7 @@ export const makeRetentionPurge = (
             )
             SELECT (SELECT count(*)::int FROM doomed) AS found, (SELECT count(*)::int FROM gone) AS removed,
                    (SELECT max(id) FROM doomed) AS last`)
+          )
           if (batch === undefined) return removed
           removed += batch.removed
           if (batch.found < options.batchSize || batch.last === null) return removed
@@ -67,7 +85,7 @@ export const makeRetentionPurge = (
       })
 
     const purge = Effect.gen(function* () {
-      const tenantsRemoved = yield* removeDeletedTenants(sql, options.batchSize)
+      const tenantsRemoved = yield* removeDeletedTenants(sql, options.batchSize, paced)
       let events = 0
       let tenants = 0
       let after = ""

@@ -18,13 +18,19 @@ const rowBatch = 1_000
  * keys; the tenant row last, and only once no event of it is left. A pass that stops half-way (a failure, a
  * shutdown) leaves a tenant still `deleting`, and the next one goes on. Returns the number of tenants removed.
  */
-export const removeDeletedTenants = (sql: SqlClient.SqlClient, eventBatch: number) =>
+export const removeDeletedTenants = (
+  sql: SqlClient.SqlClient,
+  eventBatch: number,
+  /** Runs each statement that removes events (the purge rests after it). */
+  paced: <A, E, R>(statement: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+) =>
   Effect.gen(function* () {
     const deleting = yield* tenantIds(sql`SELECT id FROM tenants WHERE deleted_at IS NOT NULL ORDER BY deleted_at`)
     let removed = 0
     for (const { id } of deleting) {
       for (;;) {
-        const [batch] = yield* eventBatches(sql`
+        const [batch] = yield* paced(
+          eventBatches(sql`
           WITH doomed AS (
             SELECT ev.id FROM events ev WHERE ev.tenant_id = ${id} ORDER BY ev.id LIMIT ${eventBatch}
             FOR UPDATE SKIP LOCKED
@@ -36,6 +42,7 @@ export const removeDeletedTenants = (sql: SqlClient.SqlClient, eventBatch: numbe
             WHERE id = ${id}
           )
           SELECT (SELECT count(*)::int FROM doomed) AS found, (SELECT count(*)::int FROM gone) AS removed`)
+        )
         if (batch === undefined || batch.found < eventBatch) break
       }
       for (const table of [

@@ -399,6 +399,9 @@ const tenantUpdateBody = Arbitrary.map(
   Arbitrary.all({
     name: optional(oneOf<unknown>(Arbitrary.schema(TenantName), anyString, trickyString, tricky)),
     rateLimit: optional(quotaLike),
+    retentionSeconds: optional(
+      oneOf<unknown>(intBetween(-1, 2), Arbitrary.Constant(315_360_001), Arbitrary.Constant(null), tricky)
+    ),
     extra: optional(anything)
   }),
   compact
@@ -1032,8 +1035,9 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
         assert.strictEqual(updated.id, adminTenantId)
         if (body.name !== undefined) assert.strictEqual(updated.name, body.name)
         if (body.rateLimit !== undefined) assert.deepStrictEqual(updated.rateLimit, body.rateLimit)
+        if (body.retentionSeconds !== undefined) assert.strictEqual(updated.retentionSeconds, body.retentionSeconds)
         const read = sound(yield* request(`/admin/tenants/${id}`), { id, body })
-        const { apiKeys: _, ...stored } = JSON.parse(read.text) as Record<string, unknown>
+        const { apiKeys: _, deletion: __, ...stored } = JSON.parse(read.text) as Record<string, unknown>
         assert.deepStrictEqual(stored, JSON.parse(response.text))
       }),
     propertyOptions(150)

@@ -68,7 +68,7 @@ const countRows = (sql: SqlClient.SqlClient, tenantId: string) =>
 
 /** One purge pass, as the server's background fiber runs it, with the server's default RETENTION (30 days). */
 const purgeOnce = Effect.gen(function* () {
-  const purge = yield* makeRetentionPurge(Duration.days(30), { batchSize: 2 })
+  const purge = yield* makeRetentionPurge(Duration.days(30), { batchSize: 2, restRatio: 1 })
   return yield* purge.purge
 })
 

@@ -54,7 +54,7 @@ const populatedTenant = (sql: SqlClient.SqlClient, name: string) =>
     return { ...tenant, endpointId: endpoint.id, secondKey: JSON.parse(second.text).key as string }
   })
 
-const purgePass = Effect.flatMap(makeRetentionPurge(Duration.days(30), { batchSize: 2 }), (p) => p.purge)
+const purgePass = Effect.flatMap(makeRetentionPurge(Duration.days(30), { batchSize: 2, restRatio: 1 }), (p) => p.purge)
 
 layer(testServerWithSql(), { excludeTestServices: true })("deleting a tenant", (it) => {
   it.effect(
