@@ -29,6 +29,34 @@ const batches = decodeRows(Batch)
 /** Tenants read per statement while walking them. */
 const tenantPage = 1_000
 
+/**
+ * One statement of the purge: the tenant's next `size` events (by id, after `after`, below `below`) created before
+ * `cutoff` with no pending delivery, locked (`SKIP LOCKED`) and removed; how many it found and removed, and the last
+ * id. The DELETE takes its rows by id (`= ANY`): joined with the CTE, the planner would hash the whole table.
+ */
+export const purgeBatch = (
+  sql: SqlClient.SqlClient,
+  retention: Duration.Duration,
+  batch: {
+    readonly tenantId: TenantId
+    readonly after: string
+    readonly below: string
+    readonly cutoff: Date
+    readonly size: number
+  }
+) => sql`
+  WITH doomed AS (
+    SELECT ev.id FROM events ev
+    WHERE ev.tenant_id = ${batch.tenantId} AND ev.id > ${batch.after} AND ev.id < ${batch.below}
+      AND ev.created_at < ${batch.cutoff} AND NOT ${retainedRows(sql, retention).pending("ev")}
+    ORDER BY ev.id LIMIT ${batch.size}
+    FOR UPDATE SKIP LOCKED
+  ), gone AS (
+    DELETE FROM events ev WHERE ev.id = ANY (ARRAY(SELECT id FROM doomed)) RETURNING ev.id
+  )
+  SELECT (SELECT count(*)::int FROM doomed) AS found, (SELECT count(*)::int FROM gone) AS removed,
+         (SELECT max(id) FROM doomed) AS last`
+
 /** The purge for a server whose RETENTION is `retention` (tenants may have their own). */
 export const makeRetentionPurge = (
   retention: Duration.Duration,
@@ -37,7 +65,6 @@ export const makeRetentionPurge = (
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const defaultSeconds = Duration.toMillis(retention) / 1000
-    const pendingOf = retainedRows(sql, retention).pending
     /** Runs a statement, then rests in proportion to how long it took. */
     const paced = <A, E, R>(statement: Effect.Effect<A, E, R>) =>
       Effect.gen(function* () {
@@ -53,9 +80,7 @@ export const makeRetentionPurge = (
      * events with no pending delivery; their deliveries and attempts go with them, by the foreign keys' cascades
      * (each an index probe). Events held by a retry or a recover (FOR KEY SHARE) are skipped, not waited for: the
      * next pass gets them. The ids are ULIDs: the walk is an index range bounded by the cutoff's id (widened by the
-     * clocks' skew), and `created_at` decides exactly. The DELETE takes its rows by id (`= ANY`): joined with the
-     * CTE, the planner would hash the whole table. About 25 ms a batch of 500 events with 2 deliveries and 2
-     * attempts each here (bench/results/retention-purge.md).
+     * clocks' skew), and `created_at` decides exactly (`purgeBatch`).
      */
     const purgeTenant = (tenantId: TenantId, cutoff: Date) =>
       Effect.gen(function* () {
@@ -64,18 +89,7 @@ export const makeRetentionPurge = (
         let after = ""
         for (;;) {
           const [batch] = yield* paced(
-            batches(sql`
-            WITH doomed AS (
-              SELECT ev.id FROM events ev
-              WHERE ev.tenant_id = ${tenantId} AND ev.id > ${after} AND ev.id < ${below} AND ev.created_at < ${cutoff}
-                AND NOT ${pendingOf("ev")}
-              ORDER BY ev.id LIMIT ${options.batchSize}
-              FOR UPDATE SKIP LOCKED
-            ), gone AS (
-              DELETE FROM events ev WHERE ev.id = ANY (ARRAY(SELECT id FROM doomed)) RETURNING ev.id
-            )
-            SELECT (SELECT count(*)::int FROM doomed) AS found, (SELECT count(*)::int FROM gone) AS removed,
-                   (SELECT max(id) FROM doomed) AS last`)
+            batches(purgeBatch(sql, retention, { tenantId, after, below, cutoff, size: options.batchSize }))
           )
           if (batch === undefined) return removed
           removed += batch.removed

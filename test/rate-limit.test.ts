@@ -275,6 +275,8 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         id: regular.tenantId,
         name: "RL renamed",
         rateLimit: { limit: 7, windowSeconds: 70 },
+        retentionSeconds: null,
+        status: "active",
         createdAt: (JSON.parse(renamed.text) as { createdAt: string }).createdAt
       })
       const missing = yield* Effect.promise(() =>
