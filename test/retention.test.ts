@@ -4,8 +4,10 @@ import { SqlClient } from "effect/sql"
 import { makeRetentionPurge } from "../layers/RetentionPurgeLive.ts"
 import { ulid } from "../src/domain/Ids.ts"
 import { apiClient, createTenant, request } from "./support/http.ts"
+import { isDefined, poll } from "./support/poll.ts"
 import { expectProblem } from "./support/problems.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
+import { TestServer } from "./support/testServer.ts"
 
 /**
  * Retention (issue 21): what is past RETENTION (or the tenant's own) is absent from every read at once, and the purge
@@ -244,5 +246,50 @@ layer(testServerWithSql(), { excludeTestServices: true })("retention", (it) => {
       expectProblem(replay, 409)
       assert.match(JSON.parse(replay.text).detail, /past its retention/)
     })
+  )
+})
+
+layer(testServerWithSql({ config: { retention: { keep: Duration.days(30), purgeEvery: Duration.millis(200) } } }), {
+  excludeTestServices: true
+})("the server's own purge", (it) => {
+  it.effect(
+    "runs every RETENTION_PURGE_INTERVAL: an old event goes without anyone asking, and the pass is logged",
+    () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const server = yield* TestServer
+        const tenant = yield* createTenant("Retention, the server's loop")
+        const api = yield* apiClient(tenant.apiKey)
+        const endpoint = yield* api.endpoints.create({ payload: { url: "http://127.0.0.1:1029/loop" } })
+        const old = yield* insertEventAt(sql, { tenantId: tenant.tenantId, endpointId: endpoint.id }, 31 * dayMs, [
+          { status: "succeeded", attempts: 1 }
+        ])
+        const kept = yield* insertEventAt(sql, { tenantId: tenant.tenantId, endpointId: endpoint.id }, dayMs, [
+          { status: "succeeded", attempts: 1 }
+        ])
+        yield* poll(
+          "the old event removed by the server's purge",
+          sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM events WHERE id = ${old.eventId}`.pipe(
+            Effect.map(([row]) => row?.n)
+          ),
+          (n) => n === 0,
+          { timeoutMs: 20_000, intervalMs: 100 }
+        )
+        const [left] = yield* sql<{
+          readonly n: number
+        }>`SELECT count(*)::int AS n FROM events WHERE id = ${kept.eventId}`
+        assert.strictEqual(left?.n, 1, "a younger event stays")
+        const line = yield* poll(
+          "the purge's log line",
+          Effect.sync(() =>
+            server.logs
+              .map((raw) => JSON.parse(raw) as { readonly message?: string; readonly events?: number })
+              .find((entry) => entry.message === "retention: events past retention removed")
+          ),
+          isDefined,
+          { timeoutMs: 5_000, intervalMs: 50 }
+        )
+        assert.isAtLeast(line.events ?? 0, 1)
+      })
   )
 })
