@@ -14,6 +14,7 @@ const TenantRow = Schema.Struct({
   rate_limit_max: Schema.NullOr(Schema.Number),
   rate_limit_window_seconds: Schema.NullOr(Schema.Number),
   retention_seconds: Schema.NullOr(Schema.Int),
+  strict_event_types: Schema.Boolean,
   deleted_at: Schema.NullOr(Schema.Date),
   events_removed: Schema.Number,
   created_at: Schema.Date
@@ -21,7 +22,7 @@ const TenantRow = Schema.Struct({
 type TenantRow = typeof TenantRow.Type
 
 const tenantColumns =
-  "id, name, rate_limit_max, rate_limit_window_seconds, retention_seconds, deleted_at, " +
+  "id, name, rate_limit_max, rate_limit_window_seconds, retention_seconds, strict_event_types, deleted_at, " +
   "deletion_events_removed::float8 AS events_removed, created_at"
 
 /** How far `eventsRemaining` counts: an index-only scan of at most this many entries. */
@@ -50,6 +51,7 @@ const toTenant = (row: TenantRow): Tenant => ({
       ? null
       : { limit: row.rate_limit_max, windowSeconds: row.rate_limit_window_seconds },
   retentionSeconds: row.retention_seconds,
+  strictEventTypes: row.strict_event_types,
   status: row.deleted_at === null ? "active" : "deleting",
   createdAt: iso(row.created_at)
 })
@@ -101,9 +103,10 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
           Effect.gen(function* () {
             const id = yield* newId("ten")
             const [row] = yield* tenantRows(sql`
-              INSERT INTO tenants (id, name, rate_limit_max, rate_limit_window_seconds, retention_seconds)
+              INSERT INTO tenants (id, name, rate_limit_max, rate_limit_window_seconds, retention_seconds,
+                                   strict_event_types)
               VALUES (${id}, ${input.name}, ${rateLimit?.limit ?? null}, ${rateLimit?.windowSeconds ?? null},
-                      ${input.retentionSeconds ?? null})
+                      ${input.retentionSeconds ?? null}, ${input.strictEventTypes ?? false})
               RETURNING ${sql.literal(tenantColumns)}`)
             if (row === undefined) return yield* Effect.die(new Error("INSERT ... RETURNING returned no row"))
             const apiKey = yield* insertKey(id)
@@ -153,6 +156,7 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
               THEN ${patch.rateLimit?.windowSeconds ?? null}::int ELSE rate_limit_window_seconds END,
             retention_seconds = CASE WHEN ${patch.retentionSeconds !== undefined}::boolean
               THEN ${patch.retentionSeconds ?? null}::int ELSE retention_seconds END,
+            strict_event_types = coalesce(${patch.strictEventTypes ?? null}::boolean, strict_event_types),
             updated_at = now()
           WHERE id = ${id} AND deleted_at IS NULL
           RETURNING ${sql.literal(tenantColumns)}`)

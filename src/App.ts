@@ -13,6 +13,7 @@ import { EndpointCircuitsLive } from "../layers/EndpointCircuitsLive.ts"
 import { EndpointStatsLive } from "../layers/EndpointStatsLive.ts"
 import { EndpointsLive } from "../layers/EndpointsLive.ts"
 import { EventsLive } from "../layers/EventsLive.ts"
+import { EventTypesLive } from "../layers/EventTypesLive.ts"
 import {
   DatabaseShutdownLog,
   ExitAfterShutdownTimeout,
@@ -132,6 +133,7 @@ const ApiServices = Layer.mergeAll(
   EndpointsLive,
   EndpointStatsLive,
   EventsLive,
+  EventTypesLive,
   DeliveriesLive,
   IdempotencyStoreLive,
   RateLimitLive

@@ -40,10 +40,11 @@ export class AdminApi extends HttpApiGroup.make("admin")
       .middleware(Idempotency)
       .annotateMerge(
         OpenApi.annotations({
-          summary: "Rename a tenant, set its rate limit or its retention",
+          summary: "Rename a tenant, set its rate limit, its retention or strict event types",
           description:
             "`rateLimit: null` returns the tenant to the server's default quota; `retentionSeconds: null` to the " +
-            "server's RETENTION. 409 while the tenant is being deleted."
+            "server's RETENTION; `strictEventTypes: true` turns strict mode of the event-type catalog on. 409 while the " +
+            "tenant is being deleted."
         })
       ),
     HttpApiEndpoint.post("createApiKey", "/tenants/:id/api-keys", {

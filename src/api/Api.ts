@@ -6,6 +6,7 @@ import { DatabaseAvailability } from "./DatabaseAvailability.ts"
 import { DeliveriesApi } from "./DeliveriesApi.ts"
 import { EndpointsApi } from "./EndpointsApi.ts"
 import { EventsApi } from "./EventsApi.ts"
+import { EventTypesApi } from "./EventTypesApi.ts"
 import { idempotencyDescription } from "./Idempotency.ts"
 import { SystemApi } from "./SystemApi.ts"
 
@@ -21,6 +22,7 @@ export class ServedApi extends HttpApi.make("codex-api")
   .add(EventsApi)
   .add(DeliveriesApi)
   .add(ApiKeysApi)
+  .add(EventTypesApi)
   .middleware(HttpApiMiddleware.ProblemDetails)
   .middleware(DatabaseAvailability)
   .annotate(HttpApi.PayloadParseOptions, { onExcessProperty: "error" }) {}

@@ -1,4 +1,5 @@
 import { STATUS_CODES } from "node:http"
+import { Schema } from "effect"
 import { ProblemDetails } from "effect/http"
 import { HttpApiError } from "effect/http-api"
 
@@ -46,12 +47,25 @@ export class Conflict extends HttpApiError.Problem<Conflict>()("Conflict", {
   title: "Conflict"
 }) {}
 
-/** Well-formed input the server refuses (an endpoint URL pointing into a private network, say). */
-export class UnprocessableContent extends HttpApiError.Problem<UnprocessableContent>()("UnprocessableContent", {
-  type: ProblemDetails.blankType,
-  status: 422,
-  title: "Unprocessable Content"
-}) {}
+/** One reason a 422 gives: where in the request (an RFC 6901 JSON pointer into the body) and what. */
+export const Violation = Schema.Struct({
+  pointer: Schema.String.annotate({ description: "RFC 6901 JSON pointer into the request body: `/data/amount`." }),
+  message: Schema.String
+}).annotate({ identifier: "Violation" })
+
+/**
+ * Well-formed input the server refuses (an endpoint URL pointing into a private network, say). `errors`, when
+ * present, lists each violation with its JSON pointer (an event's `data` against its type's schema, say).
+ */
+export class UnprocessableContent extends HttpApiError.Problem<UnprocessableContent>()(
+  "UnprocessableContent",
+  {
+    type: ProblemDetails.blankType,
+    status: 422,
+    title: "Unprocessable Content"
+  },
+  { errors: Schema.optionalKey(Schema.Array(Violation)) }
+) {}
 
 /** The body of a generic problem for `status`: what the edge writes when a response has no body of its own. */
 export const genericProblem = (status: number, detail: string): ProblemDetails.ProblemDetails => ({

@@ -46,6 +46,9 @@ export type EndpointId = typeof EndpointId.Type
 export const EventId = Schema.String.check(Schema.isPattern(idPattern("evt"))).pipe(Schema.brand("EventId"))
 export type EventId = typeof EventId.Type
 
+export const EventTypeId = Schema.String.check(Schema.isPattern(idPattern("ety"))).pipe(Schema.brand("EventTypeId"))
+export type EventTypeId = typeof EventTypeId.Type
+
 export const DeliveryId = Schema.String.check(Schema.isPattern(idPattern("dlv"))).pipe(Schema.brand("DeliveryId"))
 export type DeliveryId = typeof DeliveryId.Type
 

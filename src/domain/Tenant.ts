@@ -33,11 +33,19 @@ export const TenantRetention = Schema.NullOr(
   examples: [7_776_000, null]
 })
 
+/** Strict mode of the event-type catalog (issue 22). */
+export const StrictEventTypes = Schema.Boolean.annotate({
+  description:
+    "Strict mode: publishing a type not in the tenant's catalog (`/v1/event-types`) is refused (422), and an " +
+    "endpoint's `eventTypes` must name catalog types or prefixes matching one (422). Default false."
+})
+
 export const Tenant = Schema.Struct({
   id: TenantId.annotate({ examples: [TenantId.make("ten_01JD0000000000000000000000")] }),
   name: Schema.String,
   rateLimit: Schema.NullOr(TenantRateLimit),
   retentionSeconds: TenantRetention,
+  strictEventTypes: StrictEventTypes,
   status: Schema.Literals(["active", "deleting"]).annotate({
     description:
       "`deleting` once `DELETE /admin/tenants/{id}` was asked: its keys answer 401, nothing is delivered, and its " +
@@ -50,7 +58,8 @@ export type Tenant = typeof Tenant.Type
 export const CreateTenant = Schema.Struct({
   name: TenantName,
   rateLimit: Schema.optionalKey(Schema.NullOr(TenantRateLimit)),
-  retentionSeconds: Schema.optionalKey(TenantRetention)
+  retentionSeconds: Schema.optionalKey(TenantRetention),
+  strictEventTypes: Schema.optionalKey(StrictEventTypes)
 }).annotate({ identifier: "CreateTenant" })
 export type CreateTenant = typeof CreateTenant.Type
 
@@ -61,7 +70,8 @@ export type CreateTenant = typeof CreateTenant.Type
 export const UpdateTenant = Schema.Struct({
   name: Schema.optionalKey(TenantName),
   rateLimit: Schema.optionalKey(Schema.NullOr(TenantRateLimit)),
-  retentionSeconds: Schema.optionalKey(TenantRetention)
+  retentionSeconds: Schema.optionalKey(TenantRetention),
+  strictEventTypes: Schema.optionalKey(StrictEventTypes)
 }).annotate({ identifier: "UpdateTenant" })
 export type UpdateTenant = typeof UpdateTenant.Type
 

@@ -12,6 +12,7 @@ import { EdgeMiddleware } from "./EdgeMiddleware.ts"
 import { EndpointPreflightLive } from "./EndpointPreflight.ts"
 import { EndpointsHttp } from "./EndpointsHttp.ts"
 import { EventsHttp } from "./EventsHttp.ts"
+import { EventTypesHttp } from "./EventTypesHttp.ts"
 import { IdempotencyLive } from "./Idempotency.ts"
 import { JsonBodyLive } from "./JsonBody.ts"
 import { MetricsRoute } from "./MetricsHttp.ts"
@@ -31,7 +32,8 @@ const Handlers = Layer.mergeAll(
   ),
   EventsHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive, NoRequestBodyLive])),
   DeliveriesHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive, NoRequestBodyLive])),
-  ApiKeysHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive]))
+  ApiKeysHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive])),
+  EventTypesHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive, NoRequestBodyLive]))
 )
 
 /**

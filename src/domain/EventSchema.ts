@@ -1,0 +1,73 @@
+import { Ajv2020, type ErrorObject } from "ajv/dist/2020.js"
+import formats from "ajv-formats"
+
+/**
+ * Compiling a catalog type's JSON Schema (draft 2020-12) with Ajv, and reading its verdicts as JSON pointers. Ajv
+ * throws on a schema it cannot compile (not a valid schema, an unresolvable `$ref`, an unknown format): that is caught
+ * here and returned as `Invalid`, so a bad schema is a 422 for its author, never a 500.
+ */
+
+/** One violation of a schema: where (an RFC 6901 pointer into the validated document) and what. */
+export interface SchemaViolation {
+  readonly pointer: string
+  readonly message: string
+}
+
+/** A compiled schema: the violations of a value (none = it matches), at most `maxViolations` of them. */
+export type Validator = (value: unknown) => ReadonlyArray<SchemaViolation>
+
+export type Compilation =
+  | { readonly _tag: "Compiled"; readonly validate: Validator }
+  | { readonly _tag: "Invalid"; readonly message: string }
+
+/** How many violations one verdict reports: enough to fix a payload, bounded for a pathological one. */
+export const maxViolations = 20
+
+/**
+ * One Ajv instance for every schema: `allErrors` so that each violation is reported, `strict: false` so that unknown
+ * keywords (`x-...`, vocabularies of other tools) are annotations as the specification says, and the standard
+ * formats (`date-time`, `email`, `uuid`...) checked. Each compiled schema is removed from Ajv's own registry at once
+ * (the validator function keeps working): tenants' `$id`s must not collide, and the registry must not grow.
+ */
+const ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: true })
+formats.default(ajv)
+
+const escapeToken = (token: string): string => token.replaceAll("~", "~0").replaceAll("/", "~1")
+
+/** The pointer of an Ajv error: a missing required member is pointed at where it should be. */
+const violationOf = (error: ErrorObject): SchemaViolation => {
+  const missing: unknown = error.params.missingProperty
+  const at = error.instancePath
+  if ((error.keyword === "required" || error.keyword === "dependentRequired") && typeof missing === "string") {
+    return { pointer: `${at}/${escapeToken(missing)}`, message: error.message ?? "is required" }
+  }
+  return { pointer: at, message: error.message ?? `fails \`${error.keyword}\`` }
+}
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
+/** Compiles `schema`. Violations point into the validated value (`""` is the value itself): see `below`. */
+export const compileEventSchema = (schema: object): Compilation => {
+  try {
+    const compiled = ajv.compile(schema)
+    return {
+      _tag: "Compiled",
+      validate: (value) => {
+        try {
+          if (compiled(value)) return []
+          return (compiled.errors ?? []).slice(0, maxViolations).map(violationOf)
+        } catch (error) {
+          return [{ pointer: "", message: `could not be validated: ${messageOf(error)}` }]
+        }
+      }
+    }
+  } catch (error) {
+    return { _tag: "Invalid", message: messageOf(error) }
+  } finally {
+    ajv.removeSchema(schema)
+  }
+}
+
+/** Violations of a value found at `base` in the request body (`/data`, `/examples/0`): their pointers from the body. */
+export const below = (base: string, violations: ReadonlyArray<SchemaViolation>): ReadonlyArray<SchemaViolation> =>
+  violations.map((violation) => ({ pointer: base + violation.pointer, message: violation.message }))
