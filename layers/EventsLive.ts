@@ -6,7 +6,7 @@ import { DeliveryWakeups } from "../services/DeliveryWakeups.ts"
 import { Events } from "../services/Events.ts"
 import type { KeyClaim } from "../services/IdempotencyStore.ts"
 import { deliveryChannel, expungedEventError, queuedForMaxEndpoints } from "../src/domain/Delivery.ts"
-import type { NewEvent, StoredEvent } from "../src/domain/Event.ts"
+import type { NewEvent, Publication, StoredEvent } from "../src/domain/Event.ts"
 import { EventId, newId, type TenantId } from "../src/domain/Ids.ts"
 import { operationalPrefix } from "../src/domain/OperationalEvents.ts"
 import { validTraceparent } from "../src/domain/TraceContext.ts"
@@ -57,7 +57,11 @@ const toEvent = (row: EventRow): StoredEvent => ({
 })
 
 /** What an Idempotency-Key completed by `publishKeyed` remembers: enough to answer the same again. */
-const PublishedRef = Schema.Struct({ event: EventId, deliveriesQueued: Schema.Int })
+const PublishedRef = Schema.Struct({
+  event: EventId,
+  deliveriesQueued: Schema.Int,
+  deprecation: Schema.optionalKey(Schema.NullOr(Schema.String))
+})
 const decodeRef = Schema.decodeUnknownOption(PublishedRef)
 
 /**
@@ -104,7 +108,8 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
           completion === undefined
             ? sql``
             : sql`, completed AS (${completion.complete(
-                sql`jsonb_build_object('event', ${id}::text, 'deliveriesQueued', (SELECT count(*)::int FROM queued))`
+                sql`jsonb_build_object('event', ${id}::text, 'deliveriesQueued', (SELECT count(*)::int FROM queued),
+                                      'deprecation', ${input.deprecation ?? null}::text)`
               )})`
         // The endpoint filter is EventTypeFilter.matchesEventType in SQL: empty = all (but `codex.*`, which tenants
         // cannot publish anyway), exact type, or `prefix.*`.
@@ -142,10 +147,14 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
           FROM event`)
         // This process's worker, which cannot LISTEN on the embedded database: woken once the statement has committed.
         if (row !== undefined && row.deliveries_queued > 0) yield* wakeups.queued
-        return Option.map(Option.fromNullishOr(row), (found) => ({
-          event: toEvent({ ...found, data: input.data, data_expunged_at: null }),
-          deliveriesQueued: found.deliveries_queued
-        }))
+        return Option.map(
+          Option.fromNullishOr(row),
+          (found): Publication => ({
+            event: toEvent({ ...found, data: input.data, data_expunged_at: null }),
+            deliveriesQueued: found.deliveries_queued,
+            ...(input.deprecation === undefined ? {} : { deprecation: input.deprecation })
+          })
+        )
       })
 
     const find = (tenantId: TenantId, id: EventId) =>
@@ -171,7 +180,15 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
         if (Option.isNone(decoded))
           return yield* Effect.die(new Error("an idempotency key holds a malformed event ref"))
         const event = yield* find(tenantId, decoded.value.event)
-        return Option.map(event, (found) => ({ event: found, deliveriesQueued: decoded.value.deliveriesQueued }))
+        const { deliveriesQueued, deprecation } = decoded.value
+        return Option.map(
+          event,
+          (found): Publication => ({
+            event: found,
+            deliveriesQueued,
+            ...(deprecation === undefined || deprecation === null ? {} : { deprecation })
+          })
+        )
       }, sqlFailuresAsDefects),
 
       list: Effect.fn("Events.list")(function* (tenantId, page, { type, ...range }) {

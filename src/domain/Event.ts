@@ -180,6 +180,8 @@ export interface NewEvent {
   readonly type: string
   readonly data: JsonText
   readonly occurredAt?: string
+  /** The `Deprecation` header the publish answers with (its type is deprecated in the catalog), kept for replays. */
+  readonly deprecation?: string
 }
 
 /**
@@ -200,4 +202,6 @@ export interface StoredEvent {
 export interface Publication {
   readonly event: StoredEvent
   readonly deliveriesQueued: number
+  /** The `Deprecation` header value, when the type was deprecated in the catalog at publication. */
+  readonly deprecation?: string
 }

@@ -2,6 +2,7 @@ import { Clock, Effect, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { EndpointStats } from "../../services/EndpointStats.ts"
 import { Endpoints } from "../../services/Endpoints.ts"
+import { EventTypes } from "../../services/EventTypes.ts"
 import { Api } from "../api/Api.ts"
 import { PreflightedWrite, type UrlVerdict } from "../api/EndpointsApi.ts"
 import { BadRequest, UnprocessableContent } from "../api/Problems.ts"
@@ -9,7 +10,8 @@ import { CurrentTenant } from "../api/Security.ts"
 import { headersProblem } from "../domain/EndpointHeaders.ts"
 import { statsWindow } from "../domain/EndpointStats.ts"
 import { compileFilter } from "../domain/EventFilter.ts"
-import { EndpointId } from "../domain/Ids.ts"
+import { unmatchedPattern } from "../domain/EventTypeCatalog.ts"
+import { EndpointId, type TenantId } from "../domain/Ids.ts"
 import { pageRequest, pageResponse } from "./Cursor.ts"
 import { assertPreflighted } from "./EndpointPreflight.ts"
 import { notFound, orNotFound, pathId } from "./Params.ts"
@@ -22,6 +24,27 @@ export const EndpointsHttp = HttpApiBuilder.group(
   Effect.fn(function* (handlers) {
     const endpoints = yield* Endpoints
     const stats = yield* EndpointStats
+    const catalog = yield* EventTypes
+    /**
+     * In strict mode (the tenant's `strictEventTypes`), each entry of `eventTypes` must name a catalog type (not
+     * archived) or an operational one, or be a `prefix.*` matching at least one: the 422 names the first that does
+     * not. An empty filter (every event) is allowed: in strict mode every published type is in the catalog anyway.
+     */
+    const subscribable = (tenantId: TenantId, eventTypes: ReadonlyArray<string> | undefined) =>
+      Effect.gen(function* () {
+        if (eventTypes === undefined || eventTypes.length === 0) return
+        const { strict, names } = yield* catalog.subscriptions(tenantId)
+        if (!strict) return
+        const unmatched = unmatchedPattern(eventTypes, names)
+        if (unmatched === undefined) return
+        const index = eventTypes.indexOf(unmatched)
+        return yield* new UnprocessableContent({
+          detail:
+            `"${unmatched}" names no type of your event-type catalog, and strict mode subscribes only to catalog ` +
+            "types (or prefixes matching one).",
+          errors: [{ pointer: `/eventTypes/${index}`, message: "matches no catalog type" }]
+        })
+      })
     /**
      * The URL was judged by EndpointPreflight, before any connection was taken: nothing here waits on the network, so
      * it may all run inside the Idempotency middleware's transaction.
@@ -59,6 +82,7 @@ export const EndpointsHttp = HttpApiBuilder.group(
           yield* allowedUrl(preflight.verdict)
           yield* allowedHeaders(payload.headers)
           yield* allowedFilter(payload.filter)
+          yield* subscribable(tenant.id, payload.eventTypes)
           return yield* endpoints.create(tenant.id, payload)
         })
       )
@@ -86,6 +110,7 @@ export const EndpointsHttp = HttpApiBuilder.group(
           yield* allowedUrl(preflight.verdict)
           yield* allowedHeaders(payload.headers)
           yield* allowedFilter(payload.filter)
+          yield* subscribable(tenant.id, payload.eventTypes)
           const updated = yield* endpoints.update(tenant.id, id, payload).pipe(orNotFound("endpoint"))
           return { ...updated, health: preflight.health }
         })

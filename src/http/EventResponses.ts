@@ -17,9 +17,16 @@ const eventJson = (event: StoredEvent): string =>
 const json = (body: string, status: number) =>
   HttpServerResponse.text(body, { status, contentType: "application/json" })
 
-/** `PublishedEvent`, 202. */
-export const publishedResponse = (publication: Publication) =>
-  json(`{"event":${eventJson(publication.event)},"deliveriesQueued":${publication.deliveriesQueued}}`, 202)
+/** `PublishedEvent`, 202; with `Deprecation` (RFC 9745) when the type is deprecated in the catalog. */
+export const publishedResponse = (publication: Publication) => {
+  const response = json(
+    `{"event":${eventJson(publication.event)},"deliveriesQueued":${publication.deliveriesQueued}}`,
+    202
+  )
+  return publication.deprecation === undefined
+    ? response
+    : HttpServerResponse.setHeader(response, "deprecation", publication.deprecation)
+}
 
 /** `Event`, 200. */
 export const eventResponse = (event: StoredEvent) => json(eventJson(event), 200)

@@ -1,6 +1,7 @@
 import { Effect, Option, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Events } from "../../services/Events.ts"
+import { EventTypes } from "../../services/EventTypes.ts"
 import { Api } from "../api/Api.ts"
 import { KeyedRequest } from "../api/Idempotency.ts"
 import { RequestJson } from "../api/JsonBody.ts"
@@ -10,6 +11,7 @@ import type { NewEvent } from "../domain/Event.ts"
 import { EventId } from "../domain/Ids.ts"
 import { isOperationalType, operationalPrefix } from "../domain/OperationalEvents.ts"
 import { pageRequest, pageResponse } from "./Cursor.ts"
+import { makeEventAdmission } from "./EventAdmission.ts"
 import { eventPageResponse, eventResponse, publishedResponse } from "./EventResponses.ts"
 import { orNotFound, pathId } from "./Params.ts"
 import { timeWindow } from "./TimeWindow.ts"
@@ -25,6 +27,7 @@ export const EventsHttp = HttpApiBuilder.group(
   "events",
   Effect.fn(function* (handlers) {
     const events = yield* Events
+    const admit = makeEventAdmission(yield* EventTypes)
     return handlers
       .handle("publish", ({ payload }) =>
         Effect.gen(function* () {
@@ -39,10 +42,9 @@ export const EventsHttp = HttpApiBuilder.group(
               detail: `Event types starting with "${operationalPrefix}" are reserved for codex-api's operational events.`
             })
           }
-          const input: NewEvent = { ...payload, data: data.value }
-          if (Option.isNone(keyed)) return publishedResponse(yield* events.publish(tenant.id, input))
-          const run = keyed.value
-          if (run._tag === "Replay") {
+          // A replay answers what the first request answered (its ref keeps the Deprecation header): no admission.
+          const run = Option.getOrUndefined(keyed)
+          if (run?._tag === "Replay") {
             const again = yield* events.published(tenant.id, run.ref)
             if (Option.isNone(again)) {
               return yield* new Conflict({
@@ -53,6 +55,14 @@ export const EventsHttp = HttpApiBuilder.group(
             }
             return publishedResponse(again.value)
           }
+          // The catalog's verdict on the parsed `data` (the stored text is the one sent, unchanged).
+          const deprecation = yield* admit(tenant.id, payload.type, payload.data)
+          const input: NewEvent = {
+            ...payload,
+            data: data.value,
+            ...(deprecation === undefined ? {} : { deprecation })
+          }
+          if (run === undefined) return publishedResponse(yield* events.publish(tenant.id, input))
           const published = yield* events.publishKeyed(tenant.id, input, run.claim)
           if (Option.isNone(published)) return yield* run.claimLost
           return publishedResponse(published.value)
