@@ -149,6 +149,13 @@ layer(testServerWithSql(), { excludeTestServices: true })("event-type catalog", 
       expectProblem(yield* createType(tenant.apiKey, { name: "codex.endpoint.created" }), 422)
       expectProblem(yield* createType(tenant.apiKey, { name: "openapi.json" }), 422)
       expectProblem(yield* createType(tenant.apiKey, { name: "spaces are not allowed" }), 400)
+      expectProblem(yield* createType(tenant.apiKey, { name: "nul.text", description: "a\u0000b" }), 400)
+      expectProblem(yield* createType(tenant.apiKey, { name: ".." }), 422)
+      // A name that is no type name (NUL, too long) names nothing: 404 before any query.
+      for (const name of ["%00", "x".repeat(300)]) {
+        expectProblem(yield* request(`/v1/event-types/${name}`, { bearer: tenant.apiKey }), 404)
+        expectProblem(yield* patchType(tenant.apiKey, name, { description: "x" }), 404)
+      }
       // Nothing of the refused ones was stored.
       expectProblem(yield* request("/v1/event-types/bad.schema", { bearer: tenant.apiKey }), 404)
 

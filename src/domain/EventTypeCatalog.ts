@@ -2,6 +2,7 @@ import { Schema } from "effect"
 import { EventData, EventType } from "./Event.ts"
 import { matchesPattern } from "./EventTypeFilter.ts"
 import { operationalEventData } from "./OperationalEvents.ts"
+import { isStorable } from "./StorableText.ts"
 
 /**
  * The event-type catalog (issue 22): what a tenant says about the types it publishes. A type may carry a JSON Schema
@@ -14,7 +15,7 @@ import { operationalEventData } from "./OperationalEvents.ts"
 /** The name `GET /v1/event-types/openapi.json` takes: no catalog type may be called so. */
 export const catalogDocumentName = "openapi.json"
 
-export const EventTypeDescription = Schema.String.check(Schema.isMaxLength(1024)).annotate({
+export const EventTypeDescription = Schema.String.check(Schema.isMaxLength(1024), isStorable).annotate({
   description: "What the event means, for receivers (Markdown), up to 1024 characters."
 })
 

@@ -4,6 +4,7 @@ import { EventTypes } from "../../services/EventTypes.ts"
 import { Api } from "../api/Api.ts"
 import { Conflict, NotFound, UnprocessableContent } from "../api/Problems.ts"
 import { CurrentTenant } from "../api/Security.ts"
+import { EventType } from "../domain/Event.ts"
 import { below, compileEventSchema, type SchemaViolation } from "../domain/EventSchema.ts"
 import { catalogDocumentName } from "../domain/EventTypeCatalog.ts"
 import { EventTypeId } from "../domain/Ids.ts"
@@ -11,9 +12,11 @@ import { isOperationalType, operationalPrefix } from "../domain/OperationalEvent
 import { packageVersion } from "../domain/PackageInfo.ts"
 import { webhooksDocument } from "../domain/WebhooksDocument.ts"
 import { pageRequest, pageResponse } from "./Cursor.ts"
-import { orNotFound } from "./Params.ts"
 
 const noSuchType = new NotFound({ detail: "No event type of this name in your catalog." })
+
+/** A path name, checked as a type name before any query (a malformed one names nothing: 404, as an unknown one). */
+const typeName = (raw: string) => (Schema.is(EventType)(raw) ? Effect.succeed(raw) : Effect.fail(noSuchType))
 
 /** Names the catalog cannot hold: the operational namespace, and the generated document's path segment. */
 const allowedName = (name: string) => {
@@ -100,23 +103,30 @@ export const EventTypesHttp = HttpApiBuilder.group(
       .handle("get", ({ params }) =>
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
-          return yield* catalog.get(tenant.id, params.name).pipe(orNotFound("event type"))
+          const name = yield* typeName(params.name)
+          return yield* catalog
+            .get(tenant.id, name)
+            .pipe(Effect.flatMap(Option.match({ onNone: () => Effect.fail(noSuchType), onSome: Effect.succeed })))
         })
       )
       .handle("update", ({ params, payload }) =>
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
-          const current = yield* catalog.get(tenant.id, params.name)
+          const name = yield* typeName(params.name)
+          const current = yield* catalog.get(tenant.id, name)
           if (Option.isNone(current)) return yield* noSuchType
           const schema = payload.schema !== undefined ? payload.schema : current.value.schema
           yield* consistent(schema, payload.examples ?? current.value.examples)
-          return yield* catalog.update(tenant.id, params.name, payload).pipe(orNotFound("event type"))
+          const updated = yield* catalog.update(tenant.id, name, payload)
+          if (Option.isNone(updated)) return yield* noSuchType
+          return updated.value
         })
       )
       .handle("delete", ({ params }) =>
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
-          if (!(yield* catalog.delete(tenant.id, params.name))) return yield* noSuchType
+          const name = yield* typeName(params.name)
+          if (!(yield* catalog.delete(tenant.id, name))) return yield* noSuchType
         })
       )
   })
