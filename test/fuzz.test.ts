@@ -6,6 +6,7 @@ import { Delivery as DeliverySchema, Recovered } from "../src/domain/Delivery.ts
 import { EndpointMetadata, Endpoint as EndpointSchema, EndpointSecret } from "../src/domain/Endpoint.ts"
 import { EndpointStats } from "../src/domain/EndpointStats.ts"
 import { Event as EventSchema, EventType, maxDataDepth, PublishedEvent } from "../src/domain/Event.ts"
+import { CatalogEventType, CreateEventType } from "../src/domain/EventTypeCatalog.ts"
 import { isOperationalType } from "../src/domain/OperationalEvents.ts"
 import { isStorableText } from "../src/domain/StorableText.ts"
 import {
@@ -337,6 +338,40 @@ const apiKeyBody = Arbitrary.map(
   compact
 )
 
+/** `POST /v1/event-types` bodies: valid members (schemas that compile or not, examples that match or not), or anything. */
+const eventTypeBody = Arbitrary.map(
+  Arbitrary.all({
+    name: optional(eventTypeLike),
+    description: optional(oneOf<unknown>(anyString, trickyString, tricky)),
+    schema: optional(
+      oneOf<unknown>(
+        constantFrom<unknown>([
+          { type: "object" },
+          { type: "object", required: ["a"], properties: { a: { type: "integer" } } },
+          { type: "nonsense" },
+          { $ref: "#/nowhere" },
+          { properties: { a: { pattern: "(" } } },
+          { type: "object", properties: { d: { type: "string", format: "date-time" } } },
+          null
+        ]),
+        jsonObject,
+        tricky
+      )
+    ),
+    examples: optional(
+      oneOf<unknown>(
+        constantFrom<unknown>([[], [{ a: 1 }], [{ a: "x" }], [{}]]),
+        Arbitrary.schema(Schema.Array(Schema.Record(Schema.String, Schema.Json))),
+        tricky
+      )
+    ),
+    deprecated: optional(oneOf<unknown>(constantFrom([true, false]), tricky)),
+    archived: optional(oneOf<unknown>(constantFrom([true, false]), tricky)),
+    extra: optional(anything)
+  }),
+  compact
+)
+
 const sinceLike = oneOf<unknown>(validOccurredAt, constantFrom(trickyDates), anyString, tricky)
 
 /**
@@ -593,6 +628,8 @@ interface WriteFixtureShape extends FixtureShape {
   readonly keysApiKey: string
   /** A key of the other tenant: always 404 to revoke here. */
   readonly foreignKeyId: string
+  /** A tenant of its own for the /v1/event-types properties: its catalog must not refuse the other properties' events. */
+  readonly catalogApiKey: string
 }
 
 class Fixture extends Context.Service<Fixture, WriteFixtureShape>()("test/FuzzFixture") {}
@@ -647,7 +684,8 @@ const FixtureLive = Layer.effect(
         keysTenantId: keys.tenantId,
         keysApiKey: keys.apiKey
       }))),
-      foreignKeyId: other.created.apiKey.id
+      foreignKeyId: other.created.apiKey.id,
+      catalogApiKey: (yield* createTenant("Fuzz catalog")).apiKey
     }
   })
 )
@@ -1376,6 +1414,73 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
         assert.strictEqual(respelled.status, 200, `${spelled}: ${respelled.text}`)
         assert.match(respelled.headers.get("ratelimit-policy") ?? "", /^"tenant";/, spelled)
         assert.match(respelled.headers.get("ratelimit") ?? "", /^"tenant";r=\d+;t=\d+$/, spelled)
+      }),
+    propertyOptions(100)
+  )
+
+  it.effect.prop(
+    "POST /v1/event-types: never a 5xx; 201 only for a valid body, the type then readable as created",
+    [eventTypeBody],
+    ([body]) =>
+      Effect.gen(function* () {
+        const { catalogApiKey } = yield* Fixture
+        const response = sound(yield* request("/v1/event-types", { bearer: catalogApiKey, json: body }), body)
+        if (response.status !== 201) {
+          assert.oneOf(response.status, [400, 409, 413, 422], response.text)
+          return
+        }
+        assert.isTrue(Schema.is(CreateEventType)(body) && !("extra" in body), response.text)
+        const created = decoded(CatalogEventType, response)
+        const read = sound(yield* request(`/v1/event-types/${created.name}`, { bearer: catalogApiKey }), body)
+        assert.deepStrictEqual(decoded(CatalogEventType, read), created)
+        // Published data is checked against the schema: never a 5xx whatever the data.
+        const published = yield* request("/v1/events", {
+          bearer: catalogApiKey,
+          json: { type: created.name, data: created.examples[0] ?? {} }
+        })
+        sound(published, body)
+        if (created.archived) assert.strictEqual(published.status, 422, published.text)
+        else if (created.examples.length > 0) assert.strictEqual(published.status, 202, published.text)
+      }),
+    propertyOptions(150)
+  )
+
+  it.effect.prop(
+    "PATCH, GET, DELETE /v1/event-types/:name: never a 5xx; any body, any name",
+    [
+      oneOf<unknown>(eventTypeBody, anything),
+      oneOf<string>(
+        constantFrom(["fuzz.patched", "openapi.json", "%00", "x".repeat(300), ""]),
+        Arbitrary.map(anyString, (s) => encodeURIComponent(s.toWellFormed()))
+      )
+    ],
+    ([body, name]) =>
+      Effect.gen(function* () {
+        const { catalogApiKey } = yield* Fixture
+        yield* request("/v1/event-types", { bearer: catalogApiKey, json: { name: "fuzz.patched" } })
+        const path = `/v1/event-types/${name}`
+        const patched = sound(yield* request(path, { method: "PATCH", bearer: catalogApiKey, json: body }), body)
+        assert.oneOf(patched.status, [200, 400, 404, 405, 413, 415, 422], patched.text)
+        if (patched.status === 200) decoded(CatalogEventType, patched)
+        const read = sound(yield* request(path, { bearer: catalogApiKey }), name)
+        assert.oneOf(read.status, [200, 404], read.text)
+        const document = sound(yield* request("/v1/event-types/openapi.json", { bearer: catalogApiKey }), name)
+        assert.strictEqual(document.status, 200, document.text)
+        const deleted = sound(yield* request(path, { method: "DELETE", bearer: catalogApiKey }), name)
+        assert.oneOf(deleted.status, [204, 400, 404, 405], deleted.text)
+      }),
+    propertyOptions(100)
+  )
+
+  it.effect.prop(
+    "raw bodies and content types on the event-type write routes: never a 5xx, every 4xx a problem",
+    [rawBody, contentType, intBetween(0, 1)],
+    ([raw, type, route]) =>
+      Effect.gen(function* () {
+        const { catalogApiKey } = yield* Fixture
+        const [method, path] = route === 0 ? ["POST", "/v1/event-types"] : ["PATCH", "/v1/event-types/fuzz.raw"]
+        const response = yield* request(path, { method, bearer: catalogApiKey, raw, contentType: type })
+        sound(response, { method, path, raw: typeof raw === "string" ? raw.slice(0, 300) : [...raw], type })
       }),
     propertyOptions(100)
   )
