@@ -108,8 +108,10 @@ export const EventsLive: Layer.Layer<Events, never, SqlClient.SqlClient | Delive
           completion === undefined
             ? sql``
             : sql`, completed AS (${completion.complete(
-                sql`jsonb_build_object('event', ${id}::text, 'deliveriesQueued', (SELECT count(*)::int FROM queued),
-                                      'deprecation', ${input.deprecation ?? null}::text)`
+                // `deprecation` only when the type is deprecated: the ref is otherwise what it always was.
+                sql`jsonb_strip_nulls(jsonb_build_object('event', ${id}::text,
+                                      'deliveriesQueued', (SELECT count(*)::int FROM queued),
+                                      'deprecation', ${input.deprecation ?? null}::text))`
               )})`
         // The endpoint filter is EventTypeFilter.matchesEventType in SQL: empty = all (but `codex.*`, which tenants
         // cannot publish anyway), exact type, or `prefix.*`.
