@@ -437,6 +437,7 @@ const tenantUpdateBody = Arbitrary.map(
     retentionSeconds: optional(
       oneOf<unknown>(intBetween(-1, 2), Arbitrary.Constant(315_360_001), Arbitrary.Constant(null), tricky)
     ),
+    strictEventTypes: optional(oneOf<unknown>(constantFrom([true, false]), tricky)),
     extra: optional(anything)
   }),
   compact
@@ -1074,6 +1075,7 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
         if (body.name !== undefined) assert.strictEqual(updated.name, body.name)
         if (body.rateLimit !== undefined) assert.deepStrictEqual(updated.rateLimit, body.rateLimit)
         if (body.retentionSeconds !== undefined) assert.strictEqual(updated.retentionSeconds, body.retentionSeconds)
+        if (body.strictEventTypes !== undefined) assert.strictEqual(updated.strictEventTypes, body.strictEventTypes)
         const read = sound(yield* request(`/admin/tenants/${id}`), { id, body })
         const { apiKeys: _, deletion: __, ...stored } = JSON.parse(read.text) as Record<string, unknown>
         assert.deepStrictEqual(stored, JSON.parse(response.text))

@@ -276,6 +276,7 @@ layer(TestDatabaseLive, { excludeTestServices: true })("rate limiting over HTTP"
         name: "RL renamed",
         rateLimit: { limit: 7, windowSeconds: 70 },
         retentionSeconds: null,
+        strictEventTypes: false,
         status: "active",
         createdAt: (JSON.parse(renamed.text) as { createdAt: string }).createdAt
       })
