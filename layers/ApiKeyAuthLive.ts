@@ -30,7 +30,8 @@ const OwnerRow = Schema.Struct({
   scope: ApiKeyScope,
   expires_at: Schema.NullOr(Schema.Date),
   rate_limit_max: Schema.NullOr(Schema.Int),
-  rate_limit_window_seconds: Schema.NullOr(Schema.Int)
+  rate_limit_window_seconds: Schema.NullOr(Schema.Int),
+  catalog_in_use: Schema.Boolean
 })
 const ownerRows = decodeRows(OwnerRow)
 
@@ -56,7 +57,9 @@ export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, SqlClient.SqlClient 
         Effect.suspend(() => {
           const epoch = invalidations.epoch()
           return ownerRows(sql`
-            SELECT k.id, k.tenant_id, k.scope, k.expires_at, t.rate_limit_max, t.rate_limit_window_seconds
+            SELECT k.id, k.tenant_id, k.scope, k.expires_at, t.rate_limit_max, t.rate_limit_window_seconds,
+                   (t.strict_event_types OR EXISTS (SELECT 1 FROM event_types et WHERE et.tenant_id = t.id))
+                     AS catalog_in_use
             FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
             WHERE k.key_hash = decode(${hashHex}, 'hex') AND k.revoked_at IS NULL AND t.deleted_at IS NULL`).pipe(
             Effect.map((rows) =>
@@ -70,7 +73,8 @@ export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, SqlClient.SqlClient 
                     rateLimit:
                       row.rate_limit_max === null || row.rate_limit_window_seconds === null
                         ? undefined
-                        : { limit: row.rate_limit_max, window: Duration.seconds(row.rate_limit_window_seconds) }
+                        : { limit: row.rate_limit_max, window: Duration.seconds(row.rate_limit_window_seconds) },
+                    catalogInUse: row.catalog_in_use
                   },
                   expiresAt: row.expires_at === null ? null : row.expires_at.getTime(),
                   epoch

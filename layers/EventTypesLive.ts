@@ -1,8 +1,10 @@
 import { Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
+import { ApiKeyAuth } from "../services/ApiKeyAuth.ts"
 import { EventTypeExists, type EventTypeFields, EventTypes } from "../services/EventTypes.ts"
+import { apiKeysChannel } from "../src/domain/ApiKey.ts"
 import type { CatalogEventType } from "../src/domain/EventTypeCatalog.ts"
-import { EventTypeId, newId } from "../src/domain/Ids.ts"
+import { EventTypeId, newId, type TenantId } from "../src/domain/Ids.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { decodeRows, iso, isoOrNull, toPage } from "./SqlRows.ts"
 
@@ -58,10 +60,21 @@ const subscriptionRows = decodeRows(Schema.Struct({ strict: Schema.Boolean, name
 const jsonOrNull = (value: unknown): string | null =>
   value === undefined || value === null ? null : JSON.stringify(value)
 
-export const EventTypesLive: Layer.Layer<EventTypes, never, SqlClient.SqlClient> = Layer.effect(
+export const EventTypesLive: Layer.Layer<EventTypes, never, SqlClient.SqlClient | ApiKeyAuth> = Layer.effect(
   EventTypes,
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const auth = yield* ApiKeyAuth
+    /**
+     * Whether the tenant has types is cached with its API keys (ApiKeyOwner.catalogInUse: publishing skips the catalog
+     * lookup without). Adding or removing a type forgets them, as a revocation does: here once committed, and on every
+     * other replica by the NOTIFY on the API keys' channel (transactional: sent on commit).
+     */
+    const forgetKeys = (tenantId: TenantId) =>
+      Effect.andThen(
+        sql`SELECT pg_notify(${apiKeysChannel}, ${tenantId}::text)`,
+        sql.afterCommit(auth.invalidateTenant(tenantId))
+      )
 
     /** A flag's timestamp column: set now when turned on (kept when already on), cleared when off, else kept. */
     const flag = (column: string, value: boolean | undefined) =>
@@ -83,6 +96,7 @@ export const EventTypesLive: Layer.Layer<EventTypes, never, SqlClient.SqlClient>
           ON CONFLICT (tenant_id, name) DO NOTHING
           RETURNING ${sql.literal(typeColumns)}`)
         if (row === undefined) return yield* new EventTypeExists({ name })
+        yield* forgetKeys(tenantId)
         return toEventType(row)
       }, sqlFailuresAsDefects),
 
@@ -123,7 +137,9 @@ export const EventTypesLive: Layer.Layer<EventTypes, never, SqlClient.SqlClient>
 
       delete: Effect.fn("EventTypes.delete")(function* (tenantId, name) {
         const rows = yield* sql`DELETE FROM event_types WHERE tenant_id = ${tenantId} AND name = ${name} RETURNING id`
-        return rows.length > 0
+        if (rows.length === 0) return false
+        yield* forgetKeys(tenantId)
+        return true
       }, sqlFailuresAsDefects),
 
       /**

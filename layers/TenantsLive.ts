@@ -1,7 +1,7 @@
 import { Effect, Layer, Option, Redacted, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { TenantDeleting, Tenants } from "../services/Tenants.ts"
-import { issueApiKey } from "../src/domain/ApiKey.ts"
+import { apiKeysChannel, issueApiKey } from "../src/domain/ApiKey.ts"
 import { ApiKeyId, newId, TenantId } from "../src/domain/Ids.ts"
 import type { ApiKeySummary, IssuedApiKey, Tenant, TenantRateLimit } from "../src/domain/Tenant.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
@@ -147,7 +147,10 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
       update: Effect.fn("Tenants.update")(function* (id, patch) {
         // One statement; absent fields keep their value (`rateLimit: null` clears the override).
         const setRateLimit = patch.rateLimit !== undefined
+        // Strict mode is cached with the tenant's API keys (ApiKeyOwner.catalogInUse): changing it makes every replica
+        // LISTENing on their channel forget them (on commit); AdminHttp forgets them on this one.
         const [row] = yield* tenantRows(sql`
+          WITH updated AS (
           UPDATE tenants SET
             name = coalesce(${patch.name ?? null}::text, name),
             rate_limit_max = CASE WHEN ${setRateLimit}::boolean THEN ${patch.rateLimit?.limit ?? null}::int
@@ -159,7 +162,12 @@ export const TenantsLive: Layer.Layer<Tenants, never, SqlClient.SqlClient> = Lay
             strict_event_types = coalesce(${patch.strictEventTypes ?? null}::boolean, strict_event_types),
             updated_at = now()
           WHERE id = ${id} AND deleted_at IS NULL
-          RETURNING ${sql.literal(tenantColumns)}`)
+          RETURNING ${sql.literal(tenantColumns)}
+          ), notified AS (
+            SELECT pg_notify(${apiKeysChannel}, updated.id) FROM updated
+            WHERE ${patch.strictEventTypes !== undefined}::boolean
+          )
+          SELECT updated.*, (SELECT count(*)::int FROM notified) AS notified FROM updated`)
         if (row === undefined) return yield* absentOrDeleting(id)
         return Option.some(toTenant(row))
       }, sqlFailuresAsDefects),

@@ -10,6 +10,11 @@ export interface ApiKeyOwner {
   readonly scope: ApiKeyScope
   /** The tenant's own rate limit; undefined = the default quota. */
   readonly rateLimit: Quota | undefined
+  /**
+   * Whether publishing must ask the event-type catalog: the tenant is strict or has types in it. False: a publish
+   * needs no catalog lookup. Changing either forgets the tenant's cached keys (like a revocation).
+   */
+  readonly catalogInUse: boolean
 }
 
 /**

@@ -250,6 +250,29 @@ layer(testServerWithSql(), { excludeTestServices: true })("event-type catalog", 
     })
   )
 
+  it.effect(
+    "a tenant without types skips the catalog; its first type, last removal and strict mode apply at once",
+    () =>
+      Effect.gen(function* () {
+        const tenant = yield* createTenant("Catalog newcomer")
+        // Warm the key cache: it says the tenant has no catalog, so publishing asks none.
+        json(yield* publish(tenant.apiKey, "order.created", { orderId: 1 }), 202)
+        json(yield* createType(tenant.apiKey, { name: "order.created", schema: orderSchema }), 201)
+        // `amount` missing (the schema's `required`), `orderId` not a string (its `properties`).
+        assert.deepStrictEqual(violations(yield* publish(tenant.apiKey, "order.created", { orderId: 1 })), [
+          "/data/amount",
+          "/data/orderId"
+        ])
+        const removed = yield* request("/v1/event-types/order.created", { method: "DELETE", bearer: tenant.apiKey })
+        assert.strictEqual(removed.status, 204, removed.text)
+        json(yield* publish(tenant.apiKey, "order.created", { orderId: 1 }), 202)
+        yield* setStrict(tenant.tenantId, true)
+        assert.deepStrictEqual(violations(yield* publish(tenant.apiKey, "order.created", { orderId: 1 })), ["/type"])
+        yield* setStrict(tenant.tenantId, false)
+        json(yield* publish(tenant.apiKey, "order.created", { orderId: 1 }), 202)
+      })
+  )
+
   it.effect("strict mode: an endpoint's eventTypes must name catalog types or prefixes matching one", () =>
     Effect.gen(function* () {
       const tenant = yield* createTenant("Catalog subscriptions")

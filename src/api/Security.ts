@@ -4,10 +4,13 @@ import type { ApiKeyScope } from "../domain/ApiKeyInfo.ts"
 import type { ApiKeyId, TenantId } from "../domain/Ids.ts"
 import { Forbidden, NotFound, Unauthorized } from "./Problems.ts"
 
-/** The tenant the request's API key belongs to (every `/v1` query is scoped by it), and the key itself. */
+/**
+ * The tenant the request's API key belongs to (every `/v1` query is scoped by it), the key itself, and whether its
+ * publishes must ask the event-type catalog (ApiKeyOwner).
+ */
 export class CurrentTenant extends Context.Service<
   CurrentTenant,
-  { readonly id: TenantId; readonly keyId: ApiKeyId; readonly scope: ApiKeyScope }
+  { readonly id: TenantId; readonly keyId: ApiKeyId; readonly scope: ApiKeyScope; readonly catalogInUse: boolean }
 >()("codex/CurrentTenant") {}
 
 /**

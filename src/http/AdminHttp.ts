@@ -1,5 +1,6 @@
 import { Effect, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
+import { ApiKeyAuth } from "../../services/ApiKeyAuth.ts"
 import { ApiKeys } from "../../services/ApiKeys.ts"
 import { TenantDeletion } from "../../services/TenantDeletion.ts"
 import { type TenantDeleting, Tenants } from "../../services/Tenants.ts"
@@ -22,6 +23,7 @@ export const AdminHttp = HttpApiBuilder.group(
     const tenants = yield* Tenants
     const deletion = yield* TenantDeletion
     const keys = yield* ApiKeys
+    const auth = yield* ApiKeyAuth
     return handlers
       .handle("createTenant", ({ payload }) => tenants.create(payload))
       .handle("listTenants", ({ query }) => {
@@ -40,7 +42,11 @@ export const AdminHttp = HttpApiBuilder.group(
         tenantId(params.id).pipe(
           Effect.flatMap((id) => tenants.update(id, payload)),
           Effect.catchTag("TenantDeleting", deletingConflict),
-          orNotFound("tenant")
+          orNotFound("tenant"),
+          // Strict mode rides with the tenant's cached keys (ApiKeyOwner.catalogInUse): forgotten here at once.
+          Effect.tap((tenant) =>
+            payload.strictEventTypes === undefined ? Effect.void : auth.invalidateTenant(tenant.id)
+          )
         )
       )
       .handle("createApiKey", ({ params }) =>

@@ -38,16 +38,19 @@ export const TenantAuthLive: Layer.Layer<TenantAuth, never, ApiKeyAuth> = Layer.
         Effect.gen(function* () {
           const owner = yield* keys.authenticate(Redacted.value(credential))
           if (Option.isNone(owner)) return yield* unauthorized
-          const { tenantId, keyId, scope } = owner.value
+          const { tenantId, keyId, scope, catalogInUse } = owner.value
           const request = yield* HttpServerRequest.HttpServerRequest
           if (scope === "read" && !readMethods.has(request.method)) {
             return yield* new Forbidden({
               detail: `This API key has the \`read\` scope: it may only send GET and HEAD requests, not ${request.method}.`
             })
           }
-          return yield* Effect.provideService(httpEffect, CurrentTenant, { id: tenantId, keyId, scope }).pipe(
-            Effect.annotateLogs({ tenantId })
-          )
+          return yield* Effect.provideService(httpEffect, CurrentTenant, {
+            id: tenantId,
+            keyId,
+            scope,
+            catalogInUse
+          }).pipe(Effect.annotateLogs({ tenantId }))
         })
     })
   })

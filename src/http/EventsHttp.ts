@@ -55,8 +55,9 @@ export const EventsHttp = HttpApiBuilder.group(
             }
             return publishedResponse(again.value)
           }
-          // The catalog's verdict on the parsed `data` (the stored text is the one sent, unchanged).
-          const deprecation = yield* admit(tenant.id, payload.type, payload.data)
+          // The catalog's verdict on the parsed `data` (the stored text is the one sent, unchanged); none to ask when
+          // the tenant neither is strict nor has types (as its cached key says: catalog changes forget that cache).
+          const deprecation = tenant.catalogInUse ? yield* admit(tenant.id, payload.type, payload.data) : undefined
           const input: NewEvent = {
             ...payload,
             data: data.value,
