@@ -18,7 +18,14 @@ const stranger = "https://evil.example.net"
 const requestHeadersAsked = "authorization, content-type, idempotency-key, x-request-id, traceparent"
 const requiredRequestHeaders = ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id", "traceparent"]
 const requiredMethods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-const requiredExposed = ["X-Request-Id", "RateLimit", "RateLimit-Policy", "Retry-After", "Idempotent-Replayed"]
+const requiredExposed = [
+  "X-Request-Id",
+  "RateLimit",
+  "RateLimit-Policy",
+  "Retry-After",
+  "Idempotent-Replayed",
+  "Deprecation"
+]
 
 const get = (path: string, origin?: string) => request(path, origin === undefined ? {} : { headers: { origin } })
 

@@ -3,7 +3,7 @@ import type { AppEnv } from "../../services/AppConfig.ts"
 
 const allowedMethods = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 const allowedRequestHeaders = "Authorization, Content-Type, Idempotency-Key, X-Request-Id, traceparent, tracestate"
-const exposedHeaders = "X-Request-Id, RateLimit, RateLimit-Policy, Retry-After, Idempotent-Replayed"
+const exposedHeaders = "X-Request-Id, RateLimit, RateLimit-Policy, Retry-After, Idempotent-Replayed, Deprecation"
 const preflightMaxAgeSeconds = "600"
 
 export interface CorsPolicy {
