@@ -104,9 +104,9 @@ export const EventTypesHttp = HttpApiBuilder.group(
         Effect.gen(function* () {
           const tenant = yield* CurrentTenant
           const name = yield* typeName(params.name)
-          return yield* catalog
-            .get(tenant.id, name)
-            .pipe(Effect.flatMap(Option.match({ onNone: () => Effect.fail(noSuchType), onSome: Effect.succeed })))
+          const found = yield* catalog.get(tenant.id, name)
+          if (Option.isNone(found)) return yield* noSuchType
+          return found.value
         })
       )
       .handle("update", ({ params, payload }) =>

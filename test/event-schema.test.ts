@@ -1,0 +1,65 @@
+import { assert, describe, it } from "@effect/vitest"
+import { below, compileEventSchema, maxViolations } from "../src/domain/EventSchema.ts"
+import { unmatchedPattern } from "../src/domain/EventTypeCatalog.ts"
+
+/** The catalog's schema compilation (Ajv, draft 2020-12) and its pointers, without a server. */
+
+const compiled = (schema: object) => {
+  const result = compileEventSchema(schema)
+  if (result._tag === "Invalid") return assert.fail(result.message)
+  return result.validate
+}
+
+describe("EventSchema", () => {
+  it("points at each violation, escaping ~ and / in member names (RFC 6901); a missing member where it belongs", () => {
+    const validate = compiled({
+      type: "object",
+      required: ["a/b", "c~d"],
+      properties: { list: { type: "array", items: { type: "integer" } } }
+    })
+    assert.deepStrictEqual(
+      validate({ list: [1, "x", 3, "y"] }).map((v) => v.pointer),
+      ["/a~1b", "/c~0d", "/list/1", "/list/3"]
+    )
+    assert.deepStrictEqual(validate({ "a/b": 1, "c~d": 2 }), [])
+    assert.deepStrictEqual(
+      below("/data", validate({ "a/b": 1 })).map((v) => v.pointer),
+      ["/data/c~0d"]
+    )
+  })
+
+  it("refuses what does not compile instead of throwing; reports at most maxViolations", () => {
+    assert.strictEqual(compileEventSchema({ type: 12 })._tag, "Invalid")
+    assert.strictEqual(compileEventSchema({ $ref: "#/$defs/missing" })._tag, "Invalid")
+    // An unknown format is an annotation (draft 2020-12): accepted, checks nothing.
+    assert.deepStrictEqual(compiled({ type: "string", format: "no-such-format" })("anything"), [])
+    const many = compiled({ type: "array", items: { type: "string" } })
+    assert.strictEqual(many(Array.from({ length: 100 }, (_, i) => i)).length, maxViolations)
+  })
+
+  it("checks formats, and two schemas with the same $id compile independently", () => {
+    const first = compiled({ $id: "https://example.com/s", type: "object", required: ["a"] })
+    const second = compiled({ $id: "https://example.com/s", type: "object", required: ["b"] })
+    assert.deepStrictEqual(
+      first({ b: 1 }).map((v) => v.pointer),
+      ["/a"]
+    )
+    assert.deepStrictEqual(
+      second({ a: 1 }).map((v) => v.pointer),
+      ["/b"]
+    )
+    const dated = compiled({ type: "string", format: "date-time" })
+    assert.lengthOf(dated("yesterday"), 1)
+    assert.deepStrictEqual(dated("2026-12-07T02:00:00Z"), [])
+  })
+})
+
+describe("unmatchedPattern", () => {
+  it("takes catalog names, prefixes matching one, and operational types; names the first other entry", () => {
+    const names = ["invoice.paid", "order.created"]
+    assert.isUndefined(unmatchedPattern(["invoice.paid", "order.*", "codex.*", "codex.test"], names))
+    assert.strictEqual(unmatchedPattern(["order.*", "refund.*", "nope"], names), "refund.*")
+    assert.strictEqual(unmatchedPattern(["order"], names), "order")
+    assert.strictEqual(unmatchedPattern(["order.created.*"], names), "order.created.*")
+  })
+})
