@@ -73,6 +73,8 @@ layer(testServerWithSql(), { excludeTestServices: true })("the webhooks document
       })
       yield* create({ name: "order.legacy", deprecated: true })
       yield* create({ name: "order.gone", archived: true })
+      // Both would be `on_order_created`: operation ids stay unique.
+      yield* create({ name: "order_created" })
       yield* Effect.map(request("/v1/event-types", { bearer: other.apiKey, json: { name: "neighbour.only" } }), (r) =>
         json(r, 201)
       )
@@ -88,6 +90,8 @@ layer(testServerWithSql(), { excludeTestServices: true })("the webhooks document
       assert.notInclude(names, "order.gone", "archived types are left out")
       assert.notInclude(names, "neighbour.only", "only the tenant's own catalog")
       assert.isTrue(document.webhooks["order.legacy"]?.post.deprecated)
+      const operationIds = Object.values(document.webhooks).map((w) => w.post.operationId)
+      assert.strictEqual(new Set(operationIds).size, operationIds.length, JSON.stringify(operationIds))
       const created = document.webhooks["order.created"]?.post as {
         requestBody: {
           content: { "application/json": { schema: { properties: { data: unknown } }; examples: unknown } }

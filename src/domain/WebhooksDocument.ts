@@ -47,9 +47,10 @@ const responses: JsonObject = {
   default: { description: "Anything else is a failed attempt, retried with backoff." }
 }
 
-/** A webhook operation: `operationId` is derived from the type so that generators name it stably. */
+/** A webhook operation. */
 const operation = (input: {
   readonly type: string
+  readonly operationId: string
   readonly summary: string
   readonly description: string
   readonly data: Schema.Json
@@ -64,7 +65,7 @@ const operation = (input: {
   })
   return {
     post: {
-      operationId: `on_${input.type.replaceAll(/[^A-Za-z0-9_]/g, "_")}`,
+      operationId: input.operationId,
       summary: input.summary,
       ...(input.description === "" ? {} : { description: input.description }),
       ...(input.deprecated ? { deprecated: true } : {}),
@@ -98,10 +99,21 @@ export const webhooksDocument = (input: {
   readonly types: ReadonlyArray<CatalogEventType>
 }): JsonObject => {
   const webhooks: { [key: string]: Schema.Json } = {}
+  // `operationId`s are derived from the types so that generators name them stably, and must be unique: `order.created`
+  // and `order_created` would both read `on_order_created`, so the later one (by name) gets a suffix.
+  const taken = new Set<string>()
+  const operationIdOf = (type: string) => {
+    const base = `on_${type.replaceAll(/[^A-Za-z0-9_]/g, "_")}`
+    let id = base
+    for (let n = 2; taken.has(id); n++) id = `${base}_${n}`
+    taken.add(id)
+    return id
+  }
   for (const type of input.types) {
     if (type.archived) continue
     webhooks[type.name] = operation({
       type: type.name,
+      operationId: operationIdOf(type.name),
       summary: type.name,
       description: type.description,
       data: type.schema ?? anyObject,
@@ -112,6 +124,7 @@ export const webhooksDocument = (input: {
   for (const [type, schema] of Object.entries(operationalEventData)) {
     webhooks[type] = operation({
       type,
+      operationId: operationIdOf(type),
       summary: type,
       description: "An operational event of codex-api (received only by endpoints that subscribe to it by name).",
       data: operationalData(schema),
