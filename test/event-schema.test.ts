@@ -37,6 +37,19 @@ describe("EventSchema", () => {
     assert.strictEqual(many(Array.from({ length: 100 }, (_, i) => i)).length, maxViolations)
   })
 
+  it("a tenant's $id cannot reach another's schema or the meta-schema", () => {
+    const metaId = "https://json-schema.org/draft/2020-12/schema"
+    compileEventSchema({ $id: metaId, type: "object" })
+    compileEventSchema({ $defs: { a: { $id: "https://json-schema.org/draft/2020-12/meta/validation" } } })
+    const nested = { $defs: { a: { $id: "https://example.com/a", type: "string" } }, $ref: "https://example.com/a" }
+    assert.strictEqual(compileEventSchema(nested)._tag, "Compiled")
+    assert.strictEqual(compileEventSchema(nested)._tag, "Compiled", "the same nested $id again: no collision")
+    // The meta-schema still judges everyone's schemas, and a schema naming it still compiles.
+    const invalid = compileEventSchema({ type: 12 })
+    assert.strictEqual(invalid._tag === "Invalid" && invalid.message.startsWith("schema is invalid"), true)
+    assert.strictEqual(compileEventSchema({ $schema: metaId, type: "object" })._tag, "Compiled")
+  })
+
   it("checks formats, and two schemas with the same $id compile independently", () => {
     const first = compiled({ $id: "https://example.com/s", type: "object", required: ["a"] })
     const second = compiled({ $id: "https://example.com/s", type: "object", required: ["b"] })

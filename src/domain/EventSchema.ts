@@ -24,13 +24,25 @@ export type Compilation =
 export const maxViolations = 20
 
 /**
- * One Ajv instance for every schema: `allErrors` so that each violation is reported, `strict: false` so that unknown
- * keywords (`x-...`, vocabularies of other tools) and unknown formats are annotations as the specification says
- * (Ajv's warnings about them are not logged), and the standard formats (`date-time`, `email`, `uuid`...) checked. Each compiled schema is removed from Ajv's own registry at once
- * (the validator function keeps working): tenants' `$id`s must not collide, and the registry must not grow.
+ * Ajv options: `allErrors` so that each violation is reported, `strict: false` so that unknown keywords (`x-...`,
+ * vocabularies of other tools) and unknown formats are annotations as the specification says (Ajv's warnings about
+ * them are not logged), and the standard formats (`date-time`, `email`, `uuid`...) checked.
  */
-const ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: true, logger: false })
-formats.default(ajv)
+const options = { allErrors: true, strict: false, validateFormats: true, logger: false } as const
+
+/** Checks a schema against the draft 2020-12 meta-schema; it never registers a tenant's schema. */
+const metaSchema = new Ajv2020(options)
+
+/**
+ * Each schema is compiled by an Ajv instance of its own (without the meta-schemas: `metaSchema` checked it already),
+ * dropped with it: a shared registry would let one tenant's `$id` (nested ones included) collide with another's, or
+ * replace the meta-schema for everyone, and would grow for good.
+ */
+const compiler = () => {
+  const ajv = new Ajv2020({ ...options, meta: false, validateSchema: false })
+  formats.default(ajv)
+  return ajv
+}
 
 const escapeToken = (token: string): string => token.replaceAll("~", "~0").replaceAll("/", "~1")
 
@@ -49,7 +61,10 @@ const messageOf = (error: unknown): string => (error instanceof Error ? error.me
 /** Compiles `schema`. Violations point into the validated value (`""` is the value itself): see `below`. */
 export const compileEventSchema = (schema: object): Compilation => {
   try {
-    const compiled = ajv.compile(schema)
+    if (!metaSchema.validateSchema(schema)) {
+      return { _tag: "Invalid", message: `schema is invalid: ${metaSchema.errorsText(metaSchema.errors)}` }
+    }
+    const compiled = compiler().compile(schema)
     return {
       _tag: "Compiled",
       validate: (value) => {
@@ -63,8 +78,6 @@ export const compileEventSchema = (schema: object): Compilation => {
     }
   } catch (error) {
     return { _tag: "Invalid", message: messageOf(error) }
-  } finally {
-    ajv.removeSchema(schema)
   }
 }
 
