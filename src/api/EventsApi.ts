@@ -24,7 +24,10 @@ export class EventsApi extends HttpApiGroup.make("events")
           summary: "Publish an event",
           description:
             "Stores the event and queues one delivery per enabled endpoint whose filter matches, in one transaction. " +
-            "Types starting with `codex.` are reserved for codex-api's operational events: 422."
+            "Types starting with `codex.` are reserved for codex-api's operational events: 422. A type in your " +
+            "event-type catalog (`/v1/event-types`) with a schema has its `data` validated: 422 with each violation's " +
+            "JSON pointer in `errors`; an archived type is 422; a deprecated one is accepted with a `Deprecation: " +
+            "@<unix seconds>` header (RFC 9745). In strict mode (`strictEventTypes`) a type not in the catalog is 422."
         })
       ),
     HttpApiEndpoint.get("list", "/events", {
