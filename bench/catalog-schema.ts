@@ -1,9 +1,9 @@
 /**
  * Publishing with the event-type catalog (issue 22): events of a type whose catalog entry has a realistic JSON Schema
  * (an order: nested lines, formats, enums, patterns), validated on every publish, against the same events of a tenant
- * without a catalog (whose publishes ask no catalog query). Target: throughput with the schema ≥ 0.9× without. The compiled server (worker off) on
- * PostgreSQL; each tenant has one endpoint (one delivery per publish); autocannon, 10 connections, 3 alternating rounds
- * of 6 s each after a warm-up, medians. Writes bench/results/catalog-schema.md.
+ * without a catalog (whose publishes ask no catalog query). Target: throughput with the schema ≥ 0.9× without. The
+ * compiled server (worker off) on PostgreSQL; each tenant has one endpoint (one delivery per publish); autocannon, 10
+ * connections, 3 alternating rounds of 6 s each after a warm-up, medians. Writes bench/results/catalog-schema.md.
  *
  *   npm run bench:schema     (BENCH_DATABASE_URL: any database of the server; a scratch database codex_bench_schema
  *                             is made there and dropped after; about a minute)
