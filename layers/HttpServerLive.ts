@@ -10,6 +10,7 @@ import { AppConfig } from "../services/AppConfig.ts"
 import { ConnectionDeadline } from "../services/ConnectionDeadline.ts"
 import { Metrics } from "../services/Metrics.ts"
 import { nodeServerOptions } from "../src/domain/NodeServerOptions.ts"
+import { answerClientErrors } from "./ClientErrors.ts"
 
 /**
  * NodeHttpServer listens while its layer is built, but attaches its request handler only when the routes are served,
@@ -55,6 +56,7 @@ const ownedServer = Effect.gen(function* () {
   const server = createServer(nodeServerOptions(config.http))
   server.maxConnections = config.http.maxConnections
   holdRequestsUntilServed(server)
+  answerClientErrors(server)
   // Every socket, including upgraded ones that `closeAllConnections` does not know about.
   const open = new Set<Socket>()
   server.on("connection", (socket: Socket) => {
