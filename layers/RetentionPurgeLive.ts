@@ -4,7 +4,7 @@ import { AppConfig } from "../services/AppConfig.ts"
 import { RetentionPurge } from "../services/RetentionPurge.ts"
 import { firstIdAt, TenantId } from "../src/domain/Ids.ts"
 import { idClockSkewMs } from "../src/domain/Search.ts"
-import { retainedRows } from "./RetentionSql.ts"
+import { hasPendingDelivery } from "./RetentionSql.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { decodeRows } from "./SqlRows.ts"
 import { removeDeletedTenants } from "./TenantRemoval.ts"
@@ -36,7 +36,6 @@ const tenantPage = 1_000
  */
 export const purgeBatch = (
   sql: SqlClient.SqlClient,
-  retention: Duration.Duration,
   batch: {
     readonly tenantId: TenantId
     readonly after: string
@@ -48,7 +47,7 @@ export const purgeBatch = (
   WITH doomed AS (
     SELECT ev.id FROM events ev
     WHERE ev.tenant_id = ${batch.tenantId} AND ev.id > ${batch.after} AND ev.id < ${batch.below}
-      AND ev.created_at < ${batch.cutoff} AND NOT ${retainedRows(sql, retention).pending("ev")}
+      AND ev.created_at < ${batch.cutoff} AND NOT ${hasPendingDelivery(sql, "ev")}
     ORDER BY ev.id LIMIT ${batch.size}
     FOR UPDATE SKIP LOCKED
   ), gone AS (
@@ -89,7 +88,7 @@ export const makeRetentionPurge = (
         let after = ""
         for (;;) {
           const [batch] = yield* paced(
-            batches(purgeBatch(sql, retention, { tenantId, after, below, cutoff, size: options.batchSize }))
+            batches(purgeBatch(sql, { tenantId, after, below, cutoff, size: options.batchSize }))
           )
           if (batch === undefined) return removed
           removed += batch.removed

@@ -66,7 +66,7 @@ layer(TestSqlLive, { excludeTestServices: true })("retention beside a long backl
         const cutoff = new Date(Date.now() - 30 * dayMs)
         const purgePlan = yield* explainAnalyze(
           sql,
-          purgeBatch(sql, retention, {
+          purgeBatch(sql, {
             tenantId,
             after: "",
             below: firstIdAt("evt", cutoff.getTime() + idClockSkewMs),
