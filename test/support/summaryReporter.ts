@@ -8,6 +8,8 @@ export interface RunSummary {
   readonly passed: number
   readonly failed: number
   readonly skipped: number
+  /** The failed tests and suites by name, so that the end of a long CI log still says which ones failed. */
+  readonly failures: ReadonlyArray<string>
 }
 
 /** The suites and the file around a test, innermost first. */
@@ -40,6 +42,7 @@ export default class SummaryReporter implements Reporter {
 
   onTestRunEnd(modules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
     const counts: Record<Outcome, number> = { passed: 0, failed: 0, skipped: 0 }
+    const failures: Array<string> = []
     const skippedBecause = new Map<string, Array<string>>()
     const blamed = new Set<TestSuite | TestModule>()
     for (const module of modules) {
@@ -49,12 +52,15 @@ export default class SummaryReporter implements Reporter {
       for (const test of module.children.allTests()) {
         const result = test.result()
         if (result.state === "passed") counts.passed++
-        else if (result.state === "failed" || result.state === "pending") counts.failed++
-        else {
+        else if (result.state === "failed" || result.state === "pending") {
+          counts.failed++
+          failures.push(`${module.relativeModuleId} > ${test.fullName}`)
+        } else {
           const broken = ancestors(test).find((suite) => suite.errors().length > 0)
           if (broken !== undefined) {
             blamed.add(broken)
             counts.failed++
+            failures.push(`${module.relativeModuleId} > ${test.fullName} (its setup failed)`)
             continue
           }
           counts.skipped++
@@ -68,10 +74,16 @@ export default class SummaryReporter implements Reporter {
         }
       }
       for (const suite of [module, ...module.children.allSuites()]) {
-        if (suite.errors().length > 0 && !blamed.has(suite)) counts.failed++
+        if (suite.errors().length > 0 && !blamed.has(suite)) {
+          counts.failed++
+          failures.push(
+            `${module.relativeModuleId}${suite.type === "suite" ? ` > ${suite.fullName}` : ""} (an error outside any test)`
+          )
+        }
       }
     }
     counts.failed += unhandledErrors.length
+    for (const error of unhandledErrors) failures.push(`an unhandled error: ${String(error).slice(0, 200)}`)
 
     for (const [reason, tests] of skippedBecause) {
       process.stdout.write(`\n[tests] ${tests.length} skipped: ${reason}\n`)
@@ -86,7 +98,7 @@ export default class SummaryReporter implements Reporter {
     const file = process.env.VITEST_SUMMARY_FILE
     if (file !== undefined && file !== "") {
       mkdirSync(dirname(file), { recursive: true })
-      writeFileSync(file, `${JSON.stringify(counts satisfies RunSummary)}\n`)
+      writeFileSync(file, `${JSON.stringify({ ...counts, failures } satisfies RunSummary)}\n`)
     }
   }
 }
