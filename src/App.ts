@@ -57,6 +57,13 @@ const ListeningLog: Layer.Layer<never, never, HttpServer.HttpServer> = Layer.eff
   })
 )
 
+/**
+ * The router's configuration, read by the router and by what matches paths the same way (the 405 answer, the rate
+ * limiter's route classes). A path parameter longer than `maxParamLength` matches no route (find-my-way's default is
+ * 100): an event-type name may be 128 characters (`/v1/event-types/{name}`).
+ */
+const routerConfig = { maxParamLength: 128 }
+
 export interface ServerOptions {
   /** The metrics registry (default: MetricsLive, with the process metrics). */
   readonly metrics?: Layer.Layer<Metrics>
@@ -104,7 +111,7 @@ export const makeServer = <E = never, R = never>(
       disableLogger: true,
       disableListenLog: true
     }
-  ).pipe(Layer.provideMerge(HttpServerLive))
+  ).pipe(Layer.provideMerge(HttpServerLive), Layer.provide(Layer.succeed(HttpRouter.RouterConfig)(routerConfig)))
   const Telemetry = Layer.merge(options.metrics ?? MetricsLive, options.tracing ?? TracingLive)
   // The webhook delivery worker (unless DELIVERY_WORKER=false) stops and releases its leases before the pool closes.
   // It and the API (endpoint health) share one set of endpoint circuits, and one DeliveryWakeups: what the API queues

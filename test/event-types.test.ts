@@ -156,6 +156,13 @@ layer(testServerWithSql(), { excludeTestServices: true })("event-type catalog", 
         expectProblem(yield* request(`/v1/event-types/${name}`, { bearer: tenant.apiKey }), 404)
         expectProblem(yield* patchType(tenant.apiKey, name, { description: "x" }), 404)
       }
+      // The longest name (128 characters) is a path parameter like any other: read, changed, deleted by it.
+      const longest = "l".repeat(128)
+      json(yield* createType(tenant.apiKey, { name: longest }), 201)
+      json(yield* request(`/v1/event-types/${longest}`, { bearer: tenant.apiKey }), 200)
+      json(yield* patchType(tenant.apiKey, longest, { description: "long" }), 200)
+      const removed = yield* request(`/v1/event-types/${longest}`, { method: "DELETE", bearer: tenant.apiKey })
+      assert.oneOf(removed.status, [200, 204], removed.text)
       // Nothing of the refused ones was stored.
       expectProblem(yield* request("/v1/event-types/bad.schema", { bearer: tenant.apiKey }), 404)
 
@@ -213,6 +220,27 @@ layer(testServerWithSql(), { excludeTestServices: true })("event-type catalog", 
     })
   )
 
+  it.effect(
+    "a tenant's patterns cannot stall the API: RE2 runs them; lookaround is a 422 on save naming the pattern",
+    () =>
+      Effect.gen(function* () {
+        const tenant = yield* createTenant("Catalog patterns")
+        const lookahead = yield* createType(tenant.apiKey, {
+          name: "bad.pattern",
+          schema: { type: "object", properties: { id: { type: "string", pattern: "^(?=o_)o_\\w+$" } } }
+        })
+        assert.deepStrictEqual(violations(lookahead), ["/schema"])
+        assert.include(lookahead.text, "linear time")
+        // Exponential on a backtracking engine: a 10,000-character value would hold the process far past the test's
+        // timeout, and with it every other request. Answered at once, and the server still answers others.
+        const evil = { type: "object", properties: { id: { type: "string", pattern: "^(a+)+$" } } }
+        json(yield* createType(tenant.apiKey, { name: "evil.pattern", schema: evil }), 201)
+        const hostile = yield* publish(tenant.apiKey, "evil.pattern", { id: `${"a".repeat(10_000)}!` })
+        assert.deepStrictEqual(violations(hostile), ["/data/id"])
+        json(yield* publish(tenant.apiKey, "evil.pattern", { id: "aaaa" }), 202)
+      })
+  )
+
   it.effect("publish: strict mode refuses unknown types; archived refused; deprecated answered with Deprecation", () =>
     Effect.gen(function* () {
       const tenant = yield* createTenant("Catalog strict")
@@ -226,6 +254,14 @@ layer(testServerWithSql(), { excludeTestServices: true })("event-type catalog", 
       const first = yield* publish(tenant.apiKey, "user.signed_up", { a: 2 }, "dep-1")
       json(first, 202)
       assert.strictEqual(first.headers.get("deprecation"), `@${since}`)
+      // ...and /openapi.json declares that header on the publish's 202, with a pattern the value matches.
+      const document = JSON.parse((yield* request("/openapi.json")).text) as {
+        paths: Record<string, { post: { responses: Record<string, { headers?: Record<string, unknown> }> } }>
+      }
+      const header = document.paths["/v1/events"]?.post.responses["202"]?.headers?.Deprecation as {
+        schema: { pattern: string }
+      }
+      assert.match(`@${since}`, new RegExp(header.schema.pattern))
       // A replay answers as the first request did, header included, even once the type is no longer deprecated.
       json(yield* patchType(tenant.apiKey, "user.signed_up", { deprecated: false }), 200)
       const replayed = yield* publish(tenant.apiKey, "user.signed_up", { a: 2 }, "dep-1")
