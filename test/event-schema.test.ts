@@ -67,6 +67,46 @@ describe("EventSchema", () => {
   })
 })
 
+describe("EventSchema patterns (RE2: linear time)", () => {
+  // On V8's backtracking engine this pattern takes exponential time in the input's length: 5,000 characters would
+  // hold the process for longer than the test's timeout (ReDoS). On RE2 it is one linear pass.
+  it("runs a catastrophic-backtracking pattern on a long string in linear time, in `pattern` and `patternProperties`", () => {
+    const evil = "^(a+)+$"
+    const hostile = `${"a".repeat(5000)}!`
+    const validate = compiled({
+      type: "object",
+      properties: { name: { type: "string", pattern: evil } },
+      patternProperties: { [evil]: { type: "integer" } }
+    })
+    assert.deepStrictEqual(
+      validate({ name: hostile, [hostile]: "x" }).map((v) => v.pointer),
+      ["/name"],
+      "the hostile member name does not match the property pattern, so only /name fails"
+    )
+    assert.deepStrictEqual(validate({ name: "aaaa", aaa: 1 }), [])
+    assert.deepStrictEqual(
+      validate({ aaa: "x" }).map((v) => v.pointer),
+      ["/aaa"]
+    )
+  })
+
+  it("reads ECMAScript's \\u escapes, and refuses lookaround and backreferences with a message naming the pattern", () => {
+    const accented = compiled({ type: "string", pattern: "^caf\\u00e9\\u{1F600}?$" })
+    assert.deepStrictEqual(accented("café"), [])
+    assert.deepStrictEqual(accented("café😀"), [])
+    assert.strictEqual(accented("cafe").length, 1)
+    assert.deepStrictEqual(compiled({ type: "string", pattern: "^\\\\u0041$" })("\\u0041"), [], "an escaped backslash")
+    for (const pattern of ["^(?=a)a$", "(?<!x)y", "^(a)\\1$"]) {
+      const result = compileEventSchema({ type: "string", pattern })
+      assert.strictEqual(result._tag, "Invalid", pattern)
+      if (result._tag === "Invalid") {
+        assert.include(result.message, JSON.stringify(pattern))
+        assert.include(result.message, "linear time")
+      }
+    }
+  })
+})
+
 describe("unmatchedPattern", () => {
   it("takes catalog names, prefixes matching one, and operational types; names the first other entry", () => {
     const names = ["invoice.paid", "order.created"]

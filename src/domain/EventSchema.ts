@@ -1,5 +1,6 @@
 import { Ajv2020, type ErrorObject } from "ajv/dist/2020.js"
 import formats from "ajv-formats"
+import { linearRegExp } from "./LinearRegExp.ts"
 
 /**
  * Compiling a catalog type's JSON Schema (draft 2020-12) with Ajv, and reading its verdicts as JSON pointers. Ajv
@@ -36,10 +37,10 @@ const metaSchema = new Ajv2020(options)
 /**
  * Each schema is compiled by an Ajv instance of its own (without the meta-schemas: `metaSchema` checked it already),
  * dropped with it: a shared registry would let one tenant's `$id` (nested ones included) collide with another's, or
- * replace the meta-schema for everyone, and would grow for good.
+ * replace the meta-schema for everyone, and would grow for good. Its patterns run on RE2 (see LinearRegExp).
  */
 const compiler = () => {
-  const ajv = new Ajv2020({ ...options, meta: false, validateSchema: false })
+  const ajv = new Ajv2020({ ...options, meta: false, validateSchema: false, code: { regExp: linearRegExp } })
   formats.default(ajv)
   return ajv
 }
