@@ -31,6 +31,18 @@ const orderSchema = {
   }
 }
 
+const treeSchema = {
+  type: "object",
+  required: ["name", "children"],
+  properties: {
+    name: { type: "string" },
+    children: { type: "array", items: { $ref: "#" } },
+    owner: { $ref: "#/$defs/user" },
+    enum: { $ref: "#/$defs/user" }
+  },
+  $defs: { user: { type: "object", required: ["id"], properties: { id: { type: "string" } } } }
+}
+
 /** Type-checks `files` (name → text) with strict settings; the diagnostics as text. */
 const typeErrors = (files: Record<string, string>): ReadonlyArray<string> => {
   const dir = mkdtempSync(join(tmpdir(), "codex-webhooks-"))
@@ -71,6 +83,13 @@ layer(testServerWithSql(), { excludeTestServices: true })("the webhooks document
         schema: orderSchema,
         examples: [{ orderId: "o_1", amount: 4200 }]
       })
+      // Internal references: `#/$defs/...` and `#` (recursion) are relative to the schema's root, which is not the
+      // document's: the document rewrites them (a property named `enum` is a property, not the keyword).
+      yield* create({
+        name: "category.tree",
+        schema: treeSchema,
+        examples: [{ name: "root", children: [{ name: "leaf", children: [] }], owner: { id: "u_1" } }]
+      })
       yield* create({ name: "order.legacy", deprecated: true })
       yield* create({ name: "order.gone", archived: true })
       // Both would be `on_order_created`: operation ids stay unique.
@@ -98,7 +117,21 @@ layer(testServerWithSql(), { excludeTestServices: true })("the webhooks document
         }
       }
       const body = created.requestBody.content["application/json"]
-      assert.deepStrictEqual(body.schema.properties.data, orderSchema)
+      assert.deepStrictEqual(body.schema.properties.data, { $ref: "#/components/schemas/order.created" })
+      const schemas = (document as unknown as { components: { schemas: Record<string, unknown> } }).components.schemas
+      assert.deepStrictEqual(schemas["order.created"], orderSchema, "the catalog's schema, as the tenant wrote it")
+      // `$defs` become components of their own (generators would render a `$defs` member as a required property).
+      const { $defs, ...treeRoot } = treeSchema
+      assert.deepStrictEqual(schemas["category.tree"], {
+        ...treeRoot,
+        properties: {
+          ...treeSchema.properties,
+          children: { type: "array", items: { $ref: "#/components/schemas/category.tree" } },
+          owner: { $ref: "#/components/schemas/category.tree-user" },
+          enum: { $ref: "#/components/schemas/category.tree-user" }
+        }
+      })
+      assert.deepStrictEqual(schemas["category.tree-user"], $defs.user)
       assert.deepStrictEqual(body.examples, {
         example1: {
           value: {
@@ -129,7 +162,13 @@ layer(testServerWithSql(), { excludeTestServices: true })("the webhooks document
         "// @ts-expect-error the type is the operation's own",
         'export const otherType: Created = { type: "order.legacy", timestamp: "t", data: { orderId: "o", amount: 1 } }',
         "// @ts-expect-error not a reason",
-        'export const badReason: Disabled["data"]["reason"] = "bored"'
+        'export const badReason: Disabled["data"]["reason"] = "bored"',
+        'type Tree = webhooks["category.tree"]["post"]["requestBody"]["content"]["application/json"]["data"]',
+        'export const tree: Tree = { name: "a", children: [{ name: "b", children: [] }], owner: { id: "u" } }',
+        "// @ts-expect-error a child is a tree: its children are required",
+        'export const badChild: Tree = { name: "a", children: [{ name: "b" }] }',
+        "// @ts-expect-error the owner is a user: its id is a string",
+        'export const badOwner: Tree = { name: "a", children: [], owner: { id: 1 } }'
       ].join("\n")
       assert.deepStrictEqual(typeErrors({ "webhooks.ts": generated, "receiver.ts": receiver }), [])
     })

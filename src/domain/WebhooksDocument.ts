@@ -1,13 +1,15 @@
 import { Schema } from "effect"
 import type { CatalogEventType } from "./EventTypeCatalog.ts"
 import { operationalEventData } from "./OperationalEvents.ts"
+import { schemaComponents } from "./SchemaComponents.ts"
 
 /**
  * The OpenAPI 3.1 document a tenant's receivers generate types from (`GET /v1/event-types/openapi.json`): one
  * `webhooks` entry per catalog type (archived ones left out) and per operational `codex.*` type, whose `post`
  * request body is what the delivery worker sends (src/domain/Delivery.ts `webhookBody`, Standard Webhooks):
- * `{ type, timestamp, data }` with `data` described by the type's schema. OpenAPI 3.1's default schema dialect is
- * JSON Schema draft 2020-12, the catalog's.
+ * `{ type, timestamp, data }` with `data` a reference to the type's schema, kept under `components.schemas` by the
+ * type's name (so that generators name the data types too; see SchemaComponents). OpenAPI 3.1's default schema dialect is JSON Schema
+ * draft 2020-12, the catalog's.
  */
 
 type JsonObject = { readonly [key: string]: Schema.Json }
@@ -99,6 +101,9 @@ export const webhooksDocument = (input: {
   readonly types: ReadonlyArray<CatalogEventType>
 }): JsonObject => {
   const webhooks: { [key: string]: Schema.Json } = {}
+  const listed = input.types.filter((type) => !type.archived)
+  // Each type's `data` schema is the component named after the type (event-type names are valid component names).
+  const components = schemaComponents([...listed.map((type) => type.name), ...Object.keys(operationalEventData)])
   // `operationId`s are derived from the types so that generators name them stably, and must be unique: `order.created`
   // and `order_created` would both read `on_order_created`, so the later one (by name) gets a suffix.
   const taken = new Set<string>()
@@ -109,14 +114,13 @@ export const webhooksDocument = (input: {
     taken.add(id)
     return id
   }
-  for (const type of input.types) {
-    if (type.archived) continue
+  for (const type of listed) {
     webhooks[type.name] = operation({
       type: type.name,
       operationId: operationIdOf(type.name),
       summary: type.name,
       description: type.description,
-      data: type.schema ?? anyObject,
+      data: components.place(type.name, type.schema ?? anyObject),
       examples: type.examples,
       deprecated: type.deprecated
     })
@@ -127,7 +131,7 @@ export const webhooksDocument = (input: {
       operationId: operationIdOf(type),
       summary: type,
       description: "An operational event of codex-api (received only by endpoints that subscribe to it by name).",
-      data: operationalData(schema),
+      data: components.place(type, operationalData(schema)),
       examples: [],
       deprecated: false
     })
@@ -141,6 +145,7 @@ export const webhooksDocument = (input: {
         "The webhooks your endpoints receive: one operation per event type, its request body as delivered. Verify " +
         "the signature (Standard Webhooks) before trusting the body."
     },
-    webhooks
+    webhooks,
+    components: { schemas: components.schemas }
   }
 }
