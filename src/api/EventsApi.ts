@@ -9,6 +9,24 @@ import { Page, PageQuery, TimeWindowQuery } from "./Pagination.ts"
 import { BadRequest, Conflict, NotFound, UnprocessableContent } from "./Problems.ts"
 import { TenantAuth } from "./Security.ts"
 
+/** The 202 of a publish declares its `Deprecation` header (RFC 9745), so that generated clients can read it. */
+const declareDeprecationHeader = (operation: Record<string, unknown>): Record<string, unknown> => {
+  const responses = (operation.responses ?? {}) as Record<string, Record<string, unknown>>
+  const accepted = responses["202"]
+  if (accepted === undefined) return operation
+  const headers = (accepted.headers ?? {}) as Record<string, unknown>
+  const deprecation = {
+    description:
+      "Present when the event's type is deprecated in the catalog: `@` and the Unix time (seconds) it was " +
+      "deprecated at (RFC 9745). The event was accepted.",
+    schema: { type: "string", pattern: "^@-?[0-9]+$" }
+  }
+  return {
+    ...operation,
+    responses: { ...responses, "202": { ...accepted, headers: { ...headers, Deprecation: deprecation } } }
+  }
+}
+
 export class EventsApi extends HttpApiGroup.make("events")
   .add(
     HttpApiEndpoint.post("publish", "/events", {
@@ -27,7 +45,8 @@ export class EventsApi extends HttpApiGroup.make("events")
             "Types starting with `codex.` are reserved for codex-api's operational events: 422. A type in your " +
             "event-type catalog (`/v1/event-types`) with a schema has its `data` validated: 422 with each violation's " +
             "JSON pointer in `errors`; an archived type is 422; a deprecated one is accepted with a `Deprecation: " +
-            "@<unix seconds>` header (RFC 9745). In strict mode (`strictEventTypes`) a type not in the catalog is 422."
+            "@<unix seconds>` header (RFC 9745). In strict mode (`strictEventTypes`) a type not in the catalog is 422.",
+          transform: declareDeprecationHeader
         })
       ),
     HttpApiEndpoint.get("list", "/events", {
