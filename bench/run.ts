@@ -5,7 +5,8 @@
  *                     Fastify 5 and Express 5 with the equivalent plugins (bench/peers/)
  *   (b) list          authenticated GET /v1/events?limit=20 on PostgreSQL, the same four servers
  *   (c) publish       POST /v1/events with a unique Idempotency-Key each, beside pgbench running the same statements
- *                     (the database's own ceiling)
+ *                     (the database's own ceiling); then events validated by a catalog JSON Schema against the same
+ *                     events without one (bench/scenarios/catalog-schema.ts)
  *   (d) delivery      publish → local receiver: p50/p99 latency one at a time, deliveries per second in a burst;
  *                     one at a time on the embedded database too (PGlite, API and worker in one process)
  *   (e) startup, RSS  time to ready and RSS idle and under load (a), embedded PGlite and PostgreSQL
@@ -47,6 +48,7 @@ import {
 } from "./lib.ts"
 import { chartSvg } from "./report/chart.ts"
 import { type Results, renderMarkdown, type Target } from "./report/markdown.ts"
+import { type CatalogSchemaFigures, measureCatalogSchema } from "./scenarios/catalog-schema.ts"
 import { type DeliveryFigures, measureDelivery } from "./scenarios/delivery.ts"
 import { type EmbeddedDeliveryFigures, measureEmbeddedDelivery } from "./scenarios/embedded-delivery.ts"
 import { measureWorkerThroughput, type WorkerThroughputFigures } from "./scenarios/worker-throughput.ts"
@@ -114,6 +116,7 @@ const servers: Array<Server> = [codex]
 let ops: Record<string, Load> = {}
 let list: Record<string, Load> = {}
 let publish: { codex: Load; pgbenchTps: number } | undefined
+let catalogSchema: CatalogSchemaFigures | undefined
 try {
   const admin = { authorization: `Bearer ${adminToken}` }
   const createTenant = async (name: string) =>
@@ -160,6 +163,17 @@ try {
   const codexPublish = await rotate([codex], () => publishOptions)
   const pgbenchTps = await pgbench(databaseUrl, writer.tenant.id)
   publish = { codex: codexPublish["codex-api"] ?? medianLoad([]), pgbenchTps }
+
+  log("(c) POST /v1/events validated by a catalog JSON Schema, against the same events without a catalog")
+  catalogSchema = await measureCatalogSchema({
+    base: codex.base,
+    adminHeaders: admin,
+    rounds,
+    seconds: duration,
+    warmupSeconds: warmup,
+    connections: 10,
+    log: (line) => log(`(c) schema ${line}`)
+  })
 } finally {
   await Promise.all(servers.map((s) => s.stop()))
 }
@@ -300,6 +314,12 @@ const targets: ReadonlyArray<Target> = [
     actual: `${ratio(publish?.codex.requestsPerSecond ?? 0, publish?.pgbenchTps ?? 0)}x`,
     met: ratio(publish?.codex.requestsPerSecond ?? 0, publish?.pgbenchTps ?? 0) >= 0.5
   },
+  {
+    name: "(c) publish with a catalog schema vs without",
+    target: ">= 0.9x",
+    actual: `${catalogSchema?.ratio ?? Number.NaN}x`,
+    met: (catalogSchema?.ratio ?? 0) >= 0.9
+  },
   { name: "(d) publish → delivery p50", target: "< 20 ms", actual: `${delivery.p50Ms} ms`, met: delivery.p50Ms < 20 },
   {
     name: "(d) publish → delivery on PGlite, p90 / max",
@@ -340,6 +360,7 @@ const results: Results = {
   ops,
   list,
   publish: publish ?? { codex: medianLoad([]), pgbenchTps: 0 },
+  catalogSchema: catalogSchema ?? { plain: medianLoad([]), schema: medianLoad([]), ratio: Number.NaN },
   delivery,
   deliveryEmbedded,
   startup,
@@ -354,7 +375,13 @@ writeFileSync(join(outDir, "latest.svg"), chartSvg(results))
 console.log(renderMarkdown(results))
 log(`results in ${outDir} (${results.meta.elapsedSeconds} s)`)
 
-const errors = [...Object.values(ops), ...Object.values(list), results.publish.codex].reduce((n, l) => n + l.errors, 0)
+const errors = [
+  ...Object.values(ops),
+  ...Object.values(list),
+  results.publish.codex,
+  results.catalogSchema.plain,
+  results.catalogSchema.schema
+].reduce((n, l) => n + l.errors, 0)
 if (errors > 0) {
   log(`${errors} errors (non-2xx or connection errors) during the measurements`)
   process.exitCode = 1
