@@ -1,7 +1,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { Cache, Clock, Deferred, Duration, Effect, Exit, Layer, Option, Queue, Schedule, Schema } from "effect"
 import { SqlClient } from "effect/sql"
-import { ApiKeyAuth, type ApiKeyOwner } from "../services/ApiKeyAuth.ts"
+import { ApiKeyAuth, type ApiKeyOwner, type TenantAccess } from "../services/ApiKeyAuth.ts"
 import { AppConfig } from "../services/AppConfig.ts"
 import { apiKeysChannel, hashApiKey } from "../src/domain/ApiKey.ts"
 import { ApiKeyScope } from "../src/domain/ApiKeyInfo.ts"
@@ -35,6 +35,22 @@ const OwnerRow = Schema.Struct({
 })
 const ownerRows = decodeRows(OwnerRow)
 
+/** A live tenant (an operator acts as it): its rate-limit override and whether it uses the catalog. */
+const TenantRow = Schema.Struct({
+  rate_limit_max: Schema.NullOr(Schema.Int),
+  rate_limit_window_seconds: Schema.NullOr(Schema.Int),
+  catalog_in_use: Schema.Boolean
+})
+const tenantRows = decodeRows(TenantRow)
+
+const quotaOf = (row: { readonly rate_limit_max: number | null; readonly rate_limit_window_seconds: number | null }) =>
+  row.rate_limit_max === null || row.rate_limit_window_seconds === null
+    ? undefined
+    : { limit: row.rate_limit_max, window: Duration.seconds(row.rate_limit_window_seconds) }
+
+/** Whether the tenant is strict or has catalog types: a publish then asks the catalog. */
+const catalogInUseColumn = "(t.strict_event_types OR EXISTS (SELECT 1 FROM event_types et WHERE et.tenant_id = t.id))"
+
 /** A cached lookup: the owner, when the key expires (ms; null = never), and the epoch the lookup started at. */
 interface Found {
   readonly owner: ApiKeyOwner
@@ -58,8 +74,7 @@ export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, SqlClient.SqlClient 
           const epoch = invalidations.epoch()
           return ownerRows(sql`
             SELECT k.id, k.tenant_id, k.scope, k.expires_at, t.rate_limit_max, t.rate_limit_window_seconds,
-                   (t.strict_event_types OR EXISTS (SELECT 1 FROM event_types et WHERE et.tenant_id = t.id))
-                     AS catalog_in_use
+                   ${sql.literal(catalogInUseColumn)} AS catalog_in_use
             FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
             WHERE k.key_hash = decode(${hashHex}, 'hex') AND k.revoked_at IS NULL AND t.deleted_at IS NULL`).pipe(
             Effect.map((rows) =>
@@ -70,10 +85,7 @@ export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, SqlClient.SqlClient 
                     tenantId: row.tenant_id,
                     keyId: row.id,
                     scope: row.scope,
-                    rateLimit:
-                      row.rate_limit_max === null || row.rate_limit_window_seconds === null
-                        ? undefined
-                        : { limit: row.rate_limit_max, window: Duration.seconds(row.rate_limit_window_seconds) },
+                    rateLimit: quotaOf(row),
                     catalogInUse: row.catalog_in_use
                   },
                   expiresAt: row.expires_at === null ? null : row.expires_at.getTime(),
@@ -114,7 +126,43 @@ export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, SqlClient.SqlClient 
           if (expiresAt !== null && now >= expiresAt) return Effect.succeedNone
           return Effect.as(use.used(owner.keyId), Option.some(owner))
         })
+      const unknown = Effect.succeedNone
       const invalidateTenant = (tenantId: TenantId) => Effect.sync(() => invalidations.tenant(tenantId))
+
+      // The tenants operators act as, cached like keys (and forgotten with them: `invalidations` is per tenant).
+      const tenantLookup = (tenantId: TenantId) =>
+        Effect.suspend(() => {
+          const epoch = invalidations.epoch()
+          return tenantRows(sql`
+            SELECT t.rate_limit_max, t.rate_limit_window_seconds, ${sql.literal(catalogInUseColumn)} AS catalog_in_use
+            FROM tenants t WHERE t.id = ${tenantId} AND t.deleted_at IS NULL`).pipe(
+            Effect.map((rows) =>
+              Option.map(
+                Option.fromNullishOr(rows[0]),
+                (row): { readonly access: TenantAccess; readonly epoch: number } => ({
+                  access: { tenantId, rateLimit: quotaOf(row), catalogInUse: row.catalog_in_use },
+                  epoch
+                })
+              )
+            )
+          )
+        }).pipe(sqlFailuresAsDefects, Effect.withSpan("ApiKeyAuth.operatorTenant"))
+      const tenants = yield* Cache.makeWith(tenantLookup, {
+        capacity: 10_000,
+        timeToLive: (exit) => (Exit.isSuccess(exit) ? apiKeyCacheTtl : Duration.zero)
+      })
+      const isTenantId = Schema.is(TenantId)
+      const operatorTenant = (tenantId: string): Effect.Effect<Option.Option<TenantAccess>> => {
+        if (!isTenantId(tenantId)) return unknown
+        return Cache.get(tenants, tenantId).pipe(
+          Effect.flatMap((cached) =>
+            Option.isSome(cached) && invalidations.isStale(tenantId, cached.value.epoch)
+              ? Effect.andThen(Cache.invalidate(tenants, tenantId), Cache.get(tenants, tenantId))
+              : Effect.succeed(cached)
+          ),
+          Effect.map(Option.map((found) => found.access))
+        )
+      }
 
       // Other replicas' revocations arrive as NOTIFY naming the tenant. LISTEN holds a pooled connection for good:
       // only on a pool that keeps one free beside the delivery worker's. The embedded database (a pool of one, one
@@ -146,7 +194,6 @@ export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, SqlClient.SqlClient 
       }
 
       const hashOf = (key: string) => Buffer.from(hashApiKey(key)).toString("hex")
-      const unknown = Effect.succeedNone
       return ApiKeyAuth.of({
         authenticate: (key) => {
           if (!keyFormat.test(key)) return unknown
@@ -168,7 +215,8 @@ export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, SqlClient.SqlClient 
             Effect.flatMap(accepted)
           )
         },
-        invalidateTenant
+        invalidateTenant,
+        operatorTenant
       })
     })
   )

@@ -3,11 +3,9 @@ import type { ApiKeyScope } from "../src/domain/ApiKeyInfo.ts"
 import type { ApiKeyId, TenantId } from "../src/domain/Ids.ts"
 import type { Quota } from "./RateLimit.ts"
 
-/** What a valid key says about its request: the tenant, the key, and what the rate limiter needs to know. */
-export interface ApiKeyOwner {
+/** The tenant a request acts as, and what the rate limiter and the publish path need to know of it. */
+export interface TenantAccess {
   readonly tenantId: TenantId
-  readonly keyId: ApiKeyId
-  readonly scope: ApiKeyScope
   /** The tenant's own rate limit; undefined = the default quota. */
   readonly rateLimit: Quota | undefined
   /**
@@ -15,6 +13,12 @@ export interface ApiKeyOwner {
    * needs no catalog lookup. Changing either forgets the tenant's cached keys (like a revocation).
    */
   readonly catalogInUse: boolean
+}
+
+/** What a valid key says about its request: its tenant, and the key itself. */
+export interface ApiKeyOwner extends TenantAccess {
+  readonly keyId: ApiKeyId
+  readonly scope: ApiKeyScope
 }
 
 /**
@@ -40,6 +44,11 @@ export interface ApiKeyAuthShape {
    * it from `pg_notify('codex_api_keys', <tenant id>)`, sent by the same transaction.
    */
   readonly invalidateTenant: (tenantId: TenantId) => Effect.Effect<void>
+  /**
+   * The tenant an operator acts as (the admin token with `Codex-Tenant: <id>`; the caller checked the token): None for
+   * an unknown, malformed or deleting tenant. Cached and forgotten as keys are (`invalidateTenant`).
+   */
+  readonly operatorTenant: (tenantId: string) => Effect.Effect<Option.Option<TenantAccess>>
 }
 
 export class ApiKeyAuth extends Context.Service<ApiKeyAuth, ApiKeyAuthShape>()("codex/ApiKeyAuth") {}

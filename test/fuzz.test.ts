@@ -1668,5 +1668,25 @@ layer(ProductionServer, { excludeTestServices: true, timeout: "60 seconds" })(
         }),
       propertyOptions(150)
     )
+
+    it.effect.prop(
+      "Codex-Tenant with the admin token, any value, any /v1 read: never a 5xx; no such tenant 404, empty 401",
+      [
+        oneOf<string>(anyString, constantFrom(["ten_00000000000000000000000000", "", " ", "ten_"])),
+        constantFrom(["/v1/events", "/v1/endpoints", "/v1/deliveries", "/v1/event-types", "/v1/api-keys"])
+      ],
+      ([value, path]) =>
+        Effect.gen(function* () {
+          // Header values are visible ASCII and spaces, without leading or trailing whitespace (fetch trims them).
+          const header = value.replaceAll(/[^\x21-\x7e ]/g, "").trim()
+          const response = sound(
+            yield* request(path, { bearer: productionAdminToken, headers: { "codex-tenant": header } }),
+            { header, path }
+          )
+          if (header === "") assert.strictEqual(response.status, 401, response.text)
+          else assert.strictEqual(response.status, 404, response.text)
+        }),
+      propertyOptions(100)
+    )
   }
 )

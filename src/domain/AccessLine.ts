@@ -24,6 +24,8 @@ export interface AccessFields {
   readonly status: number
   readonly durationMs: number
   readonly tenantId?: string | undefined
+  /** True when the admin token acted as `tenantId` (`Codex-Tenant`); absent otherwise. */
+  readonly operator?: true | undefined
   readonly traceId?: string | undefined
   readonly spanId?: string | undefined
   readonly clientIp?: string | undefined
@@ -47,6 +49,7 @@ export const accessLine = (level: LogLevel.LogLevel, fields: AccessFields): stri
     status: fields.status,
     durationMs: fields.durationMs,
     tenantId: fields.tenantId,
+    operator: fields.operator,
     traceId: fields.traceId,
     spanId: fields.spanId,
     clientIp: fields.clientIp,

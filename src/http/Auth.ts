@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from "node:crypto"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { HttpEffect, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { ApiKeyAuth } from "../../services/ApiKeyAuth.ts"
@@ -6,6 +5,7 @@ import { AppConfig } from "../../services/AppConfig.ts"
 import { Forbidden, NotFound, Unauthorized } from "../api/Problems.ts"
 import { AdminAuth, CurrentTenant, TenantAuth } from "../api/Security.ts"
 import { pathOf } from "../domain/RequestPath.ts"
+import { makeAdminTokenCheck, tenantHeader } from "./AdminToken.ts"
 
 /**
  * Fails with `error` and adds the challenge every 401 must carry (RFC 9110 §11.6.1). It is the same bare `Bearer`
@@ -25,21 +25,53 @@ const unauthorized = challenge(
 /** What a `read` key may send: requests that change nothing. */
 const readMethods: ReadonlySet<string> = new Set(["GET", "HEAD"])
 
+const operatorWithoutTenant = challenge(
+  new Unauthorized({
+    detail: "The admin token acts on /v1 only as a tenant: name it with a `Codex-Tenant: ten_...` header."
+  })
+)
+
 /**
  * Resolves `Authorization: Bearer ck_...` to the tenant; every way of failing is the same 401. A `read` key's write
- * is a 403 before anything else runs (no Idempotency-Key claimed, no body read).
+ * is a 403 before anything else runs (no Idempotency-Key claimed, no body read). The admin token with `Codex-Tenant:
+ * ten_...` acts as that tenant with a full key's rights (an operator: the access line says so); without the header
+ * it stays refused (401), and an unknown or deleting tenant is a 404. A tenant's key naming another tenant there is
+ * a 403.
  */
-export const TenantAuthLive: Layer.Layer<TenantAuth, never, ApiKeyAuth> = Layer.effect(
+export const TenantAuthLive: Layer.Layer<TenantAuth, never, ApiKeyAuth | AppConfig> = Layer.effect(
   TenantAuth,
   Effect.gen(function* () {
     const keys = yield* ApiKeyAuth
+    const isAdminToken = makeAdminTokenCheck(yield* AppConfig)
+    const asOperator = (httpEffect: Parameters<TenantAuth["Service"]["bearer"]>[0], tenant: string | undefined) =>
+      Effect.gen(function* () {
+        if (tenant === undefined || tenant === "") return yield* operatorWithoutTenant
+        const access = yield* keys.operatorTenant(tenant)
+        if (Option.isNone(access)) {
+          return yield* new NotFound({ detail: `No tenant matches the Codex-Tenant header (${tenant.slice(0, 64)}).` })
+        }
+        const { tenantId, catalogInUse } = access.value
+        return yield* Effect.provideService(httpEffect, CurrentTenant, {
+          id: tenantId,
+          actor: { _tag: "Operator" },
+          scope: "full",
+          catalogInUse
+        }).pipe(Effect.annotateLogs({ tenantId, operator: true }))
+      })
     return TenantAuth.of({
       bearer: (httpEffect, { credential }) =>
         Effect.gen(function* () {
+          const request = yield* HttpServerRequest.HttpServerRequest
+          const tenant = request.headers[tenantHeader]
+          if (isAdminToken(Redacted.value(credential))) return yield* asOperator(httpEffect, tenant)
           const owner = yield* keys.authenticate(Redacted.value(credential))
           if (Option.isNone(owner)) return yield* unauthorized
           const { tenantId, keyId, scope, catalogInUse } = owner.value
-          const request = yield* HttpServerRequest.HttpServerRequest
+          if (tenant !== undefined && tenant !== "" && tenant !== tenantId) {
+            return yield* new Forbidden({
+              detail: "Only the admin token may act as another tenant (Codex-Tenant); this API key is its tenant's own."
+            })
+          }
           if (scope === "read" && !readMethods.has(request.method)) {
             return yield* new Forbidden({
               detail: `This API key has the \`read\` scope: it may only send GET and HEAD requests, not ${request.method}.`
@@ -47,7 +79,7 @@ export const TenantAuthLive: Layer.Layer<TenantAuth, never, ApiKeyAuth> = Layer.
           }
           return yield* Effect.provideService(httpEffect, CurrentTenant, {
             id: tenantId,
-            keyId,
+            actor: { _tag: "ApiKey", keyId },
             scope,
             catalogInUse
           }).pipe(Effect.annotateLogs({ tenantId }))
@@ -59,8 +91,6 @@ export const TenantAuthLive: Layer.Layer<TenantAuth, never, ApiKeyAuth> = Layer.
 const adminUnauthorized = challenge(
   new Unauthorized({ detail: "A valid admin token is required: Authorization: Bearer ..." })
 )
-
-const digest = (value: string) => createHash("sha256").update(value).digest()
 
 /**
  * The 404 of a route that does not exist, word for word (see ProblemResponses' `detailFor`): a disabled admin API
@@ -79,18 +109,18 @@ export const AdminAuthLive: Layer.Layer<AdminAuth, never, AppConfig> = Layer.eff
   AdminAuth,
   Effect.gen(function* () {
     const config = yield* AppConfig
-    const expected = Option.map(config.adminToken, (token) => digest(Redacted.value(token)))
-    if (Option.isNone(expected)) {
+    const isAdminToken = makeAdminTokenCheck(config)
+    if (Option.isNone(config.adminToken)) {
       yield* config.appEnv === "development"
         ? Effect.logWarning("ADMIN_TOKEN is unset: the admin API is open (development only)")
         : Effect.logInfo("ADMIN_TOKEN is unset: the admin API is off (every /admin route answers 404)")
     }
     return AdminAuth.of({
       bearer: (httpEffect, { credential }) => {
-        if (Option.isNone(expected)) {
+        if (Option.isNone(config.adminToken)) {
           return config.appEnv === "development" ? httpEffect : noSuchRoute
         }
-        return timingSafeEqual(digest(Redacted.value(credential)), expected.value) ? httpEffect : adminUnauthorized
+        return isAdminToken(Redacted.value(credential)) ? httpEffect : adminUnauthorized
       }
     })
   })

@@ -2,7 +2,8 @@ import { Option } from "effect"
 import type { AppEnv } from "../../services/AppConfig.ts"
 
 const allowedMethods = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-const allowedRequestHeaders = "Authorization, Content-Type, Idempotency-Key, X-Request-Id, traceparent, tracestate"
+const allowedRequestHeaders =
+  "Authorization, Content-Type, Idempotency-Key, X-Request-Id, traceparent, tracestate, Codex-Tenant"
 const exposedHeaders = "X-Request-Id, RateLimit, RateLimit-Policy, Retry-After, Idempotent-Replayed, Deprecation"
 const preflightMaxAgeSeconds = "600"
 

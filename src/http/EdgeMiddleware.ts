@@ -122,6 +122,7 @@ export const EdgeMiddleware = HttpRouter.middleware(
         status,
         durationMs: Math.round(durationMs * 100) / 100,
         tenantId: state.tenantId,
+        operator: state.operator ? true : undefined,
         // The server span is no longer the fiber's current span once the response is being written.
         traceId: state.span?.traceId,
         spanId: state.span?.spanId,
@@ -181,7 +182,8 @@ export const EdgeMiddleware = HttpRouter.middleware(
           startedAt: performance.now(),
           span,
           route: undefined,
-          tenantId: undefined
+          tenantId: undefined,
+          operator: false
         }
         span?.attribute("request.id", state.requestId)
         if (span?.sampled === true) {

@@ -6,6 +6,7 @@ import { AppConfig } from "../../services/AppConfig.ts"
 import { Metrics, type RateLimitPolicy } from "../../services/Metrics.ts"
 import { type Quota, RateLimit } from "../../services/RateLimit.ts"
 import { compileTrust, ipBucket, resolveClientIp } from "../domain/ClientIp.ts"
+import { makeAdminTokenCheck, tenantHeader } from "./AdminToken.ts"
 
 /** Probes and scrapes are never limited: an orchestrator must always reach them. */
 export const rateLimitExempt: ReadonlyArray<"/livez" | "/readyz" | "/healthz" | "/metrics"> = [
@@ -87,6 +88,7 @@ export const RateLimitMiddleware = HttpRouter.middleware(
     const limits = yield* RateLimit
     const keys = yield* ApiKeyAuth
     const classify = makeRouteClassifier(yield* HttpRouter.RouterConfig)
+    const isAdminToken = makeAdminTokenCheck(config)
     const metrics = config.metricsEnabled ? yield* Metrics : undefined
     const settings = config.rateLimit
     const trust = compileTrust(settings.trustProxy)
@@ -194,13 +196,21 @@ export const RateLimitMiddleware = HttpRouter.middleware(
           )
         }
 
-        // A valid key on /v1: the tenant's quota (its own, or the default); anything else: the client IP's.
+        // A valid key on /v1 (or the admin token acting as a tenant): the tenant's quota (its own, or the default);
+        // anything else: the client IP's.
         const key = policy === "tenant" ? bearerOf(request.headers.authorization) : undefined
         const ip = ipSubject(request)
         if (key === undefined) return limit(ip)
         const refusedUntil = refusedAddresses.get(ip.key)
         const refused = refusedUntil !== undefined && refusedUntil > clock.currentTimeMillisUnsafe()
-        const owner = refused ? keys.authenticateIfKnown(key) : keys.authenticate(key)
+        const actingAs = request.headers[tenantHeader]
+        // An operator acting as a tenant counts against that tenant's quota, as the tenant's own keys do.
+        const owner =
+          actingAs !== undefined && actingAs !== "" && isAdminToken(key)
+            ? keys.operatorTenant(actingAs)
+            : refused
+              ? keys.authenticateIfKnown(key)
+              : keys.authenticate(key)
         return Effect.flatMap(owner, (owner) =>
           limit(
             Option.isSome(owner)

@@ -1,7 +1,7 @@
 import type { Option, Tracer } from "effect"
 import { Context, Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
-import { ApiKeyAuth, type ApiKeyOwner } from "../../services/ApiKeyAuth.ts"
+import { ApiKeyAuth, type TenantAccess } from "../../services/ApiKeyAuth.ts"
 
 /**
  * What the edge middleware learns about a request while it is handled, for the access log, the metrics and the span
@@ -17,6 +17,8 @@ export interface RequestState {
   /** The matched route's template (`/v1/events/:id`); undefined = no route matched. */
   route: string | undefined
   tenantId: string | undefined
+  /** The admin token acting as `tenantId` (`Codex-Tenant`): the access line says so. */
+  operator: boolean
 }
 
 export class CurrentRequestState extends Context.Service<CurrentRequestState, RequestState>()(
@@ -47,24 +49,29 @@ export const RouteTemplate = HttpRouter.middleware((httpEffect) =>
 ).layer
 
 /**
- * The API key lookup, also noting the tenant on the request state, so the access line of an authenticated request
- * carries `tenantId` (the annotation TenantAuth puts on log lines is scoped to the handler, and the access line is
+ * The API key lookup, also noting the tenant on the request state (and whether an operator acts as it), so the access
+ * line of an authenticated request carries `tenantId` (and `operator: true`) (the annotation TenantAuth puts on log lines is scoped to the handler, and the access line is
  * written after it).
  */
 export const ApiKeyAuthObserved: Layer.Layer<ApiKeyAuth, never, ApiKeyAuth> = Layer.effect(
   ApiKeyAuth,
   Effect.gen(function* () {
     const inner = yield* ApiKeyAuth
-    const observed = (owner: Option.Option<ApiKeyOwner>) =>
+    const observe = (operator: boolean) => (access: Option.Option<TenantAccess>) =>
       Effect.withFiber<void>((fiber) => {
         const state = Context.getOrUndefined(fiber.context, CurrentRequestState)
-        if (state !== undefined && owner._tag === "Some") state.tenantId = owner.value.tenantId
+        if (state !== undefined && access._tag === "Some") {
+          state.tenantId = access.value.tenantId
+          state.operator = operator
+        }
         return Effect.void
       })
+    const observed = observe(false)
     return ApiKeyAuth.of({
       authenticate: (key) => Effect.tap(inner.authenticate(key), observed),
       authenticateIfKnown: (key) => Effect.tap(inner.authenticateIfKnown(key), observed),
-      invalidateTenant: inner.invalidateTenant
+      invalidateTenant: inner.invalidateTenant,
+      operatorTenant: (tenantId) => Effect.tap(inner.operatorTenant(tenantId), observe(true))
     })
   })
 )
