@@ -35,8 +35,11 @@ const childEnv = (overrides: Record<string, string>): NodeJS.ProcessEnv => {
   return { ...env, HOST: "127.0.0.1", PORT: "0", PGLITE_DIR: "memory://", ...overrides }
 }
 
-/** Long enough for a loaded 2-core machine to load the code and boot PGlite; only a process that hangs reaches it. */
-const exitDeadlineMs = 30_000
+/**
+ * Long enough for a loaded 2-core machine to load the code and boot PGlite (a taken METRICS_PORT is found after the
+ * database is up: 10-12 s alone, past 30 s during the whole suite); only a process that hangs reaches it.
+ */
+const exitDeadlineMs = 90_000
 
 const password = "redis-pw-do-not-print"
 
