@@ -40,9 +40,17 @@ export const makeEventAdmission = (catalog: EventTypesShape): Admit => {
     }
   }
 
-  /** The validator of the entry's version: the cached one, or its schema text compiled (and cached). */
-  const validatorOf = (key: string, version: string, schemaText: string | undefined) => {
-    const cached = cache.get(key)
+  /**
+   * The validator of the entry's version: the one cached when the lookup was asked (the lookup left out the schema
+   * text because it had that version: the cache may have changed since, evicted or replaced by a concurrent publish),
+   * or its schema text compiled (and cached).
+   */
+  const validatorOf = (
+    key: string,
+    version: string,
+    schemaText: string | undefined,
+    cached: CachedValidator | undefined
+  ) => {
     if (cached !== undefined && cached.version === version) {
       remember(key, cached)
       return Effect.succeed(cached.validate)
@@ -66,7 +74,8 @@ export const makeEventAdmission = (catalog: EventTypesShape): Admit => {
   return (tenantId, type, data) =>
     Effect.gen(function* () {
       const key = `${tenantId} ${type}`
-      const admission = yield* catalog.admission(tenantId, type, cache.get(key)?.version)
+      const cached = cache.get(key)
+      const admission = yield* catalog.admission(tenantId, type, cached?.version)
       const entry = admission.entry
       if (entry === undefined) {
         cache.delete(key)
@@ -85,7 +94,7 @@ export const makeEventAdmission = (catalog: EventTypesShape): Admit => {
         })
       }
       if (entry.hasSchema) {
-        const validate = yield* validatorOf(key, entry.version, admission.schemaText)
+        const validate = yield* validatorOf(key, entry.version, admission.schemaText, cached)
         const violations = validate(data)
         if (violations.length > 0) {
           return yield* new UnprocessableContent({
