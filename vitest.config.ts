@@ -26,7 +26,8 @@ export default defineConfig(async () => ({
     // Files share their worker's module graph (each still builds its own layers, server and database): loading
     // Effect and the app once per worker instead of once per file halves the suite's time on a 2-core machine.
     isolate: false,
-    testTimeout: 30_000,
+    // Generous: a test only reaches it by hanging, and the whole suite on 2 loaded cores makes honest tests slow.
+    testTimeout: 60_000,
     hookTimeout: 60_000,
     // The tests of each file run in a random order (files keep theirs: the processes project runs last, one file at a
     // time), so a test that leans on another's data fails here rather than when someone runs it alone. The seed is
