@@ -23,7 +23,7 @@ interface OldDelivery {
   readonly attempts?: number
 }
 
-/** An event of `agoMs` ago with one delivery per entry to `endpointId`, ids and times of then. */
+/** An event of `agoMs` ago with one delivery per entry to `endpointId`, ids and times of then, in one transaction. */
 const insertEventAt = (
   sql: SqlClient.SqlClient,
   target: { readonly tenantId: string; readonly endpointId: string },
@@ -58,7 +58,9 @@ const insertEventAt = (
       }
     }
     return { eventId, deliveryIds }
-  })
+    // One transaction: the server's own purge (every 200 ms in one test here) must not see the event before its
+    // deliveries, or it removes it in between.
+  }).pipe(sql.withTransaction)
 
 const countRows = (sql: SqlClient.SqlClient, tenantId: string) =>
   sql<{ readonly events: number; readonly deliveries: number; readonly attempts: number }>`
