@@ -1,15 +1,18 @@
 import { PgClient } from "@effect/sql-pg"
 import { Cache, Clock, Deferred, Duration, Effect, Exit, Layer, Option, Queue, Schedule, Schema } from "effect"
 import { SqlClient } from "effect/sql"
-import { ApiKeyAuth, type ApiKeyOwner, type TenantAccess } from "../services/ApiKeyAuth.ts"
+import { ApiKeyAuth, type TenantAccess } from "../services/ApiKeyAuth.ts"
 import { AppConfig } from "../services/AppConfig.ts"
 import { apiKeysChannel, hashApiKey } from "../src/domain/ApiKey.ts"
 import { ApiKeyScope } from "../src/domain/ApiKeyInfo.ts"
 import { ApiKeyId, TenantId } from "../src/domain/Ids.ts"
+import { isPortalToken, portalTokenFormat } from "../src/domain/PortalSession.ts"
 import { makeApiKeyInvalidations } from "./ApiKeyInvalidations.ts"
 import { makeApiKeyUse } from "./ApiKeyUse.ts"
+import { type CredentialFound, lookupPortalSession } from "./PortalSessionLookup.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { decodeRows } from "./SqlRows.ts"
+import { catalogInUseColumn, quotaOf } from "./TenantAccessSql.ts"
 
 /**
  * How long a lookup result is reused. A revocation reaches this cache at once (see `invalidateTenant` and the
@@ -43,20 +46,16 @@ const TenantRow = Schema.Struct({
 })
 const tenantRows = decodeRows(TenantRow)
 
-const quotaOf = (row: { readonly rate_limit_max: number | null; readonly rate_limit_window_seconds: number | null }) =>
-  row.rate_limit_max === null || row.rate_limit_window_seconds === null
-    ? undefined
-    : { limit: row.rate_limit_max, window: Duration.seconds(row.rate_limit_window_seconds) }
-
-/** Whether the tenant is strict or has catalog types: a publish then asks the catalog. */
-const catalogInUseColumn = "(t.strict_event_types OR EXISTS (SELECT 1 FROM event_types et WHERE et.tenant_id = t.id))"
-
-/** A cached lookup: the owner, when the key expires (ms; null = never), and the epoch the lookup started at. */
-interface Found {
-  readonly owner: ApiKeyOwner
-  readonly expiresAt: number | null
+/** A cached lookup: the owner, when the credential expires (ms; null = never), and the epoch the lookup started at. */
+interface Found extends CredentialFound {
   readonly epoch: number
 }
+
+/** The first character of a cache entry: which table its hash is looked up in. */
+const keyEntry = "k"
+const portalEntry = "p"
+
+const sha256Hex = (credential: string) => Buffer.from(hashApiKey(credential)).toString("hex")
 
 export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, SqlClient.SqlClient | PgClient.PgClient | AppConfig> =
   Layer.effect(
@@ -69,54 +68,61 @@ export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, SqlClient.SqlClient 
       const use = yield* makeApiKeyUse(sql)
       // The tenant's quota rides along with the key, so rate limiting costs no query of its own. An expired key is
       // found too: its expiry is checked on every request against the clock (below), never left to the cache.
-      const lookup = (hashHex: string) =>
-        Effect.suspend(() => {
-          const epoch = invalidations.epoch()
-          return ownerRows(sql`
-            SELECT k.id, k.tenant_id, k.scope, k.expires_at, t.rate_limit_max, t.rate_limit_window_seconds,
-                   ${sql.literal(catalogInUseColumn)} AS catalog_in_use
-            FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-            WHERE k.key_hash = decode(${hashHex}, 'hex') AND k.revoked_at IS NULL AND t.deleted_at IS NULL`).pipe(
-            Effect.map((rows) =>
-              Option.map(
-                Option.fromNullishOr(rows[0]),
-                (row): Found => ({
-                  owner: {
-                    tenantId: row.tenant_id,
-                    keyId: row.id,
-                    scope: row.scope,
-                    rateLimit: quotaOf(row),
-                    catalogInUse: row.catalog_in_use
-                  },
-                  expiresAt: row.expires_at === null ? null : row.expires_at.getTime(),
-                  epoch
-                })
-              )
+      const lookupKey = (hashHex: string) =>
+        ownerRows(sql`
+          SELECT k.id, k.tenant_id, k.scope, k.expires_at, t.rate_limit_max, t.rate_limit_window_seconds,
+                 ${sql.literal(catalogInUseColumn)} AS catalog_in_use
+          FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+          WHERE k.key_hash = decode(${hashHex}, 'hex') AND k.revoked_at IS NULL AND t.deleted_at IS NULL`).pipe(
+          Effect.map((rows) =>
+            Option.map(
+              Option.fromNullishOr(rows[0]),
+              (row): CredentialFound => ({
+                owner: {
+                  tenantId: row.tenant_id,
+                  credential: { _tag: "ApiKey", keyId: row.id },
+                  scope: row.scope,
+                  rateLimit: quotaOf(row),
+                  catalogInUse: row.catalog_in_use
+                },
+                expiresAt: row.expires_at === null ? null : row.expires_at.getTime()
+              })
             )
           )
+        )
+      // Cache entries are keyed by kind and hash (`cacheKey`): a portal session's token is looked up in its own table.
+      const lookup = (entry: string) =>
+        Effect.suspend(() => {
+          const epoch = invalidations.epoch()
+          const hashHex = entry.slice(1)
+          const found = entry.startsWith(portalEntry) ? lookupPortalSession(sql, hashHex) : lookupKey(hashHex)
+          return Effect.map(
+            found,
+            Option.map((credential): Found => ({ ...credential, epoch }))
+          )
         }).pipe(sqlFailuresAsDefects, Effect.withSpan("ApiKeyAuth.lookup"))
-      // Hashes of keys that resolved to a tenant, oldest first: a key seen valid stays worth a lookup after its cache
+      // Entries (kind and hash) of credentials that resolved to a tenant, oldest first: a key seen valid stays worth a lookup after its cache
       // entry expired, even while its client's address is over quota (a revoked one then costs a lookup every 5 s).
       const known = new Set<string>()
-      const remember = (hashHex: string) => {
-        known.delete(hashHex)
-        known.add(hashHex)
+      const remember = (entry: string) => {
+        known.delete(entry)
+        known.add(entry)
         if (known.size > knownKeysCapacity) known.delete(known.values().next().value as string)
       }
       // Failed lookups (database down) are not kept: the next request asks again.
       const cache = yield* Cache.makeWith(
-        (hashHex: string) =>
-          Effect.tap(lookup(hashHex), (found) =>
+        (entry: string) =>
+          Effect.tap(lookup(entry), (found) =>
             Effect.sync(() => {
-              if (Option.isSome(found)) remember(hashHex)
+              if (Option.isSome(found)) remember(entry)
             })
           ),
         { capacity: 10_000, timeToLive: (exit) => (Exit.isSuccess(exit) ? apiKeyCacheTtl : Duration.zero) }
       )
       /** A cached answer, unless the tenant's keys changed since its lookup started: then the database is asked. */
-      const current = (hashHex: string, cached: Option.Option<Found>) =>
+      const current = (entry: string, cached: Option.Option<Found>) =>
         Option.isSome(cached) && invalidations.isStale(cached.value.owner.tenantId, cached.value.epoch)
-          ? Effect.andThen(Cache.invalidate(cache, hashHex), Cache.get(cache, hashHex))
+          ? Effect.andThen(Cache.invalidate(cache, entry), Cache.get(cache, entry))
           : Effect.succeed(cached)
       /** The owner of a key found live and not expired now; its use is recorded (off the request). */
       const accepted = (found: Option.Option<Found>) =>
@@ -124,7 +130,9 @@ export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, SqlClient.SqlClient 
           if (Option.isNone(found)) return Effect.succeedNone
           const { owner, expiresAt } = found.value
           if (expiresAt !== null && now >= expiresAt) return Effect.succeedNone
-          return Effect.as(use.used(owner.keyId), Option.some(owner))
+          return owner.credential._tag === "ApiKey"
+            ? Effect.as(use.used(owner.credential.keyId), Option.some(owner))
+            : Effect.succeed(Option.some(owner))
         })
       const unknown = Effect.succeedNone
       const invalidateTenant = (tenantId: TenantId) => Effect.sync(() => invalidations.tenant(tenantId))
@@ -193,25 +201,31 @@ export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, SqlClient.SqlClient 
         if (Option.isNone(ready)) yield* Effect.logWarning("api keys: LISTEN not confirmed after 5 s")
       }
 
-      const hashOf = (key: string) => Buffer.from(hashApiKey(key)).toString("hex")
+      /** The cache entry of a well-formed credential: its kind and SHA-256; undefined for anything malformed. */
+      const cacheKey = (credential: string): string | undefined => {
+        if (isPortalToken(credential)) {
+          return portalTokenFormat.test(credential) ? portalEntry + sha256Hex(credential) : undefined
+        }
+        return keyFormat.test(credential) ? keyEntry + sha256Hex(credential) : undefined
+      }
       return ApiKeyAuth.of({
         authenticate: (key) => {
-          if (!keyFormat.test(key)) return unknown
-          const hashHex = hashOf(key)
-          return Cache.get(cache, hashHex).pipe(
-            Effect.flatMap((found) => current(hashHex, found)),
+          const entry = cacheKey(key)
+          if (entry === undefined) return unknown
+          return Cache.get(cache, entry).pipe(
+            Effect.flatMap((found) => current(entry, found)),
             Effect.flatMap(accepted)
           )
         },
         authenticateIfKnown: (key) => {
-          if (!keyFormat.test(key)) return unknown
-          const hashHex = hashOf(key)
+          const entry = cacheKey(key)
+          if (entry === undefined) return unknown
           // Cached (a lookup in flight included), or unknown without asking the database.
-          const found = known.has(hashHex)
-            ? Cache.get(cache, hashHex)
-            : Effect.map(Cache.getOption(cache, hashHex), Option.flatten)
+          const found = known.has(entry)
+            ? Cache.get(cache, entry)
+            : Effect.map(Cache.getOption(cache, entry), Option.flatten)
           return found.pipe(
-            Effect.flatMap((cached) => current(hashHex, cached)),
+            Effect.flatMap((cached) => current(entry, cached)),
             Effect.flatMap(accepted)
           )
         },

@@ -8,6 +8,7 @@ import {
   type EncryptionConfig,
   type HttpServerConfig,
   type IdempotencyConfig,
+  type PortalConfig,
   type RateLimitConfig,
   type RetentionConfig,
   type TracingConfig
@@ -23,6 +24,7 @@ import {
   parseEncryptionKeys
 } from "../src/domain/EncryptionKeys.ts"
 import { packageVersion } from "../src/domain/PackageInfo.ts"
+import { defaultFrameAncestors, parseFrameAncestors, parsePublicUrl } from "../src/domain/PortalSettings.ts"
 
 const lowerLogLevels = ["trace", "debug", "info", "warn", "error", "fatal", "none"] as const
 const toEffectLogLevel = {
@@ -393,6 +395,42 @@ const httpServerConfig: Config.Config<HttpServerConfig> = Config.all({
 )
 
 /**
+ * A portal session's lifetime: from 1 second (a session's `expiresIn` counts whole seconds) to 24 hours. The link is a
+ * bearer credential in a URL: an operator embedding the portal mints one per page view, and a day covers any view.
+ */
+const PortalSessionTtl = DurationSetting.check(
+  Schema.makeFilter(
+    (d: Duration.Duration) =>
+      (Duration.isGreaterThanOrEqualTo(d, Duration.seconds(1)) &&
+        Duration.isLessThanOrEqualTo(d, Duration.hours(24))) ||
+      "must be a duration from 1 second to 24 hours"
+  )
+)
+
+/** `PORTAL_SESSION_TTL` (default 1 hour) and `PORTAL_FRAME_ANCESTORS` (default `'none'`). */
+const portalConfig: Config.Config<PortalConfig> = Config.all({
+  sessionTtl: Config.schema(PortalSessionTtl, "PORTAL_SESSION_TTL").pipe(Config.withDefault(Duration.hours(1))),
+  frameAncestors: Config.option(Config.String("PORTAL_FRAME_ANCESTORS"))
+}).pipe(
+  Config.flatMap(({ sessionTtl, frameAncestors }) => {
+    if (Option.isNone(frameAncestors)) return Config.succeed({ sessionTtl, frameAncestors: defaultFrameAncestors })
+    const parsed = parseFrameAncestors(frameAncestors.value)
+    return "error" in parsed
+      ? configFailure("PORTAL_FRAME_ANCESTORS", parsed.error)
+      : Config.succeed({ sessionTtl, frameAncestors: parsed })
+  })
+)
+
+/** `PUBLIC_URL`: an http(s) origin (src/domain/PortalSettings.ts); unset = the origin of each request. */
+const publicUrlConfig = Config.option(Config.String("PUBLIC_URL")).pipe(
+  Config.flatMap((raw) => {
+    if (Option.isNone(raw)) return Config.succeed(Option.none<string>())
+    const parsed = parsePublicUrl(raw.value)
+    return typeof parsed === "string" ? Config.succeed(Option.some(parsed)) : configFailure("PUBLIC_URL", parsed.error)
+  })
+)
+
+/**
  * The environment variables codex-api reads, with their defaults. Defaults that depend on `APP_ENV` (log format,
  * shutdown delay) are resolved after `APP_ENV` itself is read. An empty variable counts as unset.
  */
@@ -442,7 +480,9 @@ export const appConfig: Config.Config<AppConfigShape> = Config.Literals(
       idempotency: idempotencyConfig,
       retention: retentionConfig,
       rateLimit: rateLimitConfig(appEnv),
-      encryption: encryptionConfig(appEnv)
+      encryption: encryptionConfig(appEnv),
+      publicUrl: publicUrlConfig,
+      portal: portalConfig
     })
   ),
   Config.flatMap(delayWithinTimeout),

@@ -14,8 +14,8 @@ const rowBatch = 1_000
  * Removes the rows of the tenants being deleted (DELETE /admin/tenants/{id}), each statement a bounded batch, so that
  * no statement holds many locks or runs long: its events (their deliveries and attempts by the foreign keys'
  * cascades, pending ones included: the tenant's endpoints are disabled, nothing more is sent), counted in
- * `deletion_events_removed`; its idempotency keys (scoped by the tenant id, no foreign key); its endpoints and API
- * keys; the tenant row last, and only once no event of it is left. A pass that stops half-way (a failure, a
+ * `deletion_events_removed`; its idempotency keys (scoped by the tenant id, no foreign key); its endpoints, API
+ * keys and portal sessions; the tenant row last, and only once no event of it is left. A pass that stops half-way (a failure, a
  * shutdown) leaves a tenant still `deleting`, and the next one goes on. Returns the number of tenants removed.
  */
 export const removeDeletedTenants = (
@@ -51,7 +51,9 @@ export const removeDeletedTenants = (
         sql`DELETE FROM endpoints WHERE id = ANY (ARRAY(
               SELECT id FROM endpoints WHERE tenant_id = ${id} LIMIT ${rowBatch}))`,
         sql`DELETE FROM api_keys WHERE id = ANY (ARRAY(
-              SELECT id FROM api_keys WHERE tenant_id = ${id} LIMIT ${rowBatch}))`
+              SELECT id FROM api_keys WHERE tenant_id = ${id} LIMIT ${rowBatch}))`,
+        sql`DELETE FROM portal_sessions WHERE id = ANY (ARRAY(
+              SELECT id FROM portal_sessions WHERE tenant_id = ${id} LIMIT ${rowBatch}))`
       ]) {
         for (;;) {
           const [row] = yield* counts(sql`WITH gone AS (${table} RETURNING 1) SELECT count(*)::int AS n FROM gone`)

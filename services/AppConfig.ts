@@ -120,6 +120,14 @@ export interface EncryptionConfig {
   readonly developmentDefault: boolean
 }
 
+/** The tenant portal (issue 23): `/portal` and its sessions. */
+export interface PortalConfig {
+  /** `PORTAL_SESSION_TTL`: a session's lifetime by default, and the longest a creation may ask for (`expiresIn`). */
+  readonly sessionTtl: Duration.Duration
+  /** `PORTAL_FRAME_ANCESTORS`: the CSP `frame-ancestors` sources of `/portal` (`'none'`: no site may embed it). */
+  readonly frameAncestors: ReadonlyArray<string>
+}
+
 /**
  * Limits of the HTTP listener against slow and idle clients (issue 14); see HttpServerLive for what Node does with
  * each. Durations are whole milliseconds once applied (rounded up).
@@ -180,6 +188,12 @@ export interface AppConfigShape {
   readonly retention: RetentionConfig
   readonly rateLimit: RateLimitConfig
   readonly encryption: EncryptionConfig
+  /**
+   * `PUBLIC_URL`: the origin browsers reach this server at (`https://codex.example.com`), for the links it hands out
+   * (portal sessions). None: the origin each request came in on (see src/http/PublicOrigin.ts).
+   */
+  readonly publicUrl: Option.Option<string>
+  readonly portal: PortalConfig
 }
 
 export class AppConfig extends Context.Service<AppConfig, AppConfigShape>()("codex/AppConfig") {}

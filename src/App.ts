@@ -25,6 +25,7 @@ import { IdempotencyPurgeLive, IdempotencyStoreLive } from "../layers/Idempotenc
 import { MetricsLive } from "../layers/MetricsLive.ts"
 import { MigrationsLive } from "../layers/Migrations.ts"
 import { OutboxStatsLive } from "../layers/OutboxStatsLive.ts"
+import { PortalSessionsLive } from "../layers/PortalSessionsLive.ts"
 import { RateLimitLive } from "../layers/RateLimitLive.ts"
 import { ReadinessLive } from "../layers/ReadinessLive.ts"
 import { RetentionPurgeLive, RetentionPurgeLoopLive } from "../layers/RetentionPurgeLive.ts"
@@ -143,7 +144,8 @@ const ApiServices = Layer.mergeAll(
   EventTypesLive,
   DeliveriesLive,
   IdempotencyStoreLive,
-  RateLimitLive
+  RateLimitLive,
+  PortalSessionsLive
 ).pipe(Layer.provideMerge(ApiKeyAuthObserved.pipe(Layer.provide(ApiKeyAuthLive))))
 
 /** The background fiber removing what is past retention (every RETENTION_PURGE_INTERVAL, in batches), for the server's lifetime. */

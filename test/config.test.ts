@@ -295,6 +295,62 @@ describe("ADMIN_TOKEN strength", () => {
     })
   )
 
+  it.effect("PORTAL_SESSION_TTL: 1 hour by default, from 1 second to 24 hours", () =>
+    Effect.gen(function* () {
+      assert.strictEqual(Duration.toHours((yield* parse({})).portal.sessionTtl), 1)
+      assert.strictEqual(Duration.toMinutes((yield* parse({ PORTAL_SESSION_TTL: "15m" })).portal.sessionTtl), 15)
+      assert.strictEqual(Duration.toHours((yield* parse({ PORTAL_SESSION_TTL: "24 hours" })).portal.sessionTtl), 24)
+      for (const value of ["24h1s", "500ms", "0s"]) {
+        assert.strictEqual(
+          yield* failureLine({ PORTAL_SESSION_TTL: value }),
+          "invalid configuration: PORTAL_SESSION_TTL: must be a duration from 1 second to 24 hours",
+          value
+        )
+      }
+    })
+  )
+
+  it.effect("PORTAL_FRAME_ANCESTORS: 'none' by default; 'self' and origins, by commas or spaces; nothing looser", () =>
+    Effect.gen(function* () {
+      assert.deepStrictEqual((yield* parse({})).portal.frameAncestors, ["'none'"])
+      assert.deepStrictEqual(
+        (yield* parse({ PORTAL_FRAME_ANCESTORS: "'self', https://App.example.com https://*.example.org:8443" })).portal
+          .frameAncestors,
+        ["'self'", "https://app.example.com", "https://*.example.org:8443"]
+      )
+      for (const value of ["https:", "*", "https://example.com/path", "https://a.com; script-src *", "'none' 'self'"]) {
+        const line = yield* failureLine({ PORTAL_FRAME_ANCESTORS: value })
+        assert.match(line, /^invalid configuration: PORTAL_FRAME_ANCESTORS: /, value)
+      }
+    })
+  )
+
+  it.effect(
+    "PUBLIC_URL: unset by default; an http(s) origin, trailing slash dropped; never a path or credentials",
+    () =>
+      Effect.gen(function* () {
+        assert.isTrue(Option.isNone((yield* parse({})).publicUrl))
+        assert.deepStrictEqual(
+          (yield* parse({ PUBLIC_URL: "https://Codex.Example.com/" })).publicUrl,
+          Option.some("https://codex.example.com")
+        )
+        assert.deepStrictEqual(
+          (yield* parse({ PUBLIC_URL: "http://localhost:3000" })).publicUrl,
+          Option.some("http://localhost:3000")
+        )
+        for (const value of [
+          "codex.example.com",
+          "ftp://codex.example.com",
+          "https://codex.example.com/api",
+          "https://u:p@h",
+          "https://h/?x"
+        ]) {
+          const line = yield* failureLine({ PUBLIC_URL: value })
+          assert.match(line, /^invalid configuration: PUBLIC_URL: /, value)
+        }
+      })
+  )
+
   it.effect("development accepts any token (the README walkthrough)", () =>
     Effect.gen(function* () {
       const config = yield* parse({ ADMIN_TOKEN: "dev" })

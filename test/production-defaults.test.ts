@@ -99,7 +99,10 @@ const documentedDefaults = (appEnv: AppEnv): AppConfigShape => {
       trustProxy: { _tag: "None" }
     },
     // Unset in development: the public development key. Required elsewhere: the key the test set.
-    encryption: development ? { keys: Redacted.make([developmentKey]), developmentDefault: true } : testEncryption()
+    encryption: development ? { keys: Redacted.make([developmentKey]), developmentDefault: true } : testEncryption(),
+    // Unset: links name the origin each request came in on.
+    publicUrl: Option.none(),
+    portal: { sessionTtl: Duration.hours(1), frameAncestors: ["'none'"] }
   }
 }
 
@@ -190,7 +193,8 @@ const unsetMeans: Readonly<Record<string, (config: AppConfigShape) => boolean>> 
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: (c) => Option.isNone(c.tracing.tracesEndpoint),
   OTEL_RESOURCE_ATTRIBUTES: (c) => Object.keys(c.tracing.resourceAttributes).length === 0,
   REDIS_URL: (c) => Option.isNone(c.redisUrl) && Option.isNone(c.rateLimit.redisUrl),
-  TRUST_PROXY: (c) => c.rateLimit.trustProxy._tag === "None"
+  TRUST_PROXY: (c) => c.rateLimit.trustProxy._tag === "None",
+  PUBLIC_URL: (c) => Option.isNone(c.publicUrl)
 }
 
 describe("README's configuration table, Default column", () => {

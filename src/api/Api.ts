@@ -8,6 +8,7 @@ import { EndpointsApi } from "./EndpointsApi.ts"
 import { EventsApi } from "./EventsApi.ts"
 import { EventTypesApi } from "./EventTypesApi.ts"
 import { idempotencyDescription } from "./Idempotency.ts"
+import { AdminPortalSessionsApi, PortalSessionsApi } from "./PortalSessionsApi.ts"
 import { SystemApi } from "./SystemApi.ts"
 
 /**
@@ -23,6 +24,8 @@ export class ServedApi extends HttpApi.make("codex-api")
   .add(DeliveriesApi)
   .add(ApiKeysApi)
   .add(EventTypesApi)
+  .add(PortalSessionsApi)
+  .add(AdminPortalSessionsApi)
   .middleware(HttpApiMiddleware.ProblemDetails)
   .middleware(DatabaseAvailability)
   .annotate(HttpApi.PayloadParseOptions, { onExcessProperty: "error" }) {}
@@ -41,7 +44,8 @@ export class Api extends HttpApi.make("codex-api")
       version: packageVersion,
       description:
         "Multi-tenant event and webhook delivery API. Every error is an RFC 9457 `application/problem+json` " +
-        "document. Tenants authenticate with `Authorization: Bearer ck_...`; the admin API with the ADMIN_TOKEN.\n\n" +
+        "document. Tenants authenticate with `Authorization: Bearer ck_...` (or a portal session's `cps_...` token, " +
+        "see Portal sessions); the admin API with the ADMIN_TOKEN.\n\n" +
         idempotencyDescription +
         "\n\nRate limits (draft-ietf-httpapi-ratelimit-headers): `/v1` requests count against the tenant's quota " +
         "(default 100 per 15 minutes, or the tenant's own), everything else against the client IP's. Responses " +

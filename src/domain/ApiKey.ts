@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto"
 import { Effect, Redacted } from "effect"
+import type { ApiKeyId, PortalSessionId } from "./Ids.ts"
 
 /**
  * The PostgreSQL channel a change to a tenant's keys notifies (payload: the tenant id), in the transaction making it:
@@ -25,3 +26,11 @@ export const issueApiKey: Effect.Effect<IssuedApiKey> = Effect.sync(() => {
   const secret = `ck_${randomBytes(32).toString("base64url")}`
   return { secret: Redacted.make(secret), hash: hashApiKey(secret), prefix: secret.slice(0, displayPrefixLength) }
 })
+
+/**
+ * What authenticated a `/v1` request as its tenant: one of the tenant's API keys, or a portal session
+ * (src/domain/PortalSession.ts).
+ */
+export type TenantCredential =
+  | { readonly _tag: "ApiKey"; readonly keyId: ApiKeyId }
+  | { readonly _tag: "PortalSession"; readonly sessionId: PortalSessionId }

@@ -52,6 +52,11 @@ export type EventTypeId = typeof EventTypeId.Type
 export const DeliveryId = Schema.String.check(Schema.isPattern(idPattern("dlv"))).pipe(Schema.brand("DeliveryId"))
 export type DeliveryId = typeof DeliveryId.Type
 
+export const PortalSessionId = Schema.String.check(Schema.isPattern(idPattern("pss"))).pipe(
+  Schema.brand("PortalSessionId")
+)
+export type PortalSessionId = typeof PortalSessionId.Type
+
 /** A new id with the given prefix, timed by the Effect clock (so TestClock controls it). */
 export const newId = <P extends string>(prefix: P): Effect.Effect<`${P}_${string}`> =>
   Effect.map(Clock.currentTimeMillis, (now) => `${prefix}_${ulid(now)}` as const)

@@ -4,6 +4,7 @@ import { ApiKeyAuth } from "../../services/ApiKeyAuth.ts"
 import { AppConfig } from "../../services/AppConfig.ts"
 import { Forbidden, NotFound, Unauthorized } from "../api/Problems.ts"
 import { AdminAuth, CurrentTenant, TenantAuth } from "../api/Security.ts"
+import { isPortalToken } from "../domain/PortalSession.ts"
 import { pathOf } from "../domain/RequestPath.ts"
 import { makeAdminTokenCheck, tenantHeader } from "./AdminToken.ts"
 
@@ -24,6 +25,16 @@ const unauthorized = challenge(
 
 /** What a `read` key may send: requests that change nothing. */
 const readMethods: ReadonlySet<string> = new Set(["GET", "HEAD"])
+
+/**
+ * The groups a portal session may not call, whatever its scope: a tenant's people in the portal manage webhooks, not
+ * the tenant's credentials (no API keys, and no session minting another one).
+ */
+const closedToPortalSessions: ReadonlySet<string> = new Set(["apiKeys", "portalSessions"])
+
+const portalSessionRefused = new Forbidden({
+  detail: "A portal session may not manage API keys or portal sessions: use an API key of the tenant."
+})
 
 const operatorWithoutTenant = challenge(
   new Unauthorized({
@@ -59,14 +70,17 @@ export const TenantAuthLive: Layer.Layer<TenantAuth, never, ApiKeyAuth | AppConf
         }).pipe(Effect.annotateLogs({ tenantId, operator: true }))
       })
     return TenantAuth.of({
-      bearer: (httpEffect, { credential }) =>
+      bearer: (httpEffect, { credential: bearer, group }) =>
         Effect.gen(function* () {
           const request = yield* HttpServerRequest.HttpServerRequest
           const tenant = request.headers[tenantHeader]
-          if (isAdminToken(Redacted.value(credential))) return yield* asOperator(httpEffect, tenant)
-          const owner = yield* keys.authenticate(Redacted.value(credential))
+          if (isAdminToken(Redacted.value(bearer))) return yield* asOperator(httpEffect, tenant)
+          const owner = yield* keys.authenticate(Redacted.value(bearer))
           if (Option.isNone(owner)) return yield* unauthorized
-          const { tenantId, keyId, scope, catalogInUse } = owner.value
+          const { tenantId, credential, scope, catalogInUse } = owner.value
+          if (credential._tag === "PortalSession" && closedToPortalSessions.has(group.identifier)) {
+            return yield* portalSessionRefused
+          }
           if (tenant !== undefined && tenant !== "" && tenant !== tenantId) {
             return yield* new Forbidden({
               detail: "Only the admin token may act as another tenant (Codex-Tenant); this API key is its tenant's own."
@@ -79,7 +93,7 @@ export const TenantAuthLive: Layer.Layer<TenantAuth, never, ApiKeyAuth | AppConf
           }
           return yield* Effect.provideService(httpEffect, CurrentTenant, {
             id: tenantId,
-            actor: { _tag: "ApiKey", keyId },
+            actor: credential,
             scope,
             catalogInUse
           }).pipe(Effect.annotateLogs({ tenantId }))
@@ -101,6 +115,9 @@ const noSuchRoute = Effect.gen(function* () {
   return yield* new NotFound({ detail: `No route matches ${request.method} ${pathOf(request.url)}.` })
 })
 
+/** A portal session's token on `/admin`: refused by name, even while development leaves the admin API open. */
+const portalSessionOnAdmin = new Forbidden({ detail: "A portal session cannot call the admin API." })
+
 /**
  * Admin access: `Bearer $ADMIN_TOKEN`, compared in constant time (both sides hashed first, so lengths match too).
  * Without a token, the admin API is open in development (for the README walkthrough) and absent (404) elsewhere.
@@ -117,9 +134,9 @@ export const AdminAuthLive: Layer.Layer<AdminAuth, never, AppConfig> = Layer.eff
     }
     return AdminAuth.of({
       bearer: (httpEffect, { credential }) => {
-        if (Option.isNone(config.adminToken)) {
-          return config.appEnv === "development" ? httpEffect : noSuchRoute
-        }
+        if (Option.isNone(config.adminToken) && config.appEnv !== "development") return noSuchRoute
+        if (isPortalToken(Redacted.value(credential))) return Effect.fail(portalSessionOnAdmin)
+        if (Option.isNone(config.adminToken)) return httpEffect
         return isAdminToken(Redacted.value(credential)) ? httpEffect : adminUnauthorized
       }
     })

@@ -17,6 +17,7 @@ import { IdempotencyLive } from "./Idempotency.ts"
 import { JsonBodyLive } from "./JsonBody.ts"
 import { MetricsRoute } from "./MetricsHttp.ts"
 import { NoRequestBodyLive } from "./NoRequestBody.ts"
+import { AdminPortalSessionsHttp, TenantPortalSessionsHttp } from "./PortalSessionsHttp.ts"
 import { RateLimitMiddleware } from "./RateLimit.ts"
 import { RouteTemplate } from "./RequestContext.ts"
 import { SystemRoutes } from "./SystemHttp.ts"
@@ -33,7 +34,9 @@ const Handlers = Layer.mergeAll(
   EventsHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive, NoRequestBodyLive])),
   DeliveriesHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive, NoRequestBodyLive])),
   ApiKeysHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive])),
-  EventTypesHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive, NoRequestBodyLive]))
+  EventTypesHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive, NoRequestBodyLive])),
+  TenantPortalSessionsHttp.pipe(Layer.provide([TenantAuthLive, JsonBodyLive, IdempotencyLive, NoRequestBodyLive])),
+  AdminPortalSessionsHttp.pipe(Layer.provide([AdminAuthLive, JsonBodyLive, IdempotencyLive, NoRequestBodyLive]))
 )
 
 /**

@@ -106,5 +106,7 @@ export const appConfigTest = (overrides: Partial<AppConfigShape> = {}): Layer.La
     retention: { keep: Duration.days(30), purgeEvery: Duration.minutes(1) },
     rateLimit: testRateLimit,
     encryption: testEncryption(),
+    publicUrl: Option.none(),
+    portal: { sessionTtl: Duration.hours(1), frameAncestors: ["'none'"] },
     ...overrides
   })
