@@ -8,6 +8,7 @@ import { EndpointStats } from "../src/domain/EndpointStats.ts"
 import { Event as EventSchema, EventType, maxDataDepth, PublishedEvent } from "../src/domain/Event.ts"
 import { CatalogEventType, CreateEventType } from "../src/domain/EventTypeCatalog.ts"
 import { isOperationalType } from "../src/domain/OperationalEvents.ts"
+import { PortalSession } from "../src/domain/PortalSession.ts"
 import { isStorableText } from "../src/domain/StorableText.ts"
 import {
   CreatedTenant,
@@ -475,6 +476,16 @@ const target = oneOf<Target>(
 
 const deepRaw = (depth: number) => `{"type":"deep","data":{"a":${"[".repeat(depth)}${"]".repeat(depth)}}}`
 
+/** Bodies of POST .../portal-sessions: valid ones (expiresIn within and beyond the hour), near misses, extra members. */
+const portalSessionBody = Arbitrary.map(
+  Arbitrary.all({
+    readOnly: optional(oneOf<unknown>(constantFrom([true, false]), tricky)),
+    expiresIn: optional(oneOf<unknown>(intBetween(-2, 4000), constantFrom([3600, 3601, 1, 0, 1.5, "60"]), tricky)),
+    extra: optional(oneOf<unknown>(constantFrom(["scope", "read"]), tricky))
+  }),
+  compact
+)
+
 const rawBody = oneOf<string | Uint8Array>(
   anyString,
   Arbitrary.map(eventBody, (body) => JSON.stringify(body)),
@@ -631,6 +642,8 @@ interface WriteFixtureShape extends FixtureShape {
   readonly foreignKeyId: string
   /** A tenant of its own for the /v1/event-types properties: its catalog must not refuse the other properties' events. */
   readonly catalogApiKey: string
+  /** A portal session of the other tenant: always 404 to revoke with this tenant's key. */
+  readonly foreignSessionId: string
 }
 
 class Fixture extends Context.Service<Fixture, WriteFixtureShape>()("test/FuzzFixture") {}
@@ -686,7 +699,11 @@ const FixtureLive = Layer.effect(
         keysApiKey: keys.apiKey
       }))),
       foreignKeyId: other.created.apiKey.id,
-      catalogApiKey: (yield* createTenant("Fuzz catalog")).apiKey
+      catalogApiKey: (yield* createTenant("Fuzz catalog")).apiKey,
+      foreignSessionId: yield* Effect.map(
+        request("/v1/portal-sessions", { bearer: other.apiKey, json: {} }),
+        (response) => decoded(PortalSession, response).id
+      )
     }
   })
 )
@@ -1487,6 +1504,86 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("fuzzing the
         const [method, path] = route === 0 ? ["POST", "/v1/event-types"] : ["PATCH", "/v1/event-types/fuzz.raw"]
         const response = yield* request(path, { method, bearer: catalogApiKey, raw, contentType: type })
         sound(response, { method, path, raw: typeof raw === "string" ? raw.slice(0, 300) : [...raw], type })
+      }),
+    propertyOptions(100)
+  )
+
+  it.effect.prop(
+    "POST /v1/portal-sessions and /admin/tenants/:id/portal-sessions: never a 5xx; 201 only for a valid body, its token then works",
+    [oneOf<unknown>(portalSessionBody, anything), intBetween(0, 1)],
+    ([body, route]) =>
+      Effect.gen(function* () {
+        // The API-keys tenant: no other property sets its quota, and sessions change nothing the others read.
+        const { keysApiKey, keysTenantId } = yield* Fixture
+        const response = sound(
+          route === 0
+            ? yield* request("/v1/portal-sessions", { bearer: keysApiKey, json: body })
+            : yield* request(`/admin/tenants/${keysTenantId}/portal-sessions`, { json: body }),
+          body
+        )
+        const valid =
+          body === null ||
+          (typeof body === "object" &&
+            !Array.isArray(body) &&
+            Object.keys(body).every((key) => key === "readOnly" || key === "expiresIn") &&
+            (!("readOnly" in body) || typeof body.readOnly === "boolean") &&
+            (!("expiresIn" in body) || (Number.isSafeInteger(body.expiresIn) && Number(body.expiresIn) >= 1)))
+        if (response.status !== 201) {
+          assert.oneOf(response.status, [400, 413, 415, 422], response.text)
+          if (response.status === 422)
+            assert.isTrue(valid && Number((body as { expiresIn?: unknown }).expiresIn) > 3600)
+          else assert.isFalse(valid, response.text)
+          return
+        }
+        assert.isTrue(valid, response.text)
+        const session = decoded(PortalSession, response)
+        const token = session.url.slice(session.url.indexOf("#token=") + 7).split("&")[0] ?? ""
+        assert.strictEqual(session.readOnly, (body as { readOnly?: boolean } | null)?.readOnly === true)
+        assert.strictEqual((yield* request("/v1/endpoints?limit=1", { bearer: token })).status, 200)
+        const write = sound(yield* request("/v1/portal-sessions", { bearer: token, json: {} }), body)
+        assert.strictEqual(write.status, 403, write.text)
+      }),
+    propertyOptions(100)
+  )
+
+  it.effect.prop(
+    "DELETE /v1/portal-sessions/:id and /admin/portal-sessions/:id: never a 5xx; 204 or 404, another tenant's 404",
+    [
+      oneOf<string>(
+        constantFrom(["pss_01JD0000000000000000000000", "foreign", "%00", "x".repeat(300), ""]),
+        Arbitrary.map(anyString, (s) => encodeURIComponent(s.toWellFormed()))
+      ),
+      intBetween(0, 1),
+      optional(anything)
+    ],
+    ([raw, route, body]) =>
+      Effect.gen(function* () {
+        const { keysApiKey, foreignSessionId } = yield* Fixture
+        const id = raw === "foreign" ? foreignSessionId : raw
+        const options = { method: "DELETE", ...(body === absent ? {} : { json: body }) }
+        const response = sound(
+          route === 0
+            ? yield* request(`/v1/portal-sessions/${id}`, { ...options, bearer: keysApiKey })
+            : yield* request(`/admin/portal-sessions/${id}`, options),
+          { id, body }
+        )
+        // The other tenant's session exists: only the admin may revoke it (and then it is 204 ever after).
+        if (raw === "foreign" && route === 0) assert.oneOf(response.status, [400, 404], response.text)
+        else assert.oneOf(response.status, [204, 400, 404, 405, 413, 415], response.text)
+      }),
+    propertyOptions(100)
+  )
+
+  it.effect.prop(
+    "raw bodies and content types on the portal-session routes: never a 5xx, every 4xx a problem",
+    [rawBody, contentType, intBetween(0, 1)],
+    ([raw, type, route]) =>
+      Effect.gen(function* () {
+        const { keysApiKey, keysTenantId } = yield* Fixture
+        const path = route === 0 ? "/v1/portal-sessions" : `/admin/tenants/${keysTenantId}/portal-sessions`
+        const response = yield* request(path, { method: "POST", bearer: keysApiKey, raw, contentType: type })
+        sound(response, { path, raw: typeof raw === "string" ? raw.slice(0, 300) : [...raw], type })
+        assert.oneOf(response.status, [201, 400, 403, 413, 415, 422], response.text)
       }),
     propertyOptions(100)
   )

@@ -56,8 +56,16 @@ export const EdgeMiddleware = HttpRouter.middleware(
     const endInFlight = metrics === undefined ? undefined : Effect.sync(metrics.requestEnded)
     const cors = makeCorsPolicy(config.appEnv, config.corsOrigins)
     const security = securityHeaders(config.appEnv)
-    // A response that brings its own policy (a page: /docs) keeps it.
+    // A response that brings its own policy (a page: /docs, /portal) keeps it, and one that may be cached (the
+    // portal's versioned files) its Cache-Control: every other response is `no-store`.
     const { "content-security-policy": _apiPolicy, ...securityKeepingPolicy } = security
+    const { "cache-control": _noStore, ...securityKeepingCache } = security
+    const { "cache-control": _noStoreToo, ...securityKeepingBoth } = securityKeepingPolicy
+    const securityFor = (response: HttpServerResponse.HttpServerResponse) => {
+      const ownPolicy = response.headers["content-security-policy"] !== undefined
+      if (response.headers["cache-control"] === undefined) return ownPolicy ? securityKeepingPolicy : security
+      return ownPolicy ? securityKeepingBoth : securityKeepingCache
+    }
     const closeConnection = { connection: "close" }
     const probeLevel = config.accessLogProbes ? "Info" : "Debug"
     const orMethodNotAllowed = methodNotAllowed(makeAllowedMethods(config, yield* HttpRouter.RouterConfig))
@@ -93,7 +101,7 @@ export const EdgeMiddleware = HttpRouter.middleware(
       const closing = readiness.isDraining() || bodyStillArriving(request)
       // One change of the (immutable) headers, not one per group: each change copies them all.
       return HttpServerResponse.setHeaders(out, {
-        ...(out.headers["content-security-policy"] === undefined ? security : securityKeepingPolicy),
+        ...securityFor(out),
         ...corsHeaders,
         ...(closing ? closeConnection : undefined),
         "x-request-id": requestId

@@ -26,6 +26,8 @@ export const makeAllowedMethods = (config: AppConfigShape, routerConfig: Partial
   HttpApi.reflect(Api, { onGroup: () => {}, onEndpoint: ({ endpoint }) => allow(endpoint.method, endpoint.path) })
   allow("GET", "/openapi.json")
   allow("GET", "/docs")
+  allow("GET", "/portal")
+  allow("GET", "/portal/assets/:version/:file")
   if (config.metricsEnabled && Option.isNone(config.metricsPort)) allow("GET", "/metrics")
   const router = FindMyWay.make<string>(routerConfig)
   for (const path of methods.keys()) router.all(path as FindMyWay.PathInput, path)

@@ -30,6 +30,8 @@ export const makeRouteClassifier = (config: Partial<FindMyWay.RouterConfig>) => 
   router.all("/v1", "tenant")
   router.all("/v1/*", "tenant")
   for (const path of rateLimitExempt) router.all(path, "exempt")
+  // The portal's files: served from memory and cached by browsers for a year; a page view must not spend a quota.
+  router.all("/portal/assets/*", "exempt")
   return (url: string): RoutePolicy | undefined => router.find("GET", url)?.handler
 }
 

@@ -2,6 +2,7 @@ import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, HttpApiMiddleware, OpenApi } from "effect/http-api"
 import { Api, ServedApi } from "../api/Api.ts"
+import { PortalRoutes } from "../portal/PortalPage.ts"
 import { AdminHttp } from "./AdminHttp.ts"
 import { ApiKeysHttp } from "./ApiKeysHttp.ts"
 import { AdminAuthLive, TenantAuthLive } from "./Auth.ts"
@@ -57,7 +58,7 @@ const OpenApiRoute = Layer.suspend(() => {
 
 /**
  * The contract served: its groups with their handlers, the probes, `/openapi.json`, `/docs` (Scalar, under its own CSP),
- * `/metrics` and the edge middleware. Every route layer gets `RouteTemplate`, so logs and metrics name the matched
+ * the tenant portal (`/portal`, under its own CSP), `/metrics` and the edge middleware. Every route layer gets `RouteTemplate`, so logs and metrics name the matched
  * route's template. It needs the API's services (wired in src/App.ts).
  */
 export const Routes = Layer.mergeAll(
@@ -70,6 +71,7 @@ export const Routes = Layer.mergeAll(
   SystemRoutes,
   OpenApiRoute,
   DocsRoute,
+  PortalRoutes,
   MetricsRoute,
   Middleware
 )
