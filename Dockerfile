@@ -67,6 +67,9 @@ WORKDIR /app
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY package.json package-lock.json ./
 COPY migrations ./migrations
+# The tenant portal's browser modules and stylesheet: served as they are (src/portal/PortalAssets.ts finds them beside
+# package.json; the npm packages it serves with them are in node_modules).
+COPY src/portal/assets ./src/portal/assets
 COPY --from=build /app/dist ./dist
 
 # The `node` user (uid 1000) ships with the official image; numeric so Kubernetes' runAsNonRoot can verify it.
