@@ -43,7 +43,7 @@ const contentTypes: Readonly<Record<string, string>> = {
   css: "text/css; charset=utf-8"
 }
 
-const withoutSourceMap = (text: string): string => text.replace(/\n?\/[/*]# sourceMappingURL=[^\n]*$/, "\n")
+const withoutSourceMap = (text: string): string => text.replace(/^\/[/*]# sourceMappingURL=.*$/gm, "")
 
 /** Reads every file; a missing one is a packaging defect, so it fails the start, not a page view. */
 export const loadPortalAssets = (): PortalAssets => {

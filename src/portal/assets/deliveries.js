@@ -10,6 +10,7 @@ import {
   Loading,
   Pager,
   ScreenTitle,
+  ShortId,
   Time,
   useAction,
   useLoad,
@@ -29,14 +30,18 @@ export const DeliveryTable = ({ deliveries }) =>
     : html`<div class="overflow-auto"><table>
         <thead><tr>
           <th scope="col">Created</th><th scope="col">Status</th><th scope="col">Event</th>
-          <th scope="col">Endpoint</th><th scope="col">Attempts</th><th scope="col">Last result</th>
+          <th scope="col">Endpoint</th><th scope="col">Attempts</th><th scope="col">Last</th>
         </tr></thead>
         <tbody>${deliveries.map(
           (d) => html`<tr>
             <td><a href=${`#/deliveries/${d.id}`} aria-label=${`Delivery ${d.id}`}><${Time} iso=${d.createdAt} /></a></td>
             <td><${StatusBadge} status=${d.status} /></td>
-            <td><a href=${`#/events/${d.eventId}`}><code>${d.eventId}</code></a></td>
-            <td>${d.endpointDeleted ? html`<code>${d.endpointId}</code> (deleted)` : html`<a href=${`#/endpoints/${d.endpointId}`}><code>${d.endpointId}</code></a>`}</td>
+            <td><a href=${`#/events/${d.eventId}`} aria-label=${`Event ${d.eventId}`}><${ShortId} id=${d.eventId} /></a></td>
+            <td>${
+              d.endpointDeleted
+                ? html`<${ShortId} id=${d.endpointId} /> (deleted)`
+                : html`<a href=${`#/endpoints/${d.endpointId}`} aria-label=${`Endpoint ${d.endpointId}`}><${ShortId} id=${d.endpointId} /></a>`
+            }</td>
             <td>${d.attemptCount}</td>
             <td>${d.lastStatus ?? ""} ${d.lastError ?? ""}</td>
           </tr>`

@@ -109,3 +109,6 @@ export const ScreenTitle = ({ children }) => {
 export const isoFromLocal = (value) => (value === "" || value === undefined ? undefined : new Date(value).toISOString())
 
 export const percent = (ratio) => (ratio === null || ratio === undefined ? "—" : `${Math.round(ratio * 1000) / 10}%`)
+
+/** A long id, shortened for a table (`evt_…K9WZCT`): the whole id on hover, and in the link's name where it is one. */
+export const ShortId = ({ id }) => html`<code title=${id}>${id.slice(0, id.indexOf("_") + 1)}…${id.slice(-6)}</code>`
