@@ -13,6 +13,7 @@ import { poll } from "./support/poll.ts"
 import { freePort } from "./support/ports.ts"
 import { answer, makeReceiver } from "./support/receiver.ts"
 import { TestServer, testServer } from "./support/testServer.ts"
+import { slack } from "./support/timing.ts"
 import { chromiumPath } from "./support/tools.ts"
 
 /**
@@ -113,6 +114,11 @@ layer(
         assert.include(policy, `frame-ancestors ${framingOrigin}`)
         assert.isUndefined(response?.headers()["x-frame-options"])
         yield* browse(() => page.getByRole("heading", { name: "Endpoints", level: 1 }).waitFor())
+        // The promise: a first paint within a second on loopback (an idle machine; slack for a loaded one).
+        const firstPaint = yield* browse(
+          () => page.evaluate("performance.getEntriesByName('first-contentful-paint')[0]?.startTime") as Promise<number>
+        )
+        assert.isBelow(firstPaint, slack(334))
         assert.strictEqual(page.url(), `${baseUrl}/portal#/endpoints`)
         assert.match(
           String(yield* browse(() => page.evaluate("sessionStorage.getItem('codex.portal.token')"))),

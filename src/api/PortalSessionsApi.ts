@@ -13,7 +13,7 @@ const idParam = { id: Schema.String }
 const OptionalBody = [CreatePortalSession, Schema.Null] as const
 
 const createDescription =
-  "Answers a link to `/portal`, the page where the tenant's people manage its webhooks, with a token in its fragment " +
+  "The body is optional: none (or `null`) asks for the defaults, as `{}` does. Answers a link to `/portal`, the page where the tenant's people manage its webhooks, with a token in its fragment " +
   "(`#token=cps_...`): redirect the user there or put it in an iframe (PORTAL_FRAME_ANCESTORS names the sites that " +
   "may embed it). The token works on `/v1` as the tenant until `expiresAt` (`expiresIn` seconds, default and at most " +
   "PORTAL_SESSION_TTL; 422 above it) or its revocation; never on `/admin`, `/v1/api-keys` or " +

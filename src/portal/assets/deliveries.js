@@ -48,13 +48,17 @@ export const DeliveryTable = ({ deliveries }) =>
         )}</tbody>
       </table></div>`
 
-/** How often a followed delivery is read again while it is pending, and how many times at most. */
-const followEveryMs = 1000
-const followReads = 60
+/**
+ * A followed delivery is read again while it is pending after 1, 2, 4 … 30 seconds, 8 times at most: a send is
+ * usually done within the first, and the reads count against the tenant's rate limit like any other request.
+ */
+const followDelayMs = (reads) => Math.min(1000 * 2 ** reads, 30_000)
+const followReads = 8
 
 /**
  * A delivery's attempts: time, duration, outcome, status, error and the start of the receiver's answer. With
- * `follow`, read again while the delivery is pending (a test send, a retry), so its attempts appear as they happen.
+ * `follow`, read again while the delivery is pending (a test send, a retry), so its attempts appear as they happen;
+ * the Refresh button reads it at any time.
  */
 export const DeliveryAttempts = ({ id, follow }) => {
   const [reads, setReads] = useState(0)
@@ -62,7 +66,7 @@ export const DeliveryAttempts = ({ id, follow }) => {
   const pending = delivery.data?.status === "pending" || (delivery.data?.attempts.length ?? 0) === 0
   useEffect(() => {
     if (!follow || delivery.loading || !pending || reads >= followReads) return undefined
-    const timer = setTimeout(() => setReads((n) => n + 1), followEveryMs)
+    const timer = setTimeout(() => setReads((n) => n + 1), followDelayMs(reads))
     return () => clearTimeout(timer)
   }, [follow, delivery.loading, pending, reads])
   const d = delivery.data
