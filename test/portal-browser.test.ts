@@ -22,7 +22,8 @@ import { chromiumPath } from "./support/tools.ts"
  * its attempt appear, see a delivery published through the API, retry it, rotate the secret; an expired, forged or
  * revoked token and another tenant's ids get nothing; the keyboard reaches every main action; under its CSP nothing
  * is refused and nothing logs an error; only the site PORTAL_FRAME_ANCESTORS names may frame it. Screenshots of the
- * main screens, light and dark, go to docs/screenshots/ (two of them are in the README). `.ci/run` installs Chromium;
+ * main screens, light and dark, go to test-results/screenshots/ (`UPDATE_SCREENSHOTS=1`: docs/screenshots/, two of
+ * which are in the README). `.ci/run` installs Chromium;
  * without it (outside CI) this file skips.
  */
 
@@ -30,7 +31,12 @@ import { chromiumPath } from "./support/tools.ts"
 const framingPort = await freePort()
 const framingOrigin = `http://localhost:${framingPort}`
 
-const screenshots = join(packageRoot, "docs", "screenshots")
+// Each run saves them under test-results/ (ignored by git, kept by CI); UPDATE_SCREENSHOTS=1 writes the committed
+// copies in docs/screenshots/ instead, so that a test run never changes tracked files.
+const screenshots =
+  process.env.UPDATE_SCREENSHOTS === "1"
+    ? join(packageRoot, "docs", "screenshots")
+    : join(packageRoot, "test-results", "screenshots")
 mkdirSync(screenshots, { recursive: true })
 
 const launch = Effect.acquireRelease(
