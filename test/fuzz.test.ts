@@ -550,8 +550,26 @@ const sound = (response: WireResponse, input: unknown): WireResponse => {
   const context = () => `input: ${JSON.stringify(input)?.slice(0, 500)}\nresponse: ${response.text.slice(0, 500)}`
   assert.isBelow(response.status, 500, context())
   assert.isAtLeast(response.status, 200, context())
-  if (response.status >= 400) problemBody(response)
+  if (response.status >= 400) problemBody(response, { echoes: stringsOf(input) })
   return response
+}
+
+/** Every string in a value, member names included: what a problem's `detail` may quote back. */
+const stringsOf = (value: unknown): ReadonlyArray<string> => {
+  // A loop, not recursion: generated values may be nested deeper than the stack goes.
+  const found: Array<string> = []
+  const pending: Array<unknown> = [value]
+  for (let next = pending.pop(); next !== undefined || pending.length > 0; next = pending.pop()) {
+    if (typeof next === "string") found.push(next)
+    else if (Array.isArray(next)) for (const item of next) pending.push(item)
+    else if (typeof next === "object" && next !== null) {
+      for (const [name, member] of Object.entries(next)) {
+        found.push(name)
+        pending.push(member)
+      }
+    }
+  }
+  return found
 }
 
 /** A POST with `body` as JSON, or with no body at all when it is absent. */
