@@ -108,7 +108,7 @@ layer(testServerWithSql({ config: { adminToken: Option.some(Redacted.make(adminT
     })
   )
 
-  it.effect("event types and API keys: the operator manages the tenant's own", () =>
+  it.effect("event types, API keys and portal sessions: the operator manages the tenant's own", () =>
     Effect.gen(function* () {
       const { a, b } = yield* tenants
       json(yield* asOperator(a.tenantId, "/v1/event-types", { json: { name: "order.created" } }), 201)
@@ -121,6 +121,17 @@ layer(testServerWithSql({ config: { adminToken: Option.some(Redacted.make(adminT
       const keys = json(yield* asOperator(a.tenantId, "/v1/api-keys"), 200)
       assert.include(JSON.stringify(keys), "from the operator")
       assert.notInclude(JSON.stringify(json(yield* asOperator(b.tenantId, "/v1/api-keys"), 200)), "from the operator")
+      // Portal sessions: the operator mints one for the tenant (a link scoped to A), and revokes it.
+      const session = json(yield* asOperator(a.tenantId, "/v1/portal-sessions", { json: { readOnly: true } }), 201) as {
+        id: string
+        url: string
+      }
+      const token = new URL(session.url).hash.replace(/^#token=/, "").split("&")[0] ?? ""
+      json(yield* request("/v1/events", { bearer: token }), 200)
+      expectProblem(yield* asOperator(b.tenantId, `/v1/portal-sessions/${session.id}`, { method: "DELETE" }), 404)
+      const revoked = yield* asOperator(a.tenantId, `/v1/portal-sessions/${session.id}`, { method: "DELETE" })
+      assert.strictEqual(revoked.status, 204, revoked.text)
+      expectProblem(yield* request("/v1/events", { bearer: token }), 401)
     })
   )
 
