@@ -21,6 +21,8 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY services ./services
 COPY layers ./layers
+# The `codex` CLI (src/cli) calls the server through the client package's sources.
+COPY packages/client/src ./packages/client/src
 COPY infra/build ./infra/build
 # tsc directly (not `npm run build`): node_modules/.bin/node would point at the uninstalled `node` package. Then each
 # entry point bundled into itself (infra/build/bundle.ts: a start without loading ~675 modules one by one).

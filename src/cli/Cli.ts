@@ -5,7 +5,7 @@ import { packageVersion } from "../domain/PackageInfo.ts"
 import { DeliveriesCommand } from "./DeliveriesCommand.ts"
 import { EndpointsCommand } from "./EndpointsCommand.ts"
 import { EventsCommand } from "./EventsCommand.ts"
-import { type CliFailure, describeFailure, exitCodeOf, exitCodes } from "./Failure.ts"
+import { type CliFailure, describeFailure, exitCodeOf, exitCodes, isCliFailure } from "./Failure.ts"
 import { KeysCommand } from "./KeysCommand.ts"
 import { MigrateCommand } from "./MigrateCommand.ts"
 import { PortalCommand } from "./PortalCommand.ts"
@@ -40,12 +40,6 @@ export const Codex = Command.make("codex").pipe(
   // After the subcommands: the flags' values are then provided to every one of them.
   Command.withGlobalFlags(globalFlags)
 )
-
-const isCliFailure = (error: unknown): error is CliFailure =>
-  typeof error === "object" &&
-  error !== null &&
-  "_tag" in error &&
-  (error._tag === "ApiError" || error._tag === "UsageError" || error._tag === "Unreachable")
 
 /** A failure on stderr: its lines, or with `--json` the server's problem document as is. */
 const report = (failure: CliFailure, json: boolean) =>

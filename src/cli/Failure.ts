@@ -35,6 +35,11 @@ export class MigrationFailed extends Data.TaggedError("MigrationFailed")<{ reado
 
 export type CliFailure = ApiError | UsageError | Unreachable | MigrationFailed
 
+const failureTags: ReadonlySet<unknown> = new Set(["ApiError", "UsageError", "Unreachable", "MigrationFailed"])
+
+export const isCliFailure = (error: unknown): error is CliFailure =>
+  typeof error === "object" && error !== null && "_tag" in error && failureTags.has(error._tag)
+
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null
 
 /** The reasons a problem's `errors` member lists: `{ path: [...], message }` (400) or `{ pointer, message }` (422). */
