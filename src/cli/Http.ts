@@ -39,8 +39,8 @@ export interface Api {
   readonly raw: (method: string, path: string, body?: unknown) => Effect.Effect<unknown, ApiError | Unreachable>
 }
 
-/** What a command acts as: the admin (`/admin` routes), a tenant (`/v1`), or nobody in particular (probes). */
-export type Acting = "admin" | "tenant" | "anyone"
+/** What a command acts as: the admin (`/admin` routes) or a tenant (`/v1`). */
+export type Acting = "admin" | "tenant"
 
 const missingTenantCredentials =
   "this command acts as a tenant: set CODEX_API_KEY (or --api-key), or --tenant ten_... with CODEX_ADMIN_TOKEN"
