@@ -73,6 +73,8 @@ COPY migrations ./migrations
 # package.json; the npm packages it serves with them are in node_modules).
 COPY src/portal/assets ./src/portal/assets
 COPY --from=build /app/dist ./dist
+# `codex`, the CLI (README "From the terminal"), on PATH: `docker exec <container> codex tenants list`.
+RUN ln -s /app/dist/src/cli/bin.js /usr/local/bin/codex && chmod 755 /app/dist/src/cli/bin.js
 
 # The `node` user (uid 1000) ships with the official image; numeric so Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
