@@ -62,7 +62,7 @@ const fetchSince = (api: Api, filters: Record<string, string>, since: string | u
     return all
   })
 
-/** After the first poll, a busy or unreachable server is waited out (on stderr); other failures end the command. */
+/** What `tail` waits out after its first poll (saying so on stderr): other failures end the command. */
 const isTransient = (error: ApiError | Unreachable) =>
   error._tag === "Unreachable" ||
   error.status === 429 ||
@@ -108,7 +108,7 @@ export const TailCommand = Command.make(
       }
       if (!out.json) yield* Console.error(out.colors.dim(`Following the deliveries at ${api.url} (Ctrl-C to stop)`))
 
-      const poll = Effect.gen(function* () {
+      const step = Effect.gen(function* () {
         const deliveries = yield* fetchSince(api, filters, watermark)
         const changed = deliveries
           .filter((d) => {
@@ -130,8 +130,10 @@ export const TailCommand = Command.make(
           .at(-1)
         watermark = [...pending, ...(newest === undefined ? [] : [newest])].sort()[0] ?? watermark
         for (const [id, s] of seen) if (watermark !== undefined && s.createdAt < watermark) seen.delete(id)
-        return input.interval
-      }).pipe(
+      })
+      // After the first poll, a busy or unreachable server is waited out; the answer is the wait before the next poll.
+      const pollSafely = step.pipe(
+        Effect.as(input.interval),
         Effect.catchIf(isTransient, (error) =>
           Effect.as(
             Console.error(
@@ -148,8 +150,9 @@ export const TailCommand = Command.make(
         )
       )
       // The first poll's failures end the command (a wrong URL or key must not retry forever).
-      yield* fetchSince(api, filters, watermark, 1)
-      return yield* Effect.forever(Effect.flatMap(poll, (seconds) => Effect.sleep(Duration.seconds(seconds))))
+      yield* step
+      yield* Effect.sleep(Duration.seconds(input.interval))
+      return yield* Effect.forever(Effect.flatMap(pollSafely, (seconds) => Effect.sleep(Duration.seconds(seconds))))
     })
 ).pipe(
   Command.withDescription("Follow new deliveries and each change of their status live, until Ctrl-C"),
