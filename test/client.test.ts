@@ -112,6 +112,9 @@ const delivered = async (c: Clients) => {
   return { endpoint, event, delivery }
 }
 
+/** The token a portal link carries in its fragment (`/portal#token=cps_...`). */
+const portalToken = (url: string): string => new URL(url).hash.replace(/^#token=/, "")
+
 const later = (ms: number) => new Date(Date.now() + ms).toISOString()
 
 /**
@@ -303,6 +306,33 @@ const routeTests: Record<Route, (c: Clients) => Promise<void>> = {
       params: { path, query: { confirm: "last-full-key" } }
     })
     assert.strictEqual(confirmed.response.status, 204)
+  },
+  "POST /v1/portal-sessions": async (c) => {
+    const session = ok(await c.tenant.POST("/v1/portal-sessions", { body: { readOnly: true } }), 201)
+    assert.match(session.url, /#token=cps_/)
+    assert.isTrue(session.readOnly)
+  },
+  "DELETE /v1/portal-sessions/{id}": async (c) => {
+    const session = ok(await c.tenant.POST("/v1/portal-sessions", { body: {} }), 201)
+    const portal = createCodexClient({ baseUrl: c.baseUrl, apiKey: portalToken(session.url) })
+    ok(await portal.GET("/v1/endpoints"), 200)
+    const path = { id: session.id }
+    assert.strictEqual((await c.tenant.DELETE("/v1/portal-sessions/{id}", { params: { path } })).response.status, 204)
+    problem(await portal.GET("/v1/endpoints"), 401)
+  },
+  "POST /admin/tenants/{id}/portal-sessions": async (c) => {
+    const path = { id: c.tenantId }
+    const body = { expiresIn: 600 }
+    const session = ok(await c.admin.POST("/admin/tenants/{id}/portal-sessions", { params: { path }, body }), 201)
+    const portal = createCodexClient({ baseUrl: c.baseUrl, apiKey: portalToken(session.url) })
+    ok(await portal.GET("/v1/endpoints"), 200)
+  },
+  "DELETE /admin/portal-sessions/{id}": async (c) => {
+    const path = { id: c.tenantId }
+    const session = ok(await c.admin.POST("/admin/tenants/{id}/portal-sessions", { params: { path }, body: null }), 201)
+    const revoked = await c.admin.DELETE("/admin/portal-sessions/{id}", { params: { path: { id: session.id } } })
+    assert.strictEqual(revoked.response.status, 204)
+    problem(await createCodexClient({ baseUrl: c.baseUrl, apiKey: portalToken(session.url) }).GET("/v1/endpoints"), 401)
   },
   "GET /v1/event-types/openapi.json": async (c) => {
     ok(await c.tenant.POST("/v1/event-types", { body: { name: "order.created" } }), 201)

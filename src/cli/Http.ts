@@ -15,15 +15,6 @@ interface Answer<D, E> {
   readonly response: Response
 }
 
-/** openapi-fetch's `request`, for any path. */
-interface LooseClient {
-  readonly request: (
-    method: string,
-    path: string,
-    init: { readonly body?: unknown }
-  ) => Promise<Answer<unknown, unknown>>
-}
-
 /** The server, through the client package (packages/client), as a command uses it. */
 export interface Api {
   readonly url: string
@@ -35,8 +26,6 @@ export interface Api {
   readonly send: <D, E>(
     request: (client: CodexClient) => Promise<Answer<D, E>>
   ) => Effect.Effect<void, ApiError | Unreachable>
-  /** A request to a route the generated types do not list yet (JSON in, JSON out), with the same credentials. */
-  readonly raw: (method: string, path: string, body?: unknown) => Effect.Effect<unknown, ApiError | Unreachable>
 }
 
 /** What a command acts as: the admin (`/admin` routes) or a tenant (`/v1`). */
@@ -96,17 +85,9 @@ export const connect = (acting: Acting) =>
             ? Effect.succeed({ data: answer.data as never, response: answer.response })
             : Effect.fail(apiErrorOf(answer.response, answer.error))
       )
-    // The client is typed by the generated paths; a route they do not list yet goes through the same client, untyped.
-    const loose = client as unknown as LooseClient
-    const raw: Api["raw"] = (method, path, body) =>
-      Effect.map(
-        call(() => loose.request(method, path, body === undefined ? {} : { body })),
-        ({ data }) => data
-      )
     return {
       url: connection.url,
       call,
-      send: (request) => Effect.asVoid(call(request)),
-      raw
+      send: (request) => Effect.asVoid(call(request))
     } satisfies Api
   })

@@ -1,4 +1,4 @@
-import { Effect, Option } from "effect"
+import { Console, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { connect } from "./Http.ts"
 import { output, printJson } from "./Output.ts"
@@ -25,11 +25,11 @@ export const PortalCommand = Command.make(
         ...(input.readOnly ? { readOnly: true } : {}),
         ...Option.match(input.expiresIn, { onNone: () => ({}), onSome: (expiresIn) => ({ expiresIn }) })
       }
-      const path = `/admin/tenants/${encodeURIComponent(input.tenant)}/portal-sessions`
-      const session = yield* api.raw("POST", path, body)
-      if (out.json) return yield* printJson(session)
-      const url = typeof session === "object" && session !== null && "url" in session ? String(session.url) : ""
-      yield* Effect.sync(() => process.stdout.write(`${url}\n`))
+      const { data } = yield* api.call((c) =>
+        c.POST("/admin/tenants/{id}/portal-sessions", { params: { path: { id: input.tenant } }, body })
+      )
+      if (out.json) return yield* printJson(data)
+      yield* Console.log(data.url)
     })
 ).pipe(
   Command.withDescription("Print a link to a tenant's portal (the admin API)"),
