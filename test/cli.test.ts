@@ -77,12 +77,12 @@ const closedUrl = Effect.map(
 
 layer(testServer({ config: serverConfig }), { excludeTestServices: true })("the codex CLI", (it) => {
   it.effect(
-    "explains itself: --help for the tool and each command, --version, shell completions",
+    "explains itself: --help for the tool (its TypeScript sources, as the package's bin) and each command, --version, shell completions",
     () =>
       Effect.gen(function* () {
         const [help, endpoints, tail, version, completions, group] = yield* Effect.all(
           [
-            codex(["--help"]),
+            codex(["--help"], { sources: true }),
             codex(["endpoints", "--help"]),
             codex(["tail", "--help"]),
             codex(["--version"]),

@@ -2,14 +2,40 @@ import { spawn } from "node:child_process"
 import { join } from "node:path"
 import { assert } from "@effect/vitest"
 import { Effect } from "effect"
+import { build } from "esbuild"
 import { packageRoot } from "../../src/domain/PackageInfo.ts"
 import { pollPromise, within } from "./poll.ts"
 
 /**
- * The `codex` CLI (src/cli/bin.ts) as a child process, the way an operator runs it: Node 24 on the TypeScript
- * sources, the environment of this process without any CODEX_* variable or colour setting of the developer's, and
- * no config file unless the test gives one.
+ * The `codex` CLI (src/cli/bin.ts) as a child process, the way an operator runs it: Node 24, the environment of this
+ * process without any CODEX_* variable or colour setting of the developer's, and no config file unless the test gives
+ * one. It runs bundled, as the image runs it (infra/build/bundle.ts: the sources and their dependencies in one file,
+ * built once per test run): loading Effect's modules one by one costs about a second of CPU per run, and these tests
+ * start dozens; `sources: true` runs the TypeScript sources themselves (the `bin` package.json names).
  */
+
+/** The CLI and the migration entry point it runs (`../migrate.js` next to it), bundled once per process. */
+const bundleDir = join(packageRoot, "test-results", `codex-cli-${process.pid}`)
+let bundled: Promise<string> | undefined
+const bundledCli = (): Promise<string> => {
+  bundled ??= build({
+    entryPoints: { "cli/bin": join(packageRoot, "src/cli/bin.ts"), migrate: join(packageRoot, "src/migrate.ts") },
+    outdir: bundleDir,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node24",
+    external: ["@electric-sql/pglite"],
+    banner: {
+      js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);"
+    },
+    logLevel: "warning"
+  }).then(() => join(bundleDir, "cli", "bin.js"))
+  return bundled
+}
+
+const entryOf = (sources: boolean): Promise<string> =>
+  sources ? Promise.resolve(join(packageRoot, "src/cli/bin.ts")) : bundledCli()
 
 /** A config home with nothing in it: the default config file does not exist. */
 const noConfigHome = join(packageRoot, "test", ".no-codex-config")
@@ -29,8 +55,13 @@ export interface CodexRun {
   readonly stderr: string
 }
 
-const spawnCodex = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>>, stdin: string | undefined) => {
-  const child = spawn(process.execPath, ["src/cli/bin.ts", ...args], {
+const spawnCodex = (
+  entry: string,
+  args: ReadonlyArray<string>,
+  env: Readonly<Record<string, string>>,
+  stdin: string | undefined
+) => {
+  const child = spawn(process.execPath, [entry, ...args], {
     cwd: packageRoot,
     env: cliEnv(env),
     stdio: ["pipe", "pipe", "pipe"]
@@ -52,25 +83,27 @@ export interface CodexOptions {
   readonly env?: Readonly<Record<string, string>>
   /** Written to its stdin, which is then closed (otherwise stdin is empty). */
   readonly stdin?: string
+  /** Run the TypeScript sources (src/cli/bin.ts) instead of the bundle. */
+  readonly sources?: boolean
 }
 
 /** Runs `codex <args>` to its end (killed after 30 s: a hang fails the test with what it printed). */
 export const codex = (args: ReadonlyArray<string>, options: CodexOptions = {}): Effect.Effect<CodexRun> =>
-  Effect.promise(
-    () =>
-      new Promise<CodexRun>((resolve, reject) => {
-        const { child, output } = spawnCodex(args, options.env ?? {}, options.stdin)
-        const deadline = setTimeout(() => child.kill("SIGKILL"), 30_000)
-        child.once("error", (error) => {
-          clearTimeout(deadline)
-          reject(error)
-        })
-        child.once("close", (code) => {
-          clearTimeout(deadline)
-          resolve({ code, ...output() })
-        })
+  Effect.promise(async () => {
+    const entry = await entryOf(options.sources === true)
+    return new Promise<CodexRun>((resolve, reject) => {
+      const { child, output } = spawnCodex(entry, args, options.env ?? {}, options.stdin)
+      const deadline = setTimeout(() => child.kill("SIGKILL"), 30_000)
+      child.once("error", (error) => {
+        clearTimeout(deadline)
+        reject(error)
       })
-  )
+      child.once("close", (code) => {
+        clearTimeout(deadline)
+        resolve({ code, ...output() })
+      })
+    })
+  })
 
 /** Asserts the exit code (the output in the message) and returns the run. */
 export const expectExit = (run: CodexRun, code: number): CodexRun => {
@@ -96,8 +129,8 @@ export interface RunningCodex {
 /** `codex <args>` running for the life of the scope (killed at its end if still running). */
 export const startCodex = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}) =>
   Effect.acquireRelease(
-    Effect.sync(() => {
-      const { child, output } = spawnCodex(args, env, undefined)
+    Effect.promise(async () => {
+      const { child, output } = spawnCodex(await bundledCli(), args, env, undefined)
       const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
       const running: RunningCodex = {
         output,
