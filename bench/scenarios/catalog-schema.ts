@@ -59,7 +59,11 @@ export interface CatalogSchemaOptions {
   readonly log: (line: string) => void
 }
 
-/** A tenant with one endpoint (no receiver: the worker is off), and `order.created` catalogued or not; its key. */
+/**
+ * A tenant with one endpoint, and `order.created` catalogued or not; its key. Nothing is delivered (the worker is
+ * off): the endpoint only makes each publish queue a delivery. A public https address, so that staging's URL policy
+ * (`npm run bench`'s server) takes it too; no connection is made to it.
+ */
 const tenantWith = async (options: CatalogSchemaOptions, catalogued: boolean) => {
   const created = (await postJson(
     `${options.base}/admin/tenants`,
@@ -67,7 +71,7 @@ const tenantWith = async (options: CatalogSchemaOptions, catalogued: boolean) =>
     options.adminHeaders
   )) as { apiKey: { key: string } }
   const auth = { authorization: `Bearer ${created.apiKey.key}` }
-  await postJson(`${options.base}/v1/endpoints`, { url: "http://127.0.0.1:1029/hook" }, auth)
+  await postJson(`${options.base}/v1/endpoints`, { url: "https://93.184.216.34/hook" }, auth)
   if (catalogued) await postJson(`${options.base}/v1/event-types`, { name: "order.created", schema: orderSchema }, auth)
   return created.apiKey.key
 }
