@@ -230,7 +230,8 @@ export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, SqlClient.SqlClient 
           )
         },
         invalidateTenant,
-        operatorTenant
+        operatorTenant,
+        changes: { epoch: invalidations.epoch, isStale: invalidations.isStale }
       })
     })
   )

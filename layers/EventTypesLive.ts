@@ -1,9 +1,9 @@
-import { Effect, Layer, Option, Schema } from "effect"
+import { Clock, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { ApiKeyAuth } from "../services/ApiKeyAuth.ts"
 import { EventTypeExists, type EventTypeFields, EventTypes } from "../services/EventTypes.ts"
 import { apiKeysChannel } from "../src/domain/ApiKey.ts"
-import type { CatalogEventType } from "../src/domain/EventTypeCatalog.ts"
+import type { Admission, CatalogEventType } from "../src/domain/EventTypeCatalog.ts"
 import { EventTypeId, newId, type TenantId } from "../src/domain/Ids.ts"
 import { sqlFailuresAsDefects } from "./SqlFailures.ts"
 import { decodeRows, iso, isoOrNull, toPage } from "./SqlRows.ts"
@@ -60,6 +60,25 @@ const subscriptionRows = decodeRows(Schema.Struct({ strict: Schema.Boolean, name
 const jsonOrNull = (value: unknown): string | null =>
   value === undefined || value === null ? null : JSON.stringify(value)
 
+/**
+ * How long a publish admission (the tenant's strict flag, the type's version and flags) is reused without asking the
+ * database. A change reaches the cache at once (the catalog's writes and the tenant's strict flag forget the tenant's
+ * API keys, and these with them, here and on every replica by NOTIFY): this only bounds it while a notification
+ * cannot arrive, as for the API keys.
+ */
+const admissionTtlMs = 5_000
+
+/** How many admissions are kept (tenant and type; oldest out). */
+const admissionCapacity = 10_000
+
+interface CachedAdmission {
+  readonly strict: boolean
+  readonly entry: Admission["entry"]
+  /** The invalidation epoch when its lookup started, and when it was read (ms). */
+  readonly epoch: number
+  readonly readAt: number
+}
+
 export const EventTypesLive: Layer.Layer<EventTypes, never, SqlClient.SqlClient | ApiKeyAuth> = Layer.effect(
   EventTypes,
   Effect.gen(function* () {
@@ -83,6 +102,40 @@ export const EventTypesLive: Layer.Layer<EventTypes, never, SqlClient.SqlClient 
         : value
           ? sql`coalesce(${sql.literal(column)}, now())`
           : sql`NULL::timestamptz`
+
+    /**
+     * One statement: the tenant's row by its key, the type's by the unique (tenant_id, name) index. The version is the
+     * entry's id and update time in microseconds, so a type deleted and created again is a new version too. The schema
+     * text comes only when the caller does not have that version.
+     */
+    const lookupAdmission = (tenantId: TenantId, type: string, knownVersion: string | undefined) =>
+      Effect.gen(function* () {
+        const [row] = yield* admissionRows(sql`
+          SELECT t.strict_event_types AS strict, v.version, et.deprecated_at, et.archived_at IS NOT NULL AS archived,
+                 et.schema IS NOT NULL AS has_schema,
+                 CASE WHEN v.version IS DISTINCT FROM ${knownVersion ?? null}::text THEN et.schema::text END AS schema
+          FROM tenants t
+          LEFT JOIN event_types et ON et.tenant_id = t.id AND et.name = ${type}
+          CROSS JOIN LATERAL (
+            SELECT et.id || ':' || floor(extract(epoch FROM et.updated_at) * 1000000)::bigint::text AS version
+          ) v
+          WHERE t.id = ${tenantId}`)
+        if (row === undefined) return { strict: false, entry: undefined, schemaText: undefined }
+        return {
+          strict: row.strict,
+          entry:
+            row.version === null
+              ? undefined
+              : {
+                  version: row.version,
+                  deprecatedAt: row.deprecated_at,
+                  archived: row.archived === true,
+                  hasSchema: row.has_schema === true
+                },
+          schemaText: row.schema ?? undefined
+        }
+      }).pipe(sqlFailuresAsDefects)
+    const admissions = new Map<string, CachedAdmission>()
 
     return EventTypes.of({
       create: Effect.fn("EventTypes.create")(function* (tenantId, name, fields) {
@@ -132,6 +185,8 @@ export const EventTypesLive: Layer.Layer<EventTypes, never, SqlClient.SqlClient 
             updated_at = clock_timestamp()
           WHERE tenant_id = ${tenantId} AND name = ${name}
           RETURNING ${sql.literal(typeColumns)}`)
+        // Publishing admissions cached on every replica must see the change (its schema, its flags).
+        if (row !== undefined) yield* forgetKeys(tenantId)
         return Option.map(Option.fromNullishOr(row), toEventType)
       }, sqlFailuresAsDefects),
 
@@ -142,36 +197,30 @@ export const EventTypesLive: Layer.Layer<EventTypes, never, SqlClient.SqlClient 
         return true
       }, sqlFailuresAsDefects),
 
-      /**
-       * One statement: the tenant's row by its key, the type's by the unique (tenant_id, name) index. The version is
-       * the entry's id and update time in microseconds, so a type deleted and created again is a new version too.
-       */
+      /** The cached admission while fresh and sufficient (see admissionTtlMs), else `lookupAdmission`. */
       admission: Effect.fn("EventTypes.admission")(function* (tenantId, type, knownVersion) {
-        const [row] = yield* admissionRows(sql`
-          SELECT t.strict_event_types AS strict, v.version, et.deprecated_at, et.archived_at IS NOT NULL AS archived,
-                 et.schema IS NOT NULL AS has_schema,
-                 CASE WHEN v.version IS DISTINCT FROM ${knownVersion ?? null}::text THEN et.schema::text END AS schema
-          FROM tenants t
-          LEFT JOIN event_types et ON et.tenant_id = t.id AND et.name = ${type}
-          CROSS JOIN LATERAL (
-            SELECT et.id || ':' || floor(extract(epoch FROM et.updated_at) * 1000000)::bigint::text AS version
-          ) v
-          WHERE t.id = ${tenantId}`)
-        if (row === undefined) return { strict: false, entry: undefined, schemaText: undefined }
-        return {
-          strict: row.strict,
-          entry:
-            row.version === null
-              ? undefined
-              : {
-                  version: row.version,
-                  deprecatedAt: row.deprecated_at,
-                  archived: row.archived === true,
-                  hasSchema: row.has_schema === true
-                },
-          schemaText: row.schema ?? undefined
+        const key = `${tenantId} ${type}`
+        const now = yield* Clock.currentTimeMillis
+        const cached = admissions.get(key)
+        // Reused while fresh, unless the caller needs the schema text of a version it does not have.
+        if (
+          cached !== undefined &&
+          now - cached.readAt < admissionTtlMs &&
+          !auth.changes.isStale(tenantId, cached.epoch) &&
+          (cached.entry === undefined || !cached.entry.hasSchema || cached.entry.version === knownVersion)
+        ) {
+          return { strict: cached.strict, entry: cached.entry, schemaText: undefined }
         }
-      }, sqlFailuresAsDefects),
+        const epoch = auth.changes.epoch()
+        const looked = yield* lookupAdmission(tenantId, type, knownVersion)
+        admissions.delete(key)
+        admissions.set(key, { strict: looked.strict, entry: looked.entry, epoch, readAt: now })
+        if (admissions.size > admissionCapacity) {
+          const oldest = admissions.keys().next()
+          if (oldest.done !== true) admissions.delete(oldest.value)
+        }
+        return looked
+      }),
 
       subscriptions: Effect.fn("EventTypes.subscriptions")(function* (tenantId) {
         const [row] = yield* subscriptionRows(sql`

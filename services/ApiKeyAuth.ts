@@ -54,6 +54,14 @@ export interface ApiKeyAuthShape {
    * an unknown, malformed or deleting tenant. Cached and forgotten as keys are (`invalidateTenant`).
    */
   readonly operatorTenant: (tenantId: string) => Effect.Effect<Option.Option<TenantAccess>>
+  /**
+   * The same invalidations for other per-tenant caches (the publish admissions of the event-type catalog): note
+   * `epoch()` when a lookup starts; its answer is stale once `isStale(tenantId, thatEpoch)`.
+   */
+  readonly changes: {
+    readonly epoch: () => number
+    readonly isStale: (tenantId: TenantId, epoch: number) => boolean
+  }
 }
 
 export class ApiKeyAuth extends Context.Service<ApiKeyAuth, ApiKeyAuthShape>()("codex/ApiKeyAuth") {}

@@ -3,6 +3,7 @@ import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { ApiKeyAuthLive } from "../layers/ApiKeyAuthLive.ts"
 import { EventTypesLive } from "../layers/EventTypesLive.ts"
+import { ApiKeyAuth } from "../services/ApiKeyAuth.ts"
 import { EventTypes } from "../services/EventTypes.ts"
 import { newId, type TenantId } from "../src/domain/Ids.ts"
 import { makeEventAdmission } from "../src/http/EventAdmission.ts"
@@ -17,12 +18,36 @@ import { TestSqlLive } from "./support/testDatabase.ts"
  */
 
 const Catalog = EventTypesLive.pipe(
-  Layer.provide(ApiKeyAuthLive),
+  Layer.provideMerge(ApiKeyAuthLive),
   Layer.provide(appConfigTest()),
   Layer.provideMerge(TestSqlLive)
 )
 
 layer(Catalog)("event admission", (it) => {
+  it.effect("admissions are cached: another replica's change applies once its notification arrives", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const catalog = yield* EventTypes
+      const auth = yield* ApiKeyAuth
+      const tenantId = (yield* newId("ten")) as TenantId
+      yield* sql`INSERT INTO tenants (id, name) VALUES (${tenantId}, 'Admission cache')`
+      yield* catalog.create(tenantId, "user.created", {})
+      const first = yield* catalog.admission(tenantId, "user.created", undefined)
+      assert.strictEqual(first.entry?.archived, false)
+      // Archived by another replica (its own statement; this process is not told): still the cached answer...
+      yield* sql`UPDATE event_types SET archived_at = now() WHERE tenant_id = ${tenantId} AND name = 'user.created'`
+      assert.strictEqual((yield* catalog.admission(tenantId, "user.created", undefined)).entry?.archived, false)
+      // ...until the NOTIFY it sends arrives (what the API keys' listener does with it): then the database is asked.
+      yield* auth.invalidateTenant(tenantId)
+      assert.strictEqual((yield* catalog.admission(tenantId, "user.created", undefined)).entry?.archived, true)
+      // This process's own changes apply at once.
+      yield* catalog.update(tenantId, "user.created", { archived: false })
+      assert.strictEqual((yield* catalog.admission(tenantId, "user.created", undefined)).entry?.archived, false)
+      yield* catalog.delete(tenantId, "user.created")
+      assert.isUndefined((yield* catalog.admission(tenantId, "user.created", undefined)).entry)
+    })
+  )
+
   it.effect("a lookup in flight while the cache moves to a newer version still validates with its own version", () =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient

@@ -71,7 +71,8 @@ export const ApiKeyAuthObserved: Layer.Layer<ApiKeyAuth, never, ApiKeyAuth> = La
       authenticate: (key) => Effect.tap(inner.authenticate(key), observed),
       authenticateIfKnown: (key) => Effect.tap(inner.authenticateIfKnown(key), observed),
       invalidateTenant: inner.invalidateTenant,
-      operatorTenant: (tenantId) => Effect.tap(inner.operatorTenant(tenantId), observe(true))
+      operatorTenant: (tenantId) => Effect.tap(inner.operatorTenant(tenantId), observe(true)),
+      changes: inner.changes
     })
   })
 )
