@@ -428,15 +428,7 @@ layer(
         const browser = yield* launch
 
         const allowed = yield* browse(() => browser.newPage())
-        allowed.on("console", (m) => console.log("FRAME", m.type(), m.text()))
-        allowed.on("pageerror", (m) => console.log("FRAME ERR", m.message))
         yield* browse(() => allowed.goto(`${framingOrigin}/`))
-        yield* Effect.sleep("3 seconds")
-        console.log(
-          "FRAMES",
-          allowed.frames().map((f) => f.url()),
-          yield* browse(() => allowed.frames()[1]?.content() ?? Promise.resolve(""))
-        )
         yield* browse(() =>
           allowed.frameLocator("iframe").getByRole("heading", { name: "Endpoints", level: 1 }).waitFor()
         )
