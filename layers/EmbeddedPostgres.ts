@@ -31,6 +31,35 @@ const startParams = (): Array<string> => [
   ...Object.entries(embeddedPostgresSettings).flatMap(([name, value]) => ["-c", `${name}=${value}`])
 ]
 
+/**
+ * The first in-memory database of a process keeps a gzip image of its freshly initialised data directory (4.5 MB);
+ * the next ones load it instead of running initdb again: ~0.7 s instead of ~2.5 s of CPU each. `memory://` is the
+ * test mode, where a process starts many (one per test server); a data directory on disk is initialised once anyway.
+ */
+let freshImage: Promise<Blob> | undefined
+
+/** A new, empty in-memory PGlite with the embedded settings (from the process's image after the first). */
+export const freshInMemoryDatabase = async (): Promise<PGlite> => {
+  const image = freshImage
+  if (image !== undefined) {
+    const loaded = await image.then(
+      (dump) => PGlite.create(undefined, { loadDataDir: dump, startParams: startParams() }),
+      () => undefined
+    )
+    if (loaded !== undefined) return loaded
+  }
+  const db = await PGlite.create(undefined, { startParams: startParams() })
+  if (image === undefined) {
+    // Taken before anything is written; a failed dump only means the next database runs initdb itself.
+    freshImage = db.dumpDataDir("gzip")
+    freshImage.catch(() => {
+      freshImage = undefined
+    })
+    await freshImage.catch(() => undefined)
+  }
+  return db
+}
+
 export interface EmbeddedPostgresAddress {
   readonly host: string
   readonly port: number
@@ -74,7 +103,10 @@ export const startEmbeddedPostgres = (
     const { server } = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: async () => {
-          const db = await PGlite.create(location, { startParams: startParams() })
+          const db =
+            location === undefined
+              ? await freshInMemoryDatabase()
+              : await PGlite.create(location, { startParams: startParams() })
           const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: 1 })
           await server.start()
           return { db, server }

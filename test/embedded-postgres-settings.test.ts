@@ -14,6 +14,14 @@ import { embeddedPostgresSettings, startEmbeddedPostgres } from "../layers/Embed
  * bench/startup.ts, not here: what is checked is the value PostgreSQL reports as in effect.
  */
 
+/** A client on an embedded database started on `dataDir`, closed with the layer. */
+const embeddedClient = (dataDir: string) =>
+  Layer.unwrap(
+    Effect.map(startEmbeddedPostgres(dataDir), (address) =>
+      PgClient.layer({ ...address, username: "postgres", database: "postgres", maxConnections: 1 })
+    )
+  )
+
 /** `SHOW <name>` for each of `names`, on an embedded database started on `dataDir` (closed afterwards). */
 const settingsOn = (dataDir: string, names: ReadonlyArray<string>) =>
   Effect.gen(function* () {
@@ -24,15 +32,7 @@ const settingsOn = (dataDir: string, names: ReadonlyArray<string>) =>
       shown[name] = rows[0]?.[name] ?? "(none)"
     }
     return shown
-  }).pipe(
-    Effect.provide(
-      Layer.unwrap(
-        Effect.map(startEmbeddedPostgres(dataDir), (address) =>
-          PgClient.layer({ ...address, username: "postgres", database: "postgres", maxConnections: 1 })
-        )
-      )
-    )
-  )
+  }).pipe(Effect.provide(embeddedClient(dataDir)))
 
 /**
  * What `SHOW` answers: the settings as written (`16MB`), and `wal_buffers`, which follows `shared_buffers` (-1 by
@@ -46,7 +46,28 @@ describe("embedded database settings", () => {
     "are in effect on an in-memory database",
     () =>
       Effect.gen(function* () {
-        assert.deepStrictEqual(yield* settingsOn("memory://", names), expected)
+        assert.deepStrictEqual(yield* settingsOn("memory://", names), expected, "the first")
+        // The ones after the first in a process load its image of a fresh database (freshInMemoryDatabase).
+        assert.deepStrictEqual(yield* settingsOn("memory://", names), expected, "the next")
+      }),
+    60_000
+  )
+
+  it.effect(
+    "each in-memory database starts empty: what one holds is not in the next, loaded from the fresh image",
+    () =>
+      Effect.gen(function* () {
+        const tables = (write: boolean) =>
+          Effect.gen(function* () {
+            const sql = yield* SqlClient.SqlClient
+            if (write) yield* sql`CREATE TABLE left_behind (id int)`
+            const [row] = yield* sql<{ readonly n: number }>`
+              SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`
+            return row?.n
+          }).pipe(Effect.provide(embeddedClient("memory://")))
+        assert.strictEqual(yield* tables(true), 1, "the table written in the first")
+        assert.strictEqual(yield* tables(false), 0, "none in the next")
+        assert.strictEqual(yield* tables(false), 0, "nor in the one after")
       }),
     60_000
   )

@@ -1,8 +1,8 @@
 import { PgClient } from "@effect/sql-pg"
-import { PGlite } from "@electric-sql/pglite"
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import type { SqlClient } from "effect/sql"
+import { freshInMemoryDatabase } from "../../layers/EmbeddedPostgres.ts"
 import { TestDatabase, TestDatabaseLive } from "./testDatabase.ts"
 import { makeTestServer, type TestServer, type TestServerOptions } from "./testServer.ts"
 
@@ -28,7 +28,7 @@ export const SharedDatabaseLive: Layer.Layer<SharedDatabase, unknown, TestDataba
     if (Option.isSome(database.url)) return { url: database.url.value, poolMax: 4 }
     const port = yield* Effect.acquireRelease(
       Effect.promise(async () => {
-        const db = await PGlite.create()
+        const db = await freshInMemoryDatabase()
         const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: 2 })
         await server.start()
         const conn = server.getServerConn()
