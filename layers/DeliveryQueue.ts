@@ -105,9 +105,8 @@ export const makeDeliveryQueue = (
    * The batch as rows (`json_to_recordset`, one parameter whatever its size), its deliveries held against deletion
    * until the statement ends (FOR KEY SHARE: one deleted meanwhile yields no row, and its attempt is not recorded,
    * where it would otherwise fail on the foreign key), the attempts INSERTed, and each delivery UPDATEd as decided if
-   * this worker still holds it, or kept cancelled if it was cancelled in flight (its attempt counted). The two UPDATEs
-   * ask for different statuses, so at most one applies to a delivery, and readers never see an attempt without its
-   * count. Sorted by id, so concurrent batches lock rows in the same order. Every read of `deliveries` names the
+   * this worker still holds it, or kept cancelled if it was cancelled in flight (its attempt counted), by one UPDATE:
+   * readers never see an attempt without its count, even when the cancel commits while the statement runs. Sorted by id, so concurrent batches lock rows in the same order. Every read of `deliveries` names the
    * batch's ids as `id = ANY (ARRAY(...))`, an index condition on the primary key: joined to the recordset (which
    * the planner takes for 100 rows) it chose a sequential scan of the whole table, three per batch (2.9 ms for 11 rows
    * beside 10,000 deliveries, two thirds of the store's time in the worker benchmark).
@@ -150,23 +149,29 @@ export const makeDeliveryQueue = (
                     THEN i.excerpt END
         FROM input i JOIN target t ON t.id = i.id
         RETURNING delivery_id
+      ), settled AS (
+        -- One UPDATE for both cases, so that a cancel committed while this statement runs (an expunge, an endpoint
+        -- disabled) is seen: a row this worker holds that was pending in the snapshot is re-read once the cancel has
+        -- committed (READ COMMITTED re-checks the WHERE on the new version), and is then kept cancelled, its attempt
+        -- counted, in this statement. Two UPDATEs ("pending and ours", "cancelled") would judge that row by the
+        -- snapshot: neither applies, and readers would see the attempt without its count until a second statement.
+        -- In SET, d.status is the row before this UPDATE; in RETURNING, after it (never 'cancelled' when moved).
+        UPDATE deliveries d SET
+          status = CASE WHEN d.status = 'pending' THEN i.status ELSE d.status END,
+          delivered_at = CASE WHEN d.status = 'pending' AND i.status = 'succeeded' THEN now() ELSE d.delivered_at END,
+          next_attempt_at = CASE WHEN d.status = 'pending' AND i.delay_seconds IS NOT NULL
+                                 THEN now() + make_interval(secs => i.delay_seconds) ELSE d.next_attempt_at END,
+          attempt_count = CASE WHEN d.status = 'pending' THEN i.attempt ELSE GREATEST(d.attempt_count, i.attempt) END,
+          locked_until = NULL, locked_by = NULL, last_status = i.status_code,
+          last_error = CASE WHEN d.status = 'pending' THEN i.error ELSE d.last_error END, updated_at = now()
+        FROM input i
+        WHERE d.id = ANY (ARRAY(SELECT id FROM input)) AND d.id = i.id
+          AND ((d.locked_by = ${workerId} AND d.status = 'pending') OR d.status = 'cancelled')
+        RETURNING d.id, d.tenant_id, d.event_id, d.endpoint_id, d.status
       ), moved AS (
-        UPDATE deliveries d SET status = i.status,
-          delivered_at = CASE WHEN i.status = 'succeeded' THEN now() ELSE d.delivered_at END,
-          next_attempt_at = CASE WHEN i.delay_seconds IS NULL THEN d.next_attempt_at
-                                 ELSE now() + make_interval(secs => i.delay_seconds) END,
-          attempt_count = i.attempt, locked_until = NULL, locked_by = NULL, last_status = i.status_code,
-          last_error = i.error, updated_at = now()
-        FROM input i
-        WHERE d.id = ANY (ARRAY(SELECT id FROM input)) AND d.id = i.id AND d.locked_by = ${workerId}
-          AND d.status = 'pending'
-        RETURNING d.id, d.tenant_id, d.event_id, d.endpoint_id
+        SELECT id, tenant_id, event_id, endpoint_id FROM settled WHERE status <> 'cancelled'
       ), kept AS (
-        UPDATE deliveries d SET attempt_count = GREATEST(d.attempt_count, i.attempt), last_status = i.status_code,
-          locked_until = NULL, locked_by = NULL, updated_at = now()
-        FROM input i
-        WHERE d.id = ANY (ARRAY(SELECT id FROM input)) AND d.id = i.id AND d.status = 'cancelled'
-        RETURNING d.id
+        SELECT id FROM settled WHERE status = 'cancelled'
       ) ${exhausted}
       SELECT i.id,
              EXISTS (SELECT 1 FROM recorded r WHERE r.delivery_id = i.id) AS recorded,
@@ -177,32 +182,18 @@ export const makeDeliveryQueue = (
   }
 
   /**
-   * Deliveries cancelled after the statement's snapshot was taken, which only a new statement sees; kept so. That is
-   * how an expunge that committed while the record waited for it shows (EventsLive `expunge`): the record's snapshot
-   * still saw the data, so the excerpts it stored are erased here.
+   * The excerpts of attempts just recorded for deliveries kept cancelled, erased if their event was expunged: an
+   * expunge that committed while the record ran (its cancel is what kept them) came after the record's snapshot,
+   * which still saw the data and stored what the receiver said. Only a new statement sees the expunge.
    */
-  const keepCancelled = (batch: ReadonlyArray<Completion>) =>
-    batch.length === 0
-      ? Effect.succeed(new Set<string>())
-      : Effect.map(
-          sql<{ readonly id: string }>`
-            WITH input AS (
-              SELECT * FROM json_to_recordset(${JSON.stringify(
-                batch.map((c) => ({ id: c.row.id, attempt: c.attempt, status_code: c.result.statusCode }))
-              )}::json) AS i(id text, attempt int, status_code int)
-            ), erased AS (
-              UPDATE delivery_attempts a SET response_excerpt = NULL
-              FROM deliveries d JOIN events ev ON ev.id = d.event_id
-              WHERE d.id = ANY (ARRAY(SELECT id FROM input)) AND a.delivery_id = d.id
-                AND ev.data_expunged_at IS NOT NULL AND a.response_excerpt IS NOT NULL
-            )
-            UPDATE deliveries d SET attempt_count = GREATEST(d.attempt_count, i.attempt), last_status = i.status_code,
-              locked_until = NULL, locked_by = NULL, updated_at = now()
-            FROM input i
-            WHERE d.id = ANY (ARRAY(SELECT id FROM input)) AND d.id = i.id AND d.status = 'cancelled'
-            RETURNING d.id`,
-          (rows) => new Set(rows.map((row) => row.id))
-        )
+  const eraseExpungedExcerpts = (kept: ReadonlyArray<Completion>) =>
+    kept.length === 0
+      ? Effect.void
+      : Effect.asVoid(sql`
+          UPDATE delivery_attempts a SET response_excerpt = NULL
+          FROM deliveries d JOIN events ev ON ev.id = d.event_id
+          WHERE d.id IN ${sql.in(kept.map((c) => c.row.id))} AND a.delivery_id = d.id
+            AND ev.data_expunged_at IS NOT NULL AND a.response_excerpt <> ''`)
 
   const complete = (batch: ReadonlyArray<Completion>) =>
     Effect.gen(function* () {
@@ -210,19 +201,18 @@ export const makeDeliveryQueue = (
       const rows = yield* record(sorted)
       const outcomes = new Map(rows.map((row) => [row.id, row]))
       const states = new Map<string, CompletionState>()
-      const unsettled: Array<Completion> = []
+      const keptWithExcerpt: Array<Completion> = []
       for (const completion of sorted) {
         const outcome = outcomes.get(completion.row.id)
         if (outcome?.moved === true) states.set(completion.row.id, movedState(completion.decision))
-        else if (outcome?.kept === true) states.set(completion.row.id, "cancelled")
-        else if (outcome?.recorded !== true) states.set(completion.row.id, "delivery deleted")
-        else unsettled.push(completion)
+        else if (outcome?.kept === true) {
+          states.set(completion.row.id, "cancelled")
+          if (completion.result.excerpt !== null && completion.result.excerpt !== "") keptWithExcerpt.push(completion)
+        } else if (outcome?.recorded !== true) states.set(completion.row.id, "delivery deleted")
+        // Recorded but neither moved nor kept: another worker holds the lease now.
+        else states.set(completion.row.id, "lease lost")
       }
-      // Recorded but neither moved nor kept: cancelled after the snapshot, or another worker holds the lease.
-      const cancelled = yield* keepCancelled(unsettled)
-      for (const completion of unsettled) {
-        states.set(completion.row.id, cancelled.has(completion.row.id) ? "cancelled" : "lease lost")
-      }
+      yield* eraseExpungedExcerpts(keptWithExcerpt)
       // The endpoints' failing streaks (a 410 Gone disables its endpoint by itself: not a streak).
       yield* endpointHealth(
         sorted

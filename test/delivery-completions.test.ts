@@ -1,8 +1,9 @@
 import type { ServerResponse } from "node:http"
 import { assert, layer } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Deferred, Duration, Effect } from "effect"
 import { SqlClient } from "effect/sql"
-import { type Api, fastWorker, publish, succeeded, tenantWithEndpoint } from "./support/deliveryApi.ts"
+import { disabledEndpointError } from "../src/domain/Delivery.ts"
+import { type Api, deliveryTo, fastWorker, publish, succeeded, tenantWithEndpoint } from "./support/deliveryApi.ts"
 import { poll } from "./support/poll.ts"
 import { answer, makeReceiver } from "./support/receiver.ts"
 import { testServerWithSql } from "./support/sharedDatabase.ts"
@@ -86,5 +87,64 @@ layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true }
       assert.include(refused?.attempts[0]?.error ?? "", "could not be stored as received")
       assert.strictEqual(refused?.status, "succeeded")
     }).pipe(Effect.orDie)
+  )
+
+  it.effect(
+    "a cancel committing while the worker records its send: the attempt and its count land in one statement",
+    () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const release = yield* Deferred.make<void>()
+        const receiver = yield* makeReceiver(async (_, __, res) => {
+          await Effect.runPromise(Deferred.await(release))
+          answer(res, 200, {}, "thanks")
+        })
+        const { api, endpointId } = yield* tenantWithEndpoint(receiver.url)
+        const event = yield* publish(api, "order.created", { n: 1 })
+        yield* poll(
+          "the send in flight",
+          Effect.sync(() => receiver.requests.length),
+          (n) => n === 1
+        )
+        const { id } = yield* deliveryTo(api, event.event.id, endpointId)
+        // What disabling the endpoint writes (EndpointsLive), its transaction held open while the worker records the
+        // answer: the record statement starts (its snapshot sees the delivery pending and leased) and waits for the row.
+        yield* Effect.gen(function* () {
+          yield* sql`UPDATE endpoints SET enabled = false, updated_at = now() WHERE id = ${endpointId}`
+          yield* sql`
+            UPDATE deliveries SET status = 'cancelled', locked_until = NULL, locked_by = NULL,
+              last_error = ${disabledEndpointError}, updated_at = now()
+            WHERE endpoint_id = ${endpointId} AND status = 'pending'`
+          yield* Deferred.succeed(release, undefined)
+          yield* poll(
+            "the worker's record statement waiting for the cancel",
+            // Inside a transaction pg_stat_activity is read once and kept: each read asks for a fresh one.
+            sql`SELECT pg_stat_clear_snapshot()`.pipe(
+              Effect.andThen(sql<{ readonly n: number }>`
+                SELECT count(*)::int AS n FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock'
+                  AND query LIKE '%INSERT INTO delivery_attempts%'`)
+            ),
+            (rows) => (rows[0]?.n ?? 0) > 0
+          )
+        }).pipe(sql.withTransaction)
+        const recorded = yield* poll(
+          "the attempt recorded",
+          api.deliveries.get({ params: { id } }).pipe(Effect.orDie),
+          (d) => d.attempts.length === 1
+        )
+        // Read as soon as the attempt shows: its count and answer are there with it, the delivery still cancelled.
+        assert.deepStrictEqual(
+          [recorded.status, recorded.lastError, recorded.attemptCount, recorded.lastStatus],
+          ["cancelled", disabledEndpointError, 1, 200],
+          JSON.stringify(recorded)
+        )
+        assert.strictEqual(recorded.attempts[0]?.responseExcerpt, "thanks")
+        // Written by one transaction: no reader could see the attempt without its count.
+        const [writers] = yield* sql<{ readonly delivery: string; readonly attempt: string }>`
+          SELECT d.xmin::text AS delivery, a.xmin::text AS attempt
+          FROM deliveries d JOIN delivery_attempts a ON a.delivery_id = d.id WHERE d.id = ${id}`
+        assert.strictEqual(writers?.attempt, writers?.delivery, "the attempt and the delivery's count, one statement")
+      })
   )
 })
