@@ -51,7 +51,19 @@ const RetryTarget = Schema.Struct({
 const RecoverBatch = Schema.Struct({ read: Schema.Int, queued: Schema.Int, last: Schema.NullOr(Schema.String) })
 
 const deliveryRows = decodeRows(DeliveryRow)
-const attemptRows = decodeRows(AttemptRow)
+/** A delivery with one of its attempts per row (none: one row, its `a_` columns null). */
+const deliveryWithAttemptRows = decodeRows(
+  Schema.Struct({
+    ...DeliveryRow.fields,
+    a_attempt: Schema.NullOr(Schema.Int),
+    a_started_at: Schema.NullOr(Schema.Date),
+    a_duration_ms: Schema.NullOr(Schema.Int),
+    a_outcome: Schema.NullOr(AttemptRow.fields.outcome),
+    a_status_code: Schema.NullOr(Schema.Int),
+    a_error: Schema.NullOr(Schema.String),
+    a_response_excerpt: Schema.NullOr(Schema.String)
+  })
+)
 const retryTargets = decodeRows(RetryTarget)
 const enabledRows = decodeRows(Schema.Struct({ enabled: Schema.Boolean }))
 const recoverBatches = decodeRows(RecoverBatch)
@@ -270,15 +282,36 @@ export const DeliveriesLive: Layer.Layer<Deliveries, never, SqlClient.SqlClient 
           return Option.some(toDelivery(row))
         }, sqlFailuresAsDefects),
 
+        /**
+         * The delivery and its attempts in one statement, so from one snapshot: read in two, an attempt recorded in
+         * between would show without its count (the worker writes both in one statement).
+         */
         get: Effect.fn("Deliveries.get")(function* (tenantId, id) {
-          const [row] = yield* deliveryRows(sql`
-          SELECT ${select} FROM ${fromDeliveries}
-          WHERE d.tenant_id = ${tenantId} AND d.id = ${id} AND ${retained.delivery(tenantId, "d")}`)
-          if (row === undefined) return Option.none()
-          const attempts = yield* attemptRows(sql`
-          SELECT attempt, started_at, duration_ms, outcome, status_code, error, response_excerpt
-          FROM delivery_attempts WHERE delivery_id = ${id} ORDER BY id`)
-          return Option.some({ ...toDelivery(row), attempts: attempts.map(toAttempt) })
+          const rows = yield* deliveryWithAttemptRows(sql`
+          SELECT ${select}, a.attempt AS a_attempt, a.started_at AS a_started_at, a.duration_ms AS a_duration_ms,
+                 a.outcome AS a_outcome, a.status_code AS a_status_code, a.error AS a_error,
+                 a.response_excerpt AS a_response_excerpt
+          FROM ${fromDeliveries} LEFT JOIN delivery_attempts a ON a.delivery_id = d.id
+          WHERE d.tenant_id = ${tenantId} AND d.id = ${id} AND ${retained.delivery(tenantId, "d")}
+          ORDER BY a.id`)
+          const [first] = rows
+          if (first === undefined) return Option.none()
+          const attempts = rows.flatMap((row) =>
+            row.a_attempt === null || row.a_started_at === null || row.a_duration_ms === null || row.a_outcome === null
+              ? []
+              : [
+                  toAttempt({
+                    attempt: row.a_attempt,
+                    started_at: row.a_started_at,
+                    duration_ms: row.a_duration_ms,
+                    outcome: row.a_outcome,
+                    status_code: row.a_status_code,
+                    error: row.a_error,
+                    response_excerpt: row.a_response_excerpt
+                  })
+                ]
+          )
+          return Option.some({ ...toDelivery(first), attempts })
         }, sqlFailuresAsDefects)
       })
     })
