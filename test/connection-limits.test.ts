@@ -152,14 +152,17 @@ const exchange = (connection: RawConnection, request: string) => {
     "the next response",
     5000,
     new Promise<ParsedResponse>((resolve, reject) => {
+      // Both listeners go once answered: a connection may carry many exchanges.
+      const onClose = () => reject(new Error("closed before the next response"))
       const onData = () => {
         const parsed = firstResponse(connection.received().slice(before))
         if (parsed === undefined) return
         connection.socket.off("data", onData)
+        connection.socket.off("close", onClose)
         resolve(parsed)
       }
       connection.socket.on("data", onData)
-      connection.socket.once("close", () => reject(new Error("closed before the next response")))
+      connection.socket.once("close", onClose)
     })
   )
   connection.socket.write(request)
