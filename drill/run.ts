@@ -73,7 +73,7 @@ const replicaEnv = (databaseUrl: string, redisUrl: string): Record<string, strin
   DELIVERY_MAX_ATTEMPTS: "10",
   DELIVERY_POLL_INTERVAL: "500 millis",
   // A killed replica's deliveries are sent again once their leases run out (DELIVERY_TIMEOUT + this margin): the
-  // short drill waits 5 s for that instead of the default 30 s (the margin covers a DNS check and the attempt's record).
+  // short drill waits 5 s for that, not the default 30 s (the margin covers a DNS check and the attempt's record).
   ...(short ? { DELIVERY_LEASE_MARGIN: "5 seconds" } : {}),
   // Short circuit-breaker openings, so the drill sees circuits open and close within seconds.
   BREAKER_OPEN_BASE: "1 second",

@@ -106,10 +106,11 @@ export const makeDeliveryQueue = (
    * until the statement ends (FOR KEY SHARE: one deleted meanwhile yields no row, and its attempt is not recorded,
    * where it would otherwise fail on the foreign key), the attempts INSERTed, and each delivery UPDATEd as decided if
    * this worker still holds it, or kept cancelled if it was cancelled in flight (its attempt counted), by one UPDATE:
-   * readers never see an attempt without its count, even when the cancel commits while the statement runs. Sorted by id, so concurrent batches lock rows in the same order. Every read of `deliveries` names the
-   * batch's ids as `id = ANY (ARRAY(...))`, an index condition on the primary key: joined to the recordset (which
-   * the planner takes for 100 rows) it chose a sequential scan of the whole table, three per batch (2.9 ms for 11 rows
-   * beside 10,000 deliveries, two thirds of the store's time in the worker benchmark).
+   * readers never see an attempt without its count, even when the cancel commits while the statement runs. Sorted
+   * by id, so concurrent batches lock rows in the same order. Every read of `deliveries` names the batch's ids as
+   * `id = ANY (ARRAY(...))`, an index condition on the primary key: joined to the recordset (which the planner takes
+   * for 100 rows) it chose a sequential scan of the whole table, three per batch (2.9 ms for 11 rows beside 10,000
+   * deliveries, two thirds of the store's time in the worker benchmark).
    *
    * A delivery that fails for good (its last attempt) is reported by a `codex.delivery.exhausted` event, written by
    * the same statement (OperationalEventsSql), unless it delivered an operational event itself: two dead endpoints

@@ -108,7 +108,7 @@ layer(testServerWithSql({ config: { delivery } }), { excludeTestServices: true }
         )
         const { id } = yield* deliveryTo(api, event.event.id, endpointId)
         // What disabling the endpoint writes (EndpointsLive), its transaction held open while the worker records the
-        // answer: the record statement starts (its snapshot sees the delivery pending and leased) and waits for the row.
+        // answer: the record statement starts (its snapshot sees the delivery pending, leased) and waits for the row.
         yield* Effect.gen(function* () {
           yield* sql`UPDATE endpoints SET enabled = false, updated_at = now() WHERE id = ${endpointId}`
           yield* sql`
